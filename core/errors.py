@@ -1,0 +1,92 @@
+"""The console's one small error tree.
+
+Pages catch ``DashboardError`` and show its message, which always says what to do
+next; anything else is a bug and propagates. Library errors (httpx, replicate,
+SQLAlchemy) are translated into this tree at the boundary that saw them.
+
+    DashboardError
+    ├── ConfigError              settings missing or contradictory
+    ├── PermissionDenied         the actor's role does not allow this write or paid call
+    ├── Conflict                 the row changed since it was read; a duplicate submission
+    ├── NotFound                 the thing asked for does not exist (user, model, training)
+    ├── DataRejected             input that cannot be used (malformed row, broken photo/ZIP)
+    └── ReplicateError           Replicate (or the sandbox) did not do what was asked
+        ├── ReplicateUnavailable     outage, 5xx, timeout or network error, after retries
+        │   └── CreateOutcomeUnknown a paid create may have been received: check, don't resend
+        ├── RateLimited              still throttled (429) after retries
+        ├── Unauthorized             the token was refused (401/403)
+        ├── ReplicateNotFound        404 (also a NotFound)
+        ├── InvalidVersion           422: the version does not exist or is not ours
+        └── InvalidInput             422: the input failed validation
+"""
+
+from __future__ import annotations
+
+
+class DashboardError(Exception):
+    """Base of every error the console shows to staff; ``str()`` is the actionable message."""
+
+
+class ConfigError(DashboardError):
+    """Settings are missing or contradictory."""
+
+
+class PermissionDenied(DashboardError):
+    """The acting staff member's role does not allow the action."""
+
+
+class Conflict(DashboardError):
+    """The data changed since it was read, or the same submission arrived twice."""
+
+
+class NotFound(DashboardError):
+    """The user, model, version, training or prediction does not exist."""
+
+
+class DataRejected(DashboardError):
+    """Input that cannot be used as given: a malformed row, a broken photo or ZIP."""
+
+
+class ReplicateError(DashboardError):
+    """Replicate did not do what was asked.
+
+    ``status`` is the HTTP status when there was a response (None for network errors).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ReplicateUnavailable(ReplicateError):
+    """Replicate is down, erroring or too slow, and retries within the time budget failed."""
+
+
+class CreateOutcomeUnknown(ReplicateUnavailable):
+    """A paid create was sent but no answer came back: it may exist. Never resend blindly."""
+
+
+class RateLimited(ReplicateError):
+    """Replicate kept answering 429 until the retry budget ran out."""
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class Unauthorized(ReplicateError):
+    """The Replicate token is missing, wrong or lacks permission."""
+
+
+class InvalidVersion(ReplicateError):
+    """The version id does not exist, or this account may not use it."""
+
+
+class InvalidInput(ReplicateError):
+    """Replicate rejected the input (a required field missing, a value out of range)."""
+
+
+class ReplicateNotFound(ReplicateError, NotFound):
+    """Replicate answered 404 for a model, version, training, prediction or file."""
