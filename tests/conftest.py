@@ -1,0 +1,66 @@
+"""Shared fixtures: a real sandbox on a free loopback port, and clients pointed at it.
+
+The sandbox starts once per test session (it is an HTTP server on its own thread) and
+is reset before each test that uses it, so tests never see each other's models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import replicate
+
+from core.gateway.gateway import ReplicateGateway, build_client
+from core.gateway.limits import RateLimits
+from core.gateway.retry import RetryPolicy
+from core.sandbox.server import RunningSandbox, start_sandbox
+
+TEST_TOKEN = "r8_sandbox_test_token"
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), training_start_seconds=0.0,
+                            training_seconds=0.0, prediction_seconds=0.0)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: RunningSandbox) -> RunningSandbox:
+    """The session's sandbox, emptied (trainers only, no faults, instant pace)."""
+    httpx.post(f"{sandbox_server.base_url}/_sandbox/reset").raise_for_status()
+    sandbox_server.sandbox.config.update({"training_start_seconds": 0.0, "training_seconds": 0.0,
+                                          "prediction_seconds": 0.0, "page_size": 100})
+    return sandbox_server
+
+
+@pytest.fixture
+def control(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
+    """An HTTP client for the sandbox's ``/_sandbox`` control API."""
+    with httpx.Client(base_url=f"{sandbox.base_url}/_sandbox") as http:
+        yield http
+
+
+@pytest.fixture
+def client(sandbox: RunningSandbox) -> replicate.Client:
+    """The official client, exactly as the app would build it, aimed at the sandbox."""
+    return replicate.Client(api_token=TEST_TOKEN, base_url=sandbox.base_url)
+
+
+@pytest.fixture
+def gateway(sandbox: RunningSandbox) -> ReplicateGateway:
+    """A gateway with quick retries and limits high enough not to slow tests down."""
+    return ReplicateGateway(
+        build_client(TEST_TOKEN, sandbox.base_url, timeout=httpx.Timeout(5.0)),
+        limits=RateLimits.per_minute(60_000, 60_000),
+        policy=RetryPolicy(base_delay=0.01, max_delay=0.1, total_seconds=15),
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
