@@ -13,6 +13,7 @@ import httpx
 import pytest
 import replicate
 
+from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
@@ -45,22 +46,36 @@ def control(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
         yield http
 
 
+def close_client(client: replicate.Client) -> None:
+    """replicate.Client has no close(); its HTTP session must still be closed."""
+    client._client.close()
+
+
 @pytest.fixture
-def client(sandbox: RunningSandbox) -> replicate.Client:
+def client(sandbox: RunningSandbox) -> Iterator[replicate.Client]:
     """The official client, exactly as the app would build it, aimed at the sandbox."""
-    return replicate.Client(api_token=TEST_TOKEN, base_url=sandbox.base_url)
+    built = replicate.Client(api_token=TEST_TOKEN, base_url=sandbox.base_url)
+    yield built
+    close_client(built)
 
 
 @pytest.fixture
-def gateway(sandbox: RunningSandbox) -> ReplicateGateway:
+def gateway(sandbox: RunningSandbox) -> Iterator[ReplicateGateway]:
     """A gateway with quick retries and limits high enough not to slow tests down."""
-    return ReplicateGateway(
-        build_client(TEST_TOKEN, sandbox.base_url, timeout=httpx.Timeout(5.0)),
-        limits=RateLimits.per_minute(60_000, 60_000),
+    built = build_client(TEST_TOKEN, sandbox.base_url, timeout=httpx.Timeout(5.0))
+    yield ReplicateGateway(
+        built, limits=RateLimits.per_minute(60_000, 60_000),
         policy=RetryPolicy(base_delay=0.01, max_delay=0.1, total_seconds=15),
     )
+    close_client(built)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def face_reader() -> FaceReader:
+    """dlib's detector and embedding model, loaded once (about a second)."""
+    return FaceReader()
