@@ -131,20 +131,20 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         return _render(request, sandbox.cancel_prediction(request.path_params["id"]))
 
     async def create_file(request: Request) -> Response:
-        form = await request.form(max_part_size=110 * 1024 * 1024)
-        upload = form.get("content")
-        if upload is None or isinstance(upload, str):
-            raise Problem(422, "Input validation failed", "- content: a file part is required\n")
-        content = await upload.read()
-        raw_metadata = form.get("metadata")
+        async with request.form(max_part_size=110 * 1024 * 1024) as form:
+            upload = form.get("content")
+            if upload is None or isinstance(upload, str):
+                raise Problem(422, "Input validation failed",
+                              "- content: a file part is required\n")
+            content = await upload.read()
+            name = upload.filename or "file"
+            content_type = upload.content_type or "application/octet-stream"
+            raw_metadata = form.get("metadata")
         try:
             metadata = json.loads(raw_metadata) if isinstance(raw_metadata, str) else {}
         except ValueError as exc:
             raise Problem(422, "Input validation failed", "- metadata: not JSON\n") from exc
-        doc = await _threaded(
-            sandbox.create_file, upload.filename or "file",
-            upload.content_type or "application/octet-stream", content, metadata,
-        )
+        doc = await _threaded(sandbox.create_file, name, content_type, content, metadata)
         return _render(request, doc, 201)
 
     def list_files(request: Request) -> Response:
