@@ -6,7 +6,7 @@ is reset before each test that uses it, so tests never see each other's models.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -68,6 +68,23 @@ def gateway(sandbox: RunningSandbox) -> Iterator[ReplicateGateway]:
         policy=RetryPolicy(base_delay=0.01, max_delay=0.1, total_seconds=15),
     )
     close_client(built)
+
+
+@pytest.fixture
+def make_gateway(sandbox: RunningSandbox) -> Iterator[Callable[..., ReplicateGateway]]:
+    """Gateways with their own timeouts, limits or retry policy; closed after the test."""
+    built: list[replicate.Client] = []
+
+    def make(*, token: str = TEST_TOKEN, timeout: float = 5.0, limits: RateLimits | None = None,
+             policy: RetryPolicy | None = None) -> ReplicateGateway:
+        client = build_client(token, sandbox.base_url, timeout=httpx.Timeout(timeout))
+        built.append(client)
+        return ReplicateGateway(client, limits=limits or RateLimits.per_minute(60_000, 60_000),
+                                policy=policy or RetryPolicy(base_delay=0.01, max_delay=0.1))
+
+    yield make
+    for client in built:
+        close_client(client)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The one way the console talks to Replicate: the official client, injected.
 
-``ReplicateGateway`` wraps a ``replicate.Client`` (pointed at api.replicate.com in LIVE,
+``ReplicateGateway`` wraps a ``Client`` (pointed at api.replicate.com in LIVE,
 at the sandbox in DEMO and tests) and gives back the project's own values
 (``core.gateway.values``), its own errors (``core.errors``), shared rate limiting and
 bounded retries. How each create avoids being sent twice is said on the method.
@@ -14,14 +14,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
 import pydantic
 import pydantic.v1
-import replicate
 import replicate.client
-import replicate.exceptions
+from replicate.client import Client
 
 from core.errors import Conflict, DataRejected, ReplicateNotFound
 from core.gateway.limits import Outcome, RateLimits, TokenBucket, map_bounded
@@ -43,15 +43,15 @@ _ParseErrors = (pydantic.ValidationError, pydantic.v1.ValidationError)
 
 
 def build_client(api_token: str, base_url: str | None = None,
-                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> replicate.Client:
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> Client:
     """A client for the gateway: explicit token and base URL, never read from globals."""
-    return replicate.Client(api_token=api_token, base_url=base_url or None, timeout=timeout)
+    return Client(api_token=api_token, base_url=base_url or None, timeout=timeout)
 
 
 class ReplicateGateway:
     """Typed, rate-limited, retrying access to Replicate. Safe to share between threads."""
 
-    def __init__(self, client: replicate.Client, *, limits: RateLimits | None = None,
+    def __init__(self, client: Client, *, limits: RateLimits | None = None,
                  policy: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
@@ -130,9 +130,8 @@ class ReplicateGateway:
         versions: list[ModelVersion] = []
         url: str | None = f"/v1/models/{owner}/{name}/versions"
         while url is not None:
-            page_url = url
             page = self._call(f"listing versions of {model_id}", CallKind.SAFE,
-                              lambda: self._raw(page_url))
+                              partial(self._raw, url))
             versions += [ModelVersion.from_api(item) for item in page.get("results", [])]
             url = page.get("next")
         return versions
@@ -177,8 +176,8 @@ class ReplicateGateway:
         trainings: list[Training] = []
         url: str | None = "/v1/trainings"
         while url is not None:
-            page_url = url
-            page = self._call("listing trainings", CallKind.SAFE, lambda: self._raw(page_url))
+            page = self._call("listing trainings", CallKind.SAFE,
+                              partial(self._raw, url))
             for item in page.get("results", []):
                 if until_id is not None and item.get("id") == until_id:
                     return trainings
@@ -197,7 +196,8 @@ class ReplicateGateway:
         _check_model_id(trainer)
         _check_model_id(destination)
         if not is_version_hash(trainer_version):
-            raise DataRejected(f"Trainer version must be a bare 64-hex id, not {trainer_version!r}.")
+            raise DataRejected(
+                f"Trainer version must be a bare 64-hex id, not {trainer_version!r}.")
         return self._call(
             f"starting a training into {destination}", CallKind.PAID,
             lambda: Training.from_api(self._client.trainings.create(
@@ -230,7 +230,7 @@ class ReplicateGateway:
         return self._call(
             f"running version {version_id[:12]}", CallKind.PAID,
             lambda: self._prediction_from(lambda: self._client.predictions.create(
-                version=version_id, input=dict(prediction_input), wait=wait or None)),
+                version=version_id, input=dict(prediction_input), wait=wait)),
             bucket=self._limits.prediction_creates,
         )
 

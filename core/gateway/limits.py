@@ -83,7 +83,7 @@ def map_bounded(function: Callable[[Item], Result], items: Iterable[Item], *,
     def run(item: Item) -> Outcome[Item, Result]:
         try:
             return Outcome(item, function(item))
-        except Exception as exc:  # noqa: BLE001 - isolated per item by design
+        except Exception as exc:
             return Outcome(item, error=exc)
 
     with ThreadPoolExecutor(max_workers=max(1, max_workers),

@@ -44,7 +44,7 @@ def _clock(sandbox: Sandbox, stopping: threading.Event) -> None:
     while not stopping.wait(CLOCK_INTERVAL_SECONDS):
         try:
             sandbox.tick()
-        except Exception:  # noqa: BLE001 - the clock must outlive one bad job
+        except Exception:
             time.sleep(1)
 
 

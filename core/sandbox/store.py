@@ -99,7 +99,7 @@ class Store:
         """Forget everything (the reset control); the caller re-seeds the catalogue."""
         with self._lock:
             for table in ("models", "versions", "jobs", "files", "datasets", "blobs", "settings"):
-                self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+                self._db.execute(f"DELETE FROM {table}")
             self._seq = 0
 
     # -- models and versions ----------------------------------------------------------

@@ -124,7 +124,7 @@ def test_foreign_hf_lora_degrades_the_image(
 def test_own_weights_url_or_model_ref_as_hf_lora_is_not_degraded(
     gateway: ReplicateGateway, client: replicate.Client, trained: str,
 ) -> None:
-    training = [t for t in gateway.list_trainings() if t.version_hash == trained][0]
+    training = next(t for t in gateway.list_trainings() if t.version_hash == trained)
     plain = _image(gateway, trained, prompt="usergood portrait", seed=3)
     assert training.output_weights is not None
     with_weights = _image(gateway, trained, prompt="usergood portrait", seed=3,
@@ -230,7 +230,6 @@ def test_state_survives_a_restart(tmp_path) -> None:
     first.stop()
 
     second = start_sandbox(tmp_path, prediction_seconds=0)
-    assert second.base_url != first.base_url or True  # the port may be reused or not
     client = replicate.Client(api_token=TEST_TOKEN, base_url=second.base_url)
     try:
         model = client.models.get("sandrasocial/kept")

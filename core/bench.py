@@ -1,0 +1,130 @@
+"""``python -m core.bench [--only NAME]``: performance figures as one JSON object.
+
+Each figure is measured in one run against a baseline measured in the same run, and
+reported with their ratio: the machine is shared and noisy, so absolute times alone say
+little. Nothing here asserts a threshold; the README says what each figure should reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+Figure = Callable[[], dict[str, Any]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def standalone_sandbox(data_dir: Path) -> Any:
+    """``python -m core.sandbox`` in its own process, as a user would run it."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(data_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/_sandbox/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the sandbox did not start")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _hammer(urls: list[str], *, clients: int, seconds: float,
+            headers: dict[str, str]) -> tuple[int, int]:
+    """(successful responses, failures) from ``clients`` keep-alive clients in parallel."""
+    done = [0] * clients
+    failed = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def run(index: int) -> None:
+        with httpx.Client(headers=headers, timeout=10) as http:
+            position = index
+            while time.monotonic() < stop:
+                response = http.get(urls[position % len(urls)])
+                if response.status_code == 200:
+                    done[index] += 1
+                else:
+                    failed[index] += 1
+                position += clients
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done), sum(failed)
+
+
+def sandbox_model_reads(clients: int = 16, seconds: float = 4.0) -> dict[str, Any]:
+    """Model reads per second the standalone sandbox serves to 16 concurrent clients,
+    against its own cheapest endpoint (the health check) as the baseline."""
+    headers = {"Authorization": "Bearer r8_bench"}
+    with tempfile.TemporaryDirectory() as tmp, standalone_sandbox(Path(tmp)) as base_url:
+        with httpx.Client(base_url=base_url, headers=headers) as http:
+            for index in range(200):
+                http.post("/v1/models", json={
+                    "owner": "sandrasocial", "name": f"user-{index:04d}-selfie-lora",
+                    "visibility": "private", "hardware": "gpu-t4"}).raise_for_status()
+        model_urls = [f"{base_url}/v1/models/sandrasocial/user-{index:04d}-selfie-lora"
+                      for index in range(200)]
+        _hammer(model_urls, clients=clients, seconds=0.5, headers=headers)  # warm up
+        reads, read_failures = _hammer(model_urls, clients=clients, seconds=seconds,
+                                       headers=headers)
+        health, _ = _hammer([f"{base_url}/_sandbox/health"], clients=clients,
+                            seconds=seconds, headers=headers)
+    reads_per_second = reads / seconds
+    health_per_second = health / seconds
+    return {
+        "clients": clients,
+        "model_reads_per_second": round(reads_per_second, 1),
+        "failed_reads": read_failures,
+        "baseline_health_checks_per_second": round(health_per_second, 1),
+        "ratio_reads_to_baseline": round(reads_per_second / max(health_per_second, 1e-9), 3),
+    }
+
+
+FIGURES: dict[str, Figure] = {
+    "sandbox_model_reads": sandbox_model_reads,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__)
+    parser.add_argument("--only", choices=sorted(FIGURES), action="append",
+                        help="run just this figure (repeatable)")
+    args = parser.parse_args(argv)
+    results = {name: FIGURES[name]() for name in (args.only or FIGURES)}
+    sys.stdout.write(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
