@@ -19,6 +19,8 @@ from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
 from core.sandbox.server import RunningSandbox, start_sandbox
 
+pytest_plugins = ["tests.db_fixtures"]
+
 TEST_TOKEN = "r8_sandbox_test_token"
 
 

@@ -118,8 +118,19 @@ def test_non_postgres_urls_are_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "token",
-    ["r8_xxx", "r8_XXXXXXXXXXXX", "changeme", "CHANGE_ME", "your-replicate-api-token", "r8_...",
-     "<token>", "${REPLICATE_API_TOKEN}", "placeholder", "r8_ abc", "xxx"],
+    [
+        "r8_xxx",
+        "r8_XXXXXXXXXXXX",
+        "changeme",
+        "CHANGE_ME",
+        "your-replicate-api-token",
+        "r8_...",
+        "<token>",
+        "${REPLICATE_API_TOKEN}",
+        "placeholder",
+        "r8_ abc",
+        "xxx",
+    ],
 )
 def test_placeholder_tokens_are_refused_in_live(token: str) -> None:
     assert is_placeholder_token(token)

@@ -1,0 +1,291 @@
+"""The console's settings: one typed object read from the environment.
+
+``streamlit run`` copies root-level keys of ``.streamlit/secrets.toml`` into ``os.environ``,
+so the same plain names work from a shell, a container or Streamlit secrets.
+
+Mode is decided by the two settings that reach the real world:
+
+    neither DATABASE_URL nor REPLICATE_API_TOKEN  -> DEMO (embedded PostgreSQL, sandbox)
+    both                                          -> LIVE
+    only one of them                              -> ConfigError naming the missing one
+
+Every setting's help text lives in its ``Field(description=...)``; ``settings_table()``
+turns them into rows the README and the UI render.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, get_args
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+POSTGRES_DRIVER_SCHEME = "postgresql+psycopg"
+_POSTGRES_SCHEMES = frozenset(
+    {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+psycopg3"}
+)
+_SECRETS_HINT = "in the environment or as a root-level key in .streamlit/secrets.toml"
+
+# Values copied from templates and docs rather than from Replicate's token page.
+_PLACEHOLDER_TOKEN = re.compile(
+    r"""^(?:
+        (?:r8_)?(?:x+|0+|\.+|\*+|-+|_*)
+      | (?:r8_)?change[-_ ]?me
+      | (?:r8_)?(?:your|my)[-_ ]?(?:replicate[-_ ]?)?(?:api[-_ ]?)?(?:token|key)(?:[-_ ]?here)?
+      | (?:r8_)?(?:placeholder|dummy|example|fake|test|todo|token|secret|none|null|undefined)
+      | <.*> | \{\{.*\}\} | \$\{.*\}
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Real tokens are r8_ plus letters and digits; these only appear in hand-written stand-ins.
+_NOT_TOKEN_TEXT = re.compile(r"[\s<>{}$*]|\.\.")
+
+
+class Mode(StrEnum):
+    """Where the console reads and writes."""
+
+    DEMO = "demo"
+    LIVE = "live"
+
+
+def normalize_database_url(url: str, *, setting: str = "DATABASE_URL") -> str:
+    """Return ``url`` with the psycopg 3 driver scheme; raise ConfigError if it is not PostgreSQL.
+
+    Accepts ``postgres://`` (Heroku/Neon style), ``postgresql://`` and explicit driver
+    variants; everything after the scheme is kept as given (``sslmode`` and friends).
+    """
+    stripped = url.strip()
+    scheme, sep, rest = stripped.partition("://")
+    if not sep or scheme.lower() not in _POSTGRES_SCHEMES:
+        shown = scheme if sep else "(no scheme)"
+        raise ConfigError(
+            f"{setting} scheme {shown!r} is not PostgreSQL. Use a URL like "
+            "postgresql://user:password@host/dbname (postgres:// also works)."
+        )
+    if not rest:
+        raise ConfigError(f"{setting} has nothing after the scheme; give host and database.")
+    return f"{POSTGRES_DRIVER_SCHEME}://{rest}"
+
+
+def is_placeholder_token(token: str) -> bool:
+    """True for empty, template or obviously fake Replicate tokens (``r8_xxx``, ``changeme``)."""
+    stripped = token.strip()
+    if not stripped or _NOT_TOKEN_TEXT.search(stripped):
+        return True
+    return bool(_PLACEHOLDER_TOKEN.match(stripped))
+
+
+class Settings(BaseSettings):
+    """Everything the console reads from its environment. Build with ``get_settings()``."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+        frozen=True,
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description=(
+            "PostgreSQL URL of the app's database (Neon). Unset in DEMO; with "
+            "REPLICATE_API_TOKEN it selects LIVE. postgres:// and postgresql:// are accepted."
+        ),
+    )
+    ops_database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="OPS_DATABASE_URL",
+        description=(
+            "PostgreSQL URL for the console's own schema `ops` (audit log, staff). "
+            "Defaults to DATABASE_URL."
+        ),
+    )
+    replicate_api_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="REPLICATE_API_TOKEN",
+        description=(
+            "Replicate API token (r8_...) from replicate.com/account/api-tokens. Unset in "
+            "DEMO, where the local sandbox answers instead."
+        ),
+    )
+    replicate_base_url: str | None = Field(
+        default=None,
+        validation_alias="REPLICATE_BASE_URL",
+        description=(
+            "Base URL of the Replicate API. Unset means api.replicate.com in LIVE and the "
+            "local sandbox in DEMO."
+        ),
+    )
+    replicate_owner: str = Field(
+        default="sandrasocial",
+        validation_alias=AliasChoices("REPLICATE_OWNER", "REPLICATE_USERNAME"),
+        description=(
+            "Replicate account that owns the users' LoRA models (the app's "
+            "REPLICATE_USERNAME is read too)."
+        ),
+    )
+    data_dir: Path = Field(
+        default=Path(".data"),
+        validation_alias="DATA_DIR",
+        description=(
+            "Folder for local state: the DEMO database (<DATA_DIR>/pg) and the sandbox. "
+            "Relative to the working directory."
+        ),
+    )
+
+    @field_validator("database_url", "ops_database_url", mode="before")
+    @classmethod
+    def _normalize_url(cls, value: Any, info: ValidationInfo) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if isinstance(raw, str):
+            setting = (info.field_name or "DATABASE_URL").upper()
+            return SecretStr(normalize_database_url(raw, setting=setting))
+        return value
+
+    @field_validator("replicate_api_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        return SecretStr(raw.strip()) if isinstance(raw, str) else value
+
+    @field_validator("replicate_base_url", mode="before")
+    @classmethod
+    def _check_base_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(
+                    f"REPLICATE_BASE_URL {value!r} is not an http(s) URL; give e.g. "
+                    "https://api.replicate.com or unset it."
+                )
+            return value.strip().rstrip("/")
+        return value
+
+    @field_validator("replicate_owner", mode="before")
+    @classmethod
+    def _check_owner(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9_.-]*", value.strip()
+        ):
+            raise ConfigError(
+                f"REPLICATE_OWNER {value!r} is not a Replicate account name "
+                "(letters, digits, '-', '_', '.')."
+            )
+        return value.strip() if isinstance(value, str) else value
+
+    @property
+    def mode(self) -> Mode:
+        """DEMO or LIVE; construction already refused every other combination."""
+        return Mode.LIVE if self.database_url is not None else Mode.DEMO
+
+    @property
+    def effective_ops_database_url(self) -> SecretStr | None:
+        """The URL for schema ``ops``: OPS_DATABASE_URL, else DATABASE_URL (None in DEMO)."""
+        return self.ops_database_url or self.database_url
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        """Where DEMO keeps its embedded PostgreSQL data directory."""
+        return self.data_dir / "pg"
+
+    def model_post_init(self, context: Any, /) -> None:
+        _check_mode(self)
+
+
+def _check_mode(settings: Settings) -> None:
+    has_db = settings.database_url is not None
+    has_token = settings.replicate_api_token is not None
+    if has_db and not has_token:
+        raise ConfigError(
+            "DATABASE_URL is set but REPLICATE_API_TOKEN is missing, so the console is neither "
+            f"DEMO nor LIVE. For LIVE set REPLICATE_API_TOKEN (an r8_ token) {_SECRETS_HINT}; "
+            "for DEMO unset DATABASE_URL."
+        )
+    if has_token and not has_db:
+        raise ConfigError(
+            "REPLICATE_API_TOKEN is set but DATABASE_URL is missing, so the console is neither "
+            f"DEMO nor LIVE. For LIVE set DATABASE_URL (the app's Neon PostgreSQL URL) "
+            f"{_SECRETS_HINT}; for DEMO unset REPLICATE_API_TOKEN."
+        )
+    if not has_db and settings.ops_database_url is not None:
+        raise ConfigError(
+            "OPS_DATABASE_URL is set without DATABASE_URL. DEMO keeps schema ops in its "
+            "embedded database: unset OPS_DATABASE_URL, or set DATABASE_URL and "
+            "REPLICATE_API_TOKEN for LIVE."
+        )
+    token = settings.replicate_api_token
+    if has_db and token is not None and is_placeholder_token(token.get_secret_value()):
+        raise ConfigError(
+            "REPLICATE_API_TOKEN looks like a placeholder, not a real token. Paste the token "
+            f"from replicate.com/account/api-tokens {_SECRETS_HINT}."
+        )
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment; keyword overrides (field names) win.
+
+    Not cached here: the dashboard caches it, tests build their own.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']).upper() or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid settings: {problems}. Fix them and restart.") from None
+
+
+@dataclass(frozen=True)
+class SettingHelp:
+    """One row of the settings table: environment name, default shown to humans, help."""
+
+    name: str
+    default: str
+    help: str
+    secret: bool
+
+
+def settings_table() -> tuple[SettingHelp, ...]:
+    """Every setting with its default and one-line help, in declaration order."""
+    rows: list[SettingHelp] = []
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            env_name = str(alias.choices[0])
+        elif isinstance(alias, str):
+            env_name = alias
+        else:
+            env_name = field_name.upper()
+        default = field.default
+        if field_name == "ops_database_url":
+            shown = "same as DATABASE_URL"
+        elif default is None:
+            shown = "(unset)"
+        else:
+            shown = str(default)
+        secret = field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+        rows.append(SettingHelp(env_name, shown, field.description or "", secret))
+    return tuple(rows)
