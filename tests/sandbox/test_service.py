@@ -1,0 +1,51 @@
+"""The DEMO sandbox process: started once per data folder, found again by later callers,
+including other processes starting at the same moment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from core.sandbox.service import ensure_sandbox, stop_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_started_once_and_reused(tmp_path: Path) -> None:
+    folder = tmp_path / "sandbox"
+    try:
+        first = ensure_sandbox(folder)
+        assert httpx.get(f"{first}/_sandbox/health").json()["ok"] is True
+        assert ensure_sandbox(folder) == first
+    finally:
+        assert stop_sandbox(folder)
+    assert not stop_sandbox(folder)
+
+
+def test_parallel_processes_share_one_sandbox(tmp_path: Path) -> None:
+    folder = tmp_path / "sandbox"
+    code = ("import sys; from pathlib import Path; from core.sandbox.service import "
+            "ensure_sandbox; print(ensure_sandbox(Path(sys.argv[1])))")
+    try:
+        starters = [subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=ROOT,
+                                     stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        urls = {starter.communicate(timeout=60)[0].strip() for starter in starters}
+        assert len(urls) == 1
+        assert httpx.get(f"{urls.pop()}/_sandbox/health").status_code == 200
+    finally:
+        stop_sandbox(folder)
+
+
+def test_a_dead_sandbox_is_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "sandbox"
+    try:
+        ensure_sandbox(folder)
+        stop_sandbox(folder)
+        (folder / "server.json").write_text('{"base_url": "http://127.0.0.1:9", "pid": 1}')
+        again = ensure_sandbox(folder)
+        assert httpx.get(f"{again}/_sandbox/health").status_code == 200
+    finally:
+        stop_sandbox(folder)
