@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -74,22 +73,53 @@ def ensure_sandbox(folder: Path) -> str:
             if base_url and _healthy(base_url, folder):
                 return base_url
         port = _port()
-        log = (folder / "sandbox.log").open("ab")
-        process = subprocess.Popen(
+        pid = _spawn_detached(
             [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(folder),
              "--training-seconds", str(DEMO_TRAINING_SECONDS)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-            cwd=Path(__file__).resolve().parents[2],
+            log_path=folder / "sandbox.log",
         )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not _healthy(base_url, folder):
-            if process.poll() is not None or time.monotonic() > deadline:
+            if not _alive(pid) or time.monotonic() > deadline:
                 raise ConfigError(
                     f"The Replicate sandbox did not start (see {folder / 'sandbox.log'}).")
             time.sleep(0.1)
-        record.write_text(json.dumps({"base_url": base_url, "pid": process.pid}))
+        record.write_text(json.dumps({"base_url": base_url, "pid": pid}))
         return base_url
+
+
+def _spawn_detached(argv: list[str], *, log_path: Path) -> int:
+    """Start ``argv`` in its own session with output to ``log_path``; return its pid.
+
+    posix_spawn rather than Popen: the process is meant to outlive this one, and a Popen
+    object would warn about it when collected.
+    """
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        environment = dict(os.environ)
+        project = str(Path(__file__).resolve().parents[2])
+        environment["PYTHONPATH"] = os.pathsep.join(
+            part for part in (project, environment.get("PYTHONPATH", "")) if part)
+        return os.posix_spawn(
+            argv[0], argv, environment, setsid=True,
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                          (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)],
+        )
+    finally:
+        os.close(log_fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:  # not our child: ask the kernel instead
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def stop_sandbox(folder: Path) -> bool:
@@ -100,6 +130,7 @@ def stop_sandbox(folder: Path) -> bool:
     try:
         pid = int(json.loads(record.read_text())["pid"])
         os.kill(pid, 15)
+        _alive(pid)  # reap it if it was our child
     except (ValueError, KeyError, ProcessLookupError):
         return False
     finally:
