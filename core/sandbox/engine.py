@@ -387,7 +387,9 @@ class Sandbox:
         seed = given.get("seed")
         if not isinstance(seed, int):
             seed = int(hashlib.sha256(repr(sorted(given.items())).encode()).hexdigest()[:8], 16)
-        fmt = str(given.get("output_format") or "webp")
+        fmt = {"jpeg": "jpg"}.get(str(given.get("output_format") or "webp"),
+                                  str(given.get("output_format") or "webp"))
+        fmt = fmt if fmt in ("png", "jpg", "webp") else "png"
         urls = []
         for index in range(int(given.get("num_outputs") or 1)):
             image = render_prediction(photos, profile, RenderRequest(
