@@ -148,6 +148,18 @@ class Settings(BaseSettings):
             "Relative to the working directory."
         ),
     )
+    replicate_prediction_creates_per_minute: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias="REPLICATE_PREDICTION_CREATES_PER_MINUTE",
+        description="Client-side pace for prediction creates (Replicate allows 600/min).",
+    )
+    replicate_calls_per_minute: float = Field(
+        default=3000.0,
+        gt=0,
+        validation_alias="REPLICATE_CALLS_PER_MINUTE",
+        description="Client-side pace for every other Replicate call (Replicate allows 3000/min).",
+    )
 
     @field_validator("database_url", "ops_database_url", mode="before")
     @classmethod

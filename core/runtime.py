@@ -18,6 +18,7 @@ from core.config import Mode, Settings
 from core.db import create_app_tables, embedded_postgres_url, make_engine, upgrade_ops
 from core.errors import ConfigError
 from core.gateway.gateway import ReplicateGateway, build_client
+from core.gateway.limits import RateLimits
 from core.sandbox.service import ensure_sandbox
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def _start_demo(settings: Settings, *, seed_demo: bool,
     token = (settings.replicate_api_token.get_secret_value()
              if settings.replicate_api_token else DEMO_TOKEN)
     runtime = Runtime(settings, Mode.DEMO, engine, engine,
-                      ReplicateGateway(build_client(token, base_url)), base_url)
+                      _gateway(settings, token, base_url), base_url)
     if seed_demo:
         from core.demo import is_seeded, seed_demo_world
 
@@ -77,6 +78,12 @@ def _start_live(settings: Settings) -> Runtime:
     ops_engine = engine if ops_url == settings.database_url else make_engine(ops_url)
     upgrade_ops(ops_url)
     base_url = settings.replicate_base_url or REPLICATE_API
-    gateway = ReplicateGateway(build_client(settings.replicate_api_token.get_secret_value(),
-                                            base_url))
+    gateway = _gateway(settings, settings.replicate_api_token.get_secret_value(), base_url)
     return Runtime(settings, Mode.LIVE, engine, ops_engine, gateway, base_url)
+
+
+def _gateway(settings: Settings, token: str, base_url: str) -> ReplicateGateway:
+    """One gateway per process: its rate limits are shared by every page and thread."""
+    limits = RateLimits.per_minute(settings.replicate_prediction_creates_per_minute,
+                                   settings.replicate_calls_per_minute)
+    return ReplicateGateway(build_client(token, base_url), limits=limits)
