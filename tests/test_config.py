@@ -184,6 +184,8 @@ def test_settings_table_documents_every_setting() -> None:
         "REPLICATE_BASE_URL",
         "REPLICATE_OWNER",
         "DATA_DIR",
+        "REPLICATE_PREDICTION_CREATES_PER_MINUTE",
+        "REPLICATE_CALLS_PER_MINUTE",
     }
     assert len(rows) == len(Settings.model_fields)
     assert all(row.help for row in rows.values())
