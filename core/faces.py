@@ -8,6 +8,7 @@ per process).
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,8 @@ def distance(a: Face, b: Face) -> float:
 
 
 class FaceReader:
-    """Finds faces and computes their embeddings."""
+    """Finds faces and computes their embeddings. Safe to share between threads: dlib's
+    models are not, so one read runs at a time (dlib releases the GIL while it runs)."""
 
     def __init__(self) -> None:
         import dlib
@@ -44,19 +46,27 @@ class FaceReader:
         self._detector = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
         self._encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+        self._lock = threading.Lock()
 
     def read(self, image_bytes: bytes, *, max_side: int = 800) -> list[Face]:
         """Every frontal face in the photo, largest first."""
         with Image.open(io.BytesIO(image_bytes)) as opened:
             image = ImageOps.exif_transpose(opened).convert("RGB")
+        return self.read_image(image, max_side=max_side)
+
+    def read_image(self, image: Image.Image, *, max_side: int = 800) -> list[Face]:
+        """Every frontal face in an already decoded, upright photo, largest first."""
+        if image.mode != "RGB":
+            image = image.convert("RGB")
         scale = min(1.0, max_side / max(image.size))
         if scale < 1.0:
             image = image.resize((round(image.width * scale), round(image.height * scale)))
         pixels = np.asarray(image)
         faces = []
-        for box in self._detector(pixels, 1):
-            shape = self._shape(pixels, box)
-            embedding = self._encoder.compute_face_descriptor(pixels, shape)
+        with self._lock:
+            found = [(box, self._encoder.compute_face_descriptor(pixels, self._shape(pixels, box)))
+                     for box in self._detector(pixels, 1)]
+        for box, embedding in found:
             faces.append(Face(
                 left=round(box.left() / scale), top=round(box.top() / scale),
                 right=round(box.right() / scale), bottom=round(box.bottom() / scale),

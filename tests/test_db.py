@@ -26,6 +26,7 @@ from core.db import (
     upgrade_ops,
 )
 from core.errors import ConfigError
+from core.ledger import tables as ledger_tables
 from core.schema import OPS_SCHEMA, app_metadata, ops_metadata
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -225,9 +226,12 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "alembic_version",
                 "audit_log",
                 "staff",
+                "trainings",
+                "dataset_facts",
+                "ledger_state",
             }
             version = connection.execute(text("SELECT version_num FROM ops.alembic_version"))
-            assert version.scalar_one() == "0001"
+            assert version.scalar_one() == "0002"
     finally:
         engine.dispose()
 
@@ -247,6 +251,7 @@ def test_migrations_leave_the_app_tables_unchanged(fresh_database_url: str) -> N
 
 
 def test_migrated_ops_schema_matches_the_metadata(conn: Connection) -> None:
+    assert ledger_tables.trainings.metadata is ops_metadata  # the ledger's tables count too
     context = MigrationContext.configure(
         conn,
         opts={

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,9 +22,16 @@ import httpx
 import pydantic
 import pydantic.v1
 import replicate.client
+import replicate.exceptions
 from replicate.client import Client
 
-from core.errors import Conflict, DataRejected, ReplicateNotFound
+from core.errors import (
+    Conflict,
+    DataRejected,
+    RateLimited,
+    ReplicateNotFound,
+    ReplicateUnavailable,
+)
 from core.gateway.limits import Outcome, RateLimits, TokenBucket, map_bounded
 from core.gateway.retry import CallKind, RetryPolicy, call_with_retries
 from core.gateway.values import (
@@ -39,6 +47,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0, read=20.0, write=30.0, pool=10.0)
+# A file of the files API: ``urls.get`` is /v1/files/{id}, its bytes are at .../download.
+_OWN_FILE_PATH = re.compile(r"^/v1/files/([A-Za-z0-9_-]+)(?:/download)?/?$")
+_GONE_STATUSES = frozenset({404, 410})
 _ParseErrors = (pydantic.ValidationError, pydantic.v1.ValidationError)
 
 
@@ -83,6 +94,10 @@ class ReplicateGateway:
             "request": list(http.event_hooks.get("request", [])),
             "response": [*http.event_hooks.get("response", []), remember_retry_after],
         }
+
+    def close(self) -> None:
+        """Close the client's HTTP session (its keep-alive sockets). Idempotent."""
+        self._client._client.close()
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(self, action: str, kind: CallKind, attempt: Callable[[], T],
@@ -270,7 +285,111 @@ class ReplicateGateway:
         )
 
 
+    def download(self, url: str, *, max_bytes: int) -> bytes:
+        """The bytes at ``url`` (a training ZIP, weights, an image), at most ``max_bytes``.
+
+        A file of this Replicate's files API (``{base}/v1/files/{id}``) is read from its
+        ``/download`` route through the client's authenticated session. Any other URL
+        (the app's blob store, replicate.delivery) is read with a plain GET that carries
+        no ``Authorization`` header: the token never goes to a third party. The cap is
+        enforced while streaming, so a lying or missing ``Content-Length`` cannot run
+        past it. Retried like reads (429, 5xx, network errors).
+
+        Raises ``DataRejected`` when the URL is not http(s), the file is gone (404/410)
+        or refused (other 4xx from a third party), or larger than ``max_bytes``;
+        ``Unauthorized`` when Replicate refuses the token for its own file;
+        ``RateLimited``/``ReplicateUnavailable`` when retries did not help.
+        """
+        target = httpx.URL(url) if url.startswith(("http://", "https://")) else None
+        if target is None or not target.host:
+            raise DataRejected(f"Cannot download {url[:80]!r}: only http(s) URLs are read.")
+        shown = _shown_url(target)
+        own_path = self._own_file_download_path(target)
+        if own_path is not None:
+            return self._call(f"downloading {shown}", CallKind.SAFE,
+                              partial(self._download_own, own_path, shown, max_bytes))
+        try:
+            return self._call(f"downloading {shown}", CallKind.SAFE,
+                              partial(self._download_public, target, shown, max_bytes))
+        except (ReplicateUnavailable, RateLimited) as exc:
+            # translate() speaks of Replicate; this host is someone else's.
+            raise ReplicateUnavailable(
+                f"Could not download {shown} ({_cause(exc)}), even after retries. Nothing "
+                "was changed; try again in a few minutes.", status=exc.status) from exc
+
+    def _own_file_download_path(self, target: httpx.URL) -> str | None:
+        """``/v1/files/{id}/download`` when ``target`` is a file under our base URL."""
+        base = self._client._client.base_url
+        if (target.scheme, target.host, _port(target)) != (base.scheme, base.host, _port(base)):
+            return None
+        prefix = base.path.rstrip("/")
+        if not target.path.startswith(prefix):
+            return None
+        match = _OWN_FILE_PATH.match(target.path[len(prefix):])
+        return f"/v1/files/{match.group(1)}/download" if match else None
+
+    def _download_own(self, path: str, shown: str, max_bytes: int) -> bytes:
+        # httpx drops the Authorization header itself if a redirect leaves this origin.
+        with self._client._client.stream("GET", path, follow_redirects=True) as response:
+            return _read_capped(response, shown, max_bytes, third_party=False)
+
+    def _download_public(self, target: httpx.URL, shown: str, max_bytes: int) -> bytes:
+        timeout = self._client._client.timeout
+        with httpx.Client(timeout=timeout, follow_redirects=True) as plain, \
+                plain.stream("GET", target) as response:
+            self._retry_after.value = response.headers.get("retry-after")
+            return _read_capped(response, shown, max_bytes, third_party=True)
+
 def _check_model_id(model_id: str) -> None:
     parts = model_id.split("/") if isinstance(model_id, str) else []
     if len(parts) != 2 or not all(part.strip() == part and part for part in parts):
         raise DataRejected(f"{model_id!r} is not a Replicate model id of the form owner/name.")
+
+
+def _port(url: httpx.URL) -> int | None:
+    return url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+def _shown_url(url: httpx.URL) -> str:
+    """The URL without its query (signed URLs carry secrets there), shortened for messages."""
+    text = str(url.copy_with(query=None, fragment=None))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _cause(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    if status is not None:
+        return f"HTTP {status}"
+    cause = exc.__cause__
+    return type(cause).__name__ if cause is not None else "network error"
+
+
+def _read_capped(response: httpx.Response, shown: str, max_bytes: int, *,
+                 third_party: bool) -> bytes:
+    """The body of a streamed response, refusing more than ``max_bytes``.
+
+    Statuses worth retrying (and, for Replicate's own files, 401/403) are raised as the
+    client's ``ReplicateError`` so the gateway's retry loop and translation handle them.
+    """
+    status = response.status_code
+    if status in _GONE_STATUSES:
+        raise DataRejected(
+            f"{shown} is gone (HTTP {status}): the file was deleted or has expired, so its "
+            "contents cannot be checked.")
+    if third_party and 400 <= status < 500 and status != 429:
+        raise DataRejected(f"{shown} refused the download (HTTP {status}); it is not public.")
+    if status >= 400:
+        raise replicate.exceptions.ReplicateError(
+            status=status, detail=f"HTTP {status} while downloading {shown}")
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise DataRejected(f"{shown} is {int(declared):,} bytes, more than the "
+                           f"{max_bytes:,} allowed.")
+    chunks: list[bytes] = []
+    received = 0
+    for chunk in response.iter_bytes():
+        received += len(chunk)
+        if received > max_bytes:
+            raise DataRejected(f"{shown} is larger than the {max_bytes:,} bytes allowed.")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+import core.ledger.tables  # noqa: F401  (registers the ledger's tables in ops_metadata)
 from core.schema import OPS_SCHEMA, ops_metadata
 
 # Several console processes may start at once: the first migrates, the others wait and

@@ -1,0 +1,264 @@
+"""Dataset facts for training ZIPs: download, read safely, measure, cache by URL.
+
+``read_dataset`` turns ZIP bytes into a ``DatasetReading`` (the drift engine's
+``DatasetFacts`` plus each photo's verdict and the members skipped); a ZIP that cannot
+be used becomes ``DatasetFacts(error=...)`` rather than an exception.
+``ensure_dataset_facts`` computes what ``ops.dataset_facts`` lacks for some trainings:
+downloads and measurements run on worker threads, the caller's connection is used only on
+the caller's thread. Each URL's failure stays with that URL. What is cached:
+
+- a reading (also a broken ZIP, a file that is gone or too big): not fetched again, unless
+  ``recheck`` asks, and then only recomputed when the content's sha256 changed;
+- the same content under another URL: the facts are copied, not recomputed;
+- NOT a network failure or an unexpected error: the next scan tries again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from core.drift.facts import DatasetFacts
+from core.errors import DataRejected, ReplicateError
+from core.faces import FaceReader
+from core.gateway.gateway import ReplicateGateway
+from core.imaging import SkippedMember, ZipLimits, read_zip_photos
+from core.ledger.photo_facts import (
+    PhotoMeasure,
+    PhotoVerdict,
+    facts_from_verdicts,
+    judge_photos,
+    measure_photo,
+)
+from core.ledger.tables import dataset_facts
+
+log = logging.getLogger(__name__)
+
+# Replicate's own cap on files; the app's upload route refuses ZIPs over 60 MB.
+MAX_ZIP_BYTES = 100 * 1024 * 1024
+# Bumped when a measure or check changes meaning: rows of older methods are recomputed.
+FACTS_METHOD = 1
+
+
+class HasInput(Protocol):
+    """A training as the gateway or the ledger gives it: only its input is read here."""
+
+    @property
+    def input(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class DatasetReading:
+    """A ZIP's facts, each usable photo's verdict, and the members that were skipped."""
+
+    facts: DatasetFacts
+    photos: tuple[PhotoVerdict, ...] = ()
+    skipped: tuple[SkippedMember, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``ops.dataset_facts.facts`` holds: the facts' summary plus the details."""
+        return {
+            "method": FACTS_METHOD,
+            **self.facts.summary(),
+            "photos": [{
+                "name": verdict.measure.name,
+                "short_side": verdict.measure.short_side,
+                "sharpness": round(verdict.measure.sharpness, 1),
+                "jpeg_quality": verdict.measure.jpeg_quality,
+                "faces": verdict.measure.face_count,
+                "distance_to_medoid": (None if verdict.distance_to_medoid is None
+                                       else round(verdict.distance_to_medoid, 3)),
+                "failing": list(verdict.failing),
+            } for verdict in self.photos],
+            "skipped": [[member.name, member.reason] for member in self.skipped],
+        }
+
+
+def facts_from_json(raw: Mapping[str, Any]) -> DatasetFacts:
+    """The ``DatasetFacts`` stored by ``DatasetReading.to_json`` (details are ignored)."""
+    by_reason = raw.get("failing_by_reason") or {}
+    return DatasetFacts(
+        image_count=raw.get("image_count"), median_short_side=raw.get("median_short_side"),
+        jpeg_quality=raw.get("jpeg_quality"), median_sharpness=raw.get("median_sharpness"),
+        photos_failing=raw.get("photos_failing"),
+        failing_by_reason={str(key): int(value) for key, value in by_reason.items()},
+        error=raw.get("error"),
+    )
+
+
+def read_dataset(zip_bytes: bytes, reader: FaceReader, *,
+                 limits: ZipLimits | None = None) -> DatasetReading:
+    """Measure every photo of a training ZIP; an unusable ZIP gives ``facts.error``."""
+    skipped: list[SkippedMember] = []
+    measures: list[PhotoMeasure] = []
+    try:
+        for member in read_zip_photos(zip_bytes, limits=limits):
+            if isinstance(member, SkippedMember):
+                skipped.append(member)
+            else:
+                measures.append(measure_photo(member, reader))  # one decoded photo at a time
+    except DataRejected as exc:
+        return DatasetReading(DatasetFacts(error=str(exc)), skipped=tuple(skipped))
+    verdicts = judge_photos(measures)
+    facts = facts_from_verdicts(verdicts)
+    if facts.error is not None and skipped:
+        found = "; ".join(f"{m.name}: {m.reason}" for m in skipped[:5])
+        facts = DatasetFacts(error=f"{facts.error}; found {found}")
+    return DatasetReading(facts, verdicts, tuple(skipped))
+
+
+def input_images_url(training: HasInput) -> str | None:
+    """The training's ZIP URL (``input.input_images``) when it is an http(s) URL."""
+    value = training.input.get("input_images")
+    if isinstance(value, str) and value.strip().startswith(("http://", "https://")):
+        return value.strip()
+    return None
+
+
+def load_dataset_facts(conn: Connection, urls: Iterable[str]) -> dict[str, DatasetFacts]:
+    """The cached facts of those ``urls`` that have them."""
+    wanted = sorted(set(urls))
+    if not wanted:
+        return {}
+    rows = conn.execute(select(dataset_facts.c.url, dataset_facts.c.facts)
+                        .where(dataset_facts.c.url.in_(wanted)))
+    return {row.url: facts_from_json(row.facts) for row in rows}
+
+
+@dataclass(frozen=True)
+class DatasetScan:
+    """What ``ensure_dataset_facts`` did, per URL where it matters."""
+
+    requested: int
+    already_cached: int
+    computed: tuple[str, ...] = ()
+    reused: tuple[str, ...] = ()  # same content already measured under another URL
+    unchanged: tuple[str, ...] = ()  # recheck: same sha256, facts kept
+    rejected: Mapping[str, str] = field(default_factory=dict)  # cached as DatasetFacts(error)
+    failed: Mapping[str, str] = field(default_factory=dict)  # not cached: tried again next time
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rejected", MappingProxyType(dict(self.rejected)))
+        object.__setattr__(self, "failed", MappingProxyType(dict(self.failed)))
+
+
+@dataclass
+class _Tally:
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def ensure_dataset_facts(
+    conn: Connection, gateway: ReplicateGateway, reader: FaceReader,
+    trainings: Iterable[HasInput], *, max_workers: int = 2, max_bytes: int = MAX_ZIP_BYTES,
+    recheck: bool = False,
+) -> DatasetScan:
+    """Compute and cache the facts of every training ZIP that ``ops.dataset_facts`` lacks.
+
+    At most ``max_workers`` downloads or readings run at once (so at most that many ZIPs
+    are held in memory). ``recheck`` downloads cached URLs again and recomputes those whose
+    content changed. Writes go through ``conn``; the caller commits.
+    """
+    started = time.perf_counter()
+    urls = list(dict.fromkeys(url for url in map(input_images_url, trainings) if url))
+    cached = {row.url: (row.content_sha256, row.method) for row in conn.execute(
+        select(dataset_facts.c.url, dataset_facts.c.content_sha256,
+               dataset_facts.c.facts["method"].as_integer().label("method"))
+        .where(dataset_facts.c.url.in_(urls)))} if urls else {}
+    current = {url for url, (_, method) in cached.items() if method == FACTS_METHOD}
+    todo = deque(url for url in urls if recheck or url not in current)
+    already_cached = len(urls) - len(todo)
+    workers = max(1, max_workers)
+    tally = _Tally()
+    # Each pending job is a download (sha None) or a reading of downloaded content.
+    pending: dict[Future[Any], tuple[str, str | None]] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-facts") as pool:
+
+        def measure(content: bytes) -> Future[Any]:
+            return pool.submit(read_dataset, content, reader)
+
+        while todo or pending:
+            while todo and len(pending) < workers:
+                url = todo.popleft()
+                pending[pool.submit(gateway.download, url, max_bytes=max_bytes)] = (url, None)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                url, sha = pending.pop(future)
+                if sha is None:
+                    _downloaded(conn, future, url, cached, tally, measure, pending)
+                else:
+                    _measured(conn, future, url, sha, tally)
+    return DatasetScan(
+        requested=len(urls), already_cached=already_cached,
+        computed=tuple(tally.computed), reused=tuple(tally.reused),
+        unchanged=tuple(tally.unchanged), rejected=tally.rejected, failed=tally.failed,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _downloaded(conn: Connection, future: Future[Any], url: str,
+                cached: Mapping[str, tuple[str | None, int | None]], tally: _Tally,
+                submit: Callable[[bytes], Future[Any]],
+                pending: dict[Future[Any], tuple[str, str | None]]) -> None:
+    """A download finished: cache a rejection, reuse known content, or start measuring."""
+    try:
+        content: bytes = future.result()
+    except DataRejected as exc:  # gone, too big, not http(s): no point fetching again
+        _store(conn, url, None, DatasetReading(DatasetFacts(error=str(exc))).to_json())
+        tally.rejected[url] = str(exc)
+        return
+    except ReplicateError as exc:  # network, throttling, token: try again next scan
+        tally.failed[url] = str(exc)
+        return
+    sha = hashlib.sha256(content).hexdigest()
+    known_sha, known_method = cached.get(url, (None, None))
+    if known_sha == sha and known_method == FACTS_METHOD:
+        tally.unchanged.append(url)
+        return
+    same = conn.execute(
+        select(dataset_facts.c.facts)
+        .where(dataset_facts.c.content_sha256 == sha,
+               dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)
+        .limit(1)).scalar_one_or_none()
+    if same is not None:
+        _store(conn, url, sha, same)
+        tally.reused.append(url)
+        return
+    pending[submit(content)] = (url, sha)
+
+
+def _measured(conn: Connection, future: Future[Any], url: str, sha: str,
+              tally: _Tally) -> None:
+    try:
+        reading: DatasetReading = future.result()
+    except Exception as exc:  # a bug or a photo Pillow/dlib chokes on: not cached
+        log.exception("measuring the dataset at %s failed", url)
+        tally.failed[url] = f"measuring the photos failed: {type(exc).__name__}: {exc}"
+        return
+    _store(conn, url, sha, reading.to_json())
+    if reading.facts.error is not None:
+        tally.rejected[url] = reading.facts.error
+    else:
+        tally.computed.append(url)
+
+
+def _store(conn: Connection, url: str, sha: str | None, facts: Mapping[str, Any]) -> None:
+    statement = insert(dataset_facts).values(url=url, content_sha256=sha, facts=dict(facts))
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[dataset_facts.c.url],
+        set_={"content_sha256": statement.excluded.content_sha256,
+              "facts": statement.excluded.facts, "computed_at": func.now()}))

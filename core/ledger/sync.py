@@ -1,0 +1,311 @@
+"""The training ledger: every Replicate training of the account, kept in ``ops.trainings``.
+
+The app overwrites its one ``user_models`` row per user on every retrain, so the history
+the drift engine needs exists only on Replicate. ``sync_trainings`` copies it here:
+
+1. the account's trainings, newest first: every page the first time (or with
+   ``full=True``), afterwards only down to the newest id already listed (a bookmark in
+   ``ops.ledger_state``, moved only after a listing completed);
+2. every ``training_id`` in the app's rows the ledger does not have yet (trainings of
+   another account, or older than the listing reaches), one GET each; a 404 is reported;
+3. a refresh of ledger rows that were not terminal, so ``processing`` becomes final.
+
+Each training is attached to a user by ``core.ledger.attach``; the strongest evidence
+ever seen wins, so a later sync never loses an attachment the app's rows no longer
+support (the app forgets, the ledger must not), and trainings still unattached are tried
+again each sync. The app's tables are only read.
+``ledger_for_user`` gives the drift engine its ``TrainingRecord`` values.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, RowMapping, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from core.drift.facts import AppRow, DatasetFacts, TrainingRecord
+from core.errors import DashboardError, RateLimited, ReplicateNotFound, ReplicateUnavailable
+from core.gateway.gateway import ReplicateGateway
+from core.gateway.limits import map_bounded
+from core.gateway.values import TERMINAL_STATUSES, Training
+from core.ledger.attach import ATTACH_RULES, Attachable, attach, upload_path_user
+from core.ledger.datasets import facts_from_json
+from core.ledger.tables import dataset_facts, ledger_state, trainings
+from core.schema import user_models
+
+NEWEST_LISTED_KEY = "trainings.newest_listed_id"
+# Trainings fetched one by one run this many at a time; after a batch that met an outage
+# the rest wait for the next sync instead of each spending the retry budget.
+FETCH_BATCH = 8
+# Upserts and candidate-row lookups go in chunks of this many trainings.
+CHUNK = 500
+
+# What a Replicate id looks like; anything else in training_id is junk, not fetched.
+_TRAINING_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one sync did."""
+
+    full_listing: bool
+    listed: int  # trainings read from the account's listing
+    fetched_for_rows: int  # training ids found only in user_models, read one by one
+    refreshed: int  # ledger rows that were not terminal, read again
+    inserted: int
+    updated: int
+    attached: Mapping[str, int] = field(default_factory=dict)  # newly attached, by rule
+    unattached: int = 0  # ledger rows no rule could attach (yet)
+    not_found: tuple[str, ...] = ()  # ids Replicate answered 404 for
+    errors: Mapping[str, str] = field(default_factory=dict)  # id -> message
+    interrupted: str | None = None  # why some fetches were left for the next sync
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attached", MappingProxyType(dict(self.attached)))
+        object.__setattr__(self, "errors", MappingProxyType(dict(self.errors)))
+
+
+@dataclass
+class _Fetched:
+    trainings: dict[str, Training] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    interrupted: str | None = None
+
+
+def sync_trainings(conn: Connection, gateway: ReplicateGateway, *, full: bool = False,
+                   app_conn: Connection | None = None) -> SyncReport:
+    """Bring ``ops.trainings`` up to date with Replicate; see the module docstring.
+
+    ``conn`` reaches schema ``ops``; ``app_conn`` the app's tables when they live in
+    another database (``OPS_DATABASE_URL``), else ``conn`` is used for both. A failed
+    listing raises (``ReplicateError``); single fetches fail per id, in the report.
+    """
+    started = time.perf_counter()
+    app = app_conn or conn
+    bookmark = None if full else _state(conn, NEWEST_LISTED_KEY)
+    listed = gateway.list_trainings(until_id=bookmark)
+    seen: dict[str, Training] = {training.id: training for training in listed}
+
+    row_ids = set(app.execute(
+        select(func.btrim(user_models.c.training_id))
+        .where(func.coalesce(func.btrim(user_models.c.training_id), "") != "")).scalars())
+    in_ledger = _ledger_users(conn, row_ids | seen.keys())
+    junk = sorted(training_id for training_id in row_ids if not _TRAINING_ID.match(training_id))
+    from_rows = _fetch(gateway, sorted(row_ids - in_ledger.keys() - seen.keys() - set(junk)))
+    from_rows.errors.update({training_id: "not a Replicate training id; not fetched"
+                             for training_id in junk if training_id not in in_ledger})
+    seen.update(from_rows.trainings)
+    open_ids = [training_id for training_id in conn.execute(
+        select(trainings.c.id).where(trainings.c.status.not_in(sorted(TERMINAL_STATUSES)))
+        .order_by(trainings.c.id)).scalars() if training_id not in seen]
+    refreshed = (_fetch(gateway, open_ids) if from_rows.interrupted is None
+                 else _Fetched(interrupted=from_rows.interrupted))
+    seen.update(refreshed.trainings)
+
+    existing = _ledger_users(conn, seen.keys())
+    attached: Counter[str] = Counter()
+    for chunk in _chunks(list(seen.values()), CHUNK):
+        rows = _candidate_rows(app, chunk)
+        values = [_row_values(training, attach(training, rows)) for training in chunk]
+        attached.update(value["attached_by"] for value in values
+                        if value["attached_by"] and existing.get(value["id"]) is None)
+        _upsert(conn, values)
+    attached.update(_reattach(conn, app, exclude=seen.keys()))
+    if listed:
+        _set_state(conn, NEWEST_LISTED_KEY, listed[0].id)
+    unattached = conn.execute(select(func.count()).select_from(trainings)
+                              .where(trainings.c.user_id.is_(None))).scalar_one()
+    return SyncReport(
+        full_listing=bookmark is None, listed=len(listed),
+        fetched_for_rows=len(from_rows.trainings), refreshed=len(refreshed.trainings),
+        inserted=len(seen.keys() - existing), updated=len(seen.keys() & existing),
+        attached=dict(attached), unattached=int(unattached),
+        not_found=tuple(from_rows.not_found + refreshed.not_found),
+        errors={**from_rows.errors, **refreshed.errors},
+        interrupted=refreshed.interrupted, seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def ledger_for_user(conn: Connection, user_id: str) -> tuple[TrainingRecord, ...]:
+    """The user's trainings as the drift engine reads them, oldest first, each with its
+    dataset's facts when ``ops.dataset_facts`` has them."""
+    url = trainings.c.input["input_images"].astext
+    rows = conn.execute(
+        select(trainings, dataset_facts.c.facts.label("dataset"))
+        .select_from(trainings.outerjoin(dataset_facts, dataset_facts.c.url == func.btrim(url)))
+        .where(trainings.c.user_id == user_id)
+        .order_by(trainings.c.created_at.asc().nulls_first(), trainings.c.id))
+    return tuple(_record(row._mapping) for row in rows)
+
+
+# -- attaching -----------------------------------------------------------------------------
+
+
+def app_rows(conn: Connection, *, where: Any = None) -> list[AppRow]:
+    """``user_models`` rows as ``AppRow`` values (all of them, or those ``where`` picks)."""
+    statement = select(
+        user_models.c.user_id, user_models.c.replicate_model_id,
+        user_models.c.replicate_version_id, user_models.c.trigger_word,
+        user_models.c.training_status, user_models.c.training_id,
+        user_models.c.lora_weights_url, user_models.c.failure_reason,
+        user_models.c.updated_at)
+    if where is not None:
+        statement = statement.where(where)
+    return [AppRow(**row._mapping) for row in conn.execute(statement)]
+
+
+def _candidate_rows(app: Connection, batch: Sequence[Attachable]) -> list[AppRow]:
+    """The rows any attach rule could pick for these trainings, in one query."""
+    ids = {training.id.strip() for training in batch}
+    models = {training.destination.strip() for training in batch if training.destination}
+    triggers = {value.strip() for training in batch
+                if isinstance(value := training.input.get("trigger_word"), str)}
+    users = {user for training in batch
+             if (user := upload_path_user(training.input.get("input_images")))}
+    tests = [func.btrim(user_models.c.training_id).in_(sorted(ids))]
+    if models:
+        tests.append(func.btrim(user_models.c.replicate_model_id).in_(sorted(models)))
+    if triggers:
+        tests.append(func.btrim(user_models.c.trigger_word).in_(sorted(triggers)))
+    if users:
+        tests.append(user_models.c.user_id.in_(sorted(users)))
+    return app_rows(app, where=or_(*tests))
+
+
+def _reattach(conn: Connection, app: Connection, *, exclude: Iterable[str]) -> Counter[str]:
+    """Try the rules again on unattached ledger rows (the app's rows may name them now)."""
+    skip = set(exclude)
+    loose = [record for record in (_record(row._mapping) for row in conn.execute(
+        select(trainings).where(trainings.c.user_id.is_(None)))) if record.id not in skip]
+    found: Counter[str] = Counter()
+    for chunk in _chunks(loose, CHUNK):
+        rows = _candidate_rows(app, chunk)
+        for record in chunk:
+            user_id, rule = attach(record, rows)
+            if user_id is None or rule is None:
+                continue
+            conn.execute(update(trainings).where(trainings.c.id == record.id,
+                                                 trainings.c.user_id.is_(None))
+                         .values(user_id=user_id, attached_by=rule))
+            found[rule] += 1
+    return found
+
+
+# -- Replicate -----------------------------------------------------------------------------
+
+
+def _fetch(gateway: ReplicateGateway, ids: Sequence[str]) -> _Fetched:
+    """Read trainings one by one, a few at a time; a 404 or an error stays with its id,
+    and an outage stops the rest (they are read on the next sync)."""
+    fetched = _Fetched()
+    for batch in _chunks(list(ids), FETCH_BATCH):
+        for outcome in map_bounded(gateway.get_training, batch, max_workers=FETCH_BATCH):
+            error = outcome.error
+            if error is None and outcome.value is not None:
+                fetched.trainings[outcome.item] = outcome.value
+            elif isinstance(error, ReplicateNotFound):
+                fetched.not_found.append(outcome.item)
+            elif isinstance(error, DashboardError):
+                fetched.errors[outcome.item] = str(error)
+                if isinstance(error, ReplicateUnavailable | RateLimited):
+                    fetched.interrupted = str(error)
+            elif error is not None:
+                raise error  # a bug, not a Replicate failure
+        if fetched.interrupted is not None:
+            break
+    return fetched
+
+
+# -- ops tables ----------------------------------------------------------------------------
+
+
+def _row_values(training: Training, attachment: tuple[str, str] | tuple[None, None]
+                ) -> dict[str, Any]:
+    user_id, rule = attachment
+    return {
+        "id": training.id, "user_id": user_id, "attached_by": rule,
+        "trainer_model": training.trainer_model, "trainer_version": training.trainer_version,
+        "destination": training.destination, "status": training.status,
+        "input": dict(training.input), "output_version": training.output_version,
+        "output_weights": training.output_weights, "error": training.error,
+        "created_at": training.created_at, "started_at": training.started_at,
+        "completed_at": training.completed_at,
+    }
+
+
+def _upsert(conn: Connection, values: list[dict[str, Any]]) -> None:
+    if not values:
+        return
+    statement = insert(trainings).values(values)
+    new = statement.excluded
+    replaced = {name: new[name] for name in (
+        "trainer_model", "trainer_version", "destination", "status", "input",
+        "output_version", "output_weights", "error", "created_at", "started_at",
+        "completed_at")}
+    # The strongest evidence ever seen wins: the app's rows forget (a retrain clears
+    # training_id), so a weaker rule or none never overrides a stronger earlier one.
+    keeps_old = or_(new.user_id.is_(None),
+                    _rule_rank(new.attached_by) > _rule_rank(trainings.c.attached_by))
+    conn.execute(statement.on_conflict_do_update(
+        index_elements=[trainings.c.id],
+        set_={**replaced, "synced_at": func.now(),
+              "user_id": case((keeps_old, trainings.c.user_id), else_=new.user_id),
+              "attached_by": case((keeps_old, trainings.c.attached_by),
+                                  else_=new.attached_by)}))
+
+
+def _rule_rank(column: Any) -> Any:
+    """0 for the strongest attach rule, larger for weaker ones, 99 for none."""
+    return case({rule: rank for rank, rule in enumerate(ATTACH_RULES)}, value=column, else_=99)
+
+
+def _ledger_users(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
+    """Which of ``ids`` the ledger holds, each with its user (None: unattached)."""
+    wanted = sorted(set(ids))
+    found: dict[str, str | None] = {}
+    for chunk in _chunks(wanted, 5000):
+        found.update((row.id, row.user_id) for row in conn.execute(
+            select(trainings.c.id, trainings.c.user_id).where(trainings.c.id.in_(chunk))))
+    return found
+
+
+def _state(conn: Connection, key: str) -> str | None:
+    value: str | None = conn.execute(select(ledger_state.c.value)
+                                     .where(ledger_state.c.key == key)).scalar_one_or_none()
+    return value
+
+
+def _set_state(conn: Connection, key: str, value: str) -> None:
+    statement = insert(ledger_state).values(key=key, value=value)
+    conn.execute(statement.on_conflict_do_update(index_elements=[ledger_state.c.key],
+                                                 set_={"value": statement.excluded.value}))
+
+
+def _record(row: RowMapping) -> TrainingRecord:
+    stored = row.get("dataset")
+    dataset: DatasetFacts | None = facts_from_json(stored) if stored is not None else None
+    return TrainingRecord(
+        id=row["id"], trainer_model=row["trainer_model"],
+        trainer_version=row["trainer_version"], status=row["status"],
+        input=row["input"] or {}, output_version=row["output_version"],
+        output_weights=row["output_weights"], error=row["error"],
+        created_at=row["created_at"], completed_at=row["completed_at"],
+        dataset=dataset,
+    )
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+

@@ -1,0 +1,62 @@
+"""The ledger's tables in schema ``ops`` (created by migration 0002), for queries.
+
+``trainings`` holds every Replicate training the console has seen, as Replicate last
+reported it, and the user it was attached to (``attached_by`` says which rule matched);
+``dataset_facts`` caches what each training ZIP held, by URL; ``ledger_state`` keeps
+bookmarks such as the newest training id already listed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import TIMESTAMP, CheckConstraint, Column, Index, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from core.schema import ops_metadata
+
+ATTACH_REASONS = ("training_id", "output_model", "trigger_word", "upload_path")
+
+trainings = Table(
+    "trainings",
+    ops_metadata,
+    Column("id", Text, primary_key=True),
+    # No FK: schema ops may live in another database (OPS_DATABASE_URL).
+    Column("user_id", Text),
+    Column("attached_by", Text),
+    Column("trainer_model", Text, nullable=False),
+    Column("trainer_version", Text, nullable=False),
+    Column("destination", Text),  # owner/name from output.version; None until success
+    Column("status", Text, nullable=False),
+    Column("input", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("output_version", Text),  # "owner/name:hash" as Replicate sent it
+    Column("output_weights", Text),
+    Column("error", Text),
+    Column("created_at", TIMESTAMP(timezone=True)),
+    Column("started_at", TIMESTAMP(timezone=True)),
+    Column("completed_at", TIMESTAMP(timezone=True)),
+    Column("synced_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "attached_by IN ('training_id', 'output_model', 'trigger_word', 'upload_path')",
+        name="ck_trainings_attached_by",
+    ),
+    CheckConstraint("(user_id IS NULL) = (attached_by IS NULL)",
+                    name="ck_trainings_attached_with_reason"),
+    Index("ix_trainings_user_id", "user_id", "created_at"),
+    Index("ix_trainings_created_at", "created_at"),
+)
+
+dataset_facts = Table(
+    "dataset_facts",
+    ops_metadata,
+    Column("url", Text, primary_key=True),
+    Column("content_sha256", Text),  # None when the file could not be downloaded
+    Column("facts", JSONB, nullable=False),
+    Column("computed_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_dataset_facts_content_sha256", "content_sha256"),
+)
+
+ledger_state = Table(
+    "ledger_state",
+    ops_metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text),
+)
