@@ -1,0 +1,131 @@
+"""Who may use the console, with which role: small pure functions, no Streamlit.
+
+LIVE: the IdP proves the email (``st.login``); the role comes from the ``[roles]`` lists
+in secrets, else from ``ops.staff``. An email in neither gets no access at all.
+DEMO: there is no login; staff pick who they act as from ``ops.staff`` (or a built-in
+list, one person per role, when that table is empty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from core.errors import ConfigError
+from core.roles import Role
+from core.staff import StaffMember
+
+# Least privileged first: an email listed under two roles gets the lesser one, so a stale
+# entry left behind after a change of role never grants more than intended.
+_PRIVILEGE = (Role.SUPPORT, Role.PRODUCT, Role.ADMIN)
+AUTH_REQUIRED_KEYS = ("redirect_uri", "cookie_secret")
+PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+
+DEMO_STAFF = (
+    StaffMember("support@demo.sselfie.test", Role.SUPPORT),
+    StaffMember("product@demo.sselfie.test", Role.PRODUCT),
+    StaffMember("admin@demo.sselfie.test", Role.ADMIN),
+)
+
+
+def normalise_email(email: object) -> str | None:
+    """Lower-cased, trimmed email, or None when there is no usable email."""
+    if not isinstance(email, str):
+        return None
+    cleaned = email.strip().lower()
+    return cleaned if "@" in cleaned else None
+
+
+def verified_email(claims: Mapping[str, Any]) -> str:
+    """The email the IdP vouches for, or "" (no email, or one it says is unverified).
+
+    An IdP that sends ``email_verified: false`` lets people type any address; such an email
+    must never match a staff entry.
+    """
+    if claims.get("email_verified") is False:
+        return ""
+    return normalise_email(claims.get("email")) or ""
+
+
+def parse_role_map(section: Mapping[str, Any] | None) -> dict[str, Role]:
+    """``[roles]`` from secrets (``support = ["a@x"]`` …) as email → role.
+
+    Raises ConfigError for a role name that does not exist or a value that is not a list of
+    emails, so a typo in secrets stops the console instead of silently locking people out.
+    """
+    if not section:
+        return {}
+    mapping: dict[str, Role] = {}
+    for name, emails in section.items():
+        try:
+            role = Role(str(name).strip().lower())
+        except ValueError:
+            known = ", ".join(role.value for role in Role)
+            raise ConfigError(
+                f"[roles] in secrets has an unknown role {name!r}; use {known}.") from None
+        if isinstance(emails, str) or not isinstance(emails, Iterable):
+            raise ConfigError(
+                f"[roles] {role.value} must be a list of emails, like "
+                f'{role.value} = ["someone@example.com"].')
+        for raw in emails:
+            email = normalise_email(raw)
+            if email is None:
+                raise ConfigError(f"[roles] {role.value} lists {raw!r}, which is not an email.")
+            current = mapping.get(email)
+            if current is None or _PRIVILEGE.index(role) < _PRIVILEGE.index(current):
+                mapping[email] = role
+    return mapping
+
+
+def role_for(email: object, *, role_map: Mapping[str, Role],
+             staff: Iterable[StaffMember]) -> Role | None:
+    """The role of a logged-in email: ``[roles]`` in secrets first, then ``ops.staff``."""
+    wanted = normalise_email(email)
+    if wanted is None:
+        return None
+    if wanted in role_map:
+        return role_map[wanted]
+    for member in staff:
+        if normalise_email(member.email) == wanted:
+            return member.role
+    return None
+
+
+def demo_staff(staff: Iterable[StaffMember]) -> tuple[StaffMember, ...]:
+    """Who DEMO users can act as: ``ops.staff`` if it has anyone, else the built-in three."""
+    members = tuple(staff)
+    return members or DEMO_STAFF
+
+
+def login_provider(section: Mapping[str, Any]) -> str | None:
+    """The provider ``st.login`` should use: None for the unnamed default (its keys sit
+    directly in ``[auth]``), else the first complete named one (``[auth.google]``)."""
+    if all(section.get(key) for key in PROVIDER_KEYS):
+        return None
+    for name, value in section.items():
+        if isinstance(value, Mapping) and all(value.get(key) for key in PROVIDER_KEYS):
+            return str(name)
+    return None
+
+
+def auth_problem(section: Mapping[str, Any] | None) -> str | None:
+    """Why the ``[auth]`` secrets block cannot log anyone in, or None when it looks usable.
+
+    Checks the keys ``st.login()`` needs, for the default provider or one named provider
+    (``[auth.google]``); the IdP itself is only contacted at login.
+    """
+    if not section:
+        return ("LIVE needs staff login, but the secrets have no [auth] block. Add [auth] "
+                "with redirect_uri, cookie_secret, client_id, client_secret and "
+                "server_metadata_url to .streamlit/secrets.toml (see "
+                ".streamlit/secrets.toml.example), then restart.")
+    missing = [key for key in AUTH_REQUIRED_KEYS if not section.get(key)]
+    has_provider = all(section.get(key) for key in PROVIDER_KEYS) or any(
+        isinstance(value, Mapping) and all(value.get(key) for key in PROVIDER_KEYS)
+        for value in section.values())
+    if not has_provider:
+        missing += [key for key in PROVIDER_KEYS if not section.get(key)]
+    if missing:
+        return (f"The [auth] block in secrets is missing {', '.join(missing)}, so nobody can "
+                "log in. Complete it (see .streamlit/secrets.toml.example) and restart.")
+    return None

@@ -1,0 +1,67 @@
+"""SSELFIE console entry: settings, runtime, who is acting, and the pages for their role.
+
+Run from the repository root: ``python -m streamlit run dashboard/app.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run` puts only this folder on sys.path; the console imports `core` and `dashboard`.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from core.config import Mode, Settings, get_settings  # noqa: E402
+from core.errors import DashboardError  # noqa: E402
+from core.roles import Actor  # noqa: E402
+from dashboard import access, identity, loaders, navigation  # noqa: E402
+from dashboard.resources import load_runtime  # noqa: E402
+
+st.set_page_config(page_title="SSELFIE console", page_icon=":material/face:", layout="wide")
+
+
+def _live_actor(settings: Settings) -> Actor:
+    """LIVE: login required, then a role from [roles] or ops.staff; else a dead end."""
+    auth_section = identity.secrets_section("auth")
+    problem = access.auth_problem(auth_section)
+    if problem is not None:
+        st.error(problem)
+        st.stop()
+    assert auth_section is not None
+    email = identity.logged_in_email()
+    if email is None:
+        identity.show_login(auth_section)
+        st.stop()
+    role_map = access.parse_role_map(identity.secrets_section("roles"))
+    load_runtime(settings)
+    role = access.role_for(email, role_map=role_map, staff=loaders.staff_members())
+    if role is None:
+        identity.show_no_access(email)
+        st.stop()
+    actor = Actor(email, role)
+    identity.show_signed_in(actor)
+    return actor
+
+
+def main() -> None:
+    try:
+        settings = get_settings()
+        identity.show_mode_badge(settings.mode)
+        if settings.mode is Mode.LIVE:
+            actor = _live_actor(settings)
+        else:
+            load_runtime(settings)
+            actor = identity.pick_demo_actor(access.demo_staff(loaders.staff_members()))
+    except DashboardError as exc:
+        st.error(str(exc))
+        st.stop()
+    identity.remember_actor(actor)
+    navigation_menu = st.navigation(navigation.pages_for(actor.role))
+    navigation_menu.run()
+
+
+main()

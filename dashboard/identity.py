@@ -1,0 +1,104 @@
+"""Who is using this session: secrets, ``st.user``, the acting staff member, the sidebar.
+
+The acting ``Actor`` is kept in ``st.session_state`` for later write actions, which check
+the role again in core (``core.roles.require``): hiding a control is not access control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
+
+from core.config import Mode
+from core.roles import Actor, Role
+from core.staff import StaffMember
+from dashboard import access
+
+ACTOR_KEY = "actor"
+ACTING_AS_KEY = "acting_as"
+_MODE_BADGES = {
+    Mode.DEMO: ("DEMO — sandbox data", "orange", ":material/science:"),
+    Mode.LIVE: ("LIVE — production data", "red", ":material/bolt:"),
+}
+
+
+def secrets_section(name: str) -> Mapping[str, Any] | None:
+    """A top-level table of the secrets, or None (also when there is no secrets file)."""
+    try:
+        section = st.secrets.get(name)
+    except StreamlitSecretNotFoundError:
+        return None
+    return section if isinstance(section, Mapping) else None
+
+
+def show_mode_badge(mode: Mode) -> None:
+    label, color, icon = _MODE_BADGES[mode]
+    st.sidebar.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
+
+
+def logged_in_email() -> str | None:
+    """The IdP-verified email of this session, or None when logged out."""
+    if not st.user.is_logged_in:
+        return None
+    return access.verified_email(st.user.to_dict())
+
+
+def show_login(auth_section: Mapping[str, Any]) -> None:
+    """The only thing a logged-out visitor sees in LIVE."""
+    provider = access.login_provider(auth_section)
+    st.title("SSELFIE console")
+    st.info("Staff only. Log in with your company account to continue.")
+    if st.button("Log in", type="primary", key="login", icon=":material/login:"):
+        if provider is None:
+            st.login()
+        else:
+            st.login(provider)
+
+
+def show_no_access(email: str) -> None:
+    """The only thing a logged-in email without a role sees."""
+    st.title("No access")
+    shown = email or "your account (the identity provider sent no email)"
+    st.error(f"{shown} is not on the console's staff list. Ask an admin to add you to "
+             "[roles] in the secrets or to ops.staff, then log in again.")
+    st.button("Log out", key="logout", on_click=st.logout, icon=":material/logout:")
+
+
+def show_signed_in(actor: Actor) -> None:
+    st.sidebar.caption(f"Signed in as **{actor.email}** ({actor.role.value})")
+    st.sidebar.button("Log out", key="logout", on_click=st.logout, icon=":material/logout:")
+
+
+def pick_demo_actor(members: Sequence[StaffMember]) -> Actor:
+    """DEMO's "Acting as" picker in the sidebar; there is no login in DEMO."""
+    options = [f"{member.email} ({member.role.value})" for member in members]
+    roles = dict(zip(options, members, strict=True))
+    choice = st.sidebar.selectbox(
+        "Acting as", options, key=ACTING_AS_KEY,
+        help="DEMO has no login: pick a staff member to see the console with their role.")
+    member = roles[choice] if choice in roles else members[0]
+    return Actor(member.email, member.role)
+
+
+def remember_actor(actor: Actor) -> None:
+    st.session_state[ACTOR_KEY] = actor
+
+
+def current_actor() -> Actor:
+    """The acting staff member, set by the entry before any page runs."""
+    actor = st.session_state.get(ACTOR_KEY)
+    if not isinstance(actor, Actor):
+        raise RuntimeError("No actor in session_state: pages run only through dashboard/app.py.")
+    return actor
+
+
+def require_role_on_page(*roles: Role) -> Actor:
+    """Stop a page whose role check fails (navigation already hides it; belt and braces)."""
+    actor = current_actor()
+    if actor.role not in roles:
+        st.error(f"{actor.email} ({actor.role.value}) cannot open this page.")
+        st.stop()
+    return actor

@@ -1,0 +1,81 @@
+"""What pages call for data: a connection from the runtime, a core service, a short cache.
+
+Pages never see engines, SQL or HTTP. Database reads are not cached (the database is the
+truth and the queries are cheap); Replicate facts for a page of rows are cached for a
+minute, and never when Replicate failed, so a recovery shows on the next rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import streamlit as st
+from sqlalchemy import Connection, Engine
+
+from core import users
+from core.staff import StaffMember, list_staff
+from core.users import LatestState, LatestVersion, UserDetail, UsersPage
+from dashboard.resources import runtime
+
+PAGE_SIZE = 50
+LATEST_TTL_SECONDS = 60
+REPLICATE_WORKERS = 8
+
+
+def _read(engine: Engine) -> Connection:
+    # Read-only at the server: a bug in a page can never write to the app's tables.
+    return engine.connect().execution_options(postgresql_readonly=True)
+
+
+def search_users(query: str, page: int) -> UsersPage:
+    """One page of the Users table."""
+    with _read(runtime().engine) as conn:
+        return users.search_users(conn, query=query, page=page, page_size=PAGE_SIZE)
+
+
+class _NotCached(Exception):
+    """Carries a result that must not be cached (some models could not be read)."""
+
+    def __init__(self, result: dict[str, LatestVersion]) -> None:
+        super().__init__("partial result")
+        self.result = result
+
+
+@st.cache_data(ttl=LATEST_TTL_SECONDS, max_entries=64, show_spinner=False)
+def _cached_latest_versions(replicate_base_url: str,
+                            model_ids: tuple[str, ...]) -> dict[str, LatestVersion]:
+    result = users.latest_versions(runtime().gateway, model_ids, max_workers=REPLICATE_WORKERS)
+    if any(item.state is LatestState.UNREACHABLE for item in result.values()):
+        raise _NotCached(result)  # exceptions are not cached: ask again on the next rerun
+    return result
+
+
+def latest_versions(model_ids: Iterable[str | None]) -> dict[str, LatestVersion]:
+    """Latest version per model id for the rows on screen (only those, 8 at a time)."""
+    wanted = tuple(sorted({model_id for model_id in model_ids if model_id}))
+    if not wanted:
+        return {}
+    try:
+        return _cached_latest_versions(runtime().replicate_base_url, wanted)
+    except _NotCached as partial:
+        return partial.result
+
+
+def user_detail(user_id: str) -> UserDetail:
+    """The User page's facts. The connection is returned before Replicate is called."""
+    rt = runtime()
+    with _read(rt.engine) as conn:
+        record = users.read_user_record(conn, user_id)
+    return users.replicate_facts(rt.gateway, record)
+
+
+@st.cache_data(ttl=30, max_entries=4, show_spinner=False)
+def _cached_staff(ops_database: str) -> list[StaffMember]:
+    with _read(runtime().ops_engine) as conn:
+        return list_staff(conn)
+
+
+def staff_members() -> list[StaffMember]:
+    """``ops.staff`` (cached 30 s: a removed member loses access within half a minute)."""
+    ops_engine = runtime().ops_engine
+    return _cached_staff(ops_engine.url.render_as_string(hide_password=True))

@@ -1,0 +1,39 @@
+"""Which pages each role gets. A page not registered for a role cannot be reached at all,
+not even by URL; the hidden User page is reachable by URL by every role that has it.
+
+Paths are relative to this entry's folder (``dashboard/``): the pages live in ``pages/``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.navigation.page import StreamlitPage
+
+from core.roles import Role
+
+USERS = "../pages/users.py"
+USER = "../pages/user.py"
+SETTINGS = "../pages/settings.py"
+
+
+def users_page() -> StreamlitPage:
+    return st.Page(USERS, title="Users", icon=":material/group:", url_path="users",
+                   default=True)
+
+
+def user_page() -> StreamlitPage:
+    """The detail page, opened with ``?user=ID`` (from the Users table or a shared link)."""
+    return st.Page(USER, title="User", icon=":material/person:", url_path="user",
+                   visibility="hidden")
+
+
+def settings_page() -> StreamlitPage:
+    return st.Page(SETTINGS, title="Settings", icon=":material/settings:", url_path="settings")
+
+
+def pages_for(role: Role) -> dict[str, list[StreamlitPage]]:
+    """The navigation for ``role``, by section."""
+    pages: dict[str, list[StreamlitPage]] = {"Users": [users_page(), user_page()]}
+    if role is Role.ADMIN:
+        pages["Admin"] = [settings_page()]
+    return pages

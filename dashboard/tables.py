@@ -1,0 +1,153 @@
+"""Turning core values into the tables pages show (pandas frames and column settings).
+
+Presentation only: what a "?" or "—" means is decided here, once, for every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import streamlit as st
+
+from core.config import Settings, settings_table
+from core.gateway.values import ModelVersion
+from core.staff import StaffMember
+from core.users import LatestState, LatestVersion, UserRow
+from core.versions import short_version
+
+UNKNOWN = "?"
+NONE = "—"
+LATEST_HELP = (
+    "The model's newest version on Replicate (cached for a minute). "
+    f"'{UNKNOWN}' = Replicate could not be reached: try again shortly. "
+    f"'{NONE}' = no model id stored. 'missing' = the model does not exist on Replicate. "
+    "'invalid id' = the stored model id is not owner/name."
+)
+
+
+def latest_cell(model_id: str | None, latest: Mapping[str, LatestVersion]) -> str:
+    """The "latest version (short)" cell for one row."""
+    if not model_id:
+        return NONE
+    found = latest.get(model_id)
+    if found is None or found.state is LatestState.UNREACHABLE:
+        return UNKNOWN
+    if found.state is LatestState.MODEL_MISSING:
+        return "missing"
+    if found.state is LatestState.INVALID_ID:
+        return "invalid id"
+    return short_version(found.version_id) if found.version_id else "no versions"
+
+
+def user_link(user_id: str) -> str:
+    """A link to the User page that works when opened in a new tab."""
+    return f"user?user={quote(user_id, safe='')}"
+
+
+def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user": [row.user_id for row in rows],
+            "email": [row.email for row in rows],
+            "plan": [row.plan for row in rows],
+            "training status": [row.training_status for row in rows],
+            "stored version": [row.stored_version_short for row in rows],
+            "latest version": [latest_cell(row.model_id, latest) for row in rows],
+            "trigger word": [row.trigger_word for row in rows],
+            "model id": [row.model_id for row in rows],
+            "updated": pd.to_datetime([row.updated_at for row in rows]),
+            "open": [user_link(row.user_id) for row in rows],
+        },
+        columns=["user", "email", "plan", "training status", "stored version",
+                 "latest version", "trigger word", "model id", "updated", "open"],
+    )
+
+
+def users_columns() -> dict[str, Any]:
+    return {
+        "user": st.column_config.TextColumn("user", help="The app's users.id", pinned=True),
+        "stored version": st.column_config.TextColumn(
+            "stored version (short)",
+            help="First 12 characters of user_models.replicate_version_id, exactly as stored."),
+        "latest version": st.column_config.TextColumn("latest version (short)",
+                                                      help=LATEST_HELP),
+        "updated": st.column_config.DatetimeColumn(
+            "updated", format="YYYY-MM-DD HH:mm",
+            help="Last change to the user or their model row"),
+        "open": st.column_config.LinkColumn("open", display_text="open ↗",
+                                            help="Open the User page in a new tab"),
+    }
+
+
+def _shown(value: Any) -> str:
+    """Any stored value as text, with NULL visible as such."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return repr(value) if isinstance(value, str) and value != value.strip() else str(value)
+
+
+def columns_frame(row: Mapping[str, Any]) -> pd.DataFrame:
+    """Every column of a row, in table order, as (column, value) text."""
+    return pd.DataFrame({"column": list(row.keys()),
+                         "value": [_shown(value) for value in row.values()]})
+
+
+def mapping_frame(values: Mapping[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame({"name": [str(key) for key in values],
+                         "value": [_shown(value) for value in values.values()]})
+
+
+def versions_frame(versions: Iterable[ModelVersion], *, stored: str | None,
+                   latest: str | None) -> pd.DataFrame:
+    """All versions, newest first, with the stored and the latest one marked."""
+    items = list(versions)
+    marks = []
+    for version in items:
+        mark = []
+        if version.id == latest:
+            mark.append("latest")
+        if stored is not None and version.id == stored:
+            mark.append("stored")
+        marks.append(", ".join(mark))
+    return pd.DataFrame({
+        "#": list(range(len(items), 0, -1)),
+        "version id": [version.id for version in items],
+        "created": pd.to_datetime([version.created_at for version in items], utc=True),
+        "": marks,
+    })
+
+
+def settings_frame(settings: Settings) -> pd.DataFrame:
+    """Every setting with its current value; secrets only as set/unset."""
+    names = list(Settings.model_fields)  # settings_table() follows the same order
+    values: list[str] = []
+    for field_name, row in zip(names, settings_table(), strict=True):
+        value = getattr(settings, field_name)
+        if row.secret:
+            values.append("set" if value is not None else "unset")
+        else:
+            values.append(NONE if value is None else str(value))
+    rows = settings_table()
+    return pd.DataFrame({
+        "setting": [row.name for row in rows],
+        "value": values,
+        "default": [row.default for row in rows],
+        "help": [row.help for row in rows],
+    })
+
+
+def staff_frame(sources: Iterable[tuple[str, Iterable[StaffMember]]]) -> pd.DataFrame:
+    """Staff from several sources, one line per (source, member)."""
+    lines = [(member, source) for source, members in sources for member in members]
+    return pd.DataFrame({
+        "email": [member.email for member, _ in lines],
+        "role": [member.role.value for member, _ in lines],
+        "source": [source for _, source in lines],
+        "added": [_shown(member.added_at) if member.added_at else "" for member, _ in lines],
+    })

@@ -1,0 +1,164 @@
+"""Fixtures for AppTests of the console, run exactly as a LIVE deployment runs.
+
+Why they exist: the pages are only worth testing through the real entry
+(``dashboard/app.py``), the real runtime and real services. So each test module gets
+- its own PostgreSQL database (on the session's test server) with the app's tables and
+  schema ops, filled with ``tests.user_world`` rows and committed, dropped afterwards;
+- the session's sandbox, emptied once and given real trained models for that world;
+- LIVE settings in the environment pointing at both (DATABASE_URL, an ``r8_`` token,
+  REPLICATE_BASE_URL), which is how the real LIVE console is configured;
+- Streamlit's caches cleared around every test, since ``st.cache_resource`` outlives an
+  AppTest and would hand one test's runtime to the next.
+These modules must not use the function-scoped ``sandbox`` fixture: it empties the sandbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import streamlit as st
+from sqlalchemy import Engine, make_url, text
+from streamlit.testing.v1 import AppTest
+
+from core.config import Mode
+from core.db import create_app_tables, make_engine, upgrade_ops
+from core.sandbox.server import RunningSandbox
+from tests.user_world import UserWorld, gateway_on, insert_world, seed_replicate
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+# The first run migrates schema ops; later runs are cache hits.
+APP_TIMEOUT = 60.0
+LIVE_TOKEN = "r8_consolePagesTest9f2c"
+
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "pages-test-cookie-secret",
+    "client_id": "sselfie-console",
+    "client_secret": "pages-test-client-secret",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}
+ROLES = {
+    "support": ["support@staff.test"],
+    "product": ["product@staff.test"],
+    "admin": ["Admin@Staff.test"],
+}
+STAFF_ONLY_EMAIL = "from-ops@staff.test"  # in ops.staff (as product), not in [roles]
+EMAIL_OF = {"support": "support@staff.test", "product": "product@staff.test",
+            "admin": "admin@staff.test"}
+LIVE_ENV_NAMES = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN",
+                  "REPLICATE_BASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME", "DATA_DIR")
+
+
+@pytest.fixture(scope="module")
+def pages_database_url(db_engine: Engine, db_url: str) -> Iterator[str]:
+    """A database of this module's own, with the app's tables and schema ops in place."""
+    name = f"pages_{uuid.uuid4().hex[:12]}"
+    admin = db_engine.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        create_app_tables(engine, mode=Mode.DEMO)
+        upgrade_ops(url)
+        yield url
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def world(pages_database_url: str, sandbox_server: RunningSandbox) -> Iterator[UserWorld]:
+    """The users world, trained on the sandbox and committed to this module's database."""
+    base_url = sandbox_server.base_url
+    httpx.post(f"{base_url}/_sandbox/reset").raise_for_status()
+    with gateway_on(base_url) as gateway:
+        replicate = seed_replicate(gateway)
+    engine = make_engine(pages_database_url)
+    try:
+        with engine.begin() as connection:
+            seeded = insert_world(connection, replicate)
+            connection.execute(
+                text("INSERT INTO ops.staff (email, role) VALUES (:email, 'product')"),
+                {"email": STAFF_ONLY_EMAIL})
+    finally:
+        engine.dispose()
+    yield seeded
+    httpx.delete(f"{base_url}/_sandbox/faults").raise_for_status()
+
+
+def _clear_streamlit_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def live_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pages_database_url: str,
+             sandbox_server: RunningSandbox, world: UserWorld) -> Iterator[None]:
+    """LIVE settings, as a deployment sets them, aimed at the test database and sandbox."""
+    for name in LIVE_ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", pages_database_url)
+    monkeypatch.setenv("REPLICATE_API_TOKEN", LIVE_TOKEN)
+    monkeypatch.setenv("REPLICATE_BASE_URL", sandbox_server.base_url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    _clear_streamlit_caches()
+    yield
+    _clear_streamlit_caches()
+
+
+@pytest.fixture
+def replicate_down(sandbox_server: RunningSandbox) -> Iterator[None]:
+    """Every Replicate call answers 503 with Retry-After: 120 s. That is beyond the gateway's
+    retry budget, so it gives up at the first answer instead of retrying for seconds."""
+    faults = f"{sandbox_server.base_url}/_sandbox/faults"
+    httpx.post(faults, json={"status": 503, "retry_after": 120}).raise_for_status()
+    yield
+    httpx.delete(faults).raise_for_status()
+
+
+def new_app(*, email: str | None, secrets: dict[str, Any] | None = None,
+            query: dict[str, str] | None = None) -> AppTest:
+    """An AppTest of the entry; ``email=None`` is a logged-out visitor."""
+    at = AppTest.from_file(APP, default_timeout=APP_TIMEOUT)
+    at.secrets = {"auth": dict(AUTH), "roles": {k: list(v) for k, v in ROLES.items()}} \
+        if secrets is None else secrets
+    at.user = {"is_logged_in": False} if email is None else {"is_logged_in": True,
+                                                              "email": email}
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at
+
+
+@pytest.fixture
+def app_as(live_env: None) -> Callable[..., AppTest]:
+    """``app_as("support")``: the console, run once, for a logged-in staff member."""
+
+    def make(role: str, **options: Any) -> AppTest:
+        return new_app(email=EMAIL_OF[role], **options).run()
+
+    return make
+
+
+def open_page(at: AppTest, page: str, **query: str) -> AppTest:
+    """Switch to ``pages/<page>.py`` (as a link or st.switch_page would) and run it."""
+    at.switch_page(f"../pages/{page}.py")
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    """Everything the run showed as text, for plain `in` checks."""
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning",
+                 "info", "success"):
+        parts += [str(element.value) for element in getattr(at, kind)]
+    parts += [f"{metric.label}: {metric.value}" for metric in at.metric]
+    return "\n".join(parts)

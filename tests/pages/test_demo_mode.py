@@ -1,0 +1,109 @@
+"""DEMO through the real entry: the embedded database and the seeded demo world, the
+"Acting as" picker instead of a login, and the pages each picked role gets.
+
+The runtime starts its own embedded PostgreSQL in a temporary DATA_DIR (stopped at the
+end) and uses the session's sandbox (REPLICATE_BASE_URL), so no sandbox process is spawned.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.db import stop_embedded_postgres
+from core.sandbox.server import RunningSandbox
+from tests.pages.conftest import APP, LIVE_ENV_NAMES, open_page, texts
+
+# First start: a new PostgreSQL cluster, the app's tables, and the demo world's trainings.
+DEMO_TIMEOUT = 300.0
+
+
+@pytest.fixture(scope="module")
+def demo_data_dir(sandbox_server: RunningSandbox) -> Iterator[Path]:
+    """A DATA_DIR outside pytest's basetemp: pgserver makes the folders above the cluster
+    world-traversable for its `pgserver` user, and any pytest session starting meanwhile
+    (another checkout, another engineer) resets /tmp/pytest-of-<user> to 0700, which makes
+    initdb fail with "Permission denied" on pg_control."""
+    base_url = sandbox_server.base_url
+    httpx.post(f"{base_url}/_sandbox/reset").raise_for_status()
+    httpx.post(f"{base_url}/_sandbox/config", json={
+        "training_start_seconds": 0.0, "training_seconds": 0.0, "prediction_seconds": 0.0,
+        "page_size": 100}).raise_for_status()
+    data_dir = Path(tempfile.mkdtemp(prefix="sselfie-demo-test-"))
+    try:
+        yield data_dir
+    finally:
+        stop_embedded_postgres(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def demo_env(monkeypatch: pytest.MonkeyPatch, demo_data_dir: Path,
+             sandbox_server: RunningSandbox) -> Iterator[None]:
+    for name in LIVE_ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(demo_data_dir))
+    monkeypatch.setenv("REPLICATE_BASE_URL", sandbox_server.base_url)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def _demo_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=DEMO_TIMEOUT)
+    at.user = {}  # DEMO never looks at a login
+    return at.run()
+
+
+def _acting_as(at: AppTest, role: str) -> AppTest:
+    picker = at.selectbox(key="acting_as")
+    choice = next((option for option in picker.options if option.endswith(f"({role})")), None)
+    if choice is None:
+        pytest.skip(f"the demo staff list has nobody with role {role}")
+    return picker.select(choice).run()
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_demo_is_badged_and_picks_who_acts() -> None:
+    at = _demo_app()
+    assert not at.exception, at.exception
+    badges = " ".join(str(element.value) for element in at.sidebar.markdown)
+    assert "DEMO — sandbox data" in badges
+    picker = at.selectbox(key="acting_as")
+    assert picker.label == "Acting as" and picker.options
+    assert {option.rsplit("(", 1)[-1].rstrip(")") for option in picker.options} <= {
+        "support", "product", "admin"}
+    assert "login" not in [button.key for button in at.button]  # no login in DEMO
+    assert not at.dataframe[0].value.empty  # the demo world's users
+
+
+@pytest.mark.usefixtures("demo_env")
+@pytest.mark.parametrize("role", ["support", "product"])
+def test_picked_support_or_product_cannot_reach_settings(role: str) -> None:
+    at = _acting_as(_demo_app(), role)
+    assert at.session_state["actor"].role.value == role
+    with pytest.raises(ValueError):
+        at.switch_page("../pages/settings.py")
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_picked_admin_gets_settings_and_can_open_users() -> None:
+    at = _acting_as(_demo_app(), "admin")
+    open_page(at, "settings")
+    assert not at.exception, at.exception
+    settings = at.dataframe[0].value.set_index("setting")["value"].to_dict()
+    assert settings["DATABASE_URL"] == "unset" and "DEMO" in texts(at)
+    open_page(at, "users")
+    first_user = str(at.dataframe[0].value["user"].iloc[0])
+    open_page(at, "user", user=first_user)
+    assert not at.exception, at.exception
+    assert f"User {first_user}" in texts(at)

@@ -1,0 +1,108 @@
+"""The User page through the real entry (LIVE settings, test database, sandbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION
+from core.schema import user_models, users
+from tests.pages.conftest import open_page, texts
+from tests.user_world import UserWorld
+
+
+def _user_page(app_as: Callable[..., AppTest], user_id: str, role: str = "support") -> AppTest:
+    at = open_page(app_as(role), "user", user=user_id)
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {metric.label: str(metric.value) for metric in at.metric}
+
+
+def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest],
+                                          world: UserWorld) -> None:
+    at = _user_page(app_as, world.stale)
+    versions = world.replicate.stale_versions
+    metrics = _metrics(at)
+    assert metrics["stored version"] == versions[-1][:12]
+    assert metrics["latest version"] == versions[0][:12]
+    assert metrics["versions behind"] == "2"
+    assert metrics["training status (row)"] == "completed"
+    assert "Stored ≠ latest — 2 versions behind." in [error.value for error in at.error]
+
+    db_users, db_model, all_versions, training_extra, training_input = (
+        frame.value for frame in at.dataframe)
+    assert list(db_users["column"]) == [column.name for column in users.columns]
+    assert list(db_model["column"]) == [column.name for column in user_models.columns]
+    assert list(all_versions["version id"]) == list(versions)
+    assert list(all_versions[""]) == ["latest", "", "stored"]
+    assert all_versions["created"].notna().all()
+    assert training_extra.set_index("name").loc["output version", "value"].endswith(versions[0])
+    assert training_input.set_index("name").loc["trigger_word", "value"] == "userstale0"
+    shown = texts(at)
+    assert world.replicate.stale_model in shown and "succeeded" in shown
+
+
+def test_healthy_row_is_marked_as_latest(app_as: Callable[..., AppTest],
+                                         world: UserWorld) -> None:
+    at = _user_page(app_as, world.healthy, role="admin")
+    assert _metrics(at)["versions behind"] == "0"
+    assert [success.value for success in at.success] == ["Stored = latest."]
+    assert not at.error
+
+
+def test_prefixed_and_foreign_values_are_named(app_as: Callable[..., AppTest],
+                                               world: UserWorld) -> None:
+    prefixed = _user_page(app_as, world.prefixed)
+    assert any("not a bare version id" in error.value for error in prefixed.error)
+    foreign = _user_page(app_as, world.foreign, role="product")
+    assert "Not a version of this model." in [error.value for error in foreign.error]
+    assert _metrics(foreign)["stored version"] == FAST_FLUX_TRAINER_VERSION[:12]
+
+
+def test_malformed_row_shows_what_is_there(app_as: Callable[..., AppTest],
+                                           world: UserWorld) -> None:
+    at = _user_page(app_as, world.malformed)
+    warnings = " ".join(warning.value for warning in at.warning)
+    assert "No replicate_model_id is stored" in warnings
+    assert "is not a Replicate training id" in warnings
+    model_row = at.dataframe[1].value.set_index("column")["value"]
+    assert model_row["replicate_version_id"] == repr("  not-a-version\n")
+    assert model_row["replicate_model_id"] == "NULL"
+    assert model_row["training_status"] == "weird-status"
+
+
+def test_missing_model_and_user_without_a_row(app_as: Callable[..., AppTest],
+                                              world: UserWorld) -> None:
+    missing = _user_page(app_as, world.missing_model)
+    assert any("does not exist on Replicate (404)" in w.value for w in missing.warning)
+    no_row = _user_page(app_as, world.no_row)
+    assert any("never started a training" in info.value for info in no_row.info)
+
+
+def test_unknown_user_gets_a_clear_message(app_as: Callable[..., AppTest],
+                                           world: UserWorld) -> None:
+    at = open_page(app_as("support"), "user", user="no-such-user")
+    assert not at.exception
+    assert at.error and "No user with id 'no-such-user'" in at.error[0].value
+    assert "Search the Users page" in at.error[0].value
+
+
+def test_no_user_chosen(app_as: Callable[..., AppTest], world: UserWorld) -> None:
+    at = open_page(app_as("support"), "user")
+    assert not at.exception and at.info and "No user chosen" in at.info[0].value
+
+
+@pytest.mark.usefixtures("replicate_down")
+def test_replicate_down_keeps_the_database_part(app_as: Callable[..., AppTest],
+                                                world: UserWorld) -> None:
+    at = _user_page(app_as, world.stale)
+    warnings = [warning.value for warning in at.warning]
+    assert any("Replicate is unavailable" in text and "try again" in text for text in warnings)
+    assert _metrics(at)["latest version"] == "?"
+    assert _metrics(at)["stored version"] == world.replicate.stale_versions[-1][:12]
+    assert list(at.dataframe[1].value["column"])[:2] == ["id", "user_id"]
