@@ -26,6 +26,7 @@ from core.demo.history import PersonaHistory, Stage, TrainingStarts, play
 from core.demo.personas import CAST, DEMO_EMAIL_DOMAIN, PERSONAS, Cast
 from core.errors import ConfigError
 from core.gateway.gateway import ReplicateGateway
+from core.ledger.sync import forget_ledger
 from core.schema import (
     ai_images,
     credit_transactions,
@@ -95,6 +96,7 @@ def seed_demo_world(*, engine: Engine, gateway: ReplicateGateway, sandbox_url: s
         say("Writing the app's rows")
         with engine.begin() as conn:
             wipe_demo_rows(conn=conn, user_ids=_persona_ids())  # leftovers, if any
+            forget_ledger(conn)  # it described the sandbox world that was just cleared
             write_rows(histories, conn=conn)
     report = SeedReport(
         seeded=True, personas=len(histories),

@@ -309,3 +309,10 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
+
+
+def forget_ledger(conn: Connection) -> None:
+    """Drop everything the ledger knows (the demo's reset replaces the sandbox world, so
+    trainings and dataset facts of the old one would attach to the new personas)."""
+    for table in (trainings, dataset_facts, ledger_state):
+        conn.execute(table.delete())

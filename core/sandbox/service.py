@@ -48,9 +48,10 @@ def _healthy(base_url: str, folder: Path) -> bool:
         return False
 
 
-def _port() -> int:
-    """8787 when it is free (the README's address), otherwise any free port."""
-    for candidate in (PREFERRED_PORT, 0):
+def _port(previous: int | None) -> int:
+    """The port this folder's sandbox had before (the URLs stored in the demo world carry
+    it), else 8787 (the README's address), else any free port."""
+    for candidate in (*((previous,) if previous else ()), PREFERRED_PORT, 0):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", candidate))
@@ -65,14 +66,16 @@ def ensure_sandbox(folder: Path) -> str:
     folder = folder.resolve()
     record = folder / "server.json"
     with _locked(folder / "server.lock"):
+        previous_port = None
         if record.exists():
             try:
                 base_url = str(json.loads(record.read_text())["base_url"])
-            except (ValueError, KeyError):
+                previous_port = int(base_url.rsplit(":", 1)[1])
+            except (ValueError, KeyError, IndexError):
                 base_url = ""
             if base_url and _healthy(base_url, folder):
                 return base_url
-        port = _port()
+        port = _port(previous_port)
         pid = _spawn_detached(
             [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(folder),
              "--training-seconds", str(DEMO_TRAINING_SECONDS)],
@@ -123,16 +126,21 @@ def _alive(pid: int) -> bool:
 
 
 def stop_sandbox(folder: Path) -> bool:
-    """Stop this folder's sandbox process if one is recorded and running."""
+    """Stop this folder's sandbox process if one is recorded and running.
+
+    The record keeps the address (not the pid), so the next start takes the same port.
+    """
     record = folder.resolve() / "server.json"
     if not record.exists():
         return False
     try:
-        pid = int(json.loads(record.read_text())["pid"])
+        recorded = json.loads(record.read_text())
+        pid = recorded.get("pid")
+        if not isinstance(pid, int):
+            return False
+        record.write_text(json.dumps({"base_url": recorded.get("base_url"), "pid": None}))
         os.kill(pid, 15)
         _alive(pid)  # reap it if it was our child
-    except (ValueError, KeyError, ProcessLookupError):
+    except (ValueError, AttributeError, ProcessLookupError):
         return False
-    finally:
-        record.unlink(missing_ok=True)
     return True

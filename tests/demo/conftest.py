@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 
 from core.config import Mode
-from core.db import create_app_tables, make_engine
+from core.db import create_app_tables, make_engine, upgrade_ops
 from core.demo import SeedReport, seed_demo_world
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
@@ -66,6 +66,7 @@ def demo_world(db_engine: Engine, db_url: str, sandbox_server: RunningSandbox,
     engine = make_engine(url)
     try:
         create_app_tables(engine, mode=Mode.DEMO)
+        upgrade_ops(url)  # a DEMO database always has schema ops (seeding clears the ledger)
         messages: list[str] = []
         report = seed_demo_world(engine=engine, gateway=demo_gateway,
                                  sandbox_url=sandbox_server.base_url,

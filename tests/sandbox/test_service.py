@@ -39,6 +39,17 @@ def test_parallel_processes_share_one_sandbox(tmp_path: Path) -> None:
         stop_sandbox(folder)
 
 
+def test_a_restarted_sandbox_keeps_its_port(tmp_path: Path) -> None:
+    """The demo world stores absolute sandbox URLs: a restart must come back on them."""
+    folder = tmp_path / "sandbox"
+    try:
+        first = ensure_sandbox(folder)
+        stop_sandbox(folder)
+        assert ensure_sandbox(folder) == first
+    finally:
+        stop_sandbox(folder)
+
+
 def test_a_dead_sandbox_is_replaced(tmp_path: Path) -> None:
     folder = tmp_path / "sandbox"
     try:
