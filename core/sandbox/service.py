@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -92,25 +93,34 @@ def ensure_sandbox(folder: Path) -> str:
         return base_url
 
 
-def _spawn_detached(argv: list[str], *, log_path: Path) -> int:
-    """Start ``argv`` in its own session with output to ``log_path``; return its pid.
+# Runs in a short-lived launcher process: it starts the sandbox in a session of its own
+# and exits, so the sandbox belongs to no console process and keeps none of its files.
+_LAUNCHER = (
+    "import subprocess, sys\n"
+    "log = open(sys.argv[1], 'ab')\n"
+    "child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log,\n"
+    "                         stderr=log, start_new_session=True, close_fds=True)\n"
+    "print(child.pid)\n"
+)
 
-    posix_spawn rather than Popen: the process is meant to outlive this one, and a Popen
-    object would warn about it when collected.
+
+def _spawn_detached(argv: list[str], *, log_path: Path) -> int:
+    """Start ``argv`` detached, output to ``log_path``; return its pid.
+
+    ``close_fds`` matters: a Streamlit server's listening socket inherited by the sandbox
+    would keep the console's port taken after the console stops.
     """
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        environment = dict(os.environ)
-        project = str(Path(__file__).resolve().parents[2])
-        environment["PYTHONPATH"] = os.pathsep.join(
-            part for part in (project, environment.get("PYTHONPATH", "")) if part)
-        return os.posix_spawn(
-            argv[0], argv, environment, setsid=True,
-            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                          (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)],
-        )
-    finally:
-        os.close(log_fd)
+    environment = dict(os.environ)
+    project = str(Path(__file__).resolve().parents[2])
+    environment["PYTHONPATH"] = os.pathsep.join(
+        part for part in (project, environment.get("PYTHONPATH", "")) if part)
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, str(log_path), *argv], env=environment,
+        capture_output=True, text=True, close_fds=True, check=False, timeout=30,
+    )
+    if launched.returncode != 0 or not launched.stdout.strip().isdigit():
+        raise ConfigError(f"Could not launch the Replicate sandbox: {launched.stderr[-300:]}")
+    return int(launched.stdout.strip())
 
 
 def _alive(pid: int) -> bool:

@@ -3,6 +3,9 @@ including other processes starting at the same moment."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +50,24 @@ def test_a_restarted_sandbox_keeps_its_port(tmp_path: Path) -> None:
         stop_sandbox(folder)
         assert ensure_sandbox(folder) == first
     finally:
+        stop_sandbox(folder)
+
+
+def test_the_sandbox_keeps_none_of_the_starters_files(tmp_path: Path) -> None:
+    """A console's listening socket inherited by the sandbox would keep the console's port
+    taken after the console stops (seen with Streamlit): the sandbox must not hold it."""
+    folder = tmp_path / "sandbox"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.set_inheritable(True)
+    try:
+        ensure_sandbox(folder)
+        pid = json.loads((folder / "server.json").read_text())["pid"]
+        held = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        assert f"socket:[{os.fstat(listener.fileno()).st_ino}]" not in held
+    finally:
+        listener.close()
         stop_sandbox(folder)
 
 
