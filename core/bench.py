@@ -181,9 +181,26 @@ def users_page_query(users: int = 100_000, repeats: int = 5) -> dict[str, Any]:
     }
 
 
+def scan_throughput() -> dict[str, Any]:
+    """The fleet scan's requests/s against the configured rate limit, and its speed-up
+    over one user after another (``core.scan.bench``; ``BENCH_SCAN_USERS`` sets the size)."""
+    from core.scan.bench import scan_throughput as figure
+
+    return figure()
+
+
+def users_finding_filter() -> dict[str, Any]:
+    """The Users page's finding filter at 100k users vs pandas (``core.scan.bench``)."""
+    from core.scan.bench import users_finding_filter as figure
+
+    return figure()
+
+
 FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
+    "scan_throughput": scan_throughput,
+    "users_finding_filter": users_finding_filter,
 }
 
 

@@ -27,6 +27,7 @@ from core.db import (
 )
 from core.errors import ConfigError
 from core.ledger import tables as ledger_tables
+from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, app_metadata, ops_metadata
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -229,9 +230,12 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "trainings",
                 "dataset_facts",
                 "ledger_state",
+                "scans",
+                "scan_findings",
+                "scan_users",
             }
             version = connection.execute(text("SELECT version_num FROM ops.alembic_version"))
-            assert version.scalar_one() == "0002"
+            assert version.scalar_one() == "0003"
     finally:
         engine.dispose()
 
@@ -252,6 +256,7 @@ def test_migrations_leave_the_app_tables_unchanged(fresh_database_url: str) -> N
 
 def test_migrated_ops_schema_matches_the_metadata(conn: Connection) -> None:
     assert ledger_tables.trainings.metadata is ops_metadata  # the ledger's tables count too
+    assert scan_tables.scans.metadata is ops_metadata  # and the scan's
     context = MigrationContext.configure(
         conn,
         opts={

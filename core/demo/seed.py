@@ -27,6 +27,7 @@ from core.demo.personas import CAST, DEMO_EMAIL_DOMAIN, PERSONAS, Cast
 from core.errors import ConfigError
 from core.gateway.gateway import ReplicateGateway
 from core.ledger.sync import forget_ledger
+from core.scan.tables import scans
 from core.schema import (
     ai_images,
     credit_transactions,
@@ -97,6 +98,7 @@ def seed_demo_world(*, engine: Engine, gateway: ReplicateGateway, sandbox_url: s
         with engine.begin() as conn:
             wipe_demo_rows(conn=conn, user_ids=_persona_ids())  # leftovers, if any
             forget_ledger(conn)  # it described the sandbox world that was just cleared
+            conn.execute(scans.delete())  # and so did the findings of earlier scans
             write_rows(histories, conn=conn)
     report = SeedReport(
         seeded=True, personas=len(histories),

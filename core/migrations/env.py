@@ -10,8 +10,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
-import core.ledger.tables  # noqa: F401  (registers the ledger's tables in ops_metadata)
+from core.ledger import tables as ledger_tables
+from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, ops_metadata
+
+# Importing them registers the ledger's and the scan's tables in ops_metadata.
+REGISTERED_TABLE_MODULES = (ledger_tables, scan_tables)
 
 # Several console processes may start at once: the first migrates, the others wait and
 # then find the version table at head (arbitrary constant, distinct from the app-tables key).

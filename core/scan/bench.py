@@ -1,0 +1,267 @@
+"""The scan's benchmark figures (registered in ``core.bench``; nothing asserts a target).
+
+``scan_throughput``: a scan of ``BENCH_SCAN_USERS`` users (10,000 by default) whose models
+exist on a standalone sandbox answering every ``/v1/`` request 50 ms late, through a
+gateway whose client-side rate limit is raised to ``SCAN_CALLS_PER_MINUTE``: Replicate
+requests per second achieved against that limit, and the speed-up over checking users
+one after another (measured on a sample, extrapolated per user).
+
+``users_finding_filter``: the Users page's finding filter at 100,000 users with a finished
+scan holding findings on a share of them: ``user_ids_with`` plus one page of the app's
+users restricted to those ids, against loading everything into pandas.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, insert, select
+
+from core.config import Mode
+from core.db import create_app_tables, embedded_postgres_url, make_engine, upgrade_ops
+from core.db import stop_embedded_postgres as stop_postgres
+from core.drift import Finding, Fix, scan_error
+from core.drift.findings import make_finding
+from core.gateway.gateway import ReplicateGateway, build_client
+from core.gateway.limits import RateLimits
+from core.gateway.retry import RetryPolicy
+from core.scan.record import finish_scan, record_users, start_scan
+from core.scan.run import run_scan
+from core.scan.store import user_ids_with
+from core.scan.values import UserScan
+from core.schema import user_models, users
+
+SCAN_USERS = 10_000
+SCAN_USERS_ENV = "BENCH_SCAN_USERS"
+SCAN_LATENCY_MS = 50
+# Replicate's 3000/min raised so that 10k users take well under a minute; what the bench
+# checks is that the scan keeps up with whatever limit is configured.
+SCAN_CALLS_PER_MINUTE = 15_000.0
+SCAN_CONCURRENCY = 32
+BASELINE_SAMPLE = 200
+OWNER = "sandrasocial"
+FILTER_USERS = 100_000
+FILTER_CODE = "STALE_VERSION"
+FILTER_PAGE_SIZE = 50
+
+
+@contextmanager
+def _temporary_postgres() -> Iterator[tuple[Engine, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = embedded_postgres_url(tmp)
+        engine = make_engine(url, pool_size=SCAN_CONCURRENCY, max_overflow=8)
+        try:
+            create_app_tables(engine, mode=Mode.DEMO)
+            upgrade_ops(url)
+            yield engine, url
+        finally:
+            engine.dispose()
+            stop_postgres(tmp)
+
+
+def _create_models(base_url: str, model_ids: list[str]) -> None:
+    """POST every model, 16 at a time, straight to the sandbox (no trainings)."""
+    headers = {"Authorization": "Bearer r8_bench"}
+
+    def create(chunk: list[str]) -> None:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
+            for model_id in chunk:
+                owner, name = model_id.split("/")
+                http.post("/v1/models", json={"owner": owner, "name": name,
+                                              "visibility": "private",
+                                              "hardware": "gpu-t4"}).raise_for_status()
+
+    chunks = [model_ids[start::16] for start in range(16)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(create, chunks))
+
+
+def _insert_users(engine: Engine, model_ids: list[str]) -> list[str]:
+    """One user per model: most rows completed on a version the model does not have (a
+    finding to store), the rest still pending (healthy). The models have no versions (no
+    trainings), so each user costs one request (a model read); a trained user's model
+    costs two (its versions too), which halves users/s but not requests/s."""
+    rng = random.Random(4)
+    user_rows, model_rows = [], []
+    for index, model_id in enumerate(model_ids):
+        user_id = f"bench-{index:06d}"
+        completed = rng.random() < 0.7
+        user_rows.append({"id": user_id, "email": f"{user_id}@example.com"})
+        model_rows.append({
+            "user_id": user_id, "replicate_model_id": model_id, "trigger_word": f"u{index}",
+            "training_status": "completed" if completed else "pending",
+            "replicate_version_id": f"{rng.getrandbits(256):064x}" if completed else None})
+    with engine.begin() as conn:
+        conn.execute(insert(users), user_rows)
+        conn.execute(insert(user_models), model_rows)
+    return [row["id"] for row in user_rows]
+
+
+def _requests(base_url: str) -> int:
+    counts = httpx.get(f"{base_url}/_sandbox/stats").json()["counts"]
+    return sum(int(count) for route, count in counts.items() if " /v1/" in route)
+
+
+def _timed_scan(engine: Engine, gateway: ReplicateGateway, base_url: str,
+                **options: Any) -> tuple[float, int, int]:
+    """(seconds, Replicate requests, users) of one scan."""
+    before = _requests(base_url)
+    started = time.perf_counter()
+    result = run_scan(app_engine=engine, ops_engine=engine, gateway=gateway,
+                      with_datasets=False, **options)
+    return time.perf_counter() - started, _requests(base_url) - before, len(result.users)
+
+
+def scan_throughput(users_count: int | None = None) -> dict[str, Any]:
+    """Requests/s of a parallel scan vs the configured limit, and its speed-up over a
+    one-by-one scan (see the module docstring)."""
+    from core.bench import standalone_sandbox
+
+    count = users_count or int(os.environ.get(SCAN_USERS_ENV) or SCAN_USERS)
+    model_ids = [f"{OWNER}/bench-{index:06d}-selfie-lora" for index in range(count)]
+    with tempfile.TemporaryDirectory() as tmp, standalone_sandbox(Path(tmp)) as base_url, \
+            _temporary_postgres() as (engine, _):
+        _create_models(base_url, model_ids)
+        user_ids = _insert_users(engine, model_ids)
+        httpx.post(f"{base_url}/_sandbox/faults",
+                   json={"latency_ms": SCAN_LATENCY_MS, "path": "^/v1/"}).raise_for_status()
+        client = build_client("r8_bench_scan", base_url)
+        gateway = ReplicateGateway(
+            client, limits=RateLimits.per_minute(600, SCAN_CALLS_PER_MINUTE),
+            policy=RetryPolicy(total_seconds=30))
+        try:
+            sample = random.Random(9).sample(user_ids, min(BASELINE_SAMPLE, count))
+            one_seconds, _, one_users = _timed_scan(engine, gateway, base_url,
+                                                    user_ids=sample, concurrency=1)
+            seconds, requests, scanned = _timed_scan(engine, gateway, base_url,
+                                                     concurrency=SCAN_CONCURRENCY)
+        finally:
+            gateway.close()
+    limit_per_second = SCAN_CALLS_PER_MINUTE / 60
+    per_second = requests / seconds
+    one_by_one_seconds = one_seconds / one_users * scanned
+    return {
+        "users": scanned,
+        "injected_latency_ms": SCAN_LATENCY_MS,
+        "configured_calls_per_minute": SCAN_CALLS_PER_MINUTE,
+        "concurrency": SCAN_CONCURRENCY,
+        "scan_seconds": round(seconds, 2),
+        "replicate_requests": requests,
+        "requests_per_user": round(requests / max(scanned, 1), 2),
+        "requests_per_second": round(per_second, 1),
+        "configured_requests_per_second": round(limit_per_second, 1),
+        "ratio_to_rate_limit": round(per_second / limit_per_second, 3),
+        "baseline_sample_users": one_users,
+        "baseline_seconds_per_user": round(one_seconds / one_users, 4),
+        "baseline_extrapolated_seconds": round(one_by_one_seconds, 1),
+        "speedup_over_one_by_one": round(one_by_one_seconds / seconds, 1),
+    }
+
+
+def _median(action: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> dict[str, Any]:
+    """The Users page filtered by a finding code at ``users_count`` users (see above)."""
+    import pandas as pd
+    from sqlalchemy import any_, bindparam, func
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.types import String
+
+    from core.demo import add_synthetic_users
+    from core.scan.tables import scan_findings
+
+    with _temporary_postgres() as (engine, _):
+        add_synthetic_users(engine=engine, count=users_count)
+        with engine.connect() as conn:
+            all_ids = list(conn.execute(select(users.c.id)).scalars())
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            scan_id, _ = start_scan(conn, users_total=len(all_ids), requested_by="bench",
+                                    options={"scope": "all"})
+            for start in range(0, len(all_ids), 5000):
+                record_users(conn, scan_id, [_synthetic_result(user_id)
+                                             for user_id in all_ids[start:start + 5000]])
+            finish_scan(conn, scan_id)
+        store_seconds = time.perf_counter() - started
+        everything = (select(users.c.id, users.c.email, users.c.plan, users.c.updated_at,
+                             user_models.c.replicate_model_id, user_models.c.trigger_word,
+                             user_models.c.replicate_version_id, user_models.c.training_status)
+                      .select_from(users.outerjoin(user_models,
+                                                   user_models.c.user_id == users.c.id)))
+        page = (everything.add_columns(func.count().over().label("total"))
+                .where(users.c.id == any_(bindparam("ids", type_=ARRAY(String))))
+                .order_by(users.c.updated_at.desc(), users.c.id).limit(FILTER_PAGE_SIZE))
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+            def in_database() -> list[Any]:
+                ids = user_ids_with(conn, codes=[FILTER_CODE])
+                return list(conn.execute(page, {"ids": ids}))
+
+            shown = in_database()
+            database = _median(in_database, repeats)
+            wanted = user_ids_with(conn, codes=[FILTER_CODE])
+            filter_only = _median(lambda: user_ids_with(conn, codes=[FILTER_CODE]), repeats)
+            page_only = _median(lambda: conn.execute(page, {"ids": wanted}).all(), repeats)
+
+            def in_pandas() -> Any:
+                frame = pd.read_sql(everything, conn)
+                found = pd.read_sql(select(scan_findings.c.user_id, scan_findings.c.code)
+                                    .where(scan_findings.c.scan_id == scan_id), conn)
+                wanted = found.loc[found["code"] == FILTER_CODE, "user_id"]
+                hit = frame[frame["id"].isin(wanted)]
+                return hit.sort_values(["updated_at", "id"],
+                                       ascending=[False, True]).iloc[:FILTER_PAGE_SIZE]
+
+            pandas = _median(in_pandas, max(1, repeats // 2))
+    return {
+        "users": users_count,
+        "users_with_code": int(shown[0].total) if shown else 0,
+        "code": FILTER_CODE,
+        "scan_store_seconds": round(store_seconds, 2),
+        "filter_and_page_seconds": round(database, 4),
+        "of_which_user_ids_with_seconds": round(filter_only, 4),
+        "of_which_page_query_seconds": round(page_only, 4),
+        "baseline_pandas_seconds": round(pandas, 4),
+        "speedup_over_pandas": round(pandas / max(database, 1e-9), 1),
+    }
+
+
+_CODES_BY_SHARE = (("STALE_VERSION", 0.05), ("TRIGGER_WORD_MISMATCH", 0.03),
+                   ("DUPLICATE_MODELS", 0.04), ("PARAMS_CHANGED", 0.15))
+
+
+def _synthetic_result(user_id: str) -> UserScan:
+    """A deterministic spread of findings: about a quarter of users have some."""
+    draw = random.Random(user_id)
+    findings: list[Finding] = [
+        make_finding(code, evidence={"user_id": user_id}, fix=Fix(None, "bench"),
+                     **_TITLE_FIELDS[code])
+        for code, share in _CODES_BY_SHARE if draw.random() < share]
+    if draw.random() < 0.005:
+        findings.append(scan_error(user_id, "Replicate is unavailable (bench)"))
+    return UserScan(user_id, tuple(findings))
+
+
+_TITLE_FIELDS: dict[str, dict[str, Any]] = {
+    "STALE_VERSION": {"versions_behind": 1},
+    "TRIGGER_WORD_MISMATCH": {"stored_trigger_word": "a", "trained_trigger_word": "b"},
+    "DUPLICATE_MODELS": {"destination_count": 2, "row_model": "o/m"},
+    "PARAMS_CHANGED": {"changed": "steps"},
+}

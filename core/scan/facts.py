@@ -1,0 +1,132 @@
+"""One user's facts for the drift engine: Replicate's answers and the ledger.
+
+``gather_facts`` reads, for one ``user_models`` row, what ``diagnose`` needs: the row's
+model and ALL its versions (404 → ``found=False``), the ledger's trainings of the user
+(``ledger_for_user``, with their cached dataset facts) and every other model those
+trainings went to. It raises the gateway's errors (``ReplicateError``, ``DataRejected``
+for a model id that is not ``owner/name``); the scan turns them into that user's
+SCAN_ERROR.
+
+``ledger_problem`` is the pure decision whether the ledger can be trusted for one user
+after this scan's sync: when the listing failed, or a training this user depends on could
+not be read, findings judged on the ledger could be wrong, so the user gets SCAN_ERROR
+with the reason instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from sqlalchemy import Connection
+
+from core.drift.facts import AppRow, ModelFacts, UserFacts, blank_to_none
+from core.errors import ReplicateNotFound
+from core.gateway.gateway import ReplicateGateway
+from core.gateway.values import TERMINAL_STATUSES
+from core.ledger.sync import SyncReport, ledger_for_user
+
+ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
+# What the ledger's sync fetches: anything else in training_id is junk it never reads.
+_TRAINING_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+def model_facts(gateway: ReplicateGateway, model_id: str) -> ModelFacts:
+    """Replicate's answer for one model: 404, or the model with every version."""
+    model = gateway.get_model(model_id)
+    if model is None:
+        return ModelFacts(model_id, found=False)
+    if model.latest_version is None:
+        return ModelFacts(model_id, found=True)  # no version yet: nothing to list
+    try:
+        versions = gateway.list_versions(model_id)
+    except ReplicateNotFound:  # deleted between the two calls
+        return ModelFacts(model_id, found=False)
+    return ModelFacts(model_id, found=True, versions=tuple(versions))
+
+
+def gather_facts(user_row: AppRow, *, ops_conn_factory: ConnectionFactory,
+                 gateway: ReplicateGateway) -> UserFacts:
+    """Everything ``diagnose`` needs about one user (see the module docstring).
+
+    ``ops_conn_factory`` opens a connection to schema ``ops`` (``ops_engine.connect``):
+    this runs on the scan's worker threads, each of which needs its own connection.
+    """
+    with ops_conn_factory() as conn:
+        ledger = ledger_for_user(conn, user_row.user_id)
+    model_id = user_row.model_id
+    model = model_facts(gateway, model_id) if model_id is not None else None
+    others: dict[str, ModelFacts] = {}
+    for record in ledger:
+        destination = record.destination
+        if destination and destination != model_id and destination not in others:
+            others[destination] = model_facts(gateway, destination)
+    return UserFacts(row=user_row, model=model, trainings=ledger, models_by_id=others)
+
+
+@dataclass(frozen=True)
+class LedgerHealth:
+    """How this scan's ledger sync went, as far as single users are concerned."""
+
+    listing_error: str | None = None  # the account's listing failed: the ledger may be stale
+    training_errors: Mapping[str, str] = field(default_factory=dict)  # id -> why unread
+    not_found: frozenset[str] = frozenset()  # ids Replicate answered 404 for
+    interrupted: str | None = None  # an outage left some trainings unread
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "training_errors", MappingProxyType(dict(self.training_errors)))
+
+    @classmethod
+    def from_report(cls, report: SyncReport) -> LedgerHealth:
+        return cls(training_errors=report.errors, not_found=frozenset(report.not_found),
+                   interrupted=report.interrupted)
+
+
+def ledger_problem(facts: UserFacts, health: LedgerHealth) -> str | None:
+    """Why the ledger cannot be trusted for this user, or None when it can.
+
+    - The listing failed: the ledger is what earlier syncs saw. It still vouches for a
+      user when it holds the row's ``training_id`` and the training that made the row's
+      model's latest version; otherwise a newer training is missing from it.
+    - A training of this user (or the row's ``training_id``) could not be read, or an
+      outage stopped the sync before the row's training or an unfinished one was read.
+    """
+    known = {record.id for record in facts.trainings}
+    training_id = blank_to_none(facts.row.training_id)
+    row_training = training_id if training_id and _TRAINING_ID.match(training_id) else None
+    if health.listing_error is not None:
+        missing = _missing_from_ledger(facts, known, row_training)
+        if missing is not None:
+            return (f"the training history could not be read from Replicate "
+                    f"({health.listing_error}); {missing}")
+        return None
+    for record in facts.trainings:
+        if record.id in health.training_errors:
+            return f"training {record.id} could not be read: {health.training_errors[record.id]}"
+    if row_training is None:
+        return None
+    if row_training in health.training_errors:
+        return (f"training {row_training} (the row's training_id) could not be read: "
+                f"{health.training_errors[row_training]}")
+    if health.interrupted is not None:
+        unread = row_training not in known and row_training not in health.not_found
+        unfinished = any(record.status not in TERMINAL_STATUSES for record in facts.trainings)
+        if unread or unfinished:
+            return f"the sync stopped before this user's trainings were read: {health.interrupted}"
+    return None
+
+
+def _missing_from_ledger(facts: UserFacts, known: set[str],
+                         row_training: str | None) -> str | None:
+    if row_training is not None and row_training not in known:
+        return f"the ledger lacks training {row_training} (the row's training_id)"
+    model = facts.model
+    latest = model.latest if model is not None else None
+    if model is None or latest is None:
+        return None
+    if any(record.version_hash == latest.id for record in facts.trainings):
+        return None
+    return f"the ledger lacks the training that made {model.model_id}'s latest version"

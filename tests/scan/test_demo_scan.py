@@ -1,0 +1,220 @@
+"""The fleet scan on the seeded demo world: every persona gets exactly its expected codes
+(photos read with dlib, once for the module), the scan is stored and read back by the
+pages' API, and the command line prints it as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pytest
+from sqlalchemy import func, select, update
+
+from core.demo import PERSONAS
+from core.scan import (
+    ScanResult,
+    counts_by_code,
+    last_scan,
+    latest_findings,
+    run_scan,
+    trend,
+    user_ids_with,
+    worst_by_user,
+    worst_users,
+)
+from core.scan.__main__ import main
+from core.scan.tables import scan_findings, scan_users, scans
+from core.schema import user_models
+from tests.scan.conftest import FirstScan, ScanWorld, findings_by_user
+
+BY_KEY = {persona.key: persona for persona in PERSONAS}
+WITH_ROWS = [persona for persona in PERSONAS if persona.key != "no_model_yet"]
+
+
+def codes_of(result: ScanResult) -> dict[str, tuple[str, ...]]:
+    return {user.user_id: tuple(finding.code for finding in user.findings)
+            for user in result.users}
+
+
+# -- the contract -----------------------------------------------------------------------------
+
+
+def test_every_persona_gets_exactly_its_expected_codes(first_scan: FirstScan) -> None:
+    found = codes_of(first_scan.result)
+    assert set(found) == {persona.user_id for persona in WITH_ROWS}  # no row: not in scope
+    for persona in WITH_ROWS:
+        assert found[persona.user_id] == persona.expected_codes, persona.key
+    assert found[BY_KEY["healthy_single"].user_id] == ()
+    assert found[BY_KEY["healthy_retrained"].user_id] == ()
+
+
+def test_findings_carry_evidence_and_a_fix(first_scan: FirstScan) -> None:
+    by_user = {user.user_id: user for user in first_scan.result.users}
+    stale = by_user[BY_KEY["stale_version"].user_id].findings[0]
+    assert stale.evidence["versions_behind"] == 2
+    assert stale.fix.action is not None and stale.fix.action.value == "repoint_latest"
+    shrank = next(finding for finding in by_user[BY_KEY["blurry_retrain"].user_id].findings
+                  if finding.code == "DATASET_SHRANK")
+    assert shrank.evidence["dataset"]["image_count"] == 5
+    assert shrank.evidence["previous_dataset"]["image_count"] == 16
+
+
+def test_the_scan_is_stored_with_healthy_users_too(first_scan: FirstScan,
+                                                   scan_world: ScanWorld) -> None:
+    result = first_scan.result
+    with scan_world.engine.connect() as conn:
+        row = conn.execute(select(scans).where(scans.c.id == result.scan_id)).one()
+        stored_users = {r.user_id: r for r in conn.execute(
+            select(scan_users).where(scan_users.c.scan_id == result.scan_id))}
+        stored_findings = conn.execute(select(func.count()).select_from(scan_findings).where(
+            scan_findings.c.scan_id == result.scan_id)).scalar_one()
+    assert (row.status, row.users_total, row.users_scanned) == ("finished", 16, 16)
+    assert row.requested_by == "ada@example.test" and row.error is None
+    assert row.options == {"scope": "all", "concurrency": 8, "with_datasets": True}
+    assert row.started_at == result.started_at and row.finished_at == result.finished_at
+    assert len(stored_users) == 16
+    healthy = stored_users[BY_KEY["healthy_single"].user_id]
+    assert (healthy.worst_severity, healthy.finding_count) == (None, 0)
+    assert stored_users[BY_KEY["blurry_retrain"].user_id].worst_severity == "warning"
+    assert stored_findings == sum(len(user.findings) for user in result.users)
+
+
+def test_progress_is_reported_on_the_calling_thread(first_scan: FirstScan) -> None:
+    assert first_scan.progress_threads == {first_scan.caller_thread}
+    assert first_scan.progress[0] == (0, 16) and first_scan.progress[-1] == (16, 16)
+    done = [count for count, _ in first_scan.progress]
+    assert done == sorted(done) and len(done) > 2  # several steps, never backwards
+
+
+# -- what the pages read -------------------------------------------------------------------
+
+
+def test_the_store_reads_back_the_scan(first_scan: FirstScan, scan_world: ScanWorld) -> None:
+    result = first_scan.result
+    ids = [persona.user_id for persona in PERSONAS]
+    with scan_world.engine.connect() as conn:
+        summary = last_scan(conn)
+        findings = latest_findings(conn, ids)
+        worst = worst_by_user(conn, ids)
+        counts = {count.code: (count.severity, count.users) for count in counts_by_code(conn)}
+        top = worst_users(conn, limit=3)
+    assert summary is not None and summary.id == result.scan_id
+    assert (summary.status, summary.users_scanned) == ("finished", 16)
+    assert {user_id: [f.to_dict() for f in found] for user_id, found in findings.items()
+            if user_id != BY_KEY["no_model_yet"].user_id} == findings_by_user(result)
+    assert findings[BY_KEY["no_model_yet"].user_id] == ()
+    assert worst[BY_KEY["stale_version"].user_id] == "critical"
+    assert worst[BY_KEY["trainer_changed"].user_id] == "info"
+    assert worst[BY_KEY["healthy_single"].user_id] is None
+    assert counts["PARAMS_CHANGED"] == ("info", 2)
+    assert counts["STALE_VERSION"] == ("critical", 1)
+    assert list(counts)[:1] == ["VERSION_FORMAT"] and list(counts)[-1] == "PARAMS_CHANGED"
+    assert [user.worst_severity for user in top] == ["critical"] * 3
+
+
+def test_the_users_filter_finds_the_stale_version_persona(first_scan: FirstScan,
+                                                          scan_world: ScanWorld) -> None:
+    with scan_world.engine.connect() as conn:
+        assert user_ids_with(conn, codes=["STALE_VERSION"]) == [BY_KEY["stale_version"].user_id]
+        dataset = user_ids_with(conn, codes=["DATASET_SHRANK", "DATASET_DEGRADED"])
+        info = user_ids_with(conn, severities=["info"])
+    assert set(dataset) == {BY_KEY["blurry_retrain"].user_id, BY_KEY["squeezed_retrain"].user_id}
+    assert set(info) == {BY_KEY[key].user_id
+                         for key in ("blurry_retrain", "trainer_changed", "params_changed")}
+
+
+def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
+    first_scan: FirstScan, scan_world: ScanWorld,
+) -> None:
+    second = run_scan(app_engine=scan_world.engine, ops_engine=scan_world.engine,
+                      gateway=scan_world.gateway, with_datasets=False)
+    # The photo facts cached by the first scan still count.
+    assert findings_by_user(second) == findings_by_user(first_scan.result)
+    with scan_world.engine.connect() as conn:
+        points = [point for point in trend(conn) if point.scan_id >= first_scan.result.scan_id]
+    stale = [(point.scan_id, point.users) for point in points if point.code == "STALE_VERSION"]
+    assert stale == [(first_scan.result.scan_id, 1), (second.scan_id, 1)]
+
+
+def test_a_rescan_of_a_repaired_user_shows_it_healthy_and_keeps_the_fleet(
+    first_scan: FirstScan, scan_world: ScanWorld,
+) -> None:
+    stale_id = BY_KEY["stale_version"].user_id
+    evidence = first_scan_finding(first_scan, stale_id, "STALE_VERSION")
+    with scan_world.engine.connect() as conn:
+        before = conn.execute(select(user_models.c.replicate_version_id,
+                                     user_models.c.lora_weights_url)
+                              .where(user_models.c.user_id == stale_id)).one()
+    try:
+        with scan_world.engine.begin() as conn:  # what the repoint repair writes
+            conn.execute(update(user_models).where(user_models.c.user_id == stale_id)
+                         .values(replicate_version_id=evidence["latest_version"],
+                                 lora_weights_url=evidence["latest_weights_url"]))
+        rescan = run_scan(app_engine=scan_world.engine, ops_engine=scan_world.engine,
+                          gateway=scan_world.gateway, user_ids=[stale_id])
+        assert codes_of(rescan) == {stale_id: ()}
+        with scan_world.engine.connect() as conn:
+            assert user_ids_with(conn, codes=["STALE_VERSION"]) == []
+            assert len(user_ids_with(conn)) == 13  # the rest of the fleet is still there
+            assert latest_findings(conn, [stale_id]) == {stale_id: ()}
+            assert last_scan(conn).id == rescan.scan_id  # type: ignore[union-attr]
+            assert trend(conn)[-1].scan_id != rescan.scan_id  # one user is not a fleet count
+    finally:
+        with scan_world.engine.begin() as conn:
+            conn.execute(update(user_models).where(user_models.c.user_id == stale_id)
+                         .values(replicate_version_id=before.replicate_version_id,
+                                 lora_weights_url=before.lora_weights_url))
+
+
+def first_scan_finding(first_scan: FirstScan, user_id: str, code: str) -> Mapping[str, object]:
+    user = next(user for user in first_scan.result.users if user.user_id == user_id)
+    return next(finding.evidence for finding in user.findings if finding.code == code)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_env(monkeypatch: pytest.MonkeyPatch, scan_world: ScanWorld) -> None:
+    """LIVE settings pointing at the world's database and the sandbox."""
+    for name in ("OPS_DATABASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME", "DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", scan_world.url)
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_Zx81kQm2Lp0Ws7Ty4Nc6Vb9")
+    monkeypatch.setenv("REPLICATE_BASE_URL", scan_world.sandbox_url)
+
+
+@pytest.mark.usefixtures("live_env")
+def test_the_cli_prints_every_scanned_user_as_json(first_scan: FirstScan,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--json", "--concurrency", "4"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"scan_id", "users"} and printed["scan_id"] > 0
+    users = {user["user_id"]: user for user in printed["users"]}
+    assert set(users) == {persona.user_id for persona in WITH_ROWS}
+    for persona in WITH_ROWS:
+        user = users[persona.user_id]
+        assert set(user) == {"user_id", "findings"}
+        assert tuple(finding["code"] for finding in user["findings"]) == persona.expected_codes
+        for finding in user["findings"]:
+            assert set(finding) == {"code", "severity", "title", "evidence", "fix"}
+            assert isinstance(finding["evidence"], dict) and finding["title"]
+            assert set(finding["fix"]) == {"action", "text"}
+    assert users[BY_KEY["healthy_single"].user_id]["findings"] == []
+    assert users[BY_KEY["stale_version"].user_id]["findings"][0]["fix"]["action"] == (
+        "repoint_latest")
+
+
+@pytest.mark.usefixtures("live_env")
+def test_the_cli_scans_the_users_asked_for_and_summarises(
+    first_scan: FirstScan, capsys: pytest.CaptureFixture[str],
+) -> None:
+    stale, healthy = BY_KEY["stale_version"].user_id, BY_KEY["healthy_single"].user_id
+    assert main(["--json", "--user", stale, "--user", healthy, "--no-datasets"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [(user["user_id"], [f["code"] for f in user["findings"]])
+            for user in printed["users"]] == [(stale, ["STALE_VERSION"]), (healthy, [])]
+    assert main(["--user", stale]) == 0
+    out, err = capsys.readouterr()
+    assert ": 1 user in" in out and "STALE_VERSION" in out and stale in out
+    assert "scanned 1 of 1 user" in err
