@@ -111,6 +111,12 @@ def count_records(
     return int(conn.execute(statement).scalar_one())
 
 
+def distinct_actions(conn: Connection) -> list[str]:
+    """Every action name the log holds, sorted (for the Audit page's filter)."""
+    statement = select(audit_log.c.action).distinct().order_by(audit_log.c.action)
+    return [str(action) for action in conn.execute(statement).scalars()]
+
+
 def _filters(
     *, actor: str | None, action: str | None, user_id: str | None
 ) -> list[ColumnElement[bool]]:

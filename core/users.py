@@ -9,14 +9,27 @@ Replicate never blocks the database part, and each failure stays with its sectio
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.errors import DataRejected, NotFound, ReplicateError, ReplicateNotFound
 from core.gateway.gateway import ReplicateGateway
@@ -119,12 +132,17 @@ def _clamp(page: int, total: int, page_size: int) -> int:
 
 
 def search_users(conn: Connection, *, query: str = "", page: int = 1,
-                 page_size: int = DEFAULT_PAGE_SIZE) -> UsersPage:
+                 page_size: int = DEFAULT_PAGE_SIZE,
+                 user_ids: Sequence[str] | None = None) -> UsersPage:
     """One page of users matching ``query``, most recently updated first, then by id.
 
     ``query`` matches an email (substring, any case), an exact user id, or a trigger word or
     model id (substring, any case); empty lists everyone. ``page`` is clamped to the pages
     that exist, so a stale link shows the last page instead of nothing.
+
+    ``user_ids`` restricts the result to those users (``users.id = ANY(...)``), e.g. the
+    ones a scan found something on; the ids may come from another database (schema ops
+    under OPS_DATABASE_URL), so they are passed as values. An empty list matches nobody.
 
     Uses the app's tables as they are, with no index added. Listing everyone is a count of
     ``users`` plus a top-N of the join; a search is ONE scan of the join that also counts
@@ -133,13 +151,30 @@ def search_users(conn: Connection, *, query: str = "", page: int = 1,
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, not {page_size}.")
     text = query.strip()
+    if user_ids is not None:
+        return _search_among(conn, text, list(dict.fromkeys(user_ids)), page, page_size)
     if not text:
         total = int(conn.execute(select(func.count()).select_from(users)).scalar_one())
         page = _clamp(page, total, page_size)
         found = conn.execute(_page_of(select(*_ROW_COLUMNS), page, page_size)).all()
         return UsersPage(rows=tuple(_user_row(row) for row in found), total=total, page=page,
                          page_size=page_size, query=text)
-    condition = _search_condition(text)
+    return _search_where(conn, _search_condition(text), text, page, page_size)
+
+
+def _search_among(conn: Connection, text: str, user_ids: list[str], page: int,
+                  page_size: int) -> UsersPage:
+    if not user_ids:
+        return UsersPage(rows=(), total=0, page=1, page_size=page_size, query=text)
+    # One array parameter, however many ids: no statement grows with the list.
+    among = users.c.id == any_(bindparam("user_ids", user_ids, type_=ARRAY(String)))
+    condition = and_(among, _search_condition(text)) if text else among
+    return _search_where(conn, condition, text, page, page_size)
+
+
+def _search_where(conn: Connection, condition: ColumnElement[bool], text: str, page: int,
+                  page_size: int) -> UsersPage:
+    """One scan of the join that pages and counts its matches (a window count)."""
     counted = select(*_ROW_COLUMNS, func.count().over().label("total")).where(condition)
     page = max(1, page)
     found = conn.execute(_page_of(counted, page, page_size)).all()

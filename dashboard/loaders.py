@@ -7,30 +7,27 @@ minute, and never when Replicate failed, so a recovery shows on the next rerun.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import streamlit as st
-from sqlalchemy import Connection, Engine
 
-from core import users
+from core import audit, users
+from core.audit import AuditRecord
 from core.staff import StaffMember, list_staff
 from core.users import LatestState, LatestVersion, UserDetail, UsersPage
-from dashboard.resources import runtime
+from dashboard.resources import read_only, runtime
 
 PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 50
 LATEST_TTL_SECONDS = 60
 REPLICATE_WORKERS = 8
 
 
-def _read(engine: Engine) -> Connection:
-    # Read-only at the server: a bug in a page can never write to the app's tables.
-    return engine.connect().execution_options(postgresql_readonly=True)
-
-
-def search_users(query: str, page: int) -> UsersPage:
-    """One page of the Users table."""
-    with _read(runtime().engine) as conn:
-        return users.search_users(conn, query=query, page=page, page_size=PAGE_SIZE)
+def search_users(query: str, page: int, user_ids: Sequence[str] | None = None) -> UsersPage:
+    """One page of the Users table (only ``user_ids`` when given: a finding filter)."""
+    with read_only(runtime().engine) as conn:
+        return users.search_users(conn, query=query, page=page, page_size=PAGE_SIZE,
+                                  user_ids=user_ids)
 
 
 class _NotCached(Exception):
@@ -64,14 +61,14 @@ def latest_versions(model_ids: Iterable[str | None]) -> dict[str, LatestVersion]
 def user_detail(user_id: str) -> UserDetail:
     """The User page's facts. The connection is returned before Replicate is called."""
     rt = runtime()
-    with _read(rt.engine) as conn:
+    with read_only(rt.engine) as conn:
         record = users.read_user_record(conn, user_id)
     return users.replicate_facts(rt.gateway, record)
 
 
 @st.cache_data(ttl=30, max_entries=4, show_spinner=False)
 def _cached_staff(ops_database: str) -> list[StaffMember]:
-    with _read(runtime().ops_engine) as conn:
+    with read_only(runtime().ops_engine) as conn:
         return list_staff(conn)
 
 
@@ -79,3 +76,22 @@ def staff_members() -> list[StaffMember]:
     """``ops.staff`` (cached 30 s: a removed member loses access within half a minute)."""
     ops_engine = runtime().ops_engine
     return _cached_staff(ops_engine.url.render_as_string(hide_password=True))
+
+
+def audit_actions() -> list[str]:
+    """Every action name in the audit log, for the Audit page's filter."""
+    with read_only(runtime().ops_engine) as conn:
+        return audit.distinct_actions(conn)
+
+
+def audit_page(page: int, *, action: str | None, actor: str | None,
+               user_id: str | None) -> tuple[list[AuditRecord], int, int]:
+    """One page of the audit log, newest first: (records, total, the page returned)."""
+    filters = {"action": action, "actor": actor, "user_id": user_id}
+    with read_only(runtime().ops_engine) as conn:
+        total = audit.count_records(conn, **filters)
+        pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+        page = min(max(1, page), pages)
+        records = audit.list_records(conn, limit=AUDIT_PAGE_SIZE,
+                                     offset=(page - 1) * AUDIT_PAGE_SIZE, **filters)
+    return records, total, page

@@ -14,6 +14,8 @@ from core.roles import Role
 USERS = "../pages/users.py"
 USER = "../pages/user.py"
 SETTINGS = "../pages/settings.py"
+FLEET = "../pages/fleet.py"
+AUDIT = "../pages/audit.py"
 
 
 def users_page() -> StreamlitPage:
@@ -27,13 +29,23 @@ def user_page() -> StreamlitPage:
                    visibility="hidden")
 
 
+def fleet_page() -> StreamlitPage:
+    return st.Page(FLEET, title="Fleet drift", icon=":material/monitoring:", url_path="fleet")
+
+
+def audit_page() -> StreamlitPage:
+    """Admin only: every repair, undo and scan, with before/after and the reason."""
+    return st.Page(AUDIT, title="Audit log", icon=":material/history:", url_path="audit")
+
+
 def settings_page() -> StreamlitPage:
     return st.Page(SETTINGS, title="Settings", icon=":material/settings:", url_path="settings")
 
 
 def pages_for(role: Role) -> dict[str, list[StreamlitPage]]:
     """The navigation for ``role``, by section."""
-    pages: dict[str, list[StreamlitPage]] = {"Users": [users_page(), user_page()]}
+    pages: dict[str, list[StreamlitPage]] = {"Users": [users_page(), user_page()],
+                                              "Fleet": [fleet_page()]}
     if role is Role.ADMIN:
-        pages["Admin"] = [settings_page()]
+        pages["Admin"] = [audit_page(), settings_page()]
     return pages

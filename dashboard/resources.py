@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 
 import streamlit as st
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from core.config import Mode, Settings, get_settings
 from core.errors import ConfigError
+from core.faces import FaceReader
 from core.runtime import Runtime, start_runtime
 
 DEMO_STARTING = "Starting the demo database and Replicate sandbox…"
@@ -67,7 +69,18 @@ def load_runtime(settings: Settings) -> Runtime:
             "accepts connections from here, then reload the page.") from exc
 
 
+def read_only(engine: Engine) -> Connection:
+    """A connection that is read-only at the server: a bug in a page can never write."""
+    return engine.connect().execution_options(postgresql_readonly=True)
+
+
 def runtime() -> Runtime:
     """The running console's runtime, for pages and loaders (the entry already checked the
     settings, so this is a cache hit)."""
     return load_runtime(get_settings())
+
+
+@st.cache_resource(show_spinner="Loading the face model (first use only)…")
+def face_reader() -> FaceReader:
+    """dlib's face models, loaded once per process (about a second); thread-safe."""
+    return FaceReader()

@@ -1,15 +1,61 @@
-"""User: one user's rows, their Replicate model and training, and stored vs latest."""
+"""User: one user's rows, stored vs latest, the findings checked now (with the fix and, for
+admins, the repair), the timeline of trainings and versions, and every version."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core.drift import Finding
 from core.errors import DashboardError
+from core.live_diagnosis import LiveDiagnosis
+from core.repairs import repairs_available
+from core.roles import Permission, allowed
+from core.timeline import build_timeline, how_far_behind, version_lines
 from core.versions import Level, short_version
-from dashboard import loaders, navigation, tables
+from dashboard import (
+    diagnosis,
+    drift_tables,
+    identity,
+    loaders,
+    navigation,
+    repair_ui,
+    resources,
+    tables,
+)
 
 _SHOW_NOTE = {Level.ERROR: st.error, Level.WARNING: st.warning, Level.INFO: st.info,
               Level.OK: st.success}
+
+
+def _show_finding(finding: Finding, user_id: str, *, buttons: bool) -> None:
+    with st.container(border=True):
+        st.badge(finding.severity.value,
+                 color=drift_tables.SEVERITY_COLORS.get(finding.severity.value, "gray"))
+        st.markdown(f"**{finding.title}** · `{finding.code}`")
+        st.markdown(f"**Fix:** {finding.fix.text}")
+        with st.expander(f"Evidence ({len(finding.evidence)} values)"):
+            st.dataframe(drift_tables.evidence_frame(finding), hide_index=True)
+        if buttons:
+            repair_ui.repair_button(finding, user_id)
+
+
+def _show_findings(found: LiveDiagnosis, *, may_repair: bool, repairs_why: str | None) -> None:
+    if found.problem is not None:
+        st.warning(f"The findings could not be checked now: {found.problem}")
+    for note in found.notes:
+        st.warning(note)
+    if found.synced is not None:
+        st.caption("The training history was synced from Replicate for this view.")
+    if not found.findings:
+        st.success("No findings: the row, the model and the trainings agree.")
+    repairable = any(finding.fix.action is not None for finding in found.findings)
+    if repairable and not may_repair:
+        st.caption("Repairs are done by an admin; the fix says what they would do.")
+    elif repairable and repairs_why is not None:
+        st.caption(repairs_why)
+    for finding in found.findings:
+        _show_finding(finding, found.user_id, buttons=may_repair and repairs_why is None)
+
 
 st.page_link(navigation.users_page(), label="Back to Users", icon=":material/arrow_back:")
 user_id = st.query_params.get("user", "").strip()
@@ -18,8 +64,10 @@ if not user_id:
     st.info("No user chosen. Pick one on the Users page, or open a link like ?user=<id>.")
     st.stop()
 
+actor = identity.current_actor()
 try:
     detail = loaders.user_detail(user_id)
+    found = diagnosis.user_diagnosis(detail.user_id)
 except DashboardError as exc:
     st.title("User")
     st.error(str(exc))
@@ -42,6 +90,46 @@ behind.metric("versions behind",
               help="How many versions newer than the stored one the model has")
 for note in comparison.notes():
     _SHOW_NOTE[note.level](note.text)
+plainly = how_far_behind(comparison.stored, detail.versions, latest=comparison.latest) \
+    if detail.versions_problem is None else None
+if plainly:
+    st.markdown(plainly)
+
+st.subheader("Findings")
+may_repair = allowed(actor, Permission.REPAIR)
+available, why = repairs_available(resources.runtime().settings)
+repair_ui.show_result(detail.user_id, may_repair=may_repair)
+if found is None:
+    st.info("No user_models row: this user never started a training, so nothing can drift.")
+else:
+    st.caption("Checked now against Replicate and the training history (the Users and Fleet "
+               "pages show the last scan).")
+    _show_findings(found, may_repair=may_repair, repairs_why=None if available else why)
+    if may_repair and available:
+        repair_ui.open_dialogs(actor, detail.user_id, found.facts)
+
+facts = found.facts if found is not None else None
+trainings = facts.trainings if facts is not None else ()
+st.subheader("Timeline")
+if not trainings and not detail.versions:
+    st.info("No training of this user is in the training history, and the model has no "
+            "versions.")
+else:
+    st.caption("Trainings and versions, oldest first: each training's photos (from its ZIP) "
+               "and what its parameters changed since the previous succeeded training.")
+    st.dataframe(drift_tables.timeline_frame(build_timeline(trainings, detail.versions)),
+                 column_config=drift_tables.timeline_columns(), hide_index=True)
+
+st.subheader("Versions")
+if detail.versions_problem is not None:
+    st.warning(detail.versions_problem)
+elif not detail.versions:
+    st.info("The model has no versions: no training into it has succeeded.")
+else:
+    lines = version_lines(detail.versions, trainings, stored=comparison.stored,
+                          latest=comparison.latest)
+    st.dataframe(drift_tables.version_lines_frame(lines),
+                 column_config=drift_tables.version_lines_columns(), hide_index=True)
 
 database, replicate = st.columns(2, gap="large")
 with database:
@@ -63,14 +151,6 @@ with replicate:
         newest = detail.latest_version
         if newest is not None:
             st.markdown(f"Latest version `{newest.id}` created {newest.created_at or '?'}")
-    st.subheader("All versions")
-    if detail.versions_problem is not None:
-        st.warning(detail.versions_problem)
-    elif not detail.versions:
-        st.info("The model has no versions: no training into it has succeeded.")
-    else:
-        st.dataframe(tables.versions_frame(detail.versions, stored=comparison.normalised,
-                                           latest=comparison.latest), hide_index=True)
 
     st.subheader("Training (row's training_id)")
     if detail.training is None:

@@ -1,15 +1,21 @@
-"""Users: find a user by email, id, trigger word or model id; open them."""
+"""Users: find a user by email, id, trigger word or model id, or by what the latest scan
+found on them (finding code, severity); see their worst finding; open them."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import streamlit as st
 
 from core.errors import DashboardError
+from core.scan.values import ScanSummary
 from core.users import LatestState, LatestVersion, UsersPage
-from dashboard import loaders, navigation, tables
+from dashboard import drift_tables, loaders, navigation, scans, tables
 
 QUERY_KEY = "q"
 PAGE_KEY = "page"
+CODE_KEY = "code"
+SEVERITY_KEY = "severity"
 
 
 def _back_to_first_page() -> None:
@@ -25,30 +31,71 @@ def _requested_page() -> int:
         return 1
 
 
-def _load(query: str, page: int) -> tuple[UsersPage, dict[str, LatestVersion]]:
+def _load(query: str, page: int,
+          user_ids: Sequence[str] | None) -> tuple[UsersPage, dict[str, LatestVersion]]:
     try:
-        found = loaders.search_users(query, page)
+        found = loaders.search_users(query, page, user_ids)
         return found, loaders.latest_versions(row.model_id for row in found.rows)
     except DashboardError as exc:
         st.error(str(exc))
         st.stop()
 
 
+def _scan_caption(summary: ScanSummary | None) -> str:
+    if summary is None:
+        return ("No scan has run yet, so there are no findings to show or filter by: an "
+                "admin starts one on the Fleet page.")
+    when = f"{summary.finished_at:%Y-%m-%d %H:%M}" if summary.finished_at else "—"
+    if summary.status == "running":
+        return (f"Findings: each user's latest finished scan. Scan #{summary.id} is running "
+                f"({summary.users_scanned} of {summary.users_total} users).")
+    if summary.status == "failed":
+        return (f"Findings: each user's latest finished scan; the last scan, #{summary.id}, "
+                f"failed at {when}: {summary.error or 'no reason recorded'}.")
+    return f"Findings: each user's latest finished scan (the last, #{summary.id}, at {when} UTC)."
+
+
 st.title("Users")
+try:
+    summary = scans.last_scan()
+except DashboardError as exc:
+    st.error(str(exc))
+    st.stop()
 query = st.text_input(
     "Search", key=QUERY_KEY, bind="query-params", on_change=_back_to_first_page,
     placeholder="email, exact user id, trigger word or model id",
 )
-result, latest = _load(query, _requested_page())
+code_column, severity_column = st.columns([3, 2])
+codes = code_column.multiselect(
+    "Finding", drift_tables.CODE_NAMES, key=CODE_KEY, bind="query-params",
+    on_change=_back_to_first_page, placeholder="any finding",
+    help="Users whose latest scan raised ANY of these codes (the URL holds them as ?code=…)")
+severities = severity_column.multiselect(
+    "Severity", drift_tables.SEVERITY_NAMES, key=SEVERITY_KEY, bind="query-params",
+    on_change=_back_to_first_page, placeholder="any severity",
+    help="Users with a finding of ANY of these severities (with codes too: both must match)")
+st.caption(_scan_caption(summary))
+filtered = bool(codes or severities)
+try:
+    among = scans.user_ids_with(summary, codes, severities) if filtered else None
+except DashboardError as exc:
+    st.error(str(exc))
+    st.stop()
+result, latest = _load(query, _requested_page(), among)
 
 notice_slot, table_slot = st.empty(), st.empty()
 count_column, pages_column = st.columns([3, 2], vertical_alignment="center")
 with pages_column:
     page = st.pagination(result.page_count, key=PAGE_KEY, bind="query-params")
 if page != result.page:  # the widget reset itself (a stale link, a shrunk result)
-    result, latest = _load(query, page)
-count_column.caption(f"rows {result.first_row}–{result.last_row} of {result.total}"
-                     if result.total else "No user matches this search.")
+    result, latest = _load(query, page, among)
+if result.total:
+    count_column.caption(f"rows {result.first_row}–{result.last_row} of {result.total}")
+elif filtered:
+    count_column.caption("No user matches this search and these findings.")
+else:
+    count_column.caption("No user matches this search.")
+found = scans.findings_of_rows(summary, [row.user_id for row in result.rows])
 
 unreachable = [item for item in latest.values() if item.state is LatestState.UNREACHABLE]
 if unreachable:
@@ -56,8 +103,10 @@ if unreachable:
         f"Latest versions show '{tables.UNKNOWN}' for {len(unreachable)} model(s): "
         f"{unreachable[0].message}", icon=":material/cloud_off:")
 
+frame = drift_tables.with_findings(tables.users_frame(result.rows, latest), found.worst,
+                                   found.codes, scanned=summary is not None)
 selection = table_slot.dataframe(
-    tables.users_frame(result.rows, latest), column_config=tables.users_columns(),
+    frame, column_config={**tables.users_columns(), **drift_tables.findings_columns()},
     hide_index=True, on_select="rerun", selection_mode="single-row", key="users_table",
 )
 picked = [index for index in selection.selection.rows if 0 <= index < len(result.rows)]

@@ -74,6 +74,7 @@ def test_list_filters_orders_and_pages(conn: Connection) -> None:
     assert audit.count_records(conn) == 3
     assert audit.count_records(conn, actor=ADMIN.email) == 2
     assert audit.list_records(conn, user_id="nobody") == []
+    assert audit.distinct_actions(conn) == ["compare.run", "repair.version", "retrain.submit"]
 
 
 def test_record_joins_the_callers_transaction(conn: Connection) -> None:

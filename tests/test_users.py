@@ -125,6 +125,28 @@ def test_no_match_is_an_empty_first_page(conn: Connection, world: UserWorld) -> 
         assert (result.total, result.page, result.page_count, result.first_row) == (0, 1, 1, 0)
 
 
+def test_restricted_to_given_ids_with_or_without_a_query(conn: Connection,
+                                                          world: UserWorld) -> None:
+    """The Users page's finding filter: ids from schema ops (maybe another database)."""
+    wanted = [world.stale, world.foreign, "filler-0007", "no-such-user", world.stale]
+    among = search_users(conn, user_ids=wanted)
+    assert [row.user_id for row in among.rows] == [world.stale, world.foreign, "filler-0007"]
+    assert among.total == 3
+    assert _ids(conn, "stale001-selfie") == [world.stale, world.foreign]  # unchanged
+    narrowed = search_users(conn, query="stale001-selfie", user_ids=[world.foreign])
+    assert [row.user_id for row in narrowed.rows] == [world.foreign] and narrowed.total == 1
+    paged = search_users(conn, user_ids=[f"filler-{n:04d}" for n in range(25)], page=3,
+                         page_size=10)
+    assert (paged.total, paged.first_row, paged.last_row) == (25, 21, 25)
+    assert search_users(conn, user_ids=wanted, page=9, page_size=2).page == 2
+
+
+def test_an_empty_id_list_matches_nobody(conn: Connection, world: UserWorld) -> None:
+    for query in ("", "filler"):
+        result = search_users(conn, query=query, user_ids=[])
+        assert (result.total, result.rows, result.page, result.first_row) == (0, (), 1, 0)
+
+
 def test_rows_show_stored_values_as_stored(conn: Connection, world: UserWorld) -> None:
     rows = {row.user_id: row for row in search_users(conn, page_size=500).rows}
     assert rows[world.prefixed].stored_version_short == "sandrasocial"
@@ -230,7 +252,7 @@ def test_stale_user_is_two_versions_behind(conn: Connection, world: UserWorld,
             comparison.versions_behind) == (False, True, 2)
     training = detail.training
     assert training is not None and training.id == world.replicate.stale_trainings[-1].id
-    assert training.input["trigger_word"] == "userstale0"
+    assert training.input["trigger_word"] == "user51a1e000"
     assert training.version_hash == world.replicate.stale_versions[0]
 
 

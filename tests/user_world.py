@@ -29,6 +29,8 @@ OWNER = "sandrasocial"
 TEST_TOKEN = "r8_usersWorldTestToken42"
 NOW = datetime(2026, 1, 15, 12, 0, 0)
 FILLERS = 60
+HEALTHY_TRIGGER = "user5040000c"
+STALE_TRIGGER = "user51a1e000"
 
 
 @contextmanager
@@ -78,15 +80,17 @@ class ReplicateWorld:
 
 
 def seed_replicate(gateway: ReplicateGateway) -> ReplicateWorld:
-    """One model trained once, one trained three times (the stale user's)."""
+    """One model trained once, one trained three times (the stale user's), each with the
+    trigger word the app gives its user (``user`` + the id's first 8 characters), so the
+    training ledger attaches them to their users as it would in production."""
     zip_url = gateway.upload_file(selfie_zip(10, long_side=400), filename="images.zip",
                                   content_type="application/zip").url
     healthy_model = f"{OWNER}/user-healthy1-selfie-lora"
     stale_model = f"{OWNER}/user-stale001-selfie-lora"
     gateway.create_model(healthy_model)
     gateway.create_model(stale_model)
-    healthy = train(gateway, healthy_model, zip_url, "userhealthy")
-    stale = tuple(train(gateway, stale_model, zip_url, "userstale0") for _ in range(3))
+    healthy = train(gateway, healthy_model, zip_url, HEALTHY_TRIGGER)
+    stale = tuple(train(gateway, stale_model, zip_url, STALE_TRIGGER) for _ in range(3))
     return ReplicateWorld(healthy_model, healthy, stale_model, stale)
 
 
@@ -139,11 +143,11 @@ def insert_world(conn: Connection, replicate: ReplicateWorld, *,
     healthy_training = replicate.healthy_training
     stale_latest = replicate.stale_trainings[-1]
     model_rows += [
-        _model_row(world.healthy, "user5040000c", model_id=replicate.healthy_model,
+        _model_row(world.healthy, HEALTHY_TRIGGER, model_id=replicate.healthy_model,
                    version=replicate.healthy_version, training=healthy_training,
                    updated_at=stamps[world.healthy]),
         # Three trainings, but the row still holds the first version: 2 behind.
-        _model_row(world.stale, "user51a1e000", model_id=replicate.stale_model,
+        _model_row(world.stale, STALE_TRIGGER, model_id=replicate.stale_model,
                    version=replicate.stale_versions[-1], training=stale_latest,
                    updated_at=stamps[world.stale]),
         _model_row(world.prefixed, "user9f1e2d3c", model_id=replicate.healthy_model,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 import streamlit as st
 from sqlalchemy import Engine, make_url, text
@@ -152,6 +153,11 @@ def open_page(at: AppTest, page: str, **query: str) -> AppTest:
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()
+
+
+def frames_with(at: AppTest, column: str) -> list[pd.DataFrame]:
+    """The tables shown that have ``column``, in page order."""
+    return [frame.value for frame in at.dataframe if column in frame.value.columns]
 
 
 def texts(at: AppTest) -> str:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION
 from core.schema import user_models, users
-from tests.pages.conftest import open_page, texts
+from tests.pages.conftest import frames_with, open_page, texts
 from tests.user_world import UserWorld
 
 
@@ -34,15 +34,17 @@ def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest],
     assert metrics["training status (row)"] == "completed"
     assert "Stored ≠ latest — 2 versions behind." in [error.value for error in at.error]
 
-    db_users, db_model, all_versions, training_extra, training_input = (
-        frame.value for frame in at.dataframe)
+    db_users, db_model = frames_with(at, "column")[-2:]
     assert list(db_users["column"]) == [column.name for column in users.columns]
     assert list(db_model["column"]) == [column.name for column in user_models.columns]
+    (all_versions,) = frames_with(at, "version id")
     assert list(all_versions["version id"]) == list(versions)
-    assert list(all_versions[""]) == ["latest", "", "stored"]
+    assert list(all_versions["latest"]) == [True, False, False]
+    assert list(all_versions["stored"]) == [False, False, True]
     assert all_versions["created"].notna().all()
+    training_extra, training_input = frames_with(at, "name")
     assert training_extra.set_index("name").loc["output version", "value"].endswith(versions[0])
-    assert training_input.set_index("name").loc["trigger_word", "value"] == "userstale0"
+    assert training_input.set_index("name").loc["trigger_word", "value"] == "user51a1e000"
     shown = texts(at)
     assert world.replicate.stale_model in shown and "succeeded" in shown
 
@@ -51,7 +53,8 @@ def test_healthy_row_is_marked_as_latest(app_as: Callable[..., AppTest],
                                          world: UserWorld) -> None:
     at = _user_page(app_as, world.healthy, role="admin")
     assert _metrics(at)["versions behind"] == "0"
-    assert [success.value for success in at.success] == ["Stored = latest."]
+    assert [success.value for success in at.success] == [
+        "Stored = latest.", "No findings: the row, the model and the trainings agree."]
     assert not at.error
 
 
@@ -70,7 +73,7 @@ def test_malformed_row_shows_what_is_there(app_as: Callable[..., AppTest],
     warnings = " ".join(warning.value for warning in at.warning)
     assert "No replicate_model_id is stored" in warnings
     assert "is not a Replicate training id" in warnings
-    model_row = at.dataframe[1].value.set_index("column")["value"]
+    model_row = frames_with(at, "column")[-1].set_index("column")["value"]
     assert model_row["replicate_version_id"] == repr("  not-a-version\n")
     assert model_row["replicate_model_id"] == "NULL"
     assert model_row["training_status"] == "weird-status"
@@ -105,4 +108,4 @@ def test_replicate_down_keeps_the_database_part(app_as: Callable[..., AppTest],
     assert any("Replicate is unavailable" in text and "try again" in text for text in warnings)
     assert _metrics(at)["latest version"] == "?"
     assert _metrics(at)["stored version"] == world.replicate.stale_versions[-1][:12]
-    assert list(at.dataframe[1].value["column"])[:2] == ["id", "user_id"]
+    assert list(frames_with(at, "column")[-1]["column"])[:2] == ["id", "user_id"]

@@ -30,9 +30,10 @@ def test_lists_seeded_users_newest_first_with_stored_and_latest(
     app_as: Callable[..., AppTest], world: UserWorld,
 ) -> None:
     table = _table(app_as("support"))
-    assert list(table.columns) == ["user", "email", "plan", "training status", "stored version",
-                                   "latest version", "trigger word", "model id", "updated",
-                                   "open"]
+    assert list(table.columns) == ["user", "worst", "findings", "email", "plan",
+                                   "training status", "stored version", "latest version",
+                                   "trigger word", "model id", "updated", "open"]
+    assert set(table["worst"]) == {"—"}  # no scan yet
     assert list(table["user"][:7]) == list(world.special)
     rows = table.set_index("user")
     stale_versions = world.replicate.stale_versions

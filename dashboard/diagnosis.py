@@ -1,0 +1,65 @@
+"""The User page's live diagnosis: the row read now, the rest of the facts cached briefly.
+
+The row (the app's database) is read on every run: it is the truth a repair changes. The
+facts from Replicate and the ledger (``core.live_diagnosis.gather_live``: the model and
+its versions, the trainings, other models, a ledger sync when it has a gap, the photo
+facts the dataset checks need) are cached for ``FACTS_TTL_SECONDS`` per user, so
+opening a dialog or clicking a button does not call Replicate again. They are frozen
+values holding read-only mappings, which do not pickle, hence ``st.cache_resource``:
+every session gets the same immutable object. Failures are never cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.drift.facts import AppRow
+from core.errors import DataRejected, NotFound, ReplicateError
+from core.live_diagnosis import LiveDiagnosis, LiveFacts, diagnose_live, gather_live
+from core.repairs import read_row
+from core.repairs.values import app_row
+from dashboard.resources import face_reader, read_only, runtime
+
+FACTS_TTL_SECONDS = 30
+
+
+@st.cache_resource(ttl=FACTS_TTL_SECONDS, max_entries=64,
+                   show_spinner="Reading this user's models, trainings and photos…")
+def _live_facts(replicate_base_url: str, user_id: str, model_id: str | None,
+                training_id: str | None, _row: AppRow) -> LiveFacts:
+    rt = runtime()
+    return gather_live(_row, app_engine=rt.engine, ops_engine=rt.ops_engine,
+                       gateway=rt.gateway, face_reader=face_reader)
+
+
+def model_row(user_id: str) -> dict[str, Any] | None:
+    """The user's ``user_models`` row as a repair reads it (every column), or None."""
+    with read_only(runtime().engine) as conn:
+        try:
+            return read_row(conn, user_id)
+        except NotFound:
+            return None
+
+
+def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
+    """The user's findings now; None when they have no ``user_models`` row (never trained).
+
+    Replicate failing gives the user's SCAN_ERROR with the message, not an exception.
+    """
+    row = model_row(user_id)
+    if row is None:
+        return None
+    current = app_row(row)
+    try:
+        live = _live_facts(runtime().replicate_base_url, current.user_id, current.model_id,
+                           current.training_id, current)
+    except (ReplicateError, DataRejected) as exc:
+        return diagnose_live(current, problem=str(exc))
+    return diagnose_live(current, live)
+
+
+def forget_facts() -> None:
+    """Drop the cached facts (after a repair, an undo or a scan)."""
+    _live_facts.clear()

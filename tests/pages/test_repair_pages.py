@@ -1,0 +1,198 @@
+"""Writes through the pages: an admin's scan from the Fleet page, a repair of the stale user
+through the confirmation dialog (with a conflict, a repeated submission and an undo), and
+the Audit page listing them.
+
+The tests share the module's database and change it, so each starts from what the one
+before left: the undo test puts the stale row back, the repair test repairs it for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from streamlit.testing.v1 import AppTest
+
+from core import audit
+from core.db import make_engine
+from core.drift import diagnose
+from core.repairs import read_row
+from core.repairs.values import app_row
+from core.sandbox.server import RunningSandbox
+from core.scan.facts import gather_facts
+from tests.pages.conftest import frames_with, open_page, texts
+from tests.user_world import UserWorld, gateway_on
+
+REASON = "Ticket 4711: images got worse after retraining"
+
+
+@pytest.fixture(scope="module")
+def engine(pages_database_url: str) -> Iterator[Engine]:
+    built = make_engine(pages_database_url)
+    yield built
+    built.dispose()
+
+
+def _row(engine: Engine, user_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return read_row(conn, user_id)
+
+
+def _records(engine: Engine, **filters: str) -> list[audit.AuditRecord]:
+    with engine.connect() as conn:
+        return audit.list_records(conn, **filters)
+
+
+def _codes_now(engine: Engine, sandbox: RunningSandbox, user_id: str) -> set[str]:
+    """The drift engine run again on the user's facts as they are now (no page involved)."""
+    with gateway_on(sandbox.base_url) as gateway:
+        facts = gather_facts(app_row(_row(engine, user_id)), ops_conn_factory=engine.connect,
+                             gateway=gateway)
+    return {finding.code for finding in diagnose(facts)}
+
+
+def _key(at: AppTest, prefix: str, kind: str = "button") -> str:
+    keys = [element.key for element in getattr(at, kind)
+            if (element.key or "").startswith(prefix)]
+    assert len(keys) == 1, (prefix, keys)
+    return str(keys[0])
+
+
+def _open_repair_dialog(at: AppTest) -> AppTest:
+    at.button(key="repair_STALE_VERSION").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _apply(at: AppTest, reason: str) -> AppTest:
+    at.text_area(key=_key(at, "repair_reason_", "text_area")).input(reason).run()
+    return at.button(key=_key(at, "repair_apply_")).click().run()
+
+
+def _rearm_last_repair(at: AppTest, user_id: str) -> None:
+    """Put the session back as a second click on the applied dialog's Apply would: the
+    dialog open with its (already used) idempotency key, submitting."""
+    (nonce,) = at.session_state["repair_used_nonces"]
+    at.session_state["repair_open"] = {"user_id": user_id, "action": "repoint_latest",
+                                       "nonce": nonce}
+    at.session_state["repair_submitting"] = nonce
+
+
+def test_admin_scans_from_the_fleet_page(app_as: Callable[..., AppTest], world: UserWorld,
+                                         engine: Engine) -> None:
+    at = open_page(app_as("admin"), "fleet")
+    assert not at.exception, at.exception
+    assert "No scan has run yet" in texts(at)
+    at.button(key="scan_now").click().run()
+    assert not at.exception, at.exception
+    (done,) = [success.value for success in at.success]
+    assert done.startswith("Scan #") and "5 with findings" in done
+    metrics = {metric.label: str(metric.value) for metric in at.metric}
+    assert metrics["status"] == "finished" and metrics["users scanned"] == "26 of 26"
+    assert "STALE_VERSION" in set(frames_with(at, "what it means")[0]["code"])
+    (record,) = _records(engine, action="scan:run")
+    assert record.actor_email == "admin@staff.test" and record.details is not None
+    assert record.details["users"] == 26
+    assert not at.button(key="scan_now").disabled  # ready for the next scan
+
+
+def test_repair_then_undo_through_the_dialogs(app_as: Callable[..., AppTest],
+                                              world: UserWorld, engine: Engine) -> None:
+    stale = _row(engine, world.stale)
+    at = _apply(_open_repair_dialog(open_page(app_as("admin"), "user", user=world.stale)),
+                "Trying the repair before undoing it")
+    assert not at.exception, at.exception
+    repaired = _row(engine, world.stale)
+    assert repaired["replicate_version_id"] == world.replicate.stale_versions[0]
+    at.button(key="undo_repair").click().run()
+    at.text_area(key=_key(at, "undo_reason_", "text_area")).input("Wrong user").run()
+    at.button(key=_key(at, "undo_apply_")).click().run()
+    assert not at.exception, at.exception
+    undone = [success.value for success in at.success if "undone" in success.value]
+    assert len(undone) == 1 and undone[0].startswith("Repair #")
+    restored = _row(engine, world.stale)
+    assert {k: v for k, v in restored.items() if k != "updated_at"} == {
+        k: v for k, v in stale.items() if k != "updated_at"}
+    assert [record.action for record in _records(engine, user_id=world.stale)
+            if not record.action.startswith("scan")] == ["undo:repoint_latest",
+                                                         "repair:repoint_latest"]
+    assert "STALE_VERSION" in texts(at)  # the finding is back
+
+
+def test_admin_repairs_the_stale_user_through_the_dialog(
+    app_as: Callable[..., AppTest], world: UserWorld, engine: Engine,
+    sandbox_server: RunningSandbox,
+) -> None:
+    versions = world.replicate.stale_versions
+    assert "STALE_VERSION" in _codes_now(engine, sandbox_server, world.stale)
+    repairs_before = len(_records(engine, action="repair:repoint_latest"))
+    at = _open_repair_dialog(open_page(app_as("admin"), "user", user=world.stale))
+    (plan,) = frames_with(at, "before")
+    assert plan.set_index("column").loc["replicate_version_id"].to_dict() == {
+        "before": versions[-1], "after": versions[0]}
+    assert "2 versions behind" in texts(at)
+
+    # No reason: refused by core, nothing written, the dialog stays open.
+    at.button(key=_key(at, "repair_apply_")).click().run()
+    assert any("Give a reason" in error.value for error in at.error)
+    assert len(_records(engine, action="repair:repoint_latest")) == repairs_before
+
+    # Someone changes the row after the preview: the repair is refused, preview again.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE user_models SET replicate_version_id = :v WHERE user_id = :u"),
+                     {"v": versions[1], "u": world.stale})
+    at = _apply(at, REASON)
+    assert any("changed since the preview" in error.value for error in at.error)
+    at.button(key=_key(at, "repair_again_")).click().run()
+    (plan,) = frames_with(at, "before")
+    assert plan.set_index("column").loc["replicate_version_id", "before"] == versions[1]
+
+    at = _apply(at, REASON)
+    assert not at.exception, at.exception
+    (done,) = [success.value for success in at.success if success.value.startswith("Repaired")]
+    audit_id = int(done.rsplit("#", 1)[1].rstrip("."))
+    row = _row(engine, world.stale)
+    assert row["replicate_version_id"] == versions[0]
+    assert row["lora_weights_url"] == world.replicate.stale_trainings[-1].output_weights
+    (record,) = [r for r in _records(engine, user_id=world.stale) if r.id == audit_id]
+    assert (record.action, record.actor_email, record.reason) == (
+        "repair:repoint_latest", "admin@staff.test", REASON)
+    assert record.before == {"replicate_version_id": versions[1]}
+    assert "STALE_VERSION" not in _codes_now(engine, sandbox_server, world.stale)
+    assert "STALE_VERSION" not in texts(at) and "Stored = latest." in texts(at)
+    assert "Rescanned in scan #" in texts(at)
+    assert at.button(key="undo_repair")
+
+    # The same dialog submitted again (a late second click): nothing more is written.
+    _rearm_last_repair(at, world.stale)
+    at.run()
+    assert not at.exception, at.exception
+    assert not [button for button in at.button if (button.key or "").startswith("repair_apply")]
+    assert len(_records(engine, action="repair:repoint_latest")) == repairs_before + 1
+
+    # The Users page now reads the rescan: the stale user no longer has the finding.
+    at = open_page(at, "users")
+    at.multiselect(key="code").select("STALE_VERSION").run()
+    assert world.stale not in set(at.dataframe[0].value["user"])
+
+    # The Audit page lists the repair, with before/after, the reason and a link.
+    at.query_params.clear()
+    at = open_page(at, "audit")
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    line = table.set_index("id").loc[audit_id]
+    assert (line["action"], line["user"], line["reason"]) == (
+        "repair:repoint_latest", world.stale, REASON)
+    assert line["open"] == f"user?user={world.stale}"
+    at.selectbox(key="action").select("repair:repoint_latest").run()
+    assert set(at.dataframe[0].value["action"]) == {"repair:repoint_latest"}
+    index = list(at.dataframe[0].value["id"]).index(audit_id)
+    at.session_state["audit_table"] = {"selection": {"rows": [index], "columns": [],
+                                                     "cells": []}}
+    at.run()
+    (change,) = frames_with(at, "column")
+    assert change.set_index("column").loc["replicate_version_id"].to_dict() == {
+        "before": versions[1], "after": versions[0]}
+    assert f"#{audit_id} · repair:repoint_latest" in texts(at)
