@@ -62,7 +62,10 @@ def test_live_pages_leave_the_app_tables_unchanged(
         for user_id in world.special:
             at = open_page(at, "user", user=user_id)
             assert not at.exception, (role, user_id)
+        at = open_page(at, "fleet")
+        assert not at.exception
         if role == "admin":
-            at = open_page(at, "settings")
-            assert not at.exception
+            for page in ("settings", "audit"):
+                at = open_page(at, page)
+                assert not at.exception, page
     assert _fingerprint(pages_database_url) == before
