@@ -72,12 +72,23 @@ def show_signed_in(actor: Actor) -> None:
     st.sidebar.button("Log out", key="logout", on_click=st.logout, icon=":material/logout:")
 
 
+# The picker's choice, kept outside the widget: Streamlit drops a widget's state when a
+# page calls st.switch_page mid-run, which silently turned an acting admin into support.
+ACTING_AS_CHOSEN_KEY = "acting_as_chosen"
+
+
+def _remember_choice() -> None:
+    st.session_state[ACTING_AS_CHOSEN_KEY] = st.session_state.get(ACTING_AS_KEY)
+
+
 def pick_demo_actor(members: Sequence[StaffMember]) -> Actor:
     """DEMO's "Acting as" picker in the sidebar; there is no login in DEMO."""
     options = [f"{member.email} ({member.role.value})" for member in members]
     roles = dict(zip(options, members, strict=True))
+    if st.session_state.get(ACTING_AS_CHOSEN_KEY) in roles:
+        st.session_state[ACTING_AS_KEY] = st.session_state[ACTING_AS_CHOSEN_KEY]
     choice = st.sidebar.selectbox(
-        "Acting as", options, key=ACTING_AS_KEY,
+        "Acting as", options, key=ACTING_AS_KEY, on_change=_remember_choice,
         help="DEMO has no login: pick a staff member to see the console with their role.")
     member = roles[choice] if choice in roles else members[0]
     return Actor(member.email, member.role)
