@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import DashboardError
 from core.roles import Role
-from dashboard import drift_tables, identity, loaders, navigation
+from dashboard import drift_tables, identity, loaders, navigation, paging
 
 ACTION_KEY = "action"
 ACTOR_KEY = "actor_email"
@@ -14,16 +14,6 @@ USER_KEY = "user"
 PAGE_KEY = "audit_page"
 
 
-def _back_to_first_page() -> None:
-    st.session_state[PAGE_KEY] = 1
-
-
-def _requested_page() -> int:
-    raw = st.session_state.get(PAGE_KEY) or st.query_params.get(PAGE_KEY) or 1
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return 1
 
 
 def _blank_to_none(text: str | None) -> str | None:
@@ -31,6 +21,7 @@ def _blank_to_none(text: str | None) -> str | None:
 
 
 identity.require_role_on_page(Role.ADMIN)
+to_first_page = paging.back_to_first_page(PAGE_KEY)
 st.title("Audit log")
 st.caption("Every repair, undo and scan started from the console, newest first, written in "
            "the same transaction as the change it records.")
@@ -43,14 +34,14 @@ except DashboardError as exc:
 action_column, actor_column, user_column = st.columns(3)
 action = action_column.selectbox(
     "Action", actions, index=None, key=ACTION_KEY, bind="query-params",
-    placeholder="any action", on_change=_back_to_first_page)
+    placeholder="any action", on_change=to_first_page)
 actor = actor_column.text_input("Actor email", key=ACTOR_KEY, bind="query-params",
-                                placeholder="anyone", on_change=_back_to_first_page)
+                                placeholder="anyone", on_change=to_first_page)
 user_id = user_column.text_input("User id", key=USER_KEY, bind="query-params",
-                                 placeholder="any user", on_change=_back_to_first_page)
+                                 placeholder="any user", on_change=to_first_page)
 filters = {"action": action, "actor": _blank_to_none(actor), "user_id": _blank_to_none(user_id)}
 try:
-    records, total, page = loaders.audit_page(_requested_page(), **filters)
+    records, total, page = loaders.audit_page(paging.requested_page(PAGE_KEY), **filters)
 except DashboardError as exc:
     st.error(str(exc))
     st.stop()

@@ -10,7 +10,7 @@ import streamlit as st
 from core.errors import DashboardError
 from core.scan.values import ScanSummary
 from core.users import LatestState, LatestVersion, UsersPage
-from dashboard import drift_tables, loaders, navigation, scans, tables
+from dashboard import drift_tables, loaders, navigation, paging, scans, tables
 
 QUERY_KEY = "q"
 PAGE_KEY = "page"
@@ -18,17 +18,6 @@ CODE_KEY = "code"
 SEVERITY_KEY = "severity"
 
 
-def _back_to_first_page() -> None:
-    st.session_state[PAGE_KEY] = 1
-
-
-def _requested_page() -> int:
-    """The page asked for: the widget's state, else the URL (before the widget exists)."""
-    raw = st.session_state.get(PAGE_KEY) or st.query_params.get(PAGE_KEY) or 1
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return 1
 
 
 def _load(query: str, page: int,
@@ -55,6 +44,7 @@ def _scan_caption(summary: ScanSummary | None) -> str:
     return f"Findings: each user's latest finished scan (the last, #{summary.id}, at {when} UTC)."
 
 
+to_first_page = paging.back_to_first_page(PAGE_KEY)
 st.title("Users")
 try:
     summary = scans.last_scan()
@@ -62,17 +52,17 @@ except DashboardError as exc:
     st.error(str(exc))
     st.stop()
 query = st.text_input(
-    "Search", key=QUERY_KEY, bind="query-params", on_change=_back_to_first_page,
+    "Search", key=QUERY_KEY, bind="query-params", on_change=to_first_page,
     placeholder="email, exact user id, trigger word or model id",
 )
 code_column, severity_column = st.columns([3, 2])
 codes = code_column.multiselect(
     "Finding", drift_tables.CODE_NAMES, key=CODE_KEY, bind="query-params",
-    on_change=_back_to_first_page, placeholder="any finding",
+    on_change=to_first_page, placeholder="any finding",
     help="Users whose latest scan raised ANY of these codes (the URL holds them as ?code=…)")
 severities = severity_column.multiselect(
     "Severity", drift_tables.SEVERITY_NAMES, key=SEVERITY_KEY, bind="query-params",
-    on_change=_back_to_first_page, placeholder="any severity",
+    on_change=to_first_page, placeholder="any severity",
     help="Users with a finding of ANY of these severities (with codes too: both must match)")
 st.caption(_scan_caption(summary))
 filtered = bool(codes or severities)
@@ -81,7 +71,7 @@ try:
 except DashboardError as exc:
     st.error(str(exc))
     st.stop()
-result, latest = _load(query, _requested_page(), among)
+result, latest = _load(query, paging.requested_page(PAGE_KEY), among)
 
 notice_slot, table_slot = st.empty(), st.empty()
 count_column, pages_column = st.columns([3, 2], vertical_alignment="center")
