@@ -61,32 +61,40 @@ def client(sandbox: RunningSandbox) -> Iterator[replicate.Client]:
     close_client(built)
 
 
+def quick_gateway(base_url: str, *, token: str = TEST_TOKEN, timeout: float = 5.0,
+                  limits: RateLimits | None = None,
+                  policy: RetryPolicy | None = None) -> ReplicateGateway:
+    """A gateway with quick retries and limits high enough not to slow tests down; the
+    caller closes it."""
+    return ReplicateGateway(
+        build_client(token, base_url, timeout=httpx.Timeout(timeout)),
+        limits=limits or RateLimits.per_minute(60_000, 60_000),
+        policy=policy or RetryPolicy(base_delay=0.01, max_delay=0.1, total_seconds=15),
+    )
+
+
 @pytest.fixture
 def gateway(sandbox: RunningSandbox) -> Iterator[ReplicateGateway]:
-    """A gateway with quick retries and limits high enough not to slow tests down."""
-    built = build_client(TEST_TOKEN, sandbox.base_url, timeout=httpx.Timeout(5.0))
-    yield ReplicateGateway(
-        built, limits=RateLimits.per_minute(60_000, 60_000),
-        policy=RetryPolicy(base_delay=0.01, max_delay=0.1, total_seconds=15),
-    )
-    close_client(built)
+    built = quick_gateway(sandbox.base_url)
+    yield built
+    built.close()
 
 
 @pytest.fixture
 def make_gateway(sandbox: RunningSandbox) -> Iterator[Callable[..., ReplicateGateway]]:
     """Gateways with their own timeouts, limits or retry policy; closed after the test."""
-    built: list[replicate.Client] = []
+    built: list[ReplicateGateway] = []
 
     def make(*, token: str = TEST_TOKEN, timeout: float = 5.0, limits: RateLimits | None = None,
              policy: RetryPolicy | None = None) -> ReplicateGateway:
-        client = build_client(token, sandbox.base_url, timeout=httpx.Timeout(timeout))
-        built.append(client)
-        return ReplicateGateway(client, limits=limits or RateLimits.per_minute(60_000, 60_000),
-                                policy=policy or RetryPolicy(base_delay=0.01, max_delay=0.1))
+        made = quick_gateway(sandbox.base_url, token=token, timeout=timeout, limits=limits,
+                             policy=policy or RetryPolicy(base_delay=0.01, max_delay=0.1))
+        built.append(made)
+        return made
 
     yield make
-    for client in built:
-        close_client(client)
+    for made in built:
+        made.close()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ app's ``public`` schema is never read for autogenerate nor written. The URL come
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
@@ -30,17 +32,16 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     return True
 
 
+def _options() -> dict[str, Any]:
+    """What both modes tell Alembic: only schema ops, its version table inside ops."""
+    return {"target_metadata": ops_metadata, "version_table": VERSION_TABLE,
+            "version_table_schema": OPS_SCHEMA, "include_schemas": True,
+            "include_name": include_name}
+
+
 def run_migrations_offline(url: str) -> None:
     """Emit the SQL instead of running it (for review before touching a shared database)."""
-    context.configure(
-        url=url,
-        target_metadata=ops_metadata,
-        literal_binds=True,
-        version_table=VERSION_TABLE,
-        version_table_schema=OPS_SCHEMA,
-        include_schemas=True,
-        include_name=include_name,
-    )
+    context.configure(url=url, literal_binds=True, **_options())
     with context.begin_transaction():
         context.run_migrations()
 
@@ -55,14 +56,7 @@ def run_migrations_online(url: str) -> None:
             )
             # The version table lives in ops, so the schema must exist before Alembic looks.
             connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{OPS_SCHEMA}"'))
-            context.configure(
-                connection=connection,
-                target_metadata=ops_metadata,
-                version_table=VERSION_TABLE,
-                version_table_schema=OPS_SCHEMA,
-                include_schemas=True,
-                include_name=include_name,
-            )
+            context.configure(connection=connection, **_options())
             with context.begin_transaction():
                 context.run_migrations()
     finally:

@@ -21,11 +21,10 @@ from sqlalchemy import Engine, make_url, text
 from core.config import Mode
 from core.db import create_app_tables, make_engine, upgrade_ops
 from core.demo import SeedReport, seed_demo_world
-from core.gateway.gateway import ReplicateGateway, build_client
-from core.gateway.limits import RateLimits
+from core.gateway.gateway import ReplicateGateway
 from core.gateway.retry import RetryPolicy
 from core.sandbox.server import RunningSandbox
-from tests.conftest import TEST_TOKEN, close_client
+from tests.conftest import quick_gateway
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,10 @@ def drop_database(db_engine: Engine, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def demo_gateway(sandbox_server: RunningSandbox) -> Iterator[ReplicateGateway]:
-    client = build_client(TEST_TOKEN, sandbox_server.base_url, timeout=httpx.Timeout(30.0))
-    yield ReplicateGateway(client, limits=RateLimits.per_minute(60_000, 60_000),
-                           policy=RetryPolicy(base_delay=0.01, max_delay=0.1))
-    close_client(client)
+    built = quick_gateway(sandbox_server.base_url, timeout=30.0,
+                          policy=RetryPolicy(base_delay=0.01, max_delay=0.1))
+    yield built
+    built.close()
 
 
 @pytest.fixture(scope="module")

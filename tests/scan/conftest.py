@@ -26,13 +26,12 @@ from core.config import Mode
 from core.db import create_app_tables, make_engine, upgrade_ops
 from core.demo import seed_demo_world
 from core.faces import FaceReader
-from core.gateway.gateway import ReplicateGateway, build_client
-from core.gateway.limits import RateLimits
+from core.gateway.gateway import ReplicateGateway
 from core.gateway.retry import RetryPolicy
 from core.sandbox.server import RunningSandbox
 from core.scan import ScanResult, run_scan
 from core.schema import user_models, users
-from tests.conftest import TEST_TOKEN, close_client
+from tests.conftest import quick_gateway
 from tests.demo.conftest import drop_database, new_database
 
 
@@ -46,10 +45,10 @@ class ScanWorld:
 
 @pytest.fixture(scope="package")
 def scan_gateway(sandbox_server: RunningSandbox) -> Iterator[ReplicateGateway]:
-    client = build_client(TEST_TOKEN, sandbox_server.base_url, timeout=httpx.Timeout(30.0))
-    yield ReplicateGateway(client, limits=RateLimits.per_minute(60_000, 60_000),
-                           policy=RetryPolicy(base_delay=0.01, max_delay=0.1))
-    close_client(client)
+    built = quick_gateway(sandbox_server.base_url, timeout=30.0,
+                          policy=RetryPolicy(base_delay=0.01, max_delay=0.1))
+    yield built
+    built.close()
 
 
 @pytest.fixture(scope="package")
