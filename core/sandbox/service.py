@@ -2,41 +2,27 @@
 later runs and by parallel processes (several Streamlit servers, the CLI, the bench).
 
 Its address is kept in ``<folder>/server.json``; a file lock makes two starters agree on
-one process. The process is detached, like the embedded PostgreSQL, so the second start
-of the console costs a health check, not a launch.
+one process. The process is detached (``core.detached``), like the embedded PostgreSQL,
+so the second start of the console costs a health check, not a launch.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from core.detached import alive, locked, spawn_detached
 from core.errors import ConfigError
 
 PREFERRED_PORT = 8787
 START_TIMEOUT_SECONDS = 30.0
 DEMO_TRAINING_SECONDS = 20.0
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _healthy(base_url: str, folder: Path) -> bool:
@@ -66,7 +52,7 @@ def ensure_sandbox(folder: Path) -> str:
     """The base URL of this folder's sandbox, starting it if it is not running."""
     folder = folder.resolve()
     record = folder / "server.json"
-    with _locked(folder / "server.lock"):
+    with locked(folder / "server.lock"):
         previous_port = None
         if record.exists():
             try:
@@ -77,62 +63,20 @@ def ensure_sandbox(folder: Path) -> str:
             if base_url and _healthy(base_url, folder):
                 return base_url
         port = _port(previous_port)
-        pid = _spawn_detached(
+        pid = spawn_detached(
             [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(folder),
              "--training-seconds", str(DEMO_TRAINING_SECONDS)],
-            log_path=folder / "sandbox.log",
+            log_path=folder / "sandbox.log", what="the Replicate sandbox",
         )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not _healthy(base_url, folder):
-            if not _alive(pid) or time.monotonic() > deadline:
+            if not alive(pid) or time.monotonic() > deadline:
                 raise ConfigError(
                     f"The Replicate sandbox did not start (see {folder / 'sandbox.log'}).")
             time.sleep(0.1)
         record.write_text(json.dumps({"base_url": base_url, "pid": pid}))
         return base_url
-
-
-# Runs in a short-lived launcher process: it starts the sandbox in a session of its own
-# and exits, so the sandbox belongs to no console process and keeps none of its files.
-_LAUNCHER = (
-    "import subprocess, sys\n"
-    "log = open(sys.argv[1], 'ab')\n"
-    "child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log,\n"
-    "                         stderr=log, start_new_session=True, close_fds=True)\n"
-    "print(child.pid)\n"
-)
-
-
-def _spawn_detached(argv: list[str], *, log_path: Path) -> int:
-    """Start ``argv`` detached, output to ``log_path``; return its pid.
-
-    ``close_fds`` matters: a Streamlit server's listening socket inherited by the sandbox
-    would keep the console's port taken after the console stops.
-    """
-    environment = dict(os.environ)
-    project = str(Path(__file__).resolve().parents[2])
-    environment["PYTHONPATH"] = os.pathsep.join(
-        part for part in (project, environment.get("PYTHONPATH", "")) if part)
-    launched = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, str(log_path), *argv], env=environment,
-        capture_output=True, text=True, close_fds=True, check=False, timeout=30,
-    )
-    if launched.returncode != 0 or not launched.stdout.strip().isdigit():
-        raise ConfigError(f"Could not launch the Replicate sandbox: {launched.stderr[-300:]}")
-    return int(launched.stdout.strip())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        return finished == 0
-    except ChildProcessError:  # not our child: ask the kernel instead
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
 
 def stop_sandbox(folder: Path) -> bool:
@@ -150,7 +94,7 @@ def stop_sandbox(folder: Path) -> bool:
             return False
         record.write_text(json.dumps({"base_url": recorded.get("base_url"), "pid": None}))
         os.kill(pid, 15)
-        _alive(pid)  # reap it if it was our child
+        alive(pid)  # reap it if it was our child
     except (ValueError, AttributeError, ProcessLookupError):
         return False
     return True
