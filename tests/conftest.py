@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import replicate
+from replicate.client import Client
 
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway, build_client
@@ -48,15 +48,15 @@ def control(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
         yield http
 
 
-def close_client(client: replicate.Client) -> None:
+def close_client(client: Client) -> None:
     """replicate.Client has no close(); its HTTP session must still be closed."""
     client._client.close()
 
 
 @pytest.fixture
-def client(sandbox: RunningSandbox) -> Iterator[replicate.Client]:
+def client(sandbox: RunningSandbox) -> Iterator[Client]:
     """The official client, exactly as the app would build it, aimed at the sandbox."""
-    built = replicate.Client(api_token=TEST_TOKEN, base_url=sandbox.base_url)
+    built = Client(api_token=TEST_TOKEN, base_url=sandbox.base_url)
     yield built
     close_client(built)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TypedDict, Unpack
 
 import httpx
 import pytest
@@ -61,7 +62,12 @@ def replicate_down(sandbox_server: RunningSandbox) -> Iterator[None]:
     httpx.delete(faults).raise_for_status()
 
 
-def _ids(conn: Connection, query: str, **paging: int) -> list[str]:
+class _Paging(TypedDict, total=False):
+    page: int
+    page_size: int
+
+
+def _ids(conn: Connection, query: str, **paging: Unpack[_Paging]) -> list[str]:
     return [row.user_id for row in search_users(conn, query=query, **paging).rows]
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping
 from functools import cache
-from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import RowMapping, func, select
 
 from core.demo import PERSONAS, is_seeded, seed_demo_world
 from core.demo.app_calls import (
@@ -33,7 +31,7 @@ from tests.demo.conftest import DemoWorld
 USER_IDS = {persona.key: persona.user_id for persona in PERSONAS}
 
 
-def model_row(world: DemoWorld, key: str) -> Mapping[str, Any]:
+def model_row(world: DemoWorld, key: str) -> RowMapping:
     with world.engine.connect() as conn:
         row = conn.execute(select(user_models).where(
             user_models.c.user_id == USER_IDS[key])).mappings().one()

@@ -5,6 +5,7 @@ sent twice; what cannot be recovered becomes the project's own error."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -23,6 +24,8 @@ from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from tests.photos import selfie_zip
+
+MakeGateway = Callable[..., ReplicateGateway]  # the make_gateway fixture
 
 
 def _counts(control: httpx.Client) -> dict[str, int]:
@@ -70,7 +73,8 @@ def test_server_errors_on_reads_are_retried(gateway: ReplicateGateway, control: 
     assert _counts(control)["GET /v1/models/replicate/fast-flux-trainer"] == 4
 
 
-def test_outage_becomes_replicate_unavailable_within_budget(make_gateway, control) -> None:
+def test_outage_becomes_replicate_unavailable_within_budget(make_gateway: MakeGateway,
+                                                            control: httpx.Client) -> None:
     _fault(control, status=503, path="^/v1/")
     gateway = make_gateway(policy=RetryPolicy(base_delay=0.05, max_delay=0.2,
                                               total_seconds=1.0, max_attempts=50))
@@ -82,7 +86,8 @@ def test_outage_becomes_replicate_unavailable_within_budget(make_gateway, contro
     assert caught.value.status == 503
 
 
-def test_hung_response_times_out_and_is_retried(make_gateway, control) -> None:
+def test_hung_response_times_out_and_is_retried(make_gateway: MakeGateway,
+                                                control: httpx.Client) -> None:
     _fault(control, timeout=True, hang_seconds=3, count=1, path="^/v1/models/")
     gateway = make_gateway(timeout=0.5)
     model = gateway.get_model(FAST_FLUX_TRAINER)
@@ -171,7 +176,8 @@ def test_twenty_percent_errors_on_200_reads_all_correct(gateway: ReplicateGatewa
     assert sum(rule["hits"] for rule in rules) >= 20  # the faults really fired
 
 
-def test_errors_are_translated(gateway: ReplicateGateway, make_gateway, version: str) -> None:
+def test_errors_are_translated(gateway: ReplicateGateway, make_gateway: MakeGateway,
+                               version: str) -> None:
     with pytest.raises(InvalidVersion):
         gateway.create_prediction("0" * 64, {"prompt": "x"})
     with pytest.raises(InvalidInput):
@@ -188,7 +194,8 @@ def test_errors_are_translated(gateway: ReplicateGateway, make_gateway, version:
     assert "REPLICATE_API_TOKEN" in str(caught.value)
 
 
-def test_sandbox_rate_limit_is_respected(make_gateway, control: httpx.Client) -> None:
+def test_sandbox_rate_limit_is_respected(make_gateway: MakeGateway,
+                                         control: httpx.Client) -> None:
     """The sandbox enforces 120/min; the gateway paces itself to the same limit, so at most
     a throttle or two at the edges (clock jitter), each retried, and all reads succeed."""
     control.post("/rate-limits", json={"other_per_minute": 120, "burst_seconds": 1})
@@ -198,7 +205,8 @@ def test_sandbox_rate_limit_is_respected(make_gateway, control: httpx.Client) ->
     assert 8 <= _counts(control)["GET /v1/models/replicate/fast-flux-trainer"] <= 10
 
 
-def test_throttled_until_the_budget_ends_is_rate_limited(make_gateway, control) -> None:
+def test_throttled_until_the_budget_ends_is_rate_limited(make_gateway: MakeGateway,
+                                                         control: httpx.Client) -> None:
     _fault(control, status=429, retry_after=5, path="^/v1/")
     gateway = make_gateway(policy=RetryPolicy(total_seconds=2))
     with pytest.raises(RateLimited) as caught:

@@ -49,7 +49,8 @@ def test_models_and_versions_are_typed_values(gateway: ReplicateGateway) -> None
         gateway.list_versions("sandrasocial/absent")
 
 
-def test_list_trainings_until_a_known_id(gateway: ReplicateGateway, control) -> None:
+def test_list_trainings_until_a_known_id(gateway: ReplicateGateway,
+                                        control: httpx.Client) -> None:
     control.post("/config", json={"page_size": 2})
     gateway.create_model("sandrasocial/ledger")
     ids = [_finish(gateway, _start(gateway, "sandrasocial/ledger")).id for _ in range(5)]
@@ -60,7 +61,8 @@ def test_list_trainings_until_a_known_id(gateway: ReplicateGateway, control) -> 
     assert gateway.list_trainings(until_id=ids[4]) == []
 
 
-def test_cancel_training_and_prediction(gateway: ReplicateGateway, control) -> None:
+def test_cancel_training_and_prediction(gateway: ReplicateGateway,
+                                       control: httpx.Client) -> None:
     gateway.create_model("sandrasocial/c")
     version = _finish(gateway, _start(gateway, "sandrasocial/c")).version_hash
     assert version is not None

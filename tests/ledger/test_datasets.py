@@ -41,14 +41,16 @@ def jpeg(image: Image.Image, quality: int = 92) -> bytes:
 def coffee_png() -> bytes:
     """scikit-image's cup of coffee: a photo with no face in it."""
     out = io.BytesIO()
-    Image.fromarray(skdata.coffee()).save(out, format="PNG")
+    coffee = skdata.coffee()  # type: ignore[no-untyped-call]  # skimage.data is unannotated
+    Image.fromarray(coffee).save(out, format="PNG")
     return out.getvalue()
 
 
 def another_person() -> bytes:
     """The first face of scikit-image's LFW subset (25x25 gray) enlarged to 600 px: blurry,
     but dlib finds the face, and it is not the astronaut."""
-    face = (skdata.lfw_subset()[0] * 255).astype(np.uint8)
+    lfw = skdata.lfw_subset()  # type: ignore[no-untyped-call]  # skimage.data is unannotated
+    face = (lfw[0] * 255).astype(np.uint8)
     return jpeg(Image.fromarray(face).resize((600, 600), Image.Resampling.BICUBIC))
 
 

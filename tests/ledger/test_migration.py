@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, DateTime, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from core.db import MIGRATIONS_DIR, alembic_config, make_engine, upgrade_ops
@@ -29,7 +29,9 @@ def test_the_migration_applies_and_a_rerun_is_a_noop(fresh_database_url: str) ->
             assert columns["user_id"]["nullable"] and columns["destination"]["nullable"]
             assert str(columns["input"]["type"]) == "JSONB"
             assert str(columns["synced_at"]["type"]) == "TIMESTAMP"
-            assert columns["synced_at"]["type"].timezone
+            synced_at_type = columns["synced_at"]["type"]
+            assert isinstance(synced_at_type, DateTime)
+            assert synced_at_type.timezone
             indexes = {i["name"]: i["column_names"]
                        for i in inspector.get_indexes("trainings", schema="ops")}
             assert indexes == {"ix_trainings_user_id": ["user_id", "created_at"],

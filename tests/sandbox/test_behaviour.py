@@ -5,28 +5,30 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import replicate
 from PIL import Image
 from pydantic.v1 import ValidationError
+from replicate.client import Client
 
 from core.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.gateway.gateway import ReplicateGateway
+from core.gateway.values import Training
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import start_sandbox
 from tests.conftest import TEST_TOKEN, close_client
 from tests.photos import face_photo, selfie_zip
 
 
-def _upload(client: replicate.Client, zip_bytes: bytes) -> str:
+def _upload(client: Client, zip_bytes: bytes) -> str:
     return client.files.create(io.BytesIO(zip_bytes), filename="images.zip",
                                content_type="application/zip").urls["get"]
 
 
-def _train(gateway: ReplicateGateway, destination: str, zip_url: str, trigger: str):
+def _train(gateway: ReplicateGateway, destination: str, zip_url: str, trigger: str) -> Training:
     training = gateway.create_training(FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION,
                                        destination, {"input_images": zip_url,
                                                      "trigger_word": trigger})
@@ -58,7 +60,7 @@ def sharpness(png: bytes) -> float:
 
 
 @pytest.fixture
-def trained(gateway: ReplicateGateway, client: replicate.Client) -> str:
+def trained(gateway: ReplicateGateway, client: Client) -> str:
     gateway.create_model("sandrasocial/user-good-selfie-lora")
     training = _train(gateway, "sandrasocial/user-good-selfie-lora",
                       _upload(client, selfie_zip(16, long_side=1280)), "usergood")
@@ -67,7 +69,7 @@ def trained(gateway: ReplicateGateway, client: replicate.Client) -> str:
 
 
 def test_second_training_adds_version_two_to_the_same_model(
-    gateway: ReplicateGateway, client: replicate.Client,
+    gateway: ReplicateGateway, client: Client,
 ) -> None:
     gateway.create_model("sandrasocial/user-2-selfie-lora")
     zip_url = _upload(client, selfie_zip(10, long_side=600))
@@ -122,7 +124,7 @@ def test_foreign_hf_lora_degrades_the_image(
 
 
 def test_own_weights_url_or_model_ref_as_hf_lora_is_not_degraded(
-    gateway: ReplicateGateway, client: replicate.Client, trained: str,
+    gateway: ReplicateGateway, client: Client, trained: str,
 ) -> None:
     training = next(t for t in gateway.list_trainings() if t.version_hash == trained)
     plain = _image(gateway, trained, prompt="usergood portrait", seed=3)
@@ -135,7 +137,7 @@ def test_own_weights_url_or_model_ref_as_hf_lora_is_not_degraded(
 
 
 def test_small_squeezed_or_blurry_datasets_give_softer_images(
-    gateway: ReplicateGateway, client: replicate.Client, trained: str,
+    gateway: ReplicateGateway, client: Client, trained: str,
 ) -> None:
     good = np.mean([sharpness(_image(gateway, trained, prompt="usergood", seed=s))
                     for s in range(3)])
@@ -153,8 +155,8 @@ def test_small_squeezed_or_blurry_datasets_give_softer_images(
         assert worse < good * 0.8, (name, worse, good)
 
 
-def test_planned_failure_adds_no_version(gateway: ReplicateGateway, client: replicate.Client,
-                                         control) -> None:
+def test_planned_failure_adds_no_version(gateway: ReplicateGateway, client: Client,
+                                         control: httpx.Client) -> None:
     gateway.create_model("sandrasocial/fails")
     control.post("/trainings/next", json={"outcome": "fail", "error": "GPU fell over"})
     failed = _train(gateway, "sandrasocial/fails", _upload(client, selfie_zip(6, long_side=400)),
@@ -167,7 +169,7 @@ def test_planned_failure_adds_no_version(gateway: ReplicateGateway, client: repl
 
 
 def test_broken_zip_fails_the_training_with_a_reason(gateway: ReplicateGateway,
-                                                     client: replicate.Client) -> None:
+                                                     client: Client) -> None:
     gateway.create_model("sandrasocial/broken")
     failed = _train(gateway, "sandrasocial/broken", _upload(client, b"not a zip at all"), "ub")
     assert failed.status == "failed"
@@ -175,7 +177,7 @@ def test_broken_zip_fails_the_training_with_a_reason(gateway: ReplicateGateway,
 
 
 def test_aborted_training_is_terminal_not_a_crash(gateway: ReplicateGateway,
-                                                  client: replicate.Client, control) -> None:
+                                                  client: Client, control: httpx.Client) -> None:
     gateway.create_model("sandrasocial/aborts")
     control.post("/trainings/next", json={"outcome": "abort"})
     aborted = _train(gateway, "sandrasocial/aborts",
@@ -190,7 +192,7 @@ def test_aborted_training_is_terminal_not_a_crash(gateway: ReplicateGateway,
 
 
 def test_paced_training_moves_through_statuses_with_step_logs(
-    gateway: ReplicateGateway, client: replicate.Client, control,
+    gateway: ReplicateGateway, client: Client, control: httpx.Client,
 ) -> None:
     control.post("/config", json={"training_start_seconds": 0.2, "training_seconds": 1.0})
     gateway.create_model("sandrasocial/paced")
@@ -212,10 +214,10 @@ def test_paced_training_moves_through_statuses_with_step_logs(
     assert "step 1000/1000" in logs and "step 100/1000" in logs
 
 
-def test_state_survives_a_restart(tmp_path) -> None:
+def test_state_survives_a_restart(tmp_path: Path) -> None:
     first = start_sandbox(tmp_path, training_start_seconds=0, training_seconds=0,
                           prediction_seconds=0)
-    client = replicate.Client(api_token=TEST_TOKEN, base_url=first.base_url)
+    client = Client(api_token=TEST_TOKEN, base_url=first.base_url)
     client.models.create("sandrasocial", "kept", visibility="private", hardware="gpu-t4")
     zip_url = client.files.create(io.BytesIO(selfie_zip(5, long_side=400)),
                                   filename="i.zip").urls["get"]
@@ -230,17 +232,20 @@ def test_state_survives_a_restart(tmp_path) -> None:
     first.stop()
 
     second = start_sandbox(tmp_path, prediction_seconds=0)
-    client = replicate.Client(api_token=TEST_TOKEN, base_url=second.base_url)
+    client = Client(api_token=TEST_TOKEN, base_url=second.base_url)
     try:
         model = client.models.get("sandrasocial/kept")
         assert model.latest_version is not None
+        assert training.output is not None
         assert model.latest_version.id == training.output["version"].split(":")[1]
         again = client.trainings.get(training.id)
         assert again.status == "succeeded"
+        assert again.urls is not None
         assert again.urls["get"].startswith(second.base_url)
         prediction = client.predictions.create(version=model.latest_version.id,
                                                input={"prompt": "userk"}, wait=True)
         assert prediction.status == "succeeded"
+        assert prediction.output is not None
         assert httpx.get(prediction.output[0]).status_code == 200
     finally:
         close_client(client)

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import io
 import time
+from typing import Any
 
 import httpx
 import pytest
 import replicate
 from PIL import Image
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
+from replicate.training import Training
 
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION, OSTRIS_TRAINER
+from core.sandbox.server import RunningSandbox
 from tests.conftest import close_client
 from tests.photos import selfie_zip
 
 
-def _train(client: replicate.Client, destination: str, zip_url: str, trigger: str,
-           **extra_input: object) -> replicate.training.Training:
+def _train(client: Client, destination: str, zip_url: str, trigger: str,
+           **extra_input: object) -> Training:
     training = client.trainings.create(
         model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
         input={"input_images": zip_url, "trigger_word": trigger, **extra_input},
@@ -35,13 +39,19 @@ def _train(client: replicate.Client, destination: str, zip_url: str, trigger: st
     return training
 
 
-def _zip_url(client: replicate.Client, count: int = 10) -> str:
+def _output(training: Training) -> Any:
+    """A finished training's output (a JSON object the client leaves untyped)."""
+    assert training.output is not None, "training has no output"
+    return training.output
+
+
+def _zip_url(client: Client, count: int = 10) -> str:
     uploaded = client.files.create(io.BytesIO(selfie_zip(count, long_side=700)),
                                    filename="images.zip", content_type="application/zip")
     return uploaded.urls["get"]
 
 
-def test_trainer_is_there_out_of_the_box(client: replicate.Client) -> None:
+def test_trainer_is_there_out_of_the_box(client: Client) -> None:
     trainer = client.models.get(FAST_FLUX_TRAINER)
     assert trainer.latest_version is not None
     assert trainer.latest_version.id == FAST_FLUX_TRAINER_VERSION
@@ -53,9 +63,9 @@ def test_trainer_is_there_out_of_the_box(client: replicate.Client) -> None:
         "properties"]
 
 
-def test_no_token_is_401(sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_token_is_401(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
-    anonymous = replicate.Client(api_token="", base_url=sandbox.base_url)
+    anonymous = Client(api_token="", base_url=sandbox.base_url)
     with pytest.raises(ReplicateError) as caught:
         anonymous.models.get(FAST_FLUX_TRAINER)
     close_client(anonymous)
@@ -63,13 +73,13 @@ def test_no_token_is_401(sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     assert caught.value.title == "Unauthenticated"
 
 
-def test_unknown_model_is_404(client: replicate.Client) -> None:
+def test_unknown_model_is_404(client: Client) -> None:
     with pytest.raises(ReplicateError) as caught:
         client.models.get("sandrasocial/no-such-model")
     assert caught.value.status == 404
 
 
-def test_create_model_then_conflict(client: replicate.Client) -> None:
+def test_create_model_then_conflict(client: Client) -> None:
     model = client.models.create("sandrasocial", "user-1-selfie-lora", visibility="private",
                                  hardware="gpu-t4")
     assert (model.owner, model.name, model.visibility) == (
@@ -84,7 +94,7 @@ def test_create_model_then_conflict(client: replicate.Client) -> None:
     assert foreign.value.status == 403
 
 
-def test_training_to_unknown_destination_is_404(client: replicate.Client) -> None:
+def test_training_to_unknown_destination_is_404(client: Client) -> None:
     with pytest.raises(ReplicateError) as caught:
         client.trainings.create(model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
                                 input={"input_images": "http://127.0.0.1:9/x.zip"},
@@ -93,7 +103,7 @@ def test_training_to_unknown_destination_is_404(client: replicate.Client) -> Non
     assert caught.value.detail == "The specified training destination does not exist"
 
 
-def test_training_to_a_model_we_do_not_own_is_404(client: replicate.Client) -> None:
+def test_training_to_a_model_we_do_not_own_is_404(client: Client) -> None:
     with pytest.raises(ReplicateError) as caught:
         client.trainings.create(model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
                                 input={"input_images": "http://127.0.0.1:9/x.zip"},
@@ -101,7 +111,7 @@ def test_training_to_a_model_we_do_not_own_is_404(client: replicate.Client) -> N
     assert caught.value.status == 404
 
 
-def test_training_input_is_validated(client: replicate.Client) -> None:
+def test_training_input_is_validated(client: Client) -> None:
     client.models.create("sandrasocial", "dest", visibility="private", hardware="gpu-t4")
     with pytest.raises(ReplicateError) as caught:
         client.trainings.create(model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
@@ -111,7 +121,7 @@ def test_training_input_is_validated(client: replicate.Client) -> None:
     assert "input_images is required" in (caught.value.detail or "")
 
 
-def test_unknown_version_is_422(client: replicate.Client) -> None:
+def test_unknown_version_is_422(client: Client) -> None:
     with pytest.raises(ReplicateError) as caught:
         client.predictions.create(version="0" * 64, input={"prompt": "hello"})
     assert caught.value.status == 422
@@ -122,17 +132,17 @@ def test_unknown_version_is_422(client: replicate.Client) -> None:
     assert trainer_version.value.status == 422
 
 
-def test_prediction_without_prompt_is_422(client: replicate.Client) -> None:
+def test_prediction_without_prompt_is_422(client: Client) -> None:
     client.models.create("sandrasocial", "dest", visibility="private", hardware="gpu-t4")
     training = _train(client, "sandrasocial/dest", _zip_url(client), "userx")
-    version = training.output["version"].split(":")[1]
+    version = _output(training)["version"].split(":")[1]
     with pytest.raises(ReplicateError) as caught:
         client.predictions.create(version=version, input={"seed": 1})
     assert caught.value.status == 422
     assert "prompt is required" in (caught.value.detail or "")
 
 
-def test_full_journey_with_the_plain_client(client: replicate.Client) -> None:
+def test_full_journey_with_the_plain_client(client: Client) -> None:
     """The issue's journey: model, upload, train, latest version, predict, download."""
     model = client.models.create("sandrasocial", "user-5040000c-selfie-lora",
                                  visibility="private", hardware="gpu-t4")
@@ -145,12 +155,12 @@ def test_full_journey_with_the_plain_client(client: replicate.Client) -> None:
     assert training.version == FAST_FLUX_TRAINER_VERSION
     assert training.destination == model.id
     assert "step 1400/1400" in (training.logs or "")
-    version_hash = training.output["version"].split(":")[1]
+    version_hash = _output(training)["version"].split(":")[1]
     assert len(version_hash) == 64 and version_hash == version_hash.lower()
     latest = client.models.get(model.id).latest_version
     assert latest is not None and latest.id == version_hash
-    assert training.output["weights"].endswith(".tar")
-    assert httpx.get(training.output["weights"]).status_code == 200
+    assert _output(training)["weights"].endswith(".tar")
+    assert httpx.get(_output(training)["weights"]).status_code == 200
 
     prediction = client.predictions.create(
         version=version_hash,
@@ -160,6 +170,7 @@ def test_full_journey_with_the_plain_client(client: replicate.Client) -> None:
     )
     assert prediction.status == "succeeded"
     assert prediction.version == version_hash and prediction.model == model.id
+    assert prediction.output is not None
     image_bytes = httpx.get(prediction.output[0]).content
     image = Image.open(io.BytesIO(image_bytes))
     image.verify()
@@ -167,11 +178,11 @@ def test_full_journey_with_the_plain_client(client: replicate.Client) -> None:
     assert image.size[0] < image.size[1]  # 4:5 is portrait
 
 
-def test_versions_paginate_beyond_one_page(client: replicate.Client, control) -> None:
+def test_versions_paginate_beyond_one_page(client: Client, control: httpx.Client) -> None:
     control.post("/config", json={"page_size": 2}).raise_for_status()
     client.models.create("sandrasocial", "paged", visibility="private", hardware="gpu-t4")
     zip_url = _zip_url(client, 5)
-    produced = [_train(client, "sandrasocial/paged", zip_url, "userp").output["version"]
+    produced = [_output(_train(client, "sandrasocial/paged", zip_url, "userp"))["version"]
                 for _ in range(5)]
     first = client.models.get("sandrasocial/paged").versions.list()
     assert len(first.results) == 2
@@ -185,7 +196,7 @@ def test_versions_paginate_beyond_one_page(client: replicate.Client, control) ->
     assert seen == [ref.split(":")[1] for ref in reversed(produced)]
 
 
-def test_trainings_paginate_account_wide(client: replicate.Client, control) -> None:
+def test_trainings_paginate_account_wide(client: Client, control: httpx.Client) -> None:
     control.post("/config", json={"page_size": 2}).raise_for_status()
     client.models.create("sandrasocial", "a", visibility="private", hardware="gpu-t4")
     zip_url = _zip_url(client, 5)
@@ -195,7 +206,7 @@ def test_trainings_paginate_account_wide(client: replicate.Client, control) -> N
     assert [training.id for page in pages for training in page] == list(reversed(ids))
 
 
-def test_files_create_get_download_delete(client: replicate.Client, sandbox) -> None:
+def test_files_create_get_download_delete(client: Client, sandbox: RunningSandbox) -> None:
     payload = selfie_zip(3, long_side=300)
     uploaded = client.files.create(io.BytesIO(payload), filename="images.zip",
                                    content_type="application/zip", metadata={"user": "u1"})
@@ -209,7 +220,7 @@ def test_files_create_get_download_delete(client: replicate.Client, sandbox) -> 
     assert caught.value.status == 404
 
 
-def test_cancel_a_running_training_and_prediction(client: replicate.Client, control) -> None:
+def test_cancel_a_running_training_and_prediction(client: Client, control: httpx.Client) -> None:
     control.post("/config", json={"training_seconds": 60, "prediction_seconds": 60})
     client.models.create("sandrasocial", "slow", visibility="private", hardware="gpu-t4")
     training = client.trainings.create(
@@ -224,22 +235,24 @@ def test_cancel_a_running_training_and_prediction(client: replicate.Client, cont
     assert client.trainings.get(training.id).status == "canceled"
 
 
-def test_prefer_wait_returns_a_finished_prediction(client: replicate.Client, control) -> None:
+def test_prefer_wait_returns_a_finished_prediction(client: Client, control: httpx.Client) -> None:
     client.models.create("sandrasocial", "w", visibility="private", hardware="gpu-t4")
-    version = _train(client, "sandrasocial/w", _zip_url(client), "userw").output["version"]
+    version = _output(_train(client, "sandrasocial/w", _zip_url(client), "userw"))["version"]
     control.post("/config", json={"prediction_seconds": 0.5})
     waited = client.predictions.create(version=version, input={"prompt": "userw portrait"},
                                        wait=5)
     assert waited.status == "succeeded"
     queued = client.predictions.create(version=version, input={"prompt": "userw portrait"})
-    assert queued.status in ("starting", "processing")
+    # A local, so mypy's narrowing of the status does not outlive wait(), which reloads it.
+    queued_status = queued.status
+    assert queued_status in ("starting", "processing")
     queued.wait()
     assert queued.status == "succeeded"
 
 
-def test_owner_name_colon_hash_is_accepted_as_version(client: replicate.Client) -> None:
+def test_owner_name_colon_hash_is_accepted_as_version(client: Client) -> None:
     client.models.create("sandrasocial", "v", visibility="private", hardware="gpu-t4")
-    ref = _train(client, "sandrasocial/v", _zip_url(client), "userv").output["version"]
+    ref = _output(_train(client, "sandrasocial/v", _zip_url(client), "userv"))["version"]
     prediction = client.predictions.create(version=ref, input={"prompt": "userv"}, wait=True)
     assert prediction.status == "succeeded"
     with pytest.raises(ReplicateError) as caught:

@@ -14,9 +14,11 @@ from skimage import data as skdata
 from core.errors import DataRejected
 from core.sandbox.dataset import DatasetProfile, dataset_quality, read_training_zip
 
-ASTRONAUT = Image.fromarray(skdata.astronaut())  # 512x512, a real portrait
-COFFEE = Image.fromarray(skdata.coffee())  # 600x400
-CHELSEA = Image.fromarray(skdata.chelsea())  # 451x300
+# skimage.data's loaders are unannotated, hence the ignores. Astronaut: a real 512x512
+# portrait; coffee: 600x400; chelsea: 451x300.
+ASTRONAUT = Image.fromarray(skdata.astronaut())  # type: ignore[no-untyped-call]
+COFFEE = Image.fromarray(skdata.coffee())  # type: ignore[no-untyped-call]
+CHELSEA = Image.fromarray(skdata.chelsea())  # type: ignore[no-untyped-call]
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
@@ -34,7 +36,7 @@ def zip_of(members: list[tuple[str, bytes]]) -> bytes:
 
 
 def photo_set(image: Image.Image, count: int, **options: object) -> bytes:
-    photo = encode(image, **options)
+    photo = encode(image, "JPEG", **options)
     return zip_of([(f"selfie_{n:02d}.jpg", photo) for n in range(count)])
 
 

@@ -24,8 +24,10 @@ from core.errors import DataRejected
 from core.sandbox.dataset import DatasetProfile, read_training_zip
 from core.sandbox.render import RenderRequest, output_size, render_prediction
 
-ASTRONAUT = Image.fromarray(skdata.astronaut())  # 512x512, a real portrait dlib finds
-COFFEE = Image.fromarray(skdata.coffee())  # 600x400, no face
+# skimage.data's loaders are unannotated, hence the ignores. Astronaut: a real 512x512
+# portrait dlib finds; coffee: 600x400, no face.
+ASTRONAUT = Image.fromarray(skdata.astronaut())  # type: ignore[no-untyped-call]
+COFFEE = Image.fromarray(skdata.coffee())  # type: ignore[no-untyped-call]
 SOURCES = {"astronaut": ASTRONAUT, "coffee": COFFEE}
 PROMPT = "a photo of TOK as an astronaut in Paris, golden hour"
 SEEDS = (0, 1, 2)
@@ -54,8 +56,8 @@ def sharpness(image: Image.Image) -> float:
 
 def unit_vector(gray_64: Image.Image) -> np.ndarray[Any, np.dtype[np.float64]]:
     values = np.asarray(gray_64, dtype=np.float64).ravel()
-    values = values - values.mean()
-    return values / np.linalg.norm(values)
+    centred = values - np.float64(values.mean())  # mean() is typed Any; the scalar is float64
+    return centred / np.linalg.norm(centred)
 
 
 @functools.cache
