@@ -189,6 +189,14 @@ def scan_throughput() -> dict[str, Any]:
     return figure()
 
 
+def dataset_facts_workers() -> dict[str, Any]:
+    """Photos/s reading the demo ZIPs with one worker process and with two
+    (``core.jobs.bench``)."""
+    from core.jobs.bench import dataset_facts_workers as figure
+
+    return figure()
+
+
 def users_finding_filter() -> dict[str, Any]:
     """The Users page's finding filter at 100k users vs pandas (``core.scan.bench``)."""
     from core.scan.bench import users_finding_filter as figure
@@ -200,6 +208,7 @@ FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
     "scan_throughput": scan_throughput,
+    "dataset_facts_workers": dataset_facts_workers,
     "users_finding_filter": users_finding_filter,
 }
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
+from croniter import croniter
 from pydantic import (
     AliasChoices,
     Field,
@@ -161,6 +162,34 @@ class Settings(BaseSettings):
         description="Client-side pace for every other Replicate call (Replicate allows 3000/min).",
     )
 
+    scan_schedule: str = Field(
+        default="0 3 * * *",
+        validation_alias="SCAN_SCHEDULE",
+        description=(
+            "When the workers start a fleet scan on their own, as a cron line (UTC; a 6th "
+            "field is seconds); empty turns it off. Always off in DEMO."
+        ),
+    )
+    scan_heartbeat_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias="SCAN_HEARTBEAT_TIMEOUT_SECONDS",
+        description=(
+            "A running scan whose workers have not shown a sign of life for this long is "
+            "marked failed and no longer blocks a new one (its workers died or stopped)."
+        ),
+    )
+    worker_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        validation_alias="WORKER_CONCURRENCY",
+        description=(
+            "Jobs one worker process runs at once (python -m core.worker --concurrency "
+            "overrides it; DEMO's own worker uses it)."
+        ),
+    )
+
     @field_validator("database_url", "ops_database_url", mode="before")
     @classmethod
     def _normalize_url(cls, value: Any, info: ValidationInfo) -> Any:
@@ -206,6 +235,24 @@ class Settings(BaseSettings):
                 "(letters, digits, '-', '_', '.')."
             )
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("scan_schedule", mode="before")
+    @classmethod
+    def _check_schedule(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return ""
+        if isinstance(value, str):
+            if not croniter.is_valid(value.strip()):
+                raise ConfigError(
+                    f"SCAN_SCHEDULE {value!r} is not a cron line; give e.g. '0 3 * * *' "
+                    "(03:00 UTC every day) or leave it empty for no scheduled scan.")
+            return value.strip()
+        return value
+
+    @property
+    def scan_cron(self) -> str | None:
+        """The nightly scan's cron line, or None (off, and always off in DEMO)."""
+        return self.scan_schedule or None if self.mode is Mode.LIVE else None
 
     @property
     def mode(self) -> Mode:

@@ -8,7 +8,8 @@ CLI (from the project folder)::
 
     python -m core.db upgrade   # DEMO: start the embedded server, create app tables; migrate ops
     python -m core.db url       # the database URL (DEMO: the embedded server's, no password)
-    python -m core.db stop      # DEMO: stop the embedded server (it outlives the console)
+    python -m core.db stop      # DEMO: stop the worker and the embedded server (they
+                                # outlive the console)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from core.config import Mode, get_settings, normalize_database_url
 from core.errors import ConfigError
+from core.jobs.service import stop_worker
 from core.schema import app_metadata
 
 if TYPE_CHECKING:
@@ -233,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "stop":
             if settings.mode is Mode.LIVE:
                 raise ConfigError("Nothing to stop in LIVE: the database is the app's.")
+            if stop_worker(settings.data_dir):
+                _say("worker stopped")
             stopped = stop_embedded_postgres(settings.data_dir)
             _say("stopped" if stopped else f"no embedded server running in {settings.data_dir}")
             return 0

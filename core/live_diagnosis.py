@@ -25,7 +25,7 @@ from core.drift.facts import AppRow, TrainingRecord, blank_to_none
 from core.errors import ReplicateError
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.ledger.sync import SyncReport, ledger_for_user, sync_trainings
+from core.ledger.sync import SyncReport, ledger_for_user, sync_ledger
 from core.scan.datasets import ensure_for_users
 from core.scan.facts import gather_facts
 
@@ -81,16 +81,6 @@ def ledger_gap(facts: UserFacts) -> str | None:
     if not facts.trainings and (facts.row.model_id is not None or training_id is not None):
         return "the ledger has no training of this user"
     return None
-
-
-def sync_ledger(*, app_engine: Engine, ops_engine: Engine,
-                gateway: ReplicateGateway) -> SyncReport:
-    """One incremental ledger sync, committed (reads the app's rows, writes schema ops)."""
-    with ops_engine.begin() as ops_conn:
-        if ops_engine is app_engine:
-            return sync_trainings(ops_conn, gateway)
-        with app_engine.connect() as app_conn:
-            return sync_trainings(ops_conn, gateway, app_conn=app_conn)
 
 
 def gather_live(row: AppRow, *, app_engine: Engine, ops_engine: Engine,

@@ -1,9 +1,11 @@
 """Everything a running console needs, built once from the settings.
 
 DEMO: the embedded PostgreSQL under ``DATA_DIR/pg`` with the app's tables created, the
-Replicate sandbox process for ``DATA_DIR/sandbox``, and the demo world seeded on first
-start. LIVE: the app's database as it is (never created or altered), api.replicate.com
-(or ``REPLICATE_BASE_URL``). Both: schema ``ops`` migrated to the newest revision.
+Replicate sandbox process for ``DATA_DIR/sandbox``, the demo world seeded on first start,
+DEMO's worker process (``DATA_DIR/worker``) and, until a fleet scan has been asked for
+once, a first scan queued for it. LIVE: the app's database as it is (never created or
+altered), api.replicate.com (or ``REPLICATE_BASE_URL``); workers are deployed, not
+started here. Both: schema ``ops`` migrated to the newest revision (with the job queue).
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ from sqlalchemy.engine import Engine
 
 from core.config import Mode, Settings
 from core.db import create_app_tables, embedded_postgres_url, make_engine, upgrade_ops
-from core.errors import ConfigError
+from core.errors import ConfigError, Conflict
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
+from core.jobs.service import ensure_worker
+from core.roles import Actor, Role
 from core.sandbox.service import ensure_sandbox
+from core.scan.request import ScanOptions, request_scan
+from core.scan.store import last_fleet_scan
 
 log = logging.getLogger(__name__)
 
 REPLICATE_API = "https://api.replicate.com"
 # Any non-placeholder token: the sandbox only checks that one is sent.
 DEMO_TOKEN = "r8_demo_sandbox"
+# The first DEMO scan's audit identity: nobody clicked for it.
+FIRST_START_ACTOR = Actor("first-start@sselfie-console", Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -46,16 +54,21 @@ INTERACTIVE_RETRIES = RetryPolicy(total_seconds=10.0)
 
 def start_runtime(settings: Settings, *, seed_demo: bool = True,
                   progress: Callable[[str], None] | None = None,
-                  retry_policy: RetryPolicy = INTERACTIVE_RETRIES) -> Runtime:
-    """Connect (and in DEMO, start) everything; raise ``ConfigError`` with the next step."""
+                  retry_policy: RetryPolicy = INTERACTIVE_RETRIES,
+                  start_worker: bool = True) -> Runtime:
+    """Connect (and in DEMO, start) everything; raise ``ConfigError`` with the next step.
+
+    ``start_worker``: DEMO's worker process is started (a worker itself passes False).
+    """
     say = progress or (lambda message: log.info("%s", message))
     if settings.mode is Mode.DEMO:
-        return _start_demo(settings, seed_demo=seed_demo, say=say, policy=retry_policy)
+        return _start_demo(settings, seed_demo=seed_demo, say=say, policy=retry_policy,
+                           start_worker=start_worker)
     return _start_live(settings, policy=retry_policy)
 
 
 def _start_demo(settings: Settings, *, seed_demo: bool, say: Callable[[str], None],
-                policy: RetryPolicy) -> Runtime:
+                policy: RetryPolicy, start_worker: bool) -> Runtime:
     say("Starting the embedded PostgreSQL")
     url = embedded_postgres_url(settings.data_dir)
     engine = make_engine(url)
@@ -74,7 +87,26 @@ def _start_demo(settings: Settings, *, seed_demo: bool, say: Callable[[str], Non
             say("Seeding the demo world (first start only)")
             seed_demo_world(engine=engine, gateway=runtime.gateway, sandbox_url=base_url,
                             owner=settings.replicate_owner, progress=say)
+    if start_worker:
+        say("Starting the background worker")
+        ensure_worker(settings)
+        if seed_demo:
+            _queue_first_scan(engine, say)
     return runtime
+
+
+def _queue_first_scan(engine: Engine, say: Callable[[str], None]) -> None:
+    """Until a fleet scan has been asked for once, queue one, so support's first look at
+    the Users page has findings without anyone clicking *Scan now*."""
+    with engine.begin() as conn:
+        if last_fleet_scan(conn) is not None:
+            return
+        say("Queueing the first scan of the demo world")
+        try:
+            request_scan(conn, FIRST_START_ACTOR, ScanOptions.of(), background=True,
+                         via="first start")
+        except Conflict:  # another process starting the demo queued it a moment ago
+            return
 
 
 def _start_live(settings: Settings, *, policy: RetryPolicy) -> Runtime:

@@ -45,6 +45,18 @@ STAFF_ROLES = ("support", "product", "admin")
 
 app_metadata = MetaData()
 ops_metadata = MetaData(schema=OPS_SCHEMA)
+# procrastinate's tables live in schema ops too, but its own SQL makes and changes them.
+QUEUE_TABLE_PREFIX = "procrastinate_"
+
+
+def ops_objects_only(name: str | None, type_: str, parent_names: object) -> bool:
+    """What Alembic's autogenerate compares: schema ops only (never the app's tables),
+    and not procrastinate's tables (migration 0004 installs them from its own SQL)."""
+    if type_ == "schema":
+        return name == OPS_SCHEMA
+    if type_ == "table":
+        return not (name or "").startswith(QUEUE_TABLE_PREFIX)
+    return True
 
 
 def _app_timestamp(name: str, *, now_default: bool = False) -> Column[datetime]:

@@ -1,4 +1,5 @@
-"""The console's writes, called from pages: preview and apply repairs, undo, run a scan.
+"""The console's writes, called from pages: preview and apply repairs, undo, ask for or
+cancel a scan (the workers run it).
 
 Never cached, never retried here: each call is one action, checked again in core (the
 actor's role), audited there, and followed by dropping the caches it made stale.
@@ -6,16 +7,17 @@ actor's role), audited there, and followed by dropping the caches it made stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import timedelta
 
 from core.drift import RepairAction, UserFacts
 from core.errors import DashboardError
 from core.repairs import RepairPlan, apply_repair, plan_repair, read_row, undo_repair
 from core.roles import Actor
-from core.scan.values import ScanResult
-from core.scan_access import start_scan
+from core.scan.request import ScanOptions, request_scan
+from core.scan.request import cancel_scan as cancel
+from core.scan.values import ScanSummary
 from dashboard import diagnosis, scans
-from dashboard.resources import face_reader, read_only, runtime
+from dashboard.resources import read_only, runtime
 
 
 def preview_repair(action: RepairAction, facts: UserFacts) -> RepairPlan:
@@ -51,28 +53,40 @@ def undo(actor: Actor, audit_id: int, reason: str) -> int:
     return undo_id
 
 
-def scan(actor: Actor, progress: Callable[[int, int], None]) -> ScanResult:
-    """Scan every user now (admin only), reporting progress on this thread."""
-    rt = runtime()
-    try:
-        return start_scan(actor, app_engine=rt.engine, ops_engine=rt.ops_engine,
-                          gateway=rt.gateway, face_reader=face_reader(), progress=progress)
-    finally:
-        _forget()
+def _stale_after() -> timedelta:
+    return timedelta(seconds=runtime().settings.scan_heartbeat_timeout_seconds)
+
+
+def scan(actor: Actor) -> ScanSummary:
+    """Queue a fleet scan (admin only, one at a time): it runs in the workers, so leaving
+    the page or closing the tab does not stop it. Conflict names the one that runs."""
+    with runtime().ops_engine.begin() as conn:
+        summary = request_scan(conn, actor, ScanOptions.of(), background=True,
+                               stale_after=_stale_after())
+    scans.forget()
+    return summary
+
+
+def cancel_scan(actor: Actor, scan_id: int) -> ScanSummary:
+    """Cancel a queued or running scan (admin only); users already checked keep their
+    findings."""
+    with runtime().ops_engine.begin() as conn:
+        summary = cancel(conn, actor, scan_id)
+    scans.forget()
+    return summary
 
 
 def rescan_user(actor: Actor, user_id: str) -> str:
-    """Scan one user again after a repair or undo, so the Users and Fleet pages (which
-    read each user's latest finished scan) show the row as it is now. Best effort: the
-    repair is done whatever happens here; the text says what the rescan found."""
-    rt = runtime()
+    """Queue a scan of one user after a repair or undo, so the Users and Fleet pages (which
+    read each user's latest scan) show the row as it is once a worker has checked it.
+    Best effort: the repair is done whatever happens here; the text says what follows."""
     try:
-        result = start_scan(actor, app_engine=rt.engine, ops_engine=rt.ops_engine,
-                            gateway=rt.gateway, face_reader=face_reader(), user_ids=[user_id])
+        with runtime().ops_engine.begin() as conn:
+            summary = request_scan(conn, actor, ScanOptions.of([user_id]), background=True,
+                                   stale_after=_stale_after())
     except DashboardError as exc:
         return f"This user was not rescanned ({exc}); the next scan shows the change."
     finally:
         _forget()
-    codes = [finding.code for user in result.users for finding in user.findings]
-    found = ", ".join(codes) if codes else "no finding"
-    return f"Rescanned in scan #{result.scan_id}: {found}."
+    return (f"Rescan #{summary.id} of this user is queued; the Users and Fleet pages show "
+            "the row as it is once a worker has checked it (seconds).")

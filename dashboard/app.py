@@ -17,9 +17,9 @@ import streamlit as st  # noqa: E402
 
 from core.config import Mode, Settings, get_settings  # noqa: E402
 from core.errors import DashboardError  # noqa: E402
-from core.roles import Actor  # noqa: E402
-from dashboard import access, identity, loaders, navigation  # noqa: E402
-from dashboard.resources import load_runtime  # noqa: E402
+from core.roles import Actor, Role  # noqa: E402
+from dashboard import access, identity, loaders, navigation, queue_status  # noqa: E402
+from dashboard.resources import keep_worker_alive, load_runtime  # noqa: E402
 
 st.set_page_config(page_title="SSELFIE console", page_icon=":material/face:", layout="wide")
 
@@ -55,11 +55,14 @@ def main() -> None:
             actor = _live_actor(settings)
         else:
             load_runtime(settings)
+            keep_worker_alive(settings)
             actor = identity.pick_demo_actor(access.demo_staff(loaders.staff_members()))
     except DashboardError as exc:
         st.error(str(exc))
         st.stop()
     identity.remember_actor(actor)
+    if actor.role is Role.ADMIN:
+        queue_status.sidebar()
     navigation_menu = st.navigation(navigation.pages_for(actor.role))
     navigation_menu.run()
 

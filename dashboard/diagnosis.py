@@ -3,10 +3,14 @@
 The row (the app's database) is read on every run: it is the truth a repair changes. The
 facts from Replicate and the ledger (``core.live_diagnosis.gather_live``: the model and
 its versions, the trainings, other models, a ledger sync when it has a gap, the photo
-facts the dataset checks need) are cached for ``FACTS_TTL_SECONDS`` per user, so
-opening a dialog or clicking a button does not call Replicate again. They are frozen
-values holding read-only mappings, which do not pickle, hence ``st.cache_resource``:
-every session gets the same immutable object. Failures are never cached.
+facts already measured) are cached for ``FACTS_TTL_SECONDS`` per user, so opening a
+dialog or clicking a button does not call Replicate again. They are frozen values
+holding read-only mappings, which do not pickle, hence ``st.cache_resource``: every
+session gets the same immutable object. Failures are never cached.
+
+Photos are never measured here (dlib takes seconds per training): the ZIPs the dataset
+checks need and the cache lacks are queued for the workers (``photos_pending``), and the
+page catches up when they are read.
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ from core.errors import DataRejected, NotFound, ReplicateError
 from core.live_diagnosis import LiveDiagnosis, LiveFacts, diagnose_live, gather_live
 from core.repairs import read_row
 from core.repairs.values import app_row
-from dashboard.resources import face_reader, read_only, runtime
+from core.scan.zips import missing_zip_urls, queue_zip_reads
+from dashboard.resources import read_only, runtime
 
 FACTS_TTL_SECONDS = 30
 
 
 @st.cache_resource(ttl=FACTS_TTL_SECONDS, max_entries=64,
-                   show_spinner="Reading this user's models, trainings and photos…")
+                   show_spinner="Reading this user's models and trainings…")
 def _live_facts(replicate_base_url: str, user_id: str, model_id: str | None,
                 training_id: str | None, _row: AppRow) -> LiveFacts:
     rt = runtime()
     return gather_live(_row, app_engine=rt.engine, ops_engine=rt.ops_engine,
-                       gateway=rt.gateway, face_reader=face_reader)
+                       gateway=rt.gateway)
 
 
 def model_row(user_id: str) -> dict[str, Any] | None:
@@ -58,6 +63,16 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
     except (ReplicateError, DataRejected) as exc:
         return diagnose_live(current, problem=str(exc))
     return diagnose_live(current, live)
+
+
+def photos_pending(user_id: str) -> int:
+    """How many of the ZIPs this user's dataset checks need are still unmeasured; those
+    are queued for the workers (once each, whoever asks first)."""
+    with runtime().ops_engine.begin() as conn:
+        missing = missing_zip_urls(conn, [user_id])
+        if missing:
+            queue_zip_reads(conn, missing)
+    return len(missing)
 
 
 def forget_facts() -> None:

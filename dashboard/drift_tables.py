@@ -7,7 +7,7 @@ their columns, their order and how an unknown or empty value reads.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
@@ -26,6 +26,7 @@ SEVERITY_COLORS: Mapping[str, BadgeColor] = {Severity.CRITICAL.value: "red",
                                       Severity.WARNING.value: "orange",
                                       Severity.INFO.value: "blue"}
 NO_FINDING = "no finding"
+NOT_SCANNED = "not scanned yet"
 MINUTES = "YYYY-MM-DD HH:mm"
 CODE_NAMES: tuple[str, ...] = tuple(spec.code for spec in CODES)
 SEVERITY_NAMES: tuple[str, ...] = tuple(level.value for level in Severity)
@@ -50,19 +51,21 @@ def code_help(code: str) -> str:
 # -- Users table ---------------------------------------------------------------------------
 
 
-def worst_cell(user_id: str, worst: Mapping[str, str | None], *, scanned: bool) -> str:
-    """The "worst" cell: a severity, "no finding", or — before any finished scan."""
-    if not scanned:
-        return NONE
+def worst_cell(user_id: str, worst: Mapping[str, str | None], *,
+               checked: Collection[str]) -> str:
+    """The "worst" cell: a severity, "no finding", or "not scanned yet"."""
+    if user_id not in checked:
+        return NOT_SCANNED
     return worst.get(user_id) or NO_FINDING
 
 
 def with_findings(frame: pd.DataFrame, worst: Mapping[str, str | None],
-                  codes: Mapping[str, Sequence[str]], *, scanned: bool) -> pd.DataFrame:
+                  codes: Mapping[str, Sequence[str]], *,
+                  checked: Collection[str]) -> pd.DataFrame:
     """The Users table with "worst" and "findings" after the user column."""
     user_ids = list(frame["user"])
     frame = frame.copy()
-    frame.insert(1, "worst", [worst_cell(user_id, worst, scanned=scanned)
+    frame.insert(1, "worst", [worst_cell(user_id, worst, checked=checked)
                               for user_id in user_ids])
     frame.insert(2, "findings", [list(codes.get(user_id, ())) for user_id in user_ids])
     return frame
@@ -72,8 +75,9 @@ def findings_columns() -> dict[str, Any]:
     return {
         "worst": st.column_config.TextColumn(
             "worst", help="The most serious finding of the user's latest finished scan. "
-                          f"'{NO_FINDING}': healthy, or not scanned (users without a model "
-                          f"row are not, nor users added since). '{NONE}': no scan yet."),
+                          f"'{NO_FINDING}': the scan found them healthy. '{NOT_SCANNED}': "
+                          "no scan has checked them yet (a scan running now, users added "
+                          "since, or no scan at all)."),
         "findings": st.column_config.ListColumn(
             "findings", help="Finding codes of the latest finished scan, most serious first"),
     }

@@ -20,9 +20,11 @@ from dashboard import (
     navigation,
     repair_ui,
     resources,
+    scans,
     tables,
 )
 
+PHOTOS_POLL_SECONDS = 3.0
 _SHOW_NOTE = {Level.ERROR: st.error, Level.WARNING: st.warning, Level.INFO: st.info,
               Level.OK: st.success}
 
@@ -55,6 +57,47 @@ def _show_findings(found: LiveDiagnosis, *, may_repair: bool, repairs_why: str |
         st.caption(repairs_why)
     for finding in found.findings:
         _show_finding(finding, found.user_id, buttons=may_repair and repairs_why is None)
+
+
+def _last_check_words(user_id: str) -> str:
+    """This user's own last check by a scan (the Users and Fleet pages show that), and
+    any scan about to check them."""
+    check, pending = scans.user_check(user_id)
+    if check is None:
+        words = "No scan has checked this user yet."
+    else:
+        kind = "fleet scan" if check.scope == "all" else "rescan"
+        found = ", ".join(check.codes) if check.codes else "no finding"
+        words = (f"Last checked by {kind} #{check.scan_id}"
+                 f"{f' at {check.finished_at:%Y-%m-%d %H:%M} UTC' if check.finished_at else ''}"
+                 f": {found}.")
+    for scan in pending:
+        kind = "Fleet scan" if scan.is_fleet else "Rescan"
+        words += f" {kind} #{scan.id} ({scan.status}) will check them again."
+    return words
+
+
+def _photos_note(user_id: str) -> None:
+    """While the workers read photos this user's dataset checks need: say so, and draw
+    the page again once they are read."""
+    try:
+        pending = diagnosis.photos_pending(user_id)
+    except DashboardError as exc:
+        st.warning(f"The photos of this user's trainings could not be queued for reading: {exc}")
+        return
+    if not pending:
+        return
+    st.info(f"A worker is reading the photos of {pending} training(s) of this user; the "
+            "dataset checks (DATASET_SHRANK, DATASET_DEGRADED) follow when that is done "
+            "(seconds). This page updates by itself.", icon=":material/hourglass_top:")
+
+    @st.fragment(run_every=PHOTOS_POLL_SECONDS)
+    def wait_for_photos() -> None:
+        if diagnosis.photos_pending(user_id) == 0:
+            diagnosis.forget_facts()
+            st.rerun(scope="app")
+
+    wait_for_photos()
 
 
 st.page_link(navigation.users_page(), label="Back to Users", icon=":material/arrow_back:")
@@ -102,8 +145,9 @@ repair_ui.show_result(detail.user_id, may_repair=may_repair)
 if found is None:
     st.info("No user_models row: this user never started a training, so nothing can drift.")
 else:
-    st.caption("Checked now against Replicate and the training history (the Users and Fleet "
-               "pages show the last scan).")
+    st.caption("Checked now against Replicate and the training history. "
+               + _last_check_words(detail.user_id))
+    _photos_note(detail.user_id)
     _show_findings(found, may_repair=may_repair, repairs_why=None if available else why)
     if may_repair and available:
         repair_ui.open_dialogs(actor, detail.user_id, found.facts)

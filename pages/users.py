@@ -4,13 +4,24 @@ found on them (finding code, severity); see their worst finding; open them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
 from core.errors import DashboardError
+from core.scan.progress import scan_progress
 from core.scan.values import ScanSummary
 from core.users import LatestState, LatestVersion, UsersPage
-from dashboard import drift_tables, loaders, navigation, paging, scans, tables
+from dashboard import (
+    drift_tables,
+    loaders,
+    navigation,
+    paging,
+    resources,
+    scan_panel,
+    scans,
+    tables,
+)
 
 QUERY_KEY = "q"
 PAGE_KEY = "page"
@@ -32,16 +43,23 @@ def _load(query: str, page: int,
 
 def _scan_caption(summary: ScanSummary | None) -> str:
     if summary is None:
-        return ("No scan has run yet, so there are no findings to show or filter by: an "
-                "admin starts one on the Fleet page.")
+        return ("No fleet scan has run yet, so every user shows 'not scanned yet': an admin "
+                "starts one on the Fleet page.")
     when = f"{summary.finished_at:%Y-%m-%d %H:%M}" if summary.finished_at else "—"
-    if summary.status == "running":
-        return (f"Findings: each user's latest finished scan. Scan #{summary.id} is running "
-                f"({summary.users_scanned} of {summary.users_total} users).")
+    if summary.is_active:
+        progress = scan_progress(summary, now=datetime.now(UTC), stale_after=timedelta(
+            seconds=resources.runtime().settings.scan_heartbeat_timeout_seconds))
+        return (f"Fleet scan #{summary.id} is {summary.status}: {progress.words}. Findings "
+                "show as users are checked; users no scan has checked yet show 'not scanned "
+                "yet'.")
     if summary.status == "failed":
-        return (f"Findings: each user's latest finished scan; the last scan, #{summary.id}, "
+        return (f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, "
                 f"failed at {when}: {summary.error or 'no reason recorded'}.")
-    return f"Findings: each user's latest finished scan (the last, #{summary.id}, at {when} UTC)."
+    if summary.status == "cancelled":
+        return (f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, was "
+                f"cancelled at {when} after {summary.users_scanned} users.")
+    return (f"Findings: each user's latest scan (the last fleet scan, #{summary.id}, "
+            f"finished at {when} UTC).")
 
 
 to_first_page = paging.back_to_first_page(PAGE_KEY)
@@ -65,6 +83,7 @@ severities = severity_column.multiselect(
     on_change=to_first_page, placeholder="any severity",
     help="Users with a finding of ANY of these severities (with codes too: both must match)")
 st.caption(_scan_caption(summary))
+scan_panel.follow_fleet_scan(summary)
 filtered = bool(codes or severities)
 try:
     among = scans.user_ids_with(summary, codes, severities) if filtered else None
@@ -94,7 +113,7 @@ if unreachable:
         f"{unreachable[0].message}", icon=":material/cloud_off:")
 
 frame = drift_tables.with_findings(tables.users_frame(result.rows, latest), found.worst,
-                                   found.codes, scanned=summary is not None)
+                                   found.codes, checked=found.checked)
 selection = table_slot.dataframe(
     frame, column_config={**tables.users_columns(), **drift_tables.findings_columns()},
     hide_index=True, on_select="rerun", selection_mode="single-row", key="users_table",

@@ -186,6 +186,9 @@ def test_settings_table_documents_every_setting() -> None:
         "DATA_DIR",
         "REPLICATE_PREDICTION_CREATES_PER_MINUTE",
         "REPLICATE_CALLS_PER_MINUTE",
+        "SCAN_SCHEDULE",
+        "SCAN_HEARTBEAT_TIMEOUT_SECONDS",
+        "WORKER_CONCURRENCY",
     }
     assert len(rows) == len(Settings.model_fields)
     assert all(row.help for row in rows.values())

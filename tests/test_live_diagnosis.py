@@ -1,5 +1,6 @@
 """core.live_diagnosis (the pure parts: when the ledger needs a sync, the findings from
-gathered facts) and core.scan_access (who may start a scan, and when one is running).
+gathered facts) and the pure parts of asking for a scan (who may, what a refusal says,
+how far a scan is and when it looks dead).
 
 Gathering and syncing against the sandbox are exercised through the User page
 (tests/pages); these use the drift builders' users, built in memory.
@@ -16,8 +17,9 @@ from core.drift import UserFacts
 from core.errors import PermissionDenied
 from core.live_diagnosis import LiveFacts, diagnose_live, ledger_gap
 from core.roles import Actor, Role
+from core.scan.progress import scan_progress
+from core.scan.request import ScanOptions, cancel_scan, refusal, request_scan
 from core.scan.values import ScanSummary
-from core.scan_access import RUNNING_SCAN_STALE_AFTER, scan_blocked, start_scan
 from tests.drift.builders import healthy, model_of, row_for, training, version_hash
 
 NOW = datetime(2026, 2, 2, 12, 0, tzinfo=UTC)
@@ -68,26 +70,43 @@ def test_facts_that_could_not_be_read_give_the_scan_error() -> None:
     assert "Replicate is unavailable" in found.findings[0].title
 
 
-def _scan(status: str, started: datetime) -> ScanSummary:
-    return ScanSummary(id=7, started_at=started, finished_at=None, status=status,
-                       users_total=100, users_scanned=40, requested_by="ada@x.test")
+def _scan(status: str, started: datetime, **changes: object) -> ScanSummary:
+    summary = ScanSummary(id=7, started_at=started, finished_at=None, status=status,
+                          users_total=100, users_scanned=40, requested_by="ada@x.test",
+                          phase="check", heartbeat_at=started, zips_total=10, zips_done=4)
+    return replace(summary, **changes)  # type: ignore[arg-type]
 
 
-def test_a_running_scan_blocks_another_until_it_looks_dead() -> None:
-    assert scan_blocked(None, now=NOW) is None
-    assert scan_blocked(_scan("finished", NOW), now=NOW) is None
-    assert scan_blocked(_scan("failed", NOW), now=NOW) is None
-    blocked = scan_blocked(_scan("running", NOW - timedelta(minutes=5)), now=NOW)
-    assert blocked is not None
-    assert "Scan #7, started by ada@x.test at 2026-02-02 11:55 UTC" in blocked
-    assert "(40 of 100 users)" in blocked
-    dead = _scan("running", NOW - RUNNING_SCAN_STALE_AFTER)
-    assert scan_blocked(dead, now=NOW) is None
+def test_a_refusal_names_the_scan_that_holds_the_place_and_how_far_it_is() -> None:
+    running = refusal(_scan("running", NOW - timedelta(minutes=5)), now=NOW)
+    assert running.startswith("Fleet scan #7, requested by ada@x.test 5 min ago, is running")
+    assert "photos of 4 of 10 trainings read; 40 of 100 users checked" in running
+    queued = refusal(_scan("queued", NOW, phase=None), now=NOW)
+    assert "is queued, waiting for a worker" in queued
+
+
+def test_progress_says_the_phase_and_when_the_heartbeat_stopped() -> None:
+    stale_after = timedelta(minutes=2)
+    alive = scan_progress(_scan("running", NOW - timedelta(minutes=1)), now=NOW,
+                          stale_after=stale_after)
+    assert (alive.headline, alive.photos, alive.users, alive.stalled) == (
+        "checking users", (4, 10), (40, 100), None)
+    syncing = scan_progress(_scan("running", NOW, phase="sync", zips_total=0), now=NOW,
+                            stale_after=stale_after)
+    assert (syncing.headline, syncing.photos, syncing.users) == (
+        "reading the training history from Replicate", None, None)
+    dead = scan_progress(_scan("running", NOW - timedelta(minutes=3)), now=NOW,
+                         stale_after=stale_after)
+    assert dead.stalled is not None and "for 180 s" in dead.stalled
+    assert scan_progress(_scan("queued", NOW - timedelta(hours=5), phase=None), now=NOW,
+                         stale_after=stale_after).stalled is None  # waiting is not dying
 
 
 @pytest.mark.parametrize("role", [Role.SUPPORT, Role.PRODUCT])
-def test_only_admins_start_scans(role: Role) -> None:
+def test_only_admins_ask_for_scans(role: Role) -> None:
     actor = Actor(f"{role.value}@x.test", role)
     with pytest.raises(PermissionDenied, match="needs the admin role"):
-        # Refused before anything is touched: no engine or gateway is needed.
-        start_scan(actor, app_engine=None, ops_engine=None, gateway=None)  # type: ignore[arg-type]
+        # Refused before anything is touched: no connection is needed.
+        request_scan(None, actor, ScanOptions.of(), background=True)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDenied, match="needs the admin role"):
+        cancel_scan(None, actor, 7)  # type: ignore[arg-type]

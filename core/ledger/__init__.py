@@ -16,7 +16,7 @@ from core.ledger.photo_facts import (
     facts_from_photos,
     judge_photos,
 )
-from core.ledger.sync import SyncReport, ledger_for_user, sync_trainings
+from core.ledger.sync import SyncReport, ledger_for_user, sync_ledger, sync_trainings
 
 __all__ = [
     "ATTACH_RULES",
@@ -33,6 +33,7 @@ __all__ = [
     "ledger_for_user",
     "load_dataset_facts",
     "read_dataset",
+    "sync_ledger",
     "sync_trainings",
     "upload_path_user",
 ]

@@ -4,8 +4,10 @@
 ``DatasetFacts`` plus each photo's verdict and the members skipped); a ZIP that cannot
 be used becomes ``DatasetFacts(error=...)`` rather than an exception.
 ``ensure_dataset_facts`` computes what ``ops.dataset_facts`` lacks for some trainings:
-downloads and measurements run on worker threads, the caller's connection is used only on
-the caller's thread. Each URL's failure stays with that URL. What is cached:
+downloads and measurements run on worker threads with no database connection held; each
+URL's result is written on the caller's thread as soon as it is known, in a short
+transaction of its own when given an engine (so a failure later loses nothing already
+measured). Each URL's failure stays with that URL. What is cached:
 
 - a reading (also a broken ZIP, a file that is gone or too big): not fetched again, unless
   ``recheck`` asks, and then only recomputed when the content's sha256 changed;
@@ -23,9 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.drift.facts import DatasetFacts
@@ -48,6 +50,11 @@ log = logging.getLogger(__name__)
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 # Bumped when a measure or check changes meaning: rows of older methods are recomputed.
 FACTS_METHOD = 1
+
+T = TypeVar("T")
+# Where results are written: an engine (each write its own short transaction) or a
+# connection whose transaction the caller owns (tests, one-off scripts).
+FactsStore = Engine | Connection
 
 
 class HasInput(Protocol):
@@ -117,6 +124,18 @@ def read_dataset(zip_bytes: bytes, reader: FaceReader, *,
     return DatasetReading(facts, verdicts, tuple(skipped))
 
 
+@dataclass(frozen=True)
+class ZipOnly:
+    """A training as far as the dataset facts care: only ``input.input_images``."""
+
+    input: Mapping[str, Any]
+
+
+def zip_trainings(*urls: str) -> list[ZipOnly]:
+    """Stand-ins for trainings whose ZIPs are ``urls``."""
+    return [ZipOnly({"input_images": url}) for url in urls]
+
+
 def input_images_url(training: HasInput) -> str | None:
     """The training's ZIP URL (``input.input_images``) when it is an http(s) URL."""
     value = training.input.get("input_images")
@@ -162,8 +181,27 @@ class _Tally:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+def _with(store: FactsStore, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in a short transaction of its own (engine) or on the caller's."""
+    if isinstance(store, Engine):
+        with store.begin() as conn:
+            return work(conn)
+    return work(store)
+
+
+def cached_urls(conn: Connection, urls: Iterable[str]) -> set[str]:
+    """Which of ``urls`` have facts of the current method (nothing left to measure)."""
+    wanted = sorted(set(urls))
+    if not wanted:
+        return set()
+    return set(conn.execute(
+        select(dataset_facts.c.url)
+        .where(dataset_facts.c.url.in_(wanted),
+               dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)).scalars())
+
+
 def ensure_dataset_facts(
-    conn: Connection, gateway: ReplicateGateway, reader: FaceReader,
+    store: FactsStore, gateway: ReplicateGateway, reader: FaceReader,
     trainings: Iterable[HasInput], *, max_workers: int = 2, max_bytes: int = MAX_ZIP_BYTES,
     recheck: bool = False,
 ) -> DatasetScan:
@@ -171,14 +209,16 @@ def ensure_dataset_facts(
 
     At most ``max_workers`` downloads or readings run at once (so at most that many ZIPs
     are held in memory). ``recheck`` downloads cached URLs again and recomputes those whose
-    content changed. Writes go through ``conn``; the caller commits.
+    content changed. Given an engine, each result commits on its own as soon as it is
+    known; given a connection, writes go through it and the caller commits.
     """
     started = time.perf_counter()
     urls = list(dict.fromkeys(url for url in map(input_images_url, trainings) if url))
-    cached = {row.url: (row.content_sha256, row.method) for row in conn.execute(
-        select(dataset_facts.c.url, dataset_facts.c.content_sha256,
-               dataset_facts.c.facts["method"].as_integer().label("method"))
-        .where(dataset_facts.c.url.in_(urls)))} if urls else {}
+    cached = _with(store, lambda conn: {
+        row.url: (row.content_sha256, row.method) for row in conn.execute(
+            select(dataset_facts.c.url, dataset_facts.c.content_sha256,
+                   dataset_facts.c.facts["method"].as_integer().label("method"))
+            .where(dataset_facts.c.url.in_(urls)))}) if urls else {}
     current = {url for url, (_, method) in cached.items() if method == FACTS_METHOD}
     todo = deque(url for url in urls if recheck or url not in current)
     already_cached = len(urls) - len(todo)
@@ -199,9 +239,9 @@ def ensure_dataset_facts(
             for future in done:
                 url, sha = pending.pop(future)
                 if sha is None:
-                    _downloaded(conn, future, url, cached, tally, measure, pending)
+                    _downloaded(store, future, url, cached, tally, measure, pending)
                 else:
-                    _measured(conn, future, url, sha, tally)
+                    _measured(store, future, url, sha, tally)
     return DatasetScan(
         requested=len(urls), already_cached=already_cached,
         computed=tuple(tally.computed), reused=tuple(tally.reused),
@@ -210,7 +250,7 @@ def ensure_dataset_facts(
     )
 
 
-def _downloaded(conn: Connection, future: Future[Any], url: str,
+def _downloaded(store: FactsStore, future: Future[Any], url: str,
                 cached: Mapping[str, tuple[str | None, int | None]], tally: _Tally,
                 submit: Callable[[bytes], Future[Any]],
                 pending: dict[Future[Any], tuple[str, str | None]]) -> None:
@@ -218,7 +258,8 @@ def _downloaded(conn: Connection, future: Future[Any], url: str,
     try:
         content: bytes = future.result()
     except DataRejected as exc:  # gone, too big, not http(s): no point fetching again
-        _store(conn, url, None, DatasetReading(DatasetFacts(error=str(exc))).to_json())
+        rejected = DatasetReading(DatasetFacts(error=str(exc))).to_json()
+        _with(store, lambda conn: _store(conn, url, None, rejected))
         tally.rejected[url] = str(exc)
         return
     except ReplicateError as exc:  # network, throttling, token: try again next scan
@@ -229,19 +270,27 @@ def _downloaded(conn: Connection, future: Future[Any], url: str,
     if known_sha == sha and known_method == FACTS_METHOD:
         tally.unchanged.append(url)
         return
-    same = conn.execute(
-        select(dataset_facts.c.facts)
-        .where(dataset_facts.c.content_sha256 == sha,
-               dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)
-        .limit(1)).scalar_one_or_none()
-    if same is not None:
-        _store(conn, url, sha, same)
+    same = _with(store, lambda conn: _copy_same_content(conn, url, sha))
+    if same:
         tally.reused.append(url)
         return
     pending[submit(content)] = (url, sha)
 
 
-def _measured(conn: Connection, future: Future[Any], url: str, sha: str,
+def _copy_same_content(conn: Connection, url: str, sha: str) -> bool:
+    """Store the facts of the same content measured under another URL; False if none."""
+    same = conn.execute(
+        select(dataset_facts.c.facts)
+        .where(dataset_facts.c.content_sha256 == sha,
+               dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)
+        .limit(1)).scalar_one_or_none()
+    if same is None:
+        return False
+    _store(conn, url, sha, same)
+    return True
+
+
+def _measured(store: FactsStore, future: Future[Any], url: str, sha: str,
               tally: _Tally) -> None:
     try:
         reading: DatasetReading = future.result()
@@ -249,7 +298,8 @@ def _measured(conn: Connection, future: Future[Any], url: str, sha: str,
         log.exception("measuring the dataset at %s failed", url)
         tally.failed[url] = f"measuring the photos failed: {type(exc).__name__}: {exc}"
         return
-    _store(conn, url, sha, reading.to_json())
+    stored = reading.to_json()
+    _with(store, lambda conn: _store(conn, url, sha, stored))
     if reading.facts.error is not None:
         tally.rejected[url] = reading.facts.error
     else:

@@ -14,6 +14,10 @@ Each training is attached to a user by ``core.ledger.attach``; the strongest evi
 ever seen wins, so a later sync never loses an attachment the app's rows no longer
 support (the app forgets, the ledger must not), and trainings still unattached are tried
 again each sync. The app's tables are only read.
+
+A sync reads the databases (``read_sync_plan``), then Replicate with no connection held
+(``fetch_sync``), then writes in one short transaction (``write_sync``); ``sync_ledger``
+runs the three on engines, ``sync_trainings`` on a connection the caller owns.
 ``ledger_for_user`` gives the drift engine its ``TrainingRecord`` values.
 """
 
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, RowMapping, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, RowMapping, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from core.drift.facts import AppRow, DatasetFacts, TrainingRecord
@@ -83,36 +87,74 @@ class _Fetched:
     interrupted: str | None = None
 
 
-def sync_trainings(conn: Connection, gateway: ReplicateGateway, *, full: bool = False,
-                   app_conn: Connection | None = None) -> SyncReport:
-    """Bring ``ops.trainings`` up to date with Replicate; see the module docstring.
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a sync reads from the databases before asking Replicate anything."""
 
-    ``conn`` reaches schema ``ops``; ``app_conn`` the app's tables when they live in
-    another database (``OPS_DATABASE_URL``), else ``conn`` is used for both. A failed
-    listing raises (``ReplicateError``); single fetches fail per id, in the report.
-    """
+    started: float  # perf_counter at the start, for the report's seconds
+    bookmark: str | None  # list down to this id (None: every page)
+    row_ids: frozenset[str]  # training ids named by the app's rows
+    in_ledger: frozenset[str]  # those of them the ledger already holds
+    open_ids: tuple[str, ...]  # ledger rows whose training was not yet terminal
+
+
+@dataclass(frozen=True)
+class SyncFetch:
+    """What a sync read from Replicate."""
+
+    listed: tuple[Training, ...]
+    from_rows: _Fetched
+    refreshed: _Fetched
+
+    @property
+    def seen(self) -> dict[str, Training]:
+        found = {training.id: training for training in self.listed}
+        found.update(self.from_rows.trainings)
+        found.update(self.refreshed.trainings)
+        return found
+
+
+def read_sync_plan(conn: Connection, *, app_conn: Connection | None = None,
+                   full: bool = False) -> SyncPlan:
+    """The database side of a sync's start: the bookmark, the app's training ids, the
+    ledger's open trainings. ``app_conn`` reaches the app's tables when they live in
+    another database (``OPS_DATABASE_URL``), else ``conn`` is used for both."""
     started = time.perf_counter()
     app = app_conn or conn
-    bookmark = None if full else _state(conn, NEWEST_LISTED_KEY)
-    listed = gateway.list_trainings(until_id=bookmark)
-    seen: dict[str, Training] = {training.id: training for training in listed}
-
-    row_ids = set(app.execute(
+    row_ids = frozenset(app.execute(
         select(func.btrim(user_models.c.training_id))
         .where(func.coalesce(func.btrim(user_models.c.training_id), "") != "")).scalars())
-    in_ledger = _ledger_users(conn, row_ids | seen.keys())
-    junk = sorted(training_id for training_id in row_ids if not _TRAINING_ID.match(training_id))
-    from_rows = _fetch(gateway, sorted(row_ids - in_ledger.keys() - seen.keys() - set(junk)))
-    from_rows.errors.update({training_id: "not a Replicate training id; not fetched"
-                             for training_id in junk if training_id not in in_ledger})
-    seen.update(from_rows.trainings)
-    open_ids = [training_id for training_id in conn.execute(
+    open_ids = tuple(conn.execute(
         select(trainings.c.id).where(trainings.c.status.not_in(sorted(TERMINAL_STATUSES)))
-        .order_by(trainings.c.id)).scalars() if training_id not in seen]
+        .order_by(trainings.c.id)).scalars())
+    return SyncPlan(started=started,
+                    bookmark=None if full else _state(conn, NEWEST_LISTED_KEY),
+                    row_ids=row_ids, in_ledger=frozenset(_ledger_users(conn, row_ids)),
+                    open_ids=open_ids)
+
+
+def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
+    """The Replicate side of a sync: the listing (raises ``ReplicateError`` when it fails),
+    the trainings only the app's rows name, and a refresh of the open ones. No database."""
+    listed = tuple(gateway.list_trainings(until_id=plan.bookmark))
+    listed_ids = {training.id for training in listed}
+    junk = {training_id for training_id in plan.row_ids if not _TRAINING_ID.match(training_id)}
+    from_rows = _fetch(gateway, sorted(plan.row_ids - plan.in_ledger - listed_ids - junk))
+    from_rows.errors.update({training_id: "not a Replicate training id; not fetched"
+                             for training_id in sorted(junk) if training_id not in plan.in_ledger})
+    known = listed_ids | from_rows.trainings.keys()
+    open_ids = [training_id for training_id in plan.open_ids if training_id not in known]
     refreshed = (_fetch(gateway, open_ids) if from_rows.interrupted is None
                  else _Fetched(interrupted=from_rows.interrupted))
-    seen.update(refreshed.trainings)
+    return SyncFetch(listed, from_rows, refreshed)
 
+
+def write_sync(conn: Connection, plan: SyncPlan, fetched: SyncFetch, *,
+               app_conn: Connection | None = None) -> SyncReport:
+    """The database side of a sync's end: attach and upsert what was read, move the
+    bookmark. Writes through ``conn``; the caller commits."""
+    app = app_conn or conn
+    seen = fetched.seen
     existing = _ledger_users(conn, seen.keys())
     attached: Counter[str] = Counter()
     for chunk in _chunks(list(seen.values()), CHUNK):
@@ -122,19 +164,51 @@ def sync_trainings(conn: Connection, gateway: ReplicateGateway, *, full: bool = 
                         if value["attached_by"] and existing.get(value["id"]) is None)
         _upsert(conn, values)
     attached.update(_reattach(conn, app, exclude=seen.keys()))
-    if listed:
-        _set_state(conn, NEWEST_LISTED_KEY, listed[0].id)
+    if fetched.listed:
+        _set_state(conn, NEWEST_LISTED_KEY, fetched.listed[0].id)
     unattached = conn.execute(select(func.count()).select_from(trainings)
                               .where(trainings.c.user_id.is_(None))).scalar_one()
+    from_rows, refreshed = fetched.from_rows, fetched.refreshed
     return SyncReport(
-        full_listing=bookmark is None, listed=len(listed),
+        full_listing=plan.bookmark is None, listed=len(fetched.listed),
         fetched_for_rows=len(from_rows.trainings), refreshed=len(refreshed.trainings),
         inserted=len(seen.keys() - existing), updated=len(seen.keys() & existing),
         attached=dict(attached), unattached=int(unattached),
         not_found=tuple(from_rows.not_found + refreshed.not_found),
         errors={**from_rows.errors, **refreshed.errors},
-        interrupted=refreshed.interrupted, seconds=round(time.perf_counter() - started, 3),
+        interrupted=refreshed.interrupted,
+        seconds=round(time.perf_counter() - plan.started, 3),
     )
+
+
+def sync_trainings(conn: Connection, gateway: ReplicateGateway, *, full: bool = False,
+                   app_conn: Connection | None = None) -> SyncReport:
+    """Bring ``ops.trainings`` up to date with Replicate on the caller's connection and
+    transaction (tests, one-off scripts); see the module docstring. Services call
+    ``sync_ledger``, which holds no connection while Replicate is read.
+
+    A failed listing raises (``ReplicateError``); single fetches fail per id, in the report.
+    """
+    plan = read_sync_plan(conn, app_conn=app_conn, full=full)
+    return write_sync(conn, plan, fetch_sync(gateway, plan), app_conn=app_conn)
+
+
+def sync_ledger(*, ops_engine: Engine, app_engine: Engine, gateway: ReplicateGateway,
+                full: bool = False) -> SyncReport:
+    """One sync, committed: read the databases, let go of them, read Replicate, then
+    write everything in one short transaction (schema ops; the app's rows only read)."""
+    with ops_engine.connect() as ops_conn:
+        if ops_engine is app_engine:
+            plan = read_sync_plan(ops_conn, full=full)
+        else:
+            with app_engine.connect() as app_conn:
+                plan = read_sync_plan(ops_conn, app_conn=app_conn, full=full)
+    fetched = fetch_sync(gateway, plan)
+    with ops_engine.begin() as ops_conn:
+        if ops_engine is app_engine:
+            return write_sync(ops_conn, plan, fetched)
+        with app_engine.connect() as app_conn:
+            return write_sync(ops_conn, plan, fetched, app_conn=app_conn)
 
 
 def ledger_for_user(conn: Connection, user_id: str) -> tuple[TrainingRecord, ...]:

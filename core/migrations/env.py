@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, pool, text
 
 from core.ledger import tables as ledger_tables
 from core.scan import tables as scan_tables
-from core.schema import OPS_SCHEMA, ops_metadata
+from core.schema import OPS_SCHEMA, ops_metadata, ops_objects_only
 
 # Importing them registers the ledger's and the scan's tables in ops_metadata.
 REGISTERED_TABLE_MODULES = (ledger_tables, scan_tables)
@@ -25,18 +25,11 @@ MIGRATION_LOCK_KEY = 7_318_420_002
 VERSION_TABLE = "alembic_version"
 
 
-def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Autogenerate looks at schema ops only, never at the app's tables."""
-    if type_ == "schema":
-        return name == OPS_SCHEMA
-    return True
-
-
 def _options() -> dict[str, Any]:
     """What both modes tell Alembic: only schema ops, its version table inside ops."""
     return {"target_metadata": ops_metadata, "version_table": VERSION_TABLE,
             "version_table_schema": OPS_SCHEMA, "include_schemas": True,
-            "include_name": include_name}
+            "include_name": ops_objects_only}
 
 
 def run_migrations_offline(url: str) -> None:

@@ -1,11 +1,16 @@
-"""``python -m core.scan [--json] [--user ID ...] [--concurrency N] [--no-datasets]``
+"""``python -m core.scan [--background] [--json] [--user ID ...] [--concurrency N]
+[--no-datasets] [--actor EMAIL]``
 
 Scans the configured world (DEMO: the embedded database and the sandbox, the demo world
 seeded if it is not yet; LIVE: DATABASE_URL and Replicate) and stores the scan in schema
-``ops``. With ``--json`` it prints ``{"scan_id": ..., "users": [{"user_id": ...,
-"findings": [...]}]}`` for every user scanned (healthy users with ``[]``); otherwise a
-short summary. Progress goes to stderr. Exit status: 0 when the scan ran, whatever it
-found; 2 when the settings are wrong; 1 when the scan could not run.
+``ops``. In the foreground it runs here and, with ``--json``, prints ``{"scan_id": ...,
+"users": [{"user_id": ..., "findings": [...]}]}`` for every user scanned (healthy users
+with ``[]``); otherwise a short summary. With ``--background`` it queues the scan for the
+workers and returns at once, printing the scan id (``--json``: ``{"scan_id": ...,
+"status": "queued"}``); DEMO starts its worker if it is not running. Either way a second
+fleet scan while one is queued or running is refused, naming it. Progress goes to
+stderr. Exit status: 0 when the scan ran (or was queued), whatever it found; 2 when the
+settings are wrong; 1 when the scan could not run or was refused.
 """
 
 from __future__ import annotations
@@ -16,11 +21,16 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 
-from core.config import Mode, get_settings
+from core.config import Mode, Settings, get_settings
 from core.drift.codes import CODE_ORDER, code_spec
 from core.errors import ConfigError, DashboardError
 from core.gateway.retry import RetryPolicy
+from core.roles import Actor, Role
+from core.runtime import Runtime, start_runtime
+from core.scan.request import ScanOptions, request_scan
+from core.scan.run import operator_email, run_scan
 from core.scan.values import ScanResult
 
 # A batch job may wait longer for Replicate than a page does.
@@ -42,21 +52,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-datasets", action="store_true",
                         help="skip reading training photos for the dataset checks "
                              "(facts already cached are still used)")
+    parser.add_argument("--background", action="store_true",
+                        help="queue the scan for the workers and return at once with its id")
+    parser.add_argument("--actor", metavar="EMAIL",
+                        help="who asks, for the audit log (default: login@host)")
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be 1 or more")
     try:
         settings = get_settings()
-        from core.runtime import start_runtime
-        from core.scan.run import run_scan
-
+        actor = Actor(args.actor or operator_email(), Role.ADMIN)
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {_one_line(str(exc))}{os.linesep}")
+        return 2
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
         runtime = start_runtime(settings, seed_demo=settings.mode is Mode.DEMO,
-                                progress=_note, retry_policy=SCAN_RETRIES)
+                                progress=_note, retry_policy=SCAN_RETRIES,
+                                start_worker=args.background)
         try:
+            if args.background:
+                return _queue(runtime, actor, args, settings=settings)
             result = run_scan(
                 app_engine=runtime.engine, ops_engine=runtime.ops_engine,
                 gateway=runtime.gateway, user_ids=args.users, concurrency=args.concurrency,
-                with_datasets=not args.no_datasets, requested_by=_requested_by(),
+                with_datasets=not args.no_datasets, requested_by=actor.email,
+                stale_after=timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
                 progress=lambda done, total: _note(f"scanned {done} of {_users(total)}"))
         finally:
             runtime.gateway.close()
@@ -74,6 +96,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                          + os.linesep)
     else:
         sys.stdout.write(summary(result))
+    return 0
+
+
+def _queue(runtime: Runtime, actor: Actor, args: argparse.Namespace, *,
+           settings: Settings) -> int:
+    """``--background``: request the scan, print its id, return at once."""
+    options = ScanOptions.of(args.users, with_datasets=not args.no_datasets,
+                             concurrency=args.concurrency)
+    with runtime.ops_engine.begin() as conn:
+        scan = request_scan(conn, actor, options, background=True, via="cli",
+                            stale_after=timedelta(
+                                seconds=settings.scan_heartbeat_timeout_seconds))
+    if args.json:
+        sys.stdout.write(json.dumps({"scan_id": scan.id, "status": scan.status}) + os.linesep)
+    else:
+        sys.stdout.write(f"{scan.id}{os.linesep}")
+        _note(f"scan #{scan.id} queued; the workers run it (python -m core.worker). Follow it "
+              "on the Fleet page.")
     return 0
 
 
@@ -100,11 +140,6 @@ def summary(result: ScanResult) -> str:
 
 def _users(count: int) -> str:
     return f"{count} user" if count == 1 else f"{count} users"
-
-
-def _requested_by() -> str:
-    who = os.environ.get("USER") or os.environ.get("USERNAME")
-    return f"cli:{who}" if who else "cli"
 
 
 def _one_line(text: str) -> str:

@@ -1,10 +1,12 @@
 """The scan's benchmark figures (registered in ``core.bench``; nothing asserts a target).
 
-``scan_throughput``: a scan of ``BENCH_SCAN_USERS`` users (10,000 by default) whose models
-exist on a standalone sandbox answering every ``/v1/`` request 50 ms late, through a
-gateway whose client-side rate limit is raised to ``SCAN_CALLS_PER_MINUTE``: Replicate
-requests per second achieved against that limit, and the speed-up over checking users
-one after another (measured on a sample, extrapolated per user).
+``scan_throughput``: a background fleet scan of ``BENCH_SCAN_USERS`` users (10,000 by
+default) whose models exist on a standalone sandbox answering every ``/v1/`` request
+50 ms late, run the way the console runs it: queued, then planned and checked in batches
+by a worker process (``python -m core.worker``) whose client-side rate limit is raised to
+``SCAN_CALLS_PER_MINUTE``. Replicate requests per second achieved against that limit
+(from the worker picking the scan up to its end), and the speed-up over checking users
+one after another in the foreground (measured on a sample, extrapolated per user).
 
 ``users_finding_filter``: the Users page's finding filter at 100,000 users with a finished
 scan holding findings on a share of them: ``user_ids_with`` plus one page of the app's
@@ -17,26 +19,23 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine, insert, select
 
-from core.config import Mode
-from core.db import create_app_tables, embedded_postgres_url, make_engine, upgrade_ops
-from core.db import stop_embedded_postgres as stop_postgres
 from core.drift import Finding, Fix, scan_error
 from core.drift.findings import make_finding
-from core.gateway.gateway import ReplicateGateway, build_client
-from core.gateway.limits import RateLimits
-from core.gateway.retry import RetryPolicy
+from core.gateway.gateway import ReplicateGateway
+from core.jobs.bench import bench_gateway, temporary_database, wait_until_idle, worker_processes
+from core.roles import Actor, Role
 from core.scan.record import finish_scan, record_users, start_scan
+from core.scan.request import ScanOptions, request_scan
 from core.scan.run import run_scan
-from core.scan.store import user_ids_with
+from core.scan.store import scan_summary, user_ids_with
 from core.scan.values import UserScan
 from core.schema import user_models, users
 
@@ -47,25 +46,13 @@ SCAN_LATENCY_MS = 50
 # checks is that the scan keeps up with whatever limit is configured.
 SCAN_CALLS_PER_MINUTE = 15_000.0
 SCAN_CONCURRENCY = 32
+WORKER_CONCURRENCY = 2  # batches at once in the worker, each on SCAN_CONCURRENCY threads
 BASELINE_SAMPLE = 200
+BENCH_ACTOR = Actor("bench@sselfie-console", Role.ADMIN)
 OWNER = "sandrasocial"
 FILTER_USERS = 100_000
 FILTER_CODE = "STALE_VERSION"
 FILTER_PAGE_SIZE = 50
-
-
-@contextmanager
-def _temporary_postgres() -> Iterator[tuple[Engine, str]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = embedded_postgres_url(tmp)
-        engine = make_engine(url, pool_size=SCAN_CONCURRENCY, max_overflow=8)
-        try:
-            create_app_tables(engine, mode=Mode.DEMO)
-            upgrade_ops(url)
-            yield engine, url
-        finally:
-            engine.dispose()
-            stop_postgres(tmp)
 
 
 def _create_models(base_url: str, model_ids: list[str]) -> None:
@@ -111,49 +98,70 @@ def _requests(base_url: str) -> int:
     return sum(int(count) for route, count in counts.items() if " /v1/" in route)
 
 
-def _timed_scan(engine: Engine, gateway: ReplicateGateway, base_url: str,
-                **options: Any) -> tuple[float, int, int]:
-    """(seconds, Replicate requests, users) of one scan."""
+def _foreground_scan(engine: Engine, gateway: ReplicateGateway, base_url: str,
+                     **options: Any) -> tuple[float, int, int]:
+    """(seconds, Replicate requests, users) of one scan in this process."""
     before = _requests(base_url)
     started = time.perf_counter()
     result = run_scan(app_engine=engine, ops_engine=engine, gateway=gateway,
-                      with_datasets=False, **options)
+                      with_datasets=False, requested_by="bench@sselfie-console", **options)
     return time.perf_counter() - started, _requests(base_url) - before, len(result.users)
 
 
+def _background_scan(engine: Engine, url: str, base_url: str,
+                     data_dir: Path) -> tuple[float, int, int]:
+    """(seconds from pick-up to end, Replicate requests, users) of a queued fleet scan
+    run by one worker process."""
+    settings = {"REPLICATE_CALLS_PER_MINUTE": str(SCAN_CALLS_PER_MINUTE)}
+    with worker_processes(1, database_url=url, sandbox_url=base_url, data_dir=data_dir,
+                          engine=engine, settings=settings,
+                          arguments=("--concurrency", str(WORKER_CONCURRENCY))):
+        before = _requests(base_url)
+        with engine.begin() as conn:
+            scan = request_scan(conn, BENCH_ACTOR, ScanOptions.of(
+                with_datasets=False, concurrency=SCAN_CONCURRENCY), background=True)
+        wait_until_idle(engine)
+        requests = _requests(base_url) - before
+    with engine.connect() as conn:
+        ended = scan_summary(conn, scan.id)
+    if ended is None or ended.status != "finished" or ended.finished_at is None \
+            or ended.picked_up_at is None:
+        raise RuntimeError(f"the bench's scan did not finish: {ended}")
+    seconds = (ended.finished_at - ended.picked_up_at).total_seconds()
+    return seconds, requests, ended.users_scanned
+
+
 def scan_throughput(users_count: int | None = None) -> dict[str, Any]:
-    """Requests/s of a parallel scan vs the configured limit, and its speed-up over a
+    """Requests/s of a background scan vs the configured limit, and its speed-up over a
     one-by-one scan (see the module docstring)."""
     from core.bench import standalone_sandbox
 
     count = users_count or int(os.environ.get(SCAN_USERS_ENV) or SCAN_USERS)
     model_ids = [f"{OWNER}/bench-{index:06d}-selfie-lora" for index in range(count)]
     with tempfile.TemporaryDirectory() as tmp, standalone_sandbox(Path(tmp)) as base_url, \
-            _temporary_postgres() as (engine, _):
+            temporary_database(pool_size=SCAN_CONCURRENCY) as (engine, url):
         _create_models(base_url, model_ids)
         user_ids = _insert_users(engine, model_ids)
         httpx.post(f"{base_url}/_sandbox/faults",
                    json={"latency_ms": SCAN_LATENCY_MS, "path": "^/v1/"}).raise_for_status()
-        client = build_client("r8_bench_scan", base_url)
-        gateway = ReplicateGateway(
-            client, limits=RateLimits.per_minute(600, SCAN_CALLS_PER_MINUTE),
-            policy=RetryPolicy(total_seconds=30))
+        gateway = bench_gateway(base_url, calls_per_minute=SCAN_CALLS_PER_MINUTE)
         try:
             sample = random.Random(9).sample(user_ids, min(BASELINE_SAMPLE, count))
-            one_seconds, _, one_users = _timed_scan(engine, gateway, base_url,
-                                                    user_ids=sample, concurrency=1)
-            seconds, requests, scanned = _timed_scan(engine, gateway, base_url,
-                                                     concurrency=SCAN_CONCURRENCY)
+            one_seconds, _, one_users = _foreground_scan(engine, gateway, base_url,
+                                                         user_ids=sample, concurrency=1)
         finally:
             gateway.close()
+        seconds, requests, scanned = _background_scan(engine, url, base_url, Path(tmp))
     limit_per_second = SCAN_CALLS_PER_MINUTE / 60
     per_second = requests / seconds
     one_by_one_seconds = one_seconds / one_users * scanned
     return {
+        "path": "queued scan, one worker process (python -m core.worker)",
         "users": scanned,
         "injected_latency_ms": SCAN_LATENCY_MS,
         "configured_calls_per_minute": SCAN_CALLS_PER_MINUTE,
-        "concurrency": SCAN_CONCURRENCY,
+        "worker_concurrency": WORKER_CONCURRENCY,
+        "threads_per_batch": SCAN_CONCURRENCY,
         "scan_seconds": round(seconds, 2),
         "replicate_requests": requests,
         "requests_per_user": round(requests / max(scanned, 1), 2),
@@ -186,7 +194,7 @@ def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> d
     from core.demo import add_synthetic_users
     from core.scan.tables import scan_findings
 
-    with _temporary_postgres() as (engine, _):
+    with temporary_database(pool_size=SCAN_CONCURRENCY) as (engine, _):
         add_synthetic_users(engine=engine, count=users_count)
         with engine.connect() as conn:
             all_ids = list(conn.execute(select(users.c.id)).scalars())

@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
-from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.ledger.datasets import FACTS_METHOD, ensure_dataset_facts
-from core.ledger.tables import dataset_facts, trainings
+from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
+from core.ledger.tables import trainings
 
 # ZIPs downloaded or read at once (each is held in memory while read; dlib runs one
 # photo at a time anyway).
@@ -42,13 +41,6 @@ class SucceededTraining:
     zip_url: str | None
 
 
-@dataclass(frozen=True)
-class _ZipOf:
-    """A training as ``ensure_dataset_facts`` reads it: only ``input.input_images``."""
-
-    input: Mapping[str, Any]
-
-
 def needed_zip_urls(succeeded: Sequence[SucceededTraining]) -> list[str]:
     """The ZIP URLs of one user's trainings the dataset checks can compare (pure).
 
@@ -64,7 +56,7 @@ def needed_zip_urls(succeeded: Sequence[SucceededTraining]) -> list[str]:
                               if url and url.startswith(("http://", "https://"))))
 
 
-def succeeded_trainings(ops_engine: Engine,
+def succeeded_trainings(conn: Connection,
                         user_ids: Iterable[str]) -> dict[str, list[SucceededTraining]]:
     """The users' succeeded ledger trainings, oldest first, per user."""
     wanted = sorted(set(user_ids))
@@ -76,12 +68,28 @@ def succeeded_trainings(ops_engine: Engine,
                  .where(trainings.c.status == "succeeded", trainings.c.user_id.in_(wanted))
                  .order_by(trainings.c.user_id, trainings.c.created_at.asc().nulls_first(),
                            trainings.c.id))
-    with ops_engine.connect() as conn:
-        records = [SucceededTraining(row.user_id, row.id, row.destination, row.created_at,
-                                     row.zip_url.strip() if row.zip_url else None)
-                   for row in conn.execute(statement)]
+    records = [SucceededTraining(row.user_id, row.id, row.destination, row.created_at,
+                                 row.zip_url.strip() if row.zip_url else None)
+               for row in conn.execute(statement)]
     return {user_id: list(group)
             for user_id, group in groupby(records, key=lambda record: record.user_id)}
+
+
+def needed_by_user(conn: Connection, user_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The ZIP URLs each user's dataset checks need (users needing none are left out)."""
+    needs = {user_id: needed_zip_urls(records)
+             for user_id, records in succeeded_trainings(conn, user_ids).items()}
+    return {user_id: urls for user_id, urls in needs.items() if urls}
+
+
+def skipped_reason(failed: Mapping[str, str], needed: Sequence[str]) -> str | None:
+    """Why a user's dataset checks were skipped: some of the ZIPs they need could not be
+    read (``failed``: url -> why); None when every needed ZIP was read."""
+    missing = [url for url in needed if url in failed]
+    if not missing:
+        return None
+    return (f"the photos of {len(missing)} training(s) could not be read, so the dataset "
+            f"checks were skipped: {failed[missing[0]]}")
 
 
 def ensure_for_users(ops_engine: Engine, gateway: ReplicateGateway,
@@ -89,28 +97,19 @@ def ensure_for_users(ops_engine: Engine, gateway: ReplicateGateway,
                      user_ids: Iterable[str]) -> dict[str, str]:
     """Compute the missing dataset facts these users need; returns user -> why a needed
     ZIP could not be read (only users with such a failure). ``reader`` is called (dlib
-    loads in about a second) only when some ZIP is not in the cache yet."""
-    needs = {user_id: needed_zip_urls(records)
-             for user_id, records in succeeded_trainings(ops_engine, user_ids).items()}
-    urls = list(dict.fromkeys(url for needed in needs.values() for url in needed))
-    if not urls:
-        return {}
-    with ops_engine.begin() as conn:
-        cached = set(conn.execute(
-            select(dataset_facts.c.url)
-            .where(dataset_facts.c.url.in_(urls),
-                   dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)).scalars())
-        if cached.issuperset(urls):
+    loads in about a second) only when some ZIP is not in the cache yet. Each ZIP's facts
+    commit as soon as they are measured; no connection is held while downloading."""
+    with ops_engine.connect() as conn:
+        needs = needed_by_user(conn, user_ids)
+        urls = list(dict.fromkeys(url for needed in needs.values() for url in needed))
+        if not urls or cached_urls(conn, urls).issuperset(urls):
             return {}
-        done = ensure_dataset_facts(conn, gateway, reader(),
-                                    [_ZipOf({"input_images": url}) for url in urls],
-                                    max_workers=DATASET_WORKERS)
+    done = ensure_dataset_facts(ops_engine, gateway, reader(),
+                                zip_trainings(*urls),
+                                max_workers=DATASET_WORKERS)
     failures: dict[str, str] = {}
     for user_id, needed in needs.items():
-        failed = [url for url in needed if url in done.failed]
-        if failed:
-            failures[user_id] = (f"the photos of {len(failed)} training(s) could not be "
-                                 f"read, so the dataset checks were skipped: "
-                                 f"{done.failed[failed[0]]}")
+        reason = skipped_reason(done.failed, needed)
+        if reason is not None:
+            failures[user_id] = reason
     return failures
-

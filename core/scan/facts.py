@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -83,6 +84,22 @@ class LedgerHealth:
     def from_report(cls, report: SyncReport) -> LedgerHealth:
         return cls(training_errors=report.errors, not_found=frozenset(report.not_found),
                    interrupted=report.interrupted)
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``ops.scans.ledger_health`` holds, for the scan's batch jobs."""
+        return {"listing_error": self.listing_error,
+                "training_errors": dict(self.training_errors),
+                "not_found": sorted(self.not_found), "interrupted": self.interrupted}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> LedgerHealth:
+        if not raw:
+            return cls()
+        return cls(listing_error=raw.get("listing_error"),
+                   training_errors={str(key): str(value) for key, value
+                                    in (raw.get("training_errors") or {}).items()},
+                   not_found=frozenset(str(item) for item in raw.get("not_found") or ()),
+                   interrupted=raw.get("interrupted"))
 
 
 def ledger_problem(facts: UserFacts, health: LedgerHealth) -> str | None:

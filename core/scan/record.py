@@ -1,8 +1,9 @@
 """Writing a scan to schema ``ops``: its row, each batch of users, its end.
 
-The caller owns the transaction: ``run_scan`` commits the ``scans`` row on its own (so a
-running scan is visible), then each batch of users in one transaction (a user's findings
-and ``scan_users`` row are never seen apart), then the end.
+The caller owns the transaction. A batch of users is stored in one transaction (a user's
+findings and ``scan_users`` row are never seen apart). ``start_scan``/``finish_scan``/
+``fail_scan`` write a scan's row directly (fixtures, the bench); the console's scans go
+through ``core.scan.request`` (guarded, audited) and their jobs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from core.scan.tables import scan_findings, scan_users, scans
 from core.scan.values import UserScan
@@ -21,12 +22,22 @@ ERROR_MAX_CHARS = 2000
 
 def start_scan(conn: Connection, *, users_total: int, requested_by: str | None,
                options: Mapping[str, Any]) -> tuple[int, datetime]:
-    """Insert a ``running`` scan; returns its id and start time."""
+    """Insert a ``running`` scan (its scope from ``options``); returns its id and start."""
     row = conn.execute(
         insert(scans).values(users_total=users_total, requested_by=requested_by,
-                             options=dict(options), status="running")
+                             options=dict(options), status="running",
+                             scope="users" if options.get("scope") == "users" else "all",
+                             picked_up_at=func.now(), heartbeat_at=func.now())
         .returning(scans.c.id, scans.c.started_at)).one()
     return int(row.id), row.started_at
+
+
+def lock_scan(conn: Connection, scan_id: int) -> str | None:
+    """Lock the scan's row until the transaction ends; its status (None: no such scan).
+    Every step that moves a scan on takes this lock first, so they never interleave."""
+    status: str | None = conn.execute(select(scans.c.status).where(scans.c.id == scan_id)
+                                      .with_for_update()).scalar_one_or_none()
+    return status
 
 
 def record_users(conn: Connection, scan_id: int, results: Sequence[UserScan]) -> None:

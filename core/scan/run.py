@@ -1,19 +1,21 @@
-"""The fleet scan: every user in scope through the drift engine, stored in schema ``ops``.
+"""The fleet scan in the foreground: every user in scope through the drift engine, here
+and now, stored in schema ``ops`` exactly as a background scan stores it.
 
-``run_scan``:
-1. counts the scope and commits a ``running`` row in ``ops.scans``;
-2. syncs the training ledger once; if Replicate's listing fails the scan goes on, and
-   the users the ledger can no longer vouch for get SCAN_ERROR with the reason
-   (``core.scan.facts.ledger_problem``);
-3. then a page of users at a time (read from the app's database in user id order): the
-   dataset facts those users' checks need (``core.scan.datasets``; skipped with
-   ``with_datasets=False``), then the users in batches through ``map_bounded`` on
-   ``concurrency`` threads, all sharing the gateway's rate limits and retries: gather →
-   diagnose → one transaction per batch (each user's findings with its ``scan_users``
-   row). A user whose facts cannot be fetched, or whose check fails in any way, gets
+``run_scan`` (``python -m core.scan`` without ``--background``, tests) requests the scan
+(``core.scan.request``: the one-fleet-scan guard, the audit record) already running,
+then runs the background scan's own steps in this process instead of deferring them:
+
+1. ``start_plan``: sync the training ledger once (no connection held while Replicate
+   answers); a failed listing is not fatal, see ``core.scan.plan``;
+2. per page of users (``plan_page``): read the photos of the ZIPs their dataset checks
+   need and the cache lacks (``DATASET_WORKERS`` at a time, each committed as measured;
+   skipped with ``with_datasets=False``), then check each batch (``check_batch``:
+   ``concurrency`` threads, the shared rate limits and retries, one transaction per
+   batch). A user whose facts cannot be fetched, or whose check fails in any way, gets
    SCAN_ERROR; the others are unaffected;
-4. marks the scan finished; if anything outside that per-user isolation breaks (the
-   database, the caller's ``progress``), marks it failed with the error and re-raises.
+3. ``end_plan`` ends it as finished. If anything outside that per-user isolation breaks
+   (the database, the caller's ``progress``), the scan is marked failed with the reason
+   and the error re-raised.
 
 ``progress(done, total)`` is called on the calling thread only, between batches:
 Streamlit elements cannot be updated from worker threads.
@@ -21,169 +23,109 @@ Streamlit elements cannot be updated from worker threads.
 
 from __future__ import annotations
 
-import logging
-import math
+import getpass
+import socket
 from collections.abc import Callable, Sequence
-from functools import partial
-from typing import Any
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from core.drift import Finding, diagnose, scan_error
-from core.drift.codes import CODE_ORDER
-from core.drift.facts import AppRow
-from core.errors import DataRejected, ReplicateError
+from core.errors import Conflict, DashboardError
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.gateway.limits import Outcome, map_bounded
-from core.ledger.sync import sync_trainings
-from core.scan.datasets import ensure_for_users
-from core.scan.facts import LedgerHealth, gather_facts, ledger_problem
-from core.scan.record import fail_scan, finish_scan, record_users, start_scan
-from core.scan.scope import Page, Scope
+from core.roles import Actor, Role
+from core.scan.batch import check_batch
+from core.scan.heartbeat import Heartbeat, beat_seconds
+from core.scan.plan import end_plan, plan_page, start_plan
+from core.scan.request import DEFAULT_STALE_AFTER, ScanOptions, abandon_scan, request_scan
+from core.scan.services import ScanServices
+from core.scan.store import scan_summary
 from core.scan.values import ScanResult, UserScan
-
-log = logging.getLogger(__name__)
+from core.scan.zips import ensure_zips_inline
 
 Progress = Callable[[int, int], None]
-# A batch keeps every worker busy for ~BATCH_PER_WORKER users (so the wait for the
-# batch's slowest user costs little), and is small enough for ~PROGRESS_STEPS updates.
-BATCH_PER_WORKER = 20
-PROGRESS_STEPS = 20
-# How many explicit user ids ``ops.scans.options`` records verbatim.
-OPTIONS_MAX_IDS = 1000
-UNKNOWN_USER = "no user with this id in the app's database"
+# ZIPs downloaded or read at once (each is held in memory while read).
+DATASET_WORKERS = 2
+
+
+def operator_email() -> str:
+    """Who runs a command-line scan: the login on this machine, as an audit identity."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "operator"
+    return f"{user}@{socket.gethostname() or 'localhost'}"
 
 
 def run_scan(*, app_engine: Engine, ops_engine: Engine, gateway: ReplicateGateway,
              user_ids: Sequence[str] | None = None, concurrency: int = 8,
              face_reader: FaceReader | None = None, with_datasets: bool = True,
-             requested_by: str | None = None,
-             progress: Progress | None = None) -> ScanResult:
-    """Scan ``user_ids`` (default: every user with a ``user_models`` row); see the module
-    docstring. Returns every user's findings; raises only when the scan itself failed
-    (it is then recorded as ``failed``)."""
-    scope = Scope.of(user_ids)
-    with app_engine.connect() as conn:
-        total = scope.count(conn)
+             requested_by: str | None = None, progress: Progress | None = None,
+             stale_after: timedelta = DEFAULT_STALE_AFTER, via: str = "cli") -> ScanResult:
+    """Scan ``user_ids`` (default: every user with a ``user_models`` row) now, in this
+    process; see the module docstring. Returns every user's findings; raises Conflict
+    while another fleet scan is queued or running, and re-raises whatever made the scan
+    fail (it is then recorded as ``failed``)."""
+    actor = Actor(requested_by or operator_email(), Role.ADMIN)
+    options = ScanOptions.of(user_ids, with_datasets=with_datasets, concurrency=concurrency)
     with ops_engine.begin() as conn:
-        scan_id, started_at = start_scan(
-            conn, users_total=total, requested_by=requested_by,
-            options=_options(scope, concurrency=concurrency, with_datasets=with_datasets))
+        scan_id = request_scan(conn, actor, options, background=False,
+                               stale_after=stale_after, via=via).id
+    services = ScanServices(app_engine, ops_engine, gateway, _ReaderOnce(face_reader),
+                            heartbeat_seconds=beat_seconds(stale_after.total_seconds()))
     try:
-        results = _scan(scan_id, scope, total, app_engine=app_engine, ops_engine=ops_engine,
-                        gateway=gateway, concurrency=max(1, concurrency),
-                        reader=_ReaderOnce(face_reader) if with_datasets else None,
-                        progress=progress or (lambda done, total: None))
-        with ops_engine.begin() as conn:
-            finished_at = finish_scan(conn, scan_id)
+        with Heartbeat(ops_engine, scan_id=scan_id, every=services.heartbeat_seconds):
+            users = _run(services, scan_id, progress or (lambda done, total: None))
     except BaseException as exc:
-        _record_failure(ops_engine, scan_id, exc)
-        raise
-    return ScanResult(scan_id, tuple(results), started_at, finished_at)
-
-
-def _scan(scan_id: int, scope: Scope, total: int, *, app_engine: Engine, ops_engine: Engine,
-          gateway: ReplicateGateway, concurrency: int, reader: _ReaderOnce | None,
-          progress: Progress) -> list[UserScan]:
-    progress(0, total)
-    health = _sync_ledger(app_engine, ops_engine, gateway)
-    batch_size = max(concurrency, min(concurrency * BATCH_PER_WORKER,
-                                      math.ceil(total / PROGRESS_STEPS)))
-    results: list[UserScan] = []
-    for page in scope.pages(app_engine):
-        dataset_failures = ({} if reader is None else ensure_for_users(
-            ops_engine, gateway, reader, [row.user_id for row in page.rows]))
-        check = partial(_check_user, ops_engine=ops_engine, gateway=gateway, health=health,
-                        dataset_failures=dataset_failures)
-        for start in range(0, len(page.rows), batch_size):
-            outcomes = map_bounded(check, page.rows[start:start + batch_size],
-                                   max_workers=concurrency)
-            batch = [_result(outcome) for outcome in outcomes]
-            _store(ops_engine, scan_id, batch)
-            results += batch
-            progress(len(results), total)
-        without_rows = _without_rows(page)
-        if without_rows:
-            _store(ops_engine, scan_id, without_rows)
-            results += without_rows
-            progress(len(results), total)
-    return results
-
-
-def _check_user(row: AppRow, *, ops_engine: Engine, gateway: ReplicateGateway,
-                health: LedgerHealth, dataset_failures: dict[str, str]) -> UserScan:
-    """One user, on a worker thread: gather, vouch for the ledger, diagnose."""
-    try:
-        facts = gather_facts(row, ops_conn_factory=ops_engine.connect, gateway=gateway)
-    except (ReplicateError, DataRejected) as exc:
-        return UserScan(row.user_id, (scan_error(row.user_id, str(exc)),))
-    problem = ledger_problem(facts, health)
-    if problem is not None:
-        return UserScan(row.user_id, (scan_error(row.user_id, problem),))
-    findings = diagnose(facts)
-    skipped = dataset_failures.get(row.user_id)
-    if skipped is not None:
-        findings = _in_order((*findings, scan_error(row.user_id, skipped)))
-    return UserScan(row.user_id, findings)
-
-
-def _result(outcome: Outcome[AppRow, UserScan]) -> UserScan:
-    if outcome.value is not None:
-        return outcome.value
-    user_id = outcome.item.user_id
-    error = outcome.error
-    log.error("checking user %s failed", user_id, exc_info=error)
-    message = (f"checking this user failed unexpectedly ({type(error).__name__}: {error}); "
-               "the other users were checked")
-    return UserScan(user_id, (scan_error(user_id, message),))
-
-
-def _without_rows(page: Page) -> list[UserScan]:
-    """Given ids without a model row: nothing to drift, or no such user."""
-    return ([UserScan(user_id, ()) for user_id in page.no_model]
-            + [UserScan(user_id, (scan_error(user_id, UNKNOWN_USER),))
-               for user_id in page.unknown])
-
-
-def _in_order(findings: Sequence[Finding]) -> tuple[Finding, ...]:
-    """The engine's order: most serious first, then the vocabulary's order."""
-    return tuple(sorted(findings, key=lambda finding: (finding.severity.rank,
-                                                       CODE_ORDER[finding.code])))
-
-
-def _sync_ledger(app_engine: Engine, ops_engine: Engine,
-                 gateway: ReplicateGateway) -> LedgerHealth:
-    try:
-        with ops_engine.begin() as ops, app_engine.connect() as app:
-            report = sync_trainings(ops, gateway, app_conn=app)
-    except (ReplicateError, DataRejected) as exc:
-        log.warning("the ledger sync failed; scanning with the ledger as it was: %s", exc)
-        return LedgerHealth(listing_error=str(exc))
-    return LedgerHealth.from_report(report)
-
-
-def _store(ops_engine: Engine, scan_id: int, batch: Sequence[UserScan]) -> None:
-    with ops_engine.begin() as conn:
-        record_users(conn, scan_id, batch)
-
-
-def _record_failure(ops_engine: Engine, scan_id: int, exc: BaseException) -> None:
-    try:
         with ops_engine.begin() as conn:
-            fail_scan(conn, scan_id, f"{type(exc).__name__}: {exc}")
-    except Exception:  # the database itself may be what broke; the original error wins
-        log.exception("could not mark scan %s failed", scan_id)
+            abandon_scan(conn, scan_id, describe_failure(exc))
+        raise
+    with ops_engine.connect() as conn:
+        summary = scan_summary(conn, scan_id)
+    if summary is None or summary.status != "finished" or summary.finished_at is None:
+        raise Conflict(f"Scan #{scan_id} did not finish: it was "
+                       f"{summary.status if summary else 'deleted'}"
+                       + (f" by {summary.cancelled_by}." if summary and summary.cancelled_by
+                          else "."))
+    return ScanResult(scan_id, tuple(users), summary.started_at, summary.finished_at)
 
 
-def _options(scope: Scope, *, concurrency: int, with_datasets: bool) -> dict[str, Any]:
-    options: dict[str, Any] = {"scope": "all" if scope.is_everyone else "users",
-                               "concurrency": concurrency, "with_datasets": with_datasets}
-    if scope.user_ids is not None:
-        options["user_count"] = len(scope.user_ids)
-        if len(scope.user_ids) <= OPTIONS_MAX_IDS:
-            options["user_ids"] = list(scope.user_ids)
-    return options
+def _run(services: ScanServices, scan_id: int, progress: Progress) -> list[UserScan]:
+    start = start_plan(services, scan_id)
+    if start is None:
+        return []
+    progress(0, start.users_total)
+    users: list[UserScan] = []
+    for page in start.scope.pages(services.app_engine, start=start.cursor):
+        planned = plan_page(services, start, page, defer_jobs=False)
+        if planned is None:
+            return users
+        ensure_zips_inline(services, list(planned.zip_urls), max_workers=DATASET_WORKERS)
+        for number in sorted((*planned.ready, *planned.waiting)):
+            checked = check_batch(services, scan_id, number)
+            if checked is None:
+                return users
+            users += checked
+            progress(len(users), start.users_total)
+        if planned.stored:
+            users += planned.stored
+            progress(len(users), start.users_total)
+    end_plan(services, scan_id, defer_jobs=False)
+    return users
+
+
+def describe_failure(error: BaseException) -> str:
+    """A readable reason for a scan's failure, for the scan row and the audit log."""
+    if isinstance(error, DashboardError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C) before it finished"
+    orig = getattr(error, "orig", None)
+    detail = str(orig or error).strip().splitlines()
+    first = detail[0] if detail else ""
+    if type(error).__name__ in ("OperationalError", "InterfaceError"):
+        return f"the database could not be reached: {first}"
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 class _ReaderOnce:

@@ -27,6 +27,7 @@ class Page:
     rows: tuple[AppRow, ...]
     no_model: tuple[str, ...] = ()  # users without a user_models row
     unknown: tuple[str, ...] = ()  # ids that are no user at all
+    cursor: str | None = None  # ``pages(start=cursor)`` goes on after this page
 
     @property
     def size(self) -> int:
@@ -56,19 +57,22 @@ class Scope:
             return len(self.user_ids)
         return int(conn.execute(select(func.count()).select_from(user_models)).scalar_one())
 
-    def pages(self, app_engine: Engine, *, page_size: int = PAGE_SIZE) -> Iterator[Page]:
-        """The scope a page at a time; each page on a short-lived connection."""
+    def pages(self, app_engine: Engine, *, page_size: int = PAGE_SIZE,
+              start: str | None = None) -> Iterator[Page]:
+        """The scope a page at a time, each on a short-lived connection; from the
+        beginning, or after the page whose ``cursor`` is ``start``."""
         if self.user_ids is None:
-            yield from _all_rows(app_engine, page_size)
+            yield from _all_rows(app_engine, page_size, after=start)
             return
-        for start in range(0, len(self.user_ids), page_size):
-            chunk = self.user_ids[start:start + page_size]
+        first = int(start) if start else 0
+        for begin in range(first, len(self.user_ids), page_size):
+            chunk = self.user_ids[begin:begin + page_size]
             with app_engine.connect() as conn:
-                yield _given(conn, chunk)
+                page = given_ids(conn, chunk)
+            yield Page(page.rows, page.no_model, page.unknown, cursor=str(begin + len(chunk)))
 
 
-def _all_rows(app_engine: Engine, page_size: int) -> Iterator[Page]:
-    after: str | None = None
+def _all_rows(app_engine: Engine, page_size: int, *, after: str | None) -> Iterator[Page]:
     while True:
         # The keys in the database's order (its collation, not Python's), then their rows.
         keys = select(user_models.c.user_id).order_by(user_models.c.user_id).limit(page_size)
@@ -80,13 +84,16 @@ def _all_rows(app_engine: Engine, page_size: int) -> Iterator[Page]:
                 return
             by_id = {row.user_id: row
                      for row in app_rows(conn, where=user_models.c.user_id.in_(ordered))}
-        yield Page(tuple(by_id[user_id] for user_id in ordered if user_id in by_id))
+        yield Page(tuple(by_id[user_id] for user_id in ordered if user_id in by_id),
+                   cursor=ordered[-1])
         if len(ordered) < page_size:
             return
         after = ordered[-1]
 
 
-def _given(conn: Connection, chunk: Sequence[str]) -> Page:
+def given_ids(conn: Connection, chunk: Sequence[str]) -> Page:
+    """The rows of exactly these ids, in their order; ids without a row sorted into
+    users who never trained and ids that are no user at all."""
     by_id = {row.user_id: row for row in app_rows(conn, where=user_models.c.user_id.in_(chunk))}
     missing = [user_id for user_id in chunk if user_id not in by_id]
     existing = set(conn.execute(select(users.c.id).where(users.c.id.in_(missing))).scalars()

@@ -1,12 +1,14 @@
 """What the pages read about scans: the latest findings per user, counts, trend, worst users.
 
-"The latest finished scan" is, per user, the newest finished scan that looked at that
-user: the newest finished scan of everyone, overlaid by finished scans of some users
-(``--user``, a rescan after a repair) that started after it. Without such partial scans
-that is simply the newest finished scan. So a rescan of one user never hides the rest
-of the fleet, and a repaired user shows healthy as soon as they are rescanned. Running
-and failed scans are never read here (``last_scan`` excepted, which says what runs).
-The trend is over scans of everyone only: a scan of three users is not a fleet count.
+"The latest finished scan" is, per user, the newest ended scan that looked at that user:
+the newest finished fleet scan (a scan of everyone), overlaid by every scan that ended
+after it and stored some users: scans of some users (``--user``, a rescan after a
+repair), and fleet scans that were cancelled or failed part way (each batch of users is
+stored whole, so the users they did check keep those findings). Without such scans that
+is simply the newest finished fleet scan. So a rescan of one user never hides the rest of
+the fleet, and a repaired user shows healthy as soon as they are rescanned. Queued and
+running scans are never read here (``last_fleet_scan`` and friends say what runs). The
+trend is over finished fleet scans only: a scan of three users is not a fleet count.
 
 Every function takes a connection to schema ``ops``; the caller owns it.
 """
@@ -32,11 +34,18 @@ from sqlalchemy import (
 
 from core.drift import Finding, Fix, RepairAction, Severity
 from core.drift.codes import CODE_ORDER
-from core.scan.tables import scan_findings, scan_users, scans
-from core.scan.values import CodeCount, ScanSummary, TrendPoint, WorstUser
+from core.scan.tables import (
+    ACTIVE_STATUSES,
+    ENDED_STATUSES,
+    FLEET,
+    scan_findings,
+    scan_users,
+    scans,
+)
+from core.scan.values import CodeCount, ScanSummary, TrendPoint, UserCheck, WorstUser
 
 _SEVERITY_RANK = {level.value: level.rank for level in Severity}
-_EVERYONE = func.coalesce(scans.c.options["scope"].astext, "all") == "all"
+_EVERYONE = scans.c.scope == FLEET
 
 
 @dataclass(frozen=True)
@@ -51,15 +60,74 @@ class _View:
         return (*((self.base,) if self.base is not None else ()), *self.newer)
 
 
+def summary_from_row(row: Row[Any]) -> ScanSummary:
+    """A ``ScanSummary`` from an ``ops.scans`` row."""
+    return ScanSummary(
+        id=row.id, started_at=row.started_at, finished_at=row.finished_at,
+        status=row.status, users_total=row.users_total, users_scanned=row.users_scanned,
+        requested_by=row.requested_by, error=row.error, scope=row.scope, phase=row.phase,
+        heartbeat_at=row.heartbeat_at, picked_up_at=row.picked_up_at,
+        zips_total=row.zips_total, zips_done=row.zips_done,
+        batches_total=row.batches_total, batches_done=row.batches_done,
+        planned=row.planned, cancelled_by=row.cancelled_by)
+
+
 def last_scan(conn: Connection) -> ScanSummary | None:
-    """The most recently started scan, whatever its status (running, finished, failed)."""
+    """The most recently requested scan of any scope, whatever its status."""
     row = conn.execute(select(scans).order_by(scans.c.id.desc()).limit(1)).one_or_none()
+    return None if row is None else summary_from_row(row)
+
+
+def last_fleet_scan(conn: Connection) -> ScanSummary | None:
+    """The most recently requested fleet scan (queued, running or ended): what the Fleet
+    page's headline and the Users caption speak of. Rescans of some users are not it."""
+    row = conn.execute(select(scans).where(_EVERYONE)
+                       .order_by(scans.c.id.desc()).limit(1)).one_or_none()
+    return None if row is None else summary_from_row(row)
+
+
+def active_fleet_scan(conn: Connection) -> ScanSummary | None:
+    """The fleet scan queued or running, if any (there is at most one)."""
+    row = conn.execute(select(scans).where(_EVERYONE, scans.c.status.in_(ACTIVE_STATUSES))
+                       .order_by(scans.c.id.desc()).limit(1)).one_or_none()
+    return None if row is None else summary_from_row(row)
+
+
+def scan_summary(conn: Connection, scan_id: int) -> ScanSummary | None:
+    """One scan by id, or None."""
+    row = conn.execute(select(scans).where(scans.c.id == scan_id)).one_or_none()
+    return None if row is None else summary_from_row(row)
+
+
+def last_check(conn: Connection, user_id: str) -> UserCheck | None:
+    """The newest ended scan that checked this user (a fleet scan or a scan of this user),
+    with what it found; None when no scan has checked them yet."""
+    row = conn.execute(
+        select(scans.c.id, scans.c.scope, scans.c.status, scans.c.requested_by,
+               scans.c.finished_at, scan_users.c.worst_severity)
+        .select_from(scan_users.join(scans, scans.c.id == scan_users.c.scan_id))
+        .where(scan_users.c.user_id == user_id, scans.c.status.in_(ENDED_STATUSES))
+        .order_by(scans.c.id.desc()).limit(1)).one_or_none()
     if row is None:
         return None
-    return ScanSummary(id=row.id, started_at=row.started_at, finished_at=row.finished_at,
-                       status=row.status, users_total=row.users_total,
-                       users_scanned=row.users_scanned, requested_by=row.requested_by,
-                       error=row.error)
+    codes = tuple(conn.execute(
+        select(scan_findings.c.code)
+        .where(scan_findings.c.scan_id == row.id, scan_findings.c.user_id == user_id)
+    ).scalars())
+    return UserCheck(scan_id=row.id, scope=row.scope, status=row.status,
+                     requested_by=row.requested_by, finished_at=row.finished_at,
+                     worst_severity=row.worst_severity,
+                     codes=tuple(sorted(codes, key=lambda code: CODE_ORDER.get(code, 99))))
+
+
+def pending_checks(conn: Connection, user_id: str) -> list[ScanSummary]:
+    """Queued or running scans that will check this user: the fleet scan, or a scan of
+    some users that names them."""
+    rows = conn.execute(
+        select(scans).where(scans.c.status.in_(ACTIVE_STATUSES),
+                            _EVERYONE | scans.c.options["user_ids"].contains([user_id]))
+        .order_by(scans.c.id))
+    return [summary_from_row(row) for row in rows]
 
 
 def latest_findings(conn: Connection,
@@ -95,6 +163,11 @@ def worst_by_user(conn: Connection, user_ids: Sequence[str]) -> dict[str, str | 
     for row in rows:  # ascending scan ids: the newest wins
         worst[row.user_id] = row.worst_severity
     return worst
+
+
+def checked_users(conn: Connection, user_ids: Sequence[str]) -> set[str]:
+    """Which of these users some ended scan has checked ("not scanned yet" is the rest)."""
+    return set(_scan_of_users(conn, user_ids))
 
 
 def user_ids_with(conn: Connection, *, codes: Sequence[str] = (),
@@ -207,8 +280,8 @@ def _view(conn: Connection) -> _View:
     base = conn.execute(select(func.max(scans.c.id))
                         .where(scans.c.status == "finished", _EVERYONE)).scalar_one_or_none()
     newer = conn.execute(select(scans.c.id)
-                         .where(scans.c.status == "finished", ~_EVERYONE,
-                                scans.c.id > (base or 0))
+                         .where(scans.c.status.in_(ENDED_STATUSES), scans.c.id > (base or 0),
+                                scans.c.users_scanned > 0)
                          .order_by(scans.c.id)).scalars()
     return _View(base, tuple(newer))
 

@@ -42,16 +42,52 @@ class ScanResult:
 
 @dataclass(frozen=True)
 class ScanSummary:
-    """One ``ops.scans`` row, for "when did the last scan run, and how far is it"."""
+    """One ``ops.scans`` row: what was asked, by whom, and how far it is."""
 
     id: int
-    started_at: datetime
+    started_at: datetime  # when it was requested
     finished_at: datetime | None
-    status: str  # running, finished, failed
+    status: str  # queued, running, finished, failed, cancelled
     users_total: int
     users_scanned: int
     requested_by: str | None
     error: str | None = None  # why a failed scan failed
+    scope: str = "all"  # all: a fleet scan; users: a scan of some users
+    phase: str | None = None  # sync, plan, check while running
+    heartbeat_at: datetime | None = None
+    picked_up_at: datetime | None = None
+    zips_total: int = 0
+    zips_done: int = 0
+    batches_total: int = 0
+    batches_done: int = 0
+    planned: bool = False
+    cancelled_by: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ("queued", "running")
+
+    @property
+    def is_fleet(self) -> bool:
+        return self.scope == "all"
+
+    @property
+    def last_sign_of_life(self) -> datetime:
+        """When a worker last showed it was working on this scan (or it was requested)."""
+        return self.heartbeat_at or self.picked_up_at or self.started_at
+
+
+@dataclass(frozen=True)
+class UserCheck:
+    """The newest ended scan that checked one user, and what it found."""
+
+    scan_id: int
+    scope: str  # all: a fleet scan; users: a scan of some users (a rescan)
+    status: str  # finished, or cancelled/failed after this user's batch was stored
+    requested_by: str | None
+    finished_at: datetime | None
+    worst_severity: str | None  # None: healthy
+    codes: tuple[str, ...]
 
 
 @dataclass(frozen=True)

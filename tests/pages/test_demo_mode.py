@@ -1,8 +1,9 @@
 """DEMO through the real entry: the embedded database and the seeded demo world, the
 "Acting as" picker instead of a login, and the pages each picked role gets.
 
-The runtime starts its own embedded PostgreSQL in a temporary DATA_DIR (stopped at the
-end) and uses the session's sandbox (REPLICATE_BASE_URL), so no sandbox process is spawned.
+The runtime starts its own embedded PostgreSQL and DEMO's worker process in a temporary
+DATA_DIR (both stopped at the end) and uses the session's sandbox (REPLICATE_BASE_URL), so
+no sandbox process is spawned.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.db import stop_embedded_postgres
+from core.db import embedded_postgres_url, make_engine, stop_embedded_postgres
+from core.jobs.service import stop_worker
 from core.sandbox.server import RunningSandbox
+from core.scan.store import last_fleet_scan
 from tests.pages.conftest import APP, LIVE_ENV_NAMES, open_page, texts
 
 # First start: a new PostgreSQL cluster, the app's tables, and the demo world's trainings.
@@ -40,6 +43,7 @@ def demo_data_dir(sandbox_server: RunningSandbox) -> Iterator[Path]:
     try:
         yield data_dir
     finally:
+        stop_worker(data_dir)  # DEMO's first page load started it, detached
         stop_embedded_postgres(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -72,7 +76,7 @@ def _acting_as(at: AppTest, role: str) -> AppTest:
 
 
 @pytest.mark.usefixtures("demo_env")
-def test_demo_is_badged_and_picks_who_acts() -> None:
+def test_demo_is_badged_and_picks_who_acts(demo_data_dir: Path) -> None:
     at = _demo_app()
     assert not at.exception, at.exception
     badges = " ".join(str(element.value) for element in at.sidebar.markdown)
@@ -82,7 +86,20 @@ def test_demo_is_badged_and_picks_who_acts() -> None:
     assert {option.rsplit("(", 1)[-1].rstrip(")") for option in picker.options} <= {
         "support", "product", "admin"}
     assert "login" not in [button.key for button in at.button]  # no login in DEMO
-    assert not at.dataframe[0].value.empty  # the demo world's users
+    users = at.dataframe[0].value
+    assert not users.empty  # the demo world's users
+    # The first start queued a first fleet scan for the worker, nobody clicked for it;
+    # until it has checked a user, that user is "not scanned yet", not "no finding".
+    engine = make_engine(embedded_postgres_url(demo_data_dir))
+    try:
+        with engine.connect() as conn:
+            first = last_fleet_scan(conn)
+    finally:
+        engine.dispose()
+    assert first is not None and first.requested_by == "first-start@sselfie-console"
+    if first.users_scanned == 0:
+        assert f"Fleet scan #{first.id} is" in texts(at)
+        assert set(users["worst"]) == {"not scanned yet"}
 
 
 @pytest.mark.usefixtures("demo_env")

@@ -21,12 +21,14 @@ WHEN = datetime(2026, 2, 2, 12, 0, tzinfo=UTC)
 def test_users_table_gets_worst_and_codes_after_the_user() -> None:
     frame = pd.DataFrame({"user": ["a", "b", "c"], "email": ["x", "y", "z"]})
     shown = drift_tables.with_findings(frame, {"a": "critical", "b": None},
-                                       {"a": ("STALE_VERSION", "PARAMS_CHANGED")}, scanned=True)
+                                       {"a": ("STALE_VERSION", "PARAMS_CHANGED")},
+                                       checked={"a", "b"})
     assert list(shown.columns) == ["user", "worst", "findings", "email"]
-    assert list(shown["worst"]) == ["critical", "no finding", "no finding"]
+    # c was checked by no scan: "not scanned yet", never "no finding".
+    assert list(shown["worst"]) == ["critical", "no finding", "not scanned yet"]
     assert list(shown["findings"]) == [["STALE_VERSION", "PARAMS_CHANGED"], [], []]
-    never = drift_tables.with_findings(frame, {}, {}, scanned=False)
-    assert set(never["worst"]) == {"—"} and list(frame.columns) == ["user", "email"]
+    never = drift_tables.with_findings(frame, {}, {}, checked=set())
+    assert set(never["worst"]) == {"not scanned yet"} and list(frame.columns) == ["user", "email"]
 
 
 def test_evidence_is_one_line_per_value_with_json_for_nested_values() -> None:

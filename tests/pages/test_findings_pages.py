@@ -63,7 +63,7 @@ def test_users_show_worst_severity_and_codes_and_filter_by_them(
     assert list(rows.loc[world.stale, "findings"]) == ["STALE_VERSION", "WEIGHTS_URL_MISMATCH"]
     assert rows.loc[world.healthy, "worst"] == "no finding"
     assert list(rows.loc[world.healthy, "findings"]) == []
-    assert f"the last, #{scans[-1].scan_id}" in texts(at)
+    assert f"the last fleet scan, #{scans[-1].scan_id}" in texts(at)
 
     at.multiselect(key="code").select("STALE_VERSION").run()
     assert _users(at) == [world.stale]
@@ -156,8 +156,9 @@ def test_fleet_page_shows_counts_trend_and_worst_users(
     at = open_page(app_as("support"), "fleet")
     assert not at.exception, at.exception
     metrics = {metric.label: str(metric.value) for metric in at.metric}
-    assert metrics["last scan"] == f"#{scans[-1].scan_id}" and metrics["status"] == "finished"
-    assert metrics["users scanned"] == f"{len(scans[-1].users)} of {len(scans[-1].users)}"
+    assert (metrics["last fleet scan"] == f"#{scans[-1].scan_id}"
+            and metrics["status"] == "finished")
+    assert metrics["users checked"] == f"{len(scans[-1].users)} of {len(scans[-1].users)}"
     (counts,) = frames_with(at, "what it means")
     expected: dict[str, int] = {}
     for codes in _codes(scans).values():

@@ -5,6 +5,7 @@ exactly as they were, in shape and in content (the console only migrates schema 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from streamlit.testing.v1 import AppTest
@@ -16,7 +17,7 @@ APP_TABLES = ("users", "user_models", "selfie_uploads", "generated_images", "ai_
               "feed_posts", "credit_transactions")
 
 
-def _fingerprint(database_url: str) -> dict[str, object]:
+def _fingerprint(database_url: str) -> dict[str, Any]:
     """Every public table, column, constraint and index, and an md5 of each app table's
     rows in a stable order."""
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))

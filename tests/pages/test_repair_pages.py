@@ -1,6 +1,7 @@
-"""Writes through the pages: an admin's scan from the Fleet page, a repair of the stale user
-through the confirmation dialog (with a conflict, a repeated submission and an undo), and
-the Audit page listing them.
+"""Writes through the pages: an admin's scan from the Fleet page (run by a real worker
+process, followed across pages), a repair of the stale user through the confirmation
+dialog (with a conflict, a repeated submission, an undo and the rescan a worker runs),
+and the Audit page listing them.
 
 The tests share the module's database and change it, so each starts from what the one
 before left: the undo test puts the stale row back, the repair test repairs it for good.
@@ -8,6 +9,7 @@ before left: the undo test puts the stale row back, the repair test repairs it f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,8 +24,10 @@ from core.repairs import read_row
 from core.repairs.values import app_row
 from core.sandbox.server import RunningSandbox
 from core.scan.facts import gather_facts
+from core.scan.store import scan_summary
 from tests.pages.conftest import frames_with, open_page, texts
 from tests.user_world import UserWorld, gateway_on
+from tests.workers import Workers, wait_for, worker_env
 
 REASON = "Ticket 4711: images got worse after retraining"
 
@@ -40,9 +44,10 @@ def _row(engine: Engine, user_id: str) -> dict[str, Any]:
         return read_row(conn, user_id)
 
 
-def _records(engine: Engine, **filters: str) -> list[audit.AuditRecord]:
+def _records(engine: Engine, *, action: str | None = None,
+             user_id: str | None = None) -> list[audit.AuditRecord]:
     with engine.connect() as conn:
-        return audit.list_records(conn, **filters)
+        return audit.list_records(conn, action=action, user_id=user_id)
 
 
 def _codes_now(engine: Engine, sandbox: RunningSandbox, user_id: str) -> set[str]:
@@ -80,21 +85,65 @@ def _rearm_last_repair(at: AppTest, user_id: str) -> None:
     at.session_state["repair_submitting"] = nonce
 
 
-def test_admin_scans_from_the_fleet_page(app_as: Callable[..., AppTest], world: UserWorld,
-                                         engine: Engine) -> None:
+@pytest.fixture(scope="module")
+def workers(pages_database_url: str, sandbox_server: RunningSandbox,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    """Worker processes for this module's database, started by the tests that need them."""
+    folder = tmp_path_factory.mktemp("page-workers")
+    started = Workers(lambda **extra: worker_env(
+        database_url=pages_database_url, sandbox_url=sandbox_server.base_url,
+        data_dir=folder, **extra), folder)
+    yield started
+    started.stop_all()
+
+
+def _scan_status(engine: Engine, scan_id: int) -> str | None:
+    with engine.connect() as conn:
+        summary = scan_summary(conn, scan_id)
+    return summary.status if summary is not None and not summary.is_active else None
+
+
+def test_admin_scans_from_the_fleet_page_leaves_and_comes_back(
+        app_as: Callable[..., AppTest], world: UserWorld, engine: Engine,
+        workers: Workers) -> None:
+    workers.stop_all()  # nobody runs the scan until the page has shown it waiting
     at = open_page(app_as("admin"), "fleet")
     assert not at.exception, at.exception
-    assert "No scan has run yet" in texts(at)
+    assert "No fleet scan has run yet" in texts(at)
     at.button(key="scan_now").click().run()
     assert not at.exception, at.exception
-    (done,) = [success.value for success in at.success]
-    assert done.startswith("Scan #") and "5 with findings" in done
+    (queued,) = [success.value for success in at.success]
+    scan_id = int(queued.split("#", 1)[1].split(" ", 1)[0])
+    assert "queued" in queued and "You can leave this page" in queued
+    assert at.button(key="scan_now").disabled  # one at a time
+    (requested,) = _records(engine, action="scan:run")
+    assert requested.actor_email == "admin@staff.test" and requested.details is not None
+    assert requested.details["event"] == "requested" and requested.details["scan_id"] == scan_id
+
+    # Leave for the Users page (the scan is not stopped by it), then come back.
+    at = open_page(at, "users")
+    assert f"Fleet scan #{scan_id} is queued" in texts(at)
+    assert set(frames_with(at, "worst")[0]["worst"]) == {"not scanned yet"}
+    at = open_page(at, "fleet")
     metrics = {metric.label: str(metric.value) for metric in at.metric}
-    assert metrics["status"] == "finished" and metrics["users scanned"] == "26 of 26"
+    assert (metrics["last fleet scan"], metrics["status"]) == (f"#{scan_id}", "queued")
+    assert "Queued, waiting for a worker" in texts(at)
+    assert "No worker is running" in texts(at)  # and nobody has started one yet
+    assert at.button(key="cancel_scan")  # an admin may cancel it
+
+    workers.start()
+    assert wait_for(lambda: _scan_status(engine, scan_id), timeout=120,
+                    what="the scan to end") == "finished", workers.logs()
+    at = open_page(at, "users")
+    at = open_page(at, "fleet")
+    assert not at.exception, at.exception
+    metrics = {metric.label: str(metric.value) for metric in at.metric}
+    assert metrics["status"] == "finished" and metrics["users checked"] == "26 of 26"
     assert "STALE_VERSION" in set(frames_with(at, "what it means")[0]["code"])
-    (record,) = _records(engine, action="scan:run")
-    assert record.actor_email == "admin@staff.test" and record.details is not None
-    assert record.details["users"] == 26
+    outcome = [record for record in _records(engine, action="scan:run")
+               if (record.details or {}).get("event") == "finished"]
+    assert len(outcome) == 1 and outcome[0].details is not None
+    assert outcome[0].details["users_with_findings"] == 5
     assert not at.button(key="scan_now").disabled  # ready for the next scan
 
 
@@ -118,13 +167,14 @@ def test_repair_then_undo_through_the_dialogs(app_as: Callable[..., AppTest],
     assert [record.action for record in _records(engine, user_id=world.stale)
             if not record.action.startswith("scan")] == ["undo:repoint_latest",
                                                          "repair:repoint_latest"]
-    assert "STALE_VERSION" in texts(at)  # the finding is back
+    assert "`STALE_VERSION`" in texts(at)  # the finding (not only the last scan) is back
 
 
 def test_admin_repairs_the_stale_user_through_the_dialog(
     app_as: Callable[..., AppTest], world: UserWorld, engine: Engine,
-    sandbox_server: RunningSandbox,
+    sandbox_server: RunningSandbox, workers: Workers,
 ) -> None:
+    workers.ensure_one()  # the rescan after the repair runs in a worker
     versions = world.replicate.stale_versions
     assert "STALE_VERSION" in _codes_now(engine, sandbox_server, world.stale)
     repairs_before = len(_records(engine, action="repair:repoint_latest"))
@@ -161,8 +211,14 @@ def test_admin_repairs_the_stale_user_through_the_dialog(
         "repair:repoint_latest", "admin@staff.test", REASON)
     assert record.before == {"replicate_version_id": versions[1]}
     assert "STALE_VERSION" not in _codes_now(engine, sandbox_server, world.stale)
-    assert "STALE_VERSION" not in texts(at) and "Stored = latest." in texts(at)
-    assert "Rescanned in scan #" in texts(at)
+    assert "`STALE_VERSION`" not in texts(at) and "Stored = latest." in texts(at)
+    (rescan,) = [re.search(r"Rescan #(\d+) of this user is queued", str(element.value))
+                 for element in (*at.success, *at.info, *at.markdown, *at.caption)
+                 if "of this user is queued" in str(element.value)]
+    assert rescan is not None
+    rescan_id = int(rescan.group(1))
+    assert wait_for(lambda: _scan_status(engine, rescan_id), timeout=60,
+                    what="the rescan to end") == "finished"
     assert at.button(key="undo_repair")
 
     # The same dialog submitted again (a late second click): nothing more is written.

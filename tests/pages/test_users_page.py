@@ -33,7 +33,7 @@ def test_lists_seeded_users_newest_first_with_stored_and_latest(
     assert list(table.columns) == ["user", "worst", "findings", "email", "plan",
                                    "training status", "stored version", "latest version",
                                    "trigger word", "model id", "updated", "open"]
-    assert set(table["worst"]) == {"—"}  # no scan yet
+    assert set(table["worst"]) == {"not scanned yet"}  # no scan yet
     assert list(table["user"][:7]) == list(world.special)
     rows = table.set_index("user")
     stale_versions = world.replicate.stale_versions

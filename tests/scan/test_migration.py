@@ -64,7 +64,7 @@ def test_deleting_a_scan_deletes_its_rows(conn: Connection) -> None:
         scan_id=scan_id, user_id="u", code="PARAMS_CHANGED", severity="info", title="t",
         evidence={}, fix={"action": None, "text": "t"}))
     row = conn.execute(select(scans).where(scans.c.id == scan_id)).one()
-    assert (row.status, row.users_scanned, row.options) == ("running", 0, {})
+    assert (row.status, row.scope, row.users_scanned, row.options) == ("queued", "all", 0, {})
     conn.execute(scans.delete().where(scans.c.id == scan_id))
     assert conn.execute(text("SELECT count(*) FROM ops.scan_findings WHERE scan_id = :id"),
                         {"id": scan_id}).scalar_one() == 0

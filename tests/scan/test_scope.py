@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.gateway.gateway import ReplicateGateway
 from core.scan import last_scan, run_scan
-from core.scan.run import UNKNOWN_USER
+from core.scan.batch import UNKNOWN_USER
 from core.scan.scope import Scope
 from core.scan.tables import scan_users, scans
 from core.schema import user_models

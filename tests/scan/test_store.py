@@ -4,6 +4,7 @@ which scan is "the latest" per user, filters, counts, trend and worst users."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -11,6 +12,8 @@ from core.drift import Finding, scan_error
 from core.drift.findings import Fix, make_finding
 from core.scan import (
     counts_by_code,
+    last_check,
+    last_fleet_scan,
     last_scan,
     latest_findings,
     trend,
@@ -19,6 +22,7 @@ from core.scan import (
     worst_users,
 )
 from core.scan.record import fail_scan, finish_scan, record_users, start_scan
+from core.scan.store import checked_users
 from core.scan.tables import scans
 from core.scan.values import UserScan
 
@@ -26,11 +30,12 @@ from core.scan.values import UserScan
 def finding(code: str) -> Finding:
     if code == "SCAN_ERROR":
         return scan_error("u", "Replicate is unavailable")
-    fields = {"STALE_VERSION": {"versions_behind": 2},
+    fields_by_code: dict[str, dict[str, Any]] = {"STALE_VERSION": {"versions_behind": 2},
               "TRIGGER_WORD_MISMATCH": {"stored_trigger_word": "a", "trained_trigger_word": "b"},
               "DUPLICATE_MODELS": {"destination_count": 2, "row_model": "o/m"},
               "PARAMS_CHANGED": {"changed": "steps"},
-              "TRAINER_CHANGED": {"previous_trainer": "a/b", "trainer": "c/d"}}[code]
+              "TRAINER_CHANGED": {"previous_trainer": "a/b", "trainer": "c/d"}}
+    fields = fields_by_code[code]
     return make_finding(code, evidence={"why": code.lower(), "seen": ["x", 1]},
                         fix=Fix(None, f"fix {code}"), **fields)
 
@@ -76,15 +81,36 @@ def test_findings_come_back_as_they_were_found(conn: Connection) -> None:
         "ann": "critical", "bob": "warning", "cat": "info", "dan": None, "zed": None}
 
 
-def test_running_and_failed_scans_are_not_the_latest(conn: Connection) -> None:
+def test_running_scans_are_not_the_latest_but_what_ended_scans_stored_is(
+        conn: Connection) -> None:
     write_scan(conn, FLEET)
-    write_scan(conn, {"ann": [], "dan": ["STALE_VERSION"]}, status="failed")
+    failed = write_scan(conn, {"dan": ["STALE_VERSION"]}, status="failed")
     running = write_scan(conn, {"ann": []}, status="running")
+    # The running scan checked ann healthy, but it has not ended: ann keeps the fleet's.
     assert latest_findings(conn, ["ann"])["ann"][0].code == "STALE_VERSION"
-    assert user_ids_with(conn, codes=["STALE_VERSION"]) == ["ann"]
+    # A scan that failed part way stored dan whole: that is dan's latest check.
+    assert user_ids_with(conn, codes=["STALE_VERSION"]) == ["ann", "dan"]
+    assert checked_users(conn, ["ann", "dan", "zed"]) == {"ann", "dan"}
+    check = last_check(conn, "dan")
+    assert check is not None and (check.scan_id, check.status, check.codes) == (
+        failed, "failed", ("STALE_VERSION",))
     summary = last_scan(conn)
     assert summary is not None and (summary.id, summary.status) == (running, "running")
     assert summary.finished_at is None and summary.users_scanned == 1
+    fleet = last_fleet_scan(conn)
+    assert fleet is not None and fleet.id == running  # all three are fleet scans here
+
+
+def test_a_rescan_of_some_users_is_not_the_last_fleet_scan(conn: Connection) -> None:
+    fleet = write_scan(conn, FLEET)
+    rescan = write_scan(conn, {"ann": []}, everyone=False)
+    fleet_summary, newest = last_fleet_scan(conn), last_scan(conn)
+    assert fleet_summary is not None and fleet_summary.id == fleet
+    assert newest is not None and (newest.id, newest.scope) == (rescan, "users")
+    assert latest_findings(conn, ["ann"])["ann"] == ()  # the rescan is ann's latest check
+    check = last_check(conn, "ann")
+    assert check is not None and (check.scan_id, check.scope) == (rescan, "users")
+    assert last_check(conn, "bob") is not None and last_check(conn, "zed") is None
 
 
 def test_filters_by_code_and_severity(conn: Connection) -> None:

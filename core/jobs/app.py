@@ -1,0 +1,106 @@
+"""The one procrastinate ``App``, the names of its tasks and queues, and ``defer``.
+
+The app is built at import time with a connector that has no address yet: procrastinate
+registers tasks on an app object, and a worker gives it the real connector when it
+starts (``core.jobs.worker``: ``app.replace_connector``). Pages, the CLI and the tasks
+themselves never open the app: ``defer`` writes the job by name with the caller's own
+database connection, inside the caller's transaction, so a job exists exactly when the
+rows that describe it (a scan, its batches) were committed, and a rollback takes both
+back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any
+
+from procrastinate import App, PsycopgConnector, SyncPsycopgConnector
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.manager import JobManager
+from procrastinate.tasks import configure_task
+from sqlalchemy import Connection, text
+
+from core.schema import OPS_SCHEMA
+
+TASK_MODULES = ("core.jobs.tasks",)
+
+
+class Queue(StrEnum):
+    """Where a job waits; a worker may listen to some of them (``--queue``)."""
+
+    SCANS = "scans"  # planning a scan, checking batches of users, following a scan
+    DATASETS = "datasets"  # reading a training ZIP's photos (dlib: CPU-bound)
+    MAINTENANCE = "maintenance"  # retrying jobs of dead workers, the nightly scan
+
+
+class TaskName(StrEnum):
+    """Every task's name: explicit, so moving a function never orphans queued jobs."""
+
+    PLAN_SCAN = "scan.plan"
+    CHECK_BATCH = "scan.check_batch"
+    FOLLOW_SCAN = "scan.follow"
+    READ_ZIP = "dataset.read_zip"
+    NIGHTLY_SCAN = "scan.nightly"
+    MAINTAIN = "maintenance.tick"
+
+
+app = App(connector=PsycopgConnector(), import_paths=list(TASK_MODULES))
+
+
+def zip_lock(url: str) -> str:
+    """The lock (and queueing lock) of the job reading ``url``'s photos: one such job
+    queued at a time, and one running at a time, whoever asked."""
+    return "zip:" + hashlib.sha256(url.encode()).hexdigest()[:40]
+
+
+def defer(conn: Connection, task: TaskName, *, queue: Queue, lock: str | None = None,
+          queueing_lock: str | None = None, schedule_in_seconds: float | None = None,
+          **arguments: Any) -> int | None:
+    """Queue ``task(**arguments)`` in ``conn``'s transaction; its job id, or None when a
+    job with the same ``queueing_lock`` is already waiting (which then does the work).
+
+    procrastinate's SQL names its tables unqualified, so ``search_path`` leads with schema
+    ops for the insert and is put back afterwards.
+    """
+    options: dict[str, Any] = {"queue": queue.value}
+    if lock is not None:
+        options["lock"] = lock
+    if queueing_lock is not None:
+        options["queueing_lock"] = queueing_lock
+    if schedule_in_seconds is not None:
+        options["schedule_in"] = {"seconds": schedule_in_seconds}
+    try:
+        # A refused insert must not abort the caller's transaction: a savepoint.
+        with conn.begin_nested(), ops_search_path(conn):
+            deferrer = configure_task(name=task.value, job_manager=_connection_only(),
+                                      connection=_driver(conn), **options)
+            job_id: int = deferrer.defer(**arguments)
+    except AlreadyEnqueued:
+        return None
+    return job_id
+
+
+@contextmanager
+def ops_search_path(conn: Connection) -> Iterator[None]:
+    """``search_path`` led by schema ops for the block (procrastinate's functions and
+    triggers name its tables unqualified), then put back. The setting is local to the
+    transaction: when the block fails, rolling back (to a savepoint) undoes it."""
+    previous = conn.execute(text("SELECT current_setting('search_path')")).scalar_one()
+    conn.execute(text("SELECT set_config('search_path', :path, true)"),
+                 {"path": f"{OPS_SCHEMA}, {previous}"})
+    yield
+    conn.execute(text("SELECT set_config('search_path', :path, true)"), {"path": previous})
+
+
+def _connection_only() -> JobManager:
+    """A job manager that only ever uses the connection it is handed: the app's own
+    connector is async inside a worker, and cannot run on a caller's sync connection."""
+    return JobManager(SyncPsycopgConnector())
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under SQLAlchemy's, so the job joins its transaction."""
+    return conn.connection.driver_connection

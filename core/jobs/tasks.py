@@ -1,0 +1,167 @@
+"""The tasks a worker runs: thin shells over core services.
+
+Each task takes its services (engines, gateway, face readers) from the worker's context
+(``core.jobs.worker``), never from module state. A database hiccup makes a job fail and
+come back later (``DATABASE_RETRY``); when the last attempt fails, the scan it belongs
+to is marked failed with the reason, so nobody waits for a heartbeat timeout to learn it.
+Periodic schedules (the nightly scan, maintenance) are attached by the worker at start,
+from the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from procrastinate import JobContext, RetryStrategy
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Status
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from core.errors import Conflict
+from core.jobs.app import Queue, TaskName, app
+from core.roles import Actor, Role
+from core.scan.batch import check_batch
+from core.scan.follow import follow_scan
+from core.scan.plan import plan_scan
+from core.scan.request import ScanOptions, abandon_scan, reap_stale_scans, request_scan
+from core.scan.run import describe_failure
+from core.scan.services import ScanServices
+from core.scan.zips import read_zip
+
+log = logging.getLogger(__name__)
+
+DATABASE_RETRY = RetryStrategy(max_attempts=4, wait=5,
+                               retry_exceptions={OperationalError, InterfaceError})
+# The scheduled scan's audit identity: no person asked for it.
+SCHEDULE_ACTOR = Actor("schedule@sselfie-console", Role.ADMIN)
+# procrastinate's workers beat every 10 s: a job whose worker has been silent this long
+# is taken for dead and run again (every step is safe to run twice).
+STALLED_AFTER_SECONDS = 60.0
+# Finished jobs are kept this long (the sidebar counts failures of the last hour; the
+# scans' own tables keep their history for good).
+KEEP_FINISHED_JOBS_HOURS = 7 * 24
+SERVICES_KEY = "services"
+STALE_AFTER_KEY = "stale_after"
+
+
+def services_of(context: JobContext) -> ScanServices:
+    """The worker's shared services (set by ``core.jobs.worker``)."""
+    services: ScanServices = context.additional_context[SERVICES_KEY]
+    return services
+
+
+@contextmanager
+def _ends_scan_on_last_failure(context: JobContext, scan_id: int) -> Iterator[None]:
+    """If this job fails for the last time, fail its scan with the reason (audited)."""
+    try:
+        yield
+    except Exception as exc:
+        job = context.job
+        if context.task is None or context.task.get_retry_exception(exc, job) is None:
+            log.exception("job %s of scan %s failed for good", job.id, scan_id)
+            try:
+                with services_of(context).ops_engine.begin() as conn:
+                    abandon_scan(conn, scan_id, f"a {job.task_name} job failed: "
+                                                f"{describe_failure(exc)}")
+            except Exception:  # the database may be what broke; the job's error wins
+                log.exception("could not mark scan %s failed", scan_id)
+        raise
+
+
+@app.task(name=TaskName.PLAN_SCAN.value, queue=Queue.SCANS.value, pass_context=True,
+          retry=DATABASE_RETRY)
+def plan(context: JobContext, scan_id: int) -> None:
+    """Sync the ledger and split the scan into batch and ZIP jobs."""
+    with _ends_scan_on_last_failure(context, scan_id):
+        plan_scan(services_of(context), scan_id)
+
+
+@app.task(name=TaskName.CHECK_BATCH.value, queue=Queue.SCANS.value, pass_context=True,
+          retry=DATABASE_RETRY)
+def check(context: JobContext, scan_id: int, batch_no: int) -> None:
+    """Check and store one batch of a scan's users."""
+    with _ends_scan_on_last_failure(context, scan_id):
+        check_batch(services_of(context), scan_id, batch_no)
+
+
+@app.task(name=TaskName.FOLLOW_SCAN.value, queue=Queue.SCANS.value, pass_context=True,
+          retry=DATABASE_RETRY)
+def follow(context: JobContext, scan_id: int) -> None:
+    """Release a scan's batches whose photos are read (defers itself while some wait)."""
+    with _ends_scan_on_last_failure(context, scan_id):
+        follow_scan(services_of(context), scan_id)
+
+
+@app.task(name=TaskName.READ_ZIP.value, queue=Queue.DATASETS.value, pass_context=True,
+          retry=DATABASE_RETRY)
+def read_photos(context: JobContext, url: str) -> None:
+    """Measure one training ZIP's photos (once, whoever asked) and tell the scans."""
+    error = read_zip(services_of(context), url)
+    if error is not None:
+        log.warning("the photos at %s could not be read: %s", url, error)
+
+
+@app.task(name=TaskName.NIGHTLY_SCAN.value, queue=Queue.MAINTENANCE.value,
+          pass_context=True)
+def nightly(context: JobContext, timestamp: int) -> None:
+    """The scheduled fleet scan (``SCAN_SCHEDULE``); skipped while one is queued or running."""
+    services = services_of(context)
+    try:
+        with services.ops_engine.begin() as conn:
+            scan = request_scan(conn, SCHEDULE_ACTOR, ScanOptions.of(), background=True,
+                                stale_after=context.additional_context[STALE_AFTER_KEY],
+                                via="schedule")
+    except Conflict as exc:
+        log.info("scheduled scan skipped: %s", exc)
+        return
+    log.info("scheduled scan #%s queued", scan.id)
+
+
+@app.task(name=TaskName.MAINTAIN.value, queue=Queue.MAINTENANCE.value, pass_context=True,
+          queueing_lock="maintenance")
+async def maintain(context: JobContext, timestamp: int) -> None:
+    """Every minute: run again the jobs of workers that died, give up on scans whose
+    heartbeat stopped (their workers are gone for good), forget old finished jobs."""
+    manager = context.app.job_manager
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS):
+        if job.id is None or job.id == context.job.id:
+            continue
+        try:
+            await manager.retry_job(job)
+            log.warning("job %s (%s) of a dead worker is queued again", job.id, job.task_name)
+        except UniqueViolation:  # the same work is already queued: let that one do it
+            await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+    await manager.delete_old_jobs(nb_hours=KEEP_FINISHED_JOBS_HOURS, include_failed=True,
+                                  include_cancelled=True, include_aborted=True)
+    services = services_of(context)
+    stale_after = context.additional_context[STALE_AFTER_KEY]
+    reaped = await asyncio.to_thread(_reap, services, stale_after)
+    for scan_id in reaped:
+        log.warning("scan %s had no heartbeat for %s and was marked failed", scan_id,
+                    stale_after)
+
+
+def _reap(services: ScanServices, stale_after: Any) -> list[int]:
+    with services.ops_engine.begin() as conn:
+        return [summary.id for summary in reap_stale_scans(conn, stale_after=stale_after)]
+
+
+PERIODIC_MAINTENANCE = "* * * * *"
+
+
+def attach_schedules(scan_cron: str | None) -> list[str]:
+    """Attach the periodic tasks to the app (once per process); what was attached."""
+    attached = []
+    schedules: list[tuple[Any, str, str]] = [(maintain, PERIODIC_MAINTENANCE, "maintenance")]
+    if scan_cron:
+        schedules.append((nightly, scan_cron, "nightly-scan"))
+    for task, cron, periodic_id in schedules:
+        if (task.name, periodic_id) in app.periodic_registry.periodic_tasks:
+            continue
+        app.periodic(cron=cron, periodic_id=periodic_id)(task)
+        attached.append(f"{task.name} ({cron})")
+    return attached

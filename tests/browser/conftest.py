@@ -1,0 +1,291 @@
+"""Fixtures for the real-browser tests: the console as a new user starts it, and chromium.
+
+Why they exist: AppTest runs the scripts without a browser, so it cannot show what staff
+really see (fragment timers, the sidebar navigation, what renders after the DEMO world is
+seeded). These tests drive Debian's chromium (Playwright's own browser downloads are
+impossible here; ``python -m tests.browser.install`` puts it in place) against a real
+``streamlit run`` of the console.
+
+- ``console`` (session): ``streamlit run dashboard/app.py`` on a free loopback port, in
+  DEMO mode with the environment of a new user (no database or Replicate settings) and a
+  DATA_DIR of its own, made with ``tempfile.mkdtemp``: not under pytest's basetemp, because
+  pgserver makes the folders above its cluster world-traversable and another pytest session
+  resets /tmp/pytest-of-<user> to 0700. The first page load starts, detached under
+  DATA_DIR, the embedded PostgreSQL, the Replicate sandbox and the worker; they outlive
+  streamlit, so teardown stops each of them, then removes the folder.
+- ``browser`` (session): headless chromium at /usr/bin/chromium; fails, never skips, when
+  it is missing (a skipped browser suite is a suite that silently stopped testing).
+- ``page``: a fresh context and page per test; when the test fails, a screenshot is saved
+  in the console's data folder and its path and the log's tail are written to stderr
+  (teardown then keeps the screenshots and streamlit.log, and removes the rest).
+- ``open_console`` and ``wait_for_text``: waits that always have a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import psutil
+import pytest
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
+
+from core.db import stop_embedded_postgres
+from core.jobs.service import stop_worker
+from core.sandbox.service import stop_sandbox
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+# A new user has none of these: without DATABASE_URL the console runs in DEMO mode.
+LIVE_SETTINGS = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN",
+                 "REPLICATE_BASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME")
+HEALTH_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+LEFTOVER_TIMEOUT_S = 10.0
+PAGE_TIMEOUT_MS = 30_000
+# The first page load seeds the DEMO world (about 30 s measured here, up to ~90 s on a busy
+# 2-core machine); later loads take a second or two. One generous deadline serves both.
+RENDER_TIMEOUT_S = 180.0
+POLL_S = 0.2
+# The script has finished a run and the websocket is up (attributes Streamlit's own
+# end-to-end tests wait on).
+SCRIPT_DONE = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+               '[data-test-script-state="notRunning"]')
+RENDERED = '[data-testid="stSidebarNav"], [data-testid="stMain"]'
+
+
+@dataclass(frozen=True)
+class Console:
+    """A running console: where to browse, its DATA_DIR and its server log."""
+
+    base_url: str
+    data_dir: Path
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            return f"(no log: {exc})"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _new_user_environment(data_dir: Path) -> dict[str, str]:
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in LIVE_SETTINGS}
+    environment["DATA_DIR"] = str(data_dir)
+    return environment
+
+
+def _wait_until_healthy(server: subprocess.Popen[bytes], console: Console) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while True:
+        if server.poll() is not None:
+            pytest.fail(f"streamlit exited with {server.returncode} before it was healthy; "
+                        f"log tail:\n{console.log_tail()}")
+        try:
+            if httpx.get(f"{console.base_url}/_stcore/health", timeout=2.0).text == "ok":
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"streamlit was not healthy within {HEALTH_TIMEOUT_S:.0f} s; "
+                        f"log tail:\n{console.log_tail()}")
+        time.sleep(POLL_S)
+
+
+def _stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _guarded(what: str, errors: list[str], step: Callable[..., object], *args: object) -> None:
+    """Run one teardown step; a failure is recorded so the next steps still run."""
+    try:
+        step(*args)
+    except Exception as exc:
+        errors.append(f"{what}: {exc!r}")
+
+
+def _processes_using(data_dir: Path) -> dict[psutil.Process, str]:
+    """Processes started for ``data_dir`` (named on their command line, like PostgreSQL and
+    the sandbox, or as their DATA_DIR, like the worker), with their command line."""
+    folder = str(data_dir.resolve())
+    found = {}
+    for process in psutil.process_iter():
+        try:
+            command = " ".join(process.cmdline())
+            if folder in command or process.environ().get("DATA_DIR") == folder:
+                found[process] = command
+        except psutil.Error:
+            continue
+    return found
+
+
+def _no_leftovers(data_dir: Path) -> None:
+    """Every process started for this folder has ended; any still running after a grace
+    period is killed and reported, so a broken stop cannot leave orphans on CI."""
+    commands = _processes_using(data_dir)
+    _, running = psutil.wait_procs(list(commands), timeout=LEFTOVER_TIMEOUT_S)
+    for process in running:
+        try:
+            process.kill()
+        except psutil.Error:
+            continue
+    if running:
+        raise RuntimeError("still running, killed: " + "; ".join(
+            f"{process.pid} {commands[process][:120]}" for process in running))
+
+
+def _remove_data_dir(data_dir: Path) -> None:
+    """Remove the console's folder, except failure screenshots and the log explaining them."""
+    kept = {screenshot.name for screenshot in data_dir.glob("failure-*.png")}
+    if not kept:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return
+    kept.add("streamlit.log")
+    for child in data_dir.iterdir():
+        if child.name in kept:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def console() -> Iterator[Console]:
+    data_dir = Path(tempfile.mkdtemp(prefix="sselfie-browser-"))
+    port = _free_port()
+    running = Console(f"http://127.0.0.1:{port}", data_dir, data_dir / "streamlit.log")
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    with running.log_path.open("wb") as log:
+        server = subprocess.Popen(command, cwd=REPO_ROOT, env=_new_user_environment(data_dir),
+                                  stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    errors: list[str] = []
+    try:
+        _wait_until_healthy(server, running)
+        yield running
+    finally:
+        _guarded("stopping streamlit", errors, _stop_server, server)
+        _guarded("stopping the DEMO worker", errors, stop_worker, data_dir)
+        _guarded("stopping the sandbox", errors, stop_sandbox, data_dir / "sandbox")
+        _guarded("stopping the embedded PostgreSQL", errors, stop_embedded_postgres, data_dir)
+        _guarded("checking for leftover processes", errors, _no_leftovers, data_dir)
+        _guarded("removing the data folder", errors, _remove_data_dir, data_dir)
+    if errors:
+        pytest.fail("console teardown: " + "; ".join(errors))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run python -m tests.browser.install")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                              args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport,
+                                                               pytest.TestReport]:
+    """Keep each phase's report on the item (``item.rep_call``) for the ``page`` fixture."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def page(browser: Browser, console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    opened = context.new_page()
+    try:
+        yield opened
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            _report_failure(opened, console, request.node.nodeid)
+    finally:
+        context.close()
+
+
+def _report_failure(page: Page, console: Console, nodeid: str) -> None:
+    screenshot = console.data_dir / f"failure-{re.sub(r'[^A-Za-z0-9_.-]+', '_', nodeid)}.png"
+    try:
+        page.screenshot(path=str(screenshot), full_page=True)
+        where = str(screenshot)
+    except Exception as exc:
+        where = f"(screenshot failed: {exc!r})"
+    sys.stderr.write(f"screenshot: {where} (kept with streamlit.log after the run)\n"
+                     f"console log tail:\n{console.log_tail()}\n")
+
+
+def _left_ms(deadline: float) -> float:
+    return max(deadline - time.monotonic(), POLL_S) * 1000
+
+
+def open_console(page: Page, base_url: str, path: str = "", *,
+                 timeout_s: float = RENDER_TIMEOUT_S, **query: str) -> None:
+    """Go to ``base_url/path?query`` and wait until Streamlit has finished rendering it.
+
+    The script must have run to its end with the websocket connected, and the sidebar
+    navigation or the main area must be visible. An uncaught exception on the page fails
+    at once, with its text, instead of letting the test wait for text that never comes.
+    """
+    url = f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+    if query:
+        url += "?" + urlencode(query)
+    deadline = time.monotonic() + timeout_s
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout_s * 1000)
+    page.locator(SCRIPT_DONE).wait_for(state="attached", timeout=_left_ms(deadline))
+    page.locator(RENDERED).first.wait_for(state="visible", timeout=_left_ms(deadline))
+    exception = page.locator('[data-testid="stException"]')
+    if exception.count():
+        raise AssertionError(f"{url} shows an exception: {exception.first.inner_text()}")
+
+
+def wait_for_text(page: Page | Locator, text: str, timeout_s: float = 30.0, *,
+                  exact: bool = False) -> Locator:
+    """The first visible element with ``text`` (in ``page`` or under a locator), polled
+    until ``timeout_s``; an AssertionError after that."""
+    matches = page.get_by_text(text, exact=exact)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for index in range(matches.count()):
+            if matches.nth(index).is_visible():
+                return matches.nth(index)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} did not appear within {timeout_s:.0f} s")
+        time.sleep(POLL_S)

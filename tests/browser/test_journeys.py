@@ -1,0 +1,139 @@
+"""The main journeys in a real browser, on the console as a new user starts it (DEMO).
+
+- Support finds the stale-version persona through the finding filter and opens them; an
+  admin repairs the row from the User page and finds the record in the Audit log. The
+  findings come from the scan the first start queued on its own: nobody clicks Scan now.
+- An admin starts a fleet scan, leaves for the Users page, comes back to Fleet drift,
+  and it finishes; the Audit log shows its request and its outcome.
+
+Each journey waits for what it needs (the first scan ended, no fleet scan running)
+rather than for the other to have run, so either runs alone or first.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Locator, Page
+
+from core.demo.personas import PERSONAS
+from tests.browser.conftest import Console, open_console, wait_for_text
+
+pytestmark = pytest.mark.timeout(900)
+
+STALE = next(persona for persona in PERSONAS if persona.key == "stale_version")
+# The first start seeds the world, then a worker reads every training's photos: minutes.
+FIRST_SCAN_S = 420.0
+
+
+def _cells(page: Page, under: Locator | None = None) -> list[str]:
+    """The texts of the data grids' cells (the grid draws on a canvas; these are its
+    accessible copies)."""
+    scope = under if under is not None else page
+    return scope.locator('[id^="glide-cell"]').all_inner_texts()
+
+
+def _poll_cells(page: Page, text: str, timeout_s: float) -> None:
+    deadline = page.evaluate("Date.now()") + timeout_s * 1000
+    while text not in _cells(page):
+        if page.evaluate("Date.now()") > deadline:
+            raise AssertionError(f"no table cell {text!r} within {timeout_s:.0f} s; "
+                                 f"cells: {_cells(page)[:40]}")
+        page.wait_for_timeout(250)
+
+
+def _act_as_admin(page: Page) -> None:
+    """DEMO's "Acting as" picker in the sidebar; admins get the Audit log page."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
+    page.get_by_role("option", name=re.compile(r"\(admin\)$")).click()
+    page.locator('[data-testid="stSidebarNavLink"]', has_text="Audit log").wait_for(
+        state="visible", timeout=30_000)
+
+
+def _go(page: Page, link: str) -> None:
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=link).click()
+
+
+def _click_first_row(page: Page) -> None:
+    """Select the first row of the first table: its checkbox, drawn on the canvas."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)
+
+
+def _first_scan_done(page: Page) -> None:
+    """The Users page's caption speaks of a finished fleet scan (it reruns by itself)."""
+    wait_for_text(page, "finished at", FIRST_SCAN_S)
+
+
+def test_support_finds_the_stale_user_and_an_admin_repairs_them(page: Page,
+                                                                console: Console) -> None:
+    open_console(page, console.base_url)
+    wait_for_text(page, "DEMO — sandbox data")
+    _first_scan_done(page)
+
+    page.locator(".st-key-code input").click()
+    page.keyboard.type("STALE_VERSION")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    wait_for_text(page, "rows 1–1 of 1", 60)
+    _poll_cells(page, STALE.user_id, 30)
+    assert "STALE_VERSION" in _cells(page) and "critical" in _cells(page)
+
+    _click_first_row(page)
+    wait_for_text(page, f"User {STALE.user_id}", 60)
+    wait_for_text(page, "2 versions behind", 60)
+    assert page.get_by_text("Repairs are done by an admin").count() == 1
+
+    _act_as_admin(page)
+    repair = page.get_by_role("button", name="Repoint to the latest version")
+    repair.wait_for(state="visible", timeout=60_000)
+    repair.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(state="visible")
+    dialog.locator("textarea").fill("Browser test: support ticket about worse images")
+    dialog.locator("textarea").press("Control+Enter")
+    dialog.get_by_role("button", name="Apply").click()
+    wait_for_text(page, "Repaired", 60)
+    wait_for_text(page, "Rescan #", 30)
+
+    _go(page, "Audit log")
+    _poll_cells(page, "repair:repoint_latest", 60)
+    assert STALE.user_id in _cells(page)
+    assert "Browser test: support ticket about worse images" in _cells(page)
+
+
+def test_an_admin_scans_leaves_the_page_and_the_scan_finishes(page: Page,
+                                                             console: Console) -> None:
+    open_console(page, console.base_url)
+    _act_as_admin(page)
+    _go(page, "Fleet drift")
+    scan_now = page.get_by_role("button", name="Scan now")
+    scan_now.wait_for(state="visible", timeout=60_000)
+    # The first start's scan may still be running: Scan now is enabled once it ended.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.st-key-scan_now button')]"
+        ".some(b => b.innerText.includes('Scan now') && !b.disabled)",
+        timeout=FIRST_SCAN_S * 1000)
+    scan_now.click()
+    queued = wait_for_text(page, "is queued: the workers run it", 60).inner_text()
+    scan_id = re.search(r"#(\d+)", queued)
+    assert scan_id is not None
+    number = scan_id.group(1)
+
+    _go(page, "Users")
+    wait_for_text(page, "Search", 60)
+    _go(page, "Fleet drift")
+    metric = page.locator('[data-testid="stMetricValue"]', has_text=f"#{number}")
+    metric.wait_for(state="visible", timeout=60_000)
+    wait_for_text(page, "finished", 300, exact=True)
+    assert scan_now.is_enabled()
+
+    _go(page, "Audit log")
+    _poll_cells(page, "scan:run", 60)
+    details = [cell for cell in _cells(page) if f'"scan_id": {number}' in cell]
+    events = {match.group(1) for cell in details
+              for match in [re.search(r'"event": "(\w+)"', cell)] if match}
+    assert events == {"requested", "finished"}, details

@@ -1,0 +1,88 @@
+"""Fixtures for the job queue: a database of each test's own, a small world trained on the
+session's sandbox, and real worker processes (``python -m core.worker``) pointed at both.
+
+Why they exist: the queue's promises (one fleet scan at a time, a killed worker's scan
+given up, photos read once however many workers share a scan) only mean something with
+real processes on a real PostgreSQL. Workers run in LIVE mode exactly as deployed: the
+test database as DATABASE_URL, the sandbox as REPLICATE_BASE_URL. No test here may use
+the function-scoped ``sandbox`` fixture: it empties the sandbox under the world.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from core.config import Mode
+from core.db import create_app_tables, make_engine, upgrade_ops
+from core.roles import Actor, Role
+from core.sandbox.server import RunningSandbox
+from tests.jobs.world import JobsWorld, build_world
+from tests.user_world import gateway_on
+from tests.workers import Workers, worker_env
+
+ADMIN = Actor("ada@staff.test", Role.ADMIN)
+# Short, so that a killed worker's scan is given up within the test.
+HEARTBEAT_TIMEOUT_SECONDS = 4.0
+
+
+@dataclass
+class World:
+    url: str
+    engine: Engine
+    users: JobsWorld
+    sandbox_url: str
+    tmp: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A worker's (or the CLI's) environment: LIVE, aimed at this world."""
+        return worker_env(database_url=self.url, sandbox_url=self.sandbox_url,
+                          data_dir=self.tmp, **{
+                              "SCAN_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT_SECONDS),
+                              **extra})
+
+
+@pytest.fixture
+def world(fresh_database_url: str, sandbox_server: RunningSandbox,
+          tmp_path: Path) -> Iterator[World]:
+    """A fresh database with the app's tables and schema ops, and the world in it."""
+    base_url = sandbox_server.base_url
+    httpx.post(f"{base_url}/_sandbox/reset").raise_for_status()
+    httpx.post(f"{base_url}/_sandbox/config", json={
+        "training_start_seconds": 0.0, "training_seconds": 0.0, "prediction_seconds": 0.0,
+        "page_size": 100}).raise_for_status()
+    engine = make_engine(fresh_database_url)
+    try:
+        create_app_tables(engine, mode=Mode.DEMO)
+        upgrade_ops(fresh_database_url)
+        with gateway_on(base_url) as gateway:
+            users = build_world(engine, gateway, base_url)
+        yield World(fresh_database_url, engine, users, base_url, tmp_path)
+    finally:
+        engine.dispose()
+        httpx.delete(f"{base_url}/_sandbox/faults").raise_for_status()
+
+
+@pytest.fixture
+def workers(world: World, request: pytest.FixtureRequest) -> Iterator[Workers]:
+    started = Workers(world.env, world.tmp)
+    yield started
+    started.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        sys.stderr.write(started.logs())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test, so fixtures can print worker logs on failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
