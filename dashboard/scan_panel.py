@@ -41,11 +41,11 @@ def _show(summary: ScanSummary) -> None:
     number.metric("last fleet scan", f"#{summary.id}")
     status.metric("status", summary.status)
     if summary.finished_at is not None:
-        when.metric("ended", f"{summary.finished_at.astimezone(UTC):%Y-%m-%d %H:%M}",
-                    help="UTC")
+        when.metric("ended", f"{summary.finished_at.astimezone(UTC):%b %d, %H:%M}",
+                    help=f"UTC; {_when(summary.finished_at)}")
     else:
-        when.metric("requested", f"{summary.started_at.astimezone(UTC):%Y-%m-%d %H:%M}",
-                    help="UTC")
+        when.metric("requested", f"{summary.started_at.astimezone(UTC):%b %d, %H:%M}",
+                    help=f"UTC; {_when(summary.started_at)}")
     users.metric("users checked", f"{summary.users_scanned} of {summary.users_total}"
                  if progress.users else "—")
     st.caption(f"Requested by {summary.requested_by or 'the command line'} at "

@@ -49,9 +49,10 @@ def _scan_caption(summary: ScanSummary | None) -> str:
     if summary.is_active:
         progress = scan_progress(summary, now=datetime.now(UTC), stale_after=timedelta(
             seconds=resources.runtime().settings.scan_heartbeat_timeout_seconds))
-        return (f"Fleet scan #{summary.id} is {summary.status}: {progress.words}. Findings "
-                "show as users are checked; users no scan has checked yet show 'not scanned "
-                "yet'.")
+        where = ("is queued, waiting for a worker" if summary.status == "queued"
+                 else f"is running: {progress.words}")
+        return (f"Fleet scan #{summary.id} {where}. Findings show as users are checked; "
+                "users no scan has checked yet show 'not scanned yet'.")
     if summary.status == "failed":
         return (f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, "
                 f"failed at {when}: {summary.error or 'no reason recorded'}.")
