@@ -37,7 +37,8 @@ def standalone_sandbox(data_dir: Path) -> Any:
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(data_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -57,8 +58,9 @@ def standalone_sandbox(data_dir: Path) -> Any:
         process.wait(timeout=10)
 
 
-def _hammer(urls: list[str], *, clients: int, seconds: float,
-            headers: dict[str, str]) -> tuple[int, int]:
+def _hammer(
+    urls: list[str], *, clients: int, seconds: float, headers: dict[str, str]
+) -> tuple[int, int]:
     """(successful responses, failures) from ``clients`` keep-alive clients in parallel."""
     done = [0] * clients
     failed = [0] * clients
@@ -90,16 +92,26 @@ def sandbox_model_reads(clients: int = 16, seconds: float = 4.0) -> dict[str, An
     with tempfile.TemporaryDirectory() as tmp, standalone_sandbox(Path(tmp)) as base_url:
         with httpx.Client(base_url=base_url, headers=headers) as http:
             for index in range(200):
-                http.post("/v1/models", json={
-                    "owner": "sandrasocial", "name": f"user-{index:04d}-selfie-lora",
-                    "visibility": "private", "hardware": "gpu-t4"}).raise_for_status()
-        model_urls = [f"{base_url}/v1/models/sandrasocial/user-{index:04d}-selfie-lora"
-                      for index in range(200)]
+                http.post(
+                    "/v1/models",
+                    json={
+                        "owner": "sandrasocial",
+                        "name": f"user-{index:04d}-selfie-lora",
+                        "visibility": "private",
+                        "hardware": "gpu-t4",
+                    },
+                ).raise_for_status()
+        model_urls = [
+            f"{base_url}/v1/models/sandrasocial/user-{index:04d}-selfie-lora"
+            for index in range(200)
+        ]
         _hammer(model_urls, clients=clients, seconds=0.5, headers=headers)  # warm up
-        reads, read_failures = _hammer(model_urls, clients=clients, seconds=seconds,
-                                       headers=headers)
-        health, _ = _hammer([f"{base_url}/_sandbox/health"], clients=clients,
-                            seconds=seconds, headers=headers)
+        reads, read_failures = _hammer(
+            model_urls, clients=clients, seconds=seconds, headers=headers
+        )
+        health, _ = _hammer(
+            [f"{base_url}/_sandbox/health"], clients=clients, seconds=seconds, headers=headers
+        )
     reads_per_second = reads / seconds
     health_per_second = health / seconds
     return {
@@ -150,22 +162,38 @@ def users_page_query(users: int = 100_000, repeats: int = 5) -> dict[str, Any]:
                 conn.exec_driver_sql("ANALYZE")
                 found = search_users(conn, query=query, page=3, page_size=50)
                 database = _median_seconds(
-                    lambda: search_users(conn, query=query, page=3, page_size=50), repeats)
+                    lambda: search_users(conn, query=query, page=3, page_size=50), repeats
+                )
 
                 def in_pandas() -> pd.DataFrame:
                     frame = pd.read_sql(
-                        select(users_table.c.id, users_table.c.email, users_table.c.plan,
-                               users_table.c.updated_at, user_models.c.replicate_model_id,
-                               user_models.c.trigger_word, user_models.c.replicate_version_id,
-                               user_models.c.training_status)
-                        .select_from(users_table.outerjoin(
-                            user_models, user_models.c.user_id == users_table.c.id)), conn)
-                    hit = (frame["email"].str.contains(query, case=False, na=False)
-                           | (frame["id"] == query)
-                           | (frame["trigger_word"] == query)
-                           | frame["replicate_model_id"].str.contains(query, na=False))
-                    return frame[hit].sort_values(["updated_at", "id"],
-                                                  ascending=[False, True]).iloc[100:150]
+                        select(
+                            users_table.c.id,
+                            users_table.c.email,
+                            users_table.c.plan,
+                            users_table.c.updated_at,
+                            user_models.c.replicate_model_id,
+                            user_models.c.trigger_word,
+                            user_models.c.replicate_version_id,
+                            user_models.c.training_status,
+                        ).select_from(
+                            users_table.outerjoin(
+                                user_models, user_models.c.user_id == users_table.c.id
+                            )
+                        ),
+                        conn,
+                    )
+                    hit = (
+                        frame["email"].str.contains(query, case=False, na=False)
+                        | (frame["id"] == query)
+                        | (frame["trigger_word"] == query)
+                        | frame["replicate_model_id"].str.contains(query, na=False)
+                    )
+                    return (
+                        frame[hit]
+                        .sort_values(["updated_at", "id"], ascending=[False, True])
+                        .iloc[100:150]
+                    )
 
                 pandas = _median_seconds(in_pandas, max(1, repeats // 2))
         finally:
@@ -215,8 +243,9 @@ FIGURES: dict[str, Figure] = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__)
-    parser.add_argument("--only", choices=sorted(FIGURES), action="append",
-                        help="run just this figure (repeatable)")
+    parser.add_argument(
+        "--only", choices=sorted(FIGURES), action="append", help="run just this figure (repeatable)"
+    )
     args = parser.parse_args(argv)
     results = {name: FIGURES[name]() for name in (args.only or FIGURES)}
     sys.stdout.write(json.dumps(results, indent=2) + "\n")

@@ -245,7 +245,8 @@ class Settings(BaseSettings):
             if not croniter.is_valid(value.strip()):
                 raise ConfigError(
                     f"SCAN_SCHEDULE {value!r} is not a cron line; give e.g. '0 3 * * *' "
-                    "(03:00 UTC every day) or leave it empty for no scheduled scan.")
+                    "(03:00 UTC every day) or leave it empty for no scheduled scan."
+                )
             return value.strip()
         return value
 

@@ -43,8 +43,9 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def spawn_detached(argv: list[str], *, log_path: Path, what: str,
-                   environment: dict[str, str] | None = None) -> int:
+def spawn_detached(
+    argv: list[str], *, log_path: Path, what: str, environment: dict[str, str] | None = None
+) -> int:
     """Start ``argv`` detached, its output appended to ``log_path``; return its pid.
 
     The project folder is put on ``PYTHONPATH`` so ``python -m core....`` works from
@@ -52,11 +53,17 @@ def spawn_detached(argv: list[str], *, log_path: Path, what: str,
     """
     env = dict(os.environ if environment is None else environment)
     env["PYTHONPATH"] = os.pathsep.join(
-        part for part in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if part)
+        part for part in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if part
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     launched = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, str(log_path), *argv], env=env,
-        capture_output=True, text=True, close_fds=True, check=False, timeout=30,
+        [sys.executable, "-c", _LAUNCHER, str(log_path), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        close_fds=True,
+        check=False,
+        timeout=30,
     )
     if launched.returncode != 0 or not launched.stdout.strip().isdigit():
         raise ConfigError(f"Could not launch {what}: {launched.stderr[-300:]}")

@@ -64,12 +64,18 @@ class FaceReader:
         pixels = np.asarray(image)
         faces = []
         with self._lock:
-            found = [(box, self._encoder.compute_face_descriptor(pixels, self._shape(pixels, box)))
-                     for box in self._detector(pixels, 1)]
+            found = [
+                (box, self._encoder.compute_face_descriptor(pixels, self._shape(pixels, box)))
+                for box in self._detector(pixels, 1)
+            ]
         for box, embedding in found:
-            faces.append(Face(
-                left=round(box.left() / scale), top=round(box.top() / scale),
-                right=round(box.right() / scale), bottom=round(box.bottom() / scale),
-                embedding=tuple(float(value) for value in embedding),
-            ))
+            faces.append(
+                Face(
+                    left=round(box.left() / scale),
+                    top=round(box.top() / scale),
+                    right=round(box.right() / scale),
+                    bottom=round(box.bottom() / scale),
+                    embedding=tuple(float(value) for value in embedding),
+                )
+            )
         return sorted(faces, key=lambda face: -face.width)

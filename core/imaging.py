@@ -32,10 +32,70 @@ JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 # libjpeg's standard luminance quantisation table (ITU T.81 Annex K, natural order), which
 # its quality setting scales; Pillow exposes tables in the same natural order.
 STANDARD_LUMINANCE_TABLE: tuple[int, ...] = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
 )
 
 
@@ -70,8 +130,9 @@ class ZipPhoto:
     luminance_table: tuple[int, ...] | None
 
 
-def read_zip_photos(zip_bytes: bytes, *, limits: ZipLimits | None = None
-                    ) -> Iterator[ZipPhoto | SkippedMember]:
+def read_zip_photos(
+    zip_bytes: bytes, *, limits: ZipLimits | None = None
+) -> Iterator[ZipPhoto | SkippedMember]:
     """Every member of the ZIP as a decoded photo or a skip reason, in archive order.
 
     The archive is opened and its limits checked now (``DataRejected`` when the bytes are
@@ -97,8 +158,9 @@ def read_zip_photos(zip_bytes: bytes, *, limits: ZipLimits | None = None
     return _members(archive, members, limits)
 
 
-def _members(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo],
-             limits: ZipLimits) -> Iterator[ZipPhoto | SkippedMember]:
+def _members(
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: ZipLimits
+) -> Iterator[ZipPhoto | SkippedMember]:
     with archive:
         heif_ok = register_heif_opener()
         budget = limits.max_uncompressed_bytes
@@ -127,7 +189,10 @@ def laplacian_variance(image: Image.Image) -> float:
     size = (max(3, round(gray.width * scale)), max(3, round(gray.height * scale)))
     pixels = np.asarray(gray.resize(size, Image.Resampling.BICUBIC), dtype=np.float64)
     laplacian = (
-        pixels[1:-1, :-2] + pixels[1:-1, 2:] + pixels[:-2, 1:-1] + pixels[2:, 1:-1]
+        pixels[1:-1, :-2]
+        + pixels[1:-1, 2:]
+        + pixels[:-2, 1:-1]
+        + pixels[2:, 1:-1]
         - 4.0 * pixels[1:-1, 1:-1]
     )
     return float(laplacian.var())
@@ -137,8 +202,9 @@ def libjpeg_luminance_table(quality: int) -> tuple[int, ...]:
     """The luminance table libjpeg writes for ``quality`` (1-100, baseline: at most 255)."""
     quality = min(100, max(1, quality))
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    return tuple(min(255, max(1, (value * scale + 50) // 100))
-                 for value in STANDARD_LUMINANCE_TABLE)
+    return tuple(
+        min(255, max(1, (value * scale + 50) // 100)) for value in STANDARD_LUMINANCE_TABLE
+    )
 
 
 @functools.cache
@@ -155,8 +221,9 @@ def jpeg_quality_from_table(table: Sequence[int]) -> int | None:
     if len(table) != len(STANDARD_LUMINANCE_TABLE):
         return None
     observed = np.asarray(table, dtype=np.float64)
-    errors = [float(np.abs(np.asarray(candidate) - observed).sum())
-              for candidate in _libjpeg_tables()]
+    errors = [
+        float(np.abs(np.asarray(candidate) - observed).sum()) for candidate in _libjpeg_tables()
+    ]
     # On ties (tables clip at 1 above ~q98) report the lowest quality that fits.
     return 1 + int(np.argmin(errors))
 
@@ -232,8 +299,7 @@ def _read_member(
     return b"".join(chunks)
 
 
-def _decode_photo(name: str, data: bytes, max_image_pixels: int,
-                  heif_ok: bool) -> ZipPhoto | str:
+def _decode_photo(name: str, data: bytes, max_image_pixels: int, heif_ok: bool) -> ZipPhoto | str:
     """The photo upright and in RGB, or the reason it cannot be used."""
     accepted = ACCEPTED_FORMATS | HEIF_FORMATS if heif_ok else ACCEPTED_FORMATS
     try:

@@ -75,17 +75,26 @@ def ledger_gap(facts: UserFacts) -> str | None:
         return f"the ledger lacks training {training_id} (the row's training_id)"
     model = facts.model
     latest = model.latest if model is not None else None
-    if model is not None and latest is not None and not any(
-            record.version_hash == latest.id for record in facts.trainings):
+    if (
+        model is not None
+        and latest is not None
+        and not any(record.version_hash == latest.id for record in facts.trainings)
+    ):
         return f"the ledger lacks the training that made {model.model_id}'s latest version"
     if not facts.trainings and (facts.row.model_id is not None or training_id is not None):
         return "the ledger has no training of this user"
     return None
 
 
-def gather_live(row: AppRow, *, app_engine: Engine, ops_engine: Engine,
-                gateway: ReplicateGateway, sync: bool = True,
-                face_reader: Callable[[], FaceReader] | None = None) -> LiveFacts:
+def gather_live(
+    row: AppRow,
+    *,
+    app_engine: Engine,
+    ops_engine: Engine,
+    gateway: ReplicateGateway,
+    sync: bool = True,
+    face_reader: Callable[[], FaceReader] | None = None,
+) -> LiveFacts:
     """The user's facts, after a ledger sync when the ledger has a gap (``sync=True``) and,
     with ``face_reader``, with the photo facts the dataset checks need.
 
@@ -105,32 +114,44 @@ def gather_live(row: AppRow, *, app_engine: Engine, ops_engine: Engine,
             facts = gather_facts(row, ops_conn_factory=ops_engine.connect, gateway=gateway)
     dataset_problem = None
     if face_reader is not None and facts.trainings:
-        dataset_problem = ensure_for_users(ops_engine, gateway, face_reader,
-                                           [row.user_id]).get(row.user_id)
+        dataset_problem = ensure_for_users(ops_engine, gateway, face_reader, [row.user_id]).get(
+            row.user_id
+        )
         with ops_engine.connect() as conn:  # the ledger again, with the new photo facts
             facts = _with_trainings(facts, ledger_for_user(conn, row.user_id))
-    return LiveFacts(facts, synced=report, sync_problem=sync_problem,
-                     dataset_problem=dataset_problem)
+    return LiveFacts(
+        facts, synced=report, sync_problem=sync_problem, dataset_problem=dataset_problem
+    )
 
 
-def diagnose_live(row: AppRow, live: LiveFacts | None = None, *,
-                  problem: str | None = None) -> LiveDiagnosis:
+def diagnose_live(
+    row: AppRow, live: LiveFacts | None = None, *, problem: str | None = None
+) -> LiveDiagnosis:
     """Findings for ``row`` from ``live`` facts (the row replaced by ``row``, which the
     caller read just now), or the SCAN_ERROR for ``problem`` when the facts failed."""
     if live is None:
         message = problem or "the facts were not gathered"
-        return LiveDiagnosis(row.user_id, None, (scan_error(row.user_id, message),),
-                             problem=message)
+        return LiveDiagnosis(
+            row.user_id, None, (scan_error(row.user_id, message),), problem=message
+        )
     facts = live.facts if live.facts.row == row else _with_row(live.facts, row)
-    return LiveDiagnosis(row.user_id, facts, diagnose(facts), synced=live.synced,
-                         sync_problem=live.sync_problem, dataset_problem=live.dataset_problem)
+    return LiveDiagnosis(
+        row.user_id,
+        facts,
+        diagnose(facts),
+        synced=live.synced,
+        sync_problem=live.sync_problem,
+        dataset_problem=live.dataset_problem,
+    )
 
 
 def _with_row(facts: UserFacts, row: AppRow) -> UserFacts:
-    return UserFacts(row=row, model=facts.model, trainings=facts.trainings,
-                     models_by_id=facts.models_by_id)
+    return UserFacts(
+        row=row, model=facts.model, trainings=facts.trainings, models_by_id=facts.models_by_id
+    )
 
 
 def _with_trainings(facts: UserFacts, trainings: tuple[TrainingRecord, ...]) -> UserFacts:
-    return UserFacts(row=facts.row, model=facts.model, trainings=trainings,
-                     models_by_id=facts.models_by_id)
+    return UserFacts(
+        row=facts.row, model=facts.model, trainings=trainings, models_by_id=facts.models_by_id
+    )

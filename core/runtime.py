@@ -41,8 +41,8 @@ FIRST_START_ACTOR = Actor("first-start@sselfie-console", Role.ADMIN)
 class Runtime:
     settings: Settings
     mode: Mode
-    engine: Engine        # the app's database: users, user_models, ...
-    ops_engine: Engine    # schema ops: audit log, staff, the console's own tables
+    engine: Engine  # the app's database: users, user_models, ...
+    ops_engine: Engine  # schema ops: audit log, staff, the console's own tables
     gateway: ReplicateGateway
     replicate_base_url: str
 
@@ -52,23 +52,34 @@ class Runtime:
 INTERACTIVE_RETRIES = RetryPolicy(total_seconds=10.0)
 
 
-def start_runtime(settings: Settings, *, seed_demo: bool = True,
-                  progress: Callable[[str], None] | None = None,
-                  retry_policy: RetryPolicy = INTERACTIVE_RETRIES,
-                  start_worker: bool = True) -> Runtime:
+def start_runtime(
+    settings: Settings,
+    *,
+    seed_demo: bool = True,
+    progress: Callable[[str], None] | None = None,
+    retry_policy: RetryPolicy = INTERACTIVE_RETRIES,
+    start_worker: bool = True,
+) -> Runtime:
     """Connect (and in DEMO, start) everything; raise ``ConfigError`` with the next step.
 
     ``start_worker``: DEMO's worker process is started (a worker itself passes False).
     """
     say = progress or (lambda message: log.info("%s", message))
     if settings.mode is Mode.DEMO:
-        return _start_demo(settings, seed_demo=seed_demo, say=say, policy=retry_policy,
-                           start_worker=start_worker)
+        return _start_demo(
+            settings, seed_demo=seed_demo, say=say, policy=retry_policy, start_worker=start_worker
+        )
     return _start_live(settings, policy=retry_policy)
 
 
-def _start_demo(settings: Settings, *, seed_demo: bool, say: Callable[[str], None],
-                policy: RetryPolicy, start_worker: bool) -> Runtime:
+def _start_demo(
+    settings: Settings,
+    *,
+    seed_demo: bool,
+    say: Callable[[str], None],
+    policy: RetryPolicy,
+    start_worker: bool,
+) -> Runtime:
     say("Starting the embedded PostgreSQL")
     url = embedded_postgres_url(settings.data_dir)
     engine = make_engine(url)
@@ -76,17 +87,26 @@ def _start_demo(settings: Settings, *, seed_demo: bool, say: Callable[[str], Non
     upgrade_ops(url)
     say("Starting the Replicate sandbox")
     base_url = settings.replicate_base_url or ensure_sandbox(settings.data_dir / "sandbox")
-    token = (settings.replicate_api_token.get_secret_value()
-             if settings.replicate_api_token else DEMO_TOKEN)
-    runtime = Runtime(settings, Mode.DEMO, engine, engine,
-                      _gateway(settings, token, base_url, policy), base_url)
+    token = (
+        settings.replicate_api_token.get_secret_value()
+        if settings.replicate_api_token
+        else DEMO_TOKEN
+    )
+    runtime = Runtime(
+        settings, Mode.DEMO, engine, engine, _gateway(settings, token, base_url, policy), base_url
+    )
     if seed_demo:
         from core.demo import is_seeded, seed_demo_world
 
         if not is_seeded(engine=engine):
             say("Seeding the demo world (first start only)")
-            seed_demo_world(engine=engine, gateway=runtime.gateway, sandbox_url=base_url,
-                            owner=settings.replicate_owner, progress=say)
+            seed_demo_world(
+                engine=engine,
+                gateway=runtime.gateway,
+                sandbox_url=base_url,
+                owner=settings.replicate_owner,
+                progress=say,
+            )
     if start_worker:
         say("Starting the background worker")
         ensure_worker(settings)
@@ -103,8 +123,9 @@ def _queue_first_scan(engine: Engine, say: Callable[[str], None]) -> None:
             return
         say("Queueing the first scan of the demo world")
         try:
-            request_scan(conn, FIRST_START_ACTOR, ScanOptions.of(), background=True,
-                         via="first start")
+            request_scan(
+                conn, FIRST_START_ACTOR, ScanOptions.of(), background=True, via="first start"
+            )
         except Conflict:  # another process starting the demo queued it a moment ago
             return
 
@@ -117,14 +138,15 @@ def _start_live(settings: Settings, *, policy: RetryPolicy) -> Runtime:
     ops_engine = engine if ops_url == settings.database_url else make_engine(ops_url)
     upgrade_ops(ops_url)
     base_url = settings.replicate_base_url or REPLICATE_API
-    gateway = _gateway(settings, settings.replicate_api_token.get_secret_value(), base_url,
-                       policy)
+    gateway = _gateway(settings, settings.replicate_api_token.get_secret_value(), base_url, policy)
     return Runtime(settings, Mode.LIVE, engine, ops_engine, gateway, base_url)
 
 
-def _gateway(settings: Settings, token: str, base_url: str,
-             policy: RetryPolicy) -> ReplicateGateway:
+def _gateway(
+    settings: Settings, token: str, base_url: str, policy: RetryPolicy
+) -> ReplicateGateway:
     """One gateway per process: its rate limits are shared by every page and thread."""
-    limits = RateLimits.per_minute(settings.replicate_prediction_creates_per_minute,
-                                   settings.replicate_calls_per_minute)
+    limits = RateLimits.per_minute(
+        settings.replicate_prediction_creates_per_minute, settings.replicate_calls_per_minute
+    )
     return ReplicateGateway(build_client(token, base_url), limits=limits, policy=policy)

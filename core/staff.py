@@ -25,9 +25,9 @@ class StaffMember:
 
 def list_staff(conn: Connection) -> list[StaffMember]:
     """Every staff member, by role (admin first) then email."""
-    rows = conn.execute(select(staff.c.email, staff.c.role, staff.c.added_at)
-                        .order_by(staff.c.email)).all()
+    rows = conn.execute(
+        select(staff.c.email, staff.c.role, staff.c.added_at).order_by(staff.c.email)
+    ).all()
     order = {Role.ADMIN: 0, Role.PRODUCT: 1, Role.SUPPORT: 2}
-    members = [StaffMember(row.email.strip().lower(), Role(row.role), row.added_at)
-               for row in rows]
+    members = [StaffMember(row.email.strip().lower(), Role(row.role), row.added_at) for row in rows]
     return sorted(members, key=lambda member: (order[member.role], member.email))

@@ -92,13 +92,17 @@ class VersionLine:
     is_latest: bool
 
 
-def parameter_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[
-        ParamChange, ...]:
+def parameter_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[ParamChange, ...]:
     """The inputs that differ, by name; secret-looking values shown as ``[redacted]``."""
-    changed = sorted(key for key in before.keys() | after.keys()
-                     if before.get(key) != after.get(key))
-    return tuple(ParamChange(key, _shown(key, before.get(key)), _shown(key, after.get(key)))
-                 for key in changed)
+    changed = sorted(
+        key for key in before.keys() | after.keys() if before.get(key) != after.get(key)
+    )
+    return tuple(
+        ParamChange(key, _shown(key, before.get(key)), _shown(key, after.get(key)))
+        for key in changed
+    )
 
 
 def trainer_label(record: TrainingRecord) -> str:
@@ -107,8 +111,9 @@ def trainer_label(record: TrainingRecord) -> str:
     return f"{record.trainer_model}:{version}" if version else record.trainer_model
 
 
-def build_timeline(trainings: Sequence[TrainingRecord],
-                   versions: Sequence[ModelVersion] = ()) -> tuple[TimelineEntry, ...]:
+def build_timeline(
+    trainings: Sequence[TrainingRecord], versions: Sequence[ModelVersion] = ()
+) -> tuple[TimelineEntry, ...]:
     """Every training of the ledger and every version of the row's model no training made,
     oldest first (undated lines first, in the order given)."""
     made = {record.version_hash for record in trainings if record.version_hash}
@@ -125,8 +130,13 @@ def build_timeline(trainings: Sequence[TrainingRecord],
     return tuple(entry for _, entry in lines)
 
 
-def version_lines(versions: Sequence[ModelVersion], trainings: Sequence[TrainingRecord], *,
-                  stored: str | None, latest: str | None) -> tuple[VersionLine, ...]:
+def version_lines(
+    versions: Sequence[ModelVersion],
+    trainings: Sequence[TrainingRecord],
+    *,
+    stored: str | None,
+    latest: str | None,
+) -> tuple[VersionLine, ...]:
     """The row's model's versions as given (newest first), each with the training that made
     it and that training's photos; ``stored`` is the row's value as stored."""
     stored_hash = _stored_hash(stored)
@@ -138,22 +148,26 @@ def version_lines(versions: Sequence[ModelVersion], trainings: Sequence[Training
     for position, version in enumerate(versions):
         record = producers.get(version.id)
         dataset = record.dataset if record is not None else None
-        lines.append(VersionLine(
-            number=len(versions) - position, version_id=version.id,
-            created_at=version.created_at,
-            training_id=record.id if record else None,
-            trainer=trainer_label(record) if record else None,
-            trigger_word=record.trigger_word if record else None,
-            photos=dataset.image_count if dataset else None,
-            median_px=dataset.median_short_side if dataset else None,
-            is_stored=stored_hash is not None and version.id == stored_hash,
-            is_latest=latest is not None and version.id == latest,
-        ))
+        lines.append(
+            VersionLine(
+                number=len(versions) - position,
+                version_id=version.id,
+                created_at=version.created_at,
+                training_id=record.id if record else None,
+                trainer=trainer_label(record) if record else None,
+                trigger_word=record.trigger_word if record else None,
+                photos=dataset.image_count if dataset else None,
+                median_px=dataset.median_short_side if dataset else None,
+                is_stored=stored_hash is not None and version.id == stored_hash,
+                is_latest=latest is not None and version.id == latest,
+            )
+        )
     return tuple(lines)
 
 
-def how_far_behind(stored: str | None, versions: Sequence[ModelVersion], *,
-                   latest: str | None = None) -> str | None:
+def how_far_behind(
+    stored: str | None, versions: Sequence[ModelVersion], *, latest: str | None = None
+) -> str | None:
     """Stored vs latest in one plain sentence, or None when the versions are unknown (empty).
 
     ``versions`` are newest first; ``latest`` defaults to the first of them.
@@ -164,11 +178,15 @@ def how_far_behind(stored: str | None, versions: Sequence[ModelVersion], *,
     stored_hash = _stored_hash(stored)
     ids = [version.id for version in versions]
     if stored_hash is None:
-        return (f"Nothing usable is stored; the latest version is {short_version(newest)}… "
-                f"(of {len(ids)}).")
+        return (
+            f"Nothing usable is stored; the latest version is {short_version(newest)}… "
+            f"(of {len(ids)})."
+        )
     if stored_hash not in ids:
-        return (f"The stored value names {short_version(stored_hash)}…, which is not one of "
-                f"the model's {len(ids)} versions; the latest is {short_version(newest)}….")
+        return (
+            f"The stored value names {short_version(stored_hash)}…, which is not one of "
+            f"the model's {len(ids)} versions; the latest is {short_version(newest)}…."
+        )
     if stored_hash == newest:
         return f"The stored version is the latest ({len(ids)} version(s) in the model)."
     top = ids.index(newest) if newest in ids else 0
@@ -177,9 +195,11 @@ def how_far_behind(stored: str | None, versions: Sequence[ModelVersion], *,
     plural = "version" if behind == 1 else "versions"
     gap = _days_between(stored_version.created_at, latest_version.created_at)
     later = f", {gap} after the stored one" if gap else ""
-    return (f"The app generates with {short_version(stored_hash)}…, {behind} {plural} behind "
-            f"the latest {short_version(newest)}… (created {_day(latest_version.created_at)}"
-            f"{later}); Replicate's site runs the latest.")
+    return (
+        f"The app generates with {short_version(stored_hash)}…, {behind} {plural} behind "
+        f"the latest {short_version(newest)}… (created {_day(latest_version.created_at)}"
+        f"{later}); Replicate's site runs the latest."
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -196,29 +216,51 @@ def _training_entry(record: TrainingRecord, previous: TrainingRecord | None) -> 
         note = None
     changes = parameter_changes(previous.parameters, record.parameters) if previous else ()
     trainer_changed = previous is not None and (
-        previous.trainer_model, previous.trainer_version) != (
-        record.trainer_model, record.trainer_version)
+        previous.trainer_model,
+        previous.trainer_version,
+    ) != (record.trainer_model, record.trainer_version)
     return TimelineEntry(
-        when=record.created_at, training_id=record.id, status=record.status,
-        version_id=record.version_hash, destination=record.destination,
-        created_at=record.created_at, completed_at=record.completed_at,
-        trainer=trainer_label(record), trigger_word=record.trigger_word,
+        when=record.created_at,
+        training_id=record.id,
+        status=record.status,
+        version_id=record.version_hash,
+        destination=record.destination,
+        created_at=record.created_at,
+        completed_at=record.completed_at,
+        trainer=trainer_label(record),
+        trigger_word=record.trigger_word,
         photos=dataset.image_count if dataset else None,
         median_px=dataset.median_short_side if dataset else None,
         jpeg_quality=dataset.jpeg_quality if dataset else None,
         failing_photos=dataset.photos_failing if dataset else None,
-        dataset_note=note, compared_with=previous.id if previous else None,
-        changes=changes, trainer_changed=trainer_changed, error=record.error,
+        dataset_note=note,
+        compared_with=previous.id if previous else None,
+        changes=changes,
+        trainer_changed=trainer_changed,
+        error=record.error,
     )
 
 
 def _version_entry(version: ModelVersion) -> TimelineEntry:
     return TimelineEntry(
-        when=version.created_at, training_id=None, status=None, version_id=version.id,
-        destination=None, created_at=version.created_at, completed_at=None, trainer=None,
-        trigger_word=None, photos=None, median_px=None, jpeg_quality=None,
-        failing_photos=None, dataset_note="no training in the ledger made this version",
-        compared_with=None, changes=(), trainer_changed=False, error=None,
+        when=version.created_at,
+        training_id=None,
+        status=None,
+        version_id=version.id,
+        destination=None,
+        created_at=version.created_at,
+        completed_at=None,
+        trainer=None,
+        trigger_word=None,
+        photos=None,
+        median_px=None,
+        jpeg_quality=None,
+        failing_photos=None,
+        dataset_note="no training in the ledger made this version",
+        compared_with=None,
+        changes=(),
+        trainer_changed=False,
+        error=None,
     )
 
 

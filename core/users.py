@@ -109,31 +109,52 @@ def _search_condition(query: str) -> ColumnElement[bool]:
 _JOINED = users.outerjoin(user_models, user_models.c.user_id == users.c.id)
 # GREATEST ignores NULLs: the last change to the user or to their model row.
 _UPDATED_AT = func.greatest(users.c.updated_at, user_models.c.updated_at)
-_ROW_COLUMNS = (users.c.id, users.c.email, users.c.plan, user_models.c.training_status,
-                user_models.c.replicate_version_id, user_models.c.trigger_word,
-                user_models.c.replicate_model_id, _UPDATED_AT.label("updated_at"))
+_ROW_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.plan,
+    user_models.c.training_status,
+    user_models.c.replicate_version_id,
+    user_models.c.trigger_word,
+    user_models.c.replicate_model_id,
+    _UPDATED_AT.label("updated_at"),
+)
 
 
 def _page_of(statement: Select[Any], page: int, page_size: int) -> Select[Any]:
-    return (statement.select_from(_JOINED)
-            .order_by(_UPDATED_AT.desc().nulls_last(), users.c.id)
-            .limit(page_size).offset((page - 1) * page_size))
+    return (
+        statement.select_from(_JOINED)
+        .order_by(_UPDATED_AT.desc().nulls_last(), users.c.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
 
 
 def _user_row(row: Row[Any]) -> UserRow:
-    return UserRow(user_id=row.id, email=row.email, plan=row.plan,
-                   training_status=row.training_status, stored_version=row.replicate_version_id,
-                   trigger_word=row.trigger_word, model_id=row.replicate_model_id,
-                   updated_at=row.updated_at)
+    return UserRow(
+        user_id=row.id,
+        email=row.email,
+        plan=row.plan,
+        training_status=row.training_status,
+        stored_version=row.replicate_version_id,
+        trigger_word=row.trigger_word,
+        model_id=row.replicate_model_id,
+        updated_at=row.updated_at,
+    )
 
 
 def _clamp(page: int, total: int, page_size: int) -> int:
     return min(max(1, page), max(1, -(-total // page_size)))
 
 
-def search_users(conn: Connection, *, query: str = "", page: int = 1,
-                 page_size: int = DEFAULT_PAGE_SIZE,
-                 user_ids: Sequence[str] | None = None) -> UsersPage:
+def search_users(
+    conn: Connection,
+    *,
+    query: str = "",
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    user_ids: Sequence[str] | None = None,
+) -> UsersPage:
     """One page of users matching ``query``, most recently updated first, then by id.
 
     ``query`` matches an email (substring, any case), an exact user id, or a trigger word or
@@ -157,13 +178,19 @@ def search_users(conn: Connection, *, query: str = "", page: int = 1,
         total = int(conn.execute(select(func.count()).select_from(users)).scalar_one())
         page = _clamp(page, total, page_size)
         found = conn.execute(_page_of(select(*_ROW_COLUMNS), page, page_size)).all()
-        return UsersPage(rows=tuple(_user_row(row) for row in found), total=total, page=page,
-                         page_size=page_size, query=text)
+        return UsersPage(
+            rows=tuple(_user_row(row) for row in found),
+            total=total,
+            page=page,
+            page_size=page_size,
+            query=text,
+        )
     return _search_where(conn, _search_condition(text), text, page, page_size)
 
 
-def _search_among(conn: Connection, text: str, user_ids: list[str], page: int,
-                  page_size: int) -> UsersPage:
+def _search_among(
+    conn: Connection, text: str, user_ids: list[str], page: int, page_size: int
+) -> UsersPage:
     if not user_ids:
         return UsersPage(rows=(), total=0, page=1, page_size=page_size, query=text)
     # One array parameter, however many ids: no statement grows with the list.
@@ -172,8 +199,9 @@ def _search_among(conn: Connection, text: str, user_ids: list[str], page: int,
     return _search_where(conn, condition, text, page, page_size)
 
 
-def _search_where(conn: Connection, condition: ColumnElement[bool], text: str, page: int,
-                  page_size: int) -> UsersPage:
+def _search_where(
+    conn: Connection, condition: ColumnElement[bool], text: str, page: int, page_size: int
+) -> UsersPage:
     """One scan of the join that pages and counts its matches (a window count)."""
     counted = select(*_ROW_COLUMNS, func.count().over().label("total")).where(condition)
     page = max(1, page)
@@ -183,14 +211,20 @@ def _search_where(conn: Connection, condition: ColumnElement[bool], text: str, p
     elif page == 1:
         total = 0
     else:  # a page past the end: count, then fetch the last page
-        total = int(conn.execute(
-            select(func.count()).select_from(_JOINED).where(condition)).scalar_one())
+        total = int(
+            conn.execute(select(func.count()).select_from(_JOINED).where(condition)).scalar_one()
+        )
         clamped = _clamp(page, total, page_size)
         if total and clamped != page:
             found = conn.execute(_page_of(counted, clamped, page_size)).all()
         page = clamped
-    return UsersPage(rows=tuple(_user_row(row) for row in found), total=total, page=page,
-                     page_size=page_size, query=text)
+    return UsersPage(
+        rows=tuple(_user_row(row) for row in found),
+        total=total,
+        page=page,
+        page_size=page_size,
+        query=text,
+    )
 
 
 # --- latest versions for a page of rows -------------------------------------------------------
@@ -199,9 +233,9 @@ def _search_where(conn: Connection, condition: ColumnElement[bool], text: str, p
 class LatestState(StrEnum):
     """What Replicate said about a model when asked for its latest version."""
 
-    FOUND = "found"              # the model exists (``version_id`` None if it has no version)
-    MODEL_MISSING = "missing"    # 404: the row points at a model that does not exist
-    INVALID_ID = "invalid"       # the stored model id is not ``owner/name``
+    FOUND = "found"  # the model exists (``version_id`` None if it has no version)
+    MODEL_MISSING = "missing"  # 404: the row points at a model that does not exist
+    INVALID_ID = "invalid"  # the stored model id is not ``owner/name``
     UNREACHABLE = "unreachable"  # Replicate failed; ``message`` says what to do
 
 
@@ -213,8 +247,9 @@ class LatestVersion:
     message: str | None = None
 
 
-def latest_versions(gateway: ReplicateGateway, model_ids: Iterable[str], *,
-                    max_workers: int = 8) -> dict[str, LatestVersion]:
+def latest_versions(
+    gateway: ReplicateGateway, model_ids: Iterable[str], *, max_workers: int = 8
+) -> dict[str, LatestVersion]:
     """The latest version of each distinct model id, fetched with bounded concurrency.
 
     A failure stays with its model: one unreachable or malformed id does not hide the rest.
@@ -233,8 +268,7 @@ def latest_versions(gateway: ReplicateGateway, model_ids: Iterable[str], *,
         elif isinstance(error, DataRejected):
             found[model_id] = LatestVersion(model_id, LatestState.INVALID_ID, message=str(error))
         elif isinstance(error, ReplicateError):
-            found[model_id] = LatestVersion(model_id, LatestState.UNREACHABLE,
-                                            message=str(error))
+            found[model_id] = LatestVersion(model_id, LatestState.UNREACHABLE, message=str(error))
         else:
             raise error
     return found
@@ -286,14 +320,19 @@ class UserDetail:
 def read_user_record(conn: Connection, user_id: str) -> UserRecord:
     """The user's rows, or ``NotFound`` saying how to find the right id."""
     wanted = user_id.strip()
-    user = conn.execute(select(users).where(users.c.id == wanted)).mappings().first() \
-        if wanted else None
+    user = (
+        conn.execute(select(users).where(users.c.id == wanted)).mappings().first()
+        if wanted
+        else None
+    )
     if user is None:
         raise NotFound(
             f"No user with id {user_id!r} in the app's database. Search the Users page by "
-            "email, trigger word or model id and open the user from the results.")
-    model_row = conn.execute(
-        select(user_models).where(user_models.c.user_id == wanted)).mappings().first()
+            "email, trigger word or model id and open the user from the results."
+        )
+    model_row = (
+        conn.execute(select(user_models).where(user_models.c.user_id == wanted)).mappings().first()
+    )
     return UserRecord(
         user_id=wanted,
         user=MappingProxyType(dict(user)),
@@ -327,35 +366,50 @@ def replicate_facts(gateway: ReplicateGateway, record: UserRecord) -> UserDetail
     model, model_problem, versions, versions_problem = _model_facts(gateway, model_id, record)
     training_id = _text(row.get("training_id"))
     training, training_problem = _training_facts(gateway, training_id, record)
-    latest = (model.latest_version.id if model is not None and model.latest_version is not None
-              else None)
+    latest = (
+        model.latest_version.id if model is not None and model.latest_version is not None else None
+    )
     comparison = compare_versions(
-        stored, latest=latest,
-        version_ids=[version.id for version in versions] if versions_problem is None else None)
-    return UserDetail(record=record, model_id=model_id, model=model, model_problem=model_problem,
-                      versions=versions, versions_problem=versions_problem,
-                      training_id=training_id, training=training,
-                      training_problem=training_problem, comparison=comparison)
+        stored,
+        latest=latest,
+        version_ids=[version.id for version in versions] if versions_problem is None else None,
+    )
+    return UserDetail(
+        record=record,
+        model_id=model_id,
+        model=model,
+        model_problem=model_problem,
+        versions=versions,
+        versions_problem=versions_problem,
+        training_id=training_id,
+        training=training,
+        training_problem=training_problem,
+        comparison=comparison,
+    )
 
 
-def _model_facts(gateway: ReplicateGateway, model_id: str | None, record: UserRecord) -> tuple[
-    ReplicateModel | None, str | None, tuple[ModelVersion, ...], str | None
-]:
+def _model_facts(
+    gateway: ReplicateGateway, model_id: str | None, record: UserRecord
+) -> tuple[ReplicateModel | None, str | None, tuple[ModelVersion, ...], str | None]:
     if record.model_row is None:
         problem = "This user has no user_models row: they never started a training."
         return None, problem, (), problem
     if model_id is None:
-        problem = ("No replicate_model_id is stored, so there is no model to compare with. "
-                   "Look for the user's trainings on Replicate to find their model.")
+        problem = (
+            "No replicate_model_id is stored, so there is no model to compare with. "
+            "Look for the user's trainings on Replicate to find their model."
+        )
         return None, problem, (), problem
     try:
         model = gateway.get_model(model_id.strip())
     except (ReplicateError, DataRejected) as exc:
         return None, str(exc), (), f"Versions not read: {exc}"
     if model is None:
-        problem = (f"Model {model_id} does not exist on Replicate (404). The row points at a "
-                   "deleted or never-created model; find the user's real model from their "
-                   "trainings.")
+        problem = (
+            f"Model {model_id} does not exist on Replicate (404). The row points at a "
+            "deleted or never-created model; find the user's real model from their "
+            "trainings."
+        )
         return None, problem, (), problem
     try:
         versions = tuple(gateway.list_versions(model_id.strip()))
@@ -364,19 +418,24 @@ def _model_facts(gateway: ReplicateGateway, model_id: str | None, record: UserRe
     return model, None, versions, None
 
 
-def _training_facts(gateway: ReplicateGateway, training_id: str | None,
-                    record: UserRecord) -> tuple[Training | None, str | None]:
+def _training_facts(
+    gateway: ReplicateGateway, training_id: str | None, record: UserRecord
+) -> tuple[Training | None, str | None]:
     if record.model_row is None:
         return None, "No user_models row, so no training is recorded."
     if training_id is None:
-        return None, ("No training_id is stored (the app clears it when a retrain starts "
-                      "over, and sets it when Replicate accepts the training).")
+        return None, (
+            "No training_id is stored (the app clears it when a retrain starts "
+            "over, and sets it when Replicate accepts the training)."
+        )
     if not _TRAINING_ID.match(training_id.strip()):
         return None, f"training_id {training_id!r} is not a Replicate training id."
     try:
         return gateway.get_training(training_id.strip()), None
     except ReplicateNotFound:
-        return None, (f"Training {training_id} is not on Replicate (404): it was made with "
-                      "another account or token, or deleted.")
+        return None, (
+            f"Training {training_id} is not on Replicate (404): it was made with "
+            "another account or token, or deleted."
+        )
     except ReplicateError as exc:
         return None, str(exc)

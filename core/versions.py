@@ -79,33 +79,47 @@ class VersionComparison:
         """Plain statements for the page, most serious first."""
         notes: list[VersionNote] = []
         if self.stored is None or self.normalised is None:
-            notes.append(VersionNote(Level.ERROR, "No version stored: the app has nothing to "
-                                     "generate with."))
+            notes.append(
+                VersionNote(Level.ERROR, "No version stored: the app has nothing to generate with.")
+            )
             return tuple(notes)
         if not self.stored_is_bare:
-            fix = (f" (the app would send {self.normalised[:SHORT_LENGTH]}…)"
-                   if self.normalised_is_hex64 else "")
-            notes.append(VersionNote(Level.ERROR,
-                                     f"Stored value is not a bare version id{fix}."))
+            fix = (
+                f" (the app would send {self.normalised[:SHORT_LENGTH]}…)"
+                if self.normalised_is_hex64
+                else ""
+            )
+            notes.append(VersionNote(Level.ERROR, f"Stored value is not a bare version id{fix}."))
         if self.is_version_of_model is False:
             notes.append(VersionNote(Level.ERROR, "Not a version of this model."))
         if self.is_latest is False and self.versions_behind is not None:
             plural = "version" if self.versions_behind == 1 else "versions"
-            notes.append(VersionNote(
-                Level.ERROR, f"Stored ≠ latest — {self.versions_behind} {plural} behind."))
+            notes.append(
+                VersionNote(
+                    Level.ERROR, f"Stored ≠ latest — {self.versions_behind} {plural} behind."
+                )
+            )
         if self.is_latest is None:
-            notes.append(VersionNote(Level.INFO, "The model's versions are unknown, so stored "
-                                     "vs latest cannot be checked."))
+            notes.append(
+                VersionNote(
+                    Level.INFO,
+                    "The model's versions are unknown, so stored vs latest cannot be checked.",
+                )
+            )
         if self.is_latest and self.stored_is_bare:
             notes.append(VersionNote(Level.OK, "Stored = latest."))
         elif self.is_latest:
-            notes.append(VersionNote(Level.WARNING, "Stored hash is the latest version, but not "
-                                     "stored as a bare id."))
+            notes.append(
+                VersionNote(
+                    Level.WARNING, "Stored hash is the latest version, but not stored as a bare id."
+                )
+            )
         return tuple(notes)
 
 
-def compare_versions(stored: str | None, *, latest: str | None,
-                     version_ids: Sequence[str] | None) -> VersionComparison:
+def compare_versions(
+    stored: str | None, *, latest: str | None, version_ids: Sequence[str] | None
+) -> VersionComparison:
     """Compare a stored value with the model's latest version and its versions.
 
     ``version_ids`` are ALL versions of the model, newest first, or None when they could not

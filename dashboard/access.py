@@ -62,11 +62,13 @@ def parse_role_map(section: Mapping[str, Any] | None) -> dict[str, Role]:
         except ValueError:
             known = ", ".join(role.value for role in Role)
             raise ConfigError(
-                f"[roles] in secrets has an unknown role {name!r}; use {known}.") from None
+                f"[roles] in secrets has an unknown role {name!r}; use {known}."
+            ) from None
         if isinstance(emails, str) or not isinstance(emails, Iterable):
             raise ConfigError(
                 f"[roles] {role.value} must be a list of emails, like "
-                f'{role.value} = ["someone@example.com"].')
+                f'{role.value} = ["someone@example.com"].'
+            )
         for raw in emails:
             email = normalise_email(raw)
             if email is None:
@@ -77,8 +79,9 @@ def parse_role_map(section: Mapping[str, Any] | None) -> dict[str, Role]:
     return mapping
 
 
-def role_for(email: object, *, role_map: Mapping[str, Role],
-             staff: Iterable[StaffMember]) -> Role | None:
+def role_for(
+    email: object, *, role_map: Mapping[str, Role], staff: Iterable[StaffMember]
+) -> Role | None:
     """The role of a logged-in email: ``[roles]`` in secrets first, then ``ops.staff``."""
     wanted = normalise_email(email)
     if wanted is None:
@@ -115,17 +118,22 @@ def auth_problem(section: Mapping[str, Any] | None) -> str | None:
     (``[auth.google]``); the IdP itself is only contacted at login.
     """
     if not section:
-        return ("LIVE needs staff login, but the secrets have no [auth] block. Add [auth] "
-                "with redirect_uri, cookie_secret, client_id, client_secret and "
-                "server_metadata_url to .streamlit/secrets.toml (see "
-                ".streamlit/secrets.toml.example), then restart.")
+        return (
+            "LIVE needs staff login, but the secrets have no [auth] block. Add [auth] "
+            "with redirect_uri, cookie_secret, client_id, client_secret and "
+            "server_metadata_url to .streamlit/secrets.toml (see "
+            ".streamlit/secrets.toml.example), then restart."
+        )
     missing = [key for key in AUTH_REQUIRED_KEYS if not section.get(key)]
     has_provider = all(section.get(key) for key in PROVIDER_KEYS) or any(
         isinstance(value, Mapping) and all(value.get(key) for key in PROVIDER_KEYS)
-        for value in section.values())
+        for value in section.values()
+    )
     if not has_provider:
         missing += [key for key in PROVIDER_KEYS if not section.get(key)]
     if missing:
-        return (f"The [auth] block in secrets is missing {', '.join(missing)}, so nobody can "
-                "log in. Complete it (see .streamlit/secrets.toml.example) and restart.")
+        return (
+            f"The [auth] block in secrets is missing {', '.join(missing)}, so nobody can "
+            "log in. Complete it (see .streamlit/secrets.toml.example) and restart."
+        )
     return None

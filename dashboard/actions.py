@@ -61,8 +61,9 @@ def scan(actor: Actor) -> ScanSummary:
     """Queue a fleet scan (admin only, one at a time): it runs in the workers, so leaving
     the page or closing the tab does not stop it. Conflict names the one that runs."""
     with runtime().ops_engine.begin() as conn:
-        summary = request_scan(conn, actor, ScanOptions.of(), background=True,
-                               stale_after=_stale_after())
+        summary = request_scan(
+            conn, actor, ScanOptions.of(), background=True, stale_after=_stale_after()
+        )
     scans.forget()
     return summary
 
@@ -82,11 +83,14 @@ def rescan_user(actor: Actor, user_id: str) -> str:
     Best effort: the repair is done whatever happens here; the text says what follows."""
     try:
         with runtime().ops_engine.begin() as conn:
-            summary = request_scan(conn, actor, ScanOptions.of([user_id]), background=True,
-                                   stale_after=_stale_after())
+            summary = request_scan(
+                conn, actor, ScanOptions.of([user_id]), background=True, stale_after=_stale_after()
+            )
     except DashboardError as exc:
         return f"This user was not rescanned ({exc}); the next scan shows the change."
     finally:
         _forget()
-    return (f"Rescan #{summary.id} of this user is queued; the Users and Fleet pages show "
-            "the row as it is once a worker has checked it (seconds).")
+    return (
+        f"Rescan #{summary.id} of this user is queued; the Users and Fleet pages show "
+        "the row as it is once a worker has checked it (seconds)."
+    )

@@ -18,13 +18,24 @@ SEVERITY_ORDER = {"severity": ["critical", "warning", "info"]}
 def counts_bar(counts: Iterable[CodeCount]) -> go.Figure:
     """Users per code in the last finished scan, bars coloured by severity."""
     items = list(counts)
-    frame = pd.DataFrame({"code": [item.code for item in items],
-                          "severity": [item.severity for item in items],
-                          "users": [item.users for item in items]})
-    figure = px.bar(frame, x="code", y="users", color="severity",
-                    color_discrete_map=SEVERITY_PALETTE, category_orders=SEVERITY_ORDER)
-    figure.update_layout(xaxis_title=None, yaxis_title="users", legend_title=None,
-                         margin={"t": 10, "b": 10})
+    frame = pd.DataFrame(
+        {
+            "code": [item.code for item in items],
+            "severity": [item.severity for item in items],
+            "users": [item.users for item in items],
+        }
+    )
+    figure = px.bar(
+        frame,
+        x="code",
+        y="users",
+        color="severity",
+        color_discrete_map=SEVERITY_PALETTE,
+        category_orders=SEVERITY_ORDER,
+    )
+    figure.update_layout(
+        xaxis_title=None, yaxis_title="users", legend_title=None, margin={"t": 10, "b": 10}
+    )
     return figure
 
 
@@ -32,16 +43,31 @@ def trend_lines(points: Iterable[TrendPoint]) -> go.Figure:
     """Users per code over the recent finished scans: one line per code, coloured by its
     severity (hover names the code and the scan)."""
     items = list(points)
-    frame = pd.DataFrame({
-        "finished": pd.to_datetime([point.finished_at for point in items], utc=True),
-        "scan": [point.scan_id for point in items],
-        "code": [point.code for point in items],
-        "severity": [point.severity for point in items],
-        "users": [point.users for point in items],
-    }).sort_values(["code", "finished"])
-    figure = px.line(frame, x="finished", y="users", color="severity", line_group="code",
-                     markers=True, hover_name="code", hover_data={"scan": True},
-                     color_discrete_map=SEVERITY_PALETTE, category_orders=SEVERITY_ORDER)
-    figure.update_layout(xaxis_title="scan finished", yaxis_title="users", legend_title=None,
-                         margin={"t": 10, "b": 10})
+    frame = pd.DataFrame(
+        {
+            "finished": pd.to_datetime([point.finished_at for point in items], utc=True),
+            "scan": [point.scan_id for point in items],
+            "code": [point.code for point in items],
+            "severity": [point.severity for point in items],
+            "users": [point.users for point in items],
+        }
+    ).sort_values(["code", "finished"])
+    figure = px.line(
+        frame,
+        x="finished",
+        y="users",
+        color="severity",
+        line_group="code",
+        markers=True,
+        hover_name="code",
+        hover_data={"scan": True},
+        color_discrete_map=SEVERITY_PALETTE,
+        category_orders=SEVERITY_ORDER,
+    )
+    figure.update_layout(
+        xaxis_title="scan finished",
+        yaxis_title="users",
+        legend_title=None,
+        margin={"t": 10, "b": 10},
+    )
     return figure

@@ -30,13 +30,18 @@ from dashboard.resources import read_only, runtime
 FACTS_TTL_SECONDS = 30
 
 
-@st.cache_resource(ttl=FACTS_TTL_SECONDS, max_entries=64,
-                   show_spinner="Reading this user's models and trainings…")
-def _live_facts(replicate_base_url: str, user_id: str, model_id: str | None,
-                training_id: str | None, _row: AppRow) -> LiveFacts:
+@st.cache_resource(
+    ttl=FACTS_TTL_SECONDS, max_entries=64, show_spinner="Reading this user's models and trainings…"
+)
+def _live_facts(
+    replicate_base_url: str,
+    user_id: str,
+    model_id: str | None,
+    training_id: str | None,
+    _row: AppRow,
+) -> LiveFacts:
     rt = runtime()
-    return gather_live(_row, app_engine=rt.engine, ops_engine=rt.ops_engine,
-                       gateway=rt.gateway)
+    return gather_live(_row, app_engine=rt.engine, ops_engine=rt.ops_engine, gateway=rt.gateway)
 
 
 def model_row(user_id: str) -> dict[str, Any] | None:
@@ -58,8 +63,13 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
         return None
     current = app_row(row)
     try:
-        live = _live_facts(runtime().replicate_base_url, current.user_id, current.model_id,
-                           current.training_id, current)
+        live = _live_facts(
+            runtime().replicate_base_url,
+            current.user_id,
+            current.model_id,
+            current.training_id,
+            current,
+        )
     except (ReplicateError, DataRejected) as exc:
         return diagnose_live(current, problem=str(exc))
     return diagnose_live(current, live)

@@ -22,9 +22,11 @@ from core.versions import short_version
 from dashboard.tables import NONE, user_link
 
 BadgeColor = Literal["red", "orange", "blue", "gray"]
-SEVERITY_COLORS: Mapping[str, BadgeColor] = {Severity.CRITICAL.value: "red",
-                                      Severity.WARNING.value: "orange",
-                                      Severity.INFO.value: "blue"}
+SEVERITY_COLORS: Mapping[str, BadgeColor] = {
+    Severity.CRITICAL.value: "red",
+    Severity.WARNING.value: "orange",
+    Severity.INFO.value: "blue",
+}
 NO_FINDING = "no finding"
 NOT_SCANNED = "not scanned yet"
 MINUTES = "YYYY-MM-DD HH:mm"
@@ -51,22 +53,24 @@ def code_help(code: str) -> str:
 # -- Users table ---------------------------------------------------------------------------
 
 
-def worst_cell(user_id: str, worst: Mapping[str, str | None], *,
-               checked: Collection[str]) -> str:
+def worst_cell(user_id: str, worst: Mapping[str, str | None], *, checked: Collection[str]) -> str:
     """The "worst" cell: a severity, "no finding", or "not scanned yet"."""
     if user_id not in checked:
         return NOT_SCANNED
     return worst.get(user_id) or NO_FINDING
 
 
-def with_findings(frame: pd.DataFrame, worst: Mapping[str, str | None],
-                  codes: Mapping[str, Sequence[str]], *,
-                  checked: Collection[str]) -> pd.DataFrame:
+def with_findings(
+    frame: pd.DataFrame,
+    worst: Mapping[str, str | None],
+    codes: Mapping[str, Sequence[str]],
+    *,
+    checked: Collection[str],
+) -> pd.DataFrame:
     """The Users table with "worst" and "findings" after the user column."""
     user_ids = list(frame["user"])
     frame = frame.copy()
-    frame.insert(1, "worst", [worst_cell(user_id, worst, checked=checked)
-                              for user_id in user_ids])
+    frame.insert(1, "worst", [worst_cell(user_id, worst, checked=checked) for user_id in user_ids])
     frame.insert(2, "findings", [list(codes.get(user_id, ())) for user_id in user_ids])
     return frame
 
@@ -74,12 +78,15 @@ def with_findings(frame: pd.DataFrame, worst: Mapping[str, str | None],
 def findings_columns() -> dict[str, Any]:
     return {
         "worst": st.column_config.TextColumn(
-            "worst", help="The most serious finding of the user's latest finished scan. "
-                          f"'{NO_FINDING}': the scan found them healthy. '{NOT_SCANNED}': "
-                          "no scan has checked them yet (a scan running now, users added "
-                          "since, or no scan at all)."),
+            "worst",
+            help="The most serious finding of the user's latest finished scan. "
+            f"'{NO_FINDING}': the scan found them healthy. '{NOT_SCANNED}': "
+            "no scan has checked them yet (a scan running now, users added "
+            "since, or no scan at all).",
+        ),
         "findings": st.column_config.ListColumn(
-            "findings", help="Finding codes of the latest finished scan, most serious first"),
+            "findings", help="Finding codes of the latest finished scan, most serious first"
+        ),
     }
 
 
@@ -88,28 +95,36 @@ def findings_columns() -> dict[str, Any]:
 
 def evidence_frame(finding: Finding) -> pd.DataFrame:
     """A finding's evidence as (name, value) lines, nested values as compact JSON."""
-    return pd.DataFrame({"evidence": list(finding.evidence),
-                         "value": [compact(value) for value in finding.evidence.values()]})
+    return pd.DataFrame(
+        {
+            "evidence": list(finding.evidence),
+            "value": [compact(value) for value in finding.evidence.values()],
+        }
+    )
 
 
 def timeline_frame(entries: Sequence[TimelineEntry]) -> pd.DataFrame:
     """The timeline, oldest first: one training (or orphan version) a line."""
-    return pd.DataFrame({
-        "created": pd.to_datetime([entry.created_at for entry in entries], utc=True),
-        "finished": pd.to_datetime([entry.completed_at for entry in entries], utc=True),
-        "training": [entry.training_id or NONE for entry in entries],
-        "status": [entry.status or "version only" for entry in entries],
-        "version": [short_version(entry.version_id) or NONE for entry in entries],
-        "trainer": [(entry.trainer or NONE) + (" (changed)" if entry.trainer_changed else "")
-                    for entry in entries],
-        "trigger word": [entry.trigger_word or NONE for entry in entries],
-        "photos": pd.array([entry.photos for entry in entries], dtype="Int64"),
-        "median px": pd.array([entry.median_px for entry in entries], dtype="Int64"),
-        "JPEG quality": pd.array([entry.jpeg_quality for entry in entries], dtype="Int64"),
-        "failing photos": pd.array([entry.failing_photos for entry in entries], dtype="Int64"),
-        "parameters vs previous": [_changes_cell(entry) for entry in entries],
-        "note": [entry.error or entry.dataset_note or "" for entry in entries],
-    })
+    return pd.DataFrame(
+        {
+            "created": pd.to_datetime([entry.created_at for entry in entries], utc=True),
+            "finished": pd.to_datetime([entry.completed_at for entry in entries], utc=True),
+            "training": [entry.training_id or NONE for entry in entries],
+            "status": [entry.status or "version only" for entry in entries],
+            "version": [short_version(entry.version_id) or NONE for entry in entries],
+            "trainer": [
+                (entry.trainer or NONE) + (" (changed)" if entry.trainer_changed else "")
+                for entry in entries
+            ],
+            "trigger word": [entry.trigger_word or NONE for entry in entries],
+            "photos": pd.array([entry.photos for entry in entries], dtype="Int64"),
+            "median px": pd.array([entry.median_px for entry in entries], dtype="Int64"),
+            "JPEG quality": pd.array([entry.jpeg_quality for entry in entries], dtype="Int64"),
+            "failing photos": pd.array([entry.failing_photos for entry in entries], dtype="Int64"),
+            "parameters vs previous": [_changes_cell(entry) for entry in entries],
+            "note": [entry.error or entry.dataset_note or "" for entry in entries],
+        }
+    )
 
 
 def _changes_cell(entry: TimelineEntry) -> str:
@@ -126,58 +141,70 @@ def timeline_columns() -> dict[str, Any]:
         "finished": st.column_config.DatetimeColumn("finished", format=MINUTES),
         "photos": st.column_config.NumberColumn("photos", help="Photos in the training ZIP"),
         "median px": st.column_config.NumberColumn(
-            "median px", help="Median short side of the photos; FLUX trains at 1024"),
+            "median px", help="Median short side of the photos; FLUX trains at 1024"
+        ),
         "JPEG quality": st.column_config.NumberColumn(
-            "JPEG quality", help="Estimated from the quantisation tables (the app's squeeze "
-                                 "goes down to 55)"),
+            "JPEG quality",
+            help="Estimated from the quantisation tables (the app's squeeze goes down to 55)",
+        ),
         "failing photos": st.column_config.NumberColumn(
-            "failing photos", help="Blurry, no face, several faces or another person"),
+            "failing photos", help="Blurry, no face, several faces or another person"
+        ),
         "parameters vs previous": st.column_config.TextColumn(
-            "parameters vs previous", help="Training inputs that differ from the previous "
-                                           "succeeded training's"),
+            "parameters vs previous",
+            help="Training inputs that differ from the previous succeeded training's",
+        ),
     }
 
 
 def version_lines_frame(lines: Sequence[VersionLine]) -> pd.DataFrame:
     """The row's model's versions, newest first, with the training behind each."""
-    return pd.DataFrame({
-        "#": [line.number for line in lines],
-        "version": [short_version(line.version_id) for line in lines],
-        "created": pd.to_datetime([line.created_at for line in lines], utc=True),
-        "training": [line.training_id or NONE for line in lines],
-        "trainer": [line.trainer or NONE for line in lines],
-        "trigger word used": [line.trigger_word or NONE for line in lines],
-        "photos": pd.array([line.photos for line in lines], dtype="Int64"),
-        "median px": pd.array([line.median_px for line in lines], dtype="Int64"),
-        "stored": [line.is_stored for line in lines],
-        "latest": [line.is_latest for line in lines],
-        "version id": [line.version_id for line in lines],
-    })
+    return pd.DataFrame(
+        {
+            "#": [line.number for line in lines],
+            "version": [short_version(line.version_id) for line in lines],
+            "created": pd.to_datetime([line.created_at for line in lines], utc=True),
+            "training": [line.training_id or NONE for line in lines],
+            "trainer": [line.trainer or NONE for line in lines],
+            "trigger word used": [line.trigger_word or NONE for line in lines],
+            "photos": pd.array([line.photos for line in lines], dtype="Int64"),
+            "median px": pd.array([line.median_px for line in lines], dtype="Int64"),
+            "stored": [line.is_stored for line in lines],
+            "latest": [line.is_latest for line in lines],
+            "version id": [line.version_id for line in lines],
+        }
+    )
 
 
 def version_lines_columns() -> dict[str, Any]:
     return {
         "created": st.column_config.DatetimeColumn("created", format=MINUTES),
         "stored": st.column_config.CheckboxColumn(
-            "stored?", help="The version the app's row names (after normalising)"),
+            "stored?", help="The version the app's row names (after normalising)"
+        ),
         "latest": st.column_config.CheckboxColumn(
-            "latest?", help="The model's newest version: what Replicate's site runs"),
+            "latest?", help="The model's newest version: what Replicate's site runs"
+        ),
         "training": st.column_config.TextColumn(
-            "training", help="The training in the ledger that made this version"),
+            "training", help="The training in the ledger that made this version"
+        ),
     }
 
 
 def plan_frame(plan: RepairPlan) -> pd.DataFrame:
     """A repair's preview: each column it changes, before and after."""
-    return pd.DataFrame({"column": list(plan.after),
-                         "before": [_stored(plan.before[column]) for column in plan.after],
-                         "after": [_stored(plan.after[column]) for column in plan.after]})
+    return pd.DataFrame(
+        {
+            "column": list(plan.after),
+            "before": [_stored(plan.before[column]) for column in plan.after],
+            "after": [_stored(plan.after[column]) for column in plan.after],
+        }
+    )
 
 
 def _stored(value: Any) -> str:
     """A column value as stored: NULL shown as such, datetimes in ISO form."""
-    return compact(value.isoformat(sep=" ") if hasattr(value, "isoformat") else value,
-                   none="NULL")
+    return compact(value.isoformat(sep=" ") if hasattr(value, "isoformat") else value, none="NULL")
 
 
 # -- Fleet page ----------------------------------------------------------------------------
@@ -185,30 +212,35 @@ def _stored(value: Any) -> str:
 
 def counts_frame(counts: Iterable[CodeCount]) -> pd.DataFrame:
     items = list(counts)
-    return pd.DataFrame({
-        "code": [item.code for item in items],
-        "severity": [item.severity for item in items],
-        "users": [item.users for item in items],
-        "what it means": [code_help(item.code) for item in items],
-    })
+    return pd.DataFrame(
+        {
+            "code": [item.code for item in items],
+            "severity": [item.severity for item in items],
+            "users": [item.users for item in items],
+            "what it means": [code_help(item.code) for item in items],
+        }
+    )
 
 
 def worst_users_frame(worst: Iterable[WorstUser]) -> pd.DataFrame:
     items = list(worst)
-    return pd.DataFrame({
-        "user": [item.user_id for item in items],
-        "worst": [item.worst_severity for item in items],
-        "findings": [list(item.codes) for item in items],
-        "count": [item.finding_count for item in items],
-        "open": [user_link(item.user_id) for item in items],
-    })
+    return pd.DataFrame(
+        {
+            "user": [item.user_id for item in items],
+            "worst": [item.worst_severity for item in items],
+            "findings": [list(item.codes) for item in items],
+            "count": [item.finding_count for item in items],
+            "open": [user_link(item.user_id) for item in items],
+        }
+    )
 
 
 def worst_users_columns() -> dict[str, Any]:
     return {
         "findings": st.column_config.ListColumn("findings"),
-        "open": st.column_config.LinkColumn("open", display_text="open ↗",
-                                            help="Open the User page in a new tab"),
+        "open": st.column_config.LinkColumn(
+            "open", display_text="open ↗", help="Open the User page in a new tab"
+        ),
     }
 
 
@@ -216,20 +248,24 @@ def worst_users_columns() -> dict[str, Any]:
 
 
 def audit_frame(records: Sequence[AuditRecord]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": [record.id for record in records],
-        "at": pd.to_datetime([record.at for record in records], utc=True),
-        "actor": [record.actor_email for record in records],
-        "role": [record.actor_role for record in records],
-        "action": [record.action for record in records],
-        "user": [record.target_user_id or NONE for record in records],
-        "reason": [record.reason or "" for record in records],
-        "before": [compact(record.before) for record in records],
-        "after": [compact(record.after) for record in records],
-        "details": [compact(record.details) for record in records],
-        "open": [user_link(record.target_user_id) if record.target_user_id else None
-                 for record in records],
-    })
+    return pd.DataFrame(
+        {
+            "id": [record.id for record in records],
+            "at": pd.to_datetime([record.at for record in records], utc=True),
+            "actor": [record.actor_email for record in records],
+            "role": [record.actor_role for record in records],
+            "action": [record.action for record in records],
+            "user": [record.target_user_id or NONE for record in records],
+            "reason": [record.reason or "" for record in records],
+            "before": [compact(record.before) for record in records],
+            "after": [compact(record.after) for record in records],
+            "details": [compact(record.details) for record in records],
+            "open": [
+                user_link(record.target_user_id) if record.target_user_id else None
+                for record in records
+            ],
+        }
+    )
 
 
 def audit_columns() -> dict[str, Any]:
@@ -243,6 +279,10 @@ def change_frame(record: AuditRecord) -> pd.DataFrame:
     """An audit record's before and after side by side, one column a line."""
     before, after = record.before or {}, record.after or {}
     names = list(dict.fromkeys([*before, *after]))
-    return pd.DataFrame({"column": names,
-                         "before": [_stored(before.get(name)) for name in names],
-                         "after": [_stored(after.get(name)) for name in names]})
+    return pd.DataFrame(
+        {
+            "column": names,
+            "before": [_stored(before.get(name)) for name in names],
+            "after": [_stored(after.get(name)) for name in names],
+        }
+    )

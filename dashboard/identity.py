@@ -62,8 +62,10 @@ def show_no_access(email: str) -> None:
     """The only thing a logged-in email without a role sees."""
     st.title("No access")
     shown = email or "your account (the identity provider sent no email)"
-    st.error(f"{shown} is not on the console's staff list. Ask an admin to add you to "
-             "[roles] in the secrets or to ops.staff, then log in again.")
+    st.error(
+        f"{shown} is not on the console's staff list. Ask an admin to add you to "
+        "[roles] in the secrets or to ops.staff, then log in again."
+    )
     st.button("Log out", key="logout", on_click=st.logout, icon=":material/logout:")
 
 
@@ -88,8 +90,12 @@ def pick_demo_actor(members: Sequence[StaffMember]) -> Actor:
     if st.session_state.get(ACTING_AS_CHOSEN_KEY) in roles:
         st.session_state[ACTING_AS_KEY] = st.session_state[ACTING_AS_CHOSEN_KEY]
     choice = st.sidebar.selectbox(
-        "Acting as", options, key=ACTING_AS_KEY, on_change=_remember_choice,
-        help="DEMO has no login: pick a staff member to see the console with their role.")
+        "Acting as",
+        options,
+        key=ACTING_AS_KEY,
+        on_change=_remember_choice,
+        help="DEMO has no login: pick a staff member to see the console with their role.",
+    )
     member = roles[choice] if choice in roles else members[0]
     return Actor(member.email, member.role)
 

@@ -26,8 +26,9 @@ REPLICATE_WORKERS = 8
 def search_users(query: str, page: int, user_ids: Sequence[str] | None = None) -> UsersPage:
     """One page of the Users table (only ``user_ids`` when given: a finding filter)."""
     with read_only(runtime().engine) as conn:
-        return users.search_users(conn, query=query, page=page, page_size=PAGE_SIZE,
-                                  user_ids=user_ids)
+        return users.search_users(
+            conn, query=query, page=page, page_size=PAGE_SIZE, user_ids=user_ids
+        )
 
 
 class _NotCached(Exception):
@@ -39,8 +40,9 @@ class _NotCached(Exception):
 
 
 @st.cache_data(ttl=LATEST_TTL_SECONDS, max_entries=64, show_spinner=False)
-def _cached_latest_versions(replicate_base_url: str,
-                            model_ids: tuple[str, ...]) -> dict[str, LatestVersion]:
+def _cached_latest_versions(
+    replicate_base_url: str, model_ids: tuple[str, ...]
+) -> dict[str, LatestVersion]:
     result = users.latest_versions(runtime().gateway, model_ids, max_workers=REPLICATE_WORKERS)
     if any(item.state is LatestState.UNREACHABLE for item in result.values()):
         raise _NotCached(result)  # exceptions are not cached: ask again on the next rerun
@@ -84,14 +86,16 @@ def audit_actions() -> list[str]:
         return audit.distinct_actions(conn)
 
 
-def audit_page(page: int, *, action: str | None, actor: str | None,
-               user_id: str | None) -> tuple[list[AuditRecord], int, int]:
+def audit_page(
+    page: int, *, action: str | None, actor: str | None, user_id: str | None
+) -> tuple[list[AuditRecord], int, int]:
     """One page of the audit log, newest first: (records, total, the page returned)."""
     filters = {"action": action, "actor": actor, "user_id": user_id}
     with read_only(runtime().ops_engine) as conn:
         total = audit.count_records(conn, **filters)
         pages = max(1, -(-total // AUDIT_PAGE_SIZE))
         page = min(max(1, page), pages)
-        records = audit.list_records(conn, limit=AUDIT_PAGE_SIZE,
-                                     offset=(page - 1) * AUDIT_PAGE_SIZE, **filters)
+        records = audit.list_records(
+            conn, limit=AUDIT_PAGE_SIZE, offset=(page - 1) * AUDIT_PAGE_SIZE, **filters
+        )
     return records, total, page

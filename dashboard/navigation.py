@@ -19,14 +19,14 @@ AUDIT = "../pages/audit.py"
 
 
 def users_page() -> StreamlitPage:
-    return st.Page(USERS, title="Users", icon=":material/group:", url_path="users",
-                   default=True)
+    return st.Page(USERS, title="Users", icon=":material/group:", url_path="users", default=True)
 
 
 def user_page() -> StreamlitPage:
     """The detail page, opened with ``?user=ID`` (from the Users table or a shared link)."""
-    return st.Page(USER, title="User", icon=":material/person:", url_path="user",
-                   visibility="hidden")
+    return st.Page(
+        USER, title="User", icon=":material/person:", url_path="user", visibility="hidden"
+    )
 
 
 def fleet_page() -> StreamlitPage:
@@ -44,8 +44,10 @@ def settings_page() -> StreamlitPage:
 
 def pages_for(role: Role) -> dict[str, list[StreamlitPage]]:
     """The navigation for ``role``, by section."""
-    pages: dict[str, list[StreamlitPage]] = {"Users": [users_page(), user_page()],
-                                              "Fleet": [fleet_page()]}
+    pages: dict[str, list[StreamlitPage]] = {
+        "Users": [users_page(), user_page()],
+        "Fleet": [fleet_page()],
+    }
     if role is Role.ADMIN:
         pages["Admin"] = [audit_page(), settings_page()]
     return pages

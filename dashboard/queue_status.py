@@ -22,7 +22,8 @@ def _queue() -> None:
         f"**Workers** {state.workers_alive} alive · **jobs** {state.waiting} waiting, "
         f"{state.running} running, {state.failed_last_hour} failed in the last hour",
         help="The background workers (python -m core.worker) that run scans and read "
-             "training photos. Failed jobs are in the worker logs.")
+        "training photos. Failed jobs are in the worker logs.",
+    )
     if state.problem is not None:
         st.warning(state.problem, icon=":material/engineering:")
 

@@ -50,8 +50,11 @@ def _open_repair(user_id: str, action: str) -> None:
 
 
 def _open_undo(user_id: str, audit_id: int) -> None:
-    st.session_state[UNDO_OPEN] = {"user_id": user_id, "audit_id": audit_id,
-                                   "nonce": uuid.uuid4().hex}
+    st.session_state[UNDO_OPEN] = {
+        "user_id": user_id,
+        "audit_id": audit_id,
+        "nonce": uuid.uuid4().hex,
+    }
     st.session_state.pop(OPEN, None)
 
 
@@ -92,9 +95,14 @@ def repair_button(finding: Finding, user_id: str) -> None:
     action = finding.fix.action
     if action is None:
         return
-    st.button(REPAIR_LABELS.get(action, action.value), key=f"repair_{finding.code}",
-              icon=":material/build:", on_click=_open_repair, args=(user_id, action.value),
-              help="Preview the change to the user's row, then confirm with a reason")
+    st.button(
+        REPAIR_LABELS.get(action, action.value),
+        key=f"repair_{finding.code}",
+        icon=":material/build:",
+        on_click=_open_repair,
+        args=(user_id, action.value),
+        help="Preview the change to the user's row, then confirm with a reason",
+    )
 
 
 def show_result(user_id: str, *, may_repair: bool) -> None:
@@ -106,9 +114,14 @@ def show_result(user_id: str, *, may_repair: bool) -> None:
     if done.get("rescan"):
         st.caption(done["rescan"])
     if may_repair and done.get("undoable"):
-        st.button("Undo", key="undo_repair", icon=":material/undo:", on_click=_open_undo,
-                  args=(user_id, done["audit_id"]),
-                  help="Put back what the repair replaced (asks for a reason)")
+        st.button(
+            "Undo",
+            key="undo_repair",
+            icon=":material/undo:",
+            on_click=_open_undo,
+            args=(user_id, done["audit_id"]),
+            help="Put back what the repair replaced (asks for a reason)",
+        )
 
 
 def open_dialogs(actor: Actor, user_id: str, facts: UserFacts | None) -> None:
@@ -153,17 +166,30 @@ def _repair_dialog(actor: Actor, facts: UserFacts, action: RepairAction, nonce: 
     message = st.session_state.get(f"repair_message_{nonce}")
     if message and message.startswith("conflict:"):
         st.error(message.removeprefix("conflict:"))
-        st.button("Preview again", key=f"repair_again_{nonce}", icon=":material/refresh:",
-                  on_click=_preview_again, args=(facts.row.user_id, action.value))
+        st.button(
+            "Preview again",
+            key=f"repair_again_{nonce}",
+            icon=":material/refresh:",
+            on_click=_preview_again,
+            args=(facts.row.user_id, action.value),
+        )
         return
     if message:
         st.error(message)
-    reason = st.text_area("Reason (required; stored in the audit log)",
-                          key=f"repair_reason_{nonce}",
-                          placeholder="The ticket, what the user reported…")
+    reason = st.text_area(
+        "Reason (required; stored in the audit log)",
+        key=f"repair_reason_{nonce}",
+        placeholder="The ticket, what the user reported…",
+    )
     submitting = st.session_state.get(SUBMITTING) == nonce
-    st.button("Apply", key=f"repair_apply_{nonce}", type="primary", on_click=_submit,
-              args=(nonce,), disabled=submitting)
+    st.button(
+        "Apply",
+        key=f"repair_apply_{nonce}",
+        type="primary",
+        on_click=_submit,
+        args=(nonce,),
+        disabled=submitting,
+    )
     if submitting:
         _apply(actor, plan, reason, nonce)
 
@@ -186,9 +212,14 @@ def _apply(actor: Actor, plan: RepairPlan, reason: str, nonce: str) -> None:
         rescan = actions.rescan_user(actor, plan.user_id)
     st.session_state[SUBMITTING] = None
     st.session_state[DONE] = {
-        "user_id": plan.user_id, "audit_id": audit_id, "undoable": True, "rescan": rescan,
-        "message": (f"Repaired: {REPAIR_LABELS.get(plan.action, plan.action.value)}. "
-                    f"Audit record #{audit_id}."),
+        "user_id": plan.user_id,
+        "audit_id": audit_id,
+        "undoable": True,
+        "rescan": rescan,
+        "message": (
+            f"Repaired: {REPAIR_LABELS.get(plan.action, plan.action.value)}. "
+            f"Audit record #{audit_id}."
+        ),
     }
     _close()
     st.rerun()
@@ -196,16 +227,23 @@ def _apply(actor: Actor, plan: RepairPlan, reason: str, nonce: str) -> None:
 
 @st.dialog("Undo a repair", width="large", on_dismiss=_close)
 def _undo_dialog(actor: Actor, user_id: str, audit_id: int, nonce: str) -> None:
-    st.markdown(f"Put back what repair **#{audit_id}** replaced in the row of `{user_id}`. "
-                "Refused if the row changed since the repair.")
+    st.markdown(
+        f"Put back what repair **#{audit_id}** replaced in the row of `{user_id}`. "
+        "Refused if the row changed since the repair."
+    )
     message = st.session_state.get(f"repair_message_{nonce}")
     if message:
         st.error(message.removeprefix("conflict:"))
-    reason = st.text_area("Reason (required; stored in the audit log)",
-                          key=f"undo_reason_{nonce}")
+    reason = st.text_area("Reason (required; stored in the audit log)", key=f"undo_reason_{nonce}")
     submitting = st.session_state.get(SUBMITTING) == nonce
-    st.button("Undo repair", key=f"undo_apply_{nonce}", type="primary", on_click=_submit,
-              args=(nonce,), disabled=submitting)
+    st.button(
+        "Undo repair",
+        key=f"undo_apply_{nonce}",
+        type="primary",
+        on_click=_submit,
+        args=(nonce,),
+        disabled=submitting,
+    )
     if not submitting:
         return
     if not _take(nonce):  # this undo already ran (a repeated click)
@@ -221,8 +259,12 @@ def _undo_dialog(actor: Actor, user_id: str, audit_id: int, nonce: str) -> None:
     with st.spinner("Rescanning this user…"):
         rescan = actions.rescan_user(actor, user_id)
     st.session_state[SUBMITTING] = None
-    st.session_state[DONE] = {"user_id": user_id, "audit_id": undo_id, "undoable": False,
-                              "rescan": rescan,
-                              "message": f"Repair #{audit_id} undone. Audit record #{undo_id}."}
+    st.session_state[DONE] = {
+        "user_id": user_id,
+        "audit_id": undo_id,
+        "undoable": False,
+        "rescan": rescan,
+        "message": f"Repair #{audit_id} undone. Audit record #{undo_id}.",
+    }
     _close()
     st.rerun()

@@ -27,10 +27,12 @@ LIVE_CONNECTING = "Connecting to the app's database and checking schema ops…"
 
 def _settings_key(settings: Settings) -> str:
     """A digest of everything that decides what the runtime connects to, secrets included."""
-    described = repr(sorted(
-        (name, value.get_secret_value() if hasattr(value, "get_secret_value") else str(value))
-        for name, value in settings
-    ))
+    described = repr(
+        sorted(
+            (name, value.get_secret_value() if hasattr(value, "get_secret_value") else str(value))
+            for name, value in settings
+        )
+    )
     return hashlib.sha256(described.encode()).hexdigest()
 
 
@@ -95,11 +97,15 @@ def load_runtime(settings: Settings) -> Runtime:
         return started.runtime or _start(settings, started)
     except OperationalError as exc:
         reason = str(exc.orig or exc).strip().splitlines()[0]
-        where = "DATABASE_URL / OPS_DATABASE_URL" if settings.mode is Mode.LIVE else \
-            f"the embedded database in {settings.data_dir}"
+        where = (
+            "DATABASE_URL / OPS_DATABASE_URL"
+            if settings.mode is Mode.LIVE
+            else f"the embedded database in {settings.data_dir}"
+        )
         raise ConfigError(
             f"Could not connect to {where}: {reason}. Check the URL, that the database "
-            "accepts connections from here, then reload the page.") from exc
+            "accepts connections from here, then reload the page."
+        ) from exc
 
 
 def keep_worker_alive(settings: Settings) -> None:

@@ -27,8 +27,12 @@ def _stale_after() -> timedelta:
 
 def _changed(seen: ScanSummary, current: ScanSummary | None) -> bool:
     """Whether the page behind the panel must be drawn again."""
-    return (current is None or current.id != seen.id or not current.is_active
-            or current.users_scanned != seen.users_scanned)
+    return (
+        current is None
+        or current.id != seen.id
+        or not current.is_active
+        or current.users_scanned != seen.users_scanned
+    )
 
 
 def _when(moment: datetime | None) -> str:
@@ -41,21 +45,29 @@ def _show(summary: ScanSummary) -> None:
     number.metric("last fleet scan", f"#{summary.id}")
     status.metric("status", summary.status)
     if summary.finished_at is not None:
-        when.metric("ended", f"{summary.finished_at.astimezone(UTC):%b %d, %H:%M}",
-                    help=f"UTC; {_when(summary.finished_at)}")
+        when.metric(
+            "ended",
+            f"{summary.finished_at.astimezone(UTC):%b %d, %H:%M}",
+            help=f"UTC; {_when(summary.finished_at)}",
+        )
     else:
-        when.metric("requested", f"{summary.started_at.astimezone(UTC):%b %d, %H:%M}",
-                    help=f"UTC; {_when(summary.started_at)}")
-    users.metric("users checked", f"{summary.users_scanned} of {summary.users_total}"
-                 if progress.users else "—")
-    st.caption(f"Requested by {summary.requested_by or 'the command line'} at "
-               f"{_when(summary.started_at)}.")
+        when.metric(
+            "requested",
+            f"{summary.started_at.astimezone(UTC):%b %d, %H:%M}",
+            help=f"UTC; {_when(summary.started_at)}",
+        )
+    users.metric(
+        "users checked",
+        f"{summary.users_scanned} of {summary.users_total}" if progress.users else "—",
+    )
+    st.caption(
+        f"Requested by {summary.requested_by or 'the command line'} at {_when(summary.started_at)}."
+    )
     if summary.is_active:
         st.markdown(f"**{progress.headline.capitalize()}**")
         if progress.photos is not None:
             done, total = progress.photos
-            st.progress(min(1.0, done / total),
-                        text=f"Photos: {done} of {total} trainings read")
+            st.progress(min(1.0, done / total), text=f"Photos: {done} of {total} trainings read")
         if progress.users is not None and progress.users[1]:
             done, total = progress.users
             st.progress(min(1.0, done / total), text=f"Users: {done} of {total} checked")
@@ -65,19 +77,25 @@ def _show(summary: ScanSummary) -> None:
         if problem is not None:
             st.warning(problem, icon=":material/engineering:")
     elif summary.status == "failed":
-        st.error(f"Scan #{summary.id} failed: {summary.error or 'no reason recorded'}. The "
-                 "users it checked keep their findings; the figures show each user's latest "
-                 "check. Start a new scan.")
+        st.error(
+            f"Scan #{summary.id} failed: {summary.error or 'no reason recorded'}. The "
+            "users it checked keep their findings; the figures show each user's latest "
+            "check. Start a new scan."
+        )
     elif summary.status == "cancelled":
-        st.info(f"Scan #{summary.id} was cancelled by {summary.cancelled_by or 'an admin'}; "
-                f"the {summary.users_scanned} users it checked keep their findings.")
+        st.info(
+            f"Scan #{summary.id} was cancelled by {summary.cancelled_by or 'an admin'}; "
+            f"the {summary.users_scanned} users it checked keep their findings."
+        )
 
 
 def fleet_scan_panel(summary: ScanSummary | None) -> None:
     """The Fleet page's scan panel (see the module docstring)."""
     if summary is None:
-        st.info("No fleet scan has run yet. An admin starts one below; "
-                "`python -m core.scan --background` queues one from a shell.")
+        st.info(
+            "No fleet scan has run yet. An admin starts one below; "
+            "`python -m core.scan --background` queues one from a shell."
+        )
         return
     active = summary.is_active
 

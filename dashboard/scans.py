@@ -40,8 +40,7 @@ def scan_key(summary: ScanSummary | None) -> str:
         newest = store.last_scan(conn)
     parts = [ops]
     for scan in (summary, newest):
-        parts.append("none" if scan is None else
-                     f"{scan.id}:{scan.status}:{scan.users_scanned}")
+        parts.append("none" if scan is None else f"{scan.id}:{scan.status}:{scan.users_scanned}")
     return "|".join(parts)
 
 
@@ -76,10 +75,13 @@ def _row_findings(key: str, user_ids: tuple[str, ...]) -> RowFindings:
         worst = store.worst_by_user(conn, list(user_ids))
         findings = store.latest_findings(conn, list(user_ids))
         checked = store.checked_users(conn, list(user_ids))
-    return RowFindings(worst=dict(worst),
-                       codes={user_id: tuple(finding.code for finding in found)
-                              for user_id, found in findings.items()},
-                       checked=frozenset(checked))
+    return RowFindings(
+        worst=dict(worst),
+        codes={
+            user_id: tuple(finding.code for finding in found) for user_id, found in findings.items()
+        },
+        checked=frozenset(checked),
+    )
 
 
 def findings_of_rows(summary: ScanSummary | None, user_ids: Iterable[str]) -> RowFindings:
@@ -96,8 +98,9 @@ def _user_ids_with(key: str, codes: tuple[str, ...], severities: tuple[str, ...]
         return store.user_ids_with(conn, codes=codes, severities=severities)
 
 
-def user_ids_with(summary: ScanSummary | None, codes: Sequence[str],
-                  severities: Sequence[str]) -> list[str]:
+def user_ids_with(
+    summary: ScanSummary | None, codes: Sequence[str], severities: Sequence[str]
+) -> list[str]:
     """The users the latest finished scan found with any of ``codes`` / ``severities``."""
     return _user_ids_with(scan_key(summary), tuple(sorted(codes)), tuple(sorted(severities)))
 
@@ -105,12 +108,14 @@ def user_ids_with(summary: ScanSummary | None, codes: Sequence[str],
 @st.cache_data(ttl=SCAN_TTL_SECONDS, max_entries=8, show_spinner=False)
 def _fleet(key: str) -> tuple[list[CodeCount], list[TrendPoint], list[WorstUser]]:
     with read_only(runtime().ops_engine) as conn:
-        return (store.counts_by_code(conn), store.trend(conn, limit_scans=TREND_SCANS),
-                store.worst_users(conn, limit=WORST_USERS))
+        return (
+            store.counts_by_code(conn),
+            store.trend(conn, limit_scans=TREND_SCANS),
+            store.worst_users(conn, limit=WORST_USERS),
+        )
 
 
-def fleet(summary: ScanSummary | None) -> tuple[list[CodeCount], list[TrendPoint],
-                                                 list[WorstUser]]:
+def fleet(summary: ScanSummary | None) -> tuple[list[CodeCount], list[TrendPoint], list[WorstUser]]:
     """The Fleet page's figures: counts by code, the trend, the worst users."""
     return _fleet(scan_key(summary))
 

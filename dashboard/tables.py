@@ -62,8 +62,18 @@ def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) ->
             "updated": pd.to_datetime([row.updated_at for row in rows]),
             "open": [user_link(row.user_id) for row in rows],
         },
-        columns=["user", "email", "plan", "training status", "stored version",
-                 "latest version", "trigger word", "model id", "updated", "open"],
+        columns=[
+            "user",
+            "email",
+            "plan",
+            "training status",
+            "stored version",
+            "latest version",
+            "trigger word",
+            "model id",
+            "updated",
+            "open",
+        ],
     )
 
 
@@ -72,14 +82,15 @@ def users_columns() -> dict[str, Any]:
         "user": st.column_config.TextColumn("user", help="The app's users.id", pinned=True),
         "stored version": st.column_config.TextColumn(
             "stored version (short)",
-            help="First 12 characters of user_models.replicate_version_id, exactly as stored."),
-        "latest version": st.column_config.TextColumn("latest version (short)",
-                                                      help=LATEST_HELP),
+            help="First 12 characters of user_models.replicate_version_id, exactly as stored.",
+        ),
+        "latest version": st.column_config.TextColumn("latest version (short)", help=LATEST_HELP),
         "updated": st.column_config.DatetimeColumn(
-            "updated", format="YYYY-MM-DD HH:mm",
-            help="Last change to the user or their model row"),
-        "open": st.column_config.LinkColumn("open", display_text="open ↗",
-                                            help="Open the User page in a new tab"),
+            "updated", format="YYYY-MM-DD HH:mm", help="Last change to the user or their model row"
+        ),
+        "open": st.column_config.LinkColumn(
+            "open", display_text="open ↗", help="Open the User page in a new tab"
+        ),
     }
 
 
@@ -94,17 +105,23 @@ def _shown(value: Any) -> str:
 
 def columns_frame(row: Mapping[str, Any]) -> pd.DataFrame:
     """Every column of a row, in table order, as (column, value) text."""
-    return pd.DataFrame({"column": list(row.keys()),
-                         "value": [_shown(value) for value in row.values()]})
+    return pd.DataFrame(
+        {"column": list(row.keys()), "value": [_shown(value) for value in row.values()]}
+    )
 
 
 def mapping_frame(values: Mapping[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame({"name": [str(key) for key in values],
-                         "value": [_shown(value) for value in values.values()]})
+    return pd.DataFrame(
+        {
+            "name": [str(key) for key in values],
+            "value": [_shown(value) for value in values.values()],
+        }
+    )
 
 
-def versions_frame(versions: Iterable[ModelVersion], *, stored: str | None,
-                   latest: str | None) -> pd.DataFrame:
+def versions_frame(
+    versions: Iterable[ModelVersion], *, stored: str | None, latest: str | None
+) -> pd.DataFrame:
     """All versions, newest first, with the stored and the latest one marked."""
     items = list(versions)
     marks = []
@@ -115,12 +132,14 @@ def versions_frame(versions: Iterable[ModelVersion], *, stored: str | None,
         if stored is not None and version.id == stored:
             mark.append("stored")
         marks.append(", ".join(mark))
-    return pd.DataFrame({
-        "#": list(range(len(items), 0, -1)),
-        "version id": [version.id for version in items],
-        "created": pd.to_datetime([version.created_at for version in items], utc=True),
-        "": marks,
-    })
+    return pd.DataFrame(
+        {
+            "#": list(range(len(items), 0, -1)),
+            "version id": [version.id for version in items],
+            "created": pd.to_datetime([version.created_at for version in items], utc=True),
+            "": marks,
+        }
+    )
 
 
 def settings_frame(settings: Settings) -> pd.DataFrame:
@@ -134,20 +153,24 @@ def settings_frame(settings: Settings) -> pd.DataFrame:
         else:
             values.append(NONE if value is None else str(value))
     rows = settings_table()
-    return pd.DataFrame({
-        "setting": [row.name for row in rows],
-        "value": values,
-        "default": [row.default for row in rows],
-        "help": [row.help for row in rows],
-    })
+    return pd.DataFrame(
+        {
+            "setting": [row.name for row in rows],
+            "value": values,
+            "default": [row.default for row in rows],
+            "help": [row.help for row in rows],
+        }
+    )
 
 
 def staff_frame(sources: Iterable[tuple[str, Iterable[StaffMember]]]) -> pd.DataFrame:
     """Staff from several sources, one line per (source, member)."""
     lines = [(member, source) for source, members in sources for member in members]
-    return pd.DataFrame({
-        "email": [member.email for member, _ in lines],
-        "role": [member.role.value for member, _ in lines],
-        "source": [source for _, source in lines],
-        "added": [_shown(member.added_at) if member.added_at else "" for member, _ in lines],
-    })
+    return pd.DataFrame(
+        {
+            "email": [member.email for member, _ in lines],
+            "role": [member.role.value for member, _ in lines],
+            "source": [source for _, source in lines],
+            "added": [_shown(member.added_at) if member.added_at else "" for member, _ in lines],
+        }
+    )

@@ -14,8 +14,6 @@ USER_KEY = "user"
 PAGE_KEY = "audit_page"
 
 
-
-
 def _blank_to_none(text: str | None) -> str | None:
     return text.strip() if text and text.strip() else None
 
@@ -23,8 +21,10 @@ def _blank_to_none(text: str | None) -> str | None:
 identity.require_role_on_page(Role.ADMIN)
 to_first_page = paging.back_to_first_page(PAGE_KEY)
 st.title("Audit log")
-st.caption("Every repair, undo and scan started from the console, newest first, written in "
-           "the same transaction as the change it records.")
+st.caption(
+    "Every repair, undo and scan started from the console, newest first, written in "
+    "the same transaction as the change it records."
+)
 try:
     actions = loaders.audit_actions()
 except DashboardError as exc:
@@ -33,12 +33,20 @@ except DashboardError as exc:
 
 action_column, actor_column, user_column = st.columns(3)
 action = action_column.selectbox(
-    "Action", actions, index=None, key=ACTION_KEY, bind="query-params",
-    placeholder="any action", on_change=to_first_page)
-actor = actor_column.text_input("Actor email", key=ACTOR_KEY, bind="query-params",
-                                placeholder="anyone", on_change=to_first_page)
-user_id = user_column.text_input("User id", key=USER_KEY, bind="query-params",
-                                 placeholder="any user", on_change=to_first_page)
+    "Action",
+    actions,
+    index=None,
+    key=ACTION_KEY,
+    bind="query-params",
+    placeholder="any action",
+    on_change=to_first_page,
+)
+actor = actor_column.text_input(
+    "Actor email", key=ACTOR_KEY, bind="query-params", placeholder="anyone", on_change=to_first_page
+)
+user_id = user_column.text_input(
+    "User id", key=USER_KEY, bind="query-params", placeholder="any user", on_change=to_first_page
+)
 filters = {"action": action, "actor": _blank_to_none(actor), "user_id": _blank_to_none(user_id)}
 try:
     records, total, page = loaders.audit_page(paging.requested_page(PAGE_KEY), **filters)
@@ -49,17 +57,26 @@ except DashboardError as exc:
 table_slot = st.empty()
 count_column, pages_column = st.columns([3, 2], vertical_alignment="center")
 with pages_column:
-    shown_page = st.pagination(max(1, -(-total // loaders.AUDIT_PAGE_SIZE)), key=PAGE_KEY,
-                               bind="query-params")
+    shown_page = st.pagination(
+        max(1, -(-total // loaders.AUDIT_PAGE_SIZE)), key=PAGE_KEY, bind="query-params"
+    )
 if shown_page != page:
     records, total, page = loaders.audit_page(shown_page, **filters)
 first = (page - 1) * loaders.AUDIT_PAGE_SIZE + 1
-count_column.caption(f"records {first}–{first + len(records) - 1} of {total}" if records
-                     else "No audit record matches these filters.")
+count_column.caption(
+    f"records {first}–{first + len(records) - 1} of {total}"
+    if records
+    else "No audit record matches these filters."
+)
 
 selection = table_slot.dataframe(
-    drift_tables.audit_frame(records), column_config=drift_tables.audit_columns(),
-    hide_index=True, on_select="rerun", selection_mode="single-row", key="audit_table")
+    drift_tables.audit_frame(records),
+    column_config=drift_tables.audit_columns(),
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="audit_table",
+)
 picked = [index for index in selection.selection.rows if 0 <= index < len(records)]
 if not picked:
     st.caption("Select a record to see its change column by column.")
@@ -67,11 +84,17 @@ if not picked:
 
 record = records[picked[0]]
 st.subheader(f"#{record.id} · {record.action}")
-st.markdown(f"**{record.actor_email}** ({record.actor_role}) at {record.at:%Y-%m-%d %H:%M:%S %Z}"
-            + (f" · reason: {record.reason}" if record.reason else ""))
+st.markdown(
+    f"**{record.actor_email}** ({record.actor_role}) at {record.at:%Y-%m-%d %H:%M:%S %Z}"
+    + (f" · reason: {record.reason}" if record.reason else "")
+)
 if record.target_user_id:
-    st.page_link(navigation.user_page(), label=f"Open user {record.target_user_id}",
-                 icon=":material/person:", query_params={"user": record.target_user_id})
+    st.page_link(
+        navigation.user_page(),
+        label=f"Open user {record.target_user_id}",
+        icon=":material/person:",
+        query_params={"user": record.target_user_id},
+    )
 if record.before is not None or record.after is not None:
     st.dataframe(drift_tables.change_frame(record), hide_index=True)
 if record.details:

@@ -22,9 +22,12 @@ def _request_scan(actor: Actor) -> None:
     except DashboardError as exc:
         st.session_state[NOTICE] = ("warning", str(exc))
         return
-    st.session_state[NOTICE] = ("success", f"Fleet scan #{summary.id} is queued: the workers "
-                                           "run it. You can leave this page; come back to "
-                                           "see how far it is.")
+    st.session_state[NOTICE] = (
+        "success",
+        f"Fleet scan #{summary.id} is queued: the workers "
+        "run it. You can leave this page; come back to "
+        "see how far it is.",
+    )
 
 
 def _cancel_scan(actor: Actor, scan_id: int) -> None:
@@ -33,30 +36,49 @@ def _cancel_scan(actor: Actor, scan_id: int) -> None:
     except DashboardError as exc:
         st.session_state[NOTICE] = ("warning", str(exc))
         return
-    st.session_state[NOTICE] = ("info", f"Scan #{summary.id} is cancelled; the "
-                                        f"{summary.users_scanned} users it checked keep "
-                                        "their findings.")
+    st.session_state[NOTICE] = (
+        "info",
+        f"Scan #{summary.id} is cancelled; the "
+        f"{summary.users_scanned} users it checked keep "
+        "their findings.",
+    )
 
 
 def _controls(actor: Actor, summary: ScanSummary | None) -> None:
     if actor.role is not Role.ADMIN:
-        st.caption("Only admins start scans: a scan reads every user's model, versions and "
-                   "trainings from Replicate.")
+        st.caption(
+            "Only admins start scans: a scan reads every user's model, versions and "
+            "trainings from Replicate."
+        )
         return
     active = summary is not None and summary.is_active
     scan_column, cancel_column = st.columns([1, 3])
     scan_column.button(
-        "Scan now", key="scan_now", type="primary", icon=":material/radar:",
-        on_click=_request_scan, args=(actor,), disabled=active,
-        help="A fleet scan is queued or running: wait for it or cancel it." if active else
-        "Scan every user with a model row (several Replicate calls per user). The workers "
-        "run it; findings appear on these pages as users are checked.")
+        "Scan now",
+        key="scan_now",
+        type="primary",
+        icon=":material/radar:",
+        on_click=_request_scan,
+        args=(actor,),
+        disabled=active,
+        help="A fleet scan is queued or running: wait for it or cancel it."
+        if active
+        else "Scan every user with a model row (several Replicate calls per user). The workers "
+        "run it; findings appear on these pages as users are checked.",
+    )
     if active and summary is not None:
         with cancel_column.popover("Cancel scan", icon=":material/cancel:"):
-            st.write(f"Stop scan #{summary.id}? The users it already checked keep their "
-                     "findings; the rest keep those of earlier scans.")
-            st.button(f"Yes, cancel scan #{summary.id}", key="cancel_scan", type="primary",
-                      on_click=_cancel_scan, args=(actor, summary.id))
+            st.write(
+                f"Stop scan #{summary.id}? The users it already checked keep their "
+                "findings; the rest keep those of earlier scans."
+            )
+            st.button(
+                f"Yes, cancel scan #{summary.id}",
+                key="cancel_scan",
+                type="primary",
+                on_click=_cancel_scan,
+                args=(actor, summary.id),
+            )
 
 
 actor = identity.current_actor()
@@ -76,8 +98,10 @@ _controls(actor, summary)
 
 if not counts and not trend:
     if summary is not None:
-        st.info("No scan has found anything yet: every checked user is healthy, or no scan "
-                "has checked anyone yet.")
+        st.info(
+            "No scan has found anything yet: every checked user is healthy, or no scan "
+            "has checked anyone yet."
+        )
     st.stop()
 
 st.subheader("Findings by code")
@@ -87,8 +111,10 @@ table_column.dataframe(drift_tables.counts_frame(counts), hide_index=True)
 chart_column.plotly_chart(charts.counts_bar(counts), key="counts_chart")
 
 st.subheader("Trend over scans")
-st.caption("Users per code in each of the last finished fleet scans; one line per code, "
-           "coloured by severity.")
+st.caption(
+    "Users per code in each of the last finished fleet scans; one line per code, "
+    "coloured by severity."
+)
 if trend:
     st.plotly_chart(charts.trend_lines(trend), key="trend_chart")
 else:
@@ -96,8 +122,13 @@ else:
 
 st.subheader("Worst users")
 selection = st.dataframe(
-    drift_tables.worst_users_frame(worst), column_config=drift_tables.worst_users_columns(),
-    hide_index=True, on_select="rerun", selection_mode="single-row", key="worst_users")
+    drift_tables.worst_users_frame(worst),
+    column_config=drift_tables.worst_users_columns(),
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="worst_users",
+)
 picked = [index for index in selection.selection.rows if 0 <= index < len(worst)]
 if picked:
     st.switch_page(navigation.user_page(), query_params={"user": worst[picked[0]].user_id})

@@ -19,17 +19,23 @@ except DashboardError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"Mode **{settings.mode.value.upper()}**. Secret values are shown only as "
-           "set/unset. Change settings in the environment or .streamlit/secrets.toml and "
-           "restart the console.")
+st.caption(
+    f"Mode **{settings.mode.value.upper()}**. Secret values are shown only as "
+    "set/unset. Change settings in the environment or .streamlit/secrets.toml and "
+    "restart the console."
+)
 st.dataframe(tables.settings_frame(settings), hide_index=True)
 
 st.subheader("Staff")
-st.caption("[roles] in secrets wins over ops.staff for the same email. In DEMO, the "
-           "'Acting as' list is ops.staff, or three built-in people when it is empty.")
+st.caption(
+    "[roles] in secrets wins over ops.staff for the same email. In DEMO, the "
+    "'Acting as' list is ops.staff, or three built-in people when it is empty."
+)
 from_secrets = [StaffMember(email, role) for email, role in sorted(role_map.items())]
 if not staff and not from_secrets:
     st.info("Nobody is listed: ops.staff is empty and the secrets have no [roles].")
 else:
-    st.dataframe(tables.staff_frame([("[roles] in secrets", from_secrets), ("ops.staff", staff)]),
-                 hide_index=True)
+    st.dataframe(
+        tables.staff_frame([("[roles] in secrets", from_secrets), ("ops.staff", staff)]),
+        hide_index=True,
+    )

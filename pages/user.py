@@ -25,14 +25,20 @@ from dashboard import (
 )
 
 PHOTOS_POLL_SECONDS = 3.0
-_SHOW_NOTE = {Level.ERROR: st.error, Level.WARNING: st.warning, Level.INFO: st.info,
-              Level.OK: st.success}
+_SHOW_NOTE = {
+    Level.ERROR: st.error,
+    Level.WARNING: st.warning,
+    Level.INFO: st.info,
+    Level.OK: st.success,
+}
 
 
 def _show_finding(finding: Finding, user_id: str, *, buttons: bool) -> None:
     with st.container(border=True):
-        st.badge(finding.severity.value,
-                 color=drift_tables.SEVERITY_COLORS.get(finding.severity.value, "gray"))
+        st.badge(
+            finding.severity.value,
+            color=drift_tables.SEVERITY_COLORS.get(finding.severity.value, "gray"),
+        )
         st.markdown(f"**{finding.title}** · `{finding.code}`")
         st.markdown(f"**Fix:** {finding.fix.text}")
         with st.expander(f"Evidence ({len(finding.evidence)} values)"):
@@ -68,9 +74,11 @@ def _last_check_words(user_id: str) -> str:
     else:
         kind = "fleet scan" if check.scope == "all" else "rescan"
         found = ", ".join(check.codes) if check.codes else "no finding"
-        words = (f"Last checked by {kind} #{check.scan_id}"
-                 f"{f' at {check.finished_at:%Y-%m-%d %H:%M} UTC' if check.finished_at else ''}"
-                 f": {found}.")
+        words = (
+            f"Last checked by {kind} #{check.scan_id}"
+            f"{f' at {check.finished_at:%Y-%m-%d %H:%M} UTC' if check.finished_at else ''}"
+            f": {found}."
+        )
     for scan in pending:
         kind = "Fleet scan" if scan.is_fleet else "Rescan"
         words += f" {kind} #{scan.id} ({scan.status}) will check them again."
@@ -87,9 +95,12 @@ def _photos_note(user_id: str) -> None:
         return
     if not pending:
         return
-    st.info(f"A worker is reading the photos of {pending} training(s) of this user; the "
-            "dataset checks (DATASET_SHRANK, DATASET_DEGRADED) follow when that is done "
-            "(seconds). This page updates by itself.", icon=":material/hourglass_top:")
+    st.info(
+        f"A worker is reading the photos of {pending} training(s) of this user; the "
+        "dataset checks (DATASET_SHRANK, DATASET_DEGRADED) follow when that is done "
+        "(seconds). This page updates by itself.",
+        icon=":material/hourglass_top:",
+    )
 
     @st.fragment(run_every=PHOTOS_POLL_SECONDS)
     def wait_for_photos() -> None:
@@ -123,18 +134,28 @@ st.caption(f"{record.user.get('email') or 'no email'} · plan {record.user.get('
 
 status, stored, latest, behind = st.columns(4)
 status.metric("training status (row)", str(model_row.get("training_status") or "—"))
-stored.metric("stored version", short_version(comparison.stored) or "—",
-              help=f"As stored: {comparison.stored!r}")
-latest.metric("latest version", short_version(comparison.latest) or tables.UNKNOWN,
-              help="The model's newest version on Replicate")
-behind.metric("versions behind",
-              tables.UNKNOWN if comparison.versions_behind is None
-              else str(comparison.versions_behind),
-              help="How many versions newer than the stored one the model has")
+stored.metric(
+    "stored version",
+    short_version(comparison.stored) or "—",
+    help=f"As stored: {comparison.stored!r}",
+)
+latest.metric(
+    "latest version",
+    short_version(comparison.latest) or tables.UNKNOWN,
+    help="The model's newest version on Replicate",
+)
+behind.metric(
+    "versions behind",
+    tables.UNKNOWN if comparison.versions_behind is None else str(comparison.versions_behind),
+    help="How many versions newer than the stored one the model has",
+)
 for note in comparison.notes():
     _SHOW_NOTE[note.level](note.text)
-plainly = how_far_behind(comparison.stored, detail.versions, latest=comparison.latest) \
-    if detail.versions_problem is None else None
+plainly = (
+    how_far_behind(comparison.stored, detail.versions, latest=comparison.latest)
+    if detail.versions_problem is None
+    else None
+)
 if plainly:
     st.markdown(plainly)
 
@@ -145,8 +166,10 @@ repair_ui.show_result(detail.user_id, may_repair=may_repair)
 if found is None:
     st.info("No user_models row: this user never started a training, so nothing can drift.")
 else:
-    st.caption("Checked now against Replicate and the training history. "
-               + _last_check_words(detail.user_id))
+    st.caption(
+        "Checked now against Replicate and the training history. "
+        + _last_check_words(detail.user_id)
+    )
     _photos_note(detail.user_id)
     _show_findings(found, may_repair=may_repair, repairs_why=None if available else why)
     if may_repair and available:
@@ -156,13 +179,17 @@ facts = found.facts if found is not None else None
 trainings = facts.trainings if facts is not None else ()
 st.subheader("Timeline")
 if not trainings and not detail.versions:
-    st.info("No training of this user is in the training history, and the model has no "
-            "versions.")
+    st.info("No training of this user is in the training history, and the model has no versions.")
 else:
-    st.caption("Trainings and versions, oldest first: each training's photos (from its ZIP) "
-               "and what its parameters changed since the previous succeeded training.")
-    st.dataframe(drift_tables.timeline_frame(build_timeline(trainings, detail.versions)),
-                 column_config=drift_tables.timeline_columns(), hide_index=True)
+    st.caption(
+        "Trainings and versions, oldest first: each training's photos (from its ZIP) "
+        "and what its parameters changed since the previous succeeded training."
+    )
+    st.dataframe(
+        drift_tables.timeline_frame(build_timeline(trainings, detail.versions)),
+        column_config=drift_tables.timeline_columns(),
+        hide_index=True,
+    )
 
 st.subheader("Versions")
 if detail.versions_problem is not None:
@@ -170,10 +197,14 @@ if detail.versions_problem is not None:
 elif not detail.versions:
     st.info("The model has no versions: no training into it has succeeded.")
 else:
-    lines = version_lines(detail.versions, trainings, stored=comparison.stored,
-                          latest=comparison.latest)
-    st.dataframe(drift_tables.version_lines_frame(lines),
-                 column_config=drift_tables.version_lines_columns(), hide_index=True)
+    lines = version_lines(
+        detail.versions, trainings, stored=comparison.stored, latest=comparison.latest
+    )
+    st.dataframe(
+        drift_tables.version_lines_frame(lines),
+        column_config=drift_tables.version_lines_columns(),
+        hide_index=True,
+    )
 
 database, replicate = st.columns(2, gap="large")
 with database:
@@ -201,15 +232,22 @@ with replicate:
         st.warning(detail.training_problem or "No training.")
     else:
         training = detail.training
-        st.markdown(f"`{training.id}` · status **{training.status}** · trainer "
-                    f"{training.trainer_model} · created {training.created_at or '?'}")
+        st.markdown(
+            f"`{training.id}` · status **{training.status}** · trainer "
+            f"{training.trainer_model} · created {training.created_at or '?'}"
+        )
         if training.error:
             st.error(f"Training error: {training.error}")
-        st.dataframe(tables.mapping_frame({
-            "output version": training.output_version,
-            "output weights": training.output_weights,
-            "started": training.started_at,
-            "completed": training.completed_at,
-        }), hide_index=True)
+        st.dataframe(
+            tables.mapping_frame(
+                {
+                    "output version": training.output_version,
+                    "output weights": training.output_weights,
+                    "started": training.started_at,
+                    "completed": training.completed_at,
+                }
+            ),
+            hide_index=True,
+        )
         st.caption("Input")
         st.dataframe(tables.mapping_frame(training.input), hide_index=True)

@@ -29,10 +29,9 @@ CODE_KEY = "code"
 SEVERITY_KEY = "severity"
 
 
-
-
-def _load(query: str, page: int,
-          user_ids: Sequence[str] | None) -> tuple[UsersPage, dict[str, LatestVersion]]:
+def _load(
+    query: str, page: int, user_ids: Sequence[str] | None
+) -> tuple[UsersPage, dict[str, LatestVersion]]:
     try:
         found = loaders.search_users(query, page, user_ids)
         return found, loaders.latest_versions(row.model_id for row in found.rows)
@@ -43,24 +42,42 @@ def _load(query: str, page: int,
 
 def _scan_caption(summary: ScanSummary | None) -> str:
     if summary is None:
-        return ("No fleet scan has run yet, so every user shows 'not scanned yet': an admin "
-                "starts one on the Fleet page.")
+        return (
+            "No fleet scan has run yet, so every user shows 'not scanned yet': an admin "
+            "starts one on the Fleet page."
+        )
     when = f"{summary.finished_at:%Y-%m-%d %H:%M}" if summary.finished_at else "—"
     if summary.is_active:
-        progress = scan_progress(summary, now=datetime.now(UTC), stale_after=timedelta(
-            seconds=resources.runtime().settings.scan_heartbeat_timeout_seconds))
-        where = ("is queued, waiting for a worker" if summary.status == "queued"
-                 else f"is running: {progress.words}")
-        return (f"Fleet scan #{summary.id} {where}. Findings show as users are checked; "
-                "users no scan has checked yet show 'not scanned yet'.")
+        progress = scan_progress(
+            summary,
+            now=datetime.now(UTC),
+            stale_after=timedelta(
+                seconds=resources.runtime().settings.scan_heartbeat_timeout_seconds
+            ),
+        )
+        where = (
+            "is queued, waiting for a worker"
+            if summary.status == "queued"
+            else f"is running: {progress.words}"
+        )
+        return (
+            f"Fleet scan #{summary.id} {where}. Findings show as users are checked; "
+            "users no scan has checked yet show 'not scanned yet'."
+        )
     if summary.status == "failed":
-        return (f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, "
-                f"failed at {when}: {summary.error or 'no reason recorded'}.")
+        return (
+            f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, "
+            f"failed at {when}: {summary.error or 'no reason recorded'}."
+        )
     if summary.status == "cancelled":
-        return (f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, was "
-                f"cancelled at {when} after {summary.users_scanned} users.")
-    return (f"Findings: each user's latest scan (the last fleet scan, #{summary.id}, "
-            f"finished at {when} UTC).")
+        return (
+            f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, was "
+            f"cancelled at {when} after {summary.users_scanned} users."
+        )
+    return (
+        f"Findings: each user's latest scan (the last fleet scan, #{summary.id}, "
+        f"finished at {when} UTC)."
+    )
 
 
 to_first_page = paging.back_to_first_page(PAGE_KEY)
@@ -71,18 +88,31 @@ except DashboardError as exc:
     st.error(str(exc))
     st.stop()
 query = st.text_input(
-    "Search", key=QUERY_KEY, bind="query-params", on_change=to_first_page,
+    "Search",
+    key=QUERY_KEY,
+    bind="query-params",
+    on_change=to_first_page,
     placeholder="email, exact user id, trigger word or model id",
 )
 code_column, severity_column = st.columns([3, 2])
 codes = code_column.multiselect(
-    "Finding", drift_tables.CODE_NAMES, key=CODE_KEY, bind="query-params",
-    on_change=to_first_page, placeholder="any finding",
-    help="Users whose latest scan raised ANY of these codes (the URL holds them as ?code=…)")
+    "Finding",
+    drift_tables.CODE_NAMES,
+    key=CODE_KEY,
+    bind="query-params",
+    on_change=to_first_page,
+    placeholder="any finding",
+    help="Users whose latest scan raised ANY of these codes (the URL holds them as ?code=…)",
+)
 severities = severity_column.multiselect(
-    "Severity", drift_tables.SEVERITY_NAMES, key=SEVERITY_KEY, bind="query-params",
-    on_change=to_first_page, placeholder="any severity",
-    help="Users with a finding of ANY of these severities (with codes too: both must match)")
+    "Severity",
+    drift_tables.SEVERITY_NAMES,
+    key=SEVERITY_KEY,
+    bind="query-params",
+    on_change=to_first_page,
+    placeholder="any severity",
+    help="Users with a finding of ANY of these severities (with codes too: both must match)",
+)
 st.caption(_scan_caption(summary))
 scan_panel.follow_fleet_scan(summary)
 filtered = bool(codes or severities)
@@ -111,13 +141,20 @@ unreachable = [item for item in latest.values() if item.state is LatestState.UNR
 if unreachable:
     notice_slot.warning(
         f"Latest versions show '{tables.UNKNOWN}' for {len(unreachable)} model(s): "
-        f"{unreachable[0].message}", icon=":material/cloud_off:")
+        f"{unreachable[0].message}",
+        icon=":material/cloud_off:",
+    )
 
-frame = drift_tables.with_findings(tables.users_frame(result.rows, latest), found.worst,
-                                   found.codes, checked=found.checked)
+frame = drift_tables.with_findings(
+    tables.users_frame(result.rows, latest), found.worst, found.codes, checked=found.checked
+)
 selection = table_slot.dataframe(
-    frame, column_config={**tables.users_columns(), **drift_tables.findings_columns()},
-    hide_index=True, on_select="rerun", selection_mode="single-row", key="users_table",
+    frame,
+    column_config={**tables.users_columns(), **drift_tables.findings_columns()},
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="users_table",
 )
 picked = [index for index in selection.selection.rows if 0 <= index < len(result.rows)]
 if picked:

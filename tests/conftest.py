@@ -26,8 +26,12 @@ TEST_TOKEN = "r8_sandbox_test_token"
 
 @pytest.fixture(scope="session")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    running = start_sandbox(tmp_path_factory.mktemp("sandbox"), training_start_seconds=0.0,
-                            training_seconds=0.0, prediction_seconds=0.0)
+    running = start_sandbox(
+        tmp_path_factory.mktemp("sandbox"),
+        training_start_seconds=0.0,
+        training_seconds=0.0,
+        prediction_seconds=0.0,
+    )
     yield running
     running.stop()
 
@@ -36,8 +40,14 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 def sandbox(sandbox_server: RunningSandbox) -> RunningSandbox:
     """The session's sandbox, emptied (trainers only, no faults, instant pace)."""
     httpx.post(f"{sandbox_server.base_url}/_sandbox/reset").raise_for_status()
-    sandbox_server.sandbox.config.update({"training_start_seconds": 0.0, "training_seconds": 0.0,
-                                          "prediction_seconds": 0.0, "page_size": 100})
+    sandbox_server.sandbox.config.update(
+        {
+            "training_start_seconds": 0.0,
+            "training_seconds": 0.0,
+            "prediction_seconds": 0.0,
+            "page_size": 100,
+        }
+    )
     return sandbox_server
 
 
@@ -61,9 +71,14 @@ def client(sandbox: RunningSandbox) -> Iterator[Client]:
     close_client(built)
 
 
-def quick_gateway(base_url: str, *, token: str = TEST_TOKEN, timeout: float = 5.0,
-                  limits: RateLimits | None = None,
-                  policy: RetryPolicy | None = None) -> ReplicateGateway:
+def quick_gateway(
+    base_url: str,
+    *,
+    token: str = TEST_TOKEN,
+    timeout: float = 5.0,
+    limits: RateLimits | None = None,
+    policy: RetryPolicy | None = None,
+) -> ReplicateGateway:
     """A gateway with quick retries and limits high enough not to slow tests down; the
     caller closes it."""
     return ReplicateGateway(
@@ -85,10 +100,20 @@ def make_gateway(sandbox: RunningSandbox) -> Iterator[Callable[..., ReplicateGat
     """Gateways with their own timeouts, limits or retry policy; closed after the test."""
     built: list[ReplicateGateway] = []
 
-    def make(*, token: str = TEST_TOKEN, timeout: float = 5.0, limits: RateLimits | None = None,
-             policy: RetryPolicy | None = None) -> ReplicateGateway:
-        made = quick_gateway(sandbox.base_url, token=token, timeout=timeout, limits=limits,
-                             policy=policy or RetryPolicy(base_delay=0.01, max_delay=0.1))
+    def make(
+        *,
+        token: str = TEST_TOKEN,
+        timeout: float = 5.0,
+        limits: RateLimits | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> ReplicateGateway:
+        made = quick_gateway(
+            sandbox.base_url,
+            token=token,
+            timeout=timeout,
+            limits=limits,
+            policy=policy or RetryPolicy(base_delay=0.01, max_delay=0.1),
+        )
         built.append(made)
         return made
 

@@ -43,11 +43,11 @@ def test_gap_when_no_training_made_the_models_latest_version() -> None:
 
 def test_gap_when_the_ledger_is_empty_for_a_user_with_a_model() -> None:
     first = training(1)
-    facts = UserFacts(row=row_for(first, training_id=" not a training id "),
-                      model=model_of([]))
+    facts = UserFacts(row=row_for(first, training_id=" not a training id "), model=model_of([]))
     assert ledger_gap(facts) == "the ledger has no training of this user"
-    never_trained = UserFacts(row=replace(row_for(first), replicate_model_id=None,
-                                          training_id=None))
+    never_trained = UserFacts(
+        row=replace(row_for(first), replicate_model_id=None, training_id=None)
+    )
     assert ledger_gap(never_trained) is None
 
 
@@ -71,9 +71,19 @@ def test_facts_that_could_not_be_read_give_the_scan_error() -> None:
 
 
 def _scan(status: str, started: datetime, **changes: object) -> ScanSummary:
-    summary = ScanSummary(id=7, started_at=started, finished_at=None, status=status,
-                          users_total=100, users_scanned=40, requested_by="ada@x.test",
-                          phase="check", heartbeat_at=started, zips_total=10, zips_done=4)
+    summary = ScanSummary(
+        id=7,
+        started_at=started,
+        finished_at=None,
+        status=status,
+        users_total=100,
+        users_scanned=40,
+        requested_by="ada@x.test",
+        phase="check",
+        heartbeat_at=started,
+        zips_total=10,
+        zips_done=4,
+    )
     return replace(summary, **changes)  # type: ignore[arg-type]
 
 
@@ -87,19 +97,33 @@ def test_a_refusal_names_the_scan_that_holds_the_place_and_how_far_it_is() -> No
 
 def test_progress_says_the_phase_and_when_the_heartbeat_stopped() -> None:
     stale_after = timedelta(minutes=2)
-    alive = scan_progress(_scan("running", NOW - timedelta(minutes=1)), now=NOW,
-                          stale_after=stale_after)
+    alive = scan_progress(
+        _scan("running", NOW - timedelta(minutes=1)), now=NOW, stale_after=stale_after
+    )
     assert (alive.headline, alive.photos, alive.users, alive.stalled) == (
-        "checking users", (4, 10), (40, 100), None)
-    syncing = scan_progress(_scan("running", NOW, phase="sync", zips_total=0), now=NOW,
-                            stale_after=stale_after)
+        "checking users",
+        (4, 10),
+        (40, 100),
+        None,
+    )
+    syncing = scan_progress(
+        _scan("running", NOW, phase="sync", zips_total=0), now=NOW, stale_after=stale_after
+    )
     assert (syncing.headline, syncing.photos, syncing.users) == (
-        "reading the training history from Replicate", None, None)
-    dead = scan_progress(_scan("running", NOW - timedelta(minutes=3)), now=NOW,
-                         stale_after=stale_after)
+        "reading the training history from Replicate",
+        None,
+        None,
+    )
+    dead = scan_progress(
+        _scan("running", NOW - timedelta(minutes=3)), now=NOW, stale_after=stale_after
+    )
     assert dead.stalled is not None and "for 180 s" in dead.stalled
-    assert scan_progress(_scan("queued", NOW - timedelta(hours=5), phase=None), now=NOW,
-                         stale_after=stale_after).stalled is None  # waiting is not dying
+    assert (
+        scan_progress(
+            _scan("queued", NOW - timedelta(hours=5), phase=None), now=NOW, stale_after=stale_after
+        ).stalled
+        is None
+    )  # waiting is not dying
 
 
 @pytest.mark.parametrize("role", [Role.SUPPORT, Role.PRODUCT])

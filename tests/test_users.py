@@ -40,8 +40,9 @@ def module_gateway(sandbox_server: RunningSandbox) -> Iterator[ReplicateGateway]
 
 
 @pytest.fixture(scope="module")
-def replicate_world(sandbox_server: RunningSandbox,
-                    module_gateway: ReplicateGateway) -> Iterator[ReplicateWorld]:
+def replicate_world(
+    sandbox_server: RunningSandbox, module_gateway: ReplicateGateway
+) -> Iterator[ReplicateWorld]:
     httpx.post(f"{sandbox_server.base_url}/_sandbox/reset").raise_for_status()
     yield seed_replicate(module_gateway)
     httpx.delete(f"{sandbox_server.base_url}/_sandbox/faults").raise_for_status()
@@ -131,8 +132,9 @@ def test_no_match_is_an_empty_first_page(conn: Connection, world: UserWorld) -> 
         assert (result.total, result.page, result.page_count, result.first_row) == (0, 1, 1, 0)
 
 
-def test_restricted_to_given_ids_with_or_without_a_query(conn: Connection,
-                                                          world: UserWorld) -> None:
+def test_restricted_to_given_ids_with_or_without_a_query(
+    conn: Connection, world: UserWorld
+) -> None:
     """The Users page's finding filter: ids from schema ops (maybe another database)."""
     wanted = [world.stale, world.foreign, "filler-0007", "no-such-user", world.stale]
     among = search_users(conn, user_ids=wanted)
@@ -141,8 +143,9 @@ def test_restricted_to_given_ids_with_or_without_a_query(conn: Connection,
     assert _ids(conn, "stale001-selfie") == [world.stale, world.foreign]  # unchanged
     narrowed = search_users(conn, query="stale001-selfie", user_ids=[world.foreign])
     assert [row.user_id for row in narrowed.rows] == [world.foreign] and narrowed.total == 1
-    paged = search_users(conn, user_ids=[f"filler-{n:04d}" for n in range(25)], page=3,
-                         page_size=10)
+    paged = search_users(
+        conn, user_ids=[f"filler-{n:04d}" for n in range(25)], page=3, page_size=10
+    )
     assert (paged.total, paged.first_row, paged.last_row) == (25, 21, 25)
     assert search_users(conn, user_ids=wanted, page=9, page_size=2).page == 2
 
@@ -163,7 +166,10 @@ def test_rows_show_stored_values_as_stored(conn: Connection, world: UserWorld) -
     healthy = rows[world.healthy]
     assert healthy.stored_version_short == world.replicate.healthy_version[:12]
     assert (healthy.email, healthy.plan, healthy.trigger_word) == (
-        world.email(world.healthy), "sselfie-studio", "user5040000c")
+        world.email(world.healthy),
+        "sselfie-studio",
+        "user5040000c",
+    )
 
 
 def test_search_is_right_at_100k_users(fresh_database_url: str) -> None:
@@ -173,20 +179,32 @@ def test_search_is_right_at_100k_users(fresh_database_url: str) -> None:
     try:
         create_app_tables(engine, mode=Mode.DEMO)
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO users (id, email, updated_at) SELECT 'u' || n, 'person' || n || "
-                "'@example.test', timestamp '2026-01-01' + n * interval '1 second' "
-                "FROM generate_series(1, 100000) n"))
-            connection.execute(text(
-                "INSERT INTO user_models (user_id, replicate_model_id, replicate_version_id, "
-                "trigger_word, training_status, updated_at) SELECT 'u' || n, "
-                "'sandrasocial/user-' || n || '-selfie-lora', md5(n::text) || md5(n::text), "
-                "'user' || n, 'completed', timestamp '2025-06-01' + n * interval '1 second' "
-                "FROM generate_series(1, 100000) n"))
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, email, updated_at) SELECT 'u' || n, 'person' || n || "
+                    "'@example.test', timestamp '2026-01-01' + n * interval '1 second' "
+                    "FROM generate_series(1, 100000) n"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO user_models (user_id, replicate_model_id, replicate_version_id, "
+                    "trigger_word, training_status, updated_at) SELECT 'u' || n, "
+                    "'sandrasocial/user-' || n || '-selfie-lora', md5(n::text) || md5(n::text), "
+                    "'user' || n, 'completed', timestamp '2025-06-01' + n * interval '1 second' "
+                    "FROM generate_series(1, 100000) n"
+                )
+            )
             connection.execute(text("ANALYZE users, user_models"))
         with engine.connect() as connection:
-            for query, page in (("", 1), ("", 1000), ("person4242@", 1), ("u77777", 1),
-                                ("user-99999-selfie", 1), ("user31337", 1)):
+            for query, page in (
+                ("", 1),
+                ("", 1000),
+                ("person4242@", 1),
+                ("u77777", 1),
+                ("user-99999-selfie", 1),
+                ("user31337", 1),
+            ):
                 result = search_users(connection, query=query, page=page)
                 assert result.rows, query
             assert search_users(connection).total == 100_000
@@ -199,14 +217,26 @@ def test_search_is_right_at_100k_users(fresh_database_url: str) -> None:
 
 
 def test_latest_versions_keeps_each_outcome_with_its_model(
-    module_gateway: ReplicateGateway, replicate_world: ReplicateWorld,
+    module_gateway: ReplicateGateway,
+    replicate_world: ReplicateWorld,
 ) -> None:
-    found = latest_versions(module_gateway, [
-        replicate_world.stale_model, replicate_world.healthy_model, "sandrasocial/gone",
-        "not a model id", replicate_world.stale_model, "",
-    ])
-    assert list(found) == [replicate_world.stale_model, replicate_world.healthy_model,
-                           "sandrasocial/gone", "not a model id"]
+    found = latest_versions(
+        module_gateway,
+        [
+            replicate_world.stale_model,
+            replicate_world.healthy_model,
+            "sandrasocial/gone",
+            "not a model id",
+            replicate_world.stale_model,
+            "",
+        ],
+    )
+    assert list(found) == [
+        replicate_world.stale_model,
+        replicate_world.healthy_model,
+        "sandrasocial/gone",
+        "not a model id",
+    ]
     assert found[replicate_world.stale_model].version_id == replicate_world.stale_versions[0]
     assert found[replicate_world.healthy_model].state is LatestState.FOUND
     assert found["sandrasocial/gone"].state is LatestState.MODEL_MISSING
@@ -214,7 +244,9 @@ def test_latest_versions_keeps_each_outcome_with_its_model(
 
 
 def test_latest_versions_when_replicate_is_down(
-    module_gateway: ReplicateGateway, replicate_world: ReplicateWorld, replicate_down: None,
+    module_gateway: ReplicateGateway,
+    replicate_world: ReplicateWorld,
+    replicate_down: None,
 ) -> None:
     found = latest_versions(module_gateway, [replicate_world.healthy_model])
     outcome = found[replicate_world.healthy_model]
@@ -225,8 +257,9 @@ def test_latest_versions_when_replicate_is_down(
 # --- one user ---------------------------------------------------------------------------------
 
 
-def test_healthy_user_detail(conn: Connection, world: UserWorld,
-                             module_gateway: ReplicateGateway) -> None:
+def test_healthy_user_detail(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway
+) -> None:
     detail = load_user_detail(conn, module_gateway, world.healthy)
     assert detail.record.user["email"] == world.email(world.healthy)
     assert detail.model is not None and detail.model.key == world.replicate.healthy_model
@@ -238,8 +271,9 @@ def test_healthy_user_detail(conn: Connection, world: UserWorld,
     assert detail.latest_version.id == world.replicate.healthy_version
 
 
-def test_model_row_has_every_column_in_table_order(conn: Connection, world: UserWorld,
-                                                   module_gateway: ReplicateGateway) -> None:
+def test_model_row_has_every_column_in_table_order(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway
+) -> None:
     from core.schema import user_models
 
     detail = load_user_detail(conn, module_gateway, world.stale)
@@ -248,22 +282,27 @@ def test_model_row_has_every_column_in_table_order(conn: Connection, world: User
     assert list(detail.record.user) == [column.name for column in users.columns]
 
 
-def test_stale_user_is_two_versions_behind(conn: Connection, world: UserWorld,
-                                           module_gateway: ReplicateGateway) -> None:
+def test_stale_user_is_two_versions_behind(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway
+) -> None:
     detail = load_user_detail(conn, module_gateway, world.stale)
     comparison = detail.comparison
     assert [v.id for v in detail.versions] == list(world.replicate.stale_versions)
     assert comparison.latest == world.replicate.stale_versions[0]
-    assert (comparison.is_latest, comparison.is_version_of_model,
-            comparison.versions_behind) == (False, True, 2)
+    assert (comparison.is_latest, comparison.is_version_of_model, comparison.versions_behind) == (
+        False,
+        True,
+        2,
+    )
     training = detail.training
     assert training is not None and training.id == world.replicate.stale_trainings[-1].id
     assert training.input["trigger_word"] == "user51a1e000"
     assert training.version_hash == world.replicate.stale_versions[0]
 
 
-def test_prefixed_and_foreign_values(conn: Connection, world: UserWorld,
-                                     module_gateway: ReplicateGateway) -> None:
+def test_prefixed_and_foreign_values(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway
+) -> None:
     prefixed = load_user_detail(conn, module_gateway, world.prefixed).comparison
     assert not prefixed.stored_is_bare and prefixed.is_latest is True
     assert prefixed.normalised == world.replicate.healthy_version
@@ -272,8 +311,9 @@ def test_prefixed_and_foreign_values(conn: Connection, world: UserWorld,
     assert foreign.is_version_of_model is False
 
 
-def test_malformed_row_never_crashes(conn: Connection, world: UserWorld,
-                                     module_gateway: ReplicateGateway) -> None:
+def test_malformed_row_never_crashes(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway
+) -> None:
     detail = load_user_detail(conn, module_gateway, world.malformed)
     assert detail.model is None and "No replicate_model_id" in (detail.model_problem or "")
     assert detail.training is None
@@ -284,28 +324,31 @@ def test_malformed_row_never_crashes(conn: Connection, world: UserWorld,
     assert detail.record.model_row["replicate_version_id"] == "  not-a-version\n"
 
 
-def test_missing_model_and_missing_row(conn: Connection, world: UserWorld,
-                                       module_gateway: ReplicateGateway) -> None:
+def test_missing_model_and_missing_row(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway
+) -> None:
     missing = load_user_detail(conn, module_gateway, world.missing_model)
     assert missing.model is None and "does not exist on Replicate (404)" in (
-        missing.model_problem or "")
+        missing.model_problem or ""
+    )
     assert "No training_id" in (missing.training_problem or "")
     no_row = load_user_detail(conn, module_gateway, world.no_row)
     assert no_row.record.model_row is None and no_row.model is None
     assert "no user_models row" in (no_row.model_problem or "")
 
 
-def test_unknown_user_says_how_to_find_them(conn: Connection, world: UserWorld,
-                                            module_gateway: ReplicateGateway) -> None:
+def test_unknown_user_says_how_to_find_them(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway
+) -> None:
     with pytest.raises(NotFound, match="Search the Users page"):
         load_user_detail(conn, module_gateway, "no-such-user")
     with pytest.raises(NotFound):
         load_user_detail(conn, module_gateway, "   ")
 
 
-def test_replicate_down_keeps_the_database_part(conn: Connection, world: UserWorld,
-                                                module_gateway: ReplicateGateway,
-                                                replicate_down: None) -> None:
+def test_replicate_down_keeps_the_database_part(
+    conn: Connection, world: UserWorld, module_gateway: ReplicateGateway, replicate_down: None
+) -> None:
     started = time.monotonic()
     detail = load_user_detail(conn, module_gateway, world.stale)
     assert time.monotonic() - started < 5

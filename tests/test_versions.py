@@ -10,17 +10,21 @@ V1, V2, V3 = "1" * 64, "2" * 64, "3" * 64
 NEWEST_FIRST = (V3, V2, V1)
 
 
-@pytest.mark.parametrize(("stored", "expected"), [
-    (V1, V1),
-    (f"sandrasocial/user-x-selfie-lora:{V1}", V1),
-    (f"  {V1}\n", V1),
-    ("owner/name:", None),
-    ("   ", None),
-    (None, None),
-    ("abc123", "abc123"),
-])
-def test_normalise_takes_the_text_after_the_last_colon(stored: str | None,
-                                                       expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (V1, V1),
+        (f"sandrasocial/user-x-selfie-lora:{V1}", V1),
+        (f"  {V1}\n", V1),
+        ("owner/name:", None),
+        ("   ", None),
+        (None, None),
+        ("abc123", "abc123"),
+    ],
+)
+def test_normalise_takes_the_text_after_the_last_colon(
+    stored: str | None, expected: str | None
+) -> None:
     assert normalise_version(stored) == expected
 
 

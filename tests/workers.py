@@ -21,12 +21,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_TOKEN = "r8_jobsWorkerTestToken7"
 # Settings that pick the mode: a worker's environment sets them itself.
-MODE_SETTINGS = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN",
-                 "REPLICATE_BASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME", "DATA_DIR")
+MODE_SETTINGS = (
+    "DATABASE_URL",
+    "OPS_DATABASE_URL",
+    "REPLICATE_API_TOKEN",
+    "REPLICATE_BASE_URL",
+    "REPLICATE_OWNER",
+    "REPLICATE_USERNAME",
+    "DATA_DIR",
+)
 
 
-def wait_for(check: Callable[[], Any], *, timeout: float, what: str,
-             every: float = 0.1) -> Any:
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.1) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` at the
     deadline."""
     deadline = time.monotonic() + timeout
@@ -39,14 +45,20 @@ def wait_for(check: Callable[[], Any], *, timeout: float, what: str,
         time.sleep(every)
 
 
-def worker_env(*, database_url: str, sandbox_url: str, data_dir: Path,
-               **extra: str) -> dict[str, str]:
+def worker_env(
+    *, database_url: str, sandbox_url: str, data_dir: Path, **extra: str
+) -> dict[str, str]:
     """A worker's (or the CLI's) environment: LIVE, aimed at a test database and sandbox,
     no schedule."""
     env = {name: value for name, value in os.environ.items() if name not in MODE_SETTINGS}
-    env.update(DATABASE_URL=database_url, REPLICATE_API_TOKEN=WORKER_TOKEN,
-               REPLICATE_BASE_URL=sandbox_url, DATA_DIR=str(data_dir), SCAN_SCHEDULE="",
-               PYTHONPATH=str(ROOT))
+    env.update(
+        DATABASE_URL=database_url,
+        REPLICATE_API_TOKEN=WORKER_TOKEN,
+        REPLICATE_BASE_URL=sandbox_url,
+        DATA_DIR=str(data_dir),
+        SCAN_SCHEDULE="",
+        PYTHONPATH=str(ROOT),
+    )
     env.update(extra)
     return env
 
@@ -60,16 +72,22 @@ class Workers:
     log_dir: Path
     started: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
 
-    def start(self, *, concurrency: int = 2, queues: tuple[str, ...] = (),
-              **env: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, *, concurrency: int = 2, queues: tuple[str, ...] = (), **env: str
+    ) -> subprocess.Popen[bytes]:
         log = self.log_dir / f"worker-{len(self.started)}.log"
         argv = [sys.executable, "-m", "core.worker", "--concurrency", str(concurrency)]
         for queue in queues:
             argv += ["--queue", queue]
         with log.open("wb") as output:
-            process = subprocess.Popen(argv, cwd=ROOT, env=self.env(**env),
-                                       stdin=subprocess.DEVNULL, stdout=output,
-                                       stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.env(**env),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         self.started.append((process, log))
         return process
 
@@ -79,8 +97,9 @@ class Workers:
             self.start()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}"
-                         for _, log in self.started if log.exists())
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text()[-3000:]}" for _, log in self.started if log.exists()
+        )
 
     def stop_all(self) -> None:
         for process, _ in self.started:

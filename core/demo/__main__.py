@@ -19,10 +19,18 @@ from core.errors import ConfigError
 def main(argv: Sequence[str] | None = None) -> int:
     """Seed (or reseed) the demo world, then add synthetic users; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m core.demo", description=__doc__)
-    parser.add_argument("--reset", action="store_true",
-                        help="delete the demo rows and the sandbox's state, then seed again")
-    parser.add_argument("--users", type=int, default=0, metavar="N",
-                        help="also add N synthetic users (rows only, loaded with COPY)")
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the demo rows and the sandbox's state, then seed again",
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also add N synthetic users (rows only, loaded with COPY)",
+    )
     args = parser.parse_args(argv)
     if args.users < 0:
         parser.error("--users must be 0 or more")
@@ -31,25 +39,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.mode is not Mode.DEMO:
             raise ConfigError(
                 "The demo world is seeded only in DEMO (the embedded database and the "
-                "sandbox); unset DATABASE_URL and REPLICATE_API_TOKEN.")
+                "sandbox); unset DATABASE_URL and REPLICATE_API_TOKEN."
+            )
         from core.demo.seed import seed_demo_world
         from core.demo.synthetic import add_synthetic_users
         from core.runtime import start_runtime
 
         runtime = start_runtime(settings, seed_demo=False, progress=_note)
         report = seed_demo_world(
-            engine=runtime.engine, gateway=runtime.gateway,
-            sandbox_url=runtime.replicate_base_url, owner=settings.replicate_owner,
-            reset=args.reset, progress=_note)
+            engine=runtime.engine,
+            gateway=runtime.gateway,
+            sandbox_url=runtime.replicate_base_url,
+            owner=settings.replicate_owner,
+            reset=args.reset,
+            progress=_note,
+        )
         if report.seeded:
-            _say(f"seeded {report.personas} personas, {report.trainings} trainings, "
-                 f"{report.generations} images in {report.seconds:.1f} s")
+            _say(
+                f"seeded {report.personas} personas, {report.trainings} trainings, "
+                f"{report.generations} images in {report.seconds:.1f} s"
+            )
         else:
             _say("the demo world is already seeded (use --reset to seed it again)")
         if args.users:
             started = time.monotonic()
-            added = add_synthetic_users(engine=runtime.engine, count=args.users,
-                                        owner=settings.replicate_owner)
+            added = add_synthetic_users(
+                engine=runtime.engine, count=args.users, owner=settings.replicate_owner
+            )
             _say(f"added {added} synthetic users in {time.monotonic() - started:.1f} s")
         return 0
     except ConfigError as exc:

@@ -59,14 +59,17 @@ def adaptive_params(image_count: int | None) -> AdaptiveParams:
     if image_count is None or image_count >= 15:
         return AdaptiveParams(steps=1400, lora_rank=48, network_alpha=48, num_repeats=20)
     if image_count >= 10:
-        return AdaptiveParams(steps=1400, lora_rank=40, network_alpha=40,
-                              num_repeats=max(15, int(1.3 * image_count)))
-    return AdaptiveParams(steps=1200, lora_rank=32, network_alpha=32,
-                          num_repeats=max(10, int(1.5 * image_count)))
+        return AdaptiveParams(
+            steps=1400, lora_rank=40, network_alpha=40, num_repeats=max(15, int(1.3 * image_count))
+        )
+    return AdaptiveParams(
+        steps=1200, lora_rank=32, network_alpha=32, num_repeats=max(10, int(1.5 * image_count))
+    )
 
 
-def training_input(*, image_count: int | None, trigger_word: str,
-                   input_images: str) -> dict[str, Any]:
+def training_input(
+    *, image_count: int | None, trigger_word: str, input_images: str
+) -> dict[str, Any]:
     """The ``input`` of the app's training create."""
     params = adaptive_params(image_count)
     return {
@@ -115,8 +118,9 @@ def gender_word(gender: str | None) -> str:
     return "person"
 
 
-def generation_prompt(*, trigger_word: str, ethnicity: str | None, gender: str | None,
-                      prompt: str) -> str:
+def generation_prompt(
+    *, trigger_word: str, ethnicity: str | None, gender: str | None, prompt: str
+) -> str:
     """``"{trigger}, {ethnicity} {gender}, {prompt}"``; ethnicity left out when NULL or
     ``Other``; the trigger not repeated when the prompt already starts with it."""
     subject = gender_word(gender)
@@ -124,13 +128,19 @@ def generation_prompt(*, trigger_word: str, ethnicity: str | None, gender: str |
         subject = f"{ethnicity.strip()} {subject}"
     body = prompt
     if body.startswith(trigger_word):
-        body = body[len(trigger_word):].lstrip(" ,")
+        body = body[len(trigger_word) :].lstrip(" ,")
     return f"{trigger_word}, {subject}, {body}"
 
 
-def prediction_input(*, prompt: str, lora_weights_url: str | None, lora_scale: float | None,
-                     seed: int, category: str = "portrait",
-                     authentic: bool = False) -> dict[str, Any]:
+def prediction_input(
+    *,
+    prompt: str,
+    lora_weights_url: str | None,
+    lora_scale: float | None,
+    seed: int,
+    category: str = "portrait",
+    authentic: bool = False,
+) -> dict[str, Any]:
     """The main generate route's input: its preset plus the user's weights and seed."""
     return {
         "prompt": prompt,

@@ -73,49 +73,90 @@ def trigger_for_next_training(row: ModelRow | None, user_id: str) -> str:
     return first_trigger_word(user_id)
 
 
-def reset_for_submit(row: ModelRow | None, *, user_id: str, trigger_word: str,
-                     lora_scale: float, at: datetime, keep_version: bool = False) -> ModelRow:
+def reset_for_submit(
+    row: ModelRow | None,
+    *,
+    user_id: str,
+    trigger_word: str,
+    lora_scale: float,
+    at: datetime,
+    keep_version: bool = False,
+) -> ModelRow:
     """Step 4 of the upload route: ``pending``, and the last attempt's values cleared
     (``replicate_model_id`` kept). ``keep_version`` is the older retrain path that skipped
     clearing the version and weights."""
     if row is None:
         return ModelRow(
-            user_id=user_id, trigger_word=trigger_word, replicate_model_id=None,
-            replicate_version_id=None, training_status="pending", training_id=None,
-            lora_weights_url=None, lora_scale=lora_scale, training_progress=0,
-            failure_reason=None, model_name=None, created_at=at, updated_at=at,
-            started_at=None, completed_at=None,
+            user_id=user_id,
+            trigger_word=trigger_word,
+            replicate_model_id=None,
+            replicate_version_id=None,
+            training_status="pending",
+            training_id=None,
+            lora_weights_url=None,
+            lora_scale=lora_scale,
+            training_progress=0,
+            failure_reason=None,
+            model_name=None,
+            created_at=at,
+            updated_at=at,
+            started_at=None,
+            completed_at=None,
         )
     return replace(
-        row, trigger_word=trigger_word, training_status="pending", training_id=None,
+        row,
+        trigger_word=trigger_word,
+        training_status="pending",
+        training_id=None,
         replicate_version_id=row.replicate_version_id if keep_version else None,
         lora_weights_url=row.lora_weights_url if keep_version else None,
-        started_at=None, completed_at=None, failure_reason=None, training_progress=0,
+        started_at=None,
+        completed_at=None,
+        failure_reason=None,
+        training_progress=0,
         updated_at=at,
     )
 
 
-def submitted(row: ModelRow, *, training: Training, destination: str,
-              at: datetime) -> ModelRow:
+def submitted(row: ModelRow, *, training: Training, destination: str, at: datetime) -> ModelRow:
     """Step 7: the training id, the destination and ``training``."""
     return replace(
-        row, training_id=training.id, replicate_model_id=destination,
-        model_name=destination.split("/", 1)[1], training_status="training",
-        started_at=at, updated_at=at,
+        row,
+        training_id=training.id,
+        replicate_model_id=destination,
+        model_name=destination.split("/", 1)[1],
+        training_status="training",
+        started_at=at,
+        updated_at=at,
     )
 
 
-def polled(row: ModelRow, *, training: Training, newest_version: str | None,
-           completion: Completion, at: datetime) -> ModelRow:
+def polled(
+    row: ModelRow,
+    *,
+    training: Training,
+    newest_version: str | None,
+    completion: Completion,
+    at: datetime,
+) -> ModelRow:
     """What the progress poll writes once the training is terminal."""
     if completion is Completion.NEVER_POLLED:
         return row
     if training.status != "succeeded":
-        return replace(row, training_status="failed",
-                       failure_reason=training.error or f"Training {training.status}",
-                       updated_at=at)
-    done = replace(row, training_status="completed", training_progress=100,
-                   completed_at=at, updated_at=at, failure_reason=None)
+        return replace(
+            row,
+            training_status="failed",
+            failure_reason=training.error or f"Training {training.status}",
+            updated_at=at,
+        )
+    done = replace(
+        row,
+        training_status="completed",
+        training_progress=100,
+        completed_at=at,
+        updated_at=at,
+        failure_reason=None,
+    )
     if completion is Completion.KEPT_PREVIOUS and row.replicate_version_id:
         return done
     recorded_hash = training.version_hash

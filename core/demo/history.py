@@ -153,30 +153,52 @@ def play(cast: Cast, stage: Stage) -> PersonaHistory:
 def upload_zip(upload: Upload, *, look: int) -> bytes:
     """The training ZIP for ``upload``: the person's shots, treated as the upload was."""
     indexes = range(upload.first_shot, upload.first_shot + upload.count)
-    return zip_of(photo_set(look, indexes, long_side=upload.long_side, blur=upload.blur,
-                            jpeg_quality=upload.jpeg_quality))
+    return zip_of(
+        photo_set(
+            look,
+            indexes,
+            long_side=upload.long_side,
+            blur=upload.blur,
+            jpeg_quality=upload.jpeg_quality,
+        )
+    )
 
 
 # -- training -------------------------------------------------------------------------------
 
 
-def _train(cast: Cast, step: TrainingStep, row: ModelRow | None,
-           stage: Stage) -> tuple[ModelRow, TrainingRun]:
+def _train(
+    cast: Cast, step: TrainingStep, row: ModelRow | None, stage: Stage
+) -> tuple[ModelRow, TrainingRun]:
     user_id = cast.persona.user_id
-    zip_url = _put_blob(stage, app_calls.training_zip_path(user_id, _now_ms()),
-                        upload_zip(step.upload, look=cast.profile.look), "application/zip")
+    zip_url = _put_blob(
+        stage,
+        app_calls.training_zip_path(user_id, _now_ms()),
+        upload_zip(step.upload, look=cast.profile.look),
+        "application/zip",
+    )
     trigger = app_row.trigger_for_next_training(row, user_id)
     destination = _destination(stage.owner, user_id, row, step)
     row = app_row.reset_for_submit(
-        row, user_id=user_id, trigger_word=trigger, lora_scale=cast.profile.lora_scale,
-        at=_utc_now(), keep_version=step.completion is Completion.KEPT_PREVIOUS)
+        row,
+        user_id=user_id,
+        trigger_word=trigger,
+        lora_scale=cast.profile.lora_scale,
+        at=_utc_now(),
+        keep_version=step.completion is Completion.KEPT_PREVIOUS,
+    )
     if stage.gateway.get_model(destination) is None:
         stage.gateway.create_model(destination, visibility="private", hardware="gpu-t4")
     training_input = app_calls.training_input(
-        image_count=step.upload.count, trigger_word=trigger, input_images=zip_url)
+        image_count=step.upload.count, trigger_word=trigger, input_images=zip_url
+    )
     training = _start_training(stage, step, destination, training_input)
-    row = app_row.submitted(row, training=training, destination=destination,
-                            at=_naive(training.created_at) or _utc_now())
+    row = app_row.submitted(
+        row,
+        training=training,
+        destination=destination,
+        at=_naive(training.created_at) or _utc_now(),
+    )
     # Replicate finishes the training whether or not the app ever asks about it.
     training_id = training.id
     training = _wait(lambda: stage.gateway.get_training(training_id))
@@ -184,9 +206,13 @@ def _train(cast: Cast, step: TrainingStep, row: ModelRow | None,
     if training.status == "succeeded":
         versions = stage.gateway.list_versions(destination)
         newest = versions[0].id if versions else None
-    row = app_row.polled(row, training=training, newest_version=newest,
-                         completion=step.completion,
-                         at=_naive(training.completed_at) or _utc_now())
+    row = app_row.polled(
+        row,
+        training=training,
+        newest_version=newest,
+        completion=step.completion,
+        at=_naive(training.completed_at) or _utc_now(),
+    )
     return row, TrainingRun(training, destination, zip_url, step.upload.count)
 
 
@@ -201,18 +227,21 @@ def _destination(owner: str, user_id: str, row: ModelRow | None, step: TrainingS
     return standard
 
 
-def _start_training(stage: Stage, step: TrainingStep, destination: str,
-                    training_input: dict[str, object]) -> Training:
+def _start_training(
+    stage: Stage, step: TrainingStep, destination: str, training_input: dict[str, object]
+) -> Training:
     def create() -> Training:
-        return stage.gateway.create_training(step.trainer, step.trainer_version, destination,
-                                             training_input)
+        return stage.gateway.create_training(
+            step.trainer, step.trainer_version, destination, training_input
+        )
 
     if not step.fails:
         with stage.starts.shared():
             return create()
     with stage.starts.exclusive():
-        planned = stage.sandbox.post("/_sandbox/trainings/next",
-                                     json={"outcome": "fail", "error": step.failure})
+        planned = stage.sandbox.post(
+            "/_sandbox/trainings/next", json={"outcome": "fail", "error": step.failure}
+        )
         planned.raise_for_status()
         return create()
 
@@ -220,8 +249,9 @@ def _start_training(stage: Stage, step: TrainingStep, destination: str,
 # -- generation -----------------------------------------------------------------------------
 
 
-def _generate(cast: Cast, row: ModelRow | None, count: int, rng: random.Random,
-              stage: Stage) -> tuple[list[Generation], int]:
+def _generate(
+    cast: Cast, row: ModelRow | None, count: int, rng: random.Random, stage: Stage
+) -> tuple[list[Generation], int]:
     """``count`` images through the main generate route, which needs a completed row."""
     if count == 0 or row is None or row.training_status != "completed":
         return [], 0
@@ -232,37 +262,49 @@ def _generate(cast: Cast, row: ModelRow | None, count: int, rng: random.Random,
     for _ in range(count):
         category, concept, wish = rng.choice(CONCEPTS)
         prompt = app_calls.generation_prompt(
-            trigger_word=row.trigger_word, ethnicity=cast.profile.ethnicity,
-            gender=cast.profile.gender, prompt=wish)
+            trigger_word=row.trigger_word,
+            ethnicity=cast.profile.ethnicity,
+            gender=cast.profile.gender,
+            prompt=wish,
+        )
         prediction_input = app_calls.prediction_input(
-            prompt=prompt, lora_weights_url=row.lora_weights_url, lora_scale=row.lora_scale,
-            seed=rng.randrange(1_000_000), category=category)
+            prompt=prompt,
+            lora_weights_url=row.lora_weights_url,
+            lora_scale=row.lora_scale,
+            seed=rng.randrange(1_000_000),
+            category=category,
+        )
         try:
             prediction = stage.gateway.create_prediction(
-                app_calls.bare_version(row.replicate_version_id), prediction_input, wait=True)
+                app_calls.bare_version(row.replicate_version_id), prediction_input, wait=True
+            )
         except (InvalidVersion, InvalidInput):
             refused += 1  # the route answers 500 and writes no row
             continue
         if not prediction.is_terminal:
             prediction = _wait_prediction(stage, prediction.id)
-        made.append(_recorded(cast.persona.user_id, prediction, concept, category, prompt,
-                              stage))
+        made.append(_recorded(cast.persona.user_id, prediction, concept, category, prompt, stage))
     return made, refused
 
 
-def _recorded(user_id: str, prediction: Prediction, concept: str, category: str,
-              prompt: str, stage: Stage) -> Generation:
+def _recorded(
+    user_id: str, prediction: Prediction, concept: str, category: str, prompt: str, stage: Stage
+) -> Generation:
     """The app copies each output to its blob store and keeps that URL."""
     image_url = None
     if prediction.status == "succeeded" and prediction.output:
         output = stage.sandbox.get(prediction.output[0])
         output.raise_for_status()
-        image_url = _put_blob(stage, f"generated/{user_id}/{prediction.id}.png",
-                              output.content, "image/png")
+        image_url = _put_blob(
+            stage, f"generated/{user_id}/{prediction.id}.png", output.content, "image/png"
+        )
     return Generation(
         prediction_id=prediction.id,
         status="completed" if image_url else "failed",
-        image_url=image_url, concept=concept, category=category, prompt=prompt,
+        image_url=image_url,
+        concept=concept,
+        category=category,
+        prompt=prompt,
         created_at=_naive(prediction.created_at) or _utc_now(),
     )
 
@@ -270,8 +312,9 @@ def _recorded(user_id: str, prediction: Prediction, concept: str, category: str,
 # -- what happened afterwards --------------------------------------------------------------
 
 
-def _aftermath(kind: Aftermath, row: ModelRow | None, trainings: list[TrainingRun],
-               stage: Stage) -> ModelRow | None:
+def _aftermath(
+    kind: Aftermath, row: ModelRow | None, trainings: list[TrainingRun], stage: Stage
+) -> ModelRow | None:
     if row is None:
         return None
     at = _utc_now()
@@ -282,8 +325,7 @@ def _aftermath(kind: Aftermath, row: ModelRow | None, trainings: list[TrainingRu
         return replace(row, replicate_model_id=None, updated_at=at)
     if kind is Aftermath.WEIGHTS_REBUILT:
         version = app_calls.bare_version(row.replicate_version_id or "")
-        return replace(row, lora_weights_url=app_calls.pbxt_weights_url(version),
-                       updated_at=at)
+        return replace(row, lora_weights_url=app_calls.pbxt_weights_url(version), updated_at=at)
     for model_id in dict.fromkeys(record.destination for record in trainings):
         _delete_model(stage.gateway, model_id)
     return row
@@ -301,8 +343,9 @@ def _delete_model(gateway: ReplicateGateway, model_id: str) -> None:
 
 
 def _put_blob(stage: Stage, path: str, content: bytes, content_type: str) -> str:
-    response = stage.sandbox.put(f"/_blob/{path}", content=content,
-                               headers={"content-type": content_type})
+    response = stage.sandbox.put(
+        f"/_blob/{path}", content=content, headers={"content-type": content_type}
+    )
     response.raise_for_status()
     return str(response.json()["url"])
 
@@ -314,7 +357,8 @@ def _wait(fetch: Callable[[], Training]) -> Training:
         if time.monotonic() > deadline:
             raise ReplicateUnavailable(
                 f"Training {training.id} did not finish within {JOB_TIMEOUT_SECONDS:.0f} s; "
-                "check the sandbox's pace (/_sandbox/config) and seed again.")
+                "check the sandbox's pace (/_sandbox/config) and seed again."
+            )
         time.sleep(POLL_SECONDS)
         training = fetch()
     return training
@@ -326,7 +370,8 @@ def _wait_prediction(stage: Stage, prediction_id: str) -> Prediction:
     while not prediction.is_terminal:
         if time.monotonic() > deadline:
             raise ReplicateUnavailable(
-                f"Prediction {prediction_id} did not finish within {JOB_TIMEOUT_SECONDS:.0f} s.")
+                f"Prediction {prediction_id} did not finish within {JOB_TIMEOUT_SECONDS:.0f} s."
+            )
         time.sleep(POLL_SECONDS)
         prediction = stage.gateway.get_prediction(prediction_id)
     return prediction

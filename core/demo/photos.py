@@ -91,8 +91,14 @@ class _Shot:
     saturation: float
 
 
-def face_photo(index: int, *, person: int = 0, long_side: int = GOOD_LONG_SIDE,
-               blur: float = 0.0, jpeg_quality: int = GOOD_JPEG_QUALITY) -> bytes:
+def face_photo(
+    index: int,
+    *,
+    person: int = 0,
+    long_side: int = GOOD_LONG_SIDE,
+    blur: float = 0.0,
+    jpeg_quality: int = GOOD_JPEG_QUALITY,
+) -> bytes:
     """One JPEG selfie (shot ``index`` of ``person``), ``long_side`` px on its long side."""
     return render_photo(PhotoSpec(person, index, long_side, blur, jpeg_quality))
 
@@ -116,11 +122,18 @@ def render_photo(spec: PhotoSpec) -> bytes:
     return out.getvalue()
 
 
-def photo_set(person: int, indexes: Iterable[int], *, long_side: int = GOOD_LONG_SIDE,
-              blur: float = 0.0, jpeg_quality: int = GOOD_JPEG_QUALITY) -> list[bytes]:
+def photo_set(
+    person: int,
+    indexes: Iterable[int],
+    *,
+    long_side: int = GOOD_LONG_SIDE,
+    blur: float = 0.0,
+    jpeg_quality: int = GOOD_JPEG_QUALITY,
+) -> list[bytes]:
     """Several shots of one person, all treated the same way."""
-    return [render_photo(PhotoSpec(person, index, long_side, blur, jpeg_quality))
-            for index in indexes]
+    return [
+        render_photo(PhotoSpec(person, index, long_side, blur, jpeg_quality)) for index in indexes
+    ]
 
 
 def zip_of(photos: Sequence[bytes], *, prefix: str = "") -> bytes:
@@ -134,13 +147,20 @@ def zip_of(photos: Sequence[bytes], *, prefix: str = "") -> bytes:
     return buffer.getvalue()
 
 
-def selfie_zip(count: int = 12, *, person: int = 0, first_index: int = 0,
-               long_side: int = GOOD_LONG_SIDE, blur: float = 0.0,
-               jpeg_quality: int = GOOD_JPEG_QUALITY) -> bytes:
+def selfie_zip(
+    count: int = 12,
+    *,
+    person: int = 0,
+    first_index: int = 0,
+    long_side: int = GOOD_LONG_SIDE,
+    blur: float = 0.0,
+    jpeg_quality: int = GOOD_JPEG_QUALITY,
+) -> bytes:
     """A training ZIP of ``count`` shots of ``person`` (see ``face_photo`` for the options)."""
     indexes = range(first_index, first_index + count)
-    return zip_of(photo_set(person, indexes, long_side=long_side, blur=blur,
-                            jpeg_quality=jpeg_quality))
+    return zip_of(
+        photo_set(person, indexes, long_side=long_side, blur=blur, jpeg_quality=jpeg_quality)
+    )
 
 
 # -- the source portrait ------------------------------------------------------------------
@@ -161,8 +181,9 @@ def _source() -> Image.Image:
     mask = mask.filter(ImageFilter.GaussianBlur(4))
     portrait.paste(painted.filter(ImageFilter.GaussianBlur(5)), mask=mask)
     margin = ROTATION_MARGIN
-    padded = np.pad(np.asarray(portrait), ((margin, margin), (margin, margin), (0, 0)),
-                    mode="reflect")
+    padded = np.pad(
+        np.asarray(portrait), ((margin, margin), (margin, margin), (0, 0)), mode="reflect"
+    )
     return Image.fromarray(padded)
 
 
@@ -198,8 +219,9 @@ def _shots(person: int, count: int) -> tuple[_Shot, ...]:
         for _ in range(SHOT_DRAWS):
             candidate = _Shot(
                 aspect=rng.choice(ASPECTS),
-                face_share=min(FACE_SHARE[1], max(FACE_SHARE[0],
-                                                  look.face_share + rng.uniform(-0.05, 0.05))),
+                face_share=min(
+                    FACE_SHARE[1], max(FACE_SHARE[0], look.face_share + rng.uniform(-0.05, 0.05))
+                ),
                 across=rng.uniform(-0.1, 0.1),
                 down=rng.uniform(0.3, 0.42),
                 rotation=rng.uniform(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES),
@@ -209,8 +231,14 @@ def _shots(person: int, count: int) -> tuple[_Shot, ...]:
             )
             box = _frame_box(candidate)
             # Shots facing opposite ways read as different photos; same way: frames overlap.
-            likeness = max((_overlap(box, other) for mirrored, other in framed
-                            if mirrored == candidate.mirrored), default=0.0)
+            likeness = max(
+                (
+                    _overlap(box, other)
+                    for mirrored, other in framed
+                    if mirrored == candidate.mirrored
+                ),
+                default=0.0,
+            )
             if best is None or likeness < best[0]:
                 best = (likeness, candidate)
             if likeness <= ALIKE_OVERLAP:
@@ -221,8 +249,9 @@ def _shots(person: int, count: int) -> tuple[_Shot, ...]:
     return tuple(shots)
 
 
-def _overlap(one: tuple[float, float, float, float],
-             other: tuple[float, float, float, float]) -> float:
+def _overlap(
+    one: tuple[float, float, float, float], other: tuple[float, float, float, float]
+) -> float:
     """Intersection over union of two (left, top, width, height) boxes."""
     across = min(one[0] + one[2], other[0] + other[2]) - max(one[0], other[0])
     down = min(one[1] + one[3], other[1] + other[3]) - max(one[1], other[1])
@@ -249,8 +278,10 @@ def _frame_box(shot: _Shot) -> tuple[float, float, float, float]:
 
 def _face_centre() -> tuple[float, float]:
     face_left, face_top, face_right, face_bottom = SOURCE_FACE
-    return ((face_left + face_right) / 2 + ROTATION_MARGIN,
-            (face_top + face_bottom) / 2 + ROTATION_MARGIN)
+    return (
+        (face_left + face_right) / 2 + ROTATION_MARGIN,
+        (face_top + face_bottom) / 2 + ROTATION_MARGIN,
+    )
 
 
 def _frame(shot: _Shot) -> Image.Image:
@@ -268,11 +299,16 @@ def _frame(shot: _Shot) -> Image.Image:
     offset_x = left - centre_x
     offset_y = top - centre_y
     matrix = (
-        cos, sin, cos * offset_x + sin * offset_y + centre_x,
-        -sin, cos, -sin * offset_x + cos * offset_y + centre_y,
+        cos,
+        sin,
+        cos * offset_x + sin * offset_y + centre_x,
+        -sin,
+        cos,
+        -sin * offset_x + cos * offset_y + centre_y,
     )
-    frame = _source().transform((round(width), round(height)), Image.Transform.AFFINE,
-                                matrix, Image.Resampling.BICUBIC)
+    frame = _source().transform(
+        (round(width), round(height)), Image.Transform.AFFINE, matrix, Image.Resampling.BICUBIC
+    )
     if shot.mirrored:
         frame = frame.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return frame
@@ -282,11 +318,14 @@ def _grade(frame: Image.Image, look: _Look, shot: _Shot) -> Image.Image:
     """The person's colour balance, then this shot's light."""
     red, green, blue = frame.split()
     gains = look.channel_gain
-    balanced = Image.merge("RGB", (
-        red.point(lambda value: min(255, round(value * gains[0]))),
-        green.point(lambda value: min(255, round(value * gains[1]))),
-        blue.point(lambda value: min(255, round(value * gains[2]))),
-    ))
+    balanced = Image.merge(
+        "RGB",
+        (
+            red.point(lambda value: min(255, round(value * gains[0]))),
+            green.point(lambda value: min(255, round(value * gains[1]))),
+            blue.point(lambda value: min(255, round(value * gains[2]))),
+        ),
+    )
     graded = ImageEnhance.Contrast(balanced).enhance(look.contrast)
     graded = ImageEnhance.Brightness(graded).enhance(look.brightness * shot.brightness)
     return ImageEnhance.Color(graded).enhance(look.saturation * shot.saturation)

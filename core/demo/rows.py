@@ -13,8 +13,11 @@ from core.demo.history import PersonaHistory
 from core.demo.personas import Cast
 
 # Monthly image allowance per plan (the app's plans; studio is the default).
-PLAN_GENERATION_LIMITS = {"sselfie-studio": 150, "content-creator-studio": 300,
-                          "one-time-session": 50}
+PLAN_GENERATION_LIMITS = {
+    "sselfie-studio": 150,
+    "content-creator-studio": 300,
+    "one-time-session": 50,
+}
 SUBSCRIPTION_PLANS = frozenset({"sselfie-studio", "content-creator-studio"})
 
 
@@ -23,8 +26,9 @@ def user_row(history: PersonaHistory, *, now: datetime) -> dict[str, Any]:
     cast = history.cast
     profile = cast.profile
     first_seen = _first_moment(history) or now
-    signed_up = first_seen - timedelta(days=_stable_int(cast, "signup", 3, 40),
-                                       minutes=_stable_int(cast, "minutes", 0, 600))
+    signed_up = first_seen - timedelta(
+        days=_stable_int(cast, "signup", 3, 40), minutes=_stable_int(cast, "minutes", 0, 600)
+    )
     last_seen = _last_moment(history) or signed_up
     plan = profile.plan
     return {
@@ -39,8 +43,9 @@ def user_row(history: PersonaHistory, *, now: datetime) -> dict[str, Any]:
         "monthly_generation_limit": PLAN_GENERATION_LIMITS.get(plan, 150),
         "generations_used_this_month": len(history.generations),
         "stripe_customer_id": f"cus_{_stable_token(cast, 'customer', 14)}",
-        "stripe_subscription_id": (f"sub_{_stable_token(cast, 'subscription', 24)}"
-                                   if plan in SUBSCRIPTION_PLANS else None),
+        "stripe_subscription_id": (
+            f"sub_{_stable_token(cast, 'subscription', 24)}" if plan in SUBSCRIPTION_PLANS else None
+        ),
         "gender": profile.gender,
         "ethnicity": profile.ethnicity,
         "created_at": signed_up,

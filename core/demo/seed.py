@@ -65,9 +65,15 @@ def is_seeded(*, engine: Engine) -> bool:
         return _persona_users(conn) == len(PERSONAS)
 
 
-def seed_demo_world(*, engine: Engine, gateway: ReplicateGateway, sandbox_url: str,
-                    owner: str = "sandrasocial", reset: bool = False,
-                    progress: Callable[[str], None] | None = None) -> SeedReport:
+def seed_demo_world(
+    *,
+    engine: Engine,
+    gateway: ReplicateGateway,
+    sandbox_url: str,
+    owner: str = "sandrasocial",
+    reset: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> SeedReport:
     """Make the demo world; does nothing when it is already seeded, unless ``reset``.
 
     Seeding clears the sandbox first; ``reset`` also replaces every demo row (all users
@@ -77,8 +83,10 @@ def seed_demo_world(*, engine: Engine, gateway: ReplicateGateway, sandbox_url: s
     """
     started = time.monotonic()
     say = progress or (lambda message: None)
-    with httpx.Client(base_url=sandbox_url.rstrip("/"), timeout=60.0) as sandbox, \
-            _seeding_lock(engine):
+    with (
+        httpx.Client(base_url=sandbox_url.rstrip("/"), timeout=60.0) as sandbox,
+        _seeding_lock(engine),
+    ):
         _check_is_sandbox(sandbox, sandbox_url)
         if not reset and is_seeded(engine=engine):
             return SeedReport(False, len(PERSONAS), 0, 0, 0, time.monotonic() - started)
@@ -101,14 +109,17 @@ def seed_demo_world(*, engine: Engine, gateway: ReplicateGateway, sandbox_url: s
             conn.execute(scans.delete())  # and so did the findings of earlier scans
             write_rows(histories, conn=conn)
     report = SeedReport(
-        seeded=True, personas=len(histories),
+        seeded=True,
+        personas=len(histories),
         trainings=sum(len(history.trainings) for history in histories),
         generations=sum(len(history.generations) for history in histories),
         refused_generations=sum(history.refused_generations for history in histories),
         seconds=time.monotonic() - started,
     )
-    say(f"Demo world ready: {report.personas} users, {report.trainings} trainings, "
-        f"{report.generations} images in {report.seconds:.1f} s")
+    say(
+        f"Demo world ready: {report.personas} users, {report.trainings} trainings, "
+        f"{report.generations} images in {report.seconds:.1f} s"
+    )
     return report
 
 
@@ -137,8 +148,7 @@ def wipe_demo_rows(*, conn: Connection, user_ids: Sequence[str] | None = None) -
     if user_ids is not None:
         demo = and_(demo, users.c.id.in_(list(user_ids)))
     demo_ids = select(users.c.id).where(demo)
-    for table in (generated_images, ai_images, feed_posts, credit_transactions,
-                  selfie_uploads):
+    for table in (generated_images, ai_images, feed_posts, credit_transactions, selfie_uploads):
         conn.execute(delete(table).where(table.c.user_id.in_(demo_ids)))
     conn.execute(delete(user_models).where(user_models.c.user_id.in_(demo_ids)))
     removed = conn.execute(delete(users).where(demo))
@@ -153,25 +163,30 @@ def _persona_ids() -> list[str]:
 
 
 def _persona_users(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(users)
-                            .where(users.c.id.in_(_persona_ids()))).scalar_one())
+    return int(
+        conn.execute(
+            select(func.count()).select_from(users).where(users.c.id.in_(_persona_ids()))
+        ).scalar_one()
+    )
 
 
-def _play_all(gateway: ReplicateGateway, sandbox: httpx.Client, owner: str,
-              say: Callable[[str], None]) -> list[PersonaHistory]:
+def _play_all(
+    gateway: ReplicateGateway, sandbox: httpx.Client, owner: str, say: Callable[[str], None]
+) -> list[PersonaHistory]:
     """Play every persona's script on a few threads; report progress from this thread."""
     messages: queue.SimpleQueue[str] = queue.SimpleQueue()
-    stage = Stage(gateway=gateway, sandbox=sandbox, owner=owner, starts=TrainingStarts(),
-                  report=messages.put)
+    stage = Stage(
+        gateway=gateway, sandbox=sandbox, owner=owner, starts=TrainingStarts(), report=messages.put
+    )
     # Longest scripts first, so the pool does not end waiting on one long persona.
     ordered = sorted(CAST, key=_workload, reverse=True)
     with ThreadPoolExecutor(max_workers=SEED_WORKERS, thread_name_prefix="demo-seed") as pool:
         futures: dict[Future[PersonaHistory], Cast] = {
-            pool.submit(play, cast, stage): cast for cast in ordered}
+            pool.submit(play, cast, stage): cast for cast in ordered
+        }
         pending: set[Future[PersonaHistory]] = set(futures)
         while pending:
-            _, pending = wait(pending, timeout=PROGRESS_POLL_SECONDS,
-                              return_when=FIRST_EXCEPTION)
+            _, pending = wait(pending, timeout=PROGRESS_POLL_SECONDS, return_when=FIRST_EXCEPTION)
             _drain(messages, say)
             failed = [future for future in futures if future.done() and future.exception()]
             if failed:
@@ -179,8 +194,7 @@ def _play_all(gateway: ReplicateGateway, sandbox: httpx.Client, owner: str,
                     future.cancel()
                 failed[0].result()  # raises the worker's error here, in the caller
         _drain(messages, say)
-    by_key = {futures_cast.persona.key: future.result()
-              for future, futures_cast in futures.items()}
+    by_key = {futures_cast.persona.key: future.result() for future, futures_cast in futures.items()}
     return [by_key[cast.persona.key] for cast in CAST]
 
 
@@ -206,7 +220,8 @@ def _check_is_sandbox(sandbox: httpx.Client, sandbox_url: str) -> None:
     if not isinstance(answer, dict) or answer.get("sandbox") is not True:
         raise ConfigError(
             f"{sandbox_url} is not the Replicate sandbox (no /_sandbox/health), so the demo "
-            "world was not seeded. Seed only in DEMO, against the sandbox the console started.")
+            "world was not seeded. Seed only in DEMO, against the sandbox the console started."
+        )
 
 
 @contextmanager

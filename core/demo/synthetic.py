@@ -26,22 +26,99 @@ from core.demo.rows import PLAN_GENERATION_LIMITS, SUBSCRIPTION_PLANS
 from core.schema import user_models, users
 
 FIRST_NAMES = (
-    "Ava", "Mia", "Zara", "Lucia", "Amelia", "Chiara", "Yuki", "Fatima", "Ines", "Nora",
-    "Leah", "Camila", "Aaliyah", "Sienna", "Mei", "Ana", "Elena", "Hana", "Noor", "Ruby",
-    "Tess", "Maya", "Layla", "Freya", "Jasmine", "Valentina", "Kemi", "Sara", "Ivy", "Rosa",
-    "Liam", "Noah", "Mateo", "Omar", "Kenji", "Tariq", "Lucas", "Ethan", "Diego", "Kofi",
+    "Ava",
+    "Mia",
+    "Zara",
+    "Lucia",
+    "Amelia",
+    "Chiara",
+    "Yuki",
+    "Fatima",
+    "Ines",
+    "Nora",
+    "Leah",
+    "Camila",
+    "Aaliyah",
+    "Sienna",
+    "Mei",
+    "Ana",
+    "Elena",
+    "Hana",
+    "Noor",
+    "Ruby",
+    "Tess",
+    "Maya",
+    "Layla",
+    "Freya",
+    "Jasmine",
+    "Valentina",
+    "Kemi",
+    "Sara",
+    "Ivy",
+    "Rosa",
+    "Liam",
+    "Noah",
+    "Mateo",
+    "Omar",
+    "Kenji",
+    "Tariq",
+    "Lucas",
+    "Ethan",
+    "Diego",
+    "Kofi",
 )
 LAST_NAMES = (
-    "Garcia", "Smith", "Nguyen", "Okafor", "Rossi", "Muller", "Kim", "Haddad", "Silva",
-    "Johnson", "Patel", "Lopez", "Brown", "Tanaka", "Ibrahim", "Novak", "Moreau", "Chen",
-    "Williams", "Adeyemi", "Khan", "Larsen", "Costa", "Park", "Mendes", "Walker", "Sato",
-    "Romero", "Osei", "Fischer", "Ali", "Clarke", "Reyes", "Dubois", "Bianchi", "Yilmaz",
+    "Garcia",
+    "Smith",
+    "Nguyen",
+    "Okafor",
+    "Rossi",
+    "Muller",
+    "Kim",
+    "Haddad",
+    "Silva",
+    "Johnson",
+    "Patel",
+    "Lopez",
+    "Brown",
+    "Tanaka",
+    "Ibrahim",
+    "Novak",
+    "Moreau",
+    "Chen",
+    "Williams",
+    "Adeyemi",
+    "Khan",
+    "Larsen",
+    "Costa",
+    "Park",
+    "Mendes",
+    "Walker",
+    "Sato",
+    "Romero",
+    "Osei",
+    "Fischer",
+    "Ali",
+    "Clarke",
+    "Reyes",
+    "Dubois",
+    "Bianchi",
+    "Yilmaz",
 )
 # (value, weight) spreads.
 PLANS = (("sselfie-studio", 70), ("content-creator-studio", 12), ("one-time-session", 18))
 GENDERS = (("woman", 78), ("man", 12), ("non-binary", 3), (None, 7))
-ETHNICITIES = (("White", 30), ("Black", 14), ("Asian", 12), ("Latina", 13),
-               ("Middle Eastern", 5), ("Indigenous", 1), ("Mixed", 8), ("Other", 4), (None, 13))
+ETHNICITIES = (
+    ("White", 30),
+    ("Black", 14),
+    ("Asian", 12),
+    ("Latina", 13),
+    ("Middle Eastern", 5),
+    ("Indigenous", 1),
+    ("Mixed", 8),
+    ("Other", 4),
+    (None, 13),
+)
 STATUSES = (("completed", 78), ("pending", 11), ("failed", 8), ("training", 3))
 NEVER_TRAINED_SHARE = 0.12
 LEGACY_ID_SHARE = 0.2
@@ -53,21 +130,51 @@ FAILURES = (
 HISTORY_DAYS = 540  # sign-ups spread over the last 18 months
 
 USER_COLUMNS = (
-    "id", "email", "display_name", "first_name", "last_name", "plan", "role",
-    "monthly_generation_limit", "generations_used_this_month", "stripe_customer_id",
-    "stripe_subscription_id", "gender", "ethnicity", "created_at", "updated_at",
-    "last_login_at", "stack_auth_id", "supabase_user_id", "auth_id",
+    "id",
+    "email",
+    "display_name",
+    "first_name",
+    "last_name",
+    "plan",
+    "role",
+    "monthly_generation_limit",
+    "generations_used_this_month",
+    "stripe_customer_id",
+    "stripe_subscription_id",
+    "gender",
+    "ethnicity",
+    "created_at",
+    "updated_at",
+    "last_login_at",
+    "stack_auth_id",
+    "supabase_user_id",
+    "auth_id",
 )
 MODEL_COLUMNS = (
-    "user_id", "replicate_model_id", "replicate_version_id", "trigger_word",
-    "training_status", "training_id", "lora_weights_url", "lora_scale", "training_progress",
-    "failure_reason", "model_name", "model_type", "is_luxury", "is_test", "created_at",
-    "updated_at", "started_at", "completed_at",
+    "user_id",
+    "replicate_model_id",
+    "replicate_version_id",
+    "trigger_word",
+    "training_status",
+    "training_id",
+    "lora_weights_url",
+    "lora_scale",
+    "training_progress",
+    "failure_reason",
+    "model_name",
+    "model_type",
+    "is_luxury",
+    "is_test",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
 )
 # Byte -> character tables: random bytes translated in C, not one choice per character.
 _ALPHANUMERIC = bytes(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[byte % 62]
-    for byte in range(256))
+    for byte in range(256)
+)
 _BASE32 = bytes(b"abcdefghijklmnopqrstuvwxyz234567"[byte % 32] for byte in range(256))
 
 
@@ -112,8 +219,9 @@ def add_synthetic_users(*, engine: Engine, count: int, owner: str = "sandrasocia
     return len(user_rows)
 
 
-def _copy(cursor: Any, table: str, columns: tuple[str, ...],
-          table_rows: list[tuple[Any, ...]]) -> None:
+def _copy(
+    cursor: Any, table: str, columns: tuple[str, ...], table_rows: list[tuple[Any, ...]]
+) -> None:
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in table_rows:
             copy.write_row(row)
@@ -150,8 +258,9 @@ def _pick(rng: random.Random, spread: tuple[tuple[Any, int], ...]) -> Any:
     return rng.choices(values, weights)[0]
 
 
-def _rows(rng: random.Random, user_id: str, owner: str,
-          now: datetime) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _rows(
+    rng: random.Random, user_id: str, owner: str, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     plan = _pick(rng, PLANS)
     signed_up = now - timedelta(days=rng.uniform(1, HISTORY_DAYS))
@@ -161,15 +270,20 @@ def _rows(rng: random.Random, user_id: str, owner: str,
     user = {
         "id": user_id,
         "email": f"{first}.{last}.{user_id[:8]}@{DEMO_EMAIL_DOMAIN}".lower(),
-        "display_name": f"{first} {last}", "first_name": first, "last_name": last,
-        "plan": plan, "role": "user",
+        "display_name": f"{first} {last}",
+        "first_name": first,
+        "last_name": last,
+        "plan": plan,
+        "role": "user",
         "monthly_generation_limit": PLAN_GENERATION_LIMITS[plan],
         "generations_used_this_month": rng.randrange(0, PLAN_GENERATION_LIMITS[plan]),
         "stripe_customer_id": f"cus_{_token(rng, 14)}",
-        "stripe_subscription_id": f"sub_{_token(rng, 24)}" if plan in SUBSCRIPTION_PLANS
-        else None,
-        "gender": _pick(rng, GENDERS), "ethnicity": _pick(rng, ETHNICITIES),
-        "created_at": signed_up, "updated_at": last_login, "last_login_at": last_login,
+        "stripe_subscription_id": f"sub_{_token(rng, 24)}" if plan in SUBSCRIPTION_PLANS else None,
+        "gender": _pick(rng, GENDERS),
+        "ethnicity": _pick(rng, ETHNICITIES),
+        "created_at": signed_up,
+        "updated_at": last_login,
+        "last_login_at": last_login,
         "stack_auth_id": auth if legacy else None,
         "supabase_user_id": None if legacy else auth,
         "auth_id": None if legacy else auth,
@@ -179,8 +293,9 @@ def _rows(rng: random.Random, user_id: str, owner: str,
     return user, _model_row(rng, user_id, owner, signed_up, now)
 
 
-def _model_row(rng: random.Random, user_id: str, owner: str, signed_up: datetime,
-               now: datetime) -> dict[str, Any]:
+def _model_row(
+    rng: random.Random, user_id: str, owner: str, signed_up: datetime, now: datetime
+) -> dict[str, Any]:
     status = _pick(rng, STATUSES)
     first_training = signed_up + (now - signed_up) * rng.uniform(0.0, 0.3)
     started = first_training + (now - first_training) * rng.uniform(0.0, 1.0) ** 3
@@ -194,11 +309,15 @@ def _model_row(rng: random.Random, user_id: str, owner: str, signed_up: datetime
         "trigger_word": first_trigger_word(user_id),
         "training_status": status,
         "training_id": _token(rng, 26, _BASE32) if submitted else None,
-        "lora_weights_url": (f"https://replicate.delivery/xezq/{_token(rng, 40)}/"
-                             "trained_model.tar") if status == "completed" else None,
+        "lora_weights_url": (f"https://replicate.delivery/xezq/{_token(rng, 40)}/trained_model.tar")
+        if status == "completed"
+        else None,
         "lora_scale": rng.choice((1.0, 1.0, 1.0, 0.9)),
-        "training_progress": 100 if status == "completed" else rng.randrange(0, 100)
-        if status == "training" else 0,
+        "training_progress": 100
+        if status == "completed"
+        else rng.randrange(0, 100)
+        if status == "training"
+        else 0,
         "failure_reason": rng.choice(FAILURES) if status == "failed" else None,
         "model_name": model_id.split("/", 1)[1],
         "model_type": APP_MODEL_TYPE,

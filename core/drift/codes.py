@@ -43,71 +43,115 @@ class CodeSpec:
 
 
 CODES: tuple[CodeSpec, ...] = (
-    CodeSpec("VERSION_FORMAT", Severity.CRITICAL,
-             "Version stored as {shape}, not a bare 64-hex id",
-             "The stored replicate_version_id is not exactly 64 lowercase hex (e.g. "
-             "owner/name:hash, a short hash, whitespace), or is empty on a completed row."),
-    CodeSpec("VERSION_NOT_IN_MODEL", Severity.CRITICAL,
-             "Generating with {identified_as}, not a version of {model_id}",
-             "The stored hash, normalised (text after the last ':', stripped, lower-cased), "
-             "is not a version of replicate_model_id (e.g. the trainer's version, another "
-             "model's)."),
-    CodeSpec("STALE_VERSION", Severity.CRITICAL,
-             "Generating with a version {versions_behind} behind the latest",
-             "The row is completed and its hash is a version of the model but not the latest, "
-             "and the latest came from a succeeded training of this user."),
-    CodeSpec("TRIGGER_WORD_MISMATCH", Severity.CRITICAL,
-             "Trigger word {stored_trigger_word!r} is not the trained {trained_trigger_word!r}",
-             "The row's trigger_word differs from input.trigger_word of the training that "
-             "produced the stored version (else of the latest succeeded training)."),
-    CodeSpec("MODEL_ID_MISSING", Severity.CRITICAL,
-             "No replicate_model_id stored, though {reason}",
-             "replicate_model_id is empty while the row is completed, has a training_id, or "
-             "the user has trainings."),
-    CodeSpec("MODEL_NOT_FOUND", Severity.CRITICAL,
-             "Model {model_id} no longer exists on Replicate (404)",
-             "replicate_model_id is set but Replicate answers 404 for it."),
-    CodeSpec("VERSION_LOST", Severity.CRITICAL,
-             "No version to generate with, though {last_good_short}… of training "
-             "{last_good_training_id} still exists",
-             "replicate_version_id is empty and the row is failed or pending, while an earlier "
-             "succeeded training of this user produced a version that still exists."),
-    CodeSpec("STATUS_OUT_OF_SYNC", Severity.WARNING,
-             "Row says {row_status!r} but Replicate says {replicate_status!r} for training "
-             "{training_id}",
-             "The row's training_status disagrees with the Replicate status of its training_id "
-             "(starting/processing → training; succeeded → completed; "
-             "failed/canceled/aborted → failed)."),
-    CodeSpec("WEIGHTS_URL_MISMATCH", Severity.WARNING,
-             "Weights URL is not the weights of training {training_id}, which made the "
-             "stored version",
-             "lora_weights_url differs from output.weights of the training that produced the "
-             "stored version."),
-    CodeSpec("DUPLICATE_MODELS", Severity.WARNING,
-             "Trainings went to {destination_count} model(s); the row uses {row_model}",
-             "The user's trainings went to more than one destination model, or the row's model "
-             "is not the destination of the user's latest succeeded training."),
-    CodeSpec("DATASET_SHRANK", Severity.WARNING,
-             "Latest version trained on {image_count} photos, {previous_image_count} before",
-             "The training behind the model's latest version used at least shrink_fraction "
-             "fewer photos than the previous succeeded training, or fewer than min_photos."),
-    CodeSpec("DATASET_DEGRADED", Severity.WARNING,
-             "Latest version trained on worse photos: {worse}",
-             "The dataset behind the model's latest version is materially worse than the "
-             "previous succeeded training's: median short side down by short_side_drop_fraction, "
-             "or now under min_short_side_px where it was not, or more photos failing checks."),
-    CodeSpec("TRAINER_CHANGED", Severity.INFO,
-             "Trainer changed from {previous_trainer} to {trainer}",
-             "The trainer model or version differs between the last two succeeded trainings."),
-    CodeSpec("PARAMS_CHANGED", Severity.INFO,
-             "Training parameters changed: {changed}",
-             "The training inputs (everything but input_images and trigger_word: steps, rank, "
-             "learning rate, resolution, repeats, captioning…) differ between the last two "
-             "succeeded trainings."),
-    CodeSpec("SCAN_ERROR", Severity.WARNING,
-             "Could not check this user: {message}",
-             "This user's facts could not be fetched (the message says why); other users are "
-             "unaffected."),
+    CodeSpec(
+        "VERSION_FORMAT",
+        Severity.CRITICAL,
+        "Version stored as {shape}, not a bare 64-hex id",
+        "The stored replicate_version_id is not exactly 64 lowercase hex (e.g. "
+        "owner/name:hash, a short hash, whitespace), or is empty on a completed row.",
+    ),
+    CodeSpec(
+        "VERSION_NOT_IN_MODEL",
+        Severity.CRITICAL,
+        "Generating with {identified_as}, not a version of {model_id}",
+        "The stored hash, normalised (text after the last ':', stripped, lower-cased), "
+        "is not a version of replicate_model_id (e.g. the trainer's version, another "
+        "model's).",
+    ),
+    CodeSpec(
+        "STALE_VERSION",
+        Severity.CRITICAL,
+        "Generating with a version {versions_behind} behind the latest",
+        "The row is completed and its hash is a version of the model but not the latest, "
+        "and the latest came from a succeeded training of this user.",
+    ),
+    CodeSpec(
+        "TRIGGER_WORD_MISMATCH",
+        Severity.CRITICAL,
+        "Trigger word {stored_trigger_word!r} is not the trained {trained_trigger_word!r}",
+        "The row's trigger_word differs from input.trigger_word of the training that "
+        "produced the stored version (else of the latest succeeded training).",
+    ),
+    CodeSpec(
+        "MODEL_ID_MISSING",
+        Severity.CRITICAL,
+        "No replicate_model_id stored, though {reason}",
+        "replicate_model_id is empty while the row is completed, has a training_id, or "
+        "the user has trainings.",
+    ),
+    CodeSpec(
+        "MODEL_NOT_FOUND",
+        Severity.CRITICAL,
+        "Model {model_id} no longer exists on Replicate (404)",
+        "replicate_model_id is set but Replicate answers 404 for it.",
+    ),
+    CodeSpec(
+        "VERSION_LOST",
+        Severity.CRITICAL,
+        "No version to generate with, though {last_good_short}… of training "
+        "{last_good_training_id} still exists",
+        "replicate_version_id is empty and the row is failed or pending, while an earlier "
+        "succeeded training of this user produced a version that still exists.",
+    ),
+    CodeSpec(
+        "STATUS_OUT_OF_SYNC",
+        Severity.WARNING,
+        "Row says {row_status!r} but Replicate says {replicate_status!r} for training "
+        "{training_id}",
+        "The row's training_status disagrees with the Replicate status of its training_id "
+        "(starting/processing → training; succeeded → completed; "
+        "failed/canceled/aborted → failed).",
+    ),
+    CodeSpec(
+        "WEIGHTS_URL_MISMATCH",
+        Severity.WARNING,
+        "Weights URL is not the weights of training {training_id}, which made the stored version",
+        "lora_weights_url differs from output.weights of the training that produced the "
+        "stored version.",
+    ),
+    CodeSpec(
+        "DUPLICATE_MODELS",
+        Severity.WARNING,
+        "Trainings went to {destination_count} model(s); the row uses {row_model}",
+        "The user's trainings went to more than one destination model, or the row's model "
+        "is not the destination of the user's latest succeeded training.",
+    ),
+    CodeSpec(
+        "DATASET_SHRANK",
+        Severity.WARNING,
+        "Latest version trained on {image_count} photos, {previous_image_count} before",
+        "The training behind the model's latest version used at least shrink_fraction "
+        "fewer photos than the previous succeeded training, or fewer than min_photos.",
+    ),
+    CodeSpec(
+        "DATASET_DEGRADED",
+        Severity.WARNING,
+        "Latest version trained on worse photos: {worse}",
+        "The dataset behind the model's latest version is materially worse than the "
+        "previous succeeded training's: median short side down by short_side_drop_fraction, "
+        "or now under min_short_side_px where it was not, or more photos failing checks.",
+    ),
+    CodeSpec(
+        "TRAINER_CHANGED",
+        Severity.INFO,
+        "Trainer changed from {previous_trainer} to {trainer}",
+        "The trainer model or version differs between the last two succeeded trainings.",
+    ),
+    CodeSpec(
+        "PARAMS_CHANGED",
+        Severity.INFO,
+        "Training parameters changed: {changed}",
+        "The training inputs (everything but input_images and trigger_word: steps, rank, "
+        "learning rate, resolution, repeats, captioning…) differ between the last two "
+        "succeeded trainings.",
+    ),
+    CodeSpec(
+        "SCAN_ERROR",
+        Severity.WARNING,
+        "Could not check this user: {message}",
+        "This user's facts could not be fetched (the message says why); other users are "
+        "unaffected.",
+    ),
 )
 
 _CODES_BY_NAME: Mapping[str, CodeSpec] = MappingProxyType({spec.code: spec for spec in CODES})
@@ -129,25 +173,41 @@ class Threshold:
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
-    Threshold("shrink_fraction", 0.25,
-              "DATASET_SHRANK when the latest version's training used at least this fraction "
-              "fewer photos than the previous succeeded training (20 → 15 is 0.25)."),
-    Threshold("min_photos", 10,
-              "DATASET_SHRANK when the latest version's training used fewer photos than this; "
-              "the app asks for 10–20 selfies."),
-    Threshold("short_side_drop_fraction", 0.25,
-              "DATASET_DEGRADED when the median short side of the photos dropped by at least "
-              "this fraction since the previous succeeded training."),
-    Threshold("min_short_side_px", 1024,
-              "DATASET_DEGRADED when the median short side is now under this many px and was "
-              "not before: FLUX LoRAs train at 1024 px, smaller photos are upscaled."),
-    Threshold("failing_photos_increase", 1,
-              "DATASET_DEGRADED when at least this many more photos fail the quality checks "
-              "(blurry, no face, several faces, another person) than before."),
+    Threshold(
+        "shrink_fraction",
+        0.25,
+        "DATASET_SHRANK when the latest version's training used at least this fraction "
+        "fewer photos than the previous succeeded training (20 → 15 is 0.25).",
+    ),
+    Threshold(
+        "min_photos",
+        10,
+        "DATASET_SHRANK when the latest version's training used fewer photos than this; "
+        "the app asks for 10–20 selfies.",
+    ),
+    Threshold(
+        "short_side_drop_fraction",
+        0.25,
+        "DATASET_DEGRADED when the median short side of the photos dropped by at least "
+        "this fraction since the previous succeeded training.",
+    ),
+    Threshold(
+        "min_short_side_px",
+        1024,
+        "DATASET_DEGRADED when the median short side is now under this many px and was "
+        "not before: FLUX LoRAs train at 1024 px, smaller photos are upscaled.",
+    ),
+    Threshold(
+        "failing_photos_increase",
+        1,
+        "DATASET_DEGRADED when at least this many more photos fail the quality checks "
+        "(blurry, no face, several faces, another person) than before.",
+    ),
 )
 
 _THRESHOLDS_BY_NAME: Mapping[str, float] = MappingProxyType(
-    {row.name: row.value for row in THRESHOLDS})
+    {row.name: row.value for row in THRESHOLDS}
+)
 
 
 def threshold(name: str) -> float:
@@ -174,28 +234,40 @@ class Repair:
 
 
 REPAIRS: tuple[Repair, ...] = (
-    Repair(RepairAction.REPOINT_LATEST,
-           "Set replicate_version_id to the model's latest version (bare hash) and "
-           "lora_weights_url to output.weights of the training that produced it."),
-    Repair(RepairAction.NORMALISE_VERSION,
-           "Store the bare 64-hex hash the stored value already names (text after the last "
-           "':', stripped, lower-cased)."),
-    Repair(RepairAction.RESTORE_TRIGGER_WORD,
-           "Set trigger_word back to input.trigger_word of the training that made the version."),
-    Repair(RepairAction.RESTORE_LAST_GOOD_VERSION,
-           "After a failed retrain: store the last succeeded training's version, weights and "
-           "status completed, as the row was before the retrain reset it."),
-    Repair(RepairAction.SYNC_STATUS,
-           "Write what the app's progress poll would have written for training_id: status, "
-           "and on success the version and weights."),
+    Repair(
+        RepairAction.REPOINT_LATEST,
+        "Set replicate_version_id to the model's latest version (bare hash) and "
+        "lora_weights_url to output.weights of the training that produced it.",
+    ),
+    Repair(
+        RepairAction.NORMALISE_VERSION,
+        "Store the bare 64-hex hash the stored value already names (text after the last "
+        "':', stripped, lower-cased).",
+    ),
+    Repair(
+        RepairAction.RESTORE_TRIGGER_WORD,
+        "Set trigger_word back to input.trigger_word of the training that made the version.",
+    ),
+    Repair(
+        RepairAction.RESTORE_LAST_GOOD_VERSION,
+        "After a failed retrain: store the last succeeded training's version, weights and "
+        "status completed, as the row was before the retrain reset it.",
+    ),
+    Repair(
+        RepairAction.SYNC_STATUS,
+        "Write what the app's progress poll would have written for training_id: status, "
+        "and on success the version and weights.",
+    ),
 )
 
 # How the app maps a Replicate training status onto user_models.training_status.
-ROW_STATUS_FOR_REPLICATE: Mapping[str, str] = MappingProxyType({
-    "starting": "training",
-    "processing": "training",
-    "succeeded": "completed",
-    "failed": "failed",
-    "canceled": "failed",
-    "aborted": "failed",
-})
+ROW_STATUS_FOR_REPLICATE: Mapping[str, str] = MappingProxyType(
+    {
+        "starting": "training",
+        "processing": "training",
+        "succeeded": "completed",
+        "failed": "failed",
+        "canceled": "failed",
+        "aborted": "failed",
+    }
+)

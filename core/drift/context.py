@@ -97,15 +97,23 @@ class Context:
         otherwise the next step that makes it possible. ``why`` opens the text."""
         latest, record = self.latest_version, self.latest_producer
         if latest is not None and record is not None:
-            return Fix(RepairAction.REPOINT_LATEST,
-                       f"{why} Repoint the row to the latest version {short(latest)}… with the "
-                       f"weights of training {record.id}, which made it.")
+            return Fix(
+                RepairAction.REPOINT_LATEST,
+                f"{why} Repoint the row to the latest version {short(latest)}… with the "
+                f"weights of training {record.id}, which made it.",
+            )
         if latest is None:
-            return Fix(None, f"{why} The model has no version to repoint to; retrain into "
-                             f"{self.model_id} with the previous photos.")
-        return Fix(None, f"{why} No training in this user's ledger made the latest version "
-                         f"{short(latest)}…, so its weights are unknown: find that training on "
-                         "Replicate before repointing.")
+            return Fix(
+                None,
+                f"{why} The model has no version to repoint to; retrain into "
+                f"{self.model_id} with the previous photos.",
+            )
+        return Fix(
+            None,
+            f"{why} No training in this user's ledger made the latest version "
+            f"{short(latest)}…, so its weights are unknown: find that training on "
+            "Replicate before repointing.",
+        )
 
 
 def build_context(facts: UserFacts) -> Context:
@@ -118,12 +126,17 @@ def build_context(facts: UserFacts) -> Context:
     comparison = None
     if model is not None and model.found:
         latest = model.latest
-        comparison = compare_versions(stored_hash, latest=latest.id if latest else None,
-                                      version_ids=model.version_ids)
+        comparison = compare_versions(
+            stored_hash, latest=latest.id if latest else None, version_ids=model.version_ids
+        )
     trainings = facts.trainings
     return Context(
-        facts=facts, row=row, model_id=model_id, model=model, stored_hash=stored_hash,
-        comparison=comparison, trainings=trainings,
+        facts=facts,
+        row=row,
+        model_id=model_id,
+        model=model,
+        stored_hash=stored_hash,
+        comparison=comparison,
+        trainings=trainings,
         succeeded=tuple(record for record in trainings if record.succeeded),
     )
-

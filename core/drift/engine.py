@@ -49,13 +49,19 @@ def diagnose(facts: UserFacts) -> tuple[Finding, ...]:
 def scan_error(user_id: str, message: str) -> Finding:
     """The SCAN_ERROR finding for a user whose facts could not be fetched."""
     return make_finding(
-        "SCAN_ERROR", evidence={"user_id": user_id, "message": message},
-        fix=Fix(None, "Scan this user again later; if it keeps failing, the message says what "
-                      "to check (the token, Replicate's status, the row)."),
-        message=one_line(message, 120))
+        "SCAN_ERROR",
+        evidence={"user_id": user_id, "message": message},
+        fix=Fix(
+            None,
+            "Scan this user again later; if it keeps failing, the message says what "
+            "to check (the token, Replicate's status, the row).",
+        ),
+        message=one_line(message, 120),
+    )
 
 
 def worst_severity(findings: Iterable[Finding]) -> Severity | None:
     """The most serious severity among ``findings``; None when there are none."""
-    return min((finding.severity for finding in findings), key=lambda level: level.rank,
-               default=None)
+    return min(
+        (finding.severity for finding in findings), key=lambda level: level.rank, default=None
+    )

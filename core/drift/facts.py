@@ -139,15 +139,23 @@ class TrainingRecord:
         object.__setattr__(self, "input", _read_only(self.input))
 
     @classmethod
-    def from_training(cls, training: Training,
-                      dataset: DatasetFacts | None = None) -> TrainingRecord:
+    def from_training(
+        cls, training: Training, dataset: DatasetFacts | None = None
+    ) -> TrainingRecord:
         """The record of a training as the gateway returned it."""
-        return cls(id=training.id, trainer_model=training.trainer_model,
-                   trainer_version=training.trainer_version, status=training.status,
-                   input=training.input, output_version=training.output_version,
-                   output_weights=training.output_weights, error=training.error,
-                   created_at=training.created_at, completed_at=training.completed_at,
-                   dataset=dataset)
+        return cls(
+            id=training.id,
+            trainer_model=training.trainer_model,
+            trainer_version=training.trainer_version,
+            status=training.status,
+            input=training.input,
+            output_version=training.output_version,
+            output_weights=training.output_weights,
+            error=training.error,
+            created_at=training.created_at,
+            completed_at=training.completed_at,
+            dataset=dataset,
+        )
 
     @property
     def succeeded(self) -> bool:
@@ -176,8 +184,7 @@ class TrainingRecord:
     @property
     def parameters(self) -> Mapping[str, Any]:
         """The training parameters: the input without the photos and the trigger word."""
-        return {key: value for key, value in self.input.items()
-                if key not in NON_PARAMETER_INPUTS}
+        return {key: value for key, value in self.input.items() if key not in NON_PARAMETER_INPUTS}
 
 
 def _chronological(record: TrainingRecord) -> tuple[int, datetime, str]:

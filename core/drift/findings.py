@@ -43,10 +43,14 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         """The finding as one JSON-safe dict."""
         return {
-            "code": self.code, "severity": self.severity.value, "title": self.title,
+            "code": self.code,
+            "severity": self.severity.value,
+            "title": self.title,
             "evidence": json_safe(self.evidence),
-            "fix": {"action": self.fix.action.value if self.fix.action else None,
-                    "text": self.fix.text},
+            "fix": {
+                "action": self.fix.action.value if self.fix.action else None,
+                "text": self.fix.text,
+            },
         }
 
 
@@ -82,11 +86,16 @@ def short(version_id: str | None, length: int = 12) -> str:
     return (version_id or "")[:length]
 
 
-def make_finding(code: str, *, evidence: Mapping[str, Any], fix: Fix,
-                 **title_fields: Any) -> Finding:
+def make_finding(
+    code: str, *, evidence: Mapping[str, Any], fix: Fix, **title_fields: Any
+) -> Finding:
     """A finding of ``code``: its severity from the table, its title filled from the
     table's template with ``title_fields``."""
     spec = code_spec(code)
-    return Finding(code=code, severity=spec.severity,
-                   title=one_line(spec.title.format(**title_fields)),
-                   evidence=json_safe(evidence), fix=fix)
+    return Finding(
+        code=code,
+        severity=spec.severity,
+        title=one_line(spec.title.format(**title_fields)),
+        evidence=json_safe(evidence),
+        fix=fix,
+    )

@@ -30,9 +30,11 @@ from core.drift.findings import Finding, Fix, make_finding, short
 SECRET_KEY_MARKERS = ("token", "api_key", "secret", "password")
 # The inputs the app derives from the photo count (app-facts.md, "Adaptive parameters").
 ADAPTIVE_PARAMETERS = frozenset({"steps", "lora_rank", "network_alpha", "num_repeats"})
-RETRAIN_ADVICE = ("Retrain with the previous training's photos plus the new ones, at full "
-                  "quality (not squeezed to fit 4 MB), with at least 10 sharp single-face "
-                  "selfies; the Retrain wizard does this.")
+RETRAIN_ADVICE = (
+    "Retrain with the previous training's photos plus the new ones, at full "
+    "quality (not squeezed to fit 4 MB), with at least 10 sharp single-face "
+    "selfies; the Retrain wizard does this."
+)
 
 
 def check_duplicate_models(ctx: Context) -> Finding | None:
@@ -42,25 +44,39 @@ def check_duplicate_models(ctx: Context) -> Finding | None:
     row_elsewhere = ctx.model_id is not None and latest is not None and latest != ctx.model_id
     if not (split or row_elsewhere):
         return None
-    by_destination = {model_id: [record.id for record in ctx.trainings
-                                 if record.destination == model_id]
-                      for model_id in destinations}
+    by_destination = {
+        model_id: [record.id for record in ctx.trainings if record.destination == model_id]
+        for model_id in destinations
+    }
     if row_elsewhere:
-        text = (f"The latest training went to {latest} but the row uses {ctx.model_id}: decide "
-                "which model the user generates from, and retrain only into that one.")
+        text = (
+            f"The latest training went to {latest} but the row uses {ctx.model_id}: decide "
+            "which model the user generates from, and retrain only into that one."
+        )
     else:
-        text = (f"The row follows {latest}; the other model(s) hold older versions. Retrain "
-                "only into the row's model (the app starts a new one when the last attempt "
-                "failed or was cancelled).")
+        text = (
+            f"The row follows {latest}; the other model(s) hold older versions. Retrain "
+            "only into the row's model (the app starts a new one when the last attempt "
+            "failed or was cancelled)."
+        )
     last = ctx.last_succeeded
     return make_finding(
         "DUPLICATE_MODELS",
-        evidence={"model_id": ctx.model_id, "destinations": list(destinations),
-                  "trainings_by_destination": by_destination, "latest_destination": latest,
-                  "latest_succeeded_training_id": last.id if last else None},
-        fix=Fix(None, text), destination_count=len(destinations),
-        row_model=(f"{ctx.model_id or 'no model'}, not {latest} where the latest went"
-                   if row_elsewhere else f"the latest, {latest}"))
+        evidence={
+            "model_id": ctx.model_id,
+            "destinations": list(destinations),
+            "trainings_by_destination": by_destination,
+            "latest_destination": latest,
+            "latest_succeeded_training_id": last.id if last else None,
+        },
+        fix=Fix(None, text),
+        destination_count=len(destinations),
+        row_model=(
+            f"{ctx.model_id or 'no model'}, not {latest} where the latest went"
+            if row_elsewhere
+            else f"the latest, {latest}"
+        ),
+    )
 
 
 def _datasets(ctx: Context) -> tuple[TrainingRecord, TrainingRecord] | None:
@@ -76,12 +92,17 @@ def _readable(record: TrainingRecord) -> DatasetFacts | None:
     return record.dataset if record.dataset is not None and record.dataset.readable else None
 
 
-def _dataset_evidence(behind: TrainingRecord, previous: TrainingRecord,
-                      reasons: list[str]) -> dict[str, Any]:
-    return {"training_id": behind.id, "latest_version": behind.version_hash,
-            "previous_training_id": previous.id, "reasons": reasons,
-            "dataset": behind.dataset.summary() if behind.dataset else None,
-            "previous_dataset": previous.dataset.summary() if previous.dataset else None}
+def _dataset_evidence(
+    behind: TrainingRecord, previous: TrainingRecord, reasons: list[str]
+) -> dict[str, Any]:
+    return {
+        "training_id": behind.id,
+        "latest_version": behind.version_hash,
+        "previous_training_id": previous.id,
+        "reasons": reasons,
+        "dataset": behind.dataset.summary() if behind.dataset else None,
+        "previous_dataset": previous.dataset.summary() if previous.dataset else None,
+    }
 
 
 def _drop(before: float, after: float) -> float:
@@ -106,9 +127,12 @@ def check_dataset_shrank(ctx: Context) -> Finding | None:
     if not reasons:
         return None
     return make_finding(
-        "DATASET_SHRANK", evidence=_dataset_evidence(behind, previous, reasons),
-        fix=Fix(None, RETRAIN_ADVICE), image_count=count,
-        previous_image_count=before_count if before_count is not None else "an unknown number")
+        "DATASET_SHRANK",
+        evidence=_dataset_evidence(behind, previous, reasons),
+        fix=Fix(None, RETRAIN_ADVICE),
+        image_count=count,
+        previous_image_count=before_count if before_count is not None else "an unknown number",
+    )
 
 
 def check_dataset_degraded(ctx: Context) -> Finding | None:
@@ -123,20 +147,30 @@ def check_dataset_degraded(ctx: Context) -> Finding | None:
     side, side_before = now.median_short_side, before.median_short_side
     if side is not None and side_before is not None:
         if _drop(side_before, side) >= threshold("short_side_drop_fraction"):
-            reasons.append(f"median short side {side} px, down {_drop(side_before, side):.0%} "
-                           f"from {side_before} px")
+            reasons.append(
+                f"median short side {side} px, down {_drop(side_before, side):.0%} "
+                f"from {side_before} px"
+            )
         elif side < threshold("min_short_side_px") <= side_before:
-            reasons.append(f"median short side {side} px, now under "
-                           f"{threshold('min_short_side_px'):g} px (was {side_before} px)")
+            reasons.append(
+                f"median short side {side} px, now under "
+                f"{threshold('min_short_side_px'):g} px (was {side_before} px)"
+            )
     failing, failing_before = now.photos_failing, before.photos_failing
-    if (failing is not None and failing_before is not None
-            and failing - failing_before >= threshold("failing_photos_increase")):
+    if (
+        failing is not None
+        and failing_before is not None
+        and failing - failing_before >= threshold("failing_photos_increase")
+    ):
         reasons.append(f"{failing} photos failing checks (was {failing_before})")
     if not reasons:
         return None
     return make_finding(
-        "DATASET_DEGRADED", evidence=_dataset_evidence(behind, previous, reasons),
-        fix=Fix(None, RETRAIN_ADVICE), worse="; ".join(reasons))
+        "DATASET_DEGRADED",
+        evidence=_dataset_evidence(behind, previous, reasons),
+        fix=Fix(None, RETRAIN_ADVICE),
+        worse="; ".join(reasons),
+    )
 
 
 def _last_two(ctx: Context) -> tuple[TrainingRecord, TrainingRecord] | None:
@@ -153,32 +187,46 @@ def check_trainer_changed(ctx: Context) -> Finding | None:
         return None
 
     def label(record: TrainingRecord) -> str:
-        return record.trainer_model if not same_model else \
-            f"{record.trainer_model}:{short(record.trainer_version)}"
+        return (
+            record.trainer_model
+            if not same_model
+            else f"{record.trainer_model}:{short(record.trainer_version)}"
+        )
 
     return make_finding(
         "TRAINER_CHANGED",
-        evidence={"training_id": last.id, "previous_training_id": previous.id,
-                  "trainer_model": [previous.trainer_model, last.trainer_model],
-                  "trainer_version": [previous.trainer_version, last.trainer_version]},
-        fix=Fix(None, "Trainers read the same input differently: compare the two versions "
-                      "side by side before retraining; the app trains with "
-                      "replicate/fast-flux-trainer."),
-        previous_trainer=label(previous), trainer=label(last))
+        evidence={
+            "training_id": last.id,
+            "previous_training_id": previous.id,
+            "trainer_model": [previous.trainer_model, last.trainer_model],
+            "trainer_version": [previous.trainer_version, last.trainer_version],
+        },
+        fix=Fix(
+            None,
+            "Trainers read the same input differently: compare the two versions "
+            "side by side before retraining; the app trains with "
+            "replicate/fast-flux-trainer.",
+        ),
+        previous_trainer=label(previous),
+        trainer=label(last),
+    )
 
 
 def _shown(key: str, value: Any) -> Any:
-    return "[redacted]" if any(marker in key.lower() for marker in SECRET_KEY_MARKERS) \
-        else value
+    return "[redacted]" if any(marker in key.lower() for marker in SECRET_KEY_MARKERS) else value
 
 
 def _params_advice(changed: list[str], counts: list[int | None]) -> str:
     if set(changed) <= ADAPTIVE_PARAMETERS and None not in counts and counts[0] != counts[1]:
-        return (f"Expected from the photo count ({counts[0]} → {counts[1]}): the app scales "
-                "steps, rank, alpha and repeats with it. Compare the two versions side by "
-                "side; a retrain on a full dataset restores the full-dataset parameters.")
-    return ("The app sent different training inputs: compare the two versions side by side "
-            "before retraining with the previous parameters.")
+        return (
+            f"Expected from the photo count ({counts[0]} → {counts[1]}): the app scales "
+            "steps, rank, alpha and repeats with it. Compare the two versions side by "
+            "side; a retrain on a full dataset restores the full-dataset parameters."
+        )
+    return (
+        "The app sent different training inputs: compare the two versions side by side "
+        "before retraining with the previous parameters."
+    )
 
 
 def check_params_changed(ctx: Context) -> Finding | None:
@@ -188,15 +236,21 @@ def check_params_changed(ctx: Context) -> Finding | None:
     previous, last = pair
     before, after = previous.parameters, last.parameters
     # A key not sent equals a key sent as null: the trainer uses its default for both.
-    changed = sorted(key for key in before.keys() | after.keys()
-                     if before.get(key) != after.get(key))
+    changed = sorted(
+        key for key in before.keys() | after.keys() if before.get(key) != after.get(key)
+    )
     if not changed:
         return None
     diff = {key: [_shown(key, before.get(key)), _shown(key, after.get(key))] for key in changed}
-    counts = [record.dataset.image_count if record.dataset else None
-              for record in (previous, last)]
+    counts = [record.dataset.image_count if record.dataset else None for record in (previous, last)]
     return make_finding(
         "PARAMS_CHANGED",
-        evidence={"training_id": last.id, "previous_training_id": previous.id,
-                  "diff": diff, "image_count": counts},
-        fix=Fix(None, _params_advice(changed, counts)), changed=", ".join(changed))
+        evidence={
+            "training_id": last.id,
+            "previous_training_id": previous.id,
+            "diff": diff,
+            "image_count": counts,
+        },
+        fix=Fix(None, _params_advice(changed, counts)),
+        changed=", ".join(changed),
+    )

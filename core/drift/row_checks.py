@@ -37,13 +37,21 @@ def check_trigger_word(ctx: Context) -> Finding | None:
         return None
     return make_finding(
         "TRIGGER_WORD_MISMATCH",
-        evidence={"stored_trigger_word": ctx.row.trigger_word, "trained_trigger_word": trained,
-                  "training_id": record.id, "training_is": reference,
-                  "version": record.version_hash},
-        fix=Fix(RepairAction.RESTORE_TRIGGER_WORD,
-                f"Restore the trigger word {trained!r} that training {record.id} taught the "
-                "LoRA; prompts with any other word get no likeness."),
-        stored_trigger_word=ctx.row.trigger_word, trained_trigger_word=trained)
+        evidence={
+            "stored_trigger_word": ctx.row.trigger_word,
+            "trained_trigger_word": trained,
+            "training_id": record.id,
+            "training_is": reference,
+            "version": record.version_hash,
+        },
+        fix=Fix(
+            RepairAction.RESTORE_TRIGGER_WORD,
+            f"Restore the trigger word {trained!r} that training {record.id} taught the "
+            "LoRA; prompts with any other word get no likeness.",
+        ),
+        stored_trigger_word=ctx.row.trigger_word,
+        trained_trigger_word=trained,
+    )
 
 
 def check_status_sync(ctx: Context) -> Finding | None:
@@ -55,23 +63,32 @@ def check_status_sync(ctx: Context) -> Finding | None:
     if expected is None or ctx.row.training_status == expected:
         return None
     if record.succeeded:
-        text = (f"Mark the row completed with version {short(record.version_hash)}… and its "
-                "weights, as the app's progress poll would have.")
+        text = (
+            f"Mark the row completed with version {short(record.version_hash)}… and its "
+            "weights, as the app's progress poll would have."
+        )
     elif expected == "failed":
         text = "Mark the row failed with Replicate's error, as the app's progress poll would."
     else:
         text = "Mark the row training: Replicate is still running it."
     return make_finding(
         "STATUS_OUT_OF_SYNC",
-        evidence={"training_id": record.id, "row_status": ctx.row.training_status,
-                  "replicate_status": record.status, "expected_row_status": expected,
-                  "row_updated_at": ctx.row.updated_at,
-                  "training_completed_at": record.completed_at,
-                  "training_error": record.error, "output_version": record.version_hash,
-                  "output_weights": record.output_weights},
+        evidence={
+            "training_id": record.id,
+            "row_status": ctx.row.training_status,
+            "replicate_status": record.status,
+            "expected_row_status": expected,
+            "row_updated_at": ctx.row.updated_at,
+            "training_completed_at": record.completed_at,
+            "training_error": record.error,
+            "output_version": record.version_hash,
+            "output_weights": record.output_weights,
+        },
         fix=Fix(RepairAction.SYNC_STATUS, text),
-        row_status=ctx.row.training_status, replicate_status=record.status,
-        training_id=record.id)
+        row_status=ctx.row.training_status,
+        replicate_status=record.status,
+        training_id=record.id,
+    )
 
 
 def check_weights_url(ctx: Context) -> Finding | None:
@@ -87,12 +104,21 @@ def check_weights_url(ctx: Context) -> Finding | None:
     if is_latest:
         fix = ctx.repoint_fix("The app sends these weights as hf_lora.")
     else:
-        fix = Fix(None, f"Set lora_weights_url to {expected}, the weights of training "
-                        f"{record.id}; or repoint to the latest version, which replaces both.")
+        fix = Fix(
+            None,
+            f"Set lora_weights_url to {expected}, the weights of training "
+            f"{record.id}; or repoint to the latest version, which replaces both.",
+        )
     return make_finding(
         "WEIGHTS_URL_MISMATCH",
-        evidence={"stored_weights_url": ctx.row.lora_weights_url,
-                  "training_weights_url": expected, "training_id": record.id,
-                  "version": ctx.stored_hash, "stored_is_latest": is_latest,
-                  "looks_constructed": stored == constructed},
-        fix=fix, training_id=record.id)
+        evidence={
+            "stored_weights_url": ctx.row.lora_weights_url,
+            "training_weights_url": expected,
+            "training_id": record.id,
+            "version": ctx.stored_hash,
+            "stored_is_latest": is_latest,
+            "looks_constructed": stored == constructed,
+        },
+        fix=fix,
+        training_id=record.id,
+    )

@@ -47,20 +47,32 @@ def check_version_format(ctx: Context) -> Finding | None:
     member = ctx.comparison.is_version_of_model if ctx.comparison is not None else None
     hash_ok = ctx.stored_hash is not None and is_version_hash(ctx.stored_hash)
     if hash_ok and member is not False:
-        fix = Fix(RepairAction.NORMALISE_VERSION,
-                  f"Store the bare hash {short(ctx.stored_hash)}… that the value already names"
-                  + ("." if member else " (the model's versions could not be checked)."))
+        fix = Fix(
+            RepairAction.NORMALISE_VERSION,
+            f"Store the bare hash {short(ctx.stored_hash)}… that the value already names"
+            + ("." if member else " (the model's versions could not be checked)."),
+        )
     elif ctx.versions_known:
         fix = ctx.repoint_fix("The stored value names no version of the model.")
     else:
-        fix = Fix(None, "The stored value names no usable version and the model's versions "
-                        "are unknown; resolve the model id first.")
+        fix = Fix(
+            None,
+            "The stored value names no usable version and the model's versions "
+            "are unknown; resolve the model id first.",
+        )
     return make_finding(
         "VERSION_FORMAT",
-        evidence={"stored_version": raw, "normalised_version": ctx.stored_hash,
-                  "training_status": ctx.row.training_status, "model_id": ctx.model_id,
-                  "is_version_of_model": member, "latest_version": ctx.latest_version},
-        fix=fix, shape=_stored_shape(raw))
+        evidence={
+            "stored_version": raw,
+            "normalised_version": ctx.stored_hash,
+            "training_status": ctx.row.training_status,
+            "model_id": ctx.model_id,
+            "is_version_of_model": member,
+            "latest_version": ctx.latest_version,
+        },
+        fix=fix,
+        shape=_stored_shape(raw),
+    )
 
 
 def _identify(ctx: Context, version_id: str) -> tuple[str, str | None]:
@@ -84,20 +96,30 @@ def check_version_not_in_model(ctx: Context) -> Finding | None:
     latest_record = ctx.latest_producer
     return make_finding(
         "VERSION_NOT_IN_MODEL",
-        evidence={"stored_version": ctx.row.replicate_version_id,
-                  "normalised_version": ctx.stored_hash, "model_id": ctx.model_id,
-                  "identified_as": identified_as, "identified_by_training_id": via_training,
-                  "latest_version": ctx.latest_version,
-                  "version_count": ctx.comparison.version_count,
-                  "latest_training_id": latest_record.id if latest_record else None},
+        evidence={
+            "stored_version": ctx.row.replicate_version_id,
+            "normalised_version": ctx.stored_hash,
+            "model_id": ctx.model_id,
+            "identified_as": identified_as,
+            "identified_by_training_id": via_training,
+            "latest_version": ctx.latest_version,
+            "version_count": ctx.comparison.version_count,
+            "latest_training_id": latest_record.id if latest_record else None,
+        },
         fix=ctx.repoint_fix(f"The app generates with {identified_as}."),
-        identified_as=identified_as, model_id=ctx.model_id)
+        identified_as=identified_as,
+        model_id=ctx.model_id,
+    )
 
 
 def check_stale_version(ctx: Context) -> Finding | None:
     comparison = ctx.comparison
-    if (comparison is None or ctx.row.training_status != "completed"
-            or not comparison.is_version_of_model or comparison.is_latest):
+    if (
+        comparison is None
+        or ctx.row.training_status != "completed"
+        or not comparison.is_version_of_model
+        or comparison.is_latest
+    ):
         return None
     latest_record = ctx.latest_producer
     if latest_record is None:
@@ -106,25 +128,30 @@ def check_stale_version(ctx: Context) -> Finding | None:
     latest = ctx.model.latest if ctx.model is not None else None
     return make_finding(
         "STALE_VERSION",
-        evidence={"stored_version": ctx.row.replicate_version_id,
-                  "normalised_version": ctx.stored_hash,
-                  "stored_training_id": stored_record.id if stored_record else None,
-                  "latest_version": comparison.latest,
-                  "latest_created_at": latest.created_at if latest else None,
-                  "versions_behind": comparison.versions_behind,
-                  "version_count": comparison.version_count,
-                  "latest_training_id": latest_record.id,
-                  "latest_weights_url": latest_record.output_weights},
+        evidence={
+            "stored_version": ctx.row.replicate_version_id,
+            "normalised_version": ctx.stored_hash,
+            "stored_training_id": stored_record.id if stored_record else None,
+            "latest_version": comparison.latest,
+            "latest_created_at": latest.created_at if latest else None,
+            "versions_behind": comparison.versions_behind,
+            "version_count": comparison.version_count,
+            "latest_training_id": latest_record.id,
+            "latest_weights_url": latest_record.output_weights,
+        },
         fix=ctx.repoint_fix("Replicate's site runs the latest version; the app does not."),
-        versions_behind=comparison.versions_behind)
+        versions_behind=comparison.versions_behind,
+    )
 
 
 def _ledger_evidence(ctx: Context) -> dict[str, object]:
     latest = ctx.last_succeeded
-    return {"ledger_destinations": list(ctx.destinations),
-            "latest_destination": ctx.latest_destination,
-            "latest_succeeded_training_id": latest.id if latest else None,
-            "training_count": len(ctx.trainings)}
+    return {
+        "ledger_destinations": list(ctx.destinations),
+        "latest_destination": ctx.latest_destination,
+        "latest_succeeded_training_id": latest.id if latest else None,
+        "training_count": len(ctx.trainings),
+    }
 
 
 def check_model_id_missing(ctx: Context) -> Finding | None:
@@ -141,17 +168,26 @@ def check_model_id_missing(ctx: Context) -> Finding | None:
         return None
     destination = ctx.latest_destination
     if destination is not None:
-        text = (f"The ledger says the user's latest succeeded training went to {destination}; "
-                "check it on Replicate, then store it as replicate_model_id.")
+        text = (
+            f"The ledger says the user's latest succeeded training went to {destination}; "
+            "check it on Replicate, then store it as replicate_model_id."
+        )
     else:
-        text = ("No succeeded training names a destination model; find the user's model on "
-                "Replicate (the app names it user-{first 8 chars of the user id}-selfie-lora).")
+        text = (
+            "No succeeded training names a destination model; find the user's model on "
+            "Replicate (the app names it user-{first 8 chars of the user id}-selfie-lora)."
+        )
     return make_finding(
         "MODEL_ID_MISSING",
-        evidence={"stored_model_id": ctx.row.replicate_model_id,
-                  "training_status": ctx.row.training_status, "training_id": training_id,
-                  **_ledger_evidence(ctx)},
-        fix=Fix(None, text), reason=reason)
+        evidence={
+            "stored_model_id": ctx.row.replicate_model_id,
+            "training_status": ctx.row.training_status,
+            "training_id": training_id,
+            **_ledger_evidence(ctx),
+        },
+        fix=Fix(None, text),
+        reason=reason,
+    )
 
 
 def _exists(ctx: Context, model_id: str) -> bool:
@@ -162,19 +198,31 @@ def _exists(ctx: Context, model_id: str) -> bool:
 def check_model_not_found(ctx: Context) -> Finding | None:
     if ctx.model is None or ctx.model.found:
         return None
-    alive = [model_id for model_id in ctx.destinations
-             if model_id != ctx.model_id and _exists(ctx, model_id)]
+    alive = [
+        model_id
+        for model_id in ctx.destinations
+        if model_id != ctx.model_id and _exists(ctx, model_id)
+    ]
     if alive:
-        text = (f"The ledger's trainings also went to {', '.join(alive)}, which still exists; "
-                "decide whether the user should generate from it.")
+        text = (
+            f"The ledger's trainings also went to {', '.join(alive)}, which still exists; "
+            "decide whether the user should generate from it."
+        )
     else:
-        text = (f"{ctx.model_id} and its versions are gone: retrain into it (the app recreates "
-                "the model on 404) with the previous photos at full quality.")
+        text = (
+            f"{ctx.model_id} and its versions are gone: retrain into it (the app recreates "
+            "the model on 404) with the previous photos at full quality."
+        )
     return make_finding(
         "MODEL_NOT_FOUND",
-        evidence={"model_id": ctx.model_id, "stored_version": ctx.row.replicate_version_id,
-                  **_ledger_evidence(ctx)},
-        fix=Fix(None, text), model_id=ctx.model_id)
+        evidence={
+            "model_id": ctx.model_id,
+            "stored_version": ctx.row.replicate_version_id,
+            **_ledger_evidence(ctx),
+        },
+        fix=Fix(None, text),
+        model_id=ctx.model_id,
+    )
 
 
 def check_version_lost(ctx: Context) -> Finding | None:
@@ -190,17 +238,23 @@ def check_version_lost(ctx: Context) -> Finding | None:
         return None
     return make_finding(
         "VERSION_LOST",
-        evidence={"training_status": ctx.row.training_status,
-                  "stored_version": ctx.row.replicate_version_id,
-                  "failure_reason": ctx.row.failure_reason,
-                  "training_id": blank_to_none(ctx.row.training_id),
-                  "last_good_training_id": good.id, "last_good_version": good.version_hash,
-                  "last_good_destination": good.destination,
-                  "last_good_weights_url": good.output_weights,
-                  "last_good_trigger_word": good.trigger_word,
-                  "last_good_completed_at": good.completed_at},
-        fix=Fix(RepairAction.RESTORE_LAST_GOOD_VERSION,
-                f"Restore version {short(good.version_hash)}… and the weights of training "
-                f"{good.id}, so the user can generate again while the retrain is sorted out."),
-        last_good_short=short(good.version_hash), last_good_training_id=good.id)
-
+        evidence={
+            "training_status": ctx.row.training_status,
+            "stored_version": ctx.row.replicate_version_id,
+            "failure_reason": ctx.row.failure_reason,
+            "training_id": blank_to_none(ctx.row.training_id),
+            "last_good_training_id": good.id,
+            "last_good_version": good.version_hash,
+            "last_good_destination": good.destination,
+            "last_good_weights_url": good.output_weights,
+            "last_good_trigger_word": good.trigger_word,
+            "last_good_completed_at": good.completed_at,
+        },
+        fix=Fix(
+            RepairAction.RESTORE_LAST_GOOD_VERSION,
+            f"Restore version {short(good.version_hash)}… and the weights of training "
+            f"{good.id}, so the user can generate again while the retrain is sorted out.",
+        ),
+        last_good_short=short(good.version_hash),
+        last_good_training_id=good.id,
+    )

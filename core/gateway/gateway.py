@@ -53,8 +53,9 @@ _GONE_STATUSES = frozenset({404, 410})
 _ParseErrors = (pydantic.ValidationError, pydantic.v1.ValidationError)
 
 
-def build_client(api_token: str, base_url: str | None = None,
-                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> Client:
+def build_client(
+    api_token: str, base_url: str | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+) -> Client:
     """A client for the gateway: explicit token and base URL, never read from globals."""
     return Client(api_token=api_token, base_url=base_url or None, timeout=timeout)
 
@@ -62,9 +63,14 @@ def build_client(api_token: str, base_url: str | None = None,
 class ReplicateGateway:
     """Typed, rate-limited, retrying access to Replicate. Safe to share between threads."""
 
-    def __init__(self, client: Client, *, limits: RateLimits | None = None,
-                 policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        limits: RateLimits | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
         self._limits = limits or RateLimits()
         self._policy = policy or RetryPolicy()
@@ -100,8 +106,13 @@ class ReplicateGateway:
         self._client._client.close()
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _call(self, action: str, kind: CallKind, attempt: Callable[[], T],
-              bucket: TokenBucket | None = None) -> T:
+    def _call(
+        self,
+        action: str,
+        kind: CallKind,
+        attempt: Callable[[], T],
+        bucket: TokenBucket | None = None,
+    ) -> T:
         limiter = bucket or self._limits.other_calls
 
         def before() -> None:
@@ -109,9 +120,14 @@ class ReplicateGateway:
             limiter.acquire()
 
         return call_with_retries(
-            attempt, action=action, kind=kind, policy=self._policy,
+            attempt,
+            action=action,
+            kind=kind,
+            policy=self._policy,
             last_retry_after=lambda: getattr(self._retry_after, "value", None),
-            before_attempt=before, sleep=self._sleep, rng=self._rng,
+            before_attempt=before,
+            sleep=self._sleep,
+            rng=self._rng,
         )
 
     def _raw(self, path_or_url: str) -> Any:
@@ -125,15 +141,18 @@ class ReplicateGateway:
         """The model, or None when Replicate answers 404."""
         _check_model_id(model_id)
         try:
-            model = self._call(f"reading model {model_id}", CallKind.SAFE,
-                               lambda: self._client.models.get(model_id))
+            model = self._call(
+                f"reading model {model_id}",
+                CallKind.SAFE,
+                lambda: self._client.models.get(model_id),
+            )
         except ReplicateNotFound:
             return None
         return ReplicateModel.from_api(model.dict())
 
-    def get_models(self, model_ids: Iterable[str], *, max_workers: int = 8) -> list[
-        Outcome[str, ReplicateModel | None]
-    ]:
+    def get_models(
+        self, model_ids: Iterable[str], *, max_workers: int = 8
+    ) -> list[Outcome[str, ReplicateModel | None]]:
         """Many models at once, at most ``max_workers`` in flight, failures kept per id."""
         return map_bounded(self.get_model, model_ids, max_workers=max_workers)
 
@@ -145,15 +164,21 @@ class ReplicateGateway:
         versions: list[ModelVersion] = []
         url: str | None = f"/v1/models/{owner}/{name}/versions"
         while url is not None:
-            page = self._call(f"listing versions of {model_id}", CallKind.SAFE,
-                              partial(self._raw, url))
+            page = self._call(
+                f"listing versions of {model_id}", CallKind.SAFE, partial(self._raw, url)
+            )
             versions += [ModelVersion.from_api(item) for item in page.get("results", [])]
             url = page.get("next")
         return versions
 
-    def create_model(self, model_id: str, *, visibility: str = "private",
-                     hardware: str = "gpu-t4", description: str | None = None
-                     ) -> ReplicateModel:
+    def create_model(
+        self,
+        model_id: str,
+        *,
+        visibility: str = "private",
+        hardware: str = "gpu-t4",
+        description: str | None = None,
+    ) -> ReplicateModel:
         """Create a destination model. Safe to retry: names are unique, so a retry that
         finds the model already there (409) returns the existing model."""
         _check_model_id(model_id)
@@ -162,8 +187,11 @@ class ReplicateGateway:
         if description:
             params["description"] = description
         try:
-            model = self._call(f"creating model {model_id}", CallKind.SAFE,
-                               lambda: self._client.models.create(owner, name, **params))
+            model = self._call(
+                f"creating model {model_id}",
+                CallKind.SAFE,
+                lambda: self._client.models.create(owner, name, **params),
+            )
         except Exception as exc:
             if getattr(exc, "status", None) == 409:
                 existing = self.get_model(model_id)
@@ -175,8 +203,9 @@ class ReplicateGateway:
 
     # -- trainings ---------------------------------------------------------------------------
     def get_training(self, training_id: str) -> Training:
-        return self._call(f"reading training {training_id}", CallKind.SAFE,
-                          lambda: self._training(training_id))
+        return self._call(
+            f"reading training {training_id}", CallKind.SAFE, lambda: self._training(training_id)
+        )
 
     def _training(self, training_id: str) -> Training:
         try:
@@ -191,8 +220,7 @@ class ReplicateGateway:
         trainings: list[Training] = []
         url: str | None = "/v1/trainings"
         while url is not None:
-            page = self._call("listing trainings", CallKind.SAFE,
-                              partial(self._raw, url))
+            page = self._call("listing trainings", CallKind.SAFE, partial(self._raw, url))
             for item in page.get("results", []):
                 if until_id is not None and item.get("id") == until_id:
                     return trainings
@@ -200,8 +228,13 @@ class ReplicateGateway:
             url = page.get("next")
         return trainings
 
-    def create_training(self, trainer: str, trainer_version: str, destination: str,
-                        training_input: Mapping[str, Any]) -> Training:
+    def create_training(
+        self,
+        trainer: str,
+        trainer_version: str,
+        destination: str,
+        training_input: Mapping[str, Any],
+    ) -> Training:
         """Start a (paid) training into ``destination``.
 
         Never sent twice: it is resent only after a 429 or a failed connection, when
@@ -212,16 +245,24 @@ class ReplicateGateway:
         _check_model_id(destination)
         if not is_version_hash(trainer_version):
             raise DataRejected(
-                f"Trainer version must be a bare 64-hex id, not {trainer_version!r}.")
+                f"Trainer version must be a bare 64-hex id, not {trainer_version!r}."
+            )
         return self._call(
-            f"starting a training into {destination}", CallKind.PAID,
-            lambda: Training.from_api(self._client.trainings.create(
-                model=trainer, version=trainer_version, input=dict(training_input),
-                destination=destination).dict()),
+            f"starting a training into {destination}",
+            CallKind.PAID,
+            lambda: Training.from_api(
+                self._client.trainings.create(
+                    model=trainer,
+                    version=trainer_version,
+                    input=dict(training_input),
+                    destination=destination,
+                ).dict()
+            ),
         )
 
     def cancel_training(self, training_id: str) -> Training:
         """Cancel; safe to repeat (cancelling a finished training changes nothing)."""
+
         def cancel() -> Training:
             try:
                 return Training.from_api(self._client.trainings.cancel(training_id).dict())
@@ -231,8 +272,9 @@ class ReplicateGateway:
         return self._call(f"cancelling training {training_id}", CallKind.SAFE, cancel)
 
     # -- predictions -----------------------------------------------------------------------
-    def create_prediction(self, version_id: str, prediction_input: Mapping[str, Any], *,
-                          wait: bool | int = False) -> Prediction:
+    def create_prediction(
+        self, version_id: str, prediction_input: Mapping[str, Any], *, wait: bool | int = False
+    ) -> Prediction:
         """Run a (paid) prediction on a bare version id; ``wait`` asks Replicate to hold the
         answer until done (True: up to 60 s, N: up to N s).
 
@@ -241,31 +283,40 @@ class ReplicateGateway:
         """
         if not is_version_hash(version_id):
             raise DataRejected(
-                f"A prediction needs the bare 64-hex version id, not {version_id!r}.")
+                f"A prediction needs the bare 64-hex version id, not {version_id!r}."
+            )
         return self._call(
-            f"running version {version_id[:12]}", CallKind.PAID,
-            lambda: self._prediction_from(lambda: self._client.predictions.create(
-                version=version_id, input=dict(prediction_input), wait=wait)),
+            f"running version {version_id[:12]}",
+            CallKind.PAID,
+            lambda: self._prediction_from(
+                lambda: self._client.predictions.create(
+                    version=version_id, input=dict(prediction_input), wait=wait
+                )
+            ),
             bucket=self._limits.prediction_creates,
         )
 
     def get_prediction(self, prediction_id: str) -> Prediction:
         return self._call(
-            f"reading prediction {prediction_id}", CallKind.SAFE,
-            lambda: self._prediction_from(lambda: self._client.predictions.get(prediction_id),
-                                          f"/v1/predictions/{prediction_id}"),
+            f"reading prediction {prediction_id}",
+            CallKind.SAFE,
+            lambda: self._prediction_from(
+                lambda: self._client.predictions.get(prediction_id),
+                f"/v1/predictions/{prediction_id}",
+            ),
         )
 
     def cancel_prediction(self, prediction_id: str) -> Prediction:
         return self._call(
-            f"cancelling prediction {prediction_id}", CallKind.SAFE,
+            f"cancelling prediction {prediction_id}",
+            CallKind.SAFE,
             lambda: self._prediction_from(
                 lambda: self._client.predictions.cancel(prediction_id),
-                f"/v1/predictions/{prediction_id}"),
+                f"/v1/predictions/{prediction_id}",
+            ),
         )
 
-    def _prediction_from(self, fetch: Callable[[], Any], raw_path: str | None = None
-                         ) -> Prediction:
+    def _prediction_from(self, fetch: Callable[[], Any], raw_path: str | None = None) -> Prediction:
         try:
             return Prediction.from_api(fetch().dict())
         except _ParseErrors:
@@ -274,16 +325,27 @@ class ReplicateGateway:
             return Prediction.from_api(self._raw(raw_path))
 
     # -- files -----------------------------------------------------------------------------
-    def upload_file(self, content: bytes, *, filename: str, content_type: str,
-                    metadata: Mapping[str, Any] | None = None) -> UploadedFile:
+    def upload_file(
+        self,
+        content: bytes,
+        *,
+        filename: str,
+        content_type: str,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> UploadedFile:
         """Upload through the files API. Resent only when it cannot have arrived."""
         return self._call(
-            f"uploading {filename}", CallKind.PAID,
-            lambda: UploadedFile.from_api(self._client.files.create(
-                io.BytesIO(content), filename=filename, content_type=content_type,
-                metadata=dict(metadata or {})).dict()),
+            f"uploading {filename}",
+            CallKind.PAID,
+            lambda: UploadedFile.from_api(
+                self._client.files.create(
+                    io.BytesIO(content),
+                    filename=filename,
+                    content_type=content_type,
+                    metadata=dict(metadata or {}),
+                ).dict()
+            ),
         )
-
 
     def download(self, url: str, *, max_bytes: int) -> bytes:
         """The bytes at ``url`` (a training ZIP, weights, an image), at most ``max_bytes``.
@@ -306,16 +368,24 @@ class ReplicateGateway:
         shown = _shown_url(target)
         own_path = self._own_file_download_path(target)
         if own_path is not None:
-            return self._call(f"downloading {shown}", CallKind.SAFE,
-                              partial(self._download_own, own_path, shown, max_bytes))
+            return self._call(
+                f"downloading {shown}",
+                CallKind.SAFE,
+                partial(self._download_own, own_path, shown, max_bytes),
+            )
         try:
-            return self._call(f"downloading {shown}", CallKind.SAFE,
-                              partial(self._download_public, target, shown, max_bytes))
+            return self._call(
+                f"downloading {shown}",
+                CallKind.SAFE,
+                partial(self._download_public, target, shown, max_bytes),
+            )
         except (ReplicateUnavailable, RateLimited) as exc:
             # translate() speaks of Replicate; this host is someone else's.
             raise ReplicateUnavailable(
                 f"Could not download {shown} ({_cause(exc)}), even after retries. Nothing "
-                "was changed; try again in a few minutes.", status=exc.status) from exc
+                "was changed; try again in a few minutes.",
+                status=exc.status,
+            ) from exc
 
     def _own_file_download_path(self, target: httpx.URL) -> str | None:
         """``/v1/files/{id}/download`` when ``target`` is a file under our base URL."""
@@ -325,7 +395,7 @@ class ReplicateGateway:
         prefix = base.path.rstrip("/")
         if not target.path.startswith(prefix):
             return None
-        match = _OWN_FILE_PATH.match(target.path[len(prefix):])
+        match = _OWN_FILE_PATH.match(target.path[len(prefix) :])
         return f"/v1/files/{match.group(1)}/download" if match else None
 
     def _download_own(self, path: str, shown: str, max_bytes: int) -> bytes:
@@ -335,10 +405,13 @@ class ReplicateGateway:
 
     def _download_public(self, target: httpx.URL, shown: str, max_bytes: int) -> bytes:
         timeout = self._client._client.timeout
-        with httpx.Client(timeout=timeout, follow_redirects=True) as plain, \
-                plain.stream("GET", target) as response:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=True) as plain,
+            plain.stream("GET", target) as response,
+        ):
             self._retry_after.value = response.headers.get("retry-after")
             return _read_capped(response, shown, max_bytes, third_party=True)
+
 
 def _check_model_id(model_id: str) -> None:
     parts = model_id.split("/") if isinstance(model_id, str) else []
@@ -364,8 +437,9 @@ def _cause(exc: Exception) -> str:
     return type(cause).__name__ if cause is not None else "network error"
 
 
-def _read_capped(response: httpx.Response, shown: str, max_bytes: int, *,
-                 third_party: bool) -> bytes:
+def _read_capped(
+    response: httpx.Response, shown: str, max_bytes: int, *, third_party: bool
+) -> bytes:
     """The body of a streamed response, refusing more than ``max_bytes``.
 
     Statuses worth retrying (and, for Replicate's own files, 401/403) are raised as the
@@ -375,16 +449,19 @@ def _read_capped(response: httpx.Response, shown: str, max_bytes: int, *,
     if status in _GONE_STATUSES:
         raise DataRejected(
             f"{shown} is gone (HTTP {status}): the file was deleted or has expired, so its "
-            "contents cannot be checked.")
+            "contents cannot be checked."
+        )
     if third_party and 400 <= status < 500 and status != 429:
         raise DataRejected(f"{shown} refused the download (HTTP {status}); it is not public.")
     if status >= 400:
         raise replicate.exceptions.ReplicateError(
-            status=status, detail=f"HTTP {status} while downloading {shown}")
+            status=status, detail=f"HTTP {status} while downloading {shown}"
+        )
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise DataRejected(f"{shown} is {int(declared):,} bytes, more than the "
-                           f"{max_bytes:,} allowed.")
+        raise DataRejected(
+            f"{shown} is {int(declared):,} bytes, more than the {max_bytes:,} allowed."
+        )
     chunks: list[bytes] = []
     received = 0
     for chunk in response.iter_bytes():

@@ -14,7 +14,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 PREDICTION_CREATES_PER_MINUTE = 600.0  # Replicate: create prediction
-OTHER_CALLS_PER_MINUTE = 3000.0        # Replicate: every other endpoint
+OTHER_CALLS_PER_MINUTE = 3000.0  # Replicate: every other endpoint
 
 
 class TokenBucket:
@@ -24,9 +24,14 @@ class TokenBucket:
     waiting on one bucket are released in order and never exceed the rate together.
     """
 
-    def __init__(self, per_minute: float, *, burst: float | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if per_minute <= 0:
             raise ValueError("per_minute must be positive")
         self.per_minute = per_minute
@@ -55,7 +60,8 @@ class RateLimits:
     """The two budgets Replicate enforces; one instance is shared by all gateway threads."""
 
     prediction_creates: TokenBucket = field(
-        default_factory=lambda: TokenBucket(PREDICTION_CREATES_PER_MINUTE))
+        default_factory=lambda: TokenBucket(PREDICTION_CREATES_PER_MINUTE)
+    )
     other_calls: TokenBucket = field(default_factory=lambda: TokenBucket(OTHER_CALLS_PER_MINUTE))
 
     @classmethod
@@ -72,8 +78,9 @@ class Outcome(Generic[Item, Result]):
     error: Exception | None = None
 
 
-def map_bounded(function: Callable[[Item], Result], items: Iterable[Item], *,
-                max_workers: int = 8) -> list[Outcome[Item, Result]]:
+def map_bounded(
+    function: Callable[[Item], Result], items: Iterable[Item], *, max_workers: int = 8
+) -> list[Outcome[Item, Result]]:
     """Apply ``function`` to every item with at most ``max_workers`` running at once.
 
     Results come back in the order of ``items``; an exception is recorded on its item's
@@ -86,6 +93,7 @@ def map_bounded(function: Callable[[Item], Result], items: Iterable[Item], *,
         except Exception as exc:
             return Outcome(item, error=exc)
 
-    with ThreadPoolExecutor(max_workers=max(1, max_workers),
-                            thread_name_prefix="replicate") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, max_workers), thread_name_prefix="replicate"
+    ) as pool:
         return list(pool.map(run, items))

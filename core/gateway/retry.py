@@ -92,9 +92,7 @@ def translate(exc: Exception, action: str, kind: CallKind) -> ReplicateError:
     detail = ""
     if isinstance(exc, replicate.exceptions.ReplicateError):
         detail = (exc.detail or exc.title or "").strip()
-    if kind is CallKind.PAID and not is_retryable(exc, kind) and (
-        status is None or status >= 500
-    ):
+    if kind is CallKind.PAID and not is_retryable(exc, kind) and (status is None or status >= 500):
         return CreateOutcomeUnknown(
             f"Replicate did not confirm {action} ({_describe(exc)}). It may have been "
             "created anyway: check Replicate before trying again, so it is not paid twice.",
@@ -107,27 +105,31 @@ def translate(exc: Exception, action: str, kind: CallKind) -> ReplicateError:
             status=status,
         )
     if status == 404:
-        return ReplicateNotFound(f"Not found on Replicate while {action}: {detail or '404'}.",
-                                 status=status)
-    if status == 422 and "version" in detail.lower() + str(
-        getattr(exc, "title", "") or ""
-    ).lower():
+        return ReplicateNotFound(
+            f"Not found on Replicate while {action}: {detail or '404'}.", status=status
+        )
+    if status == 422 and "version" in detail.lower() + str(getattr(exc, "title", "") or "").lower():
         return InvalidVersion(
             f"Replicate says the version does not exist or is not ours while {action}. "
-            "Use the bare 64-hex id of a version of the user's own model.", status=status)
+            "Use the bare 64-hex id of a version of the user's own model.",
+            status=status,
+        )
     if status == 422:
-        return InvalidInput(f"Replicate rejected the input while {action}: {detail}",
-                            status=status)
+        return InvalidInput(f"Replicate rejected the input while {action}: {detail}", status=status)
     if status == 429:
         return RateLimited(
             f"Replicate is throttling requests while {action}; wait a minute and retry.",
-            retry_after=retry_after_of(exc, None))
+            retry_after=retry_after_of(exc, None),
+        )
     if status is not None and status < 500:
-        return ReplicateError(f"Replicate answered {status} while {action}: {detail}",
-                              status=status)
+        return ReplicateError(
+            f"Replicate answered {status} while {action}: {detail}", status=status
+        )
     return ReplicateUnavailable(
         f"Replicate is unavailable while {action} ({_describe(exc)}). Nothing was changed; "
-        "try again in a few minutes, or check status.replicate.com.", status=status)
+        "try again in a few minutes, or check status.replicate.com.",
+        status=status,
+    )
 
 
 def _describe(exc: Exception) -> str:
@@ -142,10 +144,16 @@ def _describe(exc: Exception) -> str:
 
 
 def call_with_retries(
-    attempt: Callable[[], T], *, action: str, kind: CallKind, policy: RetryPolicy,
-    last_retry_after: Callable[[], str | None], before_attempt: Callable[[], object],
+    attempt: Callable[[], T],
+    *,
+    action: str,
+    kind: CallKind,
+    policy: RetryPolicy,
+    last_retry_after: Callable[[], str | None],
+    before_attempt: Callable[[], object],
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds, the error is final, or the budget is spent.
 
@@ -168,6 +176,5 @@ def call_with_retries(
             remaining = policy.total_seconds - (clock() - started)
             if delay > remaining:
                 raise translate(exc, action, kind) from exc
-            log.info("retrying %s in %.2fs after %s (try %d)", action, delay, _describe(exc),
-                     tries)
+            log.info("retrying %s in %.2fs after %s (try %d)", action, delay, _describe(exc), tries)
             sleep(delay)

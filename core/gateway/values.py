@@ -65,9 +65,11 @@ class ReplicateModel:
     def from_api(cls, raw: Mapping[str, Any]) -> ReplicateModel:
         latest = raw.get("latest_version")
         return cls(
-            owner=str(raw["owner"]), name=str(raw["name"]),
+            owner=str(raw["owner"]),
+            name=str(raw["name"]),
             visibility=str(raw.get("visibility") or "private"),
-            description=raw.get("description"), run_count=int(raw.get("run_count") or 0),
+            description=raw.get("description"),
+            run_count=int(raw.get("run_count") or 0),
             latest_version=ModelVersion.from_api(latest) if isinstance(latest, Mapping) else None,
         )
 
@@ -116,12 +118,17 @@ class Training:
         if isinstance(version, Mapping):  # the client may expand it into a Version
             version = version.get("id")
         return cls(
-            id=str(raw["id"]), trainer_model=str(raw.get("model") or ""),
-            trainer_version=str(version or ""), status=str(raw.get("status") or ""),
+            id=str(raw["id"]),
+            trainer_model=str(raw.get("model") or ""),
+            trainer_version=str(version or ""),
+            status=str(raw.get("status") or ""),
             input=_frozen(raw.get("input")),
-            output_version=output.get("version"), output_weights=output.get("weights"),
-            error=raw.get("error"), logs=raw.get("logs"),
-            created_at=_when(raw.get("created_at")), started_at=_when(raw.get("started_at")),
+            output_version=output.get("version"),
+            output_weights=output.get("weights"),
+            error=raw.get("error"),
+            logs=raw.get("logs"),
+            created_at=_when(raw.get("created_at")),
+            started_at=_when(raw.get("started_at")),
             completed_at=_when(raw.get("completed_at")),
         )
 
@@ -155,10 +162,15 @@ class Prediction:
             urls = ()
         metrics = raw.get("metrics") or {}
         return cls(
-            id=str(raw["id"]), model=str(raw.get("model") or ""),
-            version=str(raw.get("version") or ""), status=str(raw.get("status") or ""),
-            input=_frozen(raw.get("input")), output=urls, error=raw.get("error"),
-            logs=raw.get("logs"), created_at=_when(raw.get("created_at")),
+            id=str(raw["id"]),
+            model=str(raw.get("model") or ""),
+            version=str(raw.get("version") or ""),
+            status=str(raw.get("status") or ""),
+            input=_frozen(raw.get("input")),
+            output=urls,
+            error=raw.get("error"),
+            logs=raw.get("logs"),
+            created_at=_when(raw.get("created_at")),
             completed_at=_when(raw.get("completed_at")),
             predict_time=metrics.get("predict_time") if isinstance(metrics, Mapping) else None,
         )
@@ -177,7 +189,10 @@ class UploadedFile:
     def from_api(cls, raw: Mapping[str, Any]) -> UploadedFile:
         checksums = raw.get("checksums") or {}
         return cls(
-            id=str(raw["id"]), name=str(raw.get("name") or ""),
-            content_type=str(raw.get("content_type") or ""), size=int(raw.get("size") or 0),
-            sha256=checksums.get("sha256"), url=str((raw.get("urls") or {}).get("get") or ""),
+            id=str(raw["id"]),
+            name=str(raw.get("name") or ""),
+            content_type=str(raw.get("content_type") or ""),
+            size=int(raw.get("size") or 0),
+            sha256=checksums.get("sha256"),
+            url=str((raw.get("urls") or {}).get("get") or ""),
         )

@@ -56,9 +56,16 @@ def zip_lock(url: str) -> str:
     return "zip:" + hashlib.sha256(url.encode()).hexdigest()[:40]
 
 
-def defer(conn: Connection, task: TaskName, *, queue: Queue, lock: str | None = None,
-          queueing_lock: str | None = None, schedule_in_seconds: float | None = None,
-          **arguments: Any) -> int | None:
+def defer(
+    conn: Connection,
+    task: TaskName,
+    *,
+    queue: Queue,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    schedule_in_seconds: float | None = None,
+    **arguments: Any,
+) -> int | None:
     """Queue ``task(**arguments)`` in ``conn``'s transaction; its job id, or None when a
     job with the same ``queueing_lock`` is already waiting (which then does the work).
 
@@ -75,8 +82,9 @@ def defer(conn: Connection, task: TaskName, *, queue: Queue, lock: str | None = 
     try:
         # A refused insert must not abort the caller's transaction: a savepoint.
         with conn.begin_nested(), ops_search_path(conn):
-            deferrer = configure_task(name=task.value, job_manager=_connection_only(),
-                                      connection=_driver(conn), **options)
+            deferrer = configure_task(
+                name=task.value, job_manager=_connection_only(), connection=_driver(conn), **options
+            )
             job_id: int = deferrer.defer(**arguments)
     except AlreadyEnqueued:
         return None
@@ -89,8 +97,9 @@ def ops_search_path(conn: Connection) -> Iterator[None]:
     triggers name its tables unqualified), then put back. The setting is local to the
     transaction: when the block fails, rolling back (to a savepoint) undoes it."""
     previous = conn.execute(text("SELECT current_setting('search_path')")).scalar_one()
-    conn.execute(text("SELECT set_config('search_path', :path, true)"),
-                 {"path": f"{OPS_SCHEMA}, {previous}"})
+    conn.execute(
+        text("SELECT set_config('search_path', :path, true)"), {"path": f"{OPS_SCHEMA}, {previous}"}
+    )
     yield
     conn.execute(text("SELECT set_config('search_path', :path, true)"), {"path": previous})
 

@@ -58,23 +58,52 @@ def temporary_database(*, pool_size: int = 8) -> Iterator[tuple[Engine, str]]:
 
 
 @contextmanager
-def worker_processes(count: int, *, database_url: str, sandbox_url: str, data_dir: Path,
-                     engine: Engine, arguments: Sequence[str] = (),
-                     settings: dict[str, str] | None = None) -> Iterator[list[int]]:
+def worker_processes(
+    count: int,
+    *,
+    database_url: str,
+    sandbox_url: str,
+    data_dir: Path,
+    engine: Engine,
+    arguments: Sequence[str] = (),
+    settings: dict[str, str] | None = None,
+) -> Iterator[list[int]]:
     """``count`` workers (``python -m core.worker ...arguments``), LIVE against the given
     database and sandbox, started and registered before the block; stopped after it."""
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN",
-                           "REPLICATE_BASE_URL", "DATA_DIR")}
-    env.update(DATABASE_URL=database_url, REPLICATE_API_TOKEN=BENCH_TOKEN,
-               REPLICATE_BASE_URL=sandbox_url, DATA_DIR=str(data_dir), SCAN_SCHEDULE="",
-               PYTHONPATH=str(PROJECT_DIR), **(settings or {}))
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name
+        not in (
+            "DATABASE_URL",
+            "OPS_DATABASE_URL",
+            "REPLICATE_API_TOKEN",
+            "REPLICATE_BASE_URL",
+            "DATA_DIR",
+        )
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        REPLICATE_API_TOKEN=BENCH_TOKEN,
+        REPLICATE_BASE_URL=sandbox_url,
+        DATA_DIR=str(data_dir),
+        SCAN_SCHEDULE="",
+        PYTHONPATH=str(PROJECT_DIR),
+        **(settings or {}),
+    )
     with engine.connect() as conn:
         before = _workers_alive(conn)
-    processes = [subprocess.Popen([sys.executable, "-m", "core.worker", *arguments],
-                                  cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for _ in range(count)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "core.worker", *arguments],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
     try:
         deadline = time.monotonic() + WORKER_START_SECONDS
         while True:
@@ -98,17 +127,24 @@ def worker_processes(count: int, *, database_url: str, sandbox_url: str, data_di
 
 
 def _workers_alive(conn: Any) -> int:
-    return int(conn.execute(text(
-        "SELECT count(*) FROM ops.procrastinate_workers "
-        "WHERE last_heartbeat > now() - interval '30 seconds'")).scalar_one())
+    return int(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM ops.procrastinate_workers "
+                "WHERE last_heartbeat > now() - interval '30 seconds'"
+            )
+        ).scalar_one()
+    )
 
 
-def wait_until_idle(engine: Engine, *, timeout: float = JOBS_TIMEOUT_SECONDS,
-                    queue: str | None = None) -> None:
+def wait_until_idle(
+    engine: Engine, *, timeout: float = JOBS_TIMEOUT_SECONDS, queue: str | None = None
+) -> None:
     """Until no job (of ``queue``) waits or runs."""
     deadline = time.monotonic() + timeout
-    query = ("SELECT count(*) FROM ops.procrastinate_jobs WHERE status IN ('todo', 'doing')"
-             + (" AND queue_name = :queue" if queue else ""))
+    query = "SELECT count(*) FROM ops.procrastinate_jobs WHERE status IN ('todo', 'doing')" + (
+        " AND queue_name = :queue" if queue else ""
+    )
     while True:
         with engine.connect() as conn:
             if conn.execute(text(query), {"queue": queue}).scalar_one() == 0:
@@ -119,9 +155,11 @@ def wait_until_idle(engine: Engine, *, timeout: float = JOBS_TIMEOUT_SECONDS,
 
 
 def bench_gateway(base_url: str, *, calls_per_minute: float = 60_000) -> ReplicateGateway:
-    return ReplicateGateway(build_client(BENCH_TOKEN, base_url),
-                            limits=RateLimits.per_minute(600, calls_per_minute),
-                            policy=RetryPolicy(total_seconds=30))
+    return ReplicateGateway(
+        build_client(BENCH_TOKEN, base_url),
+        limits=RateLimits.per_minute(600, calls_per_minute),
+        policy=RetryPolicy(total_seconds=30),
+    )
 
 
 def _demo_zip_urls(engine: Engine, base_url: str) -> list[str]:
@@ -129,29 +167,46 @@ def _demo_zip_urls(engine: Engine, base_url: str) -> list[str]:
     gateway = bench_gateway(base_url)
     try:
         seed_demo_world(engine=engine, gateway=gateway, sandbox_url=base_url)
-        urls = {str(training.input.get("input_images"))
-                for training in gateway.list_trainings(until_id=None)}
+        urls = {
+            str(training.input.get("input_images"))
+            for training in gateway.list_trainings(until_id=None)
+        }
     finally:
         gateway.close()
     return sorted(url for url in urls if url.startswith("http"))
 
 
-def _read_all(engine: Engine, urls: list[str], processes: int, *, database_url: str,
-              sandbox_url: str, data_dir: Path) -> tuple[float, int]:
+def _read_all(
+    engine: Engine,
+    urls: list[str],
+    processes: int,
+    *,
+    database_url: str,
+    sandbox_url: str,
+    data_dir: Path,
+) -> tuple[float, int]:
     """(seconds, photos) for ``processes`` workers to read every ZIP from an empty cache."""
     with engine.begin() as conn:
         conn.execute(dataset_facts.delete())
-    with worker_processes(processes, database_url=database_url, sandbox_url=sandbox_url,
-                          data_dir=data_dir, engine=engine,
-                          arguments=("--queue", "datasets", "--concurrency", "1")):
+    with worker_processes(
+        processes,
+        database_url=database_url,
+        sandbox_url=sandbox_url,
+        data_dir=data_dir,
+        engine=engine,
+        arguments=("--queue", "datasets", "--concurrency", "1"),
+    ):
         started = time.perf_counter()
         with engine.begin() as conn:
             queue_zip_reads(conn, urls)
         wait_until_idle(engine, queue="datasets")
         seconds = time.perf_counter() - started
     with engine.connect() as conn:
-        photos = conn.execute(select(func.coalesce(func.sum(
-            func.jsonb_array_length(dataset_facts.c.facts["photos"])), 0))).scalar_one()
+        photos = conn.execute(
+            select(
+                func.coalesce(func.sum(func.jsonb_array_length(dataset_facts.c.facts["photos"])), 0)
+            )
+        ).scalar_one()
     return seconds, int(photos)
 
 
@@ -159,13 +214,18 @@ def dataset_facts_workers() -> dict[str, Any]:
     """Photos/s reading the demo ZIPs with one worker process and with two (see above)."""
     from core.bench import standalone_sandbox
 
-    with tempfile.TemporaryDirectory() as tmp, standalone_sandbox(Path(tmp)) as base_url, \
-            temporary_database() as (engine, url):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        standalone_sandbox(Path(tmp)) as base_url,
+        temporary_database() as (engine, url),
+    ):
         urls = _demo_zip_urls(engine, base_url)
-        one_seconds, one_photos = _read_all(engine, urls, 1, database_url=url,
-                                            sandbox_url=base_url, data_dir=Path(tmp))
-        two_seconds, two_photos = _read_all(engine, urls, 2, database_url=url,
-                                            sandbox_url=base_url, data_dir=Path(tmp))
+        one_seconds, one_photos = _read_all(
+            engine, urls, 1, database_url=url, sandbox_url=base_url, data_dir=Path(tmp)
+        )
+        two_seconds, two_photos = _read_all(
+            engine, urls, 2, database_url=url, sandbox_url=base_url, data_dir=Path(tmp)
+        )
     one_rate = one_photos / one_seconds
     two_rate = two_photos / two_seconds
     return {

@@ -42,8 +42,9 @@ def _is_worker(pid: int) -> bool:
         return False
     try:
         process = psutil.Process(pid)
-        return (process.status() != psutil.STATUS_ZOMBIE
-                and "core.worker" in " ".join(process.cmdline()))
+        return process.status() != psutil.STATUS_ZOMBIE and "core.worker" in " ".join(
+            process.cmdline()
+        )
     except psutil.Error:
         return False
 
@@ -65,9 +66,19 @@ def ensure_worker(settings: Settings) -> tuple[int, bool]:
         # The worker may start from another working directory: give it the same folder.
         environment["DATA_DIR"] = str(settings.data_dir.resolve())
         pid = spawn_detached(
-            [sys.executable, "-m", "core.worker", "--concurrency",
-             str(settings.worker_concurrency), "--name", "demo-worker"],
-            log_path=folder / "worker.log", what="the DEMO worker", environment=environment)
+            [
+                sys.executable,
+                "-m",
+                "core.worker",
+                "--concurrency",
+                str(settings.worker_concurrency),
+                "--name",
+                "demo-worker",
+            ],
+            log_path=folder / "worker.log",
+            what="the DEMO worker",
+            environment=environment,
+        )
         (folder / "worker.json").write_text(json.dumps({"pid": pid, "started": time.time()}))
         return pid, True
 

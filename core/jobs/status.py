@@ -28,21 +28,26 @@ class QueueState:
     def problem(self) -> str | None:
         """What an admin should do about the queue, or None (pure)."""
         if self.workers_alive == 0 and (self.waiting or self.running):
-            return ("No worker is running, so queued work waits: start one with "
-                    "`python -m core.worker` (DEMO restarts its own on the next page load).")
+            return (
+                "No worker is running, so queued work waits: start one with "
+                "`python -m core.worker` (DEMO restarts its own on the next page load)."
+            )
         return None
 
 
 def queue_state(conn: Connection) -> QueueState:
     """Workers alive, jobs due and waiting, running, failed in the last hour."""
-    row = conn.execute(text(
-        "SELECT"
-        " (SELECT count(*) FROM ops.procrastinate_workers"
-        "   WHERE last_heartbeat > now() - :alive) AS workers,"
-        " (SELECT count(*) FROM ops.procrastinate_jobs WHERE status = 'todo'"
-        "   AND (scheduled_at IS NULL OR scheduled_at <= now())) AS waiting,"
-        " (SELECT count(*) FROM ops.procrastinate_jobs WHERE status = 'doing') AS running,"
-        " (SELECT count(*) FROM ops.procrastinate_events WHERE type = 'failed'"
-        "   AND at > now() - :failed) AS failed"),
-        {"alive": WORKER_ALIVE_WITHIN, "failed": FAILED_WITHIN}).one()
+    row = conn.execute(
+        text(
+            "SELECT"
+            " (SELECT count(*) FROM ops.procrastinate_workers"
+            "   WHERE last_heartbeat > now() - :alive) AS workers,"
+            " (SELECT count(*) FROM ops.procrastinate_jobs WHERE status = 'todo'"
+            "   AND (scheduled_at IS NULL OR scheduled_at <= now())) AS waiting,"
+            " (SELECT count(*) FROM ops.procrastinate_jobs WHERE status = 'doing') AS running,"
+            " (SELECT count(*) FROM ops.procrastinate_events WHERE type = 'failed'"
+            "   AND at > now() - :failed) AS failed"
+        ),
+        {"alive": WORKER_ALIVE_WITHIN, "failed": FAILED_WITHIN},
+    ).one()
     return QueueState(int(row.workers), int(row.waiting), int(row.running), int(row.failed))

@@ -34,8 +34,9 @@ from core.scan.zips import read_zip
 
 log = logging.getLogger(__name__)
 
-DATABASE_RETRY = RetryStrategy(max_attempts=4, wait=5,
-                               retry_exceptions={OperationalError, InterfaceError})
+DATABASE_RETRY = RetryStrategy(
+    max_attempts=4, wait=5, retry_exceptions={OperationalError, InterfaceError}
+)
 # The scheduled scan's audit identity: no person asked for it.
 SCHEDULE_ACTOR = Actor("schedule@sselfie-console", Role.ADMIN)
 # procrastinate's workers beat every 10 s: a job whose worker has been silent this long
@@ -65,39 +66,53 @@ def _ends_scan_on_last_failure(context: JobContext, scan_id: int) -> Iterator[No
             log.exception("job %s of scan %s failed for good", job.id, scan_id)
             try:
                 with services_of(context).ops_engine.begin() as conn:
-                    abandon_scan(conn, scan_id, f"a {job.task_name} job failed: "
-                                                f"{describe_failure(exc)}")
+                    abandon_scan(
+                        conn, scan_id, f"a {job.task_name} job failed: {describe_failure(exc)}"
+                    )
             except Exception:  # the database may be what broke; the job's error wins
                 log.exception("could not mark scan %s failed", scan_id)
         raise
 
 
-@app.task(name=TaskName.PLAN_SCAN.value, queue=Queue.SCANS.value, pass_context=True,
-          retry=DATABASE_RETRY)
+@app.task(
+    name=TaskName.PLAN_SCAN.value, queue=Queue.SCANS.value, pass_context=True, retry=DATABASE_RETRY
+)
 def plan(context: JobContext, scan_id: int) -> None:
     """Sync the ledger and split the scan into batch and ZIP jobs."""
     with _ends_scan_on_last_failure(context, scan_id):
         plan_scan(services_of(context), scan_id)
 
 
-@app.task(name=TaskName.CHECK_BATCH.value, queue=Queue.SCANS.value, pass_context=True,
-          retry=DATABASE_RETRY)
+@app.task(
+    name=TaskName.CHECK_BATCH.value,
+    queue=Queue.SCANS.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
 def check(context: JobContext, scan_id: int, batch_no: int) -> None:
     """Check and store one batch of a scan's users."""
     with _ends_scan_on_last_failure(context, scan_id):
         check_batch(services_of(context), scan_id, batch_no)
 
 
-@app.task(name=TaskName.FOLLOW_SCAN.value, queue=Queue.SCANS.value, pass_context=True,
-          retry=DATABASE_RETRY)
+@app.task(
+    name=TaskName.FOLLOW_SCAN.value,
+    queue=Queue.SCANS.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
 def follow(context: JobContext, scan_id: int) -> None:
     """Release a scan's batches whose photos are read (defers itself while some wait)."""
     with _ends_scan_on_last_failure(context, scan_id):
         follow_scan(services_of(context), scan_id)
 
 
-@app.task(name=TaskName.READ_ZIP.value, queue=Queue.DATASETS.value, pass_context=True,
-          retry=DATABASE_RETRY)
+@app.task(
+    name=TaskName.READ_ZIP.value,
+    queue=Queue.DATASETS.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
 def read_photos(context: JobContext, url: str) -> None:
     """Measure one training ZIP's photos (once, whoever asked) and tell the scans."""
     error = read_zip(services_of(context), url)
@@ -105,24 +120,32 @@ def read_photos(context: JobContext, url: str) -> None:
         log.warning("the photos at %s could not be read: %s", url, error)
 
 
-@app.task(name=TaskName.NIGHTLY_SCAN.value, queue=Queue.MAINTENANCE.value,
-          pass_context=True)
+@app.task(name=TaskName.NIGHTLY_SCAN.value, queue=Queue.MAINTENANCE.value, pass_context=True)
 def nightly(context: JobContext, timestamp: int) -> None:
     """The scheduled fleet scan (``SCAN_SCHEDULE``); skipped while one is queued or running."""
     services = services_of(context)
     try:
         with services.ops_engine.begin() as conn:
-            scan = request_scan(conn, SCHEDULE_ACTOR, ScanOptions.of(), background=True,
-                                stale_after=context.additional_context[STALE_AFTER_KEY],
-                                via="schedule")
+            scan = request_scan(
+                conn,
+                SCHEDULE_ACTOR,
+                ScanOptions.of(),
+                background=True,
+                stale_after=context.additional_context[STALE_AFTER_KEY],
+                via="schedule",
+            )
     except Conflict as exc:
         log.info("scheduled scan skipped: %s", exc)
         return
     log.info("scheduled scan #%s queued", scan.id)
 
 
-@app.task(name=TaskName.MAINTAIN.value, queue=Queue.MAINTENANCE.value, pass_context=True,
-          queueing_lock="maintenance")
+@app.task(
+    name=TaskName.MAINTAIN.value,
+    queue=Queue.MAINTENANCE.value,
+    pass_context=True,
+    queueing_lock="maintenance",
+)
 async def maintain(context: JobContext, timestamp: int) -> None:
     """Every minute: run again the jobs of workers that died, give up on scans whose
     heartbeat stopped (their workers are gone for good), forget old finished jobs."""
@@ -135,14 +158,17 @@ async def maintain(context: JobContext, timestamp: int) -> None:
             log.warning("job %s (%s) of a dead worker is queued again", job.id, job.task_name)
         except UniqueViolation:  # the same work is already queued: let that one do it
             await manager.finish_job(job, status=Status.FAILED, delete_job=False)
-    await manager.delete_old_jobs(nb_hours=KEEP_FINISHED_JOBS_HOURS, include_failed=True,
-                                  include_cancelled=True, include_aborted=True)
+    await manager.delete_old_jobs(
+        nb_hours=KEEP_FINISHED_JOBS_HOURS,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )
     services = services_of(context)
     stale_after = context.additional_context[STALE_AFTER_KEY]
     reaped = await asyncio.to_thread(_reap, services, stale_after)
     for scan_id in reaped:
-        log.warning("scan %s had no heartbeat for %s and was marked failed", scan_id,
-                    stale_after)
+        log.warning("scan %s had no heartbeat for %s and was marked failed", scan_id, stale_after)
 
 
 def _reap(services: ScanServices, stale_after: Any) -> list[int]:

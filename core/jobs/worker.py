@@ -68,28 +68,46 @@ def procrastinate_conninfo(sqlalchemy_url: str) -> str:
 
 
 def services_for(runtime: Runtime, settings: Settings) -> ScanServices:
-    return ScanServices(runtime.engine, runtime.ops_engine, runtime.gateway, FaceReaders(),
-                        heartbeat_seconds=beat_seconds(settings.scan_heartbeat_timeout_seconds))
+    return ScanServices(
+        runtime.engine,
+        runtime.ops_engine,
+        runtime.gateway,
+        FaceReaders(),
+        heartbeat_seconds=beat_seconds(settings.scan_heartbeat_timeout_seconds),
+    )
 
 
-def run_worker(settings: Settings, *, concurrency: int, queues: Sequence[str] | None = None,
-               name: str | None = None, wait: bool = True) -> None:
+def run_worker(
+    settings: Settings,
+    *,
+    concurrency: int,
+    queues: Sequence[str] | None = None,
+    name: str | None = None,
+    wait: bool = True,
+) -> None:
     """Run jobs until stopped (or, with ``wait=False``, until the queues are empty)."""
     runtime = start_runtime(settings, seed_demo=False, retry_policy=WORKER_RETRIES)
     try:
         ops_url = runtime.ops_engine.url.render_as_string(hide_password=False)
         connector = PsycopgConnector(
             conninfo=procrastinate_conninfo(ops_url),
-            kwargs={"options": f"-c search_path={OPS_SCHEMA}",
-                    "application_name": "sselfie-console-worker"},
-            min_size=1, max_size=concurrency + 2)
+            kwargs={
+                "options": f"-c search_path={OPS_SCHEMA}",
+                "application_name": "sselfie-console-worker",
+            },
+            min_size=1,
+            max_size=concurrency + 2,
+        )
         for attached in attach_schedules(settings.scan_cron):
             log.info("periodic: %s", attached)
-        context = {SERVICES_KEY: services_for(runtime, settings),
-                   STALE_AFTER_KEY: timedelta(seconds=settings.scan_heartbeat_timeout_seconds)}
+        context = {
+            SERVICES_KEY: services_for(runtime, settings),
+            STALE_AFTER_KEY: timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
+        }
         with app.replace_connector(connector):
-            asyncio.run(_work(concurrency=concurrency, queues=queues, name=name, wait=wait,
-                              context=context))
+            asyncio.run(
+                _work(concurrency=concurrency, queues=queues, name=name, wait=wait, context=context)
+            )
     finally:
         runtime.gateway.close()
         runtime.engine.dispose()
@@ -97,16 +115,27 @@ def run_worker(settings: Settings, *, concurrency: int, queues: Sequence[str] | 
             runtime.ops_engine.dispose()
 
 
-async def _work(*, concurrency: int, queues: Sequence[str] | None, name: str | None,
-                wait: bool, context: dict[str, object]) -> None:
+async def _work(
+    *,
+    concurrency: int,
+    queues: Sequence[str] | None,
+    name: str | None,
+    wait: bool,
+    context: dict[str, object],
+) -> None:
     # Plain-function tasks run on the loop's default executor: make it as wide as the
     # worker's concurrency (the default has min(32, CPUs + 4) threads).
     asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job"))
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
+    )
     options: WorkerOptions = {
-        "concurrency": concurrency, "name": name or f"{os.uname().nodename}:{os.getpid()}",
-        "wait": wait, "additional_context": context,
-        "fetch_job_polling_interval": POLL_SECONDS, "abort_job_polling_interval": POLL_SECONDS}
+        "concurrency": concurrency,
+        "name": name or f"{os.uname().nodename}:{os.getpid()}",
+        "wait": wait,
+        "additional_context": context,
+        "fetch_job_polling_interval": POLL_SECONDS,
+        "abort_job_polling_interval": POLL_SECONDS,
+    }
     if queues:
         options["queues"] = list(queues)
     async with app.open_async():
@@ -115,29 +144,56 @@ async def _work(*, concurrency: int, queues: Sequence[str] | None, name: str | N
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m core.worker``; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m core.worker", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--concurrency", type=int, metavar="N",
-                        help="jobs run at once (default: WORKER_CONCURRENCY, 4)")
-    parser.add_argument("--queue", action="append", dest="queues", metavar="NAME",
-                        choices=[queue.value for queue in Queue],
-                        help="take jobs from this queue only (repeatable; default: all of "
-                             f"{', '.join(queue.value for queue in Queue)})")
+    parser = argparse.ArgumentParser(
+        prog="python -m core.worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="jobs run at once (default: WORKER_CONCURRENCY, 4)",
+    )
+    parser.add_argument(
+        "--queue",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        choices=[queue.value for queue in Queue],
+        help="take jobs from this queue only (repeatable; default: all of "
+        f"{', '.join(queue.value for queue in Queue)})",
+    )
     parser.add_argument("--name", help="this worker's name in logs (default host:pid)")
-    parser.add_argument("--one-shot", action="store_true",
-                        help="stop once the queues are empty instead of waiting for more")
+    parser.add_argument(
+        "--one-shot",
+        action="store_true",
+        help="stop once the queues are empty instead of waiting for more",
+    )
     args = parser.parse_args(argv)
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency must be 1 or more")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         settings = get_settings()
         concurrency = args.concurrency or settings.worker_concurrency
-        log.info("worker starting (%s, concurrency %s, queues %s)", settings.mode.value,
-                 concurrency, ", ".join(args.queues) if args.queues else "all")
-        run_worker(settings, concurrency=concurrency, queues=args.queues, name=args.name,
-                   wait=not args.one_shot)
+        log.info(
+            "worker starting (%s, concurrency %s, queues %s)",
+            settings.mode.value,
+            concurrency,
+            ", ".join(args.queues) if args.queues else "all",
+        )
+        run_worker(
+            settings,
+            concurrency=concurrency,
+            queues=args.queues,
+            name=args.name,
+            wait=not args.one_shot,
+        )
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}{os.linesep}")
         return 2

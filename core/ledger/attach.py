@@ -50,8 +50,7 @@ def upload_path_user(input_images: object) -> str | None:
     return blank_to_none(unquote(match.group(1))) if match else None
 
 
-def attach(training: Attachable,
-           rows: Iterable[AppRow]) -> tuple[str, str] | tuple[None, None]:
+def attach(training: Attachable, rows: Iterable[AppRow]) -> tuple[str, str] | tuple[None, None]:
     """``(user_id, rule)`` for the first rule that names exactly one user, else
     ``(None, None)``. ``rows`` are the app's ``user_models`` rows (any subset that holds
     the candidates)."""

@@ -77,16 +77,22 @@ class DatasetReading:
         return {
             "method": FACTS_METHOD,
             **self.facts.summary(),
-            "photos": [{
-                "name": verdict.measure.name,
-                "short_side": verdict.measure.short_side,
-                "sharpness": round(verdict.measure.sharpness, 1),
-                "jpeg_quality": verdict.measure.jpeg_quality,
-                "faces": verdict.measure.face_count,
-                "distance_to_medoid": (None if verdict.distance_to_medoid is None
-                                       else round(verdict.distance_to_medoid, 3)),
-                "failing": list(verdict.failing),
-            } for verdict in self.photos],
+            "photos": [
+                {
+                    "name": verdict.measure.name,
+                    "short_side": verdict.measure.short_side,
+                    "sharpness": round(verdict.measure.sharpness, 1),
+                    "jpeg_quality": verdict.measure.jpeg_quality,
+                    "faces": verdict.measure.face_count,
+                    "distance_to_medoid": (
+                        None
+                        if verdict.distance_to_medoid is None
+                        else round(verdict.distance_to_medoid, 3)
+                    ),
+                    "failing": list(verdict.failing),
+                }
+                for verdict in self.photos
+            ],
             "skipped": [[member.name, member.reason] for member in self.skipped],
         }
 
@@ -95,16 +101,19 @@ def facts_from_json(raw: Mapping[str, Any]) -> DatasetFacts:
     """The ``DatasetFacts`` stored by ``DatasetReading.to_json`` (details are ignored)."""
     by_reason = raw.get("failing_by_reason") or {}
     return DatasetFacts(
-        image_count=raw.get("image_count"), median_short_side=raw.get("median_short_side"),
-        jpeg_quality=raw.get("jpeg_quality"), median_sharpness=raw.get("median_sharpness"),
+        image_count=raw.get("image_count"),
+        median_short_side=raw.get("median_short_side"),
+        jpeg_quality=raw.get("jpeg_quality"),
+        median_sharpness=raw.get("median_sharpness"),
         photos_failing=raw.get("photos_failing"),
         failing_by_reason={str(key): int(value) for key, value in by_reason.items()},
         error=raw.get("error"),
     )
 
 
-def read_dataset(zip_bytes: bytes, reader: FaceReader, *,
-                 limits: ZipLimits | None = None) -> DatasetReading:
+def read_dataset(
+    zip_bytes: bytes, reader: FaceReader, *, limits: ZipLimits | None = None
+) -> DatasetReading:
     """Measure every photo of a training ZIP; an unusable ZIP gives ``facts.error``."""
     skipped: list[SkippedMember] = []
     measures: list[PhotoMeasure] = []
@@ -149,8 +158,9 @@ def load_dataset_facts(conn: Connection, urls: Iterable[str]) -> dict[str, Datas
     wanted = sorted(set(urls))
     if not wanted:
         return {}
-    rows = conn.execute(select(dataset_facts.c.url, dataset_facts.c.facts)
-                        .where(dataset_facts.c.url.in_(wanted)))
+    rows = conn.execute(
+        select(dataset_facts.c.url, dataset_facts.c.facts).where(dataset_facts.c.url.in_(wanted))
+    )
     return {row.url: facts_from_json(row.facts) for row in rows}
 
 
@@ -194,15 +204,24 @@ def cached_urls(conn: Connection, urls: Iterable[str]) -> set[str]:
     wanted = sorted(set(urls))
     if not wanted:
         return set()
-    return set(conn.execute(
-        select(dataset_facts.c.url)
-        .where(dataset_facts.c.url.in_(wanted),
-               dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)).scalars())
+    return set(
+        conn.execute(
+            select(dataset_facts.c.url).where(
+                dataset_facts.c.url.in_(wanted),
+                dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD,
+            )
+        ).scalars()
+    )
 
 
 def ensure_dataset_facts(
-    store: FactsStore, gateway: ReplicateGateway, reader: FaceReader,
-    trainings: Iterable[HasInput], *, max_workers: int = 2, max_bytes: int = MAX_ZIP_BYTES,
+    store: FactsStore,
+    gateway: ReplicateGateway,
+    reader: FaceReader,
+    trainings: Iterable[HasInput],
+    *,
+    max_workers: int = 2,
+    max_bytes: int = MAX_ZIP_BYTES,
     recheck: bool = False,
 ) -> DatasetScan:
     """Compute and cache the facts of every training ZIP that ``ops.dataset_facts`` lacks.
@@ -214,11 +233,23 @@ def ensure_dataset_facts(
     """
     started = time.perf_counter()
     urls = list(dict.fromkeys(url for url in map(input_images_url, trainings) if url))
-    cached = _with(store, lambda conn: {
-        row.url: (row.content_sha256, row.method) for row in conn.execute(
-            select(dataset_facts.c.url, dataset_facts.c.content_sha256,
-                   dataset_facts.c.facts["method"].as_integer().label("method"))
-            .where(dataset_facts.c.url.in_(urls)))}) if urls else {}
+    cached = (
+        _with(
+            store,
+            lambda conn: {
+                row.url: (row.content_sha256, row.method)
+                for row in conn.execute(
+                    select(
+                        dataset_facts.c.url,
+                        dataset_facts.c.content_sha256,
+                        dataset_facts.c.facts["method"].as_integer().label("method"),
+                    ).where(dataset_facts.c.url.in_(urls))
+                )
+            },
+        )
+        if urls
+        else {}
+    )
     current = {url for url, (_, method) in cached.items() if method == FACTS_METHOD}
     todo = deque(url for url in urls if recheck or url not in current)
     already_cached = len(urls) - len(todo)
@@ -243,17 +274,26 @@ def ensure_dataset_facts(
                 else:
                     _measured(store, future, url, sha, tally)
     return DatasetScan(
-        requested=len(urls), already_cached=already_cached,
-        computed=tuple(tally.computed), reused=tuple(tally.reused),
-        unchanged=tuple(tally.unchanged), rejected=tally.rejected, failed=tally.failed,
+        requested=len(urls),
+        already_cached=already_cached,
+        computed=tuple(tally.computed),
+        reused=tuple(tally.reused),
+        unchanged=tuple(tally.unchanged),
+        rejected=tally.rejected,
+        failed=tally.failed,
         seconds=round(time.perf_counter() - started, 3),
     )
 
 
-def _downloaded(store: FactsStore, future: Future[Any], url: str,
-                cached: Mapping[str, tuple[str | None, int | None]], tally: _Tally,
-                submit: Callable[[bytes], Future[Any]],
-                pending: dict[Future[Any], tuple[str, str | None]]) -> None:
+def _downloaded(
+    store: FactsStore,
+    future: Future[Any],
+    url: str,
+    cached: Mapping[str, tuple[str | None, int | None]],
+    tally: _Tally,
+    submit: Callable[[bytes], Future[Any]],
+    pending: dict[Future[Any], tuple[str, str | None]],
+) -> None:
     """A download finished: cache a rejection, reuse known content, or start measuring."""
     try:
         content: bytes = future.result()
@@ -281,17 +321,19 @@ def _copy_same_content(conn: Connection, url: str, sha: str) -> bool:
     """Store the facts of the same content measured under another URL; False if none."""
     same = conn.execute(
         select(dataset_facts.c.facts)
-        .where(dataset_facts.c.content_sha256 == sha,
-               dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)
-        .limit(1)).scalar_one_or_none()
+        .where(
+            dataset_facts.c.content_sha256 == sha,
+            dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD,
+        )
+        .limit(1)
+    ).scalar_one_or_none()
     if same is None:
         return False
     _store(conn, url, sha, same)
     return True
 
 
-def _measured(store: FactsStore, future: Future[Any], url: str, sha: str,
-              tally: _Tally) -> None:
+def _measured(store: FactsStore, future: Future[Any], url: str, sha: str, tally: _Tally) -> None:
     try:
         reading: DatasetReading = future.result()
     except Exception as exc:  # a bug or a photo Pillow/dlib chokes on: not cached
@@ -308,7 +350,13 @@ def _measured(store: FactsStore, future: Future[Any], url: str, sha: str,
 
 def _store(conn: Connection, url: str, sha: str | None, facts: Mapping[str, Any]) -> None:
     statement = insert(dataset_facts).values(url=url, content_sha256=sha, facts=dict(facts))
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=[dataset_facts.c.url],
-        set_={"content_sha256": statement.excluded.content_sha256,
-              "facts": statement.excluded.facts, "computed_at": func.now()}))
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[dataset_facts.c.url],
+            set_={
+                "content_sha256": statement.excluded.content_sha256,
+                "facts": statement.excluded.facts,
+                "computed_at": func.now(),
+            },
+        )
+    )

@@ -25,18 +25,28 @@ from core.faces import SAME_PERSON_DISTANCE, FaceReader
 from core.imaging import ZipPhoto, jpeg_quality_from_table, laplacian_variance
 
 PHOTO_CHECKS: tuple[Threshold, ...] = (
-    Threshold("blurry_below_sharpness", 50.0,
-              "A photo is blurry when the variance of its Laplacian (grayscale, 512 px short "
-              "side) is under this; sharp phone selfies measure 150 or more, a 4 px blur ~12."),
-    Threshold("other_person_distance", SAME_PERSON_DISTANCE,
-              "A photo shows another person when its largest face's dlib embedding is farther "
-              "than this from the dataset's medoid face (dlib's same-person threshold)."),
-    Threshold("min_faces_for_identity", 3,
-              "The other-person check runs only when at least this many photos show a face: "
-              "with fewer there is no majority to say who the user is."),
+    Threshold(
+        "blurry_below_sharpness",
+        50.0,
+        "A photo is blurry when the variance of its Laplacian (grayscale, 512 px short "
+        "side) is under this; sharp phone selfies measure 150 or more, a 4 px blur ~12.",
+    ),
+    Threshold(
+        "other_person_distance",
+        SAME_PERSON_DISTANCE,
+        "A photo shows another person when its largest face's dlib embedding is farther "
+        "than this from the dataset's medoid face (dlib's same-person threshold).",
+    ),
+    Threshold(
+        "min_faces_for_identity",
+        3,
+        "The other-person check runs only when at least this many photos show a face: "
+        "with fewer there is no majority to say who the user is.",
+    ),
 )
 _PHOTO_CHECKS_BY_NAME: Mapping[str, float] = MappingProxyType(
-    {row.name: row.value for row in PHOTO_CHECKS})
+    {row.name: row.value for row in PHOTO_CHECKS}
+)
 
 
 def photo_check(name: str) -> float:
@@ -70,10 +80,12 @@ def measure_photo(photo: ZipPhoto, reader: FaceReader) -> PhotoMeasure:
     faces = reader.read_image(photo.image)
     table = photo.luminance_table
     return PhotoMeasure(
-        name=photo.name, short_side=min(photo.image.size),
+        name=photo.name,
+        short_side=min(photo.image.size),
         sharpness=laplacian_variance(photo.image),
         jpeg_quality=jpeg_quality_from_table(table) if table is not None else None,
-        face_count=len(faces), embedding=faces[0].embedding if faces else None,
+        face_count=len(faces),
+        embedding=faces[0].embedding if faces else None,
     )
 
 
@@ -124,8 +136,10 @@ def facts_from_verdicts(verdicts: Sequence[PhotoVerdict]) -> DatasetFacts:
         jpeg_quality=round(statistics.median(qualities)) if qualities else None,
         median_sharpness=round(float(statistics.median(m.sharpness for m in measures)), 1),
         photos_failing=sum(1 for verdict in verdicts if verdict.failing),
-        failing_by_reason={reason: sum(1 for verdict in verdicts if reason in verdict.failing)
-                           for reason in FAILING_REASONS},
+        failing_by_reason={
+            reason: sum(1 for verdict in verdicts if reason in verdict.failing)
+            for reason in FAILING_REASONS
+        },
     )
 
 

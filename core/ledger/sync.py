@@ -114,23 +114,35 @@ class SyncFetch:
         return found
 
 
-def read_sync_plan(conn: Connection, *, app_conn: Connection | None = None,
-                   full: bool = False) -> SyncPlan:
+def read_sync_plan(
+    conn: Connection, *, app_conn: Connection | None = None, full: bool = False
+) -> SyncPlan:
     """The database side of a sync's start: the bookmark, the app's training ids, the
     ledger's open trainings. ``app_conn`` reaches the app's tables when they live in
     another database (``OPS_DATABASE_URL``), else ``conn`` is used for both."""
     started = time.perf_counter()
     app = app_conn or conn
-    row_ids = frozenset(app.execute(
-        select(func.btrim(user_models.c.training_id))
-        .where(func.coalesce(func.btrim(user_models.c.training_id), "") != "")).scalars())
-    open_ids = tuple(conn.execute(
-        select(trainings.c.id).where(trainings.c.status.not_in(sorted(TERMINAL_STATUSES)))
-        .order_by(trainings.c.id)).scalars())
-    return SyncPlan(started=started,
-                    bookmark=None if full else _state(conn, NEWEST_LISTED_KEY),
-                    row_ids=row_ids, in_ledger=frozenset(_ledger_users(conn, row_ids)),
-                    open_ids=open_ids)
+    row_ids = frozenset(
+        app.execute(
+            select(func.btrim(user_models.c.training_id)).where(
+                func.coalesce(func.btrim(user_models.c.training_id), "") != ""
+            )
+        ).scalars()
+    )
+    open_ids = tuple(
+        conn.execute(
+            select(trainings.c.id)
+            .where(trainings.c.status.not_in(sorted(TERMINAL_STATUSES)))
+            .order_by(trainings.c.id)
+        ).scalars()
+    )
+    return SyncPlan(
+        started=started,
+        bookmark=None if full else _state(conn, NEWEST_LISTED_KEY),
+        row_ids=row_ids,
+        in_ledger=frozenset(_ledger_users(conn, row_ids)),
+        open_ids=open_ids,
+    )
 
 
 def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
@@ -140,17 +152,26 @@ def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
     listed_ids = {training.id for training in listed}
     junk = {training_id for training_id in plan.row_ids if not _TRAINING_ID.match(training_id)}
     from_rows = _fetch(gateway, sorted(plan.row_ids - plan.in_ledger - listed_ids - junk))
-    from_rows.errors.update({training_id: "not a Replicate training id; not fetched"
-                             for training_id in sorted(junk) if training_id not in plan.in_ledger})
+    from_rows.errors.update(
+        {
+            training_id: "not a Replicate training id; not fetched"
+            for training_id in sorted(junk)
+            if training_id not in plan.in_ledger
+        }
+    )
     known = listed_ids | from_rows.trainings.keys()
     open_ids = [training_id for training_id in plan.open_ids if training_id not in known]
-    refreshed = (_fetch(gateway, open_ids) if from_rows.interrupted is None
-                 else _Fetched(interrupted=from_rows.interrupted))
+    refreshed = (
+        _fetch(gateway, open_ids)
+        if from_rows.interrupted is None
+        else _Fetched(interrupted=from_rows.interrupted)
+    )
     return SyncFetch(listed, from_rows, refreshed)
 
 
-def write_sync(conn: Connection, plan: SyncPlan, fetched: SyncFetch, *,
-               app_conn: Connection | None = None) -> SyncReport:
+def write_sync(
+    conn: Connection, plan: SyncPlan, fetched: SyncFetch, *, app_conn: Connection | None = None
+) -> SyncReport:
     """The database side of a sync's end: attach and upsert what was read, move the
     bookmark. Writes through ``conn``; the caller commits."""
     app = app_conn or conn
@@ -160,20 +181,28 @@ def write_sync(conn: Connection, plan: SyncPlan, fetched: SyncFetch, *,
     for chunk in _chunks(list(seen.values()), CHUNK):
         rows = _candidate_rows(app, chunk)
         values = [_row_values(training, attach(training, rows)) for training in chunk]
-        attached.update(value["attached_by"] for value in values
-                        if value["attached_by"] and existing.get(value["id"]) is None)
+        attached.update(
+            value["attached_by"]
+            for value in values
+            if value["attached_by"] and existing.get(value["id"]) is None
+        )
         _upsert(conn, values)
     attached.update(_reattach(conn, app, exclude=seen.keys()))
     if fetched.listed:
         _set_state(conn, NEWEST_LISTED_KEY, fetched.listed[0].id)
-    unattached = conn.execute(select(func.count()).select_from(trainings)
-                              .where(trainings.c.user_id.is_(None))).scalar_one()
+    unattached = conn.execute(
+        select(func.count()).select_from(trainings).where(trainings.c.user_id.is_(None))
+    ).scalar_one()
     from_rows, refreshed = fetched.from_rows, fetched.refreshed
     return SyncReport(
-        full_listing=plan.bookmark is None, listed=len(fetched.listed),
-        fetched_for_rows=len(from_rows.trainings), refreshed=len(refreshed.trainings),
-        inserted=len(seen.keys() - existing), updated=len(seen.keys() & existing),
-        attached=dict(attached), unattached=int(unattached),
+        full_listing=plan.bookmark is None,
+        listed=len(fetched.listed),
+        fetched_for_rows=len(from_rows.trainings),
+        refreshed=len(refreshed.trainings),
+        inserted=len(seen.keys() - existing),
+        updated=len(seen.keys() & existing),
+        attached=dict(attached),
+        unattached=int(unattached),
         not_found=tuple(from_rows.not_found + refreshed.not_found),
         errors={**from_rows.errors, **refreshed.errors},
         interrupted=refreshed.interrupted,
@@ -181,8 +210,13 @@ def write_sync(conn: Connection, plan: SyncPlan, fetched: SyncFetch, *,
     )
 
 
-def sync_trainings(conn: Connection, gateway: ReplicateGateway, *, full: bool = False,
-                   app_conn: Connection | None = None) -> SyncReport:
+def sync_trainings(
+    conn: Connection,
+    gateway: ReplicateGateway,
+    *,
+    full: bool = False,
+    app_conn: Connection | None = None,
+) -> SyncReport:
     """Bring ``ops.trainings`` up to date with Replicate on the caller's connection and
     transaction (tests, one-off scripts); see the module docstring. Services call
     ``sync_ledger``, which holds no connection while Replicate is read.
@@ -193,8 +227,9 @@ def sync_trainings(conn: Connection, gateway: ReplicateGateway, *, full: bool = 
     return write_sync(conn, plan, fetch_sync(gateway, plan), app_conn=app_conn)
 
 
-def sync_ledger(*, ops_engine: Engine, app_engine: Engine, gateway: ReplicateGateway,
-                full: bool = False) -> SyncReport:
+def sync_ledger(
+    *, ops_engine: Engine, app_engine: Engine, gateway: ReplicateGateway, full: bool = False
+) -> SyncReport:
     """One sync, committed: read the databases, let go of them, read Replicate, then
     write everything in one short transaction (schema ops; the app's rows only read)."""
     with ops_engine.connect() as ops_conn:
@@ -219,7 +254,8 @@ def ledger_for_user(conn: Connection, user_id: str) -> tuple[TrainingRecord, ...
         select(trainings, dataset_facts.c.facts.label("dataset"))
         .select_from(trainings.outerjoin(dataset_facts, dataset_facts.c.url == func.btrim(url)))
         .where(trainings.c.user_id == user_id)
-        .order_by(trainings.c.created_at.asc().nulls_first(), trainings.c.id))
+        .order_by(trainings.c.created_at.asc().nulls_first(), trainings.c.id)
+    )
     return tuple(_record(row._mapping) for row in rows)
 
 
@@ -229,11 +265,16 @@ def ledger_for_user(conn: Connection, user_id: str) -> tuple[TrainingRecord, ...
 def app_rows(conn: Connection, *, where: Any = None) -> list[AppRow]:
     """``user_models`` rows as ``AppRow`` values (all of them, or those ``where`` picks)."""
     statement = select(
-        user_models.c.user_id, user_models.c.replicate_model_id,
-        user_models.c.replicate_version_id, user_models.c.trigger_word,
-        user_models.c.training_status, user_models.c.training_id,
-        user_models.c.lora_weights_url, user_models.c.failure_reason,
-        user_models.c.updated_at)
+        user_models.c.user_id,
+        user_models.c.replicate_model_id,
+        user_models.c.replicate_version_id,
+        user_models.c.trigger_word,
+        user_models.c.training_status,
+        user_models.c.training_id,
+        user_models.c.lora_weights_url,
+        user_models.c.failure_reason,
+        user_models.c.updated_at,
+    )
     if where is not None:
         statement = statement.where(where)
     return [AppRow(**row._mapping) for row in conn.execute(statement)]
@@ -243,10 +284,14 @@ def _candidate_rows(app: Connection, batch: Sequence[Attachable]) -> list[AppRow
     """The rows any attach rule could pick for these trainings, in one query."""
     ids = {training.id.strip() for training in batch}
     models = {training.destination.strip() for training in batch if training.destination}
-    triggers = {value.strip() for training in batch
-                if isinstance(value := training.input.get("trigger_word"), str)}
-    users = {user for training in batch
-             if (user := upload_path_user(training.input.get("input_images")))}
+    triggers = {
+        value.strip()
+        for training in batch
+        if isinstance(value := training.input.get("trigger_word"), str)
+    }
+    users = {
+        user for training in batch if (user := upload_path_user(training.input.get("input_images")))
+    }
     tests = [func.btrim(user_models.c.training_id).in_(sorted(ids))]
     if models:
         tests.append(func.btrim(user_models.c.replicate_model_id).in_(sorted(models)))
@@ -260,8 +305,14 @@ def _candidate_rows(app: Connection, batch: Sequence[Attachable]) -> list[AppRow
 def _reattach(conn: Connection, app: Connection, *, exclude: Iterable[str]) -> Counter[str]:
     """Try the rules again on unattached ledger rows (the app's rows may name them now)."""
     skip = set(exclude)
-    loose = [record for record in (_record(row._mapping) for row in conn.execute(
-        select(trainings).where(trainings.c.user_id.is_(None)))) if record.id not in skip]
+    loose = [
+        record
+        for record in (
+            _record(row._mapping)
+            for row in conn.execute(select(trainings).where(trainings.c.user_id.is_(None)))
+        )
+        if record.id not in skip
+    ]
     found: Counter[str] = Counter()
     for chunk in _chunks(loose, CHUNK):
         rows = _candidate_rows(app, chunk)
@@ -269,9 +320,11 @@ def _reattach(conn: Connection, app: Connection, *, exclude: Iterable[str]) -> C
             user_id, rule = attach(record, rows)
             if user_id is None or rule is None:
                 continue
-            conn.execute(update(trainings).where(trainings.c.id == record.id,
-                                                 trainings.c.user_id.is_(None))
-                         .values(user_id=user_id, attached_by=rule))
+            conn.execute(
+                update(trainings)
+                .where(trainings.c.id == record.id, trainings.c.user_id.is_(None))
+                .values(user_id=user_id, attached_by=rule)
+            )
             found[rule] += 1
     return found
 
@@ -304,16 +357,24 @@ def _fetch(gateway: ReplicateGateway, ids: Sequence[str]) -> _Fetched:
 # -- ops tables ----------------------------------------------------------------------------
 
 
-def _row_values(training: Training, attachment: tuple[str, str] | tuple[None, None]
-                ) -> dict[str, Any]:
+def _row_values(
+    training: Training, attachment: tuple[str, str] | tuple[None, None]
+) -> dict[str, Any]:
     user_id, rule = attachment
     return {
-        "id": training.id, "user_id": user_id, "attached_by": rule,
-        "trainer_model": training.trainer_model, "trainer_version": training.trainer_version,
-        "destination": training.destination, "status": training.status,
-        "input": dict(training.input), "output_version": training.output_version,
-        "output_weights": training.output_weights, "error": training.error,
-        "created_at": training.created_at, "started_at": training.started_at,
+        "id": training.id,
+        "user_id": user_id,
+        "attached_by": rule,
+        "trainer_model": training.trainer_model,
+        "trainer_version": training.trainer_version,
+        "destination": training.destination,
+        "status": training.status,
+        "input": dict(training.input),
+        "output_version": training.output_version,
+        "output_weights": training.output_weights,
+        "error": training.error,
+        "created_at": training.created_at,
+        "started_at": training.started_at,
         "completed_at": training.completed_at,
     }
 
@@ -323,20 +384,38 @@ def _upsert(conn: Connection, values: list[dict[str, Any]]) -> None:
         return
     statement = insert(trainings).values(values)
     new = statement.excluded
-    replaced = {name: new[name] for name in (
-        "trainer_model", "trainer_version", "destination", "status", "input",
-        "output_version", "output_weights", "error", "created_at", "started_at",
-        "completed_at")}
+    replaced = {
+        name: new[name]
+        for name in (
+            "trainer_model",
+            "trainer_version",
+            "destination",
+            "status",
+            "input",
+            "output_version",
+            "output_weights",
+            "error",
+            "created_at",
+            "started_at",
+            "completed_at",
+        )
+    }
     # The strongest evidence ever seen wins: the app's rows forget (a retrain clears
     # training_id), so a weaker rule or none never overrides a stronger earlier one.
-    keeps_old = or_(new.user_id.is_(None),
-                    _rule_rank(new.attached_by) > _rule_rank(trainings.c.attached_by))
-    conn.execute(statement.on_conflict_do_update(
-        index_elements=[trainings.c.id],
-        set_={**replaced, "synced_at": func.now(),
-              "user_id": case((keeps_old, trainings.c.user_id), else_=new.user_id),
-              "attached_by": case((keeps_old, trainings.c.attached_by),
-                                  else_=new.attached_by)}))
+    keeps_old = or_(
+        new.user_id.is_(None), _rule_rank(new.attached_by) > _rule_rank(trainings.c.attached_by)
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[trainings.c.id],
+            set_={
+                **replaced,
+                "synced_at": func.now(),
+                "user_id": case((keeps_old, trainings.c.user_id), else_=new.user_id),
+                "attached_by": case((keeps_old, trainings.c.attached_by), else_=new.attached_by),
+            },
+        )
+    )
 
 
 def _rule_rank(column: Any) -> Any:
@@ -349,40 +428,52 @@ def _ledger_users(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]
     wanted = sorted(set(ids))
     found: dict[str, str | None] = {}
     for chunk in _chunks(wanted, 5000):
-        found.update((row.id, row.user_id) for row in conn.execute(
-            select(trainings.c.id, trainings.c.user_id).where(trainings.c.id.in_(chunk))))
+        found.update(
+            (row.id, row.user_id)
+            for row in conn.execute(
+                select(trainings.c.id, trainings.c.user_id).where(trainings.c.id.in_(chunk))
+            )
+        )
     return found
 
 
 def _state(conn: Connection, key: str) -> str | None:
-    value: str | None = conn.execute(select(ledger_state.c.value)
-                                     .where(ledger_state.c.key == key)).scalar_one_or_none()
+    value: str | None = conn.execute(
+        select(ledger_state.c.value).where(ledger_state.c.key == key)
+    ).scalar_one_or_none()
     return value
 
 
 def _set_state(conn: Connection, key: str, value: str) -> None:
     statement = insert(ledger_state).values(key=key, value=value)
-    conn.execute(statement.on_conflict_do_update(index_elements=[ledger_state.c.key],
-                                                 set_={"value": statement.excluded.value}))
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ledger_state.c.key], set_={"value": statement.excluded.value}
+        )
+    )
 
 
 def _record(row: RowMapping) -> TrainingRecord:
     stored = row.get("dataset")
     dataset: DatasetFacts | None = facts_from_json(stored) if stored is not None else None
     return TrainingRecord(
-        id=row["id"], trainer_model=row["trainer_model"],
-        trainer_version=row["trainer_version"], status=row["status"],
-        input=row["input"] or {}, output_version=row["output_version"],
-        output_weights=row["output_weights"], error=row["error"],
-        created_at=row["created_at"], completed_at=row["completed_at"],
+        id=row["id"],
+        trainer_model=row["trainer_model"],
+        trainer_version=row["trainer_version"],
+        status=row["status"],
+        input=row["input"] or {},
+        output_version=row["output_version"],
+        output_weights=row["output_weights"],
+        error=row["error"],
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
         dataset=dataset,
     )
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
-
+        yield items[start : start + size]
 
 
 def forget_ledger(conn: Connection) -> None:

@@ -38,8 +38,9 @@ trainings = Table(
         "attached_by IN ('training_id', 'output_model', 'trigger_word', 'upload_path')",
         name="ck_trainings_attached_by",
     ),
-    CheckConstraint("(user_id IS NULL) = (attached_by IS NULL)",
-                    name="ck_trainings_attached_with_reason"),
+    CheckConstraint(
+        "(user_id IS NULL) = (attached_by IS NULL)", name="ck_trainings_attached_with_reason"
+    ),
     Index("ix_trainings_user_id", "user_id", "created_at"),
     Index("ix_trainings_created_at", "created_at"),
 )

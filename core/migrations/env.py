@@ -27,9 +27,13 @@ VERSION_TABLE = "alembic_version"
 
 def _options() -> dict[str, Any]:
     """What both modes tell Alembic: only schema ops, its version table inside ops."""
-    return {"target_metadata": ops_metadata, "version_table": VERSION_TABLE,
-            "version_table_schema": OPS_SCHEMA, "include_schemas": True,
-            "include_name": ops_objects_only}
+    return {
+        "target_metadata": ops_metadata,
+        "version_table": VERSION_TABLE,
+        "version_table_schema": OPS_SCHEMA,
+        "include_schemas": True,
+        "include_name": ops_objects_only,
+    }
 
 
 def run_migrations_offline(url: str) -> None:

@@ -48,14 +48,20 @@ def apply_repair(conn: Connection, *, actor: Actor, plan: RepairPlan, reason: st
     try:
         with _transaction(conn):
             current = lock_row(conn, plan.user_id)
-            refuse_if_changed(current, plan.before, since="the preview",
-                              then="Preview the repair again.")
+            refuse_if_changed(
+                current, plan.before, since="the preview", then="Preview the repair again."
+            )
             refuse_taken_trigger_word(conn, plan.user_id, plan.after)
             write_row(conn, plan.user_id, plan.after)
             return audit.record(
-                conn, actor_email=actor.email, actor_role=actor.role,
-                action=f"{REPAIR_PREFIX}{plan.action.value}", target_user_id=plan.user_id,
-                before=plan.before, after=plan.after, reason=why,
+                conn,
+                actor_email=actor.email,
+                actor_role=actor.role,
+                action=f"{REPAIR_PREFIX}{plan.action.value}",
+                target_user_id=plan.user_id,
+                before=plan.before,
+                after=plan.after,
+                reason=why,
                 details={"explanation": plan.explanation, "evidence": plan.evidence},
             )
     except IntegrityError as exc:
@@ -79,16 +85,24 @@ def undo_repair(conn: Connection, *, actor: Actor, audit_id: int, reason: str) -
             user_id, action = _undoable(conn, repair)
             restored, written = from_audit(repair.before), from_audit(repair.after)
             current = lock_row(conn, user_id)
-            refuse_if_changed(current, written, since=f"repair #{audit_id}",
-                              then="Undoing it would overwrite a later change; preview a new "
-                                   "repair instead.")
+            refuse_if_changed(
+                current,
+                written,
+                since=f"repair #{audit_id}",
+                then="Undoing it would overwrite a later change; preview a new repair instead.",
+            )
             refuse_taken_trigger_word(conn, user_id, restored)
             write_row(conn, user_id, restored)
             return audit.record(
-                conn, actor_email=actor.email, actor_role=actor.role,
-                action=f"{UNDO_PREFIX}{action}", target_user_id=user_id,
-                before={column: current[column] for column in restored}, after=restored,
-                reason=why, details={"undoes": audit_id},
+                conn,
+                actor_email=actor.email,
+                actor_role=actor.role,
+                action=f"{UNDO_PREFIX}{action}",
+                target_user_id=user_id,
+                before={column: current[column] for column in restored},
+                after=restored,
+                reason=why,
+                details={"undoes": audit_id},
             )
     except IntegrityError as exc:
         raise _conflict(exc, restored) from exc
@@ -101,8 +115,9 @@ def _transaction(conn: Connection) -> Transaction:
 def _reason(reason: str) -> str:
     stripped = (reason or "").strip()
     if not stripped:
-        raise DataRejected("Give a reason (what the user reported, the ticket): every repair "
-                           "is audited with one.")
+        raise DataRejected(
+            "Give a reason (what the user reported, the ticket): every repair is audited with one."
+        )
     return stripped
 
 
@@ -117,18 +132,24 @@ def _lock_repair_record(conn: Connection, audit_id: int) -> AuditRecord:
 def _undoable(conn: Connection, repair: AuditRecord) -> tuple[str, str]:
     """The repaired user and the action name, if ``repair`` is a repair not yet undone."""
     if not repair.action.startswith(REPAIR_PREFIX) or not repair.target_user_id:
-        raise DataRejected(f"Audit record #{repair.id} is {repair.action!r}, not a repair of a "
-                           "user's row; only repairs can be undone.")
+        raise DataRejected(
+            f"Audit record #{repair.id} is {repair.action!r}, not a repair of a "
+            "user's row; only repairs can be undone."
+        )
     undone_by = conn.execute(
-        select(audit_log.c.id).where(
+        select(audit_log.c.id)
+        .where(
             audit_log.c.target_user_id == repair.target_user_id,
             audit_log.c.action.startswith(UNDO_PREFIX),
             audit_log.c.details["undoes"].as_integer() == repair.id,
-        ).limit(1)
+        )
+        .limit(1)
     ).scalar_one_or_none()
     if undone_by is not None:
-        raise Conflict(f"Repair #{repair.id} was already undone by audit record #{undone_by}; "
-                       "it cannot be undone twice.")
+        raise Conflict(
+            f"Repair #{repair.id} was already undone by audit record #{undone_by}; "
+            "it cannot be undone twice."
+        )
     return repair.target_user_id, repair.action.removeprefix(REPAIR_PREFIX)
 
 
@@ -137,5 +158,7 @@ def _conflict(exc: IntegrityError, values: Mapping[str, Any]) -> Conflict:
     constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
     if constraint == TRIGGER_WORD_CONSTRAINT:
         return trigger_word_taken(values.get("trigger_word"))
-    return Conflict(f"The database refused the change ({constraint or 'a constraint'}); "
-                    "nothing was changed. Read the row again and preview again.")
+    return Conflict(
+        f"The database refused the change ({constraint or 'a constraint'}); "
+        "nothing was changed. Read the row again and preview again."
+    )

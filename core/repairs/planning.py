@@ -27,17 +27,18 @@ from core.repairs.version_repairs import (
 
 Planner = Callable[[Context, Mapping[str, Any]], RepairPlan]
 
-PLANNERS: Mapping[RepairAction, Planner] = MappingProxyType({
-    RepairAction.REPOINT_LATEST: plan_repoint_latest,
-    RepairAction.NORMALISE_VERSION: plan_normalise_version,
-    RepairAction.RESTORE_TRIGGER_WORD: plan_restore_trigger_word,
-    RepairAction.RESTORE_LAST_GOOD_VERSION: plan_restore_last_good_version,
-    RepairAction.SYNC_STATUS: plan_sync_status,
-})
+PLANNERS: Mapping[RepairAction, Planner] = MappingProxyType(
+    {
+        RepairAction.REPOINT_LATEST: plan_repoint_latest,
+        RepairAction.NORMALISE_VERSION: plan_normalise_version,
+        RepairAction.RESTORE_TRIGGER_WORD: plan_restore_trigger_word,
+        RepairAction.RESTORE_LAST_GOOD_VERSION: plan_restore_last_good_version,
+        RepairAction.SYNC_STATUS: plan_sync_status,
+    }
+)
 
 
-def plan_repair(action: RepairAction | str, facts: UserFacts,
-                row: Mapping[str, Any]) -> RepairPlan:
+def plan_repair(action: RepairAction | str, facts: UserFacts, row: Mapping[str, Any]) -> RepairPlan:
     """What ``action`` would change in ``row`` (every column, as read), given ``facts``.
 
     Raises ``DataRejected`` when the action is unknown, the facts are another user's, or
@@ -50,6 +51,8 @@ def plan_repair(action: RepairAction | str, facts: UserFacts,
         raise DataRejected(f"Unknown repair {action!r}; the repairs are {known}.") from None
     stored = app_row(row)
     if facts.row.user_id != stored.user_id:
-        raise DataRejected(f"The drift facts are for user {facts.row.user_id}, the row for "
-                           f"user {stored.user_id}; scan the user again.")
+        raise DataRejected(
+            f"The drift facts are for user {facts.row.user_id}, the row for "
+            f"user {stored.user_id}; scan the user again."
+        )
     return PLANNERS[repair](build_context(replace(facts, row=stored)), row)

@@ -29,52 +29,78 @@ def plan_restore_trigger_word(ctx: Context, row: Mapping[str, Any]) -> RepairPla
     if record is None:
         record, reference = ctx.last_succeeded, "is the user's latest succeeded training"
     if record is None:
-        raise DataRejected("No training in this user's ledger made the stored version and "
-                           "none succeeded, so the trained trigger word is unknown.")
+        raise DataRejected(
+            "No training in this user's ledger made the stored version and "
+            "none succeeded, so the trained trigger word is unknown."
+        )
     trained = blank_to_none(record.trigger_word)
     if trained is None:
-        raise DataRejected(f"Training {record.id} ({reference}) has no trigger_word in its "
-                           "input, so the trained word is unknown.")
+        raise DataRejected(
+            f"Training {record.id} ({reference}) has no trigger_word in its "
+            "input, so the trained word is unknown."
+        )
     stored = ctx.row.trigger_word
     if blank_to_none(stored) == trained:
-        raise DataRejected(f"The row's trigger word is already {trained!r}, the word training "
-                           f"{record.id} taught the LoRA; nothing to restore.")
+        raise DataRejected(
+            f"The row's trigger word is already {trained!r}, the word training "
+            f"{record.id} taught the LoRA; nothing to restore."
+        )
     return make_plan(
-        RepairAction.RESTORE_TRIGGER_WORD, row, {"trigger_word": trained},
-        explanation=(f"The row's trigger word {stored!r} is not the word {trained!r} that "
-                     f"training {record.id} ({reference}) taught the LoRA, so the app's "
-                     f"prompts get no likeness. Restore {trained!r}."),
-        evidence={"stored_trigger_word": stored, "trained_trigger_word": trained,
-                  "training_id": record.id, "training_is": reference,
-                  "version": record.version_hash},
-        already=f"The row's trigger word is already {trained!r}; nothing to restore.")
+        RepairAction.RESTORE_TRIGGER_WORD,
+        row,
+        {"trigger_word": trained},
+        explanation=(
+            f"The row's trigger word {stored!r} is not the word {trained!r} that "
+            f"training {record.id} ({reference}) taught the LoRA, so the app's "
+            f"prompts get no likeness. Restore {trained!r}."
+        ),
+        evidence={
+            "stored_trigger_word": stored,
+            "trained_trigger_word": trained,
+            "training_id": record.id,
+            "training_is": reference,
+            "version": record.version_hash,
+        },
+        already=f"The row's trigger word is already {trained!r}; nothing to restore.",
+    )
 
 
 def plan_sync_status(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
     training_id = blank_to_none(ctx.row.training_id)
     if training_id is None:
-        raise DataRejected("The row has no training_id, so there is no Replicate status to "
-                           "sync with.")
+        raise DataRejected(
+            "The row has no training_id, so there is no Replicate status to sync with."
+        )
     record = ctx.training(training_id)
     if record is None:
-        raise DataRejected(f"Training {training_id} is not in this user's ledger; fetch it "
-                           "from Replicate (scan the user again), then preview again.")
+        raise DataRejected(
+            f"Training {training_id} is not in this user's ledger; fetch it "
+            "from Replicate (scan the user again), then preview again."
+        )
     expected = ROW_STATUS_FOR_REPLICATE.get(record.status)
     if expected is None:
-        raise DataRejected(f"Replicate reports training {record.id} as {record.status!r}, a "
-                           "status the app does not map; nothing to sync.")
+        raise DataRejected(
+            f"Replicate reports training {record.id} as {record.status!r}, a "
+            "status the app does not map; nothing to sync."
+        )
     status = ctx.row.training_status
     if status == expected:
-        raise DataRejected(f"The row already says {status!r}, matching Replicate's "
-                           f"{record.status!r} for training {record.id}; nothing to sync.")
+        raise DataRejected(
+            f"The row already says {status!r}, matching Replicate's "
+            f"{record.status!r} for training {record.id}; nothing to sync."
+        )
     target: dict[str, Any]
     if record.succeeded:
         version, weights = record.version_hash, blank_to_none(record.output_weights)
         if version is None or weights is None:
-            raise DataRejected(f"Training {record.id} succeeded but Replicate returned no "
-                               "version or no weights for it; the row cannot be completed.")
-        target = {**completed_target(record, version, completed_at=True),
-                  "lora_weights_url": weights}
+            raise DataRejected(
+                f"Training {record.id} succeeded but Replicate returned no "
+                "version or no weights for it; the row cannot be completed."
+            )
+        target = {
+            **completed_target(record, version, completed_at=True),
+            "lora_weights_url": weights,
+        }
         outcome = f"completed with version {short(version)}… and its weights"
     elif expected == "failed":
         reason = record.error or f"Training {record.status}"
@@ -84,13 +110,23 @@ def plan_sync_status(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
         target = {"training_status": "training"}
         outcome = "training, as Replicate is still running it"
     return make_plan(
-        RepairAction.SYNC_STATUS, row, target,
-        explanation=(f"The row says {status!r} but Replicate says {record.status!r} for "
-                     f"training {record.id}: nobody polled it to the end. Mark the row "
-                     f"{outcome}, as the app's progress poll would have."),
-        evidence={"training_id": record.id, "row_status": status,
-                  "replicate_status": record.status, "expected_row_status": expected,
-                  "training_error": record.error, "output_version": record.output_version,
-                  "output_weights": record.output_weights,
-                  "training_completed_at": record.completed_at},
-        already=f"The row already matches training {record.id}; nothing to sync.")
+        RepairAction.SYNC_STATUS,
+        row,
+        target,
+        explanation=(
+            f"The row says {status!r} but Replicate says {record.status!r} for "
+            f"training {record.id}: nobody polled it to the end. Mark the row "
+            f"{outcome}, as the app's progress poll would have."
+        ),
+        evidence={
+            "training_id": record.id,
+            "row_status": status,
+            "replicate_status": record.status,
+            "expected_row_status": expected,
+            "training_error": record.error,
+            "output_version": record.output_version,
+            "output_weights": record.output_weights,
+            "training_completed_at": record.completed_at,
+        },
+        already=f"The row already matches training {record.id}; nothing to sync.",
+    )

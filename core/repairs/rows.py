@@ -24,8 +24,10 @@ def read_row(conn: Connection, user_id: str) -> dict[str, Any]:
     found = conn.execute(select(user_models).where(user_models.c.user_id == user_id))
     row = found.mappings().one_or_none()
     if row is None:
-        raise NotFound(f"User {user_id} has no user_models row (they never started a "
-                       "training), so there is nothing to repair.")
+        raise NotFound(
+            f"User {user_id} has no user_models row (they never started a "
+            "training), so there is nothing to repair."
+        )
     return dict(row)
 
 
@@ -42,25 +44,28 @@ def _shown(value: Any) -> str:
     return repr(value.isoformat() if isinstance(value, datetime) else value)
 
 
-def refuse_if_changed(current: Mapping[str, Any], expected: Mapping[str, Any], *,
-                      since: str, then: str) -> None:
+def refuse_if_changed(
+    current: Mapping[str, Any], expected: Mapping[str, Any], *, since: str, then: str
+) -> None:
     """Conflict naming every column whose current value is not ``expected``'s."""
-    changed = [f"{column} is now {_shown(current.get(column))}, {since} had "
-               f"{_shown(value)}" for column, value in expected.items()
-               if current.get(column) != value]
+    changed = [
+        f"{column} is now {_shown(current.get(column))}, {since} had {_shown(value)}"
+        for column, value in expected.items()
+        if current.get(column) != value
+    ]
     if changed:
         raise Conflict(f"The row changed since {since}: {'; '.join(changed)}. {then}")
 
 
-def refuse_taken_trigger_word(conn: Connection, user_id: str,
-                              values: Mapping[str, Any]) -> None:
+def refuse_taken_trigger_word(conn: Connection, user_id: str, values: Mapping[str, Any]) -> None:
     """Conflict when ``values`` sets a trigger word another user's row holds (UNIQUE)."""
     word = values.get("trigger_word")
     if word is None:
         return
     holder = conn.execute(
-        select(user_models.c.user_id)
-        .where(user_models.c.trigger_word == word, user_models.c.user_id != user_id)
+        select(user_models.c.user_id).where(
+            user_models.c.trigger_word == word, user_models.c.user_id != user_id
+        )
     ).scalar_one_or_none()
     if holder is not None:
         raise trigger_word_taken(word, holder)
@@ -68,8 +73,10 @@ def refuse_taken_trigger_word(conn: Connection, user_id: str,
 
 def trigger_word_taken(word: object, holder: str | None = None) -> Conflict:
     who = f"user {holder}" if holder else "another user"
-    return Conflict(f"The trigger word {word!r} is held by {who} (trigger words are unique); "
-                    "nothing was changed. Resolve that user's row first.")
+    return Conflict(
+        f"The trigger word {word!r} is held by {who} (trigger words are unique); "
+        "nothing was changed. Resolve that user's row first."
+    )
 
 
 def write_row(conn: Connection, user_id: str, values: Mapping[str, Any]) -> None:
@@ -77,8 +84,11 @@ def write_row(conn: Connection, user_id: str, values: Mapping[str, Any]) -> None
     unknown = set(values) - set(WRITABLE_COLUMNS)
     if unknown:
         raise DataRejected(f"Repairs never write {sorted(unknown)}.")
-    conn.execute(update(user_models).where(user_models.c.user_id == user_id)
-                 .values(**values, updated_at=func.now()))
+    conn.execute(
+        update(user_models)
+        .where(user_models.c.user_id == user_id)
+        .values(**values, updated_at=func.now())
+    )
 
 
 def from_audit(values: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -87,8 +97,9 @@ def from_audit(values: Mapping[str, Any] | None) -> dict[str, Any]:
         raise DataRejected("The audit record holds no column values to restore.")
     unknown = set(values) - set(WRITABLE_COLUMNS)
     if unknown:
-        raise DataRejected(f"The audit record names columns repairs never write: "
-                           f"{sorted(unknown)}.")
+        raise DataRejected(
+            f"The audit record names columns repairs never write: {sorted(unknown)}."
+        )
     return {column: _typed(column, value) for column, value in values.items()}
 
 

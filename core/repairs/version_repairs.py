@@ -37,14 +37,19 @@ from core.versions import normalise_version
 
 def _model_versions_known(ctx: Context, repair: str) -> None:
     if ctx.model_id is None:
-        raise DataRejected(f"The row names no replicate_model_id, so there is nothing to "
-                           f"{repair}; find the user's model first.")
+        raise DataRejected(
+            f"The row names no replicate_model_id, so there is nothing to "
+            f"{repair}; find the user's model first."
+        )
     if ctx.model is None:
-        raise DataRejected(f"The versions of {ctx.model_id} were not fetched from Replicate; "
-                           "scan the user again, then preview again.")
+        raise DataRejected(
+            f"The versions of {ctx.model_id} were not fetched from Replicate; "
+            "scan the user again, then preview again."
+        )
     if not ctx.model.found:
-        raise DataRejected(f"{ctx.model_id} does not exist on Replicate (404), so it has no "
-                           "version to point to.")
+        raise DataRejected(
+            f"{ctx.model_id} does not exist on Replicate (404), so it has no version to point to."
+        )
 
 
 def _stored_description(ctx: Context) -> str:
@@ -70,26 +75,40 @@ def plan_repoint_latest(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
         raise DataRejected(
             f"No succeeded training of this user produced the latest version {short(latest)}… "
             f"of {ctx.model_id}, so its weights are unknown; find that training on Replicate "
-            "before repointing.")
+            "before repointing."
+        )
     weights = blank_to_none(record.output_weights)
     if weights is None:
-        raise DataRejected(f"Training {record.id} made the latest version but Replicate "
-                           "returned no weights URL for it; repointing would leave hf_lora "
-                           "empty.")
+        raise DataRejected(
+            f"Training {record.id} made the latest version but Replicate "
+            "returned no weights URL for it; repointing would leave hf_lora "
+            "empty."
+        )
     target = {**completed_target(record, latest, completed_at=False), "lora_weights_url": weights}
     return make_plan(
-        RepairAction.REPOINT_LATEST, row, target,
-        explanation=(f"The row stores {_stored_description(ctx)}. Point it at the latest "
-                     f"version {short(latest)}… of {ctx.model_id}, made by training "
-                     f"{record.id} on {when_text(record.completed_at)}, with that training's "
-                     "weights, so the app generates with what Replicate's site runs."),
-        evidence={"model_id": ctx.model_id, "stored_version": ctx.row.replicate_version_id,
-                  "latest_version": latest, "latest_training_id": record.id,
-                  "latest_weights_url": weights,
-                  "versions_behind": ctx.comparison.versions_behind if ctx.comparison else None,
-                  "version_count": ctx.comparison.version_count if ctx.comparison else None},
-        already=(f"The row already points at the latest version {short(latest)}… with the "
-                 f"weights of training {record.id}; there is nothing to repoint."))
+        RepairAction.REPOINT_LATEST,
+        row,
+        target,
+        explanation=(
+            f"The row stores {_stored_description(ctx)}. Point it at the latest "
+            f"version {short(latest)}… of {ctx.model_id}, made by training "
+            f"{record.id} on {when_text(record.completed_at)}, with that training's "
+            "weights, so the app generates with what Replicate's site runs."
+        ),
+        evidence={
+            "model_id": ctx.model_id,
+            "stored_version": ctx.row.replicate_version_id,
+            "latest_version": latest,
+            "latest_training_id": record.id,
+            "latest_weights_url": weights,
+            "versions_behind": ctx.comparison.versions_behind if ctx.comparison else None,
+            "version_count": ctx.comparison.version_count if ctx.comparison else None,
+        },
+        already=(
+            f"The row already points at the latest version {short(latest)}… with the "
+            f"weights of training {record.id}; there is nothing to repoint."
+        ),
+    )
 
 
 def plan_normalise_version(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
@@ -102,24 +121,38 @@ def plan_normalise_version(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
         raise DataRejected(
             f"The stored value {raw!r} does not name a 64-hex version id (it ends in "
             f"{len(normalised)} characters that are not one), so there is nothing to "
-            "normalise; repoint to the latest version instead.")
+            "normalise; repoint to the latest version instead."
+        )
     comparison = ctx.comparison
     if comparison is not None and comparison.is_version_of_model is False:
         raise DataRejected(
             f"The hash the row names, {short(bare)}…, is not a version of {ctx.model_id}; "
-            "normalising would keep a wrong version. Repoint to the latest version instead.")
+            "normalising would keep a wrong version. Repoint to the latest version instead."
+        )
     member = comparison.is_version_of_model if comparison is not None else None
-    checked = ("" if member else
-               " The model's versions were not fetched, so it is not checked against them.")
+    checked = (
+        ""
+        if member
+        else " The model's versions were not fetched, so it is not checked against them."
+    )
     return make_plan(
-        RepairAction.NORMALISE_VERSION, row, {"replicate_version_id": bare},
-        explanation=(f"The row stores {raw!r} instead of a bare version id. Store the hash it "
-                     f"already names, {short(bare)}…, as 64 lower-case hex characters, the "
-                     f"way the app should have.{checked}"),
-        evidence={"stored_version": raw, "normalised_version": bare,
-                  "model_id": ctx.model_id, "is_version_of_model": member,
-                  "latest_version": ctx.latest_version},
-        already="The stored version is already a bare 64-hex version id; nothing to normalise.")
+        RepairAction.NORMALISE_VERSION,
+        row,
+        {"replicate_version_id": bare},
+        explanation=(
+            f"The row stores {raw!r} instead of a bare version id. Store the hash it "
+            f"already names, {short(bare)}…, as 64 lower-case hex characters, the "
+            f"way the app should have.{checked}"
+        ),
+        evidence={
+            "stored_version": raw,
+            "normalised_version": bare,
+            "model_id": ctx.model_id,
+            "is_version_of_model": member,
+            "latest_version": ctx.latest_version,
+        },
+        already="The stored version is already a bare 64-hex version id; nothing to normalise.",
+    )
 
 
 def _last_good(ctx: Context) -> TrainingRecord:
@@ -129,7 +162,8 @@ def _last_good(ctx: Context) -> TrainingRecord:
             return record
     raise DataRejected(
         "No succeeded training of this user made a version that still exists (or the models' "
-        "versions were not fetched); there is no good version to restore. Retrain instead.")
+        "versions were not fetched); there is no good version to restore. Retrain instead."
+    )
 
 
 def plan_restore_last_good_version(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
@@ -137,34 +171,51 @@ def plan_restore_last_good_version(ctx: Context, row: Mapping[str, Any]) -> Repa
     if status not in ("failed", "pending"):
         raise DataRejected(
             f"Restoring the last good version is for a row a failed retrain left 'failed' or "
-            f"'pending'; this row is {status!r}. Use repoint_latest or sync_status instead.")
+            f"'pending'; this row is {status!r}. Use repoint_latest or sync_status instead."
+        )
     refuse_while_training(ctx, "restoring the last good version")
     good = _last_good(ctx)
     version = good.version_hash
     weights = blank_to_none(good.output_weights)
     if version is None or weights is None:
-        raise DataRejected(f"Training {good.id} made the last good version but Replicate "
-                           "returned no weights URL for it; it cannot be restored as it was.")
+        raise DataRejected(
+            f"Training {good.id} made the last good version but Replicate "
+            "returned no weights URL for it; it cannot be restored as it was."
+        )
     if good.destination != ctx.model_id:
         raise DataRejected(
             f"The last good version {short(version)}… belongs to {good.destination}, but the "
             f"row's model is {ctx.model_id or '(none)'}; decide which model the user should "
-            "use before restoring.")
+            "use before restoring."
+        )
     failed_id = blank_to_none(ctx.row.training_id)
     failed = ctx.training(failed_id)
-    what_failed = (f"Retrain {failed_id} {failed.status if failed else 'did not finish'}"
-                   if failed_id else "The last retrain did not finish")
+    what_failed = (
+        f"Retrain {failed_id} {failed.status if failed else 'did not finish'}"
+        if failed_id
+        else "The last retrain did not finish"
+    )
     target = {**completed_target(good, version, completed_at=True), "lora_weights_url": weights}
     return make_plan(
-        RepairAction.RESTORE_LAST_GOOD_VERSION, row, target,
-        explanation=(f"{what_failed} after the app had cleared the row, so the user has "
-                     f"nothing to generate with. Restore version {short(version)}… and the "
-                     f"weights of training {good.id} ({when_text(good.completed_at)}), which "
-                     f"still exists in {good.destination}."),
-        evidence={"training_status": status, "stored_version": ctx.row.replicate_version_id,
-                  "failed_training_id": failed_id,
-                  "failure_reason": ctx.row.failure_reason,
-                  "last_good_training_id": good.id, "last_good_version": version,
-                  "last_good_weights_url": weights, "model_id": good.destination,
-                  "last_good_completed_at": good.completed_at},
-        already="The row already holds the last good version; nothing to restore.")
+        RepairAction.RESTORE_LAST_GOOD_VERSION,
+        row,
+        target,
+        explanation=(
+            f"{what_failed} after the app had cleared the row, so the user has "
+            f"nothing to generate with. Restore version {short(version)}… and the "
+            f"weights of training {good.id} ({when_text(good.completed_at)}), which "
+            f"still exists in {good.destination}."
+        ),
+        evidence={
+            "training_status": status,
+            "stored_version": ctx.row.replicate_version_id,
+            "failed_training_id": failed_id,
+            "failure_reason": ctx.row.failure_reason,
+            "last_good_training_id": good.id,
+            "last_good_version": version,
+            "last_good_weights_url": weights,
+            "model_id": good.destination,
+            "last_good_completed_at": good.completed_at,
+        },
+        already="The row already holds the last good version; nothing to restore.",
+    )

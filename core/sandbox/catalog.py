@@ -111,15 +111,21 @@ def _schema(input_schema: dict[str, Any], training_input: dict[str, Any] | None)
             "type": "object",
             "properties": {"version": {"type": "string"}, "weights": {"type": "string"}},
         }
-    return {"openapi": "3.0.2", "info": {"title": "Cog", "version": "0.1.0"},
-            "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.2",
+        "info": {"title": "Cog", "version": "0.1.0"},
+        "components": {"schemas": schemas},
+    }
 
 
 def trainer_schema(training_input: dict[str, Any]) -> dict[str, Any]:
     """A trainer's version schema: it trains (TrainingInput) and, run as a model, needs a ZIP."""
     return _schema(
-        {"type": "object", "required": ["input_images"],
-         "properties": {"input_images": _INPUT_IMAGES}},
+        {
+            "type": "object",
+            "required": ["input_images"],
+            "properties": {"input_images": _INPUT_IMAGES},
+        },
         training_input,
     )
 
@@ -131,12 +137,24 @@ def lora_version_schema() -> dict[str, Any]:
 
 # (owner/name, version id, description, TrainingInput schema)
 BUILTIN_TRAINERS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
-    (FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION,
-     "Train subjects or styles faster than ever", _FAST_FLUX_TRAINING_INPUT),
-    (OSTRIS_TRAINER, OSTRIS_TRAINER_VERSION,
-     "Fine-tune FLUX.1-dev using ai-toolkit", _OSTRIS_TRAINING_INPUT),
-    (LUCATACO_TRAINER, LUCATACO_TRAINER_VERSION,
-     "An earlier fast FLUX LoRA trainer", _FAST_FLUX_TRAINING_INPUT),
+    (
+        FAST_FLUX_TRAINER,
+        FAST_FLUX_TRAINER_VERSION,
+        "Train subjects or styles faster than ever",
+        _FAST_FLUX_TRAINING_INPUT,
+    ),
+    (
+        OSTRIS_TRAINER,
+        OSTRIS_TRAINER_VERSION,
+        "Fine-tune FLUX.1-dev using ai-toolkit",
+        _OSTRIS_TRAINING_INPUT,
+    ),
+    (
+        LUCATACO_TRAINER,
+        LUCATACO_TRAINER_VERSION,
+        "An earlier fast FLUX LoRA trainer",
+        _FAST_FLUX_TRAINING_INPUT,
+    ),
 )
 
 

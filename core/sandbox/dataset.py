@@ -115,8 +115,11 @@ def read_training_zip(
     unpack past ``max_uncompressed_bytes``, or hold no usable photo. Members that are not
     usable photos are listed in ``profile.skipped`` with the reason.
     """
-    limits = ZipLimits(max_members=max_members, max_uncompressed_bytes=max_uncompressed_bytes,
-                       max_image_pixels=max_image_pixels)
+    limits = ZipLimits(
+        max_members=max_members,
+        max_uncompressed_bytes=max_uncompressed_bytes,
+        max_image_pixels=max_image_pixels,
+    )
     skipped: list[tuple[str, str]] = []
     short_sides: list[int] = []
     sharpnesses: list[float] = []

@@ -130,9 +130,12 @@ class Sandbox:
             self.store.put_model(key, _model_doc(owner, name, "public", description, official=True))
             self.store.put_version(
                 key,
-                {"id": version_id, "created_at": "2024-08-14T16:42:11.214337Z",
-                 "cog_version": catalog.COG_VERSION,
-                 "openapi_schema": catalog.trainer_schema(training_input)},
+                {
+                    "id": version_id,
+                    "created_at": "2024-08-14T16:42:11.214337Z",
+                    "cog_version": catalog.COG_VERSION,
+                    "openapi_schema": catalog.trainer_schema(training_input),
+                },
                 {"kind": "trainer"},
             )
 
@@ -167,8 +170,9 @@ class Sandbox:
         if problems:
             raise Problem(422, "Invalid model", "; ".join(problems))
         if owner != self.config.account:
-            raise Problem(403, "Forbidden",
-                          f"You do not have permission to create models for {owner!r}")
+            raise Problem(
+                403, "Forbidden", f"You do not have permission to create models for {owner!r}"
+            )
         key = f"{owner}/{name}"
         if self.store.get_model(key) is not None:
             raise Problem(409, "Conflict", "A model with that name and owner already exists.")
@@ -180,8 +184,11 @@ class Sandbox:
     def delete_model(self, key: str) -> None:
         self._own_model(key)
         if self.store.count_versions(key):
-            raise Problem(409, "Conflict",
-                          "A model with versions cannot be deleted: delete its versions first.")
+            raise Problem(
+                409,
+                "Conflict",
+                "A model with versions cannot be deleted: delete its versions first.",
+            )
         self.store.delete_model(key)
 
     def _own_model(self, key: str) -> Doc:
@@ -248,15 +255,27 @@ class Sandbox:
         start_at = created + self.config.training_start_seconds
         training_id = new_id()
         doc: Doc = {
-            "id": training_id, "model": trainer_key, "version": trainer_version,
-            "input": training_input, "output": None, "logs": "", "error": None,
-            "status": "starting", "metrics": {}, "source": "api",
-            "created_at": iso(created), "started_at": None, "completed_at": None,
+            "id": training_id,
+            "model": trainer_key,
+            "version": trainer_version,
+            "input": training_input,
+            "output": None,
+            "logs": "",
+            "error": None,
+            "status": "starting",
+            "metrics": {},
+            "source": "api",
+            "created_at": iso(created),
+            "started_at": None,
+            "completed_at": None,
             "urls": _job_urls("trainings", training_id),
         }
         extra = {
-            "destination": destination, "created": created, "start_at": start_at,
-            "done_at": start_at + self.config.training_seconds, "outcome": outcome,
+            "destination": destination,
+            "created": created,
+            "start_at": start_at,
+            "done_at": start_at + self.config.training_seconds,
+            "outcome": outcome,
             "dataset_id": dataset_id,
             "steps": training_input.get("steps") or training_input.get("training_steps") or 1000,
         }
@@ -296,8 +315,10 @@ class Sandbox:
 
     def _finish_training(self, doc: Doc, extra: Doc, status: str, at: float) -> None:
         doc["completed_at"] = iso(at)
-        doc["metrics"] = {"predict_time": round(at - extra["start_at"], 3),
-                          "total_time": round(at - extra["created"], 3)}
+        doc["metrics"] = {
+            "predict_time": round(at - extra["start_at"], 3),
+            "total_time": round(at - extra["created"], 3),
+        }
         if status != "succeeded":
             return
         destination = extra["destination"]
@@ -311,10 +332,19 @@ class Sandbox:
         trigger = str(doc["input"].get("trigger_word") or "TOK")
         self.store.put_version(
             destination,
-            {"id": version_id, "created_at": iso(at), "cog_version": catalog.COG_VERSION,
-             "openapi_schema": catalog.lora_version_schema()},
-            {"kind": "lora", "dataset_id": extra.get("dataset_id"), "trigger_word": trigger,
-             "weights_path": weights_path, "training_id": doc["id"]},
+            {
+                "id": version_id,
+                "created_at": iso(at),
+                "cog_version": catalog.COG_VERSION,
+                "openapi_schema": catalog.lora_version_schema(),
+            },
+            {
+                "kind": "lora",
+                "dataset_id": extra.get("dataset_id"),
+                "trigger_word": trigger,
+                "weights_path": weights_path,
+                "training_id": doc["id"],
+            },
         )
         doc["output"] = {"version": f"{destination}:{version_id}", "weights": BASE + weights_path}
 
@@ -326,22 +356,40 @@ class Sandbox:
         assert found is not None
         prediction_input = body.get("input")
         if not isinstance(prediction_input, dict):
-            raise Problem(422, "Input validation failed", "- input: input is required\n",
-                          invalid_fields=[{"type": "required", "field": "input",
-                                           "description": "input is required"}])
+            raise Problem(
+                422,
+                "Input validation failed",
+                "- input: input is required\n",
+                invalid_fields=[
+                    {"type": "required", "field": "input", "description": "input is required"}
+                ],
+            )
         schema = found[1]["openapi_schema"]["components"]["schemas"]["Input"]
         _raise_if_invalid(catalog.validate_input(schema, prediction_input))
         created = self.clock()
         prediction_id = new_id()
         doc: Doc = {
-            "id": prediction_id, "model": model_key, "version": version_id,
-            "input": prediction_input, "output": None, "logs": "", "error": None,
-            "status": "starting", "metrics": {}, "source": "api", "data_removed": False,
-            "created_at": iso(created), "started_at": None, "completed_at": None,
+            "id": prediction_id,
+            "model": model_key,
+            "version": version_id,
+            "input": prediction_input,
+            "output": None,
+            "logs": "",
+            "error": None,
+            "status": "starting",
+            "metrics": {},
+            "source": "api",
+            "data_removed": False,
+            "created_at": iso(created),
+            "started_at": None,
+            "completed_at": None,
             "urls": _job_urls("predictions", prediction_id),
         }
-        extra = {"created": created, "start_at": created,
-                 "done_at": created + self.config.prediction_seconds}
+        extra = {
+            "created": created,
+            "start_at": created,
+            "done_at": created + self.config.prediction_seconds,
+        }
         self.store.put_job("prediction", doc, extra, active=True)
         self.count("predictions.create")
         doc = self._advance("prediction", prediction_id)
@@ -387,27 +435,42 @@ class Sandbox:
         seed = given.get("seed")
         if not isinstance(seed, int):
             seed = int(hashlib.sha256(repr(sorted(given.items())).encode()).hexdigest()[:8], 16)
-        fmt = {"jpeg": "jpg"}.get(str(given.get("output_format") or "webp"),
-                                  str(given.get("output_format") or "webp"))
+        fmt = {"jpeg": "jpg"}.get(
+            str(given.get("output_format") or "webp"), str(given.get("output_format") or "webp")
+        )
         fmt = fmt if fmt in ("png", "jpg", "webp") else "png"
         urls = []
         for index in range(int(given.get("num_outputs") or 1)):
-            image = render_prediction(photos, profile, RenderRequest(
-                prompt=str(given.get("prompt") or ""), seed=seed + index,
-                aspect_ratio=str(given.get("aspect_ratio") or "1:1"),
-                megapixels=str(given.get("megapixels") or "1"), output_format=fmt,
-                likeness=_mentions(str(given.get("prompt") or ""), version_extra["trigger_word"]),
-                lora_matches=_lora_matches(given.get("hf_lora"), found[0], doc["version"],
-                                           version_extra["weights_path"]),
-            ))
+            image = render_prediction(
+                photos,
+                profile,
+                RenderRequest(
+                    prompt=str(given.get("prompt") or ""),
+                    seed=seed + index,
+                    aspect_ratio=str(given.get("aspect_ratio") or "1:1"),
+                    megapixels=str(given.get("megapixels") or "1"),
+                    output_format=fmt,
+                    likeness=_mentions(
+                        str(given.get("prompt") or ""), version_extra["trigger_word"]
+                    ),
+                    lora_matches=_lora_matches(
+                        given.get("hf_lora"),
+                        found[0],
+                        doc["version"],
+                        version_extra["weights_path"],
+                    ),
+                ),
+            )
             name = f"out-{index}.{fmt}"
             self._write_delivery(doc["id"], name, image)
             urls.append(f"{BASE}/delivery/{doc['id']}/{name}")
         doc["output"] = urls
         doc["logs"] += f"Using seed: {seed}\n"
         doc["completed_at"] = iso(at)
-        doc["metrics"] = {"predict_time": round(at - doc_time(doc), 3),
-                          "total_time": round(at - doc_time(doc), 3)}
+        doc["metrics"] = {
+            "predict_time": round(at - doc_time(doc), 3),
+            "total_time": round(at - doc_time(doc), 3),
+        }
 
     # -- shared job machinery -----------------------------------------------------------
     def tick(self) -> None:
@@ -476,9 +539,14 @@ class Sandbox:
         created = self.clock()
         md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
         doc = {
-            "id": file_id, "name": name, "content_type": content_type, "size": len(content),
-            "etag": md5, "checksums": {"sha256": hashlib.sha256(content).hexdigest(), "md5": md5},
-            "metadata": metadata, "created_at": iso(created),
+            "id": file_id,
+            "name": name,
+            "content_type": content_type,
+            "size": len(content),
+            "etag": md5,
+            "checksums": {"sha256": hashlib.sha256(content).hexdigest(), "md5": md5},
+            "metadata": metadata,
+            "created_at": iso(created),
             "expires_at": iso(created + 24 * 3600),
             "urls": {"get": f"{BASE}/v1/files/{file_id}"},
         }
@@ -555,8 +623,9 @@ class Sandbox:
         if local is not None:
             return local
         try:
-            response = httpx.get(url, timeout=self.config.fetch_timeout_seconds,
-                                 follow_redirects=True)
+            response = httpx.get(
+                url, timeout=self.config.fetch_timeout_seconds, follow_redirects=True
+            )
         except httpx.HTTPError as exc:
             raise DataRejected(f"Failed to download input_images: {exc}") from exc
         if response.status_code != 200:
@@ -583,13 +652,22 @@ def doc_time(doc: Doc) -> float:
     return datetime.fromisoformat(str(doc["created_at"]).replace("Z", "+00:00")).timestamp()
 
 
-def _model_doc(owner: str, name: str, visibility: str, description: Any,
-               *, official: bool = False) -> Doc:
+def _model_doc(
+    owner: str, name: str, visibility: str, description: Any, *, official: bool = False
+) -> Doc:
     return {
-        "url": f"https://replicate.com/{owner}/{name}", "owner": owner, "name": name,
-        "description": description, "visibility": visibility, "github_url": None,
-        "paper_url": None, "license_url": None, "run_count": 0, "cover_image_url": None,
-        "default_example": None, "is_official": official,
+        "url": f"https://replicate.com/{owner}/{name}",
+        "owner": owner,
+        "name": name,
+        "description": description,
+        "visibility": visibility,
+        "github_url": None,
+        "paper_url": None,
+        "license_url": None,
+        "run_count": 0,
+        "cover_image_url": None,
+        "default_example": None,
+        "is_official": official,
     }
 
 
@@ -609,7 +687,8 @@ def _page(rows: list[tuple[int, Doc]], limit: int) -> Page:
 
 def _invalid_version() -> Problem:
     return Problem(
-        422, "Invalid version or not permitted",
+        422,
+        "Invalid version or not permitted",
         "The specified version does not exist (or perhaps you don't have permission to use it?)",
     )
 
@@ -617,7 +696,9 @@ def _invalid_version() -> Problem:
 def _raise_if_invalid(problems: list[str]) -> None:
     if problems:
         raise Problem(
-            422, "Input validation failed", "".join(f"- {line}\n" for line in problems),
+            422,
+            "Input validation failed",
+            "".join(f"- {line}\n" for line in problems),
             invalid_fields=[{"type": "invalid", "description": line} for line in problems],
         )
 

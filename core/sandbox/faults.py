@@ -23,8 +23,8 @@ from core.sandbox.engine import Problem
 @dataclass
 class FaultRule:
     status: int | None = None
-    share: float = 1.0          # the fraction of matching requests it hits
-    count: int | None = None    # hit at most this many requests, then retire
+    share: float = 1.0  # the fraction of matching requests it hits
+    count: int | None = None  # hit at most this many requests, then retire
     retry_after: float | None = None
     latency_ms: float = 0.0
     timeout: bool = False
@@ -50,9 +50,7 @@ class FaultRule:
         self.methods = [method.upper() for method in self.methods] if self.methods else None
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.methods is None or method in self.methods) and bool(
-            self._pattern.search(path)
-        )
+        return (self.methods is None or method in self.methods) and bool(self._pattern.search(path))
 
     def public(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if not key.startswith("_")}
@@ -68,8 +66,13 @@ class FaultBook:
         self._next_id = 1
 
     def add(self, spec: dict[str, Any]) -> FaultRule:
-        known = {key: value for key, value in spec.items() if key in FaultRule.__dataclass_fields__
-                 and not key.startswith("_") and key not in ("id", "hits")}
+        known = {
+            key: value
+            for key, value in spec.items()
+            if key in FaultRule.__dataclass_fields__
+            and not key.startswith("_")
+            and key not in ("id", "hits")
+        }
         unknown = set(spec) - set(known)
         if unknown:
             raise Problem(400, "Bad fault", f"unknown fields: {', '.join(sorted(unknown))}")
@@ -137,8 +140,11 @@ class RateLimits:
             self._stamp.clear()
 
     def public(self) -> dict[str, Any]:
-        return {"predictions_per_minute": self.predictions_per_minute,
-                "other_per_minute": self.other_per_minute, "burst_seconds": self.burst_seconds}
+        return {
+            "predictions_per_minute": self.predictions_per_minute,
+            "other_per_minute": self.other_per_minute,
+            "burst_seconds": self.burst_seconds,
+        }
 
     def take(self, is_prediction_create: bool) -> float | None:
         """None when the request may go on, else the seconds until a token frees up."""

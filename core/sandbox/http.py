@@ -31,15 +31,20 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _render(request: Request, payload: Any, status: int = 200,
-            headers: dict[str, str] | None = None) -> Response:
+def _render(
+    request: Request, payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     text = dump(payload).replace(BASE, _base(request))
     return Response(text, status_code=status, media_type="application/json", headers=headers)
 
 
 def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(problem.body), status_code=problem.status,
-                    media_type=PROBLEM_JSON, headers=headers)
+    return Response(
+        json.dumps(problem.body),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
 
 
 def _page(request: Request, page: Page) -> Response:
@@ -88,12 +93,14 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         return _render(request, await _threaded(sandbox.create_model, body), 201)
 
     def list_versions(request: Request) -> Response:
-        return _page(request, sandbox.list_versions(model_key(request),
-                                                    request.query_params.get("cursor")))
+        return _page(
+            request, sandbox.list_versions(model_key(request), request.query_params.get("cursor"))
+        )
 
     def get_version(request: Request) -> Response:
-        return _render(request, sandbox.get_version(model_key(request),
-                                                    request.path_params["version"]))
+        return _render(
+            request, sandbox.get_version(model_key(request), request.path_params["version"])
+        )
 
     def delete_version(request: Request) -> Response:
         sandbox.delete_version(model_key(request), request.path_params["version"])
@@ -101,8 +108,9 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
 
     async def create_training(request: Request) -> Response:
         body = await _json_body(request)
-        doc = await _threaded(sandbox.create_training, model_key(request),
-                              request.path_params["version"], body)
+        doc = await _threaded(
+            sandbox.create_training, model_key(request), request.path_params["version"], body
+        )
         return _render(request, doc, 201)
 
     def list_trainings(request: Request) -> Response:
@@ -134,8 +142,9 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         async with request.form(max_part_size=110 * 1024 * 1024) as form:
             upload = form.get("content")
             if upload is None or isinstance(upload, str):
-                raise Problem(422, "Input validation failed",
-                              "- content: a file part is required\n")
+                raise Problem(
+                    422, "Input validation failed", "- content: a file part is required\n"
+                )
             content = await upload.read()
             name = upload.filename or "file"
             content_type = upload.content_type or "application/octet-stream"
@@ -148,8 +157,9 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         return _render(request, doc, 201)
 
     def list_files(request: Request) -> Response:
-        return _render(request, {"next": None, "previous": None,
-                                 "results": sandbox.store.list_files()})
+        return _render(
+            request, {"next": None, "previous": None, "results": sandbox.store.list_files()}
+        )
 
     def get_file(request: Request) -> Response:
         return _render(request, sandbox.get_file(request.path_params["id"]))
@@ -164,8 +174,9 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
 
     def account(request: Request) -> Response:
         name = sandbox.config.account
-        return _render(request, {"type": "organization", "username": name, "name": name,
-                                 "github_url": None})
+        return _render(
+            request, {"type": "organization", "username": name, "name": name, "github_url": None}
+        )
 
     # -- public downloads: replicate.delivery and the app's blob store ------------------
     def delivery(request: Request) -> Response:
@@ -175,8 +186,12 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
 
     async def put_blob(request: Request) -> Response:
         content = await request.body()
-        path = await _threaded(sandbox.put_blob, request.path_params["path"], content,
-                               request.headers.get("content-type", "application/octet-stream"))
+        path = await _threaded(
+            sandbox.put_blob,
+            request.path_params["path"],
+            content,
+            request.headers.get("content-type", "application/octet-stream"),
+        )
         return _render(request, {"url": f"{BASE}{path}", "size": len(content)}, 201)
 
     def get_blob(request: Request) -> Response:
@@ -185,8 +200,14 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
 
     # -- /_sandbox: the control API ------------------------------------------------------
     def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "sandbox": True, "data_dir": str(sandbox.data_dir),
-                             "account": sandbox.config.account})
+        return JSONResponse(
+            {
+                "ok": True,
+                "sandbox": True,
+                "data_dir": str(sandbox.data_dir),
+                "account": sandbox.config.account,
+            }
+        )
 
     async def config(request: Request) -> Response:
         if request.method == "POST":
@@ -234,10 +255,12 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         Route("/v1/models/{owner}/{name}", delete_model, methods=["DELETE"]),
         Route("/v1/models/{owner}/{name}/versions", list_versions, methods=["GET"]),
         Route("/v1/models/{owner}/{name}/versions/{version}", get_version, methods=["GET"]),
-        Route("/v1/models/{owner}/{name}/versions/{version}", delete_version,
-              methods=["DELETE"]),
-        Route("/v1/models/{owner}/{name}/versions/{version}/trainings", create_training,
-              methods=["POST"]),
+        Route("/v1/models/{owner}/{name}/versions/{version}", delete_version, methods=["DELETE"]),
+        Route(
+            "/v1/models/{owner}/{name}/versions/{version}/trainings",
+            create_training,
+            methods=["POST"],
+        ),
         Route("/v1/trainings", list_trainings, methods=["GET"]),
         Route("/v1/trainings/{id}", get_training, methods=["GET"]),
         Route("/v1/trainings/{id}/cancel", cancel_training, methods=["POST"]),
@@ -271,8 +294,10 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
     async def on_not_found(request: Request, exc: Exception) -> Response:
         return _problem_response(Problem(404, "Not found", "Not found."))
 
-    app = Starlette(routes=routes, exception_handlers={Problem: on_problem, 404: on_not_found,
-                                                       405: on_not_found})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={Problem: on_problem, 404: on_not_found, 405: on_not_found},
+    )
     return Gatekeeper(app, sandbox, faults, limits)
 
 
@@ -284,16 +309,22 @@ async def _threaded(function: Any, *args: Any) -> Any:
 
 def _media_type(name: str) -> str:
     suffix = name.rsplit(".", 1)[-1].lower()
-    return {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp",
-            "tar": "application/x-tar", "zip": "application/zip"}.get(
-        suffix, "application/octet-stream")
+    return {
+        "png": "image/png",
+        "jpg": "image/jpeg",
+        "jpeg": "image/jpeg",
+        "webp": "image/webp",
+        "tar": "application/x-tar",
+        "zip": "application/zip",
+    }.get(suffix, "application/octet-stream")
 
 
 class Gatekeeper:
     """Authentication, rate limits and injected faults, in front of the routes."""
 
-    def __init__(self, app: ASGIApp, sandbox: Sandbox, faults: FaultBook,
-                 limits: RateLimits) -> None:
+    def __init__(
+        self, app: ASGIApp, sandbox: Sandbox, faults: FaultBook, limits: RateLimits
+    ) -> None:
         self.app, self.sandbox, self.faults, self.limits = app, sandbox, faults, limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -310,9 +341,13 @@ class Gatekeeper:
             headers = dict(scope.get("headers") or [])
             token = headers.get(b"authorization", b"").decode().removeprefix("Bearer ").strip()
             if not token:
-                await _problem_response(Problem(
-                    401, "Unauthenticated", "You did not pass a valid authentication token",
-                ))(scope, receive, send)
+                await _problem_response(
+                    Problem(
+                        401,
+                        "Unauthenticated",
+                        "You did not pass a valid authentication token",
+                    )
+                )(scope, receive, send)
                 return
             wait = self.limits.take(method == "POST" and path == "/v1/predictions")
             if wait is not None:
@@ -324,6 +359,7 @@ class Gatekeeper:
         if rule.timeout:
             await asyncio.sleep(rule.hang_seconds)
         if rule.when == "after":
+
             async def swallow(message: Message) -> None:
                 return None
 
@@ -334,9 +370,16 @@ class Gatekeeper:
 def _throttled(wait: float) -> Response:
     seconds = retry_after_header(wait)
     return Response(
-        json.dumps({"title": "Request was throttled", "status": 429,
-                    "detail": f"Request was throttled. Your rate limit resets in ~{seconds}s."}),
-        status_code=429, media_type=PROBLEM_JSON, headers={"Retry-After": seconds},
+        json.dumps(
+            {
+                "title": "Request was throttled",
+                "status": 429,
+                "detail": f"Request was throttled. Your rate limit resets in ~{seconds}s.",
+            }
+        ),
+        status_code=429,
+        media_type=PROBLEM_JSON,
+        headers={"Retry-After": seconds},
     )
 
 
@@ -346,10 +389,19 @@ def _fault_response(status: int, retry_after: float | None) -> Response:
         response = _throttled(retry_after or 1)
         return response
     if status == 502:
-        return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502,
-                        media_type="text/html", headers=headers)
+        return Response(
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            status_code=502,
+            media_type="text/html",
+            headers=headers,
+        )
     titles = {500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
     title = titles.get(status, "Error")
-    return Response(json.dumps({"title": title, "detail": f"{title} (injected by the sandbox)",
-                                "status": status}),
-                    status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(
+        json.dumps(
+            {"title": title, "detail": f"{title} (injected by the sandbox)", "status": status}
+        ),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )

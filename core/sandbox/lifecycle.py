@@ -62,10 +62,17 @@ def step_training(doc: dict[str, Any], extra: dict[str, Any], at: float) -> Step
         return Step(status="processing", logs=training_logs(done, steps_total))
     if outcome.get("kind") == "fail":
         partial = training_logs(steps_total // 3, steps_total)
-        return Step(status="failed", logs=partial + f"Training failed: {outcome['error']}\n",
-                    finishing=True, error=str(outcome["error"]))
-    return Step(status="succeeded", logs=training_logs(steps_total, steps_total)
-                + "Training complete. Uploading weights\n", finishing=True)
+        return Step(
+            status="failed",
+            logs=partial + f"Training failed: {outcome['error']}\n",
+            finishing=True,
+            error=str(outcome["error"]),
+        )
+    return Step(
+        status="succeeded",
+        logs=training_logs(steps_total, steps_total) + "Training complete. Uploading weights\n",
+        finishing=True,
+    )
 
 
 def step_prediction(doc: dict[str, Any], extra: dict[str, Any], at: float) -> Step | None:

@@ -161,9 +161,7 @@ class _Dice:
 
     def colour(self, label: str, saturation: float, value: float) -> Colour:
         """An RGB colour with a random hue."""
-        return np.array(
-            colorsys.hsv_to_rgb(self.unit(label), saturation, value), dtype=np.float32
-        )
+        return np.array(colorsys.hsv_to_rgb(self.unit(label), saturation, value), dtype=np.float32)
 
 
 def _multiple_of_16(side: float) -> int:

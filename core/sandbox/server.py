@@ -50,8 +50,12 @@ def _clock(sandbox: Sandbox, stopping: threading.Event) -> None:
 
 def _server(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> uvicorn.Server:
     config = uvicorn.Config(
-        build_app(sandbox, faults, limits), log_level="warning", access_log=False,
-        lifespan="off", timeout_keep_alive=30, server_header=False,
+        build_app(sandbox, faults, limits),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        server_header=False,
     )
     return uvicorn.Server(config)
 
@@ -64,8 +68,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def start_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
-                  config: SandboxConfig | None = None, **settings: Any) -> RunningSandbox:
+def start_sandbox(
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    config: SandboxConfig | None = None,
+    **settings: Any,
+) -> RunningSandbox:
     """Start a sandbox on a background thread; port 0 picks a free one."""
     sandbox_config = config or SandboxConfig()
     sandbox_config.update(settings)
@@ -75,10 +85,15 @@ def start_sandbox(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     running = RunningSandbox(f"http://{host}:{bound_port}", sandbox, faults, limits, server)
-    serve = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                             name=f"sandbox-{bound_port}", daemon=True)
-    clock = threading.Thread(target=_clock, args=(sandbox, running._stopping),
-                             name=f"sandbox-clock-{bound_port}", daemon=True)
+    serve = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{bound_port}", daemon=True
+    )
+    clock = threading.Thread(
+        target=_clock,
+        args=(sandbox, running._stopping),
+        name=f"sandbox-clock-{bound_port}",
+        daemon=True,
+    )
     running._threads += [serve, clock]
     serve.start()
     clock.start()

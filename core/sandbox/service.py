@@ -30,7 +30,8 @@ def _healthy(base_url: str, folder: Path) -> bool:
     try:
         answer = httpx.get(f"{base_url}/_sandbox/health", timeout=2.0)
         return answer.status_code == 200 and Path(answer.json()["data_dir"]).resolve() == (
-            folder.resolve())
+            folder.resolve()
+        )
     except (httpx.HTTPError, ValueError, KeyError):
         return False
 
@@ -64,16 +65,27 @@ def ensure_sandbox(folder: Path) -> str:
                 return base_url
         port = _port(previous_port)
         pid = spawn_detached(
-            [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(folder),
-             "--training-seconds", str(DEMO_TRAINING_SECONDS)],
-            log_path=folder / "sandbox.log", what="the Replicate sandbox",
+            [
+                sys.executable,
+                "-m",
+                "core.sandbox",
+                "--port",
+                str(port),
+                "--data",
+                str(folder),
+                "--training-seconds",
+                str(DEMO_TRAINING_SECONDS),
+            ],
+            log_path=folder / "sandbox.log",
+            what="the Replicate sandbox",
         )
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not _healthy(base_url, folder):
             if not alive(pid) or time.monotonic() > deadline:
                 raise ConfigError(
-                    f"The Replicate sandbox did not start (see {folder / 'sandbox.log'}).")
+                    f"The Replicate sandbox did not start (see {folder / 'sandbox.log'})."
+                )
             time.sleep(0.1)
         record.write_text(json.dumps({"base_url": base_url, "pid": pid}))
         return base_url

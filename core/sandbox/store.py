@@ -128,9 +128,9 @@ class Store:
             ).fetchone()
         return (json.loads(row[0]), json.loads(row[1])) if row else None
 
-    def versions_page(self, model_key: str, before_seq: int | None, limit: int) -> list[
-        tuple[int, Doc]
-    ]:
+    def versions_page(
+        self, model_key: str, before_seq: int | None, limit: int
+    ) -> list[tuple[int, Doc]]:
         """Newest first, strictly older than ``before_seq``; one more row than ``limit``
         tells the caller that a next page exists."""
         with self._lock:

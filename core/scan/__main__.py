@@ -40,22 +40,42 @@ SUMMARY_WORST_USERS = 10
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one scan from the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m core.scan", description=__doc__,
-                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true",
-                        help="print every scanned user's findings as one JSON object")
-    parser.add_argument("--user", action="append", metavar="ID", dest="users",
-                        help="scan only this user id (repeatable); default: every user "
-                             "with a model row")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N",
-                        help="users checked at once (default 8); the rate limits still apply")
-    parser.add_argument("--no-datasets", action="store_true",
-                        help="skip reading training photos for the dataset checks "
-                             "(facts already cached are still used)")
-    parser.add_argument("--background", action="store_true",
-                        help="queue the scan for the workers and return at once with its id")
-    parser.add_argument("--actor", metavar="EMAIL",
-                        help="who asks, for the audit log (default: login@host)")
+    parser = argparse.ArgumentParser(
+        prog="python -m core.scan",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print every scanned user's findings as one JSON object"
+    )
+    parser.add_argument(
+        "--user",
+        action="append",
+        metavar="ID",
+        dest="users",
+        help="scan only this user id (repeatable); default: every user with a model row",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="users checked at once (default 8); the rate limits still apply",
+    )
+    parser.add_argument(
+        "--no-datasets",
+        action="store_true",
+        help="skip reading training photos for the dataset checks "
+        "(facts already cached are still used)",
+    )
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="queue the scan for the workers and return at once with its id",
+    )
+    parser.add_argument(
+        "--actor", metavar="EMAIL", help="who asks, for the audit log (default: login@host)"
+    )
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be 1 or more")
@@ -68,18 +88,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        runtime = start_runtime(settings, seed_demo=settings.mode is Mode.DEMO,
-                                progress=_note, retry_policy=SCAN_RETRIES,
-                                start_worker=args.background)
+        runtime = start_runtime(
+            settings,
+            seed_demo=settings.mode is Mode.DEMO,
+            progress=_note,
+            retry_policy=SCAN_RETRIES,
+            start_worker=args.background,
+        )
         try:
             if args.background:
                 return _queue(runtime, actor, args, settings=settings)
             result = run_scan(
-                app_engine=runtime.engine, ops_engine=runtime.ops_engine,
-                gateway=runtime.gateway, user_ids=args.users, concurrency=args.concurrency,
-                with_datasets=not args.no_datasets, requested_by=actor.email,
+                app_engine=runtime.engine,
+                ops_engine=runtime.ops_engine,
+                gateway=runtime.gateway,
+                user_ids=args.users,
+                concurrency=args.concurrency,
+                with_datasets=not args.no_datasets,
+                requested_by=actor.email,
                 stale_after=timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
-                progress=lambda done, total: _note(f"scanned {done} of {_users(total)}"))
+                progress=lambda done, total: _note(f"scanned {done} of {_users(total)}"),
+            )
         finally:
             runtime.gateway.close()
             runtime.engine.dispose()
@@ -91,47 +120,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: the scan could not run: {_one_line(str(exc))}{os.linesep}")
         return 1
     if args.json:
-        sys.stdout.write(json.dumps({"scan_id": result.scan_id,
-                                     "users": [user.to_dict() for user in result.users]})
-                         + os.linesep)
+        sys.stdout.write(
+            json.dumps(
+                {"scan_id": result.scan_id, "users": [user.to_dict() for user in result.users]}
+            )
+            + os.linesep
+        )
     else:
         sys.stdout.write(summary(result))
     return 0
 
 
-def _queue(runtime: Runtime, actor: Actor, args: argparse.Namespace, *,
-           settings: Settings) -> int:
+def _queue(runtime: Runtime, actor: Actor, args: argparse.Namespace, *, settings: Settings) -> int:
     """``--background``: request the scan, print its id, return at once."""
-    options = ScanOptions.of(args.users, with_datasets=not args.no_datasets,
-                             concurrency=args.concurrency)
+    options = ScanOptions.of(
+        args.users, with_datasets=not args.no_datasets, concurrency=args.concurrency
+    )
     with runtime.ops_engine.begin() as conn:
-        scan = request_scan(conn, actor, options, background=True, via="cli",
-                            stale_after=timedelta(
-                                seconds=settings.scan_heartbeat_timeout_seconds))
+        scan = request_scan(
+            conn,
+            actor,
+            options,
+            background=True,
+            via="cli",
+            stale_after=timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
+        )
     if args.json:
         sys.stdout.write(json.dumps({"scan_id": scan.id, "status": scan.status}) + os.linesep)
     else:
         sys.stdout.write(f"{scan.id}{os.linesep}")
-        _note(f"scan #{scan.id} queued; the workers run it (python -m core.worker). Follow it "
-              "on the Fleet page.")
+        _note(
+            f"scan #{scan.id} queued; the workers run it (python -m core.worker). Follow it "
+            "on the Fleet page."
+        )
     return 0
 
 
 def summary(result: ScanResult) -> str:
     """A few lines for a human: counts by code, then the worst users."""
     with_findings = [user for user in result.users if user.findings]
-    lines = [f"Scan {result.scan_id}: {_users(len(result.users))} in {result.seconds:.1f} s, "
-             f"{len(with_findings)} with findings."]
+    lines = [
+        f"Scan {result.scan_id}: {_users(len(result.users))} in {result.seconds:.1f} s, "
+        f"{len(with_findings)} with findings."
+    ]
     counts = Counter(finding.code for user in result.users for finding in user.findings)
     if counts:
         lines.append("Users by finding:")
-        for code in sorted(counts, key=lambda code: (code_spec(code).severity.rank,
-                                                     CODE_ORDER[code])):
+        for code in sorted(
+            counts, key=lambda code: (code_spec(code).severity.rank, CODE_ORDER[code])
+        ):
             lines.append(f"  {code_spec(code).severity.value:<8}  {code:<22}  {counts[code]}")
         lines.append("Worst users:")
-        worst = sorted(with_findings, key=lambda user: (
-            user.worst_severity.rank if user.worst_severity else 3, -len(user.findings),
-            user.user_id))
+        worst = sorted(
+            with_findings,
+            key=lambda user: (
+                user.worst_severity.rank if user.worst_severity else 3,
+                -len(user.findings),
+                user.user_id,
+            ),
+        )
         for user in worst[:SUMMARY_WORST_USERS]:
             codes = ", ".join(finding.code for finding in user.findings)
             lines.append(f"  {user.user_id}  {codes}")

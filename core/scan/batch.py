@@ -60,61 +60,99 @@ def check_batch(services: ScanServices, scan_id: int, batch_no: int) -> list[Use
     with services.app_engine.connect() as conn:
         page = given_ids(conn, work.user_ids)
     with Heartbeat(services.ops_engine, scan_id=scan_id, every=services.heartbeat_seconds):
-        results = check_users(page, gateway=services.gateway, ops_engine=services.ops_engine,
-                              health=work.health, skipped=work.skipped,
-                              concurrency=work.concurrency)
+        results = check_users(
+            page,
+            gateway=services.gateway,
+            ops_engine=services.ops_engine,
+            health=work.health,
+            skipped=work.skipped,
+            concurrency=work.concurrency,
+        )
     stored = commit_batch(services.ops_engine, scan_id, batch_no, results)
     return results if stored else None
 
 
 def _read_work(ops_engine: Engine, scan_id: int, batch_no: int) -> BatchWork | None:
     with ops_engine.connect() as conn:
-        scan = conn.execute(select(scans.c.status, scans.c.ledger_health, scans.c.options)
-                            .where(scans.c.id == scan_id)).one_or_none()
-        batch = conn.execute(select(scan_batches.c.user_ids, scan_batches.c.zip_urls,
-                                    scan_batches.c.state)
-                             .where(scan_batches.c.scan_id == scan_id,
-                                    scan_batches.c.batch_no == batch_no)).one_or_none()
+        scan = conn.execute(
+            select(scans.c.status, scans.c.ledger_health, scans.c.options).where(
+                scans.c.id == scan_id
+            )
+        ).one_or_none()
+        batch = conn.execute(
+            select(scan_batches.c.user_ids, scan_batches.c.zip_urls, scan_batches.c.state).where(
+                scan_batches.c.scan_id == scan_id, scan_batches.c.batch_no == batch_no
+            )
+        ).one_or_none()
         if scan is None or scan.status != "running" or batch is None or batch.state == "done":
             return None
-        failed = dict(conn.execute(
-            select(scan_zips.c.url, scan_zips.c.error)
-            .where(scan_zips.c.scan_id == scan_id, scan_zips.c.state == "failed",
-                   scan_zips.c.url.in_(list(batch.zip_urls))))
-            .tuples().all()) if batch.zip_urls else {}
+        failed = (
+            dict(
+                conn.execute(
+                    select(scan_zips.c.url, scan_zips.c.error).where(
+                        scan_zips.c.scan_id == scan_id,
+                        scan_zips.c.state == "failed",
+                        scan_zips.c.url.in_(list(batch.zip_urls)),
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            if batch.zip_urls
+            else {}
+        )
         skipped: dict[str, str] = {}
         if failed:
             for user_id, needed in needed_by_user(conn, batch.user_ids).items():
-                reason = skipped_reason({url: error or "unknown error"
-                                         for url, error in failed.items()}, needed)
+                reason = skipped_reason(
+                    {url: error or "unknown error" for url, error in failed.items()}, needed
+                )
                 if reason is not None:
                     skipped[user_id] = reason
     options = scan.options or {}
-    return BatchWork(tuple(batch.user_ids), LedgerHealth.from_json(scan.ledger_health),
-                     max(1, int(options.get("concurrency") or 8)), skipped)
+    return BatchWork(
+        tuple(batch.user_ids),
+        LedgerHealth.from_json(scan.ledger_health),
+        max(1, int(options.get("concurrency") or 8)),
+        skipped,
+    )
 
 
-def check_users(page: Page, *, gateway: ReplicateGateway, ops_engine: Engine,
-                health: LedgerHealth, skipped: Mapping[str, str],
-                concurrency: int) -> list[UserScan]:
+def check_users(
+    page: Page,
+    *,
+    gateway: ReplicateGateway,
+    ops_engine: Engine,
+    health: LedgerHealth,
+    skipped: Mapping[str, str],
+    concurrency: int,
+) -> list[UserScan]:
     """Every user of ``page``, in its order: rows diagnosed on ``concurrency`` threads,
     ids without a row as healthy (never trained) or SCAN_ERROR (no such user)."""
-    check = partial(_check_user, ops_engine=ops_engine, gateway=gateway, health=health,
-                    skipped=skipped)
-    results = [_result(outcome)
-               for outcome in map_bounded(check, page.rows, max_workers=concurrency)]
+    check = partial(
+        _check_user, ops_engine=ops_engine, gateway=gateway, health=health, skipped=skipped
+    )
+    results = [
+        _result(outcome) for outcome in map_bounded(check, page.rows, max_workers=concurrency)
+    ]
     return results + without_rows(page)
 
 
 def without_rows(page: Page) -> list[UserScan]:
     """Given ids without a model row: nothing to drift, or no such user."""
-    return ([UserScan(user_id, ()) for user_id in page.no_model]
-            + [UserScan(user_id, (scan_error(user_id, UNKNOWN_USER),))
-               for user_id in page.unknown])
+    return [UserScan(user_id, ()) for user_id in page.no_model] + [
+        UserScan(user_id, (scan_error(user_id, UNKNOWN_USER),)) for user_id in page.unknown
+    ]
 
 
-def _check_user(row: AppRow, *, ops_engine: Engine, gateway: ReplicateGateway,
-                health: LedgerHealth, skipped: Mapping[str, str]) -> UserScan:
+def _check_user(
+    row: AppRow,
+    *,
+    ops_engine: Engine,
+    gateway: ReplicateGateway,
+    health: LedgerHealth,
+    skipped: Mapping[str, str],
+) -> UserScan:
     """One user, on a worker thread: gather, vouch for the ledger, diagnose."""
     try:
         facts = gather_facts(row, ops_conn_factory=ops_engine.connect, gateway=gateway)
@@ -136,19 +174,23 @@ def _result(outcome: Outcome[AppRow, UserScan]) -> UserScan:
     user_id = outcome.item.user_id
     error = outcome.error
     log.error("checking user %s failed", user_id, exc_info=error)
-    message = (f"checking this user failed unexpectedly ({type(error).__name__}: {error}); "
-               "the other users were checked")
+    message = (
+        f"checking this user failed unexpectedly ({type(error).__name__}: {error}); "
+        "the other users were checked"
+    )
     return UserScan(user_id, (scan_error(user_id, message),))
 
 
 def _in_order(findings: Sequence[Finding]) -> tuple[Finding, ...]:
     """The engine's order: most serious first, then the vocabulary's order."""
-    return tuple(sorted(findings, key=lambda finding: (finding.severity.rank,
-                                                       CODE_ORDER[finding.code])))
+    return tuple(
+        sorted(findings, key=lambda finding: (finding.severity.rank, CODE_ORDER[finding.code]))
+    )
 
 
-def commit_batch(ops_engine: Engine, scan_id: int, batch_no: int,
-                 results: Sequence[UserScan]) -> bool:
+def commit_batch(
+    ops_engine: Engine, scan_id: int, batch_no: int, results: Sequence[UserScan]
+) -> bool:
     """Store a checked batch, count it, and end the scan with its last batch: one short
     transaction. False (nothing stored) when the scan ended meanwhile (cancelled, given
     up) or another run of this batch stored it first."""
@@ -157,15 +199,22 @@ def commit_batch(ops_engine: Engine, scan_id: int, batch_no: int,
             return False
         claimed = conn.execute(
             update(scan_batches)
-            .where(scan_batches.c.scan_id == scan_id, scan_batches.c.batch_no == batch_no,
-                   scan_batches.c.state != "done")
+            .where(
+                scan_batches.c.scan_id == scan_id,
+                scan_batches.c.batch_no == batch_no,
+                scan_batches.c.state != "done",
+            )
             .values(state="done", finished_at=func.now())
-            .returning(scan_batches.c.batch_no)).one_or_none()
+            .returning(scan_batches.c.batch_no)
+        ).one_or_none()
         if claimed is None:
             return False
         record_users(conn, scan_id, results)
-        conn.execute(update(scans).where(scans.c.id == scan_id)
-                     .values(batches_done=scans.c.batches_done + 1, heartbeat_at=func.now()))
+        conn.execute(
+            update(scans)
+            .where(scans.c.id == scan_id)
+            .values(batches_done=scans.c.batches_done + 1, heartbeat_at=func.now())
+        )
         finish_if_done(conn, scan_id)
     return True
 
@@ -175,10 +224,15 @@ def finish_if_done(conn: Connection, scan_id: int) -> bool:
     as its outcome); True if this call ended it. The caller holds the scan's row lock."""
     row = conn.execute(
         update(scans)
-        .where(scans.c.id == scan_id, scans.c.status == "running", scans.c.planned,
-               scans.c.batches_done >= scans.c.batches_total)
+        .where(
+            scans.c.id == scan_id,
+            scans.c.status == "running",
+            scans.c.planned,
+            scans.c.batches_done >= scans.c.batches_total,
+        )
         .values(status="finished", finished_at=func.now(), phase=None)
-        .returning(scans)).one_or_none()
+        .returning(scans)
+    ).one_or_none()
     if row is None:
         return False
     record_outcome(conn, summary_from_row(row), "finished")

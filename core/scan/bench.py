@@ -63,9 +63,15 @@ def _create_models(base_url: str, model_ids: list[str]) -> None:
         with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
             for model_id in chunk:
                 owner, name = model_id.split("/")
-                http.post("/v1/models", json={"owner": owner, "name": name,
-                                              "visibility": "private",
-                                              "hardware": "gpu-t4"}).raise_for_status()
+                http.post(
+                    "/v1/models",
+                    json={
+                        "owner": owner,
+                        "name": name,
+                        "visibility": "private",
+                        "hardware": "gpu-t4",
+                    },
+                ).raise_for_status()
 
     chunks = [model_ids[start::16] for start in range(16)]
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -83,10 +89,15 @@ def _insert_users(engine: Engine, model_ids: list[str]) -> list[str]:
         user_id = f"bench-{index:06d}"
         completed = rng.random() < 0.7
         user_rows.append({"id": user_id, "email": f"{user_id}@example.com"})
-        model_rows.append({
-            "user_id": user_id, "replicate_model_id": model_id, "trigger_word": f"u{index}",
-            "training_status": "completed" if completed else "pending",
-            "replicate_version_id": f"{rng.getrandbits(256):064x}" if completed else None})
+        model_rows.append(
+            {
+                "user_id": user_id,
+                "replicate_model_id": model_id,
+                "trigger_word": f"u{index}",
+                "training_status": "completed" if completed else "pending",
+                "replicate_version_id": f"{rng.getrandbits(256):064x}" if completed else None,
+            }
+        )
     with engine.begin() as conn:
         conn.execute(insert(users), user_rows)
         conn.execute(insert(user_models), model_rows)
@@ -98,34 +109,56 @@ def _requests(base_url: str) -> int:
     return sum(int(count) for route, count in counts.items() if " /v1/" in route)
 
 
-def _foreground_scan(engine: Engine, gateway: ReplicateGateway, base_url: str,
-                     **options: Any) -> tuple[float, int, int]:
+def _foreground_scan(
+    engine: Engine, gateway: ReplicateGateway, base_url: str, **options: Any
+) -> tuple[float, int, int]:
     """(seconds, Replicate requests, users) of one scan in this process."""
     before = _requests(base_url)
     started = time.perf_counter()
-    result = run_scan(app_engine=engine, ops_engine=engine, gateway=gateway,
-                      with_datasets=False, requested_by="bench@sselfie-console", **options)
+    result = run_scan(
+        app_engine=engine,
+        ops_engine=engine,
+        gateway=gateway,
+        with_datasets=False,
+        requested_by="bench@sselfie-console",
+        **options,
+    )
     return time.perf_counter() - started, _requests(base_url) - before, len(result.users)
 
 
-def _background_scan(engine: Engine, url: str, base_url: str,
-                     data_dir: Path) -> tuple[float, int, int]:
+def _background_scan(
+    engine: Engine, url: str, base_url: str, data_dir: Path
+) -> tuple[float, int, int]:
     """(seconds from pick-up to end, Replicate requests, users) of a queued fleet scan
     run by one worker process."""
     settings = {"REPLICATE_CALLS_PER_MINUTE": str(SCAN_CALLS_PER_MINUTE)}
-    with worker_processes(1, database_url=url, sandbox_url=base_url, data_dir=data_dir,
-                          engine=engine, settings=settings,
-                          arguments=("--concurrency", str(WORKER_CONCURRENCY))):
+    with worker_processes(
+        1,
+        database_url=url,
+        sandbox_url=base_url,
+        data_dir=data_dir,
+        engine=engine,
+        settings=settings,
+        arguments=("--concurrency", str(WORKER_CONCURRENCY)),
+    ):
         before = _requests(base_url)
         with engine.begin() as conn:
-            scan = request_scan(conn, BENCH_ACTOR, ScanOptions.of(
-                with_datasets=False, concurrency=SCAN_CONCURRENCY), background=True)
+            scan = request_scan(
+                conn,
+                BENCH_ACTOR,
+                ScanOptions.of(with_datasets=False, concurrency=SCAN_CONCURRENCY),
+                background=True,
+            )
         wait_until_idle(engine)
         requests = _requests(base_url) - before
     with engine.connect() as conn:
         ended = scan_summary(conn, scan.id)
-    if ended is None or ended.status != "finished" or ended.finished_at is None \
-            or ended.picked_up_at is None:
+    if (
+        ended is None
+        or ended.status != "finished"
+        or ended.finished_at is None
+        or ended.picked_up_at is None
+    ):
         raise RuntimeError(f"the bench's scan did not finish: {ended}")
     seconds = (ended.finished_at - ended.picked_up_at).total_seconds()
     return seconds, requests, ended.users_scanned
@@ -138,17 +171,22 @@ def scan_throughput(users_count: int | None = None) -> dict[str, Any]:
 
     count = users_count or int(os.environ.get(SCAN_USERS_ENV) or SCAN_USERS)
     model_ids = [f"{OWNER}/bench-{index:06d}-selfie-lora" for index in range(count)]
-    with tempfile.TemporaryDirectory() as tmp, standalone_sandbox(Path(tmp)) as base_url, \
-            temporary_database(pool_size=SCAN_CONCURRENCY) as (engine, url):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        standalone_sandbox(Path(tmp)) as base_url,
+        temporary_database(pool_size=SCAN_CONCURRENCY) as (engine, url),
+    ):
         _create_models(base_url, model_ids)
         user_ids = _insert_users(engine, model_ids)
-        httpx.post(f"{base_url}/_sandbox/faults",
-                   json={"latency_ms": SCAN_LATENCY_MS, "path": "^/v1/"}).raise_for_status()
+        httpx.post(
+            f"{base_url}/_sandbox/faults", json={"latency_ms": SCAN_LATENCY_MS, "path": "^/v1/"}
+        ).raise_for_status()
         gateway = bench_gateway(base_url, calls_per_minute=SCAN_CALLS_PER_MINUTE)
         try:
             sample = random.Random(9).sample(user_ids, min(BASELINE_SAMPLE, count))
-            one_seconds, _, one_users = _foreground_scan(engine, gateway, base_url,
-                                                         user_ids=sample, concurrency=1)
+            one_seconds, _, one_users = _foreground_scan(
+                engine, gateway, base_url, user_ids=sample, concurrency=1
+            )
         finally:
             gateway.close()
         seconds, requests, scanned = _background_scan(engine, url, base_url, Path(tmp))
@@ -200,21 +238,33 @@ def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> d
             all_ids = list(conn.execute(select(users.c.id)).scalars())
         started = time.perf_counter()
         with engine.begin() as conn:
-            scan_id, _ = start_scan(conn, users_total=len(all_ids), requested_by="bench",
-                                    options={"scope": "all"})
+            scan_id, _ = start_scan(
+                conn, users_total=len(all_ids), requested_by="bench", options={"scope": "all"}
+            )
             for start in range(0, len(all_ids), 5000):
-                record_users(conn, scan_id, [_synthetic_result(user_id)
-                                             for user_id in all_ids[start:start + 5000]])
+                record_users(
+                    conn,
+                    scan_id,
+                    [_synthetic_result(user_id) for user_id in all_ids[start : start + 5000]],
+                )
             finish_scan(conn, scan_id)
         store_seconds = time.perf_counter() - started
-        everything = (select(users.c.id, users.c.email, users.c.plan, users.c.updated_at,
-                             user_models.c.replicate_model_id, user_models.c.trigger_word,
-                             user_models.c.replicate_version_id, user_models.c.training_status)
-                      .select_from(users.outerjoin(user_models,
-                                                   user_models.c.user_id == users.c.id)))
-        page = (everything.add_columns(func.count().over().label("total"))
-                .where(users.c.id == any_(bindparam("ids", type_=ARRAY(String))))
-                .order_by(users.c.updated_at.desc(), users.c.id).limit(FILTER_PAGE_SIZE))
+        everything = select(
+            users.c.id,
+            users.c.email,
+            users.c.plan,
+            users.c.updated_at,
+            user_models.c.replicate_model_id,
+            user_models.c.trigger_word,
+            user_models.c.replicate_version_id,
+            user_models.c.training_status,
+        ).select_from(users.outerjoin(user_models, user_models.c.user_id == users.c.id))
+        page = (
+            everything.add_columns(func.count().over().label("total"))
+            .where(users.c.id == any_(bindparam("ids", type_=ARRAY(String))))
+            .order_by(users.c.updated_at.desc(), users.c.id)
+            .limit(FILTER_PAGE_SIZE)
+        )
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
 
@@ -230,12 +280,17 @@ def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> d
 
             def in_pandas() -> Any:
                 frame = pd.read_sql(everything, conn)
-                found = pd.read_sql(select(scan_findings.c.user_id, scan_findings.c.code)
-                                    .where(scan_findings.c.scan_id == scan_id), conn)
+                found = pd.read_sql(
+                    select(scan_findings.c.user_id, scan_findings.c.code).where(
+                        scan_findings.c.scan_id == scan_id
+                    ),
+                    conn,
+                )
                 wanted = found.loc[found["code"] == FILTER_CODE, "user_id"]
                 hit = frame[frame["id"].isin(wanted)]
-                return hit.sort_values(["updated_at", "id"],
-                                       ascending=[False, True]).iloc[:FILTER_PAGE_SIZE]
+                return hit.sort_values(["updated_at", "id"], ascending=[False, True]).iloc[
+                    :FILTER_PAGE_SIZE
+                ]
 
             pandas = _median(in_pandas, max(1, repeats // 2))
     return {
@@ -251,17 +306,24 @@ def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> d
     }
 
 
-_CODES_BY_SHARE = (("STALE_VERSION", 0.05), ("TRIGGER_WORD_MISMATCH", 0.03),
-                   ("DUPLICATE_MODELS", 0.04), ("PARAMS_CHANGED", 0.15))
+_CODES_BY_SHARE = (
+    ("STALE_VERSION", 0.05),
+    ("TRIGGER_WORD_MISMATCH", 0.03),
+    ("DUPLICATE_MODELS", 0.04),
+    ("PARAMS_CHANGED", 0.15),
+)
 
 
 def _synthetic_result(user_id: str) -> UserScan:
     """A deterministic spread of findings: about a quarter of users have some."""
     draw = random.Random(user_id)
     findings: list[Finding] = [
-        make_finding(code, evidence={"user_id": user_id}, fix=Fix(None, "bench"),
-                     **_TITLE_FIELDS[code])
-        for code, share in _CODES_BY_SHARE if draw.random() < share]
+        make_finding(
+            code, evidence={"user_id": user_id}, fix=Fix(None, "bench"), **_TITLE_FIELDS[code]
+        )
+        for code, share in _CODES_BY_SHARE
+        if draw.random() < share
+    ]
     if draw.random() < 0.005:
         findings.append(scan_error(user_id, "Replicate is unavailable (bench)"))
     return UserScan(user_id, tuple(findings))

@@ -49,36 +49,56 @@ def needed_zip_urls(succeeded: Sequence[SucceededTraining]) -> list[str]:
     last_into: dict[str | None, int] = {}
     for position, record in enumerate(succeeded):
         last_into[record.destination] = position
-    wanted = sorted({position for last in last_into.values()
-                     for position in (last - 1, last) if position >= 0})
+    wanted = sorted(
+        {position for last in last_into.values() for position in (last - 1, last) if position >= 0}
+    )
     urls = (succeeded[position].zip_url for position in wanted)
-    return list(dict.fromkeys(url for url in urls
-                              if url and url.startswith(("http://", "https://"))))
+    return list(
+        dict.fromkeys(url for url in urls if url and url.startswith(("http://", "https://")))
+    )
 
 
-def succeeded_trainings(conn: Connection,
-                        user_ids: Iterable[str]) -> dict[str, list[SucceededTraining]]:
+def succeeded_trainings(
+    conn: Connection, user_ids: Iterable[str]
+) -> dict[str, list[SucceededTraining]]:
     """The users' succeeded ledger trainings, oldest first, per user."""
     wanted = sorted(set(user_ids))
     if not wanted:
         return {}
     url = trainings.c.input["input_images"].astext
-    statement = (select(trainings.c.user_id, trainings.c.id, trainings.c.destination,
-                        trainings.c.created_at, url.label("zip_url"))
-                 .where(trainings.c.status == "succeeded", trainings.c.user_id.in_(wanted))
-                 .order_by(trainings.c.user_id, trainings.c.created_at.asc().nulls_first(),
-                           trainings.c.id))
-    records = [SucceededTraining(row.user_id, row.id, row.destination, row.created_at,
-                                 row.zip_url.strip() if row.zip_url else None)
-               for row in conn.execute(statement)]
-    return {user_id: list(group)
-            for user_id, group in groupby(records, key=lambda record: record.user_id)}
+    statement = (
+        select(
+            trainings.c.user_id,
+            trainings.c.id,
+            trainings.c.destination,
+            trainings.c.created_at,
+            url.label("zip_url"),
+        )
+        .where(trainings.c.status == "succeeded", trainings.c.user_id.in_(wanted))
+        .order_by(trainings.c.user_id, trainings.c.created_at.asc().nulls_first(), trainings.c.id)
+    )
+    records = [
+        SucceededTraining(
+            row.user_id,
+            row.id,
+            row.destination,
+            row.created_at,
+            row.zip_url.strip() if row.zip_url else None,
+        )
+        for row in conn.execute(statement)
+    ]
+    return {
+        user_id: list(group)
+        for user_id, group in groupby(records, key=lambda record: record.user_id)
+    }
 
 
 def needed_by_user(conn: Connection, user_ids: Iterable[str]) -> dict[str, list[str]]:
     """The ZIP URLs each user's dataset checks need (users needing none are left out)."""
-    needs = {user_id: needed_zip_urls(records)
-             for user_id, records in succeeded_trainings(conn, user_ids).items()}
+    needs = {
+        user_id: needed_zip_urls(records)
+        for user_id, records in succeeded_trainings(conn, user_ids).items()
+    }
     return {user_id: urls for user_id, urls in needs.items() if urls}
 
 
@@ -88,13 +108,18 @@ def skipped_reason(failed: Mapping[str, str], needed: Sequence[str]) -> str | No
     missing = [url for url in needed if url in failed]
     if not missing:
         return None
-    return (f"the photos of {len(missing)} training(s) could not be read, so the dataset "
-            f"checks were skipped: {failed[missing[0]]}")
+    return (
+        f"the photos of {len(missing)} training(s) could not be read, so the dataset "
+        f"checks were skipped: {failed[missing[0]]}"
+    )
 
 
-def ensure_for_users(ops_engine: Engine, gateway: ReplicateGateway,
-                     reader: Callable[[], FaceReader],
-                     user_ids: Iterable[str]) -> dict[str, str]:
+def ensure_for_users(
+    ops_engine: Engine,
+    gateway: ReplicateGateway,
+    reader: Callable[[], FaceReader],
+    user_ids: Iterable[str],
+) -> dict[str, str]:
     """Compute the missing dataset facts these users need; returns user -> why a needed
     ZIP could not be read (only users with such a failure). ``reader`` is called (dlib
     loads in about a second) only when some ZIP is not in the cache yet. Each ZIP's facts
@@ -104,9 +129,9 @@ def ensure_for_users(ops_engine: Engine, gateway: ReplicateGateway,
         urls = list(dict.fromkeys(url for needed in needs.values() for url in needed))
         if not urls or cached_urls(conn, urls).issuperset(urls):
             return {}
-    done = ensure_dataset_facts(ops_engine, gateway, reader(),
-                                zip_trainings(*urls),
-                                max_workers=DATASET_WORKERS)
+    done = ensure_dataset_facts(
+        ops_engine, gateway, reader(), zip_trainings(*urls), max_workers=DATASET_WORKERS
+    )
     failures: dict[str, str] = {}
     for user_id, needed in needs.items():
         reason = skipped_reason(done.failed, needed)

@@ -49,8 +49,9 @@ def model_facts(gateway: ReplicateGateway, model_id: str) -> ModelFacts:
     return ModelFacts(model_id, found=True, versions=tuple(versions))
 
 
-def gather_facts(user_row: AppRow, *, ops_conn_factory: ConnectionFactory,
-                 gateway: ReplicateGateway) -> UserFacts:
+def gather_facts(
+    user_row: AppRow, *, ops_conn_factory: ConnectionFactory, gateway: ReplicateGateway
+) -> UserFacts:
     """Everything ``diagnose`` needs about one user (see the module docstring).
 
     ``ops_conn_factory`` opens a connection to schema ``ops`` (``ops_engine.connect``):
@@ -82,24 +83,33 @@ class LedgerHealth:
 
     @classmethod
     def from_report(cls, report: SyncReport) -> LedgerHealth:
-        return cls(training_errors=report.errors, not_found=frozenset(report.not_found),
-                   interrupted=report.interrupted)
+        return cls(
+            training_errors=report.errors,
+            not_found=frozenset(report.not_found),
+            interrupted=report.interrupted,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """What ``ops.scans.ledger_health`` holds, for the scan's batch jobs."""
-        return {"listing_error": self.listing_error,
-                "training_errors": dict(self.training_errors),
-                "not_found": sorted(self.not_found), "interrupted": self.interrupted}
+        return {
+            "listing_error": self.listing_error,
+            "training_errors": dict(self.training_errors),
+            "not_found": sorted(self.not_found),
+            "interrupted": self.interrupted,
+        }
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any] | None) -> LedgerHealth:
         if not raw:
             return cls()
-        return cls(listing_error=raw.get("listing_error"),
-                   training_errors={str(key): str(value) for key, value
-                                    in (raw.get("training_errors") or {}).items()},
-                   not_found=frozenset(str(item) for item in raw.get("not_found") or ()),
-                   interrupted=raw.get("interrupted"))
+        return cls(
+            listing_error=raw.get("listing_error"),
+            training_errors={
+                str(key): str(value) for key, value in (raw.get("training_errors") or {}).items()
+            },
+            not_found=frozenset(str(item) for item in raw.get("not_found") or ()),
+            interrupted=raw.get("interrupted"),
+        )
 
 
 def ledger_problem(facts: UserFacts, health: LedgerHealth) -> str | None:
@@ -117,8 +127,10 @@ def ledger_problem(facts: UserFacts, health: LedgerHealth) -> str | None:
     if health.listing_error is not None:
         missing = _missing_from_ledger(facts, known, row_training)
         if missing is not None:
-            return (f"the training history could not be read from Replicate "
-                    f"({health.listing_error}); {missing}")
+            return (
+                f"the training history could not be read from Replicate "
+                f"({health.listing_error}); {missing}"
+            )
         return None
     for record in facts.trainings:
         if record.id in health.training_errors:
@@ -126,8 +138,10 @@ def ledger_problem(facts: UserFacts, health: LedgerHealth) -> str | None:
     if row_training is None:
         return None
     if row_training in health.training_errors:
-        return (f"training {row_training} (the row's training_id) could not be read: "
-                f"{health.training_errors[row_training]}")
+        return (
+            f"training {row_training} (the row's training_id) could not be read: "
+            f"{health.training_errors[row_training]}"
+        )
     if health.interrupted is not None:
         unread = row_training not in known and row_training not in health.not_found
         unfinished = any(record.status not in TERMINAL_STATUSES for record in facts.trainings)
@@ -136,8 +150,7 @@ def ledger_problem(facts: UserFacts, health: LedgerHealth) -> str | None:
     return None
 
 
-def _missing_from_ledger(facts: UserFacts, known: set[str],
-                         row_training: str | None) -> str | None:
+def _missing_from_ledger(facts: UserFacts, known: set[str], row_training: str | None) -> str | None:
     if row_training is not None and row_training not in known:
         return f"the ledger lacks training {row_training} (the row's training_id)"
     model = facts.model

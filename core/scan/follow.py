@@ -26,14 +26,17 @@ from core.scan.tables import scan_batches, scan_zips, scans
 from core.scan.zips import recount_zips
 
 FOLLOW_SECONDS = 2.0
-LOST_ZIP = ("the job reading these photos ended without a result (see the worker's log); "
-            "the next scan tries again")
+LOST_ZIP = (
+    "the job reading these photos ended without a result (see the worker's log); "
+    "the next scan tries again"
+)
 # No job left to read the ZIP: none holds the lock ``core.jobs.app.zip_lock`` gives it
 # (computed here by the database) and is waiting or running.
 _NO_LIVE_JOB = text(
     "NOT EXISTS (SELECT 1 FROM ops.procrastinate_jobs j WHERE j.status IN ('todo', 'doing') "
     "AND j.lock = 'zip:' || left(encode(sha256(convert_to(ops.scan_zips.url, 'UTF8')), "
-    "'hex'), 40))")
+    "'hex'), 40))"
+)
 
 
 def follow_scan(services: ScanServices, scan_id: int) -> bool:
@@ -42,28 +45,50 @@ def follow_scan(services: ScanServices, scan_id: int) -> bool:
         if lock_scan(conn, scan_id) != "running":
             return False
         pending = and_(scan_zips.c.scan_id == scan_id, scan_zips.c.state == "pending")
-        conn.execute(update(scan_zips).where(pending, exists(
-            select(1).where(dataset_facts.c.url == scan_zips.c.url,
-                            dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD)))
-            .values(state="done"))
-        conn.execute(update(scan_zips).where(pending, _NO_LIVE_JOB)
-                     .values(state="failed", error=LOST_ZIP))
+        conn.execute(
+            update(scan_zips)
+            .where(
+                pending,
+                exists(
+                    select(1).where(
+                        dataset_facts.c.url == scan_zips.c.url,
+                        dataset_facts.c.facts["method"].as_integer() == FACTS_METHOD,
+                    )
+                ),
+            )
+            .values(state="done")
+        )
+        conn.execute(
+            update(scan_zips).where(pending, _NO_LIVE_JOB).values(state="failed", error=LOST_ZIP)
+        )
         recount_zips(conn, {scan_id})
         still_pending = select(1).where(
-            scan_zips.c.scan_id == scan_batches.c.scan_id, scan_zips.c.state == "pending",
-            scan_zips.c.url == any_(scan_batches.c.zip_urls))
-        ready = conn.execute(
-            update(scan_batches)
-            .where(scan_batches.c.scan_id == scan_id, scan_batches.c.state == "waiting",
-                   ~exists(still_pending))
-            .values(state="queued").returning(scan_batches.c.batch_no)).scalars().all()
+            scan_zips.c.scan_id == scan_batches.c.scan_id,
+            scan_zips.c.state == "pending",
+            scan_zips.c.url == any_(scan_batches.c.zip_urls),
+        )
+        ready = (
+            conn.execute(
+                update(scan_batches)
+                .where(
+                    scan_batches.c.scan_id == scan_id,
+                    scan_batches.c.state == "waiting",
+                    ~exists(still_pending),
+                )
+                .values(state="queued")
+                .returning(scan_batches.c.batch_no)
+            )
+            .scalars()
+            .all()
+        )
         for number in ready:
-            defer(conn, TaskName.CHECK_BATCH, queue=Queue.SCANS, scan_id=scan_id,
-                  batch_no=number)
-        conn.execute(update(scans).where(scans.c.id == scan_id)
-                     .values(heartbeat_at=func.now()))
-        waiting = conn.execute(select(func.count()).select_from(scan_batches).where(
-            scan_batches.c.scan_id == scan_id, scan_batches.c.state == "waiting")).scalar_one()
+            defer(conn, TaskName.CHECK_BATCH, queue=Queue.SCANS, scan_id=scan_id, batch_no=number)
+        conn.execute(update(scans).where(scans.c.id == scan_id).values(heartbeat_at=func.now()))
+        waiting = conn.execute(
+            select(func.count())
+            .select_from(scan_batches)
+            .where(scan_batches.c.scan_id == scan_id, scan_batches.c.state == "waiting")
+        ).scalar_one()
         planned = conn.execute(select(scans.c.planned).where(scans.c.id == scan_id)).scalar_one()
         finish_if_done(conn, scan_id)
         again = bool(waiting) or not planned

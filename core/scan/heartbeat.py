@@ -34,8 +34,14 @@ class Heartbeat:
     """Context manager: beat for one scan (``scan_id``) or for every running scan that
     waits for the photos of ``zip_url``, every ``every`` seconds, until the block ends."""
 
-    def __init__(self, ops_engine: Engine, *, scan_id: int | None = None,
-                 zip_url: str | None = None, every: float = MAX_BEAT_SECONDS) -> None:
+    def __init__(
+        self,
+        ops_engine: Engine,
+        *,
+        scan_id: int | None = None,
+        zip_url: str | None = None,
+        every: float = MAX_BEAT_SECONDS,
+    ) -> None:
         if (scan_id is None) == (zip_url is None):
             raise TypeError("Heartbeat needs exactly one of scan_id and zip_url")
         self._engine = ops_engine
@@ -50,8 +56,12 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self._stop.set()
         self._thread.join(timeout=self._every + 5)
 
@@ -64,11 +74,17 @@ class Heartbeat:
         if self._scan_id is not None:
             which = scans.c.id == self._scan_id
         else:
-            which = scans.c.id.in_(select(scan_zips.c.scan_id).where(
-                scan_zips.c.url == self._zip_url, scan_zips.c.state == "pending"))
+            which = scans.c.id.in_(
+                select(scan_zips.c.scan_id).where(
+                    scan_zips.c.url == self._zip_url, scan_zips.c.state == "pending"
+                )
+            )
         try:
             with self._engine.begin() as conn:
-                conn.execute(update(scans).where(which, scans.c.status == "running")
-                             .values(heartbeat_at=func.now()))
+                conn.execute(
+                    update(scans)
+                    .where(which, scans.c.status == "running")
+                    .values(heartbeat_at=func.now())
+                )
         except SQLAlchemyError as exc:
             log.warning("could not stamp the scan heartbeat: %s", exc)

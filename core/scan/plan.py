@@ -78,8 +78,7 @@ class PlannedPage:
 
 def batch_size(total: int, concurrency: int) -> int:
     """Users per batch (pure): see ``BATCH_PER_WORKER`` and ``PROGRESS_STEPS``."""
-    return max(concurrency, min(concurrency * BATCH_PER_WORKER,
-                                math.ceil(total / PROGRESS_STEPS)))
+    return max(concurrency, min(concurrency * BATCH_PER_WORKER, math.ceil(total / PROGRESS_STEPS)))
 
 
 def plan_scan(services: ScanServices, scan_id: int) -> None:
@@ -100,10 +99,17 @@ def start_plan(services: ScanServices, scan_id: int) -> PlanStart | None:
     with services.ops_engine.begin() as conn:
         claimed = conn.execute(
             update(scans)
-            .where(scans.c.id == scan_id, scans.c.status.in_(("queued", "running")),
-                   scans.c.planned.is_(False))
-            .values(status="running", phase=PHASE_SYNC, heartbeat_at=func.now(),
-                    picked_up_at=func.coalesce(scans.c.picked_up_at, func.now()))
+            .where(
+                scans.c.id == scan_id,
+                scans.c.status.in_(("queued", "running")),
+                scans.c.planned.is_(False),
+            )
+            .values(
+                status="running",
+                phase=PHASE_SYNC,
+                heartbeat_at=func.now(),
+                picked_up_at=func.coalesce(scans.c.picked_up_at, func.now()),
+            )
             .returning(scans.c.options, scans.c.plan_cursor, scans.c.ledger_health)
         ).one_or_none()
     if claimed is None:
@@ -120,25 +126,35 @@ def start_plan(services: ScanServices, scan_id: int) -> PlanStart | None:
     with services.ops_engine.begin() as conn:
         if lock_scan(conn, scan_id) != "running":
             return None
-        conn.execute(update(scans).where(scans.c.id == scan_id).values(
-            phase=PHASE_PLAN, users_total=total, ledger_health=health.to_json(),
-            heartbeat_at=func.now()))
-    return PlanStart(scan_id, scope, options, claimed.plan_cursor, total,
-                     batch_size(total, options.concurrency))
+        conn.execute(
+            update(scans)
+            .where(scans.c.id == scan_id)
+            .values(
+                phase=PHASE_PLAN,
+                users_total=total,
+                ledger_health=health.to_json(),
+                heartbeat_at=func.now(),
+            )
+        )
+    return PlanStart(
+        scan_id, scope, options, claimed.plan_cursor, total, batch_size(total, options.concurrency)
+    )
 
 
 def _sync(services: ScanServices) -> LedgerHealth:
     try:
-        report = sync_ledger(ops_engine=services.ops_engine, app_engine=services.app_engine,
-                             gateway=services.gateway)
+        report = sync_ledger(
+            ops_engine=services.ops_engine, app_engine=services.app_engine, gateway=services.gateway
+        )
     except (ReplicateError, DataRejected) as exc:
         log.warning("the ledger sync failed; scanning with the ledger as it was: %s", exc)
         return LedgerHealth(listing_error=str(exc))
     return LedgerHealth.from_report(report)
 
 
-def plan_page(services: ScanServices, start: PlanStart, page: Page, *,
-              defer_jobs: bool) -> PlannedPage | None:
+def plan_page(
+    services: ScanServices, start: PlanStart, page: Page, *, defer_jobs: bool
+) -> PlannedPage | None:
     """Plan one page of users in one transaction; None when the scan ended meanwhile."""
     scan_id = start.scan_id
     with services.ops_engine.begin() as conn:
@@ -150,47 +166,81 @@ def plan_page(services: ScanServices, start: PlanStart, page: Page, *,
         pending, new_urls, new_pending = _add_zips(conn, scan_id, urls)
         if defer_jobs:
             queue_zip_reads(conn, new_pending)
-        first = conn.execute(select(scans.c.batches_total)
-                             .where(scans.c.id == scan_id)).scalar_one()
+        first = conn.execute(
+            select(scans.c.batches_total).where(scans.c.id == scan_id)
+        ).scalar_one()
         ready: list[int] = []
         waiting: list[int] = []
         for offset, begin in enumerate(range(0, len(user_ids), start.batch_size)):
-            members = user_ids[begin:begin + start.batch_size]
-            zips = sorted({url for user_id in members for url in needs.get(user_id, ())
-                           if url in pending})
+            members = user_ids[begin : begin + start.batch_size]
+            zips = sorted(
+                {url for user_id in members for url in needs.get(user_id, ()) if url in pending}
+            )
             number = first + offset
-            conn.execute(insert(scan_batches).values(
-                scan_id=scan_id, batch_no=number, user_ids=members, zip_urls=zips,
-                state="waiting" if zips else "queued"))
+            conn.execute(
+                insert(scan_batches).values(
+                    scan_id=scan_id,
+                    batch_no=number,
+                    user_ids=members,
+                    zip_urls=zips,
+                    state="waiting" if zips else "queued",
+                )
+            )
             (waiting if zips else ready).append(number)
         if defer_jobs:
             for number in ready:
-                defer(conn, TaskName.CHECK_BATCH, queue=Queue.SCANS, scan_id=scan_id,
-                      batch_no=number)
+                defer(
+                    conn, TaskName.CHECK_BATCH, queue=Queue.SCANS, scan_id=scan_id, batch_no=number
+                )
         stored = without_rows(page)
         record_users(conn, scan_id, stored)
-        conn.execute(update(scans).where(scans.c.id == scan_id).values(
-            plan_cursor=page.cursor, heartbeat_at=func.now(),
-            batches_total=scans.c.batches_total + len(ready) + len(waiting),
-            zips_total=scans.c.zips_total + len(new_urls),
-            zips_done=scans.c.zips_done + len(new_urls) - len(new_pending)))
+        conn.execute(
+            update(scans)
+            .where(scans.c.id == scan_id)
+            .values(
+                plan_cursor=page.cursor,
+                heartbeat_at=func.now(),
+                batches_total=scans.c.batches_total + len(ready) + len(waiting),
+                zips_total=scans.c.zips_total + len(new_urls),
+                zips_done=scans.c.zips_done + len(new_urls) - len(new_pending),
+            )
+        )
     return PlannedPage(tuple(ready), tuple(waiting), tuple(new_pending), tuple(stored))
 
 
-def _add_zips(conn: Connection, scan_id: int,
-              urls: Sequence[str]) -> tuple[set[str], list[str], list[str]]:
+def _add_zips(
+    conn: Connection, scan_id: int, urls: Sequence[str]
+) -> tuple[set[str], list[str], list[str]]:
     """Record the ZIPs this page needs; returns (every one still pending for this scan,
     the ones new to it, the new ones that must be read)."""
     if not urls:
         return set(), [], []
-    known = dict(conn.execute(select(scan_zips.c.url, scan_zips.c.state).where(
-        scan_zips.c.scan_id == scan_id, scan_zips.c.url.in_(list(urls)))).tuples().all())
+    known = dict(
+        conn.execute(
+            select(scan_zips.c.url, scan_zips.c.state).where(
+                scan_zips.c.scan_id == scan_id, scan_zips.c.url.in_(list(urls))
+            )
+        )
+        .tuples()
+        .all()
+    )
     cached = cached_urls(conn, urls)
     new_urls = [url for url in urls if url not in known]
     if new_urls:
-        conn.execute(pg_insert(scan_zips).values([
-            {"scan_id": scan_id, "url": url, "state": "done" if url in cached else "pending"}
-            for url in new_urls]).on_conflict_do_nothing())
+        conn.execute(
+            pg_insert(scan_zips)
+            .values(
+                [
+                    {
+                        "scan_id": scan_id,
+                        "url": url,
+                        "state": "done" if url in cached else "pending",
+                    }
+                    for url in new_urls
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
     new_pending = [url for url in new_urls if url not in cached]
     pending = {url for url, state in known.items() if state == "pending"} | set(new_pending)
     return pending, new_urls, new_pending
@@ -202,10 +252,16 @@ def end_plan(services: ScanServices, scan_id: int, *, defer_jobs: bool) -> None:
     with services.ops_engine.begin() as conn:
         if lock_scan(conn, scan_id) != "running":
             return
-        conn.execute(update(scans).where(scans.c.id == scan_id).values(
-            planned=True, phase=PHASE_CHECK, heartbeat_at=func.now()))
-        waiting = conn.execute(select(func.count()).select_from(scan_batches).where(
-            scan_batches.c.scan_id == scan_id, scan_batches.c.state == "waiting")).scalar_one()
+        conn.execute(
+            update(scans)
+            .where(scans.c.id == scan_id)
+            .values(planned=True, phase=PHASE_CHECK, heartbeat_at=func.now())
+        )
+        waiting = conn.execute(
+            select(func.count())
+            .select_from(scan_batches)
+            .where(scan_batches.c.scan_id == scan_id, scan_batches.c.state == "waiting")
+        ).scalar_one()
         if defer_jobs and waiting:
             follow_later(conn, scan_id, seconds=0)
         finish_if_done(conn, scan_id)
@@ -213,5 +269,11 @@ def end_plan(services: ScanServices, scan_id: int, *, defer_jobs: bool) -> None:
 
 def follow_later(conn: Connection, scan_id: int, *, seconds: float) -> None:
     """Defer the scan's ``scan.follow`` job (one waiting at a time)."""
-    defer(conn, TaskName.FOLLOW_SCAN, queue=Queue.SCANS, queueing_lock=f"follow:{scan_id}",
-          schedule_in_seconds=seconds or None, scan_id=scan_id)
+    defer(
+        conn,
+        TaskName.FOLLOW_SCAN,
+        queue=Queue.SCANS,
+        queueing_lock=f"follow:{scan_id}",
+        schedule_in_seconds=seconds or None,
+        scan_id=scan_id,
+    )

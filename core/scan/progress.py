@@ -42,8 +42,7 @@ _HEADLINES = {
 }
 
 
-def scan_progress(summary: ScanSummary, *, now: datetime,
-                  stale_after: timedelta) -> ScanProgress:
+def scan_progress(summary: ScanSummary, *, now: datetime, stale_after: timedelta) -> ScanProgress:
     """See the module docstring."""
     counted = summary.status != "queued" and (summary.phase != "sync" or summary.planned)
     users = (summary.users_scanned, summary.users_total) if counted else None
@@ -56,7 +55,9 @@ def scan_progress(summary: ScanSummary, *, now: datetime,
     silent = now - summary.last_sign_of_life
     stalled = None
     if silent > stale_after:
-        stalled = (f"No sign of life from its workers for {int(silent.total_seconds())} s: "
-                   "they may have died or been stopped. A new scan request marks it failed; "
-                   "a worker that comes back carries on with it.")
+        stalled = (
+            f"No sign of life from its workers for {int(silent.total_seconds())} s: "
+            "they may have died or been stopped. A new scan request marks it failed; "
+            "a worker that comes back carries on with it."
+        )
     return ScanProgress(headline, photos, users, stalled)

@@ -60,8 +60,11 @@ class ScanOptions:
     concurrency: int = 8  # users checked at once within one batch
 
     def to_json(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"scope": self.scope, "concurrency": self.concurrency,
-                                   "with_datasets": self.with_datasets}
+        options: dict[str, Any] = {
+            "scope": self.scope,
+            "concurrency": self.concurrency,
+            "with_datasets": self.with_datasets,
+        }
         if self.user_ids is not None:
             options["user_count"] = len(self.user_ids)
             options["user_ids"] = list(self.user_ids)
@@ -73,28 +76,37 @@ class ScanOptions:
         background scans)."""
         raw = raw or {}
         ids = raw.get("user_ids") if raw.get("scope") == "users" else None
-        return cls(tuple(str(user_id) for user_id in ids) if ids is not None else None,
-                   bool(raw.get("with_datasets", True)),
-                   max(1, int(raw.get("concurrency") or 8)))
+        return cls(
+            tuple(str(user_id) for user_id in ids) if ids is not None else None,
+            bool(raw.get("with_datasets", True)),
+            max(1, int(raw.get("concurrency") or 8)),
+        )
 
     @property
     def scope(self) -> str:
         return FLEET if self.user_ids is None else "users"
 
     @classmethod
-    def of(cls, user_ids: Sequence[str] | None = None, *, with_datasets: bool = True,
-           concurrency: int = 8) -> ScanOptions:
+    def of(
+        cls,
+        user_ids: Sequence[str] | None = None,
+        *,
+        with_datasets: bool = True,
+        concurrency: int = 8,
+    ) -> ScanOptions:
         ids = Scope.of(user_ids).user_ids
         if ids is not None and not ids:
             raise DataRejected("No user id given: name at least one user, or scan everyone.")
         if ids is not None and len(ids) > MAX_USERS_PER_REQUEST:
-            raise DataRejected(f"At most {MAX_USERS_PER_REQUEST} user ids at once; scan "
-                               "everyone instead.")
+            raise DataRejected(
+                f"At most {MAX_USERS_PER_REQUEST} user ids at once; scan everyone instead."
+            )
         return cls(ids, with_datasets, max(1, concurrency))
 
 
-def refusal(active: ScanSummary | None, *, now: datetime,
-            stale_after: timedelta = DEFAULT_STALE_AFTER) -> str:
+def refusal(
+    active: ScanSummary | None, *, now: datetime, stale_after: timedelta = DEFAULT_STALE_AFTER
+) -> str:
     """Why a second fleet scan is refused, naming the one that holds the place (pure)."""
     if active is None:
         return "Another fleet scan was requested at the same moment; reload to see it."
@@ -104,13 +116,21 @@ def refusal(active: ScanSummary | None, *, now: datetime,
     else:
         where = f"is running ({scan_progress(active, now=now, stale_after=stale_after).words})"
     since = max(0, int((now - active.started_at).total_seconds() // 60))
-    return (f"Fleet scan #{active.id}, requested by {who} {since} min ago, {where}. Wait "
-            "for it to end (or cancel it), then scan again.")
+    return (
+        f"Fleet scan #{active.id}, requested by {who} {since} min ago, {where}. Wait "
+        "for it to end (or cancel it), then scan again."
+    )
 
 
-def request_scan(conn: Connection, actor: Actor, options: ScanOptions, *, background: bool,
-                 stale_after: timedelta = DEFAULT_STALE_AFTER,
-                 via: str = "console") -> ScanSummary:
+def request_scan(
+    conn: Connection,
+    actor: Actor,
+    options: ScanOptions,
+    *,
+    background: bool,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    via: str = "console",
+) -> ScanSummary:
     """Record a scan for ``actor`` (queued, its plan job deferred, when ``background``;
     else running, for the caller to run), audited; the caller commits.
 
@@ -121,8 +141,12 @@ def request_scan(conn: Connection, actor: Actor, options: ScanOptions, *, backgr
     reap_stale_scans(conn, stale_after=stale_after)
     users_total = len(options.user_ids) if options.user_ids is not None else 0
     values: dict[str, Any] = {
-        "users_total": users_total, "requested_by": actor.email, "scope": options.scope,
-        "options": options.to_json(), "status": "queued" if background else "running"}
+        "users_total": users_total,
+        "requested_by": actor.email,
+        "scope": options.scope,
+        "options": options.to_json(),
+        "status": "queued" if background else "running",
+    }
     if not background:
         values.update(picked_up_at=func.now(), heartbeat_at=func.now())
     try:
@@ -132,18 +156,27 @@ def request_scan(conn: Connection, actor: Actor, options: ScanOptions, *, backgr
         if ONE_FLEET_SCAN_INDEX not in str(exc.orig):
             raise
         now = conn.execute(select(func.now())).scalar_one()
-        raise Conflict(refusal(active_fleet_scan(conn), now=now,
-                               stale_after=stale_after)) from None
+        raise Conflict(refusal(active_fleet_scan(conn), now=now, stale_after=stale_after)) from None
     summary = summary_from_row(row)
-    details: dict[str, Any] = {"event": "requested", "scan_id": summary.id,
-                               "scope": options.scope, "via": via,
-                               "with_datasets": options.with_datasets,
-                               "background": background}
+    details: dict[str, Any] = {
+        "event": "requested",
+        "scan_id": summary.id,
+        "scope": options.scope,
+        "via": via,
+        "with_datasets": options.with_datasets,
+        "background": background,
+    }
     if options.user_ids is not None:
         details["users"] = len(options.user_ids)
     one_user = options.user_ids[0] if options.user_ids and len(options.user_ids) == 1 else None
-    audit.record(conn, actor_email=actor.email, actor_role=actor.role, action=SCAN_ACTION,
-                 target_user_id=one_user, details=details)
+    audit.record(
+        conn,
+        actor_email=actor.email,
+        actor_role=actor.role,
+        action=SCAN_ACTION,
+        target_user_id=one_user,
+        details=details,
+    )
     if background:
         defer(conn, TaskName.PLAN_SCAN, queue=Queue.SCANS, scan_id=summary.id)
     return summary
@@ -154,21 +187,32 @@ def cancel_scan(conn: Connection, actor: Actor, scan_id: int) -> ScanSummary:
     users already stored keep their findings; batches still running are not stored."""
     require(actor, Role.ADMIN)
     row = conn.execute(
-        update(scans).where(scans.c.id == scan_id, scans.c.status.in_(ACTIVE_STATUSES))
-        .values(status="cancelled", finished_at=func.now(), phase=None,
-                cancelled_by=actor.email)
-        .returning(scans)).one_or_none()
+        update(scans)
+        .where(scans.c.id == scan_id, scans.c.status.in_(ACTIVE_STATUSES))
+        .values(status="cancelled", finished_at=func.now(), phase=None, cancelled_by=actor.email)
+        .returning(scans)
+    ).one_or_none()
     if row is None:
         current = scan_summary(conn, scan_id)
         if current is None:
             raise NotFound(f"There is no scan #{scan_id}.")
-        raise Conflict(f"Scan #{scan_id} is not running any more ({current.status}); "
-                       "reload the page to see how it ended.")
+        raise Conflict(
+            f"Scan #{scan_id} is not running any more ({current.status}); "
+            "reload the page to see how it ended."
+        )
     summary = summary_from_row(row)
-    audit.record(conn, actor_email=actor.email, actor_role=actor.role, action=CANCEL_ACTION,
-                 details={"scan_id": scan_id, "scope": summary.scope,
-                          "users_checked": summary.users_scanned,
-                          "users_total": summary.users_total})
+    audit.record(
+        conn,
+        actor_email=actor.email,
+        actor_role=actor.role,
+        action=CANCEL_ACTION,
+        details={
+            "scan_id": scan_id,
+            "scope": summary.scope,
+            "users_checked": summary.users_scanned,
+            "users_total": summary.users_total,
+        },
+    )
     record_outcome(conn, summary, "cancelled")
     _cancel_jobs(conn, scan_id)
     return summary
@@ -179,14 +223,16 @@ def reap_stale_scans(conn: Connection, *, stale_after: timedelta) -> list[ScanSu
     ``stale_after`` (its workers died or were stopped); the caller commits."""
     seconds = max(1, int(stale_after.total_seconds()))
     last_sign = func.coalesce(scans.c.heartbeat_at, scans.c.picked_up_at, scans.c.started_at)
-    reason = (f"no heartbeat from any worker for {seconds} s: the worker running it died or "
-              "was stopped. The users already checked keep their findings; scan again.")
+    reason = (
+        f"no heartbeat from any worker for {seconds} s: the worker running it died or "
+        "was stopped. The users already checked keep their findings; scan again."
+    )
     rows = conn.execute(
         update(scans)
-        .where(scans.c.status == "running",
-               last_sign < func.now() - timedelta(seconds=seconds))
+        .where(scans.c.status == "running", last_sign < func.now() - timedelta(seconds=seconds))
         .values(status="failed", finished_at=func.now(), phase=None, error=reason)
-        .returning(scans)).all()
+        .returning(scans)
+    ).all()
     reaped = [summary_from_row(row) for row in rows]
     for summary in reaped:
         record_outcome(conn, summary, "failed")
@@ -198,9 +244,11 @@ def abandon_scan(conn: Connection, scan_id: int, reason: str) -> ScanSummary | N
     """Mark a queued or running scan failed with ``reason`` and audit it; None when it had
     already ended. The caller commits."""
     row = conn.execute(
-        update(scans).where(scans.c.id == scan_id, scans.c.status.in_(ACTIVE_STATUSES))
+        update(scans)
+        .where(scans.c.id == scan_id, scans.c.status.in_(ACTIVE_STATUSES))
         .values(status="failed", finished_at=func.now(), phase=None, error=reason[:2000])
-        .returning(scans)).one_or_none()
+        .returning(scans)
+    ).one_or_none()
     if row is None:
         return None
     summary = summary_from_row(row)
@@ -212,28 +260,41 @@ def abandon_scan(conn: Connection, scan_id: int, reason: str) -> ScanSummary | N
 def record_outcome(conn: Connection, summary: ScanSummary, outcome: str) -> None:
     """The second ``scan:run`` record of a scan: how it ended, on the requester's behalf."""
     with_findings = conn.execute(
-        select(func.count()).select_from(scan_users)
-        .where(scan_users.c.scan_id == summary.id,
-               scan_users.c.worst_severity.is_not(None))).scalar_one()
+        select(func.count())
+        .select_from(scan_users)
+        .where(scan_users.c.scan_id == summary.id, scan_users.c.worst_severity.is_not(None))
+    ).scalar_one()
     details: dict[str, Any] = {
-        "event": outcome, "scan_id": summary.id, "scope": summary.scope,
-        "users_checked": summary.users_scanned, "users_total": summary.users_total,
-        "users_with_findings": int(with_findings)}
+        "event": outcome,
+        "scan_id": summary.id,
+        "scope": summary.scope,
+        "users_checked": summary.users_scanned,
+        "users_total": summary.users_total,
+        "users_with_findings": int(with_findings),
+    }
     if summary.finished_at is not None:
         details["seconds"] = round((summary.finished_at - summary.started_at).total_seconds(), 1)
     if outcome == "failed":
         details["reason"] = summary.error
     if outcome == "cancelled":
         details["cancelled_by"] = summary.cancelled_by
-    audit.record(conn, actor_email=summary.requested_by or "unknown", actor_role=Role.ADMIN,
-                 action=SCAN_ACTION, details=details)
+    audit.record(
+        conn,
+        actor_email=summary.requested_by or "unknown",
+        actor_role=Role.ADMIN,
+        action=SCAN_ACTION,
+        details=details,
+    )
 
 
 def _cancel_jobs(conn: Connection, scan_id: int) -> None:
     """Cancel the scan's waiting jobs and ask its running ones to stop (they would find
     the scan ended and do nothing anyway; this only spares the queue)."""
     with ops_search_path(conn):
-        conn.execute(text(
-            "SELECT procrastinate_cancel_job_v1(id, true, false) FROM procrastinate_jobs "
-            "WHERE status IN ('todo', 'doing') AND (args->>'scan_id') = :scan_id"),
-            {"scan_id": str(scan_id)})
+        conn.execute(
+            text(
+                "SELECT procrastinate_cancel_job_v1(id, true, false) FROM procrastinate_jobs "
+                "WHERE status IN ('todo', 'doing') AND (args->>'scan_id') = :scan_id"
+            ),
+            {"scan_id": str(scan_id)},
+        )

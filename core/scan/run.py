@@ -57,11 +57,20 @@ def operator_email() -> str:
     return f"{user}@{socket.gethostname() or 'localhost'}"
 
 
-def run_scan(*, app_engine: Engine, ops_engine: Engine, gateway: ReplicateGateway,
-             user_ids: Sequence[str] | None = None, concurrency: int = 8,
-             face_reader: FaceReader | None = None, with_datasets: bool = True,
-             requested_by: str | None = None, progress: Progress | None = None,
-             stale_after: timedelta = DEFAULT_STALE_AFTER, via: str = "cli") -> ScanResult:
+def run_scan(
+    *,
+    app_engine: Engine,
+    ops_engine: Engine,
+    gateway: ReplicateGateway,
+    user_ids: Sequence[str] | None = None,
+    concurrency: int = 8,
+    face_reader: FaceReader | None = None,
+    with_datasets: bool = True,
+    requested_by: str | None = None,
+    progress: Progress | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    via: str = "cli",
+) -> ScanResult:
     """Scan ``user_ids`` (default: every user with a ``user_models`` row) now, in this
     process; see the module docstring. Returns every user's findings; raises Conflict
     while another fleet scan is queued or running, and re-raises whatever made the scan
@@ -69,10 +78,16 @@ def run_scan(*, app_engine: Engine, ops_engine: Engine, gateway: ReplicateGatewa
     actor = Actor(requested_by or operator_email(), Role.ADMIN)
     options = ScanOptions.of(user_ids, with_datasets=with_datasets, concurrency=concurrency)
     with ops_engine.begin() as conn:
-        scan_id = request_scan(conn, actor, options, background=False,
-                               stale_after=stale_after, via=via).id
-    services = ScanServices(app_engine, ops_engine, gateway, _ReaderOnce(face_reader),
-                            heartbeat_seconds=beat_seconds(stale_after.total_seconds()))
+        scan_id = request_scan(
+            conn, actor, options, background=False, stale_after=stale_after, via=via
+        ).id
+    services = ScanServices(
+        app_engine,
+        ops_engine,
+        gateway,
+        _ReaderOnce(face_reader),
+        heartbeat_seconds=beat_seconds(stale_after.total_seconds()),
+    )
     try:
         with Heartbeat(ops_engine, scan_id=scan_id, every=services.heartbeat_seconds):
             users = _run(services, scan_id, progress or (lambda done, total: None))
@@ -83,10 +98,11 @@ def run_scan(*, app_engine: Engine, ops_engine: Engine, gateway: ReplicateGatewa
     with ops_engine.connect() as conn:
         summary = scan_summary(conn, scan_id)
     if summary is None or summary.status != "finished" or summary.finished_at is None:
-        raise Conflict(f"Scan #{scan_id} did not finish: it was "
-                       f"{summary.status if summary else 'deleted'}"
-                       + (f" by {summary.cancelled_by}." if summary and summary.cancelled_by
-                          else "."))
+        raise Conflict(
+            f"Scan #{scan_id} did not finish: it was "
+            f"{summary.status if summary else 'deleted'}"
+            + (f" by {summary.cancelled_by}." if summary and summary.cancelled_by else ".")
+        )
     return ScanResult(scan_id, tuple(users), summary.started_at, summary.finished_at)
 
 

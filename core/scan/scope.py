@@ -57,8 +57,9 @@ class Scope:
             return len(self.user_ids)
         return int(conn.execute(select(func.count()).select_from(user_models)).scalar_one())
 
-    def pages(self, app_engine: Engine, *, page_size: int = PAGE_SIZE,
-              start: str | None = None) -> Iterator[Page]:
+    def pages(
+        self, app_engine: Engine, *, page_size: int = PAGE_SIZE, start: str | None = None
+    ) -> Iterator[Page]:
         """The scope a page at a time, each on a short-lived connection; from the
         beginning, or after the page whose ``cursor`` is ``start``."""
         if self.user_ids is None:
@@ -66,7 +67,7 @@ class Scope:
             return
         first = int(start) if start else 0
         for begin in range(first, len(self.user_ids), page_size):
-            chunk = self.user_ids[begin:begin + page_size]
+            chunk = self.user_ids[begin : begin + page_size]
             with app_engine.connect() as conn:
                 page = given_ids(conn, chunk)
             yield Page(page.rows, page.no_model, page.unknown, cursor=str(begin + len(chunk)))
@@ -82,10 +83,12 @@ def _all_rows(app_engine: Engine, page_size: int, *, after: str | None) -> Itera
             ordered = list(conn.execute(keys).scalars())
             if not ordered:
                 return
-            by_id = {row.user_id: row
-                     for row in app_rows(conn, where=user_models.c.user_id.in_(ordered))}
-        yield Page(tuple(by_id[user_id] for user_id in ordered if user_id in by_id),
-                   cursor=ordered[-1])
+            by_id = {
+                row.user_id: row for row in app_rows(conn, where=user_models.c.user_id.in_(ordered))
+            }
+        yield Page(
+            tuple(by_id[user_id] for user_id in ordered if user_id in by_id), cursor=ordered[-1]
+        )
         if len(ordered) < page_size:
             return
         after = ordered[-1]
@@ -96,8 +99,13 @@ def given_ids(conn: Connection, chunk: Sequence[str]) -> Page:
     users who never trained and ids that are no user at all."""
     by_id = {row.user_id: row for row in app_rows(conn, where=user_models.c.user_id.in_(chunk))}
     missing = [user_id for user_id in chunk if user_id not in by_id]
-    existing = set(conn.execute(select(users.c.id).where(users.c.id.in_(missing))).scalars()
-                   ) if missing else set()
-    return Page(rows=tuple(by_id[user_id] for user_id in chunk if user_id in by_id),
-                no_model=tuple(user_id for user_id in missing if user_id in existing),
-                unknown=tuple(user_id for user_id in missing if user_id not in existing))
+    existing = (
+        set(conn.execute(select(users.c.id).where(users.c.id.in_(missing))).scalars())
+        if missing
+        else set()
+    )
+    return Page(
+        rows=tuple(by_id[user_id] for user_id in chunk if user_id in by_id),
+        no_model=tuple(user_id for user_id in missing if user_id in existing),
+        unknown=tuple(user_id for user_id in missing if user_id not in existing),
+    )

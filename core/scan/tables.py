@@ -60,21 +60,29 @@ scans = Table(
     Column("zips_done", Integer, nullable=False, server_default=text("0")),
     Column("ledger_health", JSONB),  # how the scan's ledger sync went (core.scan.facts)
     Column("cancelled_by", Text),
-    CheckConstraint("status IN ('queued', 'running', 'finished', 'failed', 'cancelled')",
-                    name="ck_scans_status"),
+    CheckConstraint(
+        "status IN ('queued', 'running', 'finished', 'failed', 'cancelled')", name="ck_scans_status"
+    ),
     CheckConstraint("scope IN ('all', 'users')", name="ck_scans_scope"),
     Index("ix_scans_status_id", "status", "id"),
     # At most one fleet scan queued or running: the database, not a check in Python.
-    Index("ux_scans_one_fleet_scan", "scope", unique=True,
-          postgresql_where=text("scope = 'all' AND status IN ('queued', 'running')")),
+    Index(
+        "ux_scans_one_fleet_scan",
+        "scope",
+        unique=True,
+        postgresql_where=text("scope = 'all' AND status IN ('queued', 'running')"),
+    ),
 )
 
 scan_findings = Table(
     "scan_findings",
     ops_metadata,
-    Column("scan_id", BigInteger,
-           ForeignKey("ops.scans.id", name="fk_scan_findings_scan_id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "scan_id",
+        BigInteger,
+        ForeignKey("ops.scans.id", name="fk_scan_findings_scan_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     # No FK to users: schema ops may live in another database (OPS_DATABASE_URL).
     Column("user_id", Text, nullable=False),
     Column("code", Text, nullable=False),
@@ -83,8 +91,9 @@ scan_findings = Table(
     Column("evidence", JSONB, nullable=False),
     Column("fix", JSONB, nullable=False),
     PrimaryKeyConstraint("scan_id", "user_id", "code", name="pk_scan_findings"),
-    CheckConstraint("severity IN ('critical', 'warning', 'info')",
-                    name="ck_scan_findings_severity"),
+    CheckConstraint(
+        "severity IN ('critical', 'warning', 'info')", name="ck_scan_findings_severity"
+    ),
     Index("ix_scan_findings_scan_code", "scan_id", "code"),
     Index("ix_scan_findings_scan_severity", "scan_id", "severity"),
     Index("ix_scan_findings_user_id", "user_id"),
@@ -93,24 +102,31 @@ scan_findings = Table(
 scan_users = Table(
     "scan_users",
     ops_metadata,
-    Column("scan_id", BigInteger,
-           ForeignKey("ops.scans.id", name="fk_scan_users_scan_id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "scan_id",
+        BigInteger,
+        ForeignKey("ops.scans.id", name="fk_scan_users_scan_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("user_id", Text, nullable=False),
     Column("worst_severity", Text),  # NULL: healthy
     Column("finding_count", Integer, nullable=False),
     PrimaryKeyConstraint("scan_id", "user_id", name="pk_scan_users"),
-    CheckConstraint("worst_severity IN ('critical', 'warning', 'info')",
-                    name="ck_scan_users_worst_severity"),
+    CheckConstraint(
+        "worst_severity IN ('critical', 'warning', 'info')", name="ck_scan_users_worst_severity"
+    ),
     Index("ix_scan_users_scan_worst", "scan_id", "worst_severity"),
 )
 
 scan_batches = Table(
     "scan_batches",
     ops_metadata,
-    Column("scan_id", BigInteger,
-           ForeignKey("ops.scans.id", name="fk_scan_batches_scan_id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "scan_id",
+        BigInteger,
+        ForeignKey("ops.scans.id", name="fk_scan_batches_scan_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("batch_no", Integer, nullable=False),
     Column("user_ids", ARRAY(Text), nullable=False),
     Column("zip_urls", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
@@ -124,9 +140,12 @@ scan_batches = Table(
 scan_zips = Table(
     "scan_zips",
     ops_metadata,
-    Column("scan_id", BigInteger,
-           ForeignKey("ops.scans.id", name="fk_scan_zips_scan_id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "scan_id",
+        BigInteger,
+        ForeignKey("ops.scans.id", name="fk_scan_zips_scan_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("url", Text, nullable=False),
     Column("state", Text, nullable=False, server_default=text("'pending'")),
     Column("error", Text),  # why the photos could not be read (failed)

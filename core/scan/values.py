@@ -22,8 +22,10 @@ class UserScan:
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's JSON for this user."""
-        return {"user_id": self.user_id,
-                "findings": [finding.to_dict() for finding in self.findings]}
+        return {
+            "user_id": self.user_id,
+            "findings": [finding.to_dict() for finding in self.findings],
+        }
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,13 @@ def read_zip(services: ScanServices, url: str) -> str | None:
     error: str | None = None
     if not already:
         with Heartbeat(services.ops_engine, zip_url=url, every=services.heartbeat_seconds):
-            done = ensure_dataset_facts(services.ops_engine, services.gateway,
-                                        services.face_reader(), zip_trainings(url),
-                                        max_workers=1)
+            done = ensure_dataset_facts(
+                services.ops_engine,
+                services.gateway,
+                services.face_reader(),
+                zip_trainings(url),
+                max_workers=1,
+            )
         error = done.failed.get(url)
     with services.ops_engine.begin() as conn:
         settle_zips(conn, {url: error})
@@ -45,9 +49,11 @@ def settle_zips(conn: Connection, outcomes: Mapping[str, str | None]) -> None:
     touched: set[int] = set()
     for url, error in outcomes.items():
         rows = conn.execute(
-            update(scan_zips).where(scan_zips.c.url == url, scan_zips.c.state == "pending")
+            update(scan_zips)
+            .where(scan_zips.c.url == url, scan_zips.c.state == "pending")
             .values(state="done" if error is None else "failed", error=error)
-            .returning(scan_zips.c.scan_id)).scalars()
+            .returning(scan_zips.c.scan_id)
+        ).scalars()
         touched.update(rows)
     recount_zips(conn, touched)
 
@@ -56,21 +62,27 @@ def recount_zips(conn: Connection, scan_ids: set[int]) -> None:
     """Set ``zips_done`` of these scans from their ``scan_zips`` rows."""
     if not scan_ids:
         return
-    done = (select(func.count()).select_from(scan_zips)
-            .where(scan_zips.c.scan_id == scans.c.id, scan_zips.c.state != "pending")
-            .scalar_subquery())
-    conn.execute(update(scans).where(scans.c.id.in_(sorted(scan_ids)))
-                 .values(zips_done=done))
+    done = (
+        select(func.count())
+        .select_from(scan_zips)
+        .where(scan_zips.c.scan_id == scans.c.id, scan_zips.c.state != "pending")
+        .scalar_subquery()
+    )
+    conn.execute(update(scans).where(scans.c.id.in_(sorted(scan_ids))).values(zips_done=done))
 
 
-def ensure_zips_inline(services: ScanServices, urls: list[str], *,
-                       max_workers: int) -> None:
+def ensure_zips_inline(services: ScanServices, urls: list[str], *, max_workers: int) -> None:
     """The foreground scan's way: measure ``urls`` here and now (``max_workers`` at a
     time, each committed as measured), then settle them."""
     if not urls:
         return
-    done = ensure_dataset_facts(services.ops_engine, services.gateway, services.face_reader(),
-                                zip_trainings(*urls), max_workers=max_workers)
+    done = ensure_dataset_facts(
+        services.ops_engine,
+        services.gateway,
+        services.face_reader(),
+        zip_trainings(*urls),
+        max_workers=max_workers,
+    )
     with services.ops_engine.begin() as conn:
         settle_zips(conn, {url: done.failed.get(url) for url in urls})
 
@@ -87,13 +99,23 @@ def queue_zip_reads(conn: Connection, urls: list[str]) -> None:
     """Ask the workers to read these ZIPs' photos (one job per ZIP, whoever asks); the
     caller commits. Reading photos changes nothing but the facts cache."""
     for url in urls:
-        defer(conn, TaskName.READ_ZIP, queue=Queue.DATASETS, lock=zip_lock(url),
-              queueing_lock=zip_lock(url), url=url)
+        defer(
+            conn,
+            TaskName.READ_ZIP,
+            queue=Queue.DATASETS,
+            lock=zip_lock(url),
+            queueing_lock=zip_lock(url),
+            url=url,
+        )
 
 
 def pending_zip_urls(engine: Engine, scan_id: int) -> list[str]:
     """The ZIPs scan ``scan_id`` still waits for."""
     with engine.connect() as conn:
-        return list(conn.execute(select(scan_zips.c.url).where(
-            scan_zips.c.scan_id == scan_id, scan_zips.c.state == "pending")
-            .order_by(scan_zips.c.url)).scalars())
+        return list(
+            conn.execute(
+                select(scan_zips.c.url)
+                .where(scan_zips.c.scan_id == scan_id, scan_zips.c.state == "pending")
+                .order_by(scan_zips.c.url)
+            ).scalars()
+        )

@@ -48,12 +48,24 @@ from core.sandbox.service import stop_sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # A new user has none of these: without DATABASE_URL the console runs in DEMO mode.
-LIVE_SETTINGS = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN",
-                 "REPLICATE_BASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME")
+LIVE_SETTINGS = (
+    "DATABASE_URL",
+    "OPS_DATABASE_URL",
+    "REPLICATE_API_TOKEN",
+    "REPLICATE_BASE_URL",
+    "REPLICATE_OWNER",
+    "REPLICATE_USERNAME",
+)
 HEALTH_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 LEFTOVER_TIMEOUT_S = 10.0
@@ -64,8 +76,10 @@ RENDER_TIMEOUT_S = 180.0
 POLL_S = 0.2
 # The script has finished a run and the websocket is up (attributes Streamlit's own
 # end-to-end tests wait on).
-SCRIPT_DONE = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
-               '[data-test-script-state="notRunning"]')
+SCRIPT_DONE = (
+    '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
+    '[data-test-script-state="notRunning"]'
+)
 RENDERED = '[data-testid="stSidebarNav"], [data-testid="stMain"]'
 
 
@@ -91,8 +105,7 @@ def _free_port() -> int:
 
 
 def _new_user_environment(data_dir: Path) -> dict[str, str]:
-    environment = {name: value for name, value in os.environ.items()
-                   if name not in LIVE_SETTINGS}
+    environment = {name: value for name, value in os.environ.items() if name not in LIVE_SETTINGS}
     environment["DATA_DIR"] = str(data_dir)
     return environment
 
@@ -101,16 +114,20 @@ def _wait_until_healthy(server: subprocess.Popen[bytes], console: Console) -> No
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while True:
         if server.poll() is not None:
-            pytest.fail(f"streamlit exited with {server.returncode} before it was healthy; "
-                        f"log tail:\n{console.log_tail()}")
+            pytest.fail(
+                f"streamlit exited with {server.returncode} before it was healthy; "
+                f"log tail:\n{console.log_tail()}"
+            )
         try:
             if httpx.get(f"{console.base_url}/_stcore/health", timeout=2.0).text == "ok":
                 return
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            pytest.fail(f"streamlit was not healthy within {HEALTH_TIMEOUT_S:.0f} s; "
-                        f"log tail:\n{console.log_tail()}")
+            pytest.fail(
+                f"streamlit was not healthy within {HEALTH_TIMEOUT_S:.0f} s; "
+                f"log tail:\n{console.log_tail()}"
+            )
         time.sleep(POLL_S)
 
 
@@ -157,8 +174,10 @@ def _no_leftovers(data_dir: Path) -> None:
         except psutil.Error:
             continue
     if running:
-        raise RuntimeError("still running, killed: " + "; ".join(
-            f"{process.pid} {commands[process][:120]}" for process in running))
+        raise RuntimeError(
+            "still running, killed: "
+            + "; ".join(f"{process.pid} {commands[process][:120]}" for process in running)
+        )
 
 
 def _remove_data_dir(data_dir: Path) -> None:
@@ -182,14 +201,32 @@ def console() -> Iterator[Console]:
     data_dir = Path(tempfile.mkdtemp(prefix="sselfie-browser-"))
     port = _free_port()
     running = Console(f"http://127.0.0.1:{port}", data_dir, data_dir / "streamlit.log")
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
-               "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     with running.log_path.open("wb") as log:
-        server = subprocess.Popen(command, cwd=REPO_ROOT, env=_new_user_environment(data_dir),
-                                  stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=_new_user_environment(data_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     errors: list[str] = []
     try:
         _wait_until_healthy(server, running)
@@ -210,8 +247,9 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run python -m tests.browser.install")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield launched
         finally:
@@ -219,8 +257,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport,
-                                                               pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the item (``item.rep_call``) for the ``page`` fixture."""
     report = yield
     setattr(item, f"rep_{report.when}", report)
@@ -248,16 +287,19 @@ def _report_failure(page: Page, console: Console, nodeid: str) -> None:
         where = str(screenshot)
     except Exception as exc:
         where = f"(screenshot failed: {exc!r})"
-    sys.stderr.write(f"screenshot: {where} (kept with streamlit.log after the run)\n"
-                     f"console log tail:\n{console.log_tail()}\n")
+    sys.stderr.write(
+        f"screenshot: {where} (kept with streamlit.log after the run)\n"
+        f"console log tail:\n{console.log_tail()}\n"
+    )
 
 
 def _left_ms(deadline: float) -> float:
     return max(deadline - time.monotonic(), POLL_S) * 1000
 
 
-def open_console(page: Page, base_url: str, path: str = "", *,
-                 timeout_s: float = RENDER_TIMEOUT_S, **query: str) -> None:
+def open_console(
+    page: Page, base_url: str, path: str = "", *, timeout_s: float = RENDER_TIMEOUT_S, **query: str
+) -> None:
     """Go to ``base_url/path?query`` and wait until Streamlit has finished rendering it.
 
     The script must have run to its end with the websocket connected, and the sidebar
@@ -276,8 +318,9 @@ def open_console(page: Page, base_url: str, path: str = "", *,
         raise AssertionError(f"{url} shows an exception: {exception.first.inner_text()}")
 
 
-def wait_for_text(page: Page | Locator, text: str, timeout_s: float = 30.0, *,
-                  exact: bool = False) -> Locator:
+def wait_for_text(
+    page: Page | Locator, text: str, timeout_s: float = 30.0, *, exact: bool = False
+) -> Locator:
     """The first visible element with ``text`` (in ``page`` or under a locator), polled
     until ``timeout_s``; an AssertionError after that."""
     matches = page.get_by_text(text, exact=exact)

@@ -19,15 +19,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 APT_GET = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
 UPDATE = [*APT_GET, "update"]
 INSTALL = [*APT_GET, "install", "-y", "--no-install-recommends", "chromium"]
-BY_HAND = ("sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive "
-           "apt-get install -y --no-install-recommends chromium")
+BY_HAND = (
+    "sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive "
+    "apt-get install -y --no-install-recommends chromium"
+)
 
 
 def _run(argv: list[str], timeout_s: float) -> int:
     """Run ``argv`` with no standard input; its output goes to this process's output."""
     try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=timeout_s,
-                              check=False).returncode
+        return subprocess.run(
+            argv, stdin=subprocess.DEVNULL, timeout=timeout_s, check=False
+        ).returncode
     except (OSError, subprocess.TimeoutExpired):
         return -1
 
@@ -37,8 +40,14 @@ def chromium_version() -> str | None:
     if not CHROMIUM.exists():
         return None
     try:
-        answer = subprocess.run([str(CHROMIUM), "--version"], stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, timeout=60, check=False)
+        answer = subprocess.run(
+            [str(CHROMIUM), "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     version = answer.stdout.strip()
@@ -73,8 +82,9 @@ def main() -> int:
             print(version)
             return 0
         problem = f"{CHROMIUM} --version still fails after installing"
-    print(f"Could not install Debian's chromium ({problem}); run by hand: {BY_HAND}",
-          file=sys.stderr)
+    print(
+        f"Could not install Debian's chromium ({problem}); run by hand: {BY_HAND}", file=sys.stderr
+    )
     return 1
 
 

@@ -38,8 +38,9 @@ def _poll_cells(page: Page, text: str, timeout_s: float) -> None:
     deadline = page.evaluate("Date.now()") + timeout_s * 1000
     while text not in _cells(page):
         if page.evaluate("Date.now()") > deadline:
-            raise AssertionError(f"no table cell {text!r} within {timeout_s:.0f} s; "
-                                 f"cells: {_cells(page)[:40]}")
+            raise AssertionError(
+                f"no table cell {text!r} within {timeout_s:.0f} s; cells: {_cells(page)[:40]}"
+            )
         page.wait_for_timeout(250)
 
 
@@ -48,7 +49,8 @@ def _act_as_admin(page: Page) -> None:
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
     page.get_by_role("option", name=re.compile(r"\(admin\)$")).click()
     page.locator('[data-testid="stSidebarNavLink"]', has_text="Audit log").wait_for(
-        state="visible", timeout=30_000)
+        state="visible", timeout=30_000
+    )
 
 
 def _go(page: Page, link: str) -> None:
@@ -68,8 +70,9 @@ def _first_scan_done(page: Page) -> None:
     wait_for_text(page, "finished at", FIRST_SCAN_S)
 
 
-def test_support_finds_the_stale_user_and_an_admin_repairs_them(page: Page,
-                                                                console: Console) -> None:
+def test_support_finds_the_stale_user_and_an_admin_repairs_them(
+    page: Page, console: Console
+) -> None:
     open_console(page, console.base_url)
     wait_for_text(page, "DEMO — sandbox data")
     _first_scan_done(page)
@@ -105,8 +108,7 @@ def test_support_finds_the_stale_user_and_an_admin_repairs_them(page: Page,
     assert "Browser test: support ticket about worse images" in _cells(page)
 
 
-def test_an_admin_scans_leaves_the_page_and_the_scan_finishes(page: Page,
-                                                             console: Console) -> None:
+def test_an_admin_scans_leaves_the_page_and_the_scan_finishes(page: Page, console: Console) -> None:
     open_console(page, console.base_url)
     _act_as_admin(page)
     _go(page, "Fleet drift")
@@ -116,7 +118,8 @@ def test_an_admin_scans_leaves_the_page_and_the_scan_finishes(page: Page,
     page.wait_for_function(
         "() => [...document.querySelectorAll('.st-key-scan_now button')]"
         ".some(b => b.innerText.includes('Scan now') && !b.disabled)",
-        timeout=FIRST_SCAN_S * 1000)
+        timeout=FIRST_SCAN_S * 1000,
+    )
     scan_now.click()
     queued = wait_for_text(page, "is queued: the workers run it", 60).inner_text()
     scan_id = re.search(r"#(\d+)", queued)
@@ -134,6 +137,10 @@ def test_an_admin_scans_leaves_the_page_and_the_scan_finishes(page: Page,
     _go(page, "Audit log")
     _poll_cells(page, "scan:run", 60)
     details = [cell for cell in _cells(page) if f'"scan_id": {number}' in cell]
-    events = {match.group(1) for cell in details
-              for match in [re.search(r'"event": "(\w+)"', cell)] if match}
+    events = {
+        match.group(1)
+        for cell in details
+        for match in [re.search(r'"event": "(\w+)"', cell)]
+        if match
+    }
     assert events == {"requested", "finished"}, details

@@ -51,15 +51,17 @@ def drop_database(db_engine: Engine, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def demo_gateway(sandbox_server: RunningSandbox) -> Iterator[ReplicateGateway]:
-    built = quick_gateway(sandbox_server.base_url, timeout=30.0,
-                          policy=RetryPolicy(base_delay=0.01, max_delay=0.1))
+    built = quick_gateway(
+        sandbox_server.base_url, timeout=30.0, policy=RetryPolicy(base_delay=0.01, max_delay=0.1)
+    )
     yield built
     built.close()
 
 
 @pytest.fixture(scope="module")
-def demo_world(db_engine: Engine, db_url: str, sandbox_server: RunningSandbox,
-               demo_gateway: ReplicateGateway) -> Iterator[DemoWorld]:
+def demo_world(
+    db_engine: Engine, db_url: str, sandbox_server: RunningSandbox, demo_gateway: ReplicateGateway
+) -> Iterator[DemoWorld]:
     """The seeded world: app tables in a fresh database, histories in the sandbox."""
     name, url = new_database(db_engine, db_url)
     engine = make_engine(url)
@@ -67,11 +69,13 @@ def demo_world(db_engine: Engine, db_url: str, sandbox_server: RunningSandbox,
         create_app_tables(engine, mode=Mode.DEMO)
         upgrade_ops(url)  # a DEMO database always has schema ops (seeding clears the ledger)
         messages: list[str] = []
-        report = seed_demo_world(engine=engine, gateway=demo_gateway,
-                                 sandbox_url=sandbox_server.base_url,
-                                 progress=messages.append)
-        yield DemoWorld(engine, demo_gateway, sandbox_server.base_url, report,
-                        tuple(messages))
+        report = seed_demo_world(
+            engine=engine,
+            gateway=demo_gateway,
+            sandbox_url=sandbox_server.base_url,
+            progress=messages.append,
+        )
+        yield DemoWorld(engine, demo_gateway, sandbox_server.base_url, report, tuple(messages))
     finally:
         engine.dispose()
         drop_database(db_engine, name)

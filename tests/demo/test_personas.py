@@ -10,21 +10,44 @@ from core.demo.personas import CAST
 
 # product.md, "Findings vocabulary".
 FINDING_CODES = (
-    "VERSION_FORMAT", "VERSION_NOT_IN_MODEL", "STALE_VERSION", "TRIGGER_WORD_MISMATCH",
-    "MODEL_ID_MISSING", "MODEL_NOT_FOUND", "VERSION_LOST", "STATUS_OUT_OF_SYNC",
-    "WEIGHTS_URL_MISMATCH", "DUPLICATE_MODELS", "DATASET_SHRANK", "DATASET_DEGRADED",
-    "TRAINER_CHANGED", "PARAMS_CHANGED", "SCAN_ERROR",
+    "VERSION_FORMAT",
+    "VERSION_NOT_IN_MODEL",
+    "STALE_VERSION",
+    "TRIGGER_WORD_MISMATCH",
+    "MODEL_ID_MISSING",
+    "MODEL_NOT_FOUND",
+    "VERSION_LOST",
+    "STATUS_OUT_OF_SYNC",
+    "WEIGHTS_URL_MISMATCH",
+    "DUPLICATE_MODELS",
+    "DATASET_SHRANK",
+    "DATASET_DEGRADED",
+    "TRAINER_CHANGED",
+    "PARAMS_CHANGED",
+    "SCAN_ERROR",
 )
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 GENDERS = {"woman", "man", "non-binary", None}
-ETHNICITIES = {"Black", "White", "Asian", "Latina", "Middle Eastern", "Indigenous", "Mixed",
-               "Other", None}
+ETHNICITIES = {
+    "Black",
+    "White",
+    "Asian",
+    "Latina",
+    "Middle Eastern",
+    "Indigenous",
+    "Mixed",
+    "Other",
+    None,
+}
 
 
 def test_keys_ids_emails_and_trigger_words_are_unique() -> None:
-    for values in ([p.key for p in PERSONAS], [p.user_id for p in PERSONAS],
-                   [p.email for p in PERSONAS],
-                   [first_trigger_word(p.user_id) for p in PERSONAS]):
+    for values in (
+        [p.key for p in PERSONAS],
+        [p.user_id for p in PERSONAS],
+        [p.email for p in PERSONAS],
+        [first_trigger_word(p.user_id) for p in PERSONAS],
+    ):
         assert len(set(values)) == len(values) >= 17
 
 
@@ -54,6 +77,9 @@ def test_profiles_use_the_app_ui_values() -> None:
     for member in CAST:
         assert member.profile.gender in GENDERS
         assert member.profile.ethnicity in ETHNICITIES
-        assert member.profile.plan in {"sselfie-studio", "content-creator-studio",
-                                       "one-time-session"}
+        assert member.profile.plan in {
+            "sselfie-studio",
+            "content-creator-studio",
+            "one-time-session",
+        }
     assert len({member.profile.look for member in CAST}) == len(CAST)

@@ -66,7 +66,8 @@ def test_zip_names_the_photos_in_order() -> None:
 
 
 def test_shots_of_one_person_are_not_near_duplicates() -> None:
-    hashes = [imagehash.phash(Image.open(io.BytesIO(face_photo(index, person=3))))
-              for index in range(30)]
+    hashes = [
+        imagehash.phash(Image.open(io.BytesIO(face_photo(index, person=3)))) for index in range(30)
+    ]
     closest = min(one - other for one, other in itertools.combinations(hashes, 2))
     assert closest > 6  # perceptual-hash bits of 64; near-duplicate checkers flag <= 6

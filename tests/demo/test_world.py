@@ -33,8 +33,11 @@ USER_IDS = {persona.key: persona.user_id for persona in PERSONAS}
 
 def model_row(world: DemoWorld, key: str) -> RowMapping:
     with world.engine.connect() as conn:
-        row = conn.execute(select(user_models).where(
-            user_models.c.user_id == USER_IDS[key])).mappings().one()
+        row = (
+            conn.execute(select(user_models).where(user_models.c.user_id == USER_IDS[key]))
+            .mappings()
+            .one()
+        )
     return row
 
 
@@ -46,8 +49,11 @@ def _all_trainings(world: DemoWorld) -> tuple[Training, ...]:
 def trainings_of(world: DemoWorld, key: str) -> list[Training]:
     """The user's trainings, oldest first: the app's ZIPs live under training/{user_id}/."""
     marker = f"/_blob/training/{USER_IDS[key]}/"
-    found = [training for training in _all_trainings(world)
-             if marker in str(training.input.get("input_images"))]
+    found = [
+        training
+        for training in _all_trainings(world)
+        if marker in str(training.input.get("input_images"))
+    ]
     return list(reversed(found))
 
 
@@ -112,14 +118,17 @@ def test_every_persona_has_a_user_row_and_trainers_follow_the_app(
 def test_seeding_again_adds_nothing(demo_world: DemoWorld) -> None:
     def counts() -> tuple[int, int, int]:
         with demo_world.engine.connect() as conn:
-            return tuple(conn.execute(select(func.count()).select_from(table)).scalar_one()
-                         for table in (users, user_models, ai_images))  # type: ignore[return-value]
+            return tuple(
+                conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in (users, user_models, ai_images)
+            )  # type: ignore[return-value]
 
     before = counts()
     stats_before = httpx.get(f"{demo_world.sandbox_url}/_sandbox/stats").json()["counts"]
     assert is_seeded(engine=demo_world.engine)
-    again = seed_demo_world(engine=demo_world.engine, gateway=demo_world.gateway,
-                            sandbox_url=demo_world.sandbox_url)
+    again = seed_demo_world(
+        engine=demo_world.engine, gateway=demo_world.gateway, sandbox_url=demo_world.sandbox_url
+    )
     assert not again.seeded and again.trainings == 0
     assert counts() == before
     stats_after = httpx.get(f"{demo_world.sandbox_url}/_sandbox/stats").json()["counts"]
@@ -139,8 +148,12 @@ def test_seeding_refuses_anything_but_the_sandbox(demo_world: DemoWorld) -> None
     from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not the Replicate sandbox"):
-        seed_demo_world(engine=demo_world.engine, gateway=demo_world.gateway,
-                        sandbox_url="http://127.0.0.1:9", reset=True)
+        seed_demo_world(
+            engine=demo_world.engine,
+            gateway=demo_world.gateway,
+            sandbox_url="http://127.0.0.1:9",
+            reset=True,
+        )
     assert is_seeded(engine=demo_world.engine)
 
 
@@ -148,13 +161,17 @@ def test_seeding_refuses_anything_but_the_sandbox(demo_world: DemoWorld) -> None
 
 
 def test_healthy_single_is_consistent_and_generates_with_the_app_input(
-    demo_world: DemoWorld, face_reader: FaceReader,
+    demo_world: DemoWorld,
+    face_reader: FaceReader,
 ) -> None:
     assert_consistent(demo_world, "healthy_single")
     row = model_row(demo_world, "healthy_single")
     with demo_world.engine.connect() as conn:
-        images = conn.execute(select(ai_images).where(
-            ai_images.c.user_id == USER_IDS["healthy_single"])).mappings().all()
+        images = (
+            conn.execute(select(ai_images).where(ai_images.c.user_id == USER_IDS["healthy_single"]))
+            .mappings()
+            .all()
+        )
     assert len(images) == 3
     for image in images:
         prediction = demo_world.gateway.get_prediction(image["prediction_id"])
@@ -172,8 +189,7 @@ def test_healthy_retrained_is_on_the_newest_of_two_versions(demo_world: DemoWorl
     assert_consistent(demo_world, "healthy_retrained")
     row = model_row(demo_world, "healthy_retrained")
     assert len(version_ids(demo_world, row["replicate_model_id"])) == 2
-    counts = [training.input["steps"] for training in trainings_of(demo_world,
-                                                                   "healthy_retrained")]
+    counts = [training.input["steps"] for training in trainings_of(demo_world, "healthy_retrained")]
     assert counts == [1400, 1400]
 
 
@@ -206,27 +222,37 @@ def test_version_with_model_holds_owner_name_colon_hash(demo_world: DemoWorld) -
 def test_trainer_hash_is_stored_and_is_no_version_of_the_model(demo_world: DemoWorld) -> None:
     row = model_row(demo_world, "trainer_hash")
     assert row["replicate_version_id"] == FAST_FLUX_TRAINER_VERSION
-    assert row["replicate_version_id"] not in version_ids(demo_world,
-                                                          row["replicate_model_id"])
+    assert row["replicate_version_id"] not in version_ids(demo_world, row["replicate_model_id"])
     with demo_world.engine.connect() as conn:
-        made = conn.execute(select(func.count()).select_from(ai_images).where(
-            ai_images.c.user_id == USER_IDS["trainer_hash"])).scalar_one()
+        made = conn.execute(
+            select(func.count())
+            .select_from(ai_images)
+            .where(ai_images.c.user_id == USER_IDS["trainer_hash"])
+        ).scalar_one()
     assert made == 0  # Replicate refuses the trainer's hash; the app records nothing
 
 
 def test_trigger_overwritten_differs_from_the_trained_one_and_loses_the_face(
-    demo_world: DemoWorld, face_reader: FaceReader,
+    demo_world: DemoWorld,
+    face_reader: FaceReader,
 ) -> None:
     row = model_row(demo_world, "trigger_overwritten")
     training = succeeded(trainings_of(demo_world, "trigger_overwritten"))[-1]
     assert row["replicate_version_id"] == training.version_hash
     assert row["trigger_word"] != training.input["trigger_word"]
     with demo_world.engine.connect() as conn:
-        images = conn.execute(select(ai_images).where(
-            ai_images.c.user_id == USER_IDS["trigger_overwritten"]).order_by(
-            ai_images.c.id)).mappings().all()
-    after = [image for image in images
-             if image["generated_prompt"].startswith(row["trigger_word"] + ",")]
+        images = (
+            conn.execute(
+                select(ai_images)
+                .where(ai_images.c.user_id == USER_IDS["trigger_overwritten"])
+                .order_by(ai_images.c.id)
+            )
+            .mappings()
+            .all()
+        )
+    after = [
+        image for image in images if image["generated_prompt"].startswith(row["trigger_word"] + ",")
+    ]
     assert len(after) == 2
     assert face_reader.read(httpx.get(after[-1]["image_url"]).content) == []
 
@@ -270,7 +296,8 @@ def test_weights_rebuilt_differ_from_the_training_output(demo_world: DemoWorld) 
     row = model_row(demo_world, "weights_rebuilt")
     training = demo_world.gateway.get_training(row["training_id"])
     assert row["lora_weights_url"] == (
-        f"https://replicate.delivery/pbxt/{row['replicate_version_id']}/flux-lora.tar")
+        f"https://replicate.delivery/pbxt/{row['replicate_version_id']}/flux-lora.tar"
+    )
     assert row["lora_weights_url"] != training.output_weights
     assert row["replicate_version_id"] == training.version_hash
 
@@ -307,7 +334,7 @@ def test_squeezed_retrain_zip_holds_600_px_photos(demo_world: DemoWorld) -> None
 def test_trainer_changed_between_the_two_trainings(demo_world: DemoWorld) -> None:
     first, second = succeeded(trainings_of(demo_world, "trainer_changed"))
     assert (first.trainer_model, second.trainer_model) == (OSTRIS_TRAINER, APP_TRAINER)
-    assert ({**first.input, "input_images": ""} == {**second.input, "input_images": ""})
+    assert {**first.input, "input_images": ""} == {**second.input, "input_images": ""}
     assert_consistent(demo_world, "trainer_changed")
 
 
@@ -321,8 +348,9 @@ def test_params_changed_between_the_two_trainings(demo_world: DemoWorld) -> None
 
 def test_no_model_yet_has_no_model_row(demo_world: DemoWorld) -> None:
     with demo_world.engine.connect() as conn:
-        found = conn.execute(select(user_models).where(
-            user_models.c.user_id == USER_IDS["no_model_yet"])).first()
+        found = conn.execute(
+            select(user_models).where(user_models.c.user_id == USER_IDS["no_model_yet"])
+        ).first()
     assert found is None
     assert trainings_of(demo_world, "no_model_yet") == []
 
@@ -333,26 +361,49 @@ def test_no_model_yet_has_no_model_row(demo_world: DemoWorld) -> None:
 def test_the_drift_engine_reports_each_personas_expected_codes(demo_world: DemoWorld) -> None:
     """Every code but the DATASET_* ones, which need the photo facts the ledger measures
     with dlib (minutes for the whole world); those were checked through the ledger once."""
+
     def model_facts(model_id: str) -> ModelFacts:
         if demo_world.gateway.get_model(model_id) is None:
             return ModelFacts(model_id, found=False)
-        return ModelFacts(model_id, found=True,
-                          versions=tuple(demo_world.gateway.list_versions(model_id)))
+        return ModelFacts(
+            model_id, found=True, versions=tuple(demo_world.gateway.list_versions(model_id))
+        )
 
     for persona in PERSONAS:
         if persona.key == "no_model_yet":
             continue
         stored = model_row(demo_world, persona.key)
-        row = AppRow(**{name: stored[name] for name in (
-            "user_id", "replicate_model_id", "replicate_version_id", "trigger_word",
-            "training_status", "training_id", "lora_weights_url", "failure_reason",
-            "updated_at")})
-        ledger = tuple(TrainingRecord.from_training(training)
-                       for training in trainings_of(demo_world, persona.key))
-        others = {record.destination: model_facts(record.destination) for record in ledger
-                  if record.destination and record.destination != row.model_id}
-        facts = UserFacts(row=row, model=model_facts(row.model_id) if row.model_id else None,
-                          trainings=ledger, models_by_id=others)
+        row = AppRow(
+            **{
+                name: stored[name]
+                for name in (
+                    "user_id",
+                    "replicate_model_id",
+                    "replicate_version_id",
+                    "trigger_word",
+                    "training_status",
+                    "training_id",
+                    "lora_weights_url",
+                    "failure_reason",
+                    "updated_at",
+                )
+            }
+        )
+        ledger = tuple(
+            TrainingRecord.from_training(training)
+            for training in trainings_of(demo_world, persona.key)
+        )
+        others = {
+            record.destination: model_facts(record.destination)
+            for record in ledger
+            if record.destination and record.destination != row.model_id
+        }
+        facts = UserFacts(
+            row=row,
+            model=model_facts(row.model_id) if row.model_id else None,
+            trainings=ledger,
+            models_by_id=others,
+        )
         found = {finding.code for finding in diagnose(facts)}
         expected = {code for code in persona.expected_codes if not code.startswith("DATASET_")}
         assert found == expected, persona.key

@@ -34,8 +34,12 @@ def version_hash(label: str) -> str:
     return hashlib.sha256(label.encode()).hexdigest()
 
 
-def adaptive_input(photo_count: int, *, trigger: str = TRIGGER,
-                   zip_url: str = "https://blob.example/zips/selfies.zip") -> dict[str, Any]:
+def adaptive_input(
+    photo_count: int,
+    *,
+    trigger: str = TRIGGER,
+    zip_url: str = "https://blob.example/zips/selfies.zip",
+) -> dict[str, Any]:
     """The input the app sends the trainer for ``photo_count`` photos (app-facts.md)."""
     if photo_count >= 15:
         steps, rank, repeats = 1400, 48, 20
@@ -44,75 +48,122 @@ def adaptive_input(photo_count: int, *, trigger: str = TRIGGER,
     else:
         steps, rank, repeats = 1200, 32, max(10, int(1.5 * photo_count))
     return {
-        "input_images": zip_url, "trigger_word": trigger, "steps": steps, "lora_rank": rank,
-        "network_alpha": rank, "num_repeats": repeats, "optimizer": "adamw_bf16",
-        "batch_size": 1, "resolution": "1024", "autocaption": True, "learning_rate": 0.00008,
-        "caption_dropout_rate": 0.15, "cache_latents_to_disk": False,
-        "save_every_n_steps": 250, "guidance_scale_training": 1.0,
+        "input_images": zip_url,
+        "trigger_word": trigger,
+        "steps": steps,
+        "lora_rank": rank,
+        "network_alpha": rank,
+        "num_repeats": repeats,
+        "optimizer": "adamw_bf16",
+        "batch_size": 1,
+        "resolution": "1024",
+        "autocaption": True,
+        "learning_rate": 0.00008,
+        "caption_dropout_rate": 0.15,
+        "cache_latents_to_disk": False,
+        "save_every_n_steps": 250,
+        "guidance_scale_training": 1.0,
         "lr_scheduler": "constant_with_warmup",
     }
 
 
-def dataset(count: int = 16, *, short_side: int = 1024, jpeg_quality: int | None = 88,
-            sharpness: float = 180.0, failing: int = 0,
-            by_reason: Mapping[str, int] | None = None) -> DatasetFacts:
+def dataset(
+    count: int = 16,
+    *,
+    short_side: int = 1024,
+    jpeg_quality: int | None = 88,
+    sharpness: float = 180.0,
+    failing: int = 0,
+    by_reason: Mapping[str, int] | None = None,
+) -> DatasetFacts:
     """A measured dataset: by default 16 sharp 1024 px single-face selfies."""
-    return DatasetFacts(image_count=count, median_short_side=short_side,
-                        jpeg_quality=jpeg_quality, median_sharpness=sharpness,
-                        photos_failing=failing,
-                        failing_by_reason=dict(by_reason or ({"blurry": failing} if failing
-                                                             else {})))
+    return DatasetFacts(
+        image_count=count,
+        median_short_side=short_side,
+        jpeg_quality=jpeg_quality,
+        median_sharpness=sharpness,
+        photos_failing=failing,
+        failing_by_reason=dict(by_reason or ({"blurry": failing} if failing else {})),
+    )
 
 
-def training(n: int, *, photos: int = 16, destination: str = MODEL_ID,
-             status: str = "succeeded", trigger: str = TRIGGER,
-             trainer: str = FAST_TRAINER, trainer_version: str = FAST_TRAINER_VERSION,
-             data: DatasetFacts | None = None, input_changes: Mapping[str, Any] | None = None,
-             ) -> TrainingRecord:
+def training(
+    n: int,
+    *,
+    photos: int = 16,
+    destination: str = MODEL_ID,
+    status: str = "succeeded",
+    trigger: str = TRIGGER,
+    trainer: str = FAST_TRAINER,
+    trainer_version: str = FAST_TRAINER_VERSION,
+    data: DatasetFacts | None = None,
+    input_changes: Mapping[str, Any] | None = None,
+) -> TrainingRecord:
     """The ``n``-th training of the user (created ``n`` days after T0)."""
     training_id = f"tr{n:02d}{destination.rsplit('/', 1)[-1][:6]}"
     created = T0 + timedelta(days=n)
     done = status == "succeeded"
     return TrainingRecord(
-        id=training_id, trainer_model=trainer, trainer_version=trainer_version, status=status,
+        id=training_id,
+        trainer_model=trainer,
+        trainer_version=trainer_version,
+        status=status,
         input={**adaptive_input(photos, trigger=trigger), **(input_changes or {})},
         output_version=f"{destination}:{version_hash(training_id)}" if done else None,
-        output_weights=(f"https://replicate.delivery/xezq/{training_id}/trained_model.tar"
-                        if done else None),
+        output_weights=(
+            f"https://replicate.delivery/xezq/{training_id}/trained_model.tar" if done else None
+        ),
         error="CUDA out of memory" if status == "failed" else None,
         created_at=created,
-        completed_at=created + timedelta(minutes=20) if status not in (
-            "starting", "processing") else None,
+        completed_at=created + timedelta(minutes=20)
+        if status not in ("starting", "processing")
+        else None,
         dataset=data if data is not None else dataset(photos),
     )
 
 
-def model_of(trainings: Iterable[TrainingRecord], *, model_id: str = MODEL_ID,
-             extra_newer: Iterable[str] = ()) -> ModelFacts:
+def model_of(
+    trainings: Iterable[TrainingRecord],
+    *,
+    model_id: str = MODEL_ID,
+    extra_newer: Iterable[str] = (),
+) -> ModelFacts:
     """The model as Replicate lists it: one version per succeeded training into it, newest
     first, plus ``extra_newer`` version ids on top (versions of unknown origin)."""
-    ours = [ModelVersion(id=record.version_hash or "", created_at=record.completed_at)
-            for record in trainings if record.destination == model_id]
-    newer = [ModelVersion(id=version_id, created_at=T0 + timedelta(days=90))
-             for version_id in extra_newer]
+    ours = [
+        ModelVersion(id=record.version_hash or "", created_at=record.completed_at)
+        for record in trainings
+        if record.destination == model_id
+    ]
+    newer = [
+        ModelVersion(id=version_id, created_at=T0 + timedelta(days=90))
+        for version_id in extra_newer
+    ]
     return ModelFacts(model_id=model_id, found=True, versions=(*newer, *reversed(ours)))
 
 
 def row_for(record: TrainingRecord, **changes: Any) -> AppRow:
     """The row the app writes when it polls ``record`` to success, with ``changes``."""
-    row = AppRow(user_id=USER_ID, replicate_model_id=record.destination,
-                 replicate_version_id=record.version_hash, trigger_word=TRIGGER,
-                 training_status="completed", training_id=record.id,
-                 lora_weights_url=record.output_weights, failure_reason=None,
-                 updated_at=record.completed_at)
+    row = AppRow(
+        user_id=USER_ID,
+        replicate_model_id=record.destination,
+        replicate_version_id=record.version_hash,
+        trigger_word=TRIGGER,
+        training_status="completed",
+        training_id=record.id,
+        lora_weights_url=record.output_weights,
+        failure_reason=None,
+        updated_at=record.completed_at,
+    )
     return replace(row, **changes)
 
 
 def healthy(*trainings: TrainingRecord, **row_changes: Any) -> UserFacts:
     """A user whose row is on the last training's version, with every other fact true."""
     records = trainings or (training(1),)
-    return UserFacts(row=row_for(records[-1], **row_changes), model=model_of(records),
-                     trainings=records)
+    return UserFacts(
+        row=row_for(records[-1], **row_changes), model=model_of(records), trainings=records
+    )
 
 
 def codes(facts: UserFacts) -> set[str]:

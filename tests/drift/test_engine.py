@@ -31,13 +31,21 @@ from tests.drift.builders import T0, healthy, training
 from tests.drift.scenarios import scenarios
 
 VOCABULARY = {
-    "VERSION_FORMAT": "critical", "VERSION_NOT_IN_MODEL": "critical",
-    "STALE_VERSION": "critical", "TRIGGER_WORD_MISMATCH": "critical",
-    "MODEL_ID_MISSING": "critical", "MODEL_NOT_FOUND": "critical",
-    "VERSION_LOST": "critical", "STATUS_OUT_OF_SYNC": "warning",
-    "WEIGHTS_URL_MISMATCH": "warning", "DUPLICATE_MODELS": "warning",
-    "DATASET_SHRANK": "warning", "DATASET_DEGRADED": "warning", "TRAINER_CHANGED": "info",
-    "PARAMS_CHANGED": "info", "SCAN_ERROR": "warning",
+    "VERSION_FORMAT": "critical",
+    "VERSION_NOT_IN_MODEL": "critical",
+    "STALE_VERSION": "critical",
+    "TRIGGER_WORD_MISMATCH": "critical",
+    "MODEL_ID_MISSING": "critical",
+    "MODEL_NOT_FOUND": "critical",
+    "VERSION_LOST": "critical",
+    "STATUS_OUT_OF_SYNC": "warning",
+    "WEIGHTS_URL_MISMATCH": "warning",
+    "DUPLICATE_MODELS": "warning",
+    "DATASET_SHRANK": "warning",
+    "DATASET_DEGRADED": "warning",
+    "TRAINER_CHANGED": "info",
+    "PARAMS_CHANGED": "info",
+    "SCAN_ERROR": "warning",
 }
 DRIFT_SOURCES = Path(__file__).resolve().parents[2] / "core" / "drift"
 
@@ -48,6 +56,7 @@ def _all_findings() -> list[Finding]:
 
 
 # The tables
+
 
 def test_codes_table_is_the_vocabulary_with_title_and_help() -> None:
     assert [spec.code for spec in CODES] == list(VOCABULARY)
@@ -63,8 +72,12 @@ def test_every_code_is_raised_by_some_scenario() -> None:
 
 def test_thresholds_table_is_complete_and_used() -> None:
     assert {row.name: row.value for row in THRESHOLDS} == {
-        "shrink_fraction": 0.25, "min_photos": 10, "short_side_drop_fraction": 0.25,
-        "min_short_side_px": 1024, "failing_photos_increase": 1}
+        "shrink_fraction": 0.25,
+        "min_photos": 10,
+        "short_side_drop_fraction": 0.25,
+        "min_short_side_px": 1024,
+        "failing_photos_increase": 1,
+    }
     source = "".join(path.read_text() for path in DRIFT_SOURCES.glob("*_checks.py"))
     used = set(re.findall(r"threshold\(['\"](\w+)['\"]\)", source))
     assert used == {row.name for row in THRESHOLDS}
@@ -75,12 +88,17 @@ def test_thresholds_table_is_complete_and_used() -> None:
 
 def test_repairs_are_exactly_the_five_the_console_offers() -> None:
     assert {repair.action.value for repair in REPAIRS} == {
-        "repoint_latest", "normalise_version", "restore_trigger_word",
-        "restore_last_good_version", "sync_status"}
+        "repoint_latest",
+        "normalise_version",
+        "restore_trigger_word",
+        "restore_last_good_version",
+        "sync_status",
+    }
     assert all(repair.help for repair in REPAIRS)
 
 
 # The findings
+
 
 def test_every_fix_names_a_repair_or_none_and_says_what_to_do() -> None:
     for finding in _all_findings():
@@ -113,22 +131,29 @@ def test_a_healthy_user_has_no_finding() -> None:
 
 # Order and purity
 
+
 def _many_problems() -> UserFacts:
     first, second = training(1, photos=16), training(2, photos=5)
-    return healthy(first, second, replicate_version_id=first.version_hash,
-                   trigger_word="someone-else")
+    return healthy(
+        first, second, replicate_version_id=first.version_hash, trigger_word="someone-else"
+    )
 
 
 def test_order_is_severity_then_vocabulary() -> None:
     assert [finding.code for finding in diagnose(_many_problems())] == [
-        "STALE_VERSION", "TRIGGER_WORD_MISMATCH", "WEIGHTS_URL_MISMATCH", "DATASET_SHRANK",
-        "PARAMS_CHANGED"]
+        "STALE_VERSION",
+        "TRIGGER_WORD_MISMATCH",
+        "WEIGHTS_URL_MISMATCH",
+        "DATASET_SHRANK",
+        "PARAMS_CHANGED",
+    ]
 
 
 def test_same_facts_in_any_ledger_order_give_the_same_findings() -> None:
     facts = _many_problems()
-    shuffled = UserFacts(row=facts.row, model=facts.model,
-                         trainings=tuple(reversed(facts.trainings)))
+    shuffled = UserFacts(
+        row=facts.row, model=facts.model, trainings=tuple(reversed(facts.trainings))
+    )
     assert diagnose(shuffled) == diagnose(facts) == diagnose(facts)
 
 
@@ -142,12 +167,15 @@ def test_scan_error_keeps_the_message_and_a_one_line_title() -> None:
     finding = scan_error("45038279", "Replicate answered 503\nafter 10 tries")
     assert finding.code == "SCAN_ERROR" and finding.severity is Severity.WARNING
     assert finding.title == "Could not check this user: Replicate answered 503 after 10 tries"
-    assert finding.evidence == {"user_id": "45038279",
-                                "message": "Replicate answered 503\nafter 10 tries"}
+    assert finding.evidence == {
+        "user_id": "45038279",
+        "message": "Replicate answered 503\nafter 10 tries",
+    }
     assert finding.fix.action is None
 
 
 # The facts
+
 
 def test_ledger_is_sorted_oldest_first_with_naive_and_undated_records() -> None:
     aware = training(2)
@@ -159,14 +187,19 @@ def test_ledger_is_sorted_oldest_first_with_naive_and_undated_records() -> None:
 
 def test_training_record_reads_the_gateways_training() -> None:
     record = training(1)
-    gateway = Training.from_api({
-        "id": record.id, "model": record.trainer_model, "version": record.trainer_version,
-        "status": "succeeded", "input": dict(record.input),
-        "output": {"version": record.output_version, "weights": record.output_weights},
-        "created_at": (T0 + timedelta(days=1)).isoformat()})
+    gateway = Training.from_api(
+        {
+            "id": record.id,
+            "model": record.trainer_model,
+            "version": record.trainer_version,
+            "status": "succeeded",
+            "input": dict(record.input),
+            "output": {"version": record.output_version, "weights": record.output_weights},
+            "created_at": (T0 + timedelta(days=1)).isoformat(),
+        }
+    )
     read = TrainingRecord.from_training(gateway, dataset=record.dataset)
     assert read.destination == record.destination and read.version_hash == record.version_hash
     assert "input_images" not in read.parameters and "trigger_word" not in read.parameters
     with pytest.raises(TypeError):
         read.input["steps"] = 1  # type: ignore[index]
-

@@ -30,18 +30,25 @@ OTHER_MODEL = f"{MODEL_ID}-v2"
 
 # DUPLICATE_MODELS
 
+
 def test_trainings_into_two_models() -> None:
     first, second = training(1), training(2, destination=OTHER_MODEL)
-    facts = UserFacts(row=row_for(second), model=model_of([second], model_id=OTHER_MODEL),
-                      trainings=(first, second))
+    facts = UserFacts(
+        row=row_for(second),
+        model=model_of([second], model_id=OTHER_MODEL),
+        trainings=(first, second),
+    )
     finding = only(facts, "DUPLICATE_MODELS")
     assert finding.evidence["destinations"] == [MODEL_ID, OTHER_MODEL]
 
 
 def test_row_on_another_model_than_the_latest_training() -> None:
     only_one = training(1, destination=OTHER_MODEL)
-    facts = UserFacts(row=row_for(only_one, replicate_model_id=MODEL_ID),
-                      model=model_of([], model_id=MODEL_ID), trainings=(only_one,))
+    facts = UserFacts(
+        row=row_for(only_one, replicate_model_id=MODEL_ID),
+        model=model_of([], model_id=MODEL_ID),
+        trainings=(only_one,),
+    )
     assert "DUPLICATE_MODELS" in codes(facts)
     assert "not" in only(facts, "DUPLICATE_MODELS").title
 
@@ -56,13 +63,17 @@ def test_one_model_and_failed_attempts_are_not_duplicates() -> None:
 
 # DATASET_SHRANK
 
-@pytest.mark.parametrize(("before", "after", "raised"), [
-    (12, 10, False),  # 17% fewer, and 10 is enough
-    (12, 9, True),  # fewer than 10
-    (100, 76, False),  # 24% fewer
-    (100, 75, True),  # 25% fewer
-    (20, 15, True),
-])
+
+@pytest.mark.parametrize(
+    ("before", "after", "raised"),
+    [
+        (12, 10, False),  # 17% fewer, and 10 is enough
+        (12, 9, True),  # fewer than 10
+        (100, 76, False),  # 24% fewer
+        (100, 75, True),  # 25% fewer
+        (20, 15, True),
+    ],
+)
 def test_shrink_thresholds(before: int, after: int, raised: bool) -> None:
     facts = healthy(training(1, photos=before), training(2, photos=after))
     assert ("DATASET_SHRANK" in codes(facts)) is raised
@@ -71,8 +82,12 @@ def test_shrink_thresholds(before: int, after: int, raised: bool) -> None:
 def test_shrink_judges_the_training_behind_the_latest_version() -> None:
     # The row is stale on the first version; the latest came from a 5-photo retrain.
     first, second = training(1, photos=16), training(2, photos=5)
-    facts = healthy(first, second, replicate_version_id=first.version_hash,
-                    lora_weights_url=first.output_weights)
+    facts = healthy(
+        first,
+        second,
+        replicate_version_id=first.version_hash,
+        lora_weights_url=first.output_weights,
+    )
     assert only(facts, "DATASET_SHRANK").evidence["training_id"] == second.id
 
 
@@ -82,8 +97,11 @@ def test_a_first_training_on_few_photos_is_not_a_shrink() -> None:
 
 def test_no_shrink_when_the_latest_came_from_elsewhere() -> None:
     first, second = training(1, photos=16), training(2, photos=5)
-    facts = UserFacts(row=row_for(second), trainings=(first, second),
-                      model=model_of([first, second], extra_newer=[version_hash("manual")]))
+    facts = UserFacts(
+        row=row_for(second),
+        trainings=(first, second),
+        model=model_of([first, second], extra_newer=[version_hash("manual")]),
+    )
     assert "DATASET_SHRANK" not in codes(facts)
 
 
@@ -97,24 +115,32 @@ def test_an_unreadable_previous_zip_still_counts_few_photos() -> None:
 
 # DATASET_DEGRADED
 
-@pytest.mark.parametrize(("before_px", "after_px", "raised"), [
-    (1024, 1024, False),
-    (1024, 1023, True),  # now under 1024 where it was not
-    (1023, 900, False),  # was under already, and down only 12%
-    (2000, 1500, True),  # down 25%
-    (2000, 1501, False),  # down 24.95%, still over 1024
-])
+
+@pytest.mark.parametrize(
+    ("before_px", "after_px", "raised"),
+    [
+        (1024, 1024, False),
+        (1024, 1023, True),  # now under 1024 where it was not
+        (1023, 900, False),  # was under already, and down only 12%
+        (2000, 1500, True),  # down 25%
+        (2000, 1501, False),  # down 24.95%, still over 1024
+    ],
+)
 def test_resolution_thresholds(before_px: int, after_px: int, raised: bool) -> None:
-    facts = healthy(training(1, data=dataset(16, short_side=before_px)),
-                    training(2, data=dataset(16, short_side=after_px)))
+    facts = healthy(
+        training(1, data=dataset(16, short_side=before_px)),
+        training(2, data=dataset(16, short_side=after_px)),
+    )
     assert ("DATASET_DEGRADED" in codes(facts)) is raised
 
 
-@pytest.mark.parametrize(("before", "after", "raised"), [(0, 0, False), (1, 1, False),
-                                                         (0, 1, True), (2, 1, False)])
+@pytest.mark.parametrize(
+    ("before", "after", "raised"), [(0, 0, False), (1, 1, False), (0, 1, True), (2, 1, False)]
+)
 def test_failing_photo_thresholds(before: int, after: int, raised: bool) -> None:
-    facts = healthy(training(1, data=dataset(16, failing=before)),
-                    training(2, data=dataset(16, failing=after)))
+    facts = healthy(
+        training(1, data=dataset(16, failing=before)), training(2, data=dataset(16, failing=after))
+    )
     assert ("DATASET_DEGRADED" in codes(facts)) is raised
 
 
@@ -127,6 +153,7 @@ def test_degraded_evidence_holds_both_datasets() -> None:
 
 
 # TRAINER_CHANGED
+
 
 def test_trainer_model_or_version_changed() -> None:
     ostris = training(1, trainer=OSTRIS_TRAINER, trainer_version=OSTRIS_TRAINER_VERSION)
@@ -142,6 +169,7 @@ def test_trainer_compares_the_last_two_succeeded_only() -> None:
 
 
 # PARAMS_CHANGED
+
 
 def test_params_diff_is_the_evidence() -> None:
     facts = healthy(training(1), training(2, input_changes={"learning_rate": 0.0004}))
@@ -160,7 +188,10 @@ def test_same_params_in_another_order_and_new_photos_or_trigger_are_not_a_change
 
 
 def test_secret_inputs_are_compared_but_not_shown() -> None:
-    facts = healthy(training(1, input_changes={"hf_token": "hf_old"}),
-                    training(2, input_changes={"hf_token": "hf_new"}))
+    facts = healthy(
+        training(1, input_changes={"hf_token": "hf_old"}),
+        training(2, input_changes={"hf_token": "hf_new"}),
+    )
     assert only(facts, "PARAMS_CHANGED").evidence["diff"] == {
-        "hf_token": ["[redacted]", "[redacted]"]}
+        "hf_token": ["[redacted]", "[redacted]"]
+    }

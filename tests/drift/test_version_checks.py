@@ -22,11 +22,15 @@ FIRST, SECOND, THIRD = training(1), training(2), training(3)
 
 # VERSION_FORMAT
 
-@pytest.mark.parametrize("stored", [
-    f"{MODEL_ID}:{THIRD.version_hash}",
-    f"  {THIRD.version_hash}\n",
-    (THIRD.version_hash or "").upper(),
-])
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        f"{MODEL_ID}:{THIRD.version_hash}",
+        f"  {THIRD.version_hash}\n",
+        (THIRD.version_hash or "").upper(),
+    ],
+)
 def test_a_wrapped_latest_hash_is_a_format_finding_only(stored: str) -> None:
     facts = healthy(FIRST, SECOND, THIRD, replicate_version_id=stored)
     assert codes(facts) == {"VERSION_FORMAT"}
@@ -36,9 +40,13 @@ def test_a_wrapped_latest_hash_is_a_format_finding_only(stored: str) -> None:
 
 
 def test_a_wrapped_stale_hash_is_format_and_stale() -> None:
-    facts = healthy(FIRST, SECOND, THIRD,
-                    replicate_version_id=f"{MODEL_ID}:{FIRST.version_hash}",
-                    lora_weights_url=FIRST.output_weights)
+    facts = healthy(
+        FIRST,
+        SECOND,
+        THIRD,
+        replicate_version_id=f"{MODEL_ID}:{FIRST.version_hash}",
+        lora_weights_url=FIRST.output_weights,
+    )
     assert codes(facts) == {"VERSION_FORMAT", "STALE_VERSION"}
 
 
@@ -47,7 +55,8 @@ def test_a_short_hash_is_format_and_not_in_model_and_repoints() -> None:
     assert codes(facts) == {"VERSION_FORMAT", "VERSION_NOT_IN_MODEL"}
     assert only(facts, "VERSION_FORMAT").fix.action is RepairAction.REPOINT_LATEST
     assert only(facts, "VERSION_FORMAT").title == (
-        "Version stored as a 12-character value, not a bare 64-hex id")
+        "Version stored as a 12-character value, not a bare 64-hex id"
+    )
 
 
 def test_nothing_stored_on_a_completed_row_is_a_format_finding() -> None:
@@ -58,9 +67,17 @@ def test_nothing_stored_on_a_completed_row_is_a_format_finding() -> None:
 
 def test_nothing_stored_while_training_is_normal() -> None:
     running = training(2, status="processing")
-    facts = UserFacts(row=row_for(FIRST, replicate_version_id=None, lora_weights_url=None,
-                                  training_status="training", training_id=running.id),
-                      model=model_of([FIRST]), trainings=(FIRST, running))
+    facts = UserFacts(
+        row=row_for(
+            FIRST,
+            replicate_version_id=None,
+            lora_weights_url=None,
+            training_status="training",
+            training_id=running.id,
+        ),
+        model=model_of([FIRST]),
+        trainings=(FIRST, running),
+    )
     assert codes(facts) == set()
 
 
@@ -69,56 +86,73 @@ def test_a_bare_hash_is_well_formed() -> None:
 
 
 def test_format_is_judged_without_the_model_when_it_is_missing() -> None:
-    facts = UserFacts(row=row_for(FIRST, replicate_model_id=None,
-                                  replicate_version_id=f"{MODEL_ID}:{FIRST.version_hash}"),
-                      trainings=(FIRST,))
+    facts = UserFacts(
+        row=row_for(
+            FIRST, replicate_model_id=None, replicate_version_id=f"{MODEL_ID}:{FIRST.version_hash}"
+        ),
+        trainings=(FIRST,),
+    )
     assert codes(facts) == {"VERSION_FORMAT", "MODEL_ID_MISSING"}
     assert only(facts, "VERSION_FORMAT").fix.action is RepairAction.NORMALISE_VERSION
 
 
 # VERSION_NOT_IN_MODEL
 
+
 def test_the_trainers_hash_is_not_in_the_model_and_is_named() -> None:
-    finding = only(healthy(FIRST, replicate_version_id=FAST_TRAINER_VERSION),
-                   "VERSION_NOT_IN_MODEL")
+    finding = only(
+        healthy(FIRST, replicate_version_id=FAST_TRAINER_VERSION), "VERSION_NOT_IN_MODEL"
+    )
     assert finding.evidence["identified_as"].startswith("the trainer's version")
     assert finding.fix.action is RepairAction.REPOINT_LATEST
 
 
 def test_another_models_version_is_named() -> None:
     other = training(1, destination="sandrasocial/someone-else")
-    facts = UserFacts(row=row_for(FIRST, replicate_version_id=other.version_hash),
-                      model=model_of([FIRST]), trainings=(FIRST,),
-                      models_by_id={"sandrasocial/someone-else": model_of(
-                          [other], model_id="sandrasocial/someone-else")})
+    facts = UserFacts(
+        row=row_for(FIRST, replicate_version_id=other.version_hash),
+        model=model_of([FIRST]),
+        trainings=(FIRST,),
+        models_by_id={
+            "sandrasocial/someone-else": model_of([other], model_id="sandrasocial/someone-else")
+        },
+    )
     finding = only(facts, "VERSION_NOT_IN_MODEL")
     assert finding.evidence["identified_as"] == "a version of sandrasocial/someone-else"
 
 
 def test_an_old_version_of_the_model_is_in_the_model() -> None:
     assert "VERSION_NOT_IN_MODEL" not in codes(
-        healthy(FIRST, SECOND, replicate_version_id=FIRST.version_hash))
+        healthy(FIRST, SECOND, replicate_version_id=FIRST.version_hash)
+    )
 
 
 def test_versions_are_not_checked_against_a_missing_model() -> None:
-    facts = UserFacts(row=row_for(FIRST, replicate_version_id=FAST_TRAINER_VERSION),
-                      model=ModelFacts(MODEL_ID, found=False), trainings=(FIRST,))
+    facts = UserFacts(
+        row=row_for(FIRST, replicate_version_id=FAST_TRAINER_VERSION),
+        model=ModelFacts(MODEL_ID, found=False),
+        trainings=(FIRST,),
+    )
     assert codes(facts) == {"MODEL_NOT_FOUND"}
 
 
 def test_repoint_needs_the_training_behind_the_latest() -> None:
-    facts = UserFacts(row=row_for(FIRST, replicate_version_id=FAST_TRAINER_VERSION),
-                      model=model_of([FIRST], extra_newer=[version_hash("pushed by hand")]),
-                      trainings=(FIRST,))
+    facts = UserFacts(
+        row=row_for(FIRST, replicate_version_id=FAST_TRAINER_VERSION),
+        model=model_of([FIRST], extra_newer=[version_hash("pushed by hand")]),
+        trainings=(FIRST,),
+    )
     fix = only(facts, "VERSION_NOT_IN_MODEL").fix
     assert fix.action is None and "find that training" in fix.text
 
 
 # STALE_VERSION
 
+
 def test_a_version_two_behind_is_stale() -> None:
-    finding = only(healthy(FIRST, SECOND, THIRD, replicate_version_id=FIRST.version_hash),
-                   "STALE_VERSION")
+    finding = only(
+        healthy(FIRST, SECOND, THIRD, replicate_version_id=FIRST.version_hash), "STALE_VERSION"
+    )
     assert finding.title == "Generating with a version 2 behind the latest"
     assert finding.evidence["versions_behind"] == 2
     assert finding.evidence["latest_training_id"] == THIRD.id
@@ -131,29 +165,49 @@ def test_the_latest_version_is_not_stale() -> None:
 
 def test_a_latest_of_unknown_origin_is_not_stale() -> None:
     facts = healthy(FIRST)
-    facts = UserFacts(row=facts.row, trainings=facts.trainings,
-                      model=model_of([FIRST], extra_newer=[version_hash("another user")]))
+    facts = UserFacts(
+        row=facts.row,
+        trainings=facts.trainings,
+        model=model_of([FIRST], extra_newer=[version_hash("another user")]),
+    )
     assert "STALE_VERSION" not in codes(facts)
 
 
 def test_stale_needs_a_completed_row() -> None:
-    facts = healthy(FIRST, SECOND, replicate_version_id=FIRST.version_hash,
-                    training_status="failed", training_id=None)
+    facts = healthy(
+        FIRST,
+        SECOND,
+        replicate_version_id=FIRST.version_hash,
+        training_status="failed",
+        training_id=None,
+    )
     assert "STALE_VERSION" not in codes(facts)
 
 
 # MODEL_ID_MISSING
 
-@pytest.mark.parametrize(("status", "training_id", "with_trainings"), [
-    ("completed", None, False),
-    ("pending", "tr-some", False),
-    ("failed", None, True),
-])
-def test_model_id_missing_with_any_sign_of_training(status: str, training_id: str | None,
-                                                    with_trainings: bool) -> None:
-    facts = UserFacts(row=row_for(FIRST, replicate_model_id="  ", training_status=status,
-                                  training_id=training_id, replicate_version_id=None),
-                      trainings=(FIRST,) if with_trainings else ())
+
+@pytest.mark.parametrize(
+    ("status", "training_id", "with_trainings"),
+    [
+        ("completed", None, False),
+        ("pending", "tr-some", False),
+        ("failed", None, True),
+    ],
+)
+def test_model_id_missing_with_any_sign_of_training(
+    status: str, training_id: str | None, with_trainings: bool
+) -> None:
+    facts = UserFacts(
+        row=row_for(
+            FIRST,
+            replicate_model_id="  ",
+            training_status=status,
+            training_id=training_id,
+            replicate_version_id=None,
+        ),
+        trainings=(FIRST,) if with_trainings else (),
+    )
     assert "MODEL_ID_MISSING" in codes(facts)
 
 
@@ -165,17 +219,26 @@ def test_model_id_missing_names_the_ledgers_destination() -> None:
 
 
 def test_a_new_user_without_model_id_is_fine() -> None:
-    facts = UserFacts(row=row_for(FIRST, replicate_model_id=None, replicate_version_id=None,
-                                  training_status="pending", training_id=None,
-                                  lora_weights_url=None))
+    facts = UserFacts(
+        row=row_for(
+            FIRST,
+            replicate_model_id=None,
+            replicate_version_id=None,
+            training_status="pending",
+            training_id=None,
+            lora_weights_url=None,
+        )
+    )
     assert codes(facts) == set()
 
 
 # MODEL_NOT_FOUND
 
+
 def test_model_not_found_only_when_replicate_said_404() -> None:
-    gone = UserFacts(row=row_for(FIRST), model=ModelFacts(MODEL_ID, found=False),
-                     trainings=(FIRST,))
+    gone = UserFacts(
+        row=row_for(FIRST), model=ModelFacts(MODEL_ID, found=False), trainings=(FIRST,)
+    )
     assert codes(gone) == {"MODEL_NOT_FOUND"}
     assert "MODEL_NOT_FOUND" not in codes(healthy(FIRST))
     not_fetched = UserFacts(row=row_for(FIRST), model=None, trainings=(FIRST,))
@@ -184,12 +247,20 @@ def test_model_not_found_only_when_replicate_said_404() -> None:
 
 # VERSION_LOST
 
+
 def _after_failed_retrain(status: str, *, model: ModelFacts | None = None) -> UserFacts:
     failed = training(2, status="failed")
-    return UserFacts(row=row_for(FIRST, replicate_version_id=None, lora_weights_url=None,
-                                 training_status=status, training_id=failed.id),
-                     model=model if model is not None else model_of([FIRST]),
-                     trainings=(FIRST, failed))
+    return UserFacts(
+        row=row_for(
+            FIRST,
+            replicate_version_id=None,
+            lora_weights_url=None,
+            training_status=status,
+            training_id=failed.id,
+        ),
+        model=model if model is not None else model_of([FIRST]),
+        trainings=(FIRST, failed),
+    )
 
 
 @pytest.mark.parametrize("status", ["failed", "pending"])
@@ -212,7 +283,15 @@ def test_version_not_lost_while_a_version_is_stored() -> None:
 
 def test_version_not_lost_without_an_earlier_success() -> None:
     failed = training(1, status="failed")
-    facts = UserFacts(row=row_for(FIRST, replicate_version_id=None, lora_weights_url=None,
-                                  training_status="failed", training_id=failed.id),
-                      model=ModelFacts(MODEL_ID, found=True), trainings=(failed,))
+    facts = UserFacts(
+        row=row_for(
+            FIRST,
+            replicate_version_id=None,
+            lora_weights_url=None,
+            training_status="failed",
+            training_id=failed.id,
+        ),
+        model=ModelFacts(MODEL_ID, found=True),
+        trainings=(failed,),
+    )
     assert codes(facts) == set()

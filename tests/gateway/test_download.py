@@ -41,8 +41,11 @@ def third_party() -> Iterator[ThirdParty]:
             if self.path == "/flaky" and state.flaky_left > 0:
                 state.flaky_left -= 1
                 self._send(503, b"busy")
-            elif self.path in ("/files/images.zip", "/v1/files/abcdefghijklmnopqrstuvwxyz",
-                               "/flaky"):
+            elif self.path in (
+                "/files/images.zip",
+                "/v1/files/abcdefghijklmnopqrstuvwxyz",
+                "/flaky",
+            ):
                 self._send(200, PAYLOAD)
             elif self.path == "/moved":
                 self.send_response(302)
@@ -54,7 +57,7 @@ def third_party() -> Iterator[ThirdParty]:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 for start in range(0, len(PAYLOAD), 65536):
-                    chunk = PAYLOAD[start:start + 65536]
+                    chunk = PAYLOAD[start : start + 65536]
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.write(b"0\r\n\r\n")
             elif self.path == "/private":
@@ -82,10 +85,10 @@ def third_party() -> Iterator[ThirdParty]:
 
 
 def test_a_replicate_file_is_read_through_the_authenticated_files_api(
-    gateway: ReplicateGateway, control: httpx.Client,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
 ) -> None:
-    uploaded = gateway.upload_file(PAYLOAD, filename="images.zip",
-                                   content_type="application/zip")
+    uploaded = gateway.upload_file(PAYLOAD, filename="images.zip", content_type="application/zip")
     assert uploaded.url.endswith(f"/v1/files/{uploaded.id}")
     assert gateway.download(uploaded.url, max_bytes=len(PAYLOAD)) == PAYLOAD
     assert gateway.download(f"{uploaded.url}/download", max_bytes=len(PAYLOAD)) == PAYLOAD
@@ -93,34 +96,40 @@ def test_a_replicate_file_is_read_through_the_authenticated_files_api(
 
 
 def test_other_hosts_never_receive_the_token(
-    gateway: ReplicateGateway, third_party: ThirdParty,
+    gateway: ReplicateGateway,
+    third_party: ThirdParty,
 ) -> None:
-    assert gateway.download(f"{third_party.base_url}/files/images.zip?sig=x",
-                            max_bytes=len(PAYLOAD)) == PAYLOAD
+    assert (
+        gateway.download(f"{third_party.base_url}/files/images.zip?sig=x", max_bytes=len(PAYLOAD))
+        == PAYLOAD
+    )
     # A path that looks like Replicate's on another host is still someone else's.
-    gateway.download(f"{third_party.base_url}/v1/files/abcdefghijklmnopqrstuvwxyz",
-                     max_bytes=len(PAYLOAD))
+    gateway.download(
+        f"{third_party.base_url}/v1/files/abcdefghijklmnopqrstuvwxyz", max_bytes=len(PAYLOAD)
+    )
     gateway.download(f"{third_party.base_url}/moved", max_bytes=len(PAYLOAD))
     assert len(third_party.headers) == 4  # the redirect was followed
     assert all("authorization" not in headers for headers in third_party.headers)
 
 
 def test_the_cap_holds_with_and_without_a_declared_length(
-    gateway: ReplicateGateway, third_party: ThirdParty,
+    gateway: ReplicateGateway,
+    third_party: ThirdParty,
 ) -> None:
     with pytest.raises(DataRejected, match="307,200 bytes, more than the 1,000 allowed"):
         gateway.download(f"{third_party.base_url}/files/images.zip", max_bytes=1000)
     with pytest.raises(DataRejected, match="larger than the 100,000 bytes allowed"):
         gateway.download(f"{third_party.base_url}/chunked", max_bytes=100_000)
-    assert gateway.download(f"{third_party.base_url}/chunked",
-                            max_bytes=len(PAYLOAD)) == PAYLOAD
+    assert gateway.download(f"{third_party.base_url}/chunked", max_bytes=len(PAYLOAD)) == PAYLOAD
     uploaded = gateway.upload_file(PAYLOAD, filename="big.zip", content_type="application/zip")
     with pytest.raises(DataRejected, match="more than the 1,000 allowed"):
         gateway.download(uploaded.url, max_bytes=1000)
 
 
 def test_failures_say_what_happened(
-    gateway: ReplicateGateway, third_party: ThirdParty, sandbox: object,
+    gateway: ReplicateGateway,
+    third_party: ThirdParty,
+    sandbox: object,
 ) -> None:
     with pytest.raises(DataRejected, match=r"gone \(HTTP 404\)"):
         gateway.download(f"{third_party.base_url}/nothing-here", max_bytes=1000)
@@ -134,7 +143,8 @@ def test_failures_say_what_happened(
 
 
 def test_server_errors_are_retried_then_reported_as_unavailable(
-    gateway: ReplicateGateway, third_party: ThirdParty,
+    gateway: ReplicateGateway,
+    third_party: ThirdParty,
 ) -> None:
     third_party.flaky_left = 2
     assert gateway.download(f"{third_party.base_url}/flaky", max_bytes=len(PAYLOAD)) == PAYLOAD

@@ -39,11 +39,15 @@ def _fault(control: httpx.Client, **rule: object) -> None:
 @pytest.fixture
 def version(gateway: ReplicateGateway) -> str:
     gateway.create_model("sandrasocial/faulty")
-    zip_url = gateway.upload_file(selfie_zip(5, long_side=400), filename="i.zip",
-                                  content_type="application/zip").url
-    training = gateway.create_training(FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION,
-                                       "sandrasocial/faulty",
-                                       {"input_images": zip_url, "trigger_word": "userz"})
+    zip_url = gateway.upload_file(
+        selfie_zip(5, long_side=400), filename="i.zip", content_type="application/zip"
+    ).url
+    training = gateway.create_training(
+        FAST_FLUX_TRAINER,
+        FAST_FLUX_TRAINER_VERSION,
+        "sandrasocial/faulty",
+        {"input_images": zip_url, "trigger_word": "userz"},
+    )
     while not training.is_terminal:
         time.sleep(0.05)
         training = gateway.get_training(training.id)
@@ -51,8 +55,9 @@ def version(gateway: ReplicateGateway) -> str:
     return training.version_hash
 
 
-def test_429_burst_with_retry_after_is_waited_out(gateway: ReplicateGateway,
-                                                  control: httpx.Client) -> None:
+def test_429_burst_with_retry_after_is_waited_out(
+    gateway: ReplicateGateway, control: httpx.Client
+) -> None:
     _fault(control, status=429, count=2, retry_after=1, path="^/v1/models/replicate/")
     started = time.monotonic()
     model = gateway.get_model(FAST_FLUX_TRAINER)
@@ -65,19 +70,22 @@ def test_429_burst_with_retry_after_is_waited_out(gateway: ReplicateGateway,
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_server_errors_on_reads_are_retried(gateway: ReplicateGateway, control: httpx.Client,
-                                            status: int) -> None:
+def test_server_errors_on_reads_are_retried(
+    gateway: ReplicateGateway, control: httpx.Client, status: int
+) -> None:
     _fault(control, status=status, count=3, path="^/v1/models/")
     model = gateway.get_model(FAST_FLUX_TRAINER)
     assert model is not None and model.key == FAST_FLUX_TRAINER
     assert _counts(control)["GET /v1/models/replicate/fast-flux-trainer"] == 4
 
 
-def test_outage_becomes_replicate_unavailable_within_budget(make_gateway: MakeGateway,
-                                                            control: httpx.Client) -> None:
+def test_outage_becomes_replicate_unavailable_within_budget(
+    make_gateway: MakeGateway, control: httpx.Client
+) -> None:
     _fault(control, status=503, path="^/v1/")
-    gateway = make_gateway(policy=RetryPolicy(base_delay=0.05, max_delay=0.2,
-                                              total_seconds=1.0, max_attempts=50))
+    gateway = make_gateway(
+        policy=RetryPolicy(base_delay=0.05, max_delay=0.2, total_seconds=1.0, max_attempts=50)
+    )
     started = time.monotonic()
     with pytest.raises(ReplicateUnavailable) as caught:
         gateway.get_model(FAST_FLUX_TRAINER)
@@ -86,8 +94,9 @@ def test_outage_becomes_replicate_unavailable_within_budget(make_gateway: MakeGa
     assert caught.value.status == 503
 
 
-def test_hung_response_times_out_and_is_retried(make_gateway: MakeGateway,
-                                                control: httpx.Client) -> None:
+def test_hung_response_times_out_and_is_retried(
+    make_gateway: MakeGateway, control: httpx.Client
+) -> None:
     _fault(control, timeout=True, hang_seconds=3, count=1, path="^/v1/models/")
     gateway = make_gateway(timeout=0.5)
     model = gateway.get_model(FAST_FLUX_TRAINER)
@@ -102,12 +111,11 @@ def test_slow_responses_still_answer(gateway: ReplicateGateway, control: httpx.C
     assert time.monotonic() - started >= 0.15
 
 
-def test_prediction_create_lost_answer_is_not_resent(gateway: ReplicateGateway,
-                                                     control: httpx.Client,
-                                                     version: str) -> None:
+def test_prediction_create_lost_answer_is_not_resent(
+    gateway: ReplicateGateway, control: httpx.Client, version: str
+) -> None:
     """The create went through but its answer was a 500: never send it again."""
-    _fault(control, status=500, count=1, when="after", path="^/v1/predictions$",
-           methods=["POST"])
+    _fault(control, status=500, count=1, when="after", path="^/v1/predictions$", methods=["POST"])
     with pytest.raises(CreateOutcomeUnknown) as caught:
         gateway.create_prediction(version, {"prompt": "userz"})
     assert "check" in str(caught.value).lower()
@@ -123,7 +131,10 @@ def sandbox_predictions(control: httpx.Client) -> int:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_prediction_create_is_never_retried_on_server_errors(
-    gateway: ReplicateGateway, control: httpx.Client, version: str, status: int,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
+    version: str,
+    status: int,
 ) -> None:
     _fault(control, status=status, count=1, path="^/v1/predictions$", methods=["POST"])
     with pytest.raises(CreateOutcomeUnknown):
@@ -131,39 +142,47 @@ def test_prediction_create_is_never_retried_on_server_errors(
     assert _counts(control)["POST /v1/predictions"] == 1
 
 
-def test_prediction_create_is_retried_after_429(gateway: ReplicateGateway,
-                                                control: httpx.Client, version: str) -> None:
-    _fault(control, status=429, count=2, retry_after=1, path="^/v1/predictions$",
-           methods=["POST"])
+def test_prediction_create_is_retried_after_429(
+    gateway: ReplicateGateway, control: httpx.Client, version: str
+) -> None:
+    _fault(control, status=429, count=2, retry_after=1, path="^/v1/predictions$", methods=["POST"])
     prediction = gateway.create_prediction(version, {"prompt": "userz"}, wait=True)
     assert prediction.status == "succeeded"
     assert _counts(control)["POST /v1/predictions"] == 3
     assert sandbox_predictions(control) == 1  # two throttled, one created
 
 
-def test_training_create_lost_answer_is_not_resent(gateway: ReplicateGateway,
-                                                   control: httpx.Client) -> None:
+def test_training_create_lost_answer_is_not_resent(
+    gateway: ReplicateGateway, control: httpx.Client
+) -> None:
     gateway.create_model("sandrasocial/t")
-    zip_url = gateway.upload_file(selfie_zip(5, long_side=300), filename="i.zip",
-                                  content_type="application/zip").url
+    zip_url = gateway.upload_file(
+        selfie_zip(5, long_side=300), filename="i.zip", content_type="application/zip"
+    ).url
     _fault(control, status=502, count=1, when="after", path="/trainings$", methods=["POST"])
     with pytest.raises(CreateOutcomeUnknown):
-        gateway.create_training(FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION, "sandrasocial/t",
-                                {"input_images": zip_url})
+        gateway.create_training(
+            FAST_FLUX_TRAINER,
+            FAST_FLUX_TRAINER_VERSION,
+            "sandrasocial/t",
+            {"input_images": zip_url},
+        )
     assert _counts(control)["trainings.create"] == 1
     assert len(gateway.list_trainings()) == 1  # the caller can find it before resending
 
 
-def test_create_model_is_idempotent_across_a_lost_answer(gateway: ReplicateGateway,
-                                                         control: httpx.Client) -> None:
+def test_create_model_is_idempotent_across_a_lost_answer(
+    gateway: ReplicateGateway, control: httpx.Client
+) -> None:
     _fault(control, status=500, count=1, when="after", path="^/v1/models$", methods=["POST"])
     model = gateway.create_model("sandrasocial/once")
     assert model.key == "sandrasocial/once"
     assert _counts(control)["models.create"] == 1
 
 
-def test_twenty_percent_errors_on_200_reads_all_correct(gateway: ReplicateGateway,
-                                                        control: httpx.Client) -> None:
+def test_twenty_percent_errors_on_200_reads_all_correct(
+    gateway: ReplicateGateway, control: httpx.Client
+) -> None:
     for index in range(20):
         gateway.create_model(f"sandrasocial/user-{index:02d}-selfie-lora")
     _fault(control, status=500, share=0.1, path="^/v1/models/", seed=42)
@@ -176,8 +195,9 @@ def test_twenty_percent_errors_on_200_reads_all_correct(gateway: ReplicateGatewa
     assert sum(rule["hits"] for rule in rules) >= 20  # the faults really fired
 
 
-def test_errors_are_translated(gateway: ReplicateGateway, make_gateway: MakeGateway,
-                               version: str) -> None:
+def test_errors_are_translated(
+    gateway: ReplicateGateway, make_gateway: MakeGateway, version: str
+) -> None:
     with pytest.raises(InvalidVersion):
         gateway.create_prediction("0" * 64, {"prompt": "x"})
     with pytest.raises(InvalidInput):
@@ -194,8 +214,7 @@ def test_errors_are_translated(gateway: ReplicateGateway, make_gateway: MakeGate
     assert "REPLICATE_API_TOKEN" in str(caught.value)
 
 
-def test_sandbox_rate_limit_is_respected(make_gateway: MakeGateway,
-                                         control: httpx.Client) -> None:
+def test_sandbox_rate_limit_is_respected(make_gateway: MakeGateway, control: httpx.Client) -> None:
     """The sandbox enforces 120/min; the gateway paces itself to the same limit, so at most
     a throttle or two at the edges (clock jitter), each retried, and all reads succeed."""
     control.post("/rate-limits", json={"other_per_minute": 120, "burst_seconds": 1})
@@ -205,8 +224,9 @@ def test_sandbox_rate_limit_is_respected(make_gateway: MakeGateway,
     assert 8 <= _counts(control)["GET /v1/models/replicate/fast-flux-trainer"] <= 10
 
 
-def test_throttled_until_the_budget_ends_is_rate_limited(make_gateway: MakeGateway,
-                                                         control: httpx.Client) -> None:
+def test_throttled_until_the_budget_ends_is_rate_limited(
+    make_gateway: MakeGateway, control: httpx.Client
+) -> None:
     _fault(control, status=429, retry_after=5, path="^/v1/")
     gateway = make_gateway(policy=RetryPolicy(total_seconds=2))
     with pytest.raises(RateLimited) as caught:

@@ -82,23 +82,34 @@ def test_map_bounded_keeps_failures_with_their_items() -> None:
 
     outcomes = map_bounded(work, range(1, 50), max_workers=4)
     assert [outcome.item for outcome in outcomes] == list(range(1, 50))
-    assert [o.value for o in outcomes if o.error is None] == [
-        i * 2 for i in range(1, 50) if i % 7]
+    assert [o.value for o in outcomes if o.error is None] == [i * 2 for i in range(1, 50) if i % 7]
     assert [str(o.error) for o in outcomes if o.error] == [f"bad {i}" for i in range(7, 50, 7)]
     assert peak <= 4
 
 
 def test_training_values_from_raw_json() -> None:
-    training = Training.from_api({
-        "id": "abc", "model": "replicate/fast-flux-trainer", "version": "f" * 64,
-        "status": "aborted", "input": {"trigger_word": "user1"}, "output": None,
-        "created_at": "2026-01-02T03:04:05.123456Z",
-    })
+    training = Training.from_api(
+        {
+            "id": "abc",
+            "model": "replicate/fast-flux-trainer",
+            "version": "f" * 64,
+            "status": "aborted",
+            "input": {"trigger_word": "user1"},
+            "output": None,
+            "created_at": "2026-01-02T03:04:05.123456Z",
+        }
+    )
     assert training.is_terminal and training.destination is None
     assert training.input["trigger_word"] == "user1"
-    done = Training.from_api({"id": "x", "status": "succeeded",
-                              "output": {"version": "o/n:" + "a" * 64, "weights": "https://w"}})
+    done = Training.from_api(
+        {
+            "id": "x",
+            "status": "succeeded",
+            "output": {"version": "o/n:" + "a" * 64, "weights": "https://w"},
+        }
+    )
     assert done.destination == "o/n" and done.version_hash == "a" * 64
-    malformed = Training.from_api({"id": "y", "status": "succeeded",
-                                   "output": {"version": "o/n:short"}})
+    malformed = Training.from_api(
+        {"id": "y", "status": "succeeded", "output": {"version": "o/n:short"}}
+    )
     assert malformed.version_hash is None

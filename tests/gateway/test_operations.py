@@ -29,10 +29,15 @@ def _finish(gateway: ReplicateGateway, training: Training) -> Training:
 
 
 def _start(gateway: ReplicateGateway, destination: str, trigger: str = "userq") -> Training:
-    zip_url = gateway.upload_file(selfie_zip(5, long_side=300), filename="images.zip",
-                                  content_type="application/zip").url
-    return gateway.create_training(FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION, destination,
-                                   {"input_images": zip_url, "trigger_word": trigger})
+    zip_url = gateway.upload_file(
+        selfie_zip(5, long_side=300), filename="images.zip", content_type="application/zip"
+    ).url
+    return gateway.create_training(
+        FAST_FLUX_TRAINER,
+        FAST_FLUX_TRAINER_VERSION,
+        destination,
+        {"input_images": zip_url, "trigger_word": trigger},
+    )
 
 
 def test_models_and_versions_are_typed_values(gateway: ReplicateGateway) -> None:
@@ -49,8 +54,7 @@ def test_models_and_versions_are_typed_values(gateway: ReplicateGateway) -> None
         gateway.list_versions("sandrasocial/absent")
 
 
-def test_list_trainings_until_a_known_id(gateway: ReplicateGateway,
-                                        control: httpx.Client) -> None:
+def test_list_trainings_until_a_known_id(gateway: ReplicateGateway, control: httpx.Client) -> None:
     control.post("/config", json={"page_size": 2})
     gateway.create_model("sandrasocial/ledger")
     ids = [_finish(gateway, _start(gateway, "sandrasocial/ledger")).id for _ in range(5)]
@@ -61,8 +65,7 @@ def test_list_trainings_until_a_known_id(gateway: ReplicateGateway,
     assert gateway.list_trainings(until_id=ids[4]) == []
 
 
-def test_cancel_training_and_prediction(gateway: ReplicateGateway,
-                                       control: httpx.Client) -> None:
+def test_cancel_training_and_prediction(gateway: ReplicateGateway, control: httpx.Client) -> None:
     gateway.create_model("sandrasocial/c")
     version = _finish(gateway, _start(gateway, "sandrasocial/c")).version_hash
     assert version is not None
@@ -94,9 +97,12 @@ def test_the_cli_sandbox_answers_the_module_level_client(tmp_path: Path) -> None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "core.sandbox", "--port", str(port),
-                               "--data", str(tmp_path)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -109,9 +115,18 @@ def test_the_cli_sandbox_answers_the_module_level_client(tmp_path: Path) -> None
                 time.sleep(0.1)
         env = {**os.environ, "REPLICATE_BASE_URL": base_url, "REPLICATE_API_TOKEN": "r8_any"}
         printed = subprocess.run(
-            [sys.executable, "-c", "import replicate; print(replicate.models.get("
-             "'replicate/fast-flux-trainer').latest_version.id)"],
-            env=env, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+            [
+                sys.executable,
+                "-c",
+                "import replicate; print(replicate.models.get("
+                "'replicate/fast-flux-trainer').latest_version.id)",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
         assert printed == FAST_FLUX_TRAINER_VERSION
     finally:
         server.terminate()

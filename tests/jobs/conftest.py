@@ -43,21 +43,30 @@ class World:
 
     def env(self, **extra: str) -> dict[str, str]:
         """A worker's (or the CLI's) environment: LIVE, aimed at this world."""
-        return worker_env(database_url=self.url, sandbox_url=self.sandbox_url,
-                          data_dir=self.tmp, **{
-                              "SCAN_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT_SECONDS),
-                              **extra})
+        return worker_env(
+            database_url=self.url,
+            sandbox_url=self.sandbox_url,
+            data_dir=self.tmp,
+            **{"SCAN_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT_SECONDS), **extra},
+        )
 
 
 @pytest.fixture
-def world(fresh_database_url: str, sandbox_server: RunningSandbox,
-          tmp_path: Path) -> Iterator[World]:
+def world(
+    fresh_database_url: str, sandbox_server: RunningSandbox, tmp_path: Path
+) -> Iterator[World]:
     """A fresh database with the app's tables and schema ops, and the world in it."""
     base_url = sandbox_server.base_url
     httpx.post(f"{base_url}/_sandbox/reset").raise_for_status()
-    httpx.post(f"{base_url}/_sandbox/config", json={
-        "training_start_seconds": 0.0, "training_seconds": 0.0, "prediction_seconds": 0.0,
-        "page_size": 100}).raise_for_status()
+    httpx.post(
+        f"{base_url}/_sandbox/config",
+        json={
+            "training_start_seconds": 0.0,
+            "training_seconds": 0.0,
+            "prediction_seconds": 0.0,
+            "page_size": 100,
+        },
+    ).raise_for_status()
     engine = make_engine(fresh_database_url)
     try:
         create_app_tables(engine, mode=Mode.DEMO)

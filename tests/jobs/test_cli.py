@@ -17,12 +17,20 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def _cli(world: World, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=world.env(),
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=world.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_background_twice_queues_one_and_refuses_the_second_naming_it(
-        world: World, workers: Workers) -> None:
+    world: World, workers: Workers
+) -> None:
     first = _cli(world, "core.scan", "--background", "--actor", "ops@staff.test")
     assert first.returncode == 0, first.stderr
     scan_id = int(first.stdout.strip())

@@ -34,8 +34,13 @@ pytestmark = pytest.mark.timeout(240)
 def _request(world: World, **options: Any) -> ScanSummary:
     """A background scan as the console asks for one, with the workers' heartbeat timeout."""
     with world.engine.begin() as conn:
-        return request_scan(conn, ADMIN, ScanOptions.of(**options), background=True,
-                            stale_after=timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS))
+        return request_scan(
+            conn,
+            ADMIN,
+            ScanOptions.of(**options),
+            background=True,
+            stale_after=timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS),
+        )
 
 
 def _summary(world: World, scan_id: int) -> ScanSummary:
@@ -52,19 +57,27 @@ def _ended(world: World, scan_id: int) -> ScanSummary | None:
 
 def _downloads(world: World) -> Counter[str]:
     counts = httpx.get(f"{world.sandbox_url}/_sandbox/stats").json()["counts"]
-    return Counter({path: counts.get(f"GET /{path}", 0)
-                    for path in map(world.users.zip_path, world.users.zip_urls)})
+    return Counter(
+        {
+            path: counts.get(f"GET /{path}", 0)
+            for path in map(world.users.zip_path, world.users.zip_urls)
+        }
+    )
 
 
 def _events(world: World, scan_id: int) -> list[str]:
     with world.engine.connect() as conn:
         records = list_records(conn, limit=100)
-    return [str((record.details or {}).get("event")) for record in reversed(records)
-            if record.action == "scan:run" and (record.details or {}).get("scan_id") == scan_id]
+    return [
+        str((record.details or {}).get("event"))
+        for record in reversed(records)
+        if record.action == "scan:run" and (record.details or {}).get("scan_id") == scan_id
+    ]
 
 
 def test_a_background_scan_is_shared_by_two_workers_reads_each_zip_once_and_finds_what_the_foreground_finds(  # noqa: E501
-        world: World, workers: Workers) -> None:
+    world: World, workers: Workers
+) -> None:
     before = _downloads(world)
     scan = _request(world)
     assert (scan.status, scan.requested_by) == ("queued", ADMIN.email)
@@ -75,32 +88,56 @@ def test_a_background_scan_is_shared_by_two_workers_reads_each_zip_once_and_find
     assert (ended.zips_done, ended.zips_total) == (12, 12)
     # Each ZIP downloaded exactly once for the scan, though two workers shared the work.
     assert _downloads(world) - before == Counter(
-        {world.users.zip_path(url): 1 for url in world.users.zip_urls})
+        {world.users.zip_path(url): 1 for url in world.users.zip_urls}
+    )
     with world.engine.connect() as conn:
-        jobs = dict(conn.execute(text(
-            "SELECT task_name, count(*) FROM ops.procrastinate_jobs "
-            "WHERE status = 'succeeded' GROUP BY task_name")).tuples().all())
-        ran_on = conn.execute(text(
-            "SELECT count(DISTINCT worker_id) FROM ops.procrastinate_jobs "
-            "WHERE task_name = 'dataset.read_zip'")).scalar_one()
+        jobs = dict(
+            conn.execute(
+                text(
+                    "SELECT task_name, count(*) FROM ops.procrastinate_jobs "
+                    "WHERE status = 'succeeded' GROUP BY task_name"
+                )
+            )
+            .tuples()
+            .all()
+        )
+        ran_on = conn.execute(
+            text(
+                "SELECT count(DISTINCT worker_id) FROM ops.procrastinate_jobs "
+                "WHERE task_name = 'dataset.read_zip'"
+            )
+        ).scalar_one()
         background = latest_findings(conn, list(world.users.user_ids))
-        zips = conn.execute(select(scan_zips.c.state, func.count())
-                            .where(scan_zips.c.scan_id == scan.id)
-                            .group_by(scan_zips.c.state)).tuples().all()
+        zips = (
+            conn.execute(
+                select(scan_zips.c.state, func.count())
+                .where(scan_zips.c.scan_id == scan.id)
+                .group_by(scan_zips.c.state)
+            )
+            .tuples()
+            .all()
+        )
     assert jobs["scan.plan"] == 1 and jobs["dataset.read_zip"] == 12
     assert jobs["scan.check_batch"] >= 1
     assert dict(zips) == {"done": 12}
     assert first.poll() is None and second.poll() is None  # both still serving
     assert ran_on >= 1
-    with_stale = {user_id for user_id, found in background.items()
-                  if "STALE_VERSION" in {finding.code for finding in found}}
+    with_stale = {
+        user_id
+        for user_id, found in background.items()
+        if "STALE_VERSION" in {finding.code for finding in found}
+    }
     assert with_stale == {world.users.stale_user}
     assert _events(world, scan.id) == ["requested", "finished"]
 
     gateway = quick_gateway(world.sandbox_url, policy=RetryPolicy(total_seconds=15))
     try:
-        foreground = run_scan(app_engine=world.engine, ops_engine=world.engine,
-                              gateway=gateway, requested_by="cli@staff.test")
+        foreground = run_scan(
+            app_engine=world.engine,
+            ops_engine=world.engine,
+            gateway=gateway,
+            requested_by="cli@staff.test",
+        )
     finally:
         gateway.close()
     assert {user.user_id: user.findings for user in foreground.users} == background
@@ -128,23 +165,30 @@ def test_two_requests_at_the_same_moment_make_one_scan(world: World) -> None:
     assert f"Fleet scan #{scans[0].id}, requested by {ADMIN.email}" in str(refused[0])
     assert "is queued, waiting for a worker" in str(refused[0])
     with world.engine.connect() as conn:
-        queued = conn.execute(text("SELECT count(*) FROM ops.procrastinate_jobs "
-                                   "WHERE task_name = 'scan.plan'")).scalar_one()
+        queued = conn.execute(
+            text("SELECT count(*) FROM ops.procrastinate_jobs WHERE task_name = 'scan.plan'")
+        ).scalar_one()
     assert queued == 1
     # A scan of some users is not a fleet scan: it may run beside it.
     assert _request(world, user_ids=[world.users.stale_user]).scope == "users"
 
 
 def test_a_killed_worker_leaves_nothing_half_written_and_its_scan_is_given_up(
-        world: World, workers: Workers) -> None:
+    world: World, workers: Workers
+) -> None:
     # Slow Replicate down so the kill lands while users are being checked.
-    httpx.post(f"{world.sandbox_url}/_sandbox/faults", json={
-        "latency_ms": 700, "path": "^/v1/models/"}).raise_for_status()
+    httpx.post(
+        f"{world.sandbox_url}/_sandbox/faults", json={"latency_ms": 700, "path": "^/v1/models/"}
+    ).raise_for_status()
     scan = _request(world, with_datasets=False, concurrency=1)
     worker = workers.start(concurrency=1)
-    wait_for(lambda: _summary(world, scan.id).phase == "check"
-             or _summary(world, scan.id).users_scanned > 0,
-             timeout=60, what="the scan to check users")
+    wait_for(
+        lambda: (
+            _summary(world, scan.id).phase == "check" or _summary(world, scan.id).users_scanned > 0
+        ),
+        timeout=60,
+        what="the scan to check users",
+    )
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
     killed = _summary(world, scan.id)
@@ -152,26 +196,34 @@ def test_a_killed_worker_leaves_nothing_half_written_and_its_scan_is_given_up(
     httpx.delete(f"{world.sandbox_url}/_sandbox/faults").raise_for_status()
 
     # Nobody beats for it any more: once the timeout passes, the next request gives it up.
-    wait_for(lambda: _stale(world, scan.id), timeout=HEARTBEAT_TIMEOUT_SECONDS + 20,
-             what="the heartbeat to go stale", every=0.5)
+    wait_for(
+        lambda: _stale(world, scan.id),
+        timeout=HEARTBEAT_TIMEOUT_SECONDS + 20,
+        what="the heartbeat to go stale",
+        every=0.5,
+    )
     second = _request(world, with_datasets=False)
     given_up = _summary(world, scan.id)
     assert given_up.status == "failed"
     assert "no heartbeat from any worker" in (given_up.error or "")
     assert _events(world, scan.id) == ["requested", "failed"]
     with world.engine.connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(scan_users)
-                              .where(scan_users.c.scan_id == scan.id)).scalar_one()
+        stored = conn.execute(
+            select(func.count()).select_from(scan_users).where(scan_users.c.scan_id == scan.id)
+        ).scalar_one()
         # Every stored user has all their findings: batches are stored whole.
-        lopsided = conn.execute(text(
-            "SELECT count(*) FROM ops.scan_users u WHERE u.scan_id = :id AND u.finding_count"
-            " <> (SELECT count(*) FROM ops.scan_findings f WHERE f.scan_id = u.scan_id"
-            " AND f.user_id = u.user_id)"), {"id": scan.id}).scalar_one()
+        lopsided = conn.execute(
+            text(
+                "SELECT count(*) FROM ops.scan_users u WHERE u.scan_id = :id AND u.finding_count"
+                " <> (SELECT count(*) FROM ops.scan_findings f WHERE f.scan_id = u.scan_id"
+                " AND f.user_id = u.user_id)"
+            ),
+            {"id": scan.id},
+        ).scalar_one()
     assert stored == given_up.users_scanned and lopsided == 0
 
     workers.start()
-    ended = wait_for(lambda: _ended(world, second.id), timeout=120,
-                     what="the new scan to end")
+    ended = wait_for(lambda: _ended(world, second.id), timeout=120, what="the new scan to end")
     assert ended.status == "finished", workers.logs()
     assert ended.users_scanned == ended.users_total == 6
     assert _summary(world, scan.id).status == "failed"  # its leftover jobs did nothing
@@ -179,35 +231,52 @@ def test_a_killed_worker_leaves_nothing_half_written_and_its_scan_is_given_up(
 
 def _stale(world: World, scan_id: int) -> bool:
     with world.engine.connect() as conn:
-        return bool(conn.execute(text(
-            "SELECT heartbeat_at < now() - make_interval(secs => :secs) FROM ops.scans "
-            "WHERE id = :id"), {"secs": HEARTBEAT_TIMEOUT_SECONDS, "id": scan_id}).scalar_one())
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT heartbeat_at < now() - make_interval(secs => :secs) FROM ops.scans "
+                    "WHERE id = :id"
+                ),
+                {"secs": HEARTBEAT_TIMEOUT_SECONDS, "id": scan_id},
+            ).scalar_one()
+        )
 
 
 def test_cancel_stops_a_scan_and_keeps_what_it_stored(world: World, workers: Workers) -> None:
-    httpx.post(f"{world.sandbox_url}/_sandbox/faults", json={
-        "latency_ms": 400, "path": "^/v1/models/"}).raise_for_status()
+    httpx.post(
+        f"{world.sandbox_url}/_sandbox/faults", json={"latency_ms": 400, "path": "^/v1/models/"}
+    ).raise_for_status()
     scan = _request(world, with_datasets=False, concurrency=1)
     workers.start(concurrency=1)
-    wait_for(lambda: _summary(world, scan.id).users_scanned > 0, timeout=90,
-             what="a first batch to be stored")
+    wait_for(
+        lambda: _summary(world, scan.id).users_scanned > 0,
+        timeout=90,
+        what="a first batch to be stored",
+    )
     with world.engine.begin() as conn:
         cancelled = cancel_scan(conn, ADMIN, scan.id)
     assert (cancelled.status, cancelled.cancelled_by) == ("cancelled", ADMIN.email)
-    with (pytest.raises(Conflict, match=r"is not running any more \(cancelled\)"),
-          world.engine.begin() as conn):
+    with (
+        pytest.raises(Conflict, match=r"is not running any more \(cancelled\)"),
+        world.engine.begin() as conn,
+    ):
         cancel_scan(conn, ADMIN, scan.id)
     httpx.delete(f"{world.sandbox_url}/_sandbox/faults").raise_for_status()
-    wait_for(lambda: _no_jobs_left(world, scan.id), timeout=60,
-             what="the scan's jobs to stop")
+    wait_for(lambda: _no_jobs_left(world, scan.id), timeout=60, what="the scan's jobs to stop")
     final = _summary(world, scan.id)
     assert final.status == "cancelled" and 0 < final.users_scanned < 6
     with world.engine.connect() as conn:
         kept = checked_users(conn, list(world.users.user_ids))
-        stored = set(conn.execute(select(scan_users.c.user_id)
-                                  .where(scan_users.c.scan_id == scan.id)).scalars())
-        findings = conn.execute(select(func.count()).select_from(scan_findings)
-                                .where(scan_findings.c.scan_id == scan.id)).scalar_one()
+        stored = set(
+            conn.execute(
+                select(scan_users.c.user_id).where(scan_users.c.scan_id == scan.id)
+            ).scalars()
+        )
+        findings = conn.execute(
+            select(func.count())
+            .select_from(scan_findings)
+            .where(scan_findings.c.scan_id == scan.id)
+        ).scalar_one()
         records = [record.action for record in list_records(conn, limit=20)]
     assert kept == stored and len(stored) == final.users_scanned
     assert findings >= 1  # the stale user is in the first batch (ids in order)
@@ -217,27 +286,34 @@ def test_cancel_stops_a_scan_and_keeps_what_it_stored(world: World, workers: Wor
 
 def _no_jobs_left(world: World, scan_id: int) -> bool:
     with world.engine.connect() as conn:
-        left: int = conn.execute(text(
-            "SELECT count(*) FROM ops.procrastinate_jobs WHERE status IN ('todo', 'doing') "
-            "AND args->>'scan_id' = :id"), {"id": str(scan_id)}).scalar_one()
+        left: int = conn.execute(
+            text(
+                "SELECT count(*) FROM ops.procrastinate_jobs WHERE status IN ('todo', 'doing') "
+                "AND args->>'scan_id' = :id"
+            ),
+            {"id": str(scan_id)},
+        ).scalar_one()
     return left == 0
 
 
 def test_the_schedule_queues_a_fleet_scan(world: World, workers: Workers) -> None:
     assert {name.split(" ")[0] for name in attach_schedules("0 3 * * *")} <= {
-        "maintenance.tick", "scan.nightly"}
+        "maintenance.tick",
+        "scan.nightly",
+    }
     # Every two seconds (a 6th cron field is seconds): the worker defers it on its own.
     workers.start(SCAN_SCHEDULE="* * * * * */2")
-    scheduled = wait_for(lambda: _scheduled_scan(world), timeout=60,
-                         what="a scheduled scan")
+    scheduled = wait_for(lambda: _scheduled_scan(world), timeout=60, what="a scheduled scan")
     assert scheduled.scope == "all"
-    ended = wait_for(lambda: _ended(world, scheduled.id), timeout=120,
-                     what="the scheduled scan to end")
+    ended = wait_for(
+        lambda: _ended(world, scheduled.id), timeout=120, what="the scheduled scan to end"
+    )
     assert ended.status == "finished", workers.logs()
 
 
 def _scheduled_scan(world: World) -> ScanSummary | None:
     with world.engine.connect() as conn:
-        scan_id = conn.execute(text("SELECT min(id) FROM ops.scans WHERE requested_by = "
-                                    "'schedule@sselfie-console'")).scalar_one()
+        scan_id = conn.execute(
+            text("SELECT min(id) FROM ops.scans WHERE requested_by = 'schedule@sselfie-console'")
+        ).scalar_one()
         return scan_summary(conn, scan_id) if scan_id is not None else None

@@ -27,8 +27,7 @@ def _is_worker(pid: int) -> bool:
         return False
 
 
-def test_the_console_keeps_one_worker_alive(world: World,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_console_keeps_one_worker_alive(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in world.env().items():
         monkeypatch.setenv(name, value)
     settings = get_settings()
@@ -41,8 +40,7 @@ def test_the_console_keeps_one_worker_alive(world: World,
         with world.engine.connect() as conn:
             assert queue_state(conn).problem is None
         with world.engine.begin() as conn:
-            scan = request_scan(conn, ADMIN, ScanOptions.of(with_datasets=False),
-                                background=True)
+            scan = request_scan(conn, ADMIN, ScanOptions.of(with_datasets=False), background=True)
         ended = wait_for(lambda: _ended(world, scan.id), timeout=90, what="the scan to end")
         assert ended == "finished"
         with world.engine.connect() as conn:
@@ -50,8 +48,11 @@ def test_the_console_keeps_one_worker_alive(world: World,
         assert state.workers_alive == 1 and state.running == 0
 
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: running_worker(settings.data_dir) is None, timeout=10,
-                 what="the killed worker to be gone")
+        wait_for(
+            lambda: running_worker(settings.data_dir) is None,
+            timeout=10,
+            what="the killed worker to be gone",
+        )
         again, restarted = ensure_worker(settings)
         assert restarted and again != pid and _is_worker(again)
         assert stop_worker(settings.data_dir)

@@ -46,26 +46,44 @@ def build_world(engine: Engine, gateway: ReplicateGateway, base_url: str) -> Job
         gateway.create_model(model)
         trainings = []
         for attempt in range(2):
-            content = selfie_zip(PHOTOS, person=0, first_index=index * 10 + attempt * 5,
-                                 long_side=400)
+            content = selfie_zip(
+                PHOTOS, person=0, first_index=index * 10 + attempt * 5, long_side=400
+            )
             url = f"{base_url}/_blob/training/{user_id}/{attempt}.zip"
-            httpx.put(url, content=content,
-                      headers={"content-type": "application/zip"}).raise_for_status()
+            httpx.put(
+                url, content=content, headers={"content-type": "application/zip"}
+            ).raise_for_status()
             zip_urls.append(url)
             trainings.append(train(gateway, model, url, trigger))
         current = trainings[0] if index == 0 else trainings[-1]
         at = NOW - timedelta(minutes=index)
-        user_rows.append({"id": user_id, "email": f"jobs{index}@example.test",
-                          "plan": "sselfie-studio", "created_at": at - timedelta(days=9),
-                          "updated_at": at})
-        model_rows.append({
-            "user_id": user_id, "replicate_model_id": model,
-            "replicate_version_id": current.version_hash, "trigger_word": trigger,
-            "training_status": "completed", "training_id": trainings[-1].id,
-            "lora_weights_url": current.output_weights, "lora_scale": 1.0,
-            "training_progress": 100, "model_type": "flux-dev-lora",
-            "created_at": at - timedelta(days=9), "updated_at": at,
-            "started_at": at - timedelta(minutes=20), "completed_at": at})
+        user_rows.append(
+            {
+                "id": user_id,
+                "email": f"jobs{index}@example.test",
+                "plan": "sselfie-studio",
+                "created_at": at - timedelta(days=9),
+                "updated_at": at,
+            }
+        )
+        model_rows.append(
+            {
+                "user_id": user_id,
+                "replicate_model_id": model,
+                "replicate_version_id": current.version_hash,
+                "trigger_word": trigger,
+                "training_status": "completed",
+                "training_id": trainings[-1].id,
+                "lora_weights_url": current.output_weights,
+                "lora_scale": 1.0,
+                "training_progress": 100,
+                "model_type": "flux-dev-lora",
+                "created_at": at - timedelta(days=9),
+                "updated_at": at,
+                "started_at": at - timedelta(minutes=20),
+                "completed_at": at,
+            }
+        )
     with engine.begin() as conn:
         conn.execute(users.insert(), user_rows)
         conn.execute(user_models.insert(), model_rows)

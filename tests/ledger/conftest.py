@@ -36,33 +36,55 @@ class AppWorld:
     gateway: ReplicateGateway
     blobs: httpx.Client
 
-    def add_user(self, user_id: str, *, trigger_word: str | None = None,
-                 model_id: str | None = None, training_id: str | None = None,
-                 status: str = "completed") -> None:
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        trigger_word: str | None = None,
+        model_id: str | None = None,
+        training_id: str | None = None,
+        status: str = "completed",
+    ) -> None:
         self.conn.execute(insert(users).values(id=user_id, email=f"{user_id}@example.com"))
-        self.conn.execute(insert(user_models).values(
-            user_id=user_id, trigger_word=trigger_word or f"user{user_id[:8]}",
-            replicate_model_id=model_id, training_id=training_id, training_status=status))
+        self.conn.execute(
+            insert(user_models).values(
+                user_id=user_id,
+                trigger_word=trigger_word or f"user{user_id[:8]}",
+                replicate_model_id=model_id,
+                training_id=training_id,
+                training_status=status,
+            )
+        )
 
     def put_zip(self, user_id: str, content: bytes) -> str:
         """Store a ZIP where the app's upload route stores it; returns its public URL."""
         path = f"training/{user_id}/{next(_stamps)}-images.zip"
-        response = self.blobs.put(f"/_blob/{path}", content=content,
-                                  headers={"content-type": "application/zip"})
+        response = self.blobs.put(
+            f"/_blob/{path}", content=content, headers={"content-type": "application/zip"}
+        )
         response.raise_for_status()
         return str(response.json()["url"])
 
-    def train(self, user_id: str, *, destination: str | None = None,
-              trigger_word: str | None = None, zip_url: str | None = None,
-              wait: bool = True) -> Training:
+    def train(
+        self,
+        user_id: str,
+        *,
+        destination: str | None = None,
+        trigger_word: str | None = None,
+        zip_url: str | None = None,
+        wait: bool = True,
+    ) -> Training:
         """One training as the app starts it (destination created on first use)."""
         destination = destination or f"{OWNER}/user-{user_id[:8]}-selfie-lora"
         if self.gateway.get_model(destination) is None:
             self.gateway.create_model(destination)
         url = zip_url or self.put_zip(user_id, small_zip())
         training = self.gateway.create_training(
-            FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION, destination,
-            {"input_images": url, "trigger_word": trigger_word or f"user{user_id[:8]}"})
+            FAST_FLUX_TRAINER,
+            FAST_FLUX_TRAINER_VERSION,
+            destination,
+            {"input_images": url, "trigger_word": trigger_word or f"user{user_id[:8]}"},
+        )
         return finish(self.gateway, training) if wait else training
 
 

@@ -61,8 +61,10 @@ def readings(face_reader: FaceReader) -> Mapping[str, tuple[DatasetReading, floa
         "good": selfie_zip(10),
         "blurry": selfie_zip(5, blur=4.0),
         "squeezed": selfie_zip(10, long_side=600, jpeg_quality=55),
-        "mixed": zip_of([face_photo(index) for index in range(6)]
-                        + [another_person(), jpeg(Image.open(io.BytesIO(coffee_png())))]),
+        "mixed": zip_of(
+            [face_photo(index) for index in range(6)]
+            + [another_person(), jpeg(Image.open(io.BytesIO(coffee_png())))]
+        ),
     }
     timed = {}
     for name, content in zips.items():
@@ -89,8 +91,12 @@ def test_five_blurry_photos(readings: Mapping[str, tuple[DatasetReading, float]]
     blurry = facts(readings, "blurry")
     assert blurry.image_count == 5
     assert blurry.photos_failing == 5
-    assert dict(blurry.failing_by_reason) == {"blurry": 5, "no_face": 0, "several_faces": 0,
-                                              "other_person": 0}
+    assert dict(blurry.failing_by_reason) == {
+        "blurry": 5,
+        "no_face": 0,
+        "several_faces": 0,
+        "other_person": 0,
+    }
 
 
 def test_squeezed_photos(readings: Mapping[str, tuple[DatasetReading, float]]) -> None:
@@ -108,13 +114,16 @@ def test_squeezed_photos(readings: Mapping[str, tuple[DatasetReading, float]]) -
 def test_sharpness_orders_the_datasets(
     readings: Mapping[str, tuple[DatasetReading, float]],
 ) -> None:
-    sharpness = {name: facts(readings, name).median_sharpness or 0.0
-                 for name in ("good", "blurry", "squeezed")}
+    sharpness = {
+        name: facts(readings, name).median_sharpness or 0.0
+        for name in ("good", "blurry", "squeezed")
+    }
     assert sharpness["blurry"] < 50 < 150 < min(sharpness["good"], sharpness["squeezed"])
 
 
 def test_a_photo_without_a_face_and_a_photo_of_someone_else(
-    readings: Mapping[str, tuple[DatasetReading, float]], face_reader: FaceReader,
+    readings: Mapping[str, tuple[DatasetReading, float]],
+    face_reader: FaceReader,
 ) -> None:
     stranger = face_reader.read(another_person())
     astronaut = face_reader.read(face_photo(0))
@@ -151,14 +160,17 @@ def test_non_images_are_skipped_with_reasons_and_not_counted(face_reader: FaceRe
     reading = read_dataset(archive.getvalue(), face_reader)
     assert reading.facts.image_count == 3
     assert {(m.name, m.reason) for m in reading.skipped} == {
-        ("notes.txt", "not an image"), ("../escape.jpg", "path with '..' components")}
-    assert reading.to_json()["skipped"] == [["notes.txt", "not an image"],
-                                            ["../escape.jpg", "path with '..' components"]]
+        ("notes.txt", "not an image"),
+        ("../escape.jpg", "path with '..' components"),
+    }
+    assert reading.to_json()["skipped"] == [
+        ["notes.txt", "not an image"],
+        ["../escape.jpg", "path with '..' components"],
+    ]
 
 
 @pytest.mark.parametrize("content", [b"not a zip", zip_of([]), b""])
-def test_unusable_zips_become_facts_with_an_error(content: bytes,
-                                                  face_reader: FaceReader) -> None:
+def test_unusable_zips_become_facts_with_an_error(content: bytes, face_reader: FaceReader) -> None:
     reading = read_dataset(content, face_reader)
     assert reading.facts.error is not None and reading.facts.image_count is None
 
@@ -176,7 +188,10 @@ def stored(conn: Connection) -> dict[str, Any]:
 
 
 def test_facts_are_computed_once_and_cached(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, face_reader: FaceReader,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
     control: httpx.Client,
 ) -> None:
     app_world.add_user("anna0001")
@@ -201,7 +216,10 @@ def test_facts_are_computed_once_and_cached(
 
 
 def test_same_content_under_another_url_is_not_measured_again(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, face_reader: FaceReader,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
 ) -> None:
     content = selfie_zip(3, long_side=400)
     first = app_world.train("anna0001", zip_url=app_world.put_zip("anna0001", content))
@@ -214,7 +232,10 @@ def test_same_content_under_another_url_is_not_measured_again(
 
 
 def test_recheck_recomputes_only_changed_content(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, face_reader: FaceReader,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
     blobs: httpx.Client,
 ) -> None:
     url = app_world.put_zip("anna0001", selfie_zip(3, long_side=400))
@@ -231,7 +252,10 @@ def test_recheck_recomputes_only_changed_content(
 
 
 def test_a_broken_zip_is_cached_as_an_error_and_not_fetched_again(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, face_reader: FaceReader,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
     control: httpx.Client,
 ) -> None:
     broken = app_world.put_zip("anna0001", b"PK\x03\x04 this is not really a zip")
@@ -249,15 +273,17 @@ def test_a_broken_zip_is_cached_as_an_error_and_not_fetched_again(
 
 
 def test_too_big_and_gone_files_are_cached_as_errors(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, face_reader: FaceReader,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
     blobs: httpx.Client,
 ) -> None:
     big = app_world.put_zip("anna0001", selfie_zip(3, long_side=400))
     training = app_world.train("anna0001", zip_url=big)
     gone = training.input["input_images"].replace("-images.zip", "-missing.zip")
     missing = app_world.train("anna0001", zip_url=gone)
-    scan = ensure_dataset_facts(conn, gateway, face_reader, [training, missing],
-                                max_bytes=10_000)
+    scan = ensure_dataset_facts(conn, gateway, face_reader, [training, missing], max_bytes=10_000)
     assert scan.computed == () and set(scan.rejected) == {big, gone}
     assert "more than the 10,000" in scan.rejected[big]
     assert "gone (HTTP 404)" in scan.rejected[gone]
@@ -265,7 +291,10 @@ def test_too_big_and_gone_files_are_cached_as_errors(
 
 
 def test_an_outage_is_reported_and_not_cached(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, face_reader: FaceReader,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
     control: httpx.Client,
 ) -> None:
     url = app_world.put_zip("anna0001", selfie_zip(3, long_side=400))
@@ -280,11 +309,15 @@ def test_an_outage_is_reported_and_not_cached(
 
 
 def test_a_zip_sent_through_replicates_files_api(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, face_reader: FaceReader,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
     control: httpx.Client,
 ) -> None:
-    uploaded = gateway.upload_file(selfie_zip(3, long_side=400), filename="images.zip",
-                                   content_type="application/zip")
+    uploaded = gateway.upload_file(
+        selfie_zip(3, long_side=400), filename="images.zip", content_type="application/zip"
+    )
     training = app_world.train("anna0001", zip_url=uploaded.url)
     scan = ensure_dataset_facts(conn, gateway, face_reader, [training])
     assert scan.computed == (uploaded.url,)

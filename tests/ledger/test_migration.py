@@ -32,14 +32,26 @@ def test_the_migration_applies_and_a_rerun_is_a_noop(fresh_database_url: str) ->
             synced_at_type = columns["synced_at"]["type"]
             assert isinstance(synced_at_type, DateTime)
             assert synced_at_type.timezone
-            indexes = {i["name"]: i["column_names"]
-                       for i in inspector.get_indexes("trainings", schema="ops")}
-            assert indexes == {"ix_trainings_user_id": ["user_id", "created_at"],
-                               "ix_trainings_created_at": ["created_at"]}
+            indexes = {
+                i["name"]: i["column_names"]
+                for i in inspector.get_indexes("trainings", schema="ops")
+            }
+            assert indexes == {
+                "ix_trainings_user_id": ["user_id", "created_at"],
+                "ix_trainings_created_at": ["created_at"],
+            }
             assert [c["name"] for c in inspector.get_columns("dataset_facts", schema="ops")] == [
-                "url", "content_sha256", "facts", "computed_at"]
-            assert connection.execute(  # migrated to the newest revision
-                text("SELECT version_num FROM ops.alembic_version")).scalar_one() == HEAD
+                "url",
+                "content_sha256",
+                "facts",
+                "computed_at",
+            ]
+            assert (
+                connection.execute(  # migrated to the newest revision
+                    text("SELECT version_num FROM ops.alembic_version")
+                ).scalar_one()
+                == HEAD
+            )
     finally:
         engine.dispose()
 
@@ -51,7 +63,10 @@ def test_downgrade_to_0001_drops_only_the_ledger(fresh_database_url: str) -> Non
     try:
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names(schema="ops")) == {
-                "alembic_version", "audit_log", "staff"}
+                "alembic_version",
+                "audit_log",
+                "staff",
+            }
         upgrade_ops(fresh_database_url)
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names(schema="ops")) >= LEDGER_TABLES
@@ -60,8 +75,7 @@ def test_downgrade_to_0001_drops_only_the_ledger(fresh_database_url: str) -> Non
 
 
 def _insert(conn: Connection, **values: object) -> None:
-    row = {"id": "t1", "trainer_model": "o/t", "trainer_version": "v", "status": "failed",
-           **values}
+    row = {"id": "t1", "trainer_model": "o/t", "trainer_version": "v", "status": "failed", **values}
     with conn.begin_nested():
         conn.execute(trainings.insert().values(row))
 
@@ -69,9 +83,13 @@ def _insert(conn: Connection, **values: object) -> None:
 def test_an_attachment_always_names_its_rule(conn: Connection) -> None:
     _insert(conn, id="ok", user_id="u1", attached_by="trigger_word")
     _insert(conn, id="loose")
-    assert conn.execute(text("SELECT input, synced_at IS NOT NULL FROM ops.trainings "
-                             "WHERE id = 'loose'")).one() == ({}, True)
-    for values in ({"user_id": "u1"}, {"attached_by": "trigger_word"},
-                   {"user_id": "u1", "attached_by": "a hunch"}):
+    assert conn.execute(
+        text("SELECT input, synced_at IS NOT NULL FROM ops.trainings WHERE id = 'loose'")
+    ).one() == ({}, True)
+    for values in (
+        {"user_id": "u1"},
+        {"attached_by": "trigger_word"},
+        {"user_id": "u1", "attached_by": "a hunch"},
+    ):
         with pytest.raises(IntegrityError):
             _insert(conn, id="bad", **values)

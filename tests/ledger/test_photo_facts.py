@@ -26,19 +26,33 @@ def embedding(*values: float) -> tuple[float, ...]:
     return tuple(values) + (0.0,) * (128 - len(values))
 
 
-def photo(name: str = "p.jpg", *, sharpness: float = 300.0, faces: int = 1,
-          face: tuple[float, ...] | None = None, side: int = 1024,
-          quality: int | None = 90) -> PhotoMeasure:
+def photo(
+    name: str = "p.jpg",
+    *,
+    sharpness: float = 300.0,
+    faces: int = 1,
+    face: tuple[float, ...] | None = None,
+    side: int = 1024,
+    quality: int | None = 90,
+) -> PhotoMeasure:
     if faces and face is None:
         face = embedding(0.0)
-    return PhotoMeasure(name=name, short_side=side, sharpness=sharpness, jpeg_quality=quality,
-                        face_count=faces, embedding=face if faces else None)
+    return PhotoMeasure(
+        name=name,
+        short_side=side,
+        sharpness=sharpness,
+        jpeg_quality=quality,
+        face_count=faces,
+        embedding=face if faces else None,
+    )
 
 
 def test_thresholds_table_has_help_and_uses_dlibs_distance() -> None:
     assert {row.name: row.value for row in PHOTO_CHECKS} == {
-        "blurry_below_sharpness": 50.0, "other_person_distance": SAME_PERSON_DISTANCE,
-        "min_faces_for_identity": 3}
+        "blurry_below_sharpness": 50.0,
+        "other_person_distance": SAME_PERSON_DISTANCE,
+        "min_faces_for_identity": 3,
+    }
     assert all(row.help for row in PHOTO_CHECKS)
     with pytest.raises(KeyError):
         photo_check("no_such_check")
@@ -65,14 +79,21 @@ def test_the_majority_decides_who_the_user_is() -> None:
 
 def test_a_face_just_inside_the_threshold_is_the_same_person() -> None:
     limit = photo_check("other_person_distance")
-    measures = [photo("a", face=embedding(0.0)), photo("b", face=embedding(0.0)),
-                photo("c", face=embedding(limit - 0.01)), photo("d", face=embedding(limit + 0.01))]
+    measures = [
+        photo("a", face=embedding(0.0)),
+        photo("b", face=embedding(0.0)),
+        photo("c", face=embedding(limit - 0.01)),
+        photo("d", face=embedding(limit + 0.01)),
+    ]
     assert [v.failing for v in judge_photos(measures)] == [(), (), (), ("other_person",)]
 
 
 def test_two_faces_are_not_enough_to_say_who_the_user_is() -> None:
-    measures = [photo("a", face=embedding(0.0)), photo("b", face=embedding(3.0)),
-                photo("c", faces=0)]
+    measures = [
+        photo("a", face=embedding(0.0)),
+        photo("b", face=embedding(3.0)),
+        photo("c", faces=0),
+    ]
     verdicts = judge_photos(measures)
     assert [v.failing for v in verdicts] == [(), (), ("no_face",)]
     assert all(v.distance_to_medoid is None for v in verdicts)
@@ -82,25 +103,34 @@ def test_each_check_counts_its_photos_and_a_photo_may_fail_several() -> None:
     measures = [
         photo("sharp"),
         photo("blurry", sharpness=49.9),
-        photo("edge", sharpness=50.0),          # at the threshold: not blurry
+        photo("edge", sharpness=50.0),  # at the threshold: not blurry
         photo("group", faces=3),
         photo("blurry-empty", sharpness=10.0, faces=0),
     ]
     facts = facts_from_measures(measures)
     assert facts.image_count == 5
     assert facts.photos_failing == 3
-    assert dict(facts.failing_by_reason) == {"blurry": 2, "no_face": 1, "several_faces": 1,
-                                             "other_person": 0}
+    assert dict(facts.failing_by_reason) == {
+        "blurry": 2,
+        "no_face": 1,
+        "several_faces": 1,
+        "other_person": 0,
+    }
     assert tuple(facts.failing_by_reason) == FAILING_REASONS
 
 
 def test_medians_and_quality_of_the_jpegs_only() -> None:
-    measures = [photo("a", side=600, sharpness=100.0, quality=55),
-                photo("b", side=1024, sharpness=300.0, quality=None),  # a PNG
-                photo("c", side=1200, sharpness=200.0, quality=65)]
+    measures = [
+        photo("a", side=600, sharpness=100.0, quality=55),
+        photo("b", side=1024, sharpness=300.0, quality=None),  # a PNG
+        photo("c", side=1200, sharpness=200.0, quality=65),
+    ]
     facts = facts_from_measures(measures)
     assert (facts.median_short_side, facts.median_sharpness, facts.jpeg_quality) == (
-        1024, 200.0, 60)
+        1024,
+        200.0,
+        60,
+    )
     assert facts_from_measures([photo(quality=None)]).jpeg_quality is None
 
 

@@ -23,19 +23,24 @@ def training_reads(control: httpx.Client) -> int:
 
 
 def ledger(conn: Connection) -> dict[str, tuple[str | None, str | None, str]]:
-    rows = conn.execute(select(trainings.c.id, trainings.c.user_id, trainings.c.attached_by,
-                               trainings.c.status))
+    rows = conn.execute(
+        select(trainings.c.id, trainings.c.user_id, trainings.c.attached_by, trainings.c.status)
+    )
     return {row.id: (row.user_id, row.attached_by, row.status) for row in rows}
 
 
 def test_first_sync_reads_every_page_and_attaches(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, control: httpx.Client,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
 ) -> None:
     control.post("/config", json={"page_size": 2})
     anna = [app_world.train("anna0001") for _ in range(3)]
     ben = [app_world.train("ben00002") for _ in range(2)]
-    app_world.add_user("anna0001", model_id="sandrasocial/user-anna0001-selfie-lora",
-                       training_id=anna[-1].id)
+    app_world.add_user(
+        "anna0001", model_id="sandrasocial/user-anna0001-selfie-lora", training_id=anna[-1].id
+    )
     app_world.add_user("ben00002")  # no model id, no training id: the trigger word decides
     before = listing_requests(control)
 
@@ -49,8 +54,12 @@ def test_first_sync_reads_every_page_and_attaches(
     assert rows[anna[-1].id] == ("anna0001", "training_id", "succeeded")
     assert rows[anna[0].id] == ("anna0001", "output_model", "succeeded")
     assert {rows[t.id][:2] for t in ben} == {("ben00002", "trigger_word")}
-    assert conn.execute(select(ledger_state.c.value)
-                        .where(ledger_state.c.key == NEWEST_LISTED_KEY)).scalar_one() == ben[-1].id
+    assert (
+        conn.execute(
+            select(ledger_state.c.value).where(ledger_state.c.key == NEWEST_LISTED_KEY)
+        ).scalar_one()
+        == ben[-1].id
+    )
 
     records = ledger_for_user(conn, "anna0001")
     assert [record.id for record in records] == [t.id for t in anna]  # oldest first
@@ -61,7 +70,10 @@ def test_first_sync_reads_every_page_and_attaches(
 
 
 def test_second_sync_stops_at_the_newest_known_id(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, control: httpx.Client,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
 ) -> None:
     control.post("/config", json={"page_size": 2})
     app_world.add_user("anna0001")
@@ -87,7 +99,10 @@ def test_second_sync_stops_at_the_newest_known_id(
 
 
 def test_a_training_id_only_in_user_models_is_fetched(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, control: httpx.Client,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
 ) -> None:
     old = app_world.train("anna0001")
     newest = app_world.train("ben00002")
@@ -109,7 +124,10 @@ def test_a_training_id_only_in_user_models_is_fetched(
 
 
 def test_aborted_and_failed_trainings_are_stored_as_such(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, control: httpx.Client,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
 ) -> None:
     app_world.add_user("anna0001")
     control.post("/trainings/next", json={"outcome": "abort"})
@@ -128,7 +146,10 @@ def test_aborted_and_failed_trainings_are_stored_as_such(
 
 
 def test_running_trainings_are_refreshed_until_terminal(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, control: httpx.Client,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
 ) -> None:
     app_world.add_user("anna0001")
     control.post("/config", json={"training_seconds": 600})
@@ -148,19 +169,23 @@ def test_running_trainings_are_refreshed_until_terminal(
 
 
 def test_attachments_survive_the_app_forgetting_and_loose_ones_are_retried(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
 ) -> None:
     first = app_world.train("anna0001", trigger_word="stranger")
     app_world.add_user("anna0001", trigger_word="useranna0001", training_id=first.id)
-    stray = app_world.train("dora0004", trigger_word="userdora0004",
-                            destination="sandrasocial/shared-lora")
+    stray = app_world.train(
+        "dora0004", trigger_word="userdora0004", destination="sandrasocial/shared-lora"
+    )
     sync_trainings(conn, gateway)
     assert ledger(conn)[first.id][:2] == ("anna0001", "training_id")
     assert ledger(conn)[stray.id][:2] == (None, None)
 
     # The app resets the row for a retrain (training_id NULL); Dora's row appears.
-    conn.execute(user_models.update().where(user_models.c.user_id == "anna0001")
-                 .values(training_id=None))
+    conn.execute(
+        user_models.update().where(user_models.c.user_id == "anna0001").values(training_id=None)
+    )
     app_world.add_user("dora0004")
     report = sync_trainings(conn, gateway, full=True)
 
@@ -170,7 +195,9 @@ def test_attachments_survive_the_app_forgetting_and_loose_ones_are_retried(
 
 
 def test_sync_only_reads_the_app_tables(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
 ) -> None:
     app_world.train("anna0001")
     app_world.add_user("anna0001", training_id="qqqqqqqqqqqqqqqqqqqqqqqqqq", status="training")
@@ -180,7 +207,10 @@ def test_sync_only_reads_the_app_tables(
 
 
 def test_one_sync_attaches_a_page_of_users(
-    app_world: AppWorld, conn: Connection, gateway: ReplicateGateway, control: httpx.Client,
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
 ) -> None:
     control.post("/config", json={"page_size": 100})
     zip_url = app_world.put_zip("anna0001", b"")  # the trainer fails it: still a training

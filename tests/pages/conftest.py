@@ -49,10 +49,20 @@ ROLES = {
     "admin": ["Admin@Staff.test"],
 }
 STAFF_ONLY_EMAIL = "from-ops@staff.test"  # in ops.staff (as product), not in [roles]
-EMAIL_OF = {"support": "support@staff.test", "product": "product@staff.test",
-            "admin": "admin@staff.test"}
-LIVE_ENV_NAMES = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN",
-                  "REPLICATE_BASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME", "DATA_DIR")
+EMAIL_OF = {
+    "support": "support@staff.test",
+    "product": "product@staff.test",
+    "admin": "admin@staff.test",
+}
+LIVE_ENV_NAMES = (
+    "DATABASE_URL",
+    "OPS_DATABASE_URL",
+    "REPLICATE_API_TOKEN",
+    "REPLICATE_BASE_URL",
+    "REPLICATE_OWNER",
+    "REPLICATE_USERNAME",
+    "DATA_DIR",
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +97,8 @@ def world(pages_database_url: str, sandbox_server: RunningSandbox) -> Iterator[U
             seeded = insert_world(connection, replicate)
             connection.execute(
                 text("INSERT INTO ops.staff (email, role) VALUES (:email, 'product')"),
-                {"email": STAFF_ONLY_EMAIL})
+                {"email": STAFF_ONLY_EMAIL},
+            )
     finally:
         engine.dispose()
     yield seeded
@@ -100,8 +111,13 @@ def _clear_streamlit_caches() -> None:
 
 
 @pytest.fixture
-def live_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pages_database_url: str,
-             sandbox_server: RunningSandbox, world: UserWorld) -> Iterator[None]:
+def live_env(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    pages_database_url: str,
+    sandbox_server: RunningSandbox,
+    world: UserWorld,
+) -> Iterator[None]:
     """LIVE settings, as a deployment sets them, aimed at the test database and sandbox."""
     for name in LIVE_ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
@@ -124,14 +140,17 @@ def replicate_down(sandbox_server: RunningSandbox) -> Iterator[None]:
     httpx.delete(faults).raise_for_status()
 
 
-def new_app(*, email: str | None, secrets: dict[str, Any] | None = None,
-            query: dict[str, str] | None = None) -> AppTest:
+def new_app(
+    *, email: str | None, secrets: dict[str, Any] | None = None, query: dict[str, str] | None = None
+) -> AppTest:
     """An AppTest of the entry; ``email=None`` is a logged-out visitor."""
     at = AppTest.from_file(APP, default_timeout=APP_TIMEOUT)
-    at.secrets = {"auth": dict(AUTH), "roles": {k: list(v) for k, v in ROLES.items()}} \
-        if secrets is None else secrets
-    at.user = {"is_logged_in": False} if email is None else {"is_logged_in": True,
-                                                              "email": email}
+    at.secrets = (
+        {"auth": dict(AUTH), "roles": {k: list(v) for k, v in ROLES.items()}}
+        if secrets is None
+        else secrets
+    )
+    at.user = {"is_logged_in": False} if email is None else {"is_logged_in": True, "email": email}
     for key, value in (query or {}).items():
         at.query_params[key] = value
     return at
@@ -163,8 +182,17 @@ def frames_with(at: AppTest, column: str) -> list[pd.DataFrame]:
 def texts(at: AppTest) -> str:
     """Everything the run showed as text, for plain `in` checks."""
     parts: list[str] = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning",
-                 "info", "success"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "error",
+        "warning",
+        "info",
+        "success",
+    ):
         parts += [str(element.value) for element in getattr(at, kind)]
     parts += [f"{metric.label}: {metric.value}" for metric in at.metric]
     return "\n".join(parts)

@@ -18,8 +18,13 @@ from dashboard.access import (
     verified_email,
 )
 
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s",
-        "client_id": "c", "client_secret": "x", "server_metadata_url": "https://idp/.well-known"}
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "s",
+    "client_id": "c",
+    "client_secret": "x",
+    "server_metadata_url": "https://idp/.well-known",
+}
 
 
 def test_normalise_email() -> None:
@@ -37,8 +42,7 @@ def test_only_verified_emails_count() -> None:
 
 
 def test_role_map_from_secrets_is_case_insensitive() -> None:
-    mapping = parse_role_map({"support": ["Sue@X.test"], "Admin": ["al@x.test"],
-                              "product": []})
+    mapping = parse_role_map({"support": ["Sue@X.test"], "Admin": ["al@x.test"], "product": []})
     assert mapping == {"sue@x.test": Role.SUPPORT, "al@x.test": Role.ADMIN}
     assert parse_role_map(None) == {} and parse_role_map({}) == {}
 
@@ -48,11 +52,14 @@ def test_an_email_under_two_roles_gets_the_lesser_one() -> None:
     assert mapping == {"pat@x.test": Role.SUPPORT}
 
 
-@pytest.mark.parametrize(("section", "message"), [
-    ({"owner": ["a@x.test"]}, "unknown role 'owner'"),
-    ({"admin": "a@x.test"}, "must be a list of emails"),
-    ({"admin": ["a@x.test", "nobody"]}, "'nobody', which is not an email"),
-])
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"owner": ["a@x.test"]}, "unknown role 'owner'"),
+        ({"admin": "a@x.test"}, "must be a list of emails"),
+        ({"admin": ["a@x.test", "nobody"]}, "'nobody', which is not an email"),
+    ],
+)
 def test_bad_role_map_stops_with_the_fix(section: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_role_map(section)
@@ -81,9 +88,15 @@ def test_auth_block_checks() -> None:
     assert "no [auth] block" in (auth_problem({}) or "")
     missing = auth_problem({key: value for key, value in AUTH.items() if key != "client_id"})
     assert missing is not None and "client_id" in missing
-    named = {"redirect_uri": "http://x/oauth2callback", "cookie_secret": "s",
-             "google": {"client_id": "c", "client_secret": "x",
-                        "server_metadata_url": "https://accounts.google.com/.well-known"}}
+    named = {
+        "redirect_uri": "http://x/oauth2callback",
+        "cookie_secret": "s",
+        "google": {
+            "client_id": "c",
+            "client_secret": "x",
+            "server_metadata_url": "https://accounts.google.com/.well-known",
+        },
+    }
     assert auth_problem(named) is None
     assert login_provider(named) == "google"
     assert login_provider(AUTH) is None

@@ -36,9 +36,15 @@ def demo_data_dir(sandbox_server: RunningSandbox) -> Iterator[Path]:
     initdb fail with "Permission denied" on pg_control."""
     base_url = sandbox_server.base_url
     httpx.post(f"{base_url}/_sandbox/reset").raise_for_status()
-    httpx.post(f"{base_url}/_sandbox/config", json={
-        "training_start_seconds": 0.0, "training_seconds": 0.0, "prediction_seconds": 0.0,
-        "page_size": 100}).raise_for_status()
+    httpx.post(
+        f"{base_url}/_sandbox/config",
+        json={
+            "training_start_seconds": 0.0,
+            "training_seconds": 0.0,
+            "prediction_seconds": 0.0,
+            "page_size": 100,
+        },
+    ).raise_for_status()
     data_dir = Path(tempfile.mkdtemp(prefix="sselfie-demo-test-"))
     try:
         yield data_dir
@@ -49,8 +55,9 @@ def demo_data_dir(sandbox_server: RunningSandbox) -> Iterator[Path]:
 
 
 @pytest.fixture
-def demo_env(monkeypatch: pytest.MonkeyPatch, demo_data_dir: Path,
-             sandbox_server: RunningSandbox) -> Iterator[None]:
+def demo_env(
+    monkeypatch: pytest.MonkeyPatch, demo_data_dir: Path, sandbox_server: RunningSandbox
+) -> Iterator[None]:
     for name in LIVE_ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATA_DIR", str(demo_data_dir))
@@ -84,7 +91,10 @@ def test_demo_is_badged_and_picks_who_acts(demo_data_dir: Path) -> None:
     picker = at.selectbox(key="acting_as")
     assert picker.label == "Acting as" and picker.options
     assert {option.rsplit("(", 1)[-1].rstrip(")") for option in picker.options} <= {
-        "support", "product", "admin"}
+        "support",
+        "product",
+        "admin",
+    }
     assert "login" not in [button.key for button in at.button]  # no login in DEMO
     users = at.dataframe[0].value
     assert not users.empty  # the demo world's users
@@ -123,4 +133,3 @@ def test_picked_admin_gets_settings_and_can_open_users() -> None:
     open_page(at, "user", user=first_user)
     assert not at.exception, at.exception
     assert f"User {first_user}" in texts(at)
-

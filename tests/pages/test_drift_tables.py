@@ -20,9 +20,12 @@ WHEN = datetime(2026, 2, 2, 12, 0, tzinfo=UTC)
 
 def test_users_table_gets_worst_and_codes_after_the_user() -> None:
     frame = pd.DataFrame({"user": ["a", "b", "c"], "email": ["x", "y", "z"]})
-    shown = drift_tables.with_findings(frame, {"a": "critical", "b": None},
-                                       {"a": ("STALE_VERSION", "PARAMS_CHANGED")},
-                                       checked={"a", "b"})
+    shown = drift_tables.with_findings(
+        frame,
+        {"a": "critical", "b": None},
+        {"a": ("STALE_VERSION", "PARAMS_CHANGED")},
+        checked={"a", "b"},
+    )
     assert list(shown.columns) == ["user", "worst", "findings", "email"]
     # c was checked by no scan: "not scanned yet", never "no finding".
     assert list(shown["worst"]) == ["critical", "no finding", "not scanned yet"]
@@ -43,35 +46,53 @@ def test_timeline_and_version_frames_keep_unknowns_visible() -> None:
     records = (training(1), training(2, status="failed"), training(3, photos=9))
     facts = healthy(*records)
     assert facts.model is not None
-    timeline = drift_tables.timeline_frame(build_timeline(facts.trainings,
-                                                          facts.model.versions))
+    timeline = drift_tables.timeline_frame(build_timeline(facts.trainings, facts.model.versions))
     assert list(timeline["status"]) == ["succeeded", "failed", "succeeded"]
     assert list(timeline["version"])[1] == "—"
     assert timeline["photos"].tolist() == [16, 16, 9]
     assert timeline["parameters vs previous"][0] == "first succeeded training"
     assert "steps 1400 → 1200" in timeline["parameters vs previous"][2]
     assert timeline["note"][1] == "CUDA out of memory"
-    versions = drift_tables.version_lines_frame(version_lines(
-        facts.model.versions, facts.trainings, stored=facts.row.replicate_version_id,
-        latest=facts.model.versions[0].id))
+    versions = drift_tables.version_lines_frame(
+        version_lines(
+            facts.model.versions,
+            facts.trainings,
+            stored=facts.row.replicate_version_id,
+            latest=facts.model.versions[0].id,
+        )
+    )
     assert list(versions["stored"]) == [True, False] and list(versions["latest"]) == [True, False]
     assert list(versions["trigger word used"]) == ["user5040000c"] * 2
 
 
 def test_plan_and_change_frames_show_null_as_null() -> None:
-    plan = RepairPlan(user_id="u1", action=RepairAction.SYNC_STATUS,
-                      before={"training_status": "training", "failure_reason": None,
-                              "completed_at": None},
-                      after={"training_status": "failed", "failure_reason": "boom",
-                             "completed_at": datetime(2026, 1, 2, 3, 4, 5)},
-                      explanation="", evidence={})
+    plan = RepairPlan(
+        user_id="u1",
+        action=RepairAction.SYNC_STATUS,
+        before={"training_status": "training", "failure_reason": None, "completed_at": None},
+        after={
+            "training_status": "failed",
+            "failure_reason": "boom",
+            "completed_at": datetime(2026, 1, 2, 3, 4, 5),
+        },
+        explanation="",
+        evidence={},
+    )
     frame = drift_tables.plan_frame(plan).set_index("column")
     assert frame.loc["failure_reason"].to_dict() == {"before": "NULL", "after": "boom"}
     assert frame.loc["completed_at", "after"] == "2026-01-02 03:04:05"
-    record = AuditRecord(id=3, at=WHEN, actor_email="a@x.test", actor_role="admin",
-                         action="repair:sync_status", target_user_id="u1",
-                         before={"failure_reason": None}, after={"failure_reason": "boom"},
-                         reason="ticket", details={"evidence": {"n": 1}})
+    record = AuditRecord(
+        id=3,
+        at=WHEN,
+        actor_email="a@x.test",
+        actor_role="admin",
+        action="repair:sync_status",
+        target_user_id="u1",
+        before={"failure_reason": None},
+        after={"failure_reason": "boom"},
+        reason="ticket",
+        details={"evidence": {"n": 1}},
+    )
     change = drift_tables.change_frame(record).set_index("column")
     assert change.loc["failure_reason"].to_dict() == {"before": "NULL", "after": "boom"}
     table = drift_tables.audit_frame([record])
@@ -85,16 +106,26 @@ def test_fleet_frames_and_charts() -> None:
     assert list(frame["users"]) == [3, 5] and frame["what it means"][0].startswith("The row")
     bar = charts.counts_bar(counts)
     assert {trace.name for trace in bar.data} == {"critical", "info"}
-    trend = charts.trend_lines([
-        TrendPoint(1, WHEN, "STALE_VERSION", "critical", 3),
-        TrendPoint(2, WHEN.replace(day=3), "STALE_VERSION", "critical", 1),
-        TrendPoint(1, WHEN, "DATASET_SHRANK", "warning", 2),
-        TrendPoint(2, WHEN.replace(day=3), "DATASET_SHRANK", "warning", 0),
-    ])
+    trend = charts.trend_lines(
+        [
+            TrendPoint(1, WHEN, "STALE_VERSION", "critical", 3),
+            TrendPoint(2, WHEN.replace(day=3), "STALE_VERSION", "critical", 1),
+            TrendPoint(1, WHEN, "DATASET_SHRANK", "warning", 2),
+            TrendPoint(2, WHEN.replace(day=3), "DATASET_SHRANK", "warning", 0),
+        ]
+    )
     lines = {(trace.name, tuple(trace.hovertext)): list(trace.y) for trace in trend.data}
-    assert lines == {("critical", ("STALE_VERSION", "STALE_VERSION")): [3, 1],
-                     ("warning", ("DATASET_SHRANK", "DATASET_SHRANK")): [2, 0]}
+    assert lines == {
+        ("critical", ("STALE_VERSION", "STALE_VERSION")): [3, 1],
+        ("warning", ("DATASET_SHRANK", "DATASET_SHRANK")): [2, 0],
+    }
     worst = drift_tables.worst_users_frame([WorstUser("u1", "critical", ("STALE_VERSION",), 2)])
-    assert worst.to_dict("records") == [{"user": "u1", "worst": "critical",
-                                         "findings": ["STALE_VERSION"], "count": 2,
-                                         "open": "user?user=u1"}]
+    assert worst.to_dict("records") == [
+        {
+            "user": "u1",
+            "worst": "critical",
+            "findings": ["STALE_VERSION"],
+            "count": 2,
+            "open": "user?user=u1",
+        }
+    ]

@@ -23,21 +23,28 @@ from tests.user_world import UserWorld, gateway_on
 
 
 @pytest.fixture(scope="module")
-def scans(world: UserWorld, pages_database_url: str, sandbox_server: RunningSandbox,
-          face_reader: FaceReader) -> Iterator[tuple[ScanResult, ...]]:
+def scans(
+    world: UserWorld,
+    pages_database_url: str,
+    sandbox_server: RunningSandbox,
+    face_reader: FaceReader,
+) -> Iterator[tuple[ScanResult, ...]]:
     """Two finished scans of everyone, as ``python -m core.scan`` would store them."""
     engine = make_engine(pages_database_url)
     try:
         with gateway_on(sandbox_server.base_url) as gateway:
-            yield tuple(run_scan(app_engine=engine, ops_engine=engine, gateway=gateway,
-                                 face_reader=face_reader) for _ in range(2))
+            yield tuple(
+                run_scan(
+                    app_engine=engine, ops_engine=engine, gateway=gateway, face_reader=face_reader
+                )
+                for _ in range(2)
+            )
     finally:
         engine.dispose()
 
 
 def _codes(scans: tuple[ScanResult, ...]) -> dict[str, set[str]]:
-    return {user.user_id: {finding.code for finding in user.findings}
-            for user in scans[-1].users}
+    return {user.user_id: {finding.code for finding in user.findings} for user in scans[-1].users}
 
 
 def _users(at: AppTest) -> list[str]:
@@ -45,8 +52,9 @@ def _users(at: AppTest) -> list[str]:
     return list(at.dataframe[0].value["user"])
 
 
-def test_the_scans_found_what_the_world_holds(scans: tuple[ScanResult, ...],
-                                              world: UserWorld) -> None:
+def test_the_scans_found_what_the_world_holds(
+    scans: tuple[ScanResult, ...], world: UserWorld
+) -> None:
     found = _codes(scans)
     assert found[world.stale] == {"STALE_VERSION", "WEIGHTS_URL_MISMATCH"}
     assert found[world.healthy] == set()
@@ -55,7 +63,9 @@ def test_the_scans_found_what_the_world_holds(scans: tuple[ScanResult, ...],
 
 
 def test_users_show_worst_severity_and_codes_and_filter_by_them(
-    app_as: Callable[..., AppTest], world: UserWorld, scans: tuple[ScanResult, ...],
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    scans: tuple[ScanResult, ...],
 ) -> None:
     at = app_as("support")
     rows = at.dataframe[0].value.set_index("user")
@@ -73,8 +83,11 @@ def test_users_show_worst_severity_and_codes_and_filter_by_them(
 
     at.multiselect(key="code").set_value([]).run()
     at.multiselect(key="severity").select("critical").run()
-    critical = {user.user_id for user in scans[-1].users
-                if any(finding.severity.value == "critical" for finding in user.findings)}
+    critical = {
+        user.user_id
+        for user in scans[-1].users
+        if any(finding.severity.value == "critical" for finding in user.findings)
+    }
     assert set(_users(at)) == critical and world.healthy not in critical
     # Both filters: a critical VERSION_FORMAT user; with a text search on top.
     at.multiselect(key="code").select("VERSION_FORMAT").run()
@@ -86,8 +99,9 @@ def test_users_show_worst_severity_and_codes_and_filter_by_them(
     assert "No user matches this search and these findings." in texts(at)
 
 
-def test_finding_filter_comes_from_the_url(live_env: None, world: UserWorld,
-                                           scans: tuple[ScanResult, ...]) -> None:
+def test_finding_filter_comes_from_the_url(
+    live_env: None, world: UserWorld, scans: tuple[ScanResult, ...]
+) -> None:
     at = new_app(email="product@staff.test", query={"code": "MODEL_NOT_FOUND"}).run()
     assert _users(at) == [world.missing_model]
     assert at.multiselect(key="code").value == ["MODEL_NOT_FOUND"]
@@ -95,7 +109,9 @@ def test_finding_filter_comes_from_the_url(live_env: None, world: UserWorld,
 
 @pytest.mark.parametrize("role", ["support", "product"])
 def test_stale_user_page_shows_the_finding_how_far_behind_and_the_fix_but_no_repair(
-    role: str, app_as: Callable[..., AppTest], world: UserWorld,
+    role: str,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
     scans: tuple[ScanResult, ...],
 ) -> None:
     at = open_page(app_as(role), "user", user=world.stale)
@@ -103,19 +119,23 @@ def test_stale_user_page_shows_the_finding_how_far_behind_and_the_fix_but_no_rep
     shown = texts(at)
     versions = world.replicate.stale_versions
     assert "**Generating with a version 2 behind the latest** · `STALE_VERSION`" in shown
-    assert (f"The app generates with {versions[-1][:12]}…, 2 versions behind the latest "
-            f"{versions[0][:12]}…") in shown
-    assert f"**Fix:** Replicate's site runs the latest version; the app does not. Repoint the " \
-           f"row to the latest version {versions[0][:12]}…" in shown
+    assert (
+        f"The app generates with {versions[-1][:12]}…, 2 versions behind the latest "
+        f"{versions[0][:12]}…"
+    ) in shown
+    assert (
+        f"**Fix:** Replicate's site runs the latest version; the app does not. Repoint the "
+        f"row to the latest version {versions[0][:12]}…" in shown
+    )
     assert "Repairs are done by an admin" in shown
     assert not [button for button in at.button if (button.key or "").startswith("repair_")]
     evidence = frames_with(at, "evidence")[0].set_index("evidence")["value"]
     assert evidence["versions_behind"] == "2" and evidence["latest_version"] == versions[0]
 
 
-def test_timeline_and_versions_of_the_stale_user(app_as: Callable[..., AppTest],
-                                                world: UserWorld,
-                                                scans: tuple[ScanResult, ...]) -> None:
+def test_timeline_and_versions_of_the_stale_user(
+    app_as: Callable[..., AppTest], world: UserWorld, scans: tuple[ScanResult, ...]
+) -> None:
     at = open_page(app_as("support"), "user", user=world.stale)
     trainings = world.replicate.stale_trainings
     (timeline,) = frames_with(at, "parameters vs previous")
@@ -125,7 +145,10 @@ def test_timeline_and_versions_of_the_stale_user(app_as: Callable[..., AppTest],
     assert list(timeline["photos"]) == [10] * 3  # measured from the training ZIP
     assert timeline["median px"].notna().all() and timeline["JPEG quality"].notna().all()
     assert list(timeline["parameters vs previous"]) == [
-        "first succeeded training", f"same as {trainings[0].id}", f"same as {trainings[1].id}"]
+        "first succeeded training",
+        f"same as {trainings[0].id}",
+        f"same as {trainings[1].id}",
+    ]
     (versions,) = frames_with(at, "trigger word used")
     assert list(versions["version id"]) == list(world.replicate.stale_versions)
     assert list(versions["training"]) == [training.id for training in reversed(trainings)]
@@ -134,8 +157,9 @@ def test_timeline_and_versions_of_the_stale_user(app_as: Callable[..., AppTest],
     assert list(versions["#"]) == [3, 2, 1]
 
 
-def test_healthy_user_has_no_findings(app_as: Callable[..., AppTest], world: UserWorld,
-                                      scans: tuple[ScanResult, ...]) -> None:
+def test_healthy_user_has_no_findings(
+    app_as: Callable[..., AppTest], world: UserWorld, scans: tuple[ScanResult, ...]
+) -> None:
     at = open_page(app_as("admin"), "user", user=world.healthy)
     assert not at.exception, at.exception
     assert "No findings: the row, the model and the trainings agree." in texts(at)
@@ -151,13 +175,14 @@ def test_only_admins_reach_the_audit_log(role: str, app_as: Callable[..., AppTes
 
 
 def test_fleet_page_shows_counts_trend_and_worst_users(
-    app_as: Callable[..., AppTest], world: UserWorld, scans: tuple[ScanResult, ...],
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    scans: tuple[ScanResult, ...],
 ) -> None:
     at = open_page(app_as("support"), "fleet")
     assert not at.exception, at.exception
     metrics = {metric.label: str(metric.value) for metric in at.metric}
-    assert (metrics["last fleet scan"] == f"#{scans[-1].scan_id}"
-            and metrics["status"] == "finished")
+    assert metrics["last fleet scan"] == f"#{scans[-1].scan_id}" and metrics["status"] == "finished"
     assert metrics["users checked"] == f"{len(scans[-1].users)} of {len(scans[-1].users)}"
     (counts,) = frames_with(at, "what it means")
     expected: dict[str, int] = {}
@@ -174,13 +199,13 @@ def test_fleet_page_shows_counts_trend_and_worst_users(
     assert "Only admins start scans" in texts(at)
 
 
-def test_a_worst_user_row_opens_the_user(app_as: Callable[..., AppTest], world: UserWorld,
-                                         scans: tuple[ScanResult, ...]) -> None:
+def test_a_worst_user_row_opens_the_user(
+    app_as: Callable[..., AppTest], world: UserWorld, scans: tuple[ScanResult, ...]
+) -> None:
     at = open_page(app_as("product"), "fleet")
     worst: pd.DataFrame = frames_with(at, "count")[0]
     index = list(worst["user"]).index(world.stale)
-    at.session_state["worst_users"] = {"selection": {"rows": [index], "columns": [],
-                                                     "cells": []}}
+    at.session_state["worst_users"] = {"selection": {"rows": [index], "columns": [], "cells": []}}
     at.run()
     assert not at.exception, at.exception
     assert f"User {world.stale}" in texts(at)

@@ -24,7 +24,8 @@ ALL_ROLES = ("support", "product", "admin")
 
 def _sidebar_text(at: AppTest) -> str:
     return "\n".join(str(element.value) for element in at.sidebar.markdown) + "\n".join(
-        str(element.value) for element in at.sidebar.caption)
+        str(element.value) for element in at.sidebar.caption
+    )
 
 
 def test_logged_out_visitor_sees_only_the_login(live_env: None) -> None:
@@ -43,8 +44,7 @@ def test_unknown_email_sees_no_access_and_can_log_out(live_env: None) -> None:
     at = new_app(email="stranger@elsewhere.test").run()
     assert not at.exception
     shown = texts(at)
-    assert "No access" in shown and "stranger@elsewhere.test is not on the console's staff" \
-        in shown
+    assert "No access" in shown and "stranger@elsewhere.test is not on the console's staff" in shown
     assert at.button(key="logout").label == "Log out"
     assert not at.dataframe and not at.text_input
     open_page(at, "user", user="45038279")
@@ -60,7 +60,9 @@ def test_unverified_email_gets_no_access(live_env: None) -> None:
 
 @pytest.mark.parametrize("role", ALL_ROLES)
 def test_every_role_lands_on_users_and_can_open_a_user(
-    role: str, app_as: Callable[..., AppTest], world: UserWorld,
+    role: str,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
 ) -> None:
     at = app_as(role)
     assert not at.exception
@@ -76,7 +78,8 @@ def test_every_role_lands_on_users_and_can_open_a_user(
 
 @pytest.mark.parametrize("role", ["support", "product"])
 def test_support_and_product_cannot_reach_settings(
-    role: str, app_as: Callable[..., AppTest],
+    role: str,
+    app_as: Callable[..., AppTest],
 ) -> None:
     at = app_as(role)
     with pytest.raises(ValueError):
@@ -84,7 +87,8 @@ def test_support_and_product_cannot_reach_settings(
 
 
 def test_admin_settings_show_values_but_never_secrets(
-    app_as: Callable[..., AppTest], pages_database_url: str,
+    app_as: Callable[..., AppTest],
+    pages_database_url: str,
 ) -> None:
     at = open_page(app_as("admin"), "settings")
     assert not at.exception
@@ -96,8 +100,12 @@ def test_admin_settings_show_values_but_never_secrets(
     shown = texts(at) + at.dataframe[0].value.to_string()
     assert LIVE_TOKEN not in shown and pages_database_url not in shown
     staff = at.dataframe[1].value
-    assert set(staff["email"]) == {"support@staff.test", "product@staff.test",
-                                   "admin@staff.test", STAFF_ONLY_EMAIL}
+    assert set(staff["email"]) == {
+        "support@staff.test",
+        "product@staff.test",
+        "admin@staff.test",
+        STAFF_ONLY_EMAIL,
+    }
     assert set(staff["source"]) == {"[roles] in secrets", "ops.staff"}
 
 
@@ -131,18 +139,26 @@ def test_incomplete_auth_names_what_is_missing(live_env: None) -> None:
 
 
 def test_bad_roles_section_stops_with_the_fix(live_env: None) -> None:
-    at = new_app(email="admin@staff.test",
-                 secrets={"auth": dict(AUTH), "roles": {"owner": ["admin@staff.test"]}}).run()
+    at = new_app(
+        email="admin@staff.test",
+        secrets={"auth": dict(AUTH), "roles": {"owner": ["admin@staff.test"]}},
+    ).run()
     assert not at.exception
     assert at.error and "unknown role 'owner'" in at.error[0].value
 
 
-@pytest.mark.parametrize(("present", "missing"), [
-    ("DATABASE_URL", "REPLICATE_API_TOKEN"),
-    ("REPLICATE_API_TOKEN", "DATABASE_URL"),
-])
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [
+        ("DATABASE_URL", "REPLICATE_API_TOKEN"),
+        ("REPLICATE_API_TOKEN", "DATABASE_URL"),
+    ],
+)
 def test_half_configured_live_names_what_is_missing(
-    present: str, missing: str, live_env: None, monkeypatch: pytest.MonkeyPatch,
+    present: str,
+    missing: str,
+    live_env: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(missing)
     at = new_app(email="admin@staff.test").run()
@@ -158,7 +174,8 @@ def test_placeholder_token_is_refused(live_env: None, monkeypatch: pytest.Monkey
 
 
 def test_unreachable_database_is_a_message_not_a_traceback(
-    live_env: None, monkeypatch: pytest.MonkeyPatch,
+    live_env: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://console:secret-pw@127.0.0.1:9/app")
     at = new_app(email="admin@staff.test").run()

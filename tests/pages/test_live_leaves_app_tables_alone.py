@@ -13,8 +13,15 @@ from streamlit.testing.v1 import AppTest
 from tests.pages.conftest import open_page
 from tests.user_world import UserWorld
 
-APP_TABLES = ("users", "user_models", "selfie_uploads", "generated_images", "ai_images",
-              "feed_posts", "credit_transactions")
+APP_TABLES = (
+    "users",
+    "user_models",
+    "selfie_uploads",
+    "generated_images",
+    "ai_images",
+    "feed_posts",
+    "credit_transactions",
+)
 
 
 def _fingerprint(database_url: str) -> dict[str, Any]:
@@ -24,25 +31,42 @@ def _fingerprint(database_url: str) -> dict[str, Any]:
     try:
         with engine.connect() as conn:
             shape = {
-                "tables": conn.execute(text(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = 'public' ORDER BY 1")).scalars().all(),
-                "columns": conn.execute(text(
-                    "SELECT table_name, column_name, data_type, is_nullable, column_default "
-                    "FROM information_schema.columns WHERE table_schema = 'public' "
-                    "ORDER BY 1, 2")).all(),
-                "constraints": conn.execute(text(
-                    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-                    "FROM pg_constraint WHERE connamespace = 'public'::regnamespace "
-                    "ORDER BY 1, 2")).all(),
-                "indexes": conn.execute(text(
-                    "SELECT tablename, indexname, indexdef FROM pg_indexes "
-                    "WHERE schemaname = 'public' ORDER BY 1, 2")).all(),
+                "tables": conn.execute(
+                    text(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = 'public' ORDER BY 1"
+                    )
+                )
+                .scalars()
+                .all(),
+                "columns": conn.execute(
+                    text(
+                        "SELECT table_name, column_name, data_type, is_nullable, column_default "
+                        "FROM information_schema.columns WHERE table_schema = 'public' "
+                        "ORDER BY 1, 2"
+                    )
+                ).all(),
+                "constraints": conn.execute(
+                    text(
+                        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+                        "FROM pg_constraint WHERE connamespace = 'public'::regnamespace "
+                        "ORDER BY 1, 2"
+                    )
+                ).all(),
+                "indexes": conn.execute(
+                    text(
+                        "SELECT tablename, indexname, indexdef FROM pg_indexes "
+                        "WHERE schemaname = 'public' ORDER BY 1, 2"
+                    )
+                ).all(),
             }
             content = {
-                table: conn.execute(text(
-                    f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                    f"FROM {table} t")).scalar_one()
+                table: conn.execute(
+                    text(
+                        f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+                        f"FROM {table} t"
+                    )
+                ).scalar_one()
                 for table in APP_TABLES
             }
     finally:
@@ -51,7 +75,9 @@ def _fingerprint(database_url: str) -> dict[str, Any]:
 
 
 def test_live_pages_leave_the_app_tables_unchanged(
-    app_as: Callable[..., AppTest], world: UserWorld, pages_database_url: str,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    pages_database_url: str,
 ) -> None:
     before = _fingerprint(pages_database_url)
     assert before["content"]["users"] != before["content"]["selfie_uploads"]  # rows exist

@@ -44,8 +44,9 @@ def _row(engine: Engine, user_id: str) -> dict[str, Any]:
         return read_row(conn, user_id)
 
 
-def _records(engine: Engine, *, action: str | None = None,
-             user_id: str | None = None) -> list[audit.AuditRecord]:
+def _records(
+    engine: Engine, *, action: str | None = None, user_id: str | None = None
+) -> list[audit.AuditRecord]:
     with engine.connect() as conn:
         return audit.list_records(conn, action=action, user_id=user_id)
 
@@ -53,14 +54,14 @@ def _records(engine: Engine, *, action: str | None = None,
 def _codes_now(engine: Engine, sandbox: RunningSandbox, user_id: str) -> set[str]:
     """The drift engine run again on the user's facts as they are now (no page involved)."""
     with gateway_on(sandbox.base_url) as gateway:
-        facts = gather_facts(app_row(_row(engine, user_id)), ops_conn_factory=engine.connect,
-                             gateway=gateway)
+        facts = gather_facts(
+            app_row(_row(engine, user_id)), ops_conn_factory=engine.connect, gateway=gateway
+        )
     return {finding.code for finding in diagnose(facts)}
 
 
 def _key(at: AppTest, prefix: str, kind: str = "button") -> str:
-    keys = [element.key for element in getattr(at, kind)
-            if (element.key or "").startswith(prefix)]
+    keys = [element.key for element in getattr(at, kind) if (element.key or "").startswith(prefix)]
     assert len(keys) == 1, (prefix, keys)
     return str(keys[0])
 
@@ -80,19 +81,31 @@ def _rearm_last_repair(at: AppTest, user_id: str) -> None:
     """Put the session back as a second click on the applied dialog's Apply would: the
     dialog open with its (already used) idempotency key, submitting."""
     (nonce,) = at.session_state["repair_used_nonces"]
-    at.session_state["repair_open"] = {"user_id": user_id, "action": "repoint_latest",
-                                       "nonce": nonce}
+    at.session_state["repair_open"] = {
+        "user_id": user_id,
+        "action": "repoint_latest",
+        "nonce": nonce,
+    }
     at.session_state["repair_submitting"] = nonce
 
 
 @pytest.fixture(scope="module")
-def workers(pages_database_url: str, sandbox_server: RunningSandbox,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+def workers(
+    pages_database_url: str,
+    sandbox_server: RunningSandbox,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Workers]:
     """Worker processes for this module's database, started by the tests that need them."""
     folder = tmp_path_factory.mktemp("page-workers")
-    started = Workers(lambda **extra: worker_env(
-        database_url=pages_database_url, sandbox_url=sandbox_server.base_url,
-        data_dir=folder, **extra), folder)
+    started = Workers(
+        lambda **extra: worker_env(
+            database_url=pages_database_url,
+            sandbox_url=sandbox_server.base_url,
+            data_dir=folder,
+            **extra,
+        ),
+        folder,
+    )
     yield started
     started.stop_all()
 
@@ -104,8 +117,8 @@ def _scan_status(engine: Engine, scan_id: int) -> str | None:
 
 
 def test_admin_scans_from_the_fleet_page_leaves_and_comes_back(
-        app_as: Callable[..., AppTest], world: UserWorld, engine: Engine,
-        workers: Workers) -> None:
+    app_as: Callable[..., AppTest], world: UserWorld, engine: Engine, workers: Workers
+) -> None:
     workers.stop_all()  # nobody runs the scan until the page has shown it waiting
     at = open_page(app_as("admin"), "fleet")
     assert not at.exception, at.exception
@@ -132,26 +145,34 @@ def test_admin_scans_from_the_fleet_page_leaves_and_comes_back(
     assert at.button(key="cancel_scan")  # an admin may cancel it
 
     workers.start()
-    assert wait_for(lambda: _scan_status(engine, scan_id), timeout=120,
-                    what="the scan to end") == "finished", workers.logs()
+    assert (
+        wait_for(lambda: _scan_status(engine, scan_id), timeout=120, what="the scan to end")
+        == "finished"
+    ), workers.logs()
     at = open_page(at, "users")
     at = open_page(at, "fleet")
     assert not at.exception, at.exception
     metrics = {metric.label: str(metric.value) for metric in at.metric}
     assert metrics["status"] == "finished" and metrics["users checked"] == "26 of 26"
     assert "STALE_VERSION" in set(frames_with(at, "what it means")[0]["code"])
-    outcome = [record for record in _records(engine, action="scan:run")
-               if (record.details or {}).get("event") == "finished"]
+    outcome = [
+        record
+        for record in _records(engine, action="scan:run")
+        if (record.details or {}).get("event") == "finished"
+    ]
     assert len(outcome) == 1 and outcome[0].details is not None
     assert outcome[0].details["users_with_findings"] == 5
     assert not at.button(key="scan_now").disabled  # ready for the next scan
 
 
-def test_repair_then_undo_through_the_dialogs(app_as: Callable[..., AppTest],
-                                              world: UserWorld, engine: Engine) -> None:
+def test_repair_then_undo_through_the_dialogs(
+    app_as: Callable[..., AppTest], world: UserWorld, engine: Engine
+) -> None:
     stale = _row(engine, world.stale)
-    at = _apply(_open_repair_dialog(open_page(app_as("admin"), "user", user=world.stale)),
-                "Trying the repair before undoing it")
+    at = _apply(
+        _open_repair_dialog(open_page(app_as("admin"), "user", user=world.stale)),
+        "Trying the repair before undoing it",
+    )
     assert not at.exception, at.exception
     repaired = _row(engine, world.stale)
     assert repaired["replicate_version_id"] == world.replicate.stale_versions[0]
@@ -163,16 +184,22 @@ def test_repair_then_undo_through_the_dialogs(app_as: Callable[..., AppTest],
     assert len(undone) == 1 and undone[0].startswith("Repair #")
     restored = _row(engine, world.stale)
     assert {k: v for k, v in restored.items() if k != "updated_at"} == {
-        k: v for k, v in stale.items() if k != "updated_at"}
-    assert [record.action for record in _records(engine, user_id=world.stale)
-            if not record.action.startswith("scan")] == ["undo:repoint_latest",
-                                                         "repair:repoint_latest"]
+        k: v for k, v in stale.items() if k != "updated_at"
+    }
+    assert [
+        record.action
+        for record in _records(engine, user_id=world.stale)
+        if not record.action.startswith("scan")
+    ] == ["undo:repoint_latest", "repair:repoint_latest"]
     assert "`STALE_VERSION`" in texts(at)  # the finding (not only the last scan) is back
 
 
 def test_admin_repairs_the_stale_user_through_the_dialog(
-    app_as: Callable[..., AppTest], world: UserWorld, engine: Engine,
-    sandbox_server: RunningSandbox, workers: Workers,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    engine: Engine,
+    sandbox_server: RunningSandbox,
+    workers: Workers,
 ) -> None:
     workers.ensure_one()  # the rescan after the repair runs in a worker
     versions = world.replicate.stale_versions
@@ -181,7 +208,9 @@ def test_admin_repairs_the_stale_user_through_the_dialog(
     at = _open_repair_dialog(open_page(app_as("admin"), "user", user=world.stale))
     (plan,) = frames_with(at, "before")
     assert plan.set_index("column").loc["replicate_version_id"].to_dict() == {
-        "before": versions[-1], "after": versions[0]}
+        "before": versions[-1],
+        "after": versions[0],
+    }
     assert "2 versions behind" in texts(at)
 
     # No reason: refused by core, nothing written, the dialog stays open.
@@ -191,8 +220,10 @@ def test_admin_repairs_the_stale_user_through_the_dialog(
 
     # Someone changes the row after the preview: the repair is refused, preview again.
     with engine.begin() as conn:
-        conn.execute(text("UPDATE user_models SET replicate_version_id = :v WHERE user_id = :u"),
-                     {"v": versions[1], "u": world.stale})
+        conn.execute(
+            text("UPDATE user_models SET replicate_version_id = :v WHERE user_id = :u"),
+            {"v": versions[1], "u": world.stale},
+        )
     at = _apply(at, REASON)
     assert any("changed since the preview" in error.value for error in at.error)
     at.button(key=_key(at, "repair_again_")).click().run()
@@ -208,17 +239,24 @@ def test_admin_repairs_the_stale_user_through_the_dialog(
     assert row["lora_weights_url"] == world.replicate.stale_trainings[-1].output_weights
     (record,) = [r for r in _records(engine, user_id=world.stale) if r.id == audit_id]
     assert (record.action, record.actor_email, record.reason) == (
-        "repair:repoint_latest", "admin@staff.test", REASON)
+        "repair:repoint_latest",
+        "admin@staff.test",
+        REASON,
+    )
     assert record.before == {"replicate_version_id": versions[1]}
     assert "STALE_VERSION" not in _codes_now(engine, sandbox_server, world.stale)
     assert "`STALE_VERSION`" not in texts(at) and "Stored = latest." in texts(at)
-    (rescan,) = [re.search(r"Rescan #(\d+) of this user is queued", str(element.value))
-                 for element in (*at.success, *at.info, *at.markdown, *at.caption)
-                 if "of this user is queued" in str(element.value)]
+    (rescan,) = [
+        re.search(r"Rescan #(\d+) of this user is queued", str(element.value))
+        for element in (*at.success, *at.info, *at.markdown, *at.caption)
+        if "of this user is queued" in str(element.value)
+    ]
     assert rescan is not None
     rescan_id = int(rescan.group(1))
-    assert wait_for(lambda: _scan_status(engine, rescan_id), timeout=60,
-                    what="the rescan to end") == "finished"
+    assert (
+        wait_for(lambda: _scan_status(engine, rescan_id), timeout=60, what="the rescan to end")
+        == "finished"
+    )
     assert at.button(key="undo_repair")
 
     # The same dialog submitted again (a late second click): nothing more is written.
@@ -240,15 +278,19 @@ def test_admin_repairs_the_stale_user_through_the_dialog(
     table = at.dataframe[0].value
     line = table.set_index("id").loc[audit_id]
     assert (line["action"], line["user"], line["reason"]) == (
-        "repair:repoint_latest", world.stale, REASON)
+        "repair:repoint_latest",
+        world.stale,
+        REASON,
+    )
     assert line["open"] == f"user?user={world.stale}"
     at.selectbox(key="action").select("repair:repoint_latest").run()
     assert set(at.dataframe[0].value["action"]) == {"repair:repoint_latest"}
     index = list(at.dataframe[0].value["id"]).index(audit_id)
-    at.session_state["audit_table"] = {"selection": {"rows": [index], "columns": [],
-                                                     "cells": []}}
+    at.session_state["audit_table"] = {"selection": {"rows": [index], "columns": [], "cells": []}}
     at.run()
     (change,) = frames_with(at, "column")
     assert change.set_index("column").loc["replicate_version_id"].to_dict() == {
-        "before": versions[1], "after": versions[0]}
+        "before": versions[1],
+        "after": versions[0],
+    }
     assert f"#{audit_id} · repair:repoint_latest" in texts(at)

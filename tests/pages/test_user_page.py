@@ -23,8 +23,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return {metric.label: str(metric.value) for metric in at.metric}
 
 
-def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest],
-                                          world: UserWorld) -> None:
+def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest], world: UserWorld) -> None:
     at = _user_page(app_as, world.stale)
     versions = world.replicate.stale_versions
     metrics = _metrics(at)
@@ -49,17 +48,19 @@ def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest],
     assert world.replicate.stale_model in shown and "succeeded" in shown
 
 
-def test_healthy_row_is_marked_as_latest(app_as: Callable[..., AppTest],
-                                         world: UserWorld) -> None:
+def test_healthy_row_is_marked_as_latest(app_as: Callable[..., AppTest], world: UserWorld) -> None:
     at = _user_page(app_as, world.healthy, role="admin")
     assert _metrics(at)["versions behind"] == "0"
     assert [success.value for success in at.success] == [
-        "Stored = latest.", "No findings: the row, the model and the trainings agree."]
+        "Stored = latest.",
+        "No findings: the row, the model and the trainings agree.",
+    ]
     assert not at.error
 
 
-def test_prefixed_and_foreign_values_are_named(app_as: Callable[..., AppTest],
-                                               world: UserWorld) -> None:
+def test_prefixed_and_foreign_values_are_named(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
     prefixed = _user_page(app_as, world.prefixed)
     assert any("not a bare version id" in error.value for error in prefixed.error)
     foreign = _user_page(app_as, world.foreign, role="product")
@@ -67,8 +68,9 @@ def test_prefixed_and_foreign_values_are_named(app_as: Callable[..., AppTest],
     assert _metrics(foreign)["stored version"] == FAST_FLUX_TRAINER_VERSION[:12]
 
 
-def test_malformed_row_shows_what_is_there(app_as: Callable[..., AppTest],
-                                           world: UserWorld) -> None:
+def test_malformed_row_shows_what_is_there(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
     at = _user_page(app_as, world.malformed)
     warnings = " ".join(warning.value for warning in at.warning)
     assert "No replicate_model_id is stored" in warnings
@@ -79,16 +81,18 @@ def test_malformed_row_shows_what_is_there(app_as: Callable[..., AppTest],
     assert model_row["training_status"] == "weird-status"
 
 
-def test_missing_model_and_user_without_a_row(app_as: Callable[..., AppTest],
-                                              world: UserWorld) -> None:
+def test_missing_model_and_user_without_a_row(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
     missing = _user_page(app_as, world.missing_model)
     assert any("does not exist on Replicate (404)" in w.value for w in missing.warning)
     no_row = _user_page(app_as, world.no_row)
     assert any("never started a training" in info.value for info in no_row.info)
 
 
-def test_unknown_user_gets_a_clear_message(app_as: Callable[..., AppTest],
-                                           world: UserWorld) -> None:
+def test_unknown_user_gets_a_clear_message(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
     at = open_page(app_as("support"), "user", user="no-such-user")
     assert not at.exception
     assert at.error and "No user with id 'no-such-user'" in at.error[0].value
@@ -101,8 +105,9 @@ def test_no_user_chosen(app_as: Callable[..., AppTest], world: UserWorld) -> Non
 
 
 @pytest.mark.usefixtures("replicate_down")
-def test_replicate_down_keeps_the_database_part(app_as: Callable[..., AppTest],
-                                                world: UserWorld) -> None:
+def test_replicate_down_keeps_the_database_part(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
     at = _user_page(app_as, world.stale)
     warnings = [warning.value for warning in at.warning]
     assert any("Replicate is unavailable" in text and "try again" in text for text in warnings)

@@ -27,12 +27,24 @@ def _search(at: AppTest, query: str) -> pd.DataFrame:
 
 
 def test_lists_seeded_users_newest_first_with_stored_and_latest(
-    app_as: Callable[..., AppTest], world: UserWorld,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
 ) -> None:
     table = _table(app_as("support"))
-    assert list(table.columns) == ["user", "worst", "findings", "email", "plan",
-                                   "training status", "stored version", "latest version",
-                                   "trigger word", "model id", "updated", "open"]
+    assert list(table.columns) == [
+        "user",
+        "worst",
+        "findings",
+        "email",
+        "plan",
+        "training status",
+        "stored version",
+        "latest version",
+        "trigger word",
+        "model id",
+        "updated",
+        "open",
+    ]
     assert set(table["worst"]) == {"not scanned yet"}  # no scan yet
     assert list(table["user"][:7]) == list(world.special)
     rows = table.set_index("user")
@@ -48,7 +60,8 @@ def test_lists_seeded_users_newest_first_with_stored_and_latest(
 
 
 def test_search_by_email_id_trigger_word_and_model_id(
-    app_as: Callable[..., AppTest], world: UserWorld,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
 ) -> None:
     at = app_as("support")
     assert list(_search(at, "5040000C@example")["user"]) == [world.healthy]
@@ -78,19 +91,16 @@ def test_pages_on_the_server(app_as: Callable[..., AppTest], world: UserWorld) -
     assert f"rows 1–50 of {FILLERS}" in texts(at)
 
 
-def test_page_from_a_stale_link_lands_on_the_last_page(live_env: None,
-                                                        world: UserWorld) -> None:
+def test_page_from_a_stale_link_lands_on_the_last_page(live_env: None, world: UserWorld) -> None:
     at = new_app(email=SUPPORT, query={"page": "9"}).run()
     total = len(world.special) + FILLERS
     assert f"of {total}" in texts(at) and not _table(at).empty
 
 
-def test_selecting_a_row_opens_the_user(app_as: Callable[..., AppTest],
-                                        world: UserWorld) -> None:
+def test_selecting_a_row_opens_the_user(app_as: Callable[..., AppTest], world: UserWorld) -> None:
     at = app_as("product")
     index = list(_table(at)["user"]).index(world.stale)
-    at.session_state["users_table"] = {"selection": {"rows": [index], "columns": [],
-                                                     "cells": []}}
+    at.session_state["users_table"] = {"selection": {"rows": [index], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
     assert at.query_params.get("user") == world.stale
@@ -99,7 +109,8 @@ def test_selecting_a_row_opens_the_user(app_as: Callable[..., AppTest],
 
 @pytest.mark.usefixtures("replicate_down")
 def test_replicate_down_shows_question_marks_and_a_warning(
-    app_as: Callable[..., AppTest], world: UserWorld,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
 ) -> None:
     at = app_as("support")
     rows = _table(at).set_index("user")
@@ -109,11 +120,14 @@ def test_replicate_down_shows_question_marks_and_a_warning(
 
 
 def test_replicate_recovery_is_not_hidden_by_the_cache(
-    app_as: Callable[..., AppTest], world: UserWorld, sandbox_server: RunningSandbox,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    sandbox_server: RunningSandbox,
 ) -> None:
     base_url = sandbox_server.base_url
-    httpx.post(f"{base_url}/_sandbox/faults",
-               json={"status": 503, "retry_after": 120}).raise_for_status()
+    httpx.post(
+        f"{base_url}/_sandbox/faults", json={"status": 503, "retry_after": 120}
+    ).raise_for_status()
     try:
         at = app_as("support")
         assert _table(at).set_index("user").loc[world.stale, "latest version"] == "?"

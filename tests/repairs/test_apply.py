@@ -33,8 +33,9 @@ def audit_count(conn: Connection) -> int:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-def test_apply_writes_the_plan_and_audits_it_then_undo_restores(conn: Connection,
-                                                               case: Case) -> None:
+def test_apply_writes_the_plan_and_audits_it_then_undo_restores(
+    conn: Connection, case: Case
+) -> None:
     original = store_user(conn, case.facts)
     plan = plan_repair(case.action, case.facts, original)
 
@@ -103,11 +104,17 @@ def test_a_row_changed_since_the_preview_is_not_overwritten(conn: Connection) ->
     original = store_user(conn, STALE_CASE.facts)
     plan = plan_repair(STALE_CASE.action, STALE_CASE.facts, original)
     # Meanwhile the app's poll of a new training writes another version.
-    conn.execute(update(user_models).where(user_models.c.user_id == USER_ID)
-                 .values(replicate_version_id="f" * 64))
+    conn.execute(
+        update(user_models)
+        .where(user_models.c.user_id == USER_ID)
+        .values(replicate_version_id="f" * 64)
+    )
     changed = read_row(conn, USER_ID)
-    with pytest.raises(Conflict, match=r"The row changed since the preview: "
-                                       r"replicate_version_id is now 'f{64}'.*Preview"):
+    with pytest.raises(
+        Conflict,
+        match=r"The row changed since the preview: "
+        r"replicate_version_id is now 'f{64}'.*Preview",
+    ):
         apply_repair(conn, actor=ADMIN, plan=plan, reason=REASON)
     assert read_row(conn, USER_ID) == changed
     assert audit_count(conn) == 0
@@ -115,10 +122,17 @@ def test_a_row_changed_since_the_preview_is_not_overwritten(conn: Connection) ->
 
 def test_undo_refuses_when_the_row_changed_after_the_repair(conn: Connection) -> None:
     original = store_user(conn, STALE_CASE.facts)
-    repair_id = apply_repair(conn, actor=ADMIN, reason=REASON,
-                             plan=plan_repair(STALE_CASE.action, STALE_CASE.facts, original))
-    conn.execute(update(user_models).where(user_models.c.user_id == USER_ID)
-                 .values(lora_weights_url="https://replicate.delivery/pbxt/x/flux-lora.tar"))
+    repair_id = apply_repair(
+        conn,
+        actor=ADMIN,
+        reason=REASON,
+        plan=plan_repair(STALE_CASE.action, STALE_CASE.facts, original),
+    )
+    conn.execute(
+        update(user_models)
+        .where(user_models.c.user_id == USER_ID)
+        .values(lora_weights_url="https://replicate.delivery/pbxt/x/flux-lora.tar")
+    )
     changed = read_row(conn, USER_ID)
     with pytest.raises(Conflict, match=f"since repair #{repair_id}: lora_weights_url is now"):
         undo_repair(conn, actor=ADMIN, audit_id=repair_id, reason=REASON)
@@ -137,7 +151,8 @@ def test_a_trigger_word_held_by_another_user_is_a_conflict(conn: Connection) -> 
 
 
 def test_a_unique_violation_past_the_check_writes_nothing(
-        conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # As if the other user took the word between the check and the UPDATE.
     monkeypatch.setattr("core.repairs.apply.refuse_taken_trigger_word", lambda *_: None)
     original = store_user(conn, TRIGGER_CASE.facts)
@@ -151,8 +166,12 @@ def test_a_unique_violation_past_the_check_writes_nothing(
 
 def test_undo_onto_a_trigger_word_taken_since_is_a_conflict(conn: Connection) -> None:
     original = store_user(conn, TRIGGER_CASE.facts)
-    repair_id = apply_repair(conn, actor=ADMIN, reason=REASON,
-                             plan=plan_repair(TRIGGER_CASE.action, TRIGGER_CASE.facts, original))
+    repair_id = apply_repair(
+        conn,
+        actor=ADMIN,
+        reason=REASON,
+        plan=plan_repair(TRIGGER_CASE.action, TRIGGER_CASE.facts, original),
+    )
     store_other_user(conn, trigger_word=original["trigger_word"])
     with pytest.raises(Conflict, match="'user5040000c_v2' is held by user 45038279"):
         undo_repair(conn, actor=ADMIN, audit_id=repair_id, reason=REASON)
@@ -161,7 +180,8 @@ def test_undo_onto_a_trigger_word_taken_since_is_a_conflict(conn: Connection) ->
 
 
 def test_the_row_and_its_audit_record_commit_together(
-        conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = store_user(conn, STALE_CASE.facts)
     plan = plan_repair(STALE_CASE.action, STALE_CASE.facts, original)
 
@@ -176,8 +196,13 @@ def test_the_row_and_its_audit_record_commit_together(
 
 def test_undo_only_undoes_repairs(conn: Connection) -> None:
     store_user(conn, STALE_CASE.facts)
-    other = audit.record(conn, actor_email=ADMIN.email, actor_role=ADMIN.role,
-                         action="retrain:submit", target_user_id=USER_ID)
+    other = audit.record(
+        conn,
+        actor_email=ADMIN.email,
+        actor_role=ADMIN.role,
+        action="retrain:submit",
+        target_user_id=USER_ID,
+    )
     with pytest.raises(DataRejected, match="only repairs can be undone"):
         undo_repair(conn, actor=ADMIN, audit_id=other, reason=REASON)
     with pytest.raises(NotFound, match="no audit record #999999"):
@@ -186,8 +211,12 @@ def test_undo_only_undoes_repairs(conn: Connection) -> None:
 
 def test_an_undo_cannot_itself_be_undone(conn: Connection) -> None:
     original = store_user(conn, STALE_CASE.facts)
-    repair_id = apply_repair(conn, actor=ADMIN, reason=REASON,
-                             plan=plan_repair(STALE_CASE.action, STALE_CASE.facts, original))
+    repair_id = apply_repair(
+        conn,
+        actor=ADMIN,
+        reason=REASON,
+        plan=plan_repair(STALE_CASE.action, STALE_CASE.facts, original),
+    )
     undo_id = undo_repair(conn, actor=ADMIN, audit_id=repair_id, reason=REASON)
     with pytest.raises(DataRejected, match="'undo:repoint_latest', not a repair"):
         undo_repair(conn, actor=ADMIN, audit_id=undo_id, reason=REASON)
@@ -210,10 +239,13 @@ def test_without_an_open_transaction_the_repair_commits(db_engine: Engine) -> No
             assert not console.in_transaction()
         with db_engine.connect() as reader:
             repaired = read_row(reader, USER_ID)
-            assert repaired["replicate_version_id"] == STALE_CASE.expected_after[
-                "replicate_version_id"]
+            assert (
+                repaired["replicate_version_id"]
+                == STALE_CASE.expected_after["replicate_version_id"]
+            )
             assert [record.id for record in audit.list_records(reader, user_id=USER_ID)] == [
-                repair_id]
+                repair_id
+            ]
     finally:
         with db_engine.begin() as cleanup:
             cleanup.execute(delete(audit_log).where(audit_log.c.target_user_id == USER_ID))

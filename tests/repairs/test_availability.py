@@ -25,14 +25,12 @@ def test_demo_repairs() -> None:
 
 @pytest.mark.parametrize("ops", [None, APP_DB, APP_DB.replace("postgresql://", "postgres://")])
 def test_live_with_the_audit_log_in_the_apps_database_repairs(ops: str | None) -> None:
-    settings = get_settings(database_url=APP_DB, replicate_api_token=TOKEN,
-                            ops_database_url=ops)
+    settings = get_settings(database_url=APP_DB, replicate_api_token=TOKEN, ops_database_url=ops)
     assert repairs_available(settings)[0]
 
 
 def test_live_with_the_audit_log_elsewhere_refuses_and_says_why() -> None:
-    settings = get_settings(database_url=APP_DB, replicate_api_token=TOKEN,
-                            ops_database_url=OPS_DB)
+    settings = get_settings(database_url=APP_DB, replicate_api_token=TOKEN, ops_database_url=OPS_DB)
     available, why = repairs_available(settings)
     assert not available
     assert "OPS_DATABASE_URL" in why and "Unset OPS_DATABASE_URL" in why

@@ -24,10 +24,12 @@ from tests.conftest import close_client
 from tests.photos import selfie_zip
 
 
-def _train(client: Client, destination: str, zip_url: str, trigger: str,
-           **extra_input: object) -> Training:
+def _train(
+    client: Client, destination: str, zip_url: str, trigger: str, **extra_input: object
+) -> Training:
     training = client.trainings.create(
-        model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
+        model=FAST_FLUX_TRAINER,
+        version=FAST_FLUX_TRAINER_VERSION,
         input={"input_images": zip_url, "trigger_word": trigger, **extra_input},
         destination=destination,
     )
@@ -46,8 +48,11 @@ def _output(training: Training) -> Any:
 
 
 def _zip_url(client: Client, count: int = 10) -> str:
-    uploaded = client.files.create(io.BytesIO(selfie_zip(count, long_side=700)),
-                                   filename="images.zip", content_type="application/zip")
+    uploaded = client.files.create(
+        io.BytesIO(selfie_zip(count, long_side=700)),
+        filename="images.zip",
+        content_type="application/zip",
+    )
     return uploaded.urls["get"]
 
 
@@ -59,8 +64,9 @@ def test_trainer_is_there_out_of_the_box(client: Client) -> None:
     assert "input_images" in schema["required"]
     ostris = client.models.get(OSTRIS_TRAINER).latest_version
     assert ostris is not None
-    assert "lora_rank" in ostris.openapi_schema["components"]["schemas"]["TrainingInput"][
-        "properties"]
+    assert (
+        "lora_rank" in ostris.openapi_schema["components"]["schemas"]["TrainingInput"]["properties"]
+    )
 
 
 def test_no_token_is_401(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,14 +86,19 @@ def test_unknown_model_is_404(client: Client) -> None:
 
 
 def test_create_model_then_conflict(client: Client) -> None:
-    model = client.models.create("sandrasocial", "user-1-selfie-lora", visibility="private",
-                                 hardware="gpu-t4")
+    model = client.models.create(
+        "sandrasocial", "user-1-selfie-lora", visibility="private", hardware="gpu-t4"
+    )
     assert (model.owner, model.name, model.visibility) == (
-        "sandrasocial", "user-1-selfie-lora", "private")
+        "sandrasocial",
+        "user-1-selfie-lora",
+        "private",
+    )
     assert model.latest_version is None
     with pytest.raises(ReplicateError) as caught:
-        client.models.create("sandrasocial", "user-1-selfie-lora", visibility="private",
-                             hardware="gpu-t4")
+        client.models.create(
+            "sandrasocial", "user-1-selfie-lora", visibility="private", hardware="gpu-t4"
+        )
     assert caught.value.status == 409
     with pytest.raises(ReplicateError) as foreign:
         client.models.create("someoneelse", "x", visibility="private", hardware="gpu-t4")
@@ -96,26 +107,36 @@ def test_create_model_then_conflict(client: Client) -> None:
 
 def test_training_to_unknown_destination_is_404(client: Client) -> None:
     with pytest.raises(ReplicateError) as caught:
-        client.trainings.create(model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
-                                input={"input_images": "http://127.0.0.1:9/x.zip"},
-                                destination="sandrasocial/missing")
+        client.trainings.create(
+            model=FAST_FLUX_TRAINER,
+            version=FAST_FLUX_TRAINER_VERSION,
+            input={"input_images": "http://127.0.0.1:9/x.zip"},
+            destination="sandrasocial/missing",
+        )
     assert caught.value.status == 404
     assert caught.value.detail == "The specified training destination does not exist"
 
 
 def test_training_to_a_model_we_do_not_own_is_404(client: Client) -> None:
     with pytest.raises(ReplicateError) as caught:
-        client.trainings.create(model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
-                                input={"input_images": "http://127.0.0.1:9/x.zip"},
-                                destination=OSTRIS_TRAINER)
+        client.trainings.create(
+            model=FAST_FLUX_TRAINER,
+            version=FAST_FLUX_TRAINER_VERSION,
+            input={"input_images": "http://127.0.0.1:9/x.zip"},
+            destination=OSTRIS_TRAINER,
+        )
     assert caught.value.status == 404
 
 
 def test_training_input_is_validated(client: Client) -> None:
     client.models.create("sandrasocial", "dest", visibility="private", hardware="gpu-t4")
     with pytest.raises(ReplicateError) as caught:
-        client.trainings.create(model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
-                                input={"trigger_word": "x"}, destination="sandrasocial/dest")
+        client.trainings.create(
+            model=FAST_FLUX_TRAINER,
+            version=FAST_FLUX_TRAINER_VERSION,
+            input={"trigger_word": "x"},
+            destination="sandrasocial/dest",
+        )
     assert caught.value.status == 422
     assert caught.value.title == "Input validation failed"
     assert "input_images is required" in (caught.value.detail or "")
@@ -127,8 +148,12 @@ def test_unknown_version_is_422(client: Client) -> None:
     assert caught.value.status == 422
     assert caught.value.title == "Invalid version or not permitted"
     with pytest.raises(ReplicateError) as trainer_version:
-        client.trainings.create(model=FAST_FLUX_TRAINER, version="1" * 64,
-                                input={"input_images": "x"}, destination="sandrasocial/x")
+        client.trainings.create(
+            model=FAST_FLUX_TRAINER,
+            version="1" * 64,
+            input={"input_images": "x"},
+            destination="sandrasocial/x",
+        )
     assert trainer_version.value.status == 422
 
 
@@ -144,10 +169,14 @@ def test_prediction_without_prompt_is_422(client: Client) -> None:
 
 def test_full_journey_with_the_plain_client(client: Client) -> None:
     """The issue's journey: model, upload, train, latest version, predict, download."""
-    model = client.models.create("sandrasocial", "user-5040000c-selfie-lora",
-                                 visibility="private", hardware="gpu-t4")
-    uploaded = client.files.create(io.BytesIO(selfie_zip(12, long_side=800)),
-                                   filename="images.zip", content_type="application/zip")
+    model = client.models.create(
+        "sandrasocial", "user-5040000c-selfie-lora", visibility="private", hardware="gpu-t4"
+    )
+    uploaded = client.files.create(
+        io.BytesIO(selfie_zip(12, long_side=800)),
+        filename="images.zip",
+        content_type="application/zip",
+    )
     assert uploaded.size > 0 and uploaded.checksums["sha256"]
     training = _train(client, model.id, uploaded.urls["get"], "user5040000c", steps=1400)
     assert training.status == "succeeded", training.error
@@ -164,8 +193,12 @@ def test_full_journey_with_the_plain_client(client: Client) -> None:
 
     prediction = client.predictions.create(
         version=version_hash,
-        input={"prompt": "user5040000c, woman, reading in a cafe", "seed": 11,
-               "output_format": "png", "aspect_ratio": "4:5"},
+        input={
+            "prompt": "user5040000c, woman, reading in a cafe",
+            "seed": 11,
+            "output_format": "png",
+            "aspect_ratio": "4:5",
+        },
         wait=True,
     )
     assert prediction.status == "succeeded"
@@ -182,8 +215,9 @@ def test_versions_paginate_beyond_one_page(client: Client, control: httpx.Client
     control.post("/config", json={"page_size": 2}).raise_for_status()
     client.models.create("sandrasocial", "paged", visibility="private", hardware="gpu-t4")
     zip_url = _zip_url(client, 5)
-    produced = [_output(_train(client, "sandrasocial/paged", zip_url, "userp"))["version"]
-                for _ in range(5)]
+    produced = [
+        _output(_train(client, "sandrasocial/paged", zip_url, "userp"))["version"] for _ in range(5)
+    ]
     first = client.models.get("sandrasocial/paged").versions.list()
     assert len(first.results) == 2
     assert first.next is not None and first.next.startswith("http://127.0.0.1:")
@@ -208,8 +242,12 @@ def test_trainings_paginate_account_wide(client: Client, control: httpx.Client) 
 
 def test_files_create_get_download_delete(client: Client, sandbox: RunningSandbox) -> None:
     payload = selfie_zip(3, long_side=300)
-    uploaded = client.files.create(io.BytesIO(payload), filename="images.zip",
-                                   content_type="application/zip", metadata={"user": "u1"})
+    uploaded = client.files.create(
+        io.BytesIO(payload),
+        filename="images.zip",
+        content_type="application/zip",
+        metadata={"user": "u1"},
+    )
     assert uploaded.metadata == {"user": "u1"}
     assert client.files.get(uploaded.id).size == len(payload)
     download = client._request("GET", f"/v1/files/{uploaded.id}/download")
@@ -224,9 +262,11 @@ def test_cancel_a_running_training_and_prediction(client: Client, control: httpx
     control.post("/config", json={"training_seconds": 60, "prediction_seconds": 60})
     client.models.create("sandrasocial", "slow", visibility="private", hardware="gpu-t4")
     training = client.trainings.create(
-        model=FAST_FLUX_TRAINER, version=FAST_FLUX_TRAINER_VERSION,
+        model=FAST_FLUX_TRAINER,
+        version=FAST_FLUX_TRAINER_VERSION,
         input={"input_images": _zip_url(client), "trigger_word": "users"},
-        destination="sandrasocial/slow")
+        destination="sandrasocial/slow",
+    )
     canceled = client.trainings.cancel(training.id)
     assert canceled.status == "canceled"
     assert client.models.get("sandrasocial/slow").latest_version is None
@@ -239,8 +279,7 @@ def test_prefer_wait_returns_a_finished_prediction(client: Client, control: http
     client.models.create("sandrasocial", "w", visibility="private", hardware="gpu-t4")
     version = _output(_train(client, "sandrasocial/w", _zip_url(client), "userw"))["version"]
     control.post("/config", json={"prediction_seconds": 0.5})
-    waited = client.predictions.create(version=version, input={"prompt": "userw portrait"},
-                                       wait=5)
+    waited = client.predictions.create(version=version, input={"prompt": "userw portrait"}, wait=5)
     assert waited.status == "succeeded"
     queued = client.predictions.create(version=version, input={"prompt": "userw portrait"})
     # A local, so mypy's narrowing of the status does not outlive wait(), which reloads it.
@@ -256,6 +295,7 @@ def test_owner_name_colon_hash_is_accepted_as_version(client: Client) -> None:
     prediction = client.predictions.create(version=ref, input={"prompt": "userv"}, wait=True)
     assert prediction.status == "succeeded"
     with pytest.raises(ReplicateError) as caught:
-        client.predictions.create(version="sandrasocial/other:" + ref.split(":")[1],
-                                  input={"prompt": "userv"})
+        client.predictions.create(
+            version="sandrasocial/other:" + ref.split(":")[1], input={"prompt": "userv"}
+        )
     assert caught.value.status == 422

@@ -54,11 +54,13 @@ def good_set(sharp_1024: Image.Image) -> tuple[DatasetProfile, list[bytes]]:
 
 
 def test_counts_and_median_short_side_across_formats() -> None:
-    archive = zip_of([
-        ("a/astronaut.png", encode(ASTRONAUT, "PNG")),
-        ("coffee.jpg", encode(COFFEE, quality=90)),
-        ("chelsea.webp", encode(CHELSEA, "WEBP", quality=90)),
-    ])
+    archive = zip_of(
+        [
+            ("a/astronaut.png", encode(ASTRONAUT, "PNG")),
+            ("coffee.jpg", encode(COFFEE, quality=90)),
+            ("chelsea.webp", encode(CHELSEA, "WEBP", quality=90)),
+        ]
+    )
     profile, photos = read_training_zip(archive)
     assert profile.image_count == 3 == len(photos)
     assert profile.median_short_side == 400  # short sides 512, 400, 300
@@ -178,17 +180,19 @@ def test_squeezed_set_scores_lower_quality(
 
 def test_unsafe_and_junk_names_are_skipped_with_reasons() -> None:
     photo = encode(COFFEE)
-    archive = zip_of([
-        ("../escape.jpg", photo),
-        ("nested/../../escape.jpg", photo),
-        ("/etc/absolute.jpg", photo),
-        ("C:\\Users\\absolute.jpg", photo),
-        ("folder/", b""),
-        ("__MACOSX/._selfie.jpg", photo),
-        (".DS_Store", b"\x00\x00\x00\x01Bud1"),
-        ("hidden/.thumb.jpg", photo),
-        ("ok.jpg", photo),
-    ])
+    archive = zip_of(
+        [
+            ("../escape.jpg", photo),
+            ("nested/../../escape.jpg", photo),
+            ("/etc/absolute.jpg", photo),
+            ("C:\\Users\\absolute.jpg", photo),
+            ("folder/", b""),
+            ("__MACOSX/._selfie.jpg", photo),
+            (".DS_Store", b"\x00\x00\x00\x01Bud1"),
+            ("hidden/.thumb.jpg", photo),
+            ("ok.jpg", photo),
+        ]
+    )
     profile, photos = read_training_zip(archive)
     assert profile.image_count == 1 == len(photos)
     reasons = dict(profile.skipped)
@@ -206,13 +210,15 @@ def test_unsafe_and_junk_names_are_skipped_with_reasons() -> None:
 
 def test_non_images_and_broken_images_are_skipped_with_reasons() -> None:
     whole = encode(ASTRONAUT, quality=90)
-    archive = zip_of([
-        ("notes.txt", b"my best selfies"),
-        ("fake.jpg", b"\xff\xd8\xff\xe0 not really a jpeg"),
-        ("truncated.jpg", whole[: len(whole) // 2]),
-        ("animation.gif", encode(Image.new("RGB", (32, 32), "red"), "GIF")),
-        ("ok.jpg", whole),
-    ])
+    archive = zip_of(
+        [
+            ("notes.txt", b"my best selfies"),
+            ("fake.jpg", b"\xff\xd8\xff\xe0 not really a jpeg"),
+            ("truncated.jpg", whole[: len(whole) // 2]),
+            ("animation.gif", encode(Image.new("RGB", (32, 32), "red"), "GIF")),
+            ("ok.jpg", whole),
+        ]
+    )
     profile, _ = read_training_zip(archive)
     reasons = dict(profile.skipped)
     assert profile.image_count == 1
@@ -305,4 +311,3 @@ def test_profile_round_trips_through_json() -> None:
 def test_malformed_stored_profile_is_rejected() -> None:
     with pytest.raises(DataRejected, match="stored dataset profile is malformed"):
         DatasetProfile.from_dict({"image_count": 3})
-

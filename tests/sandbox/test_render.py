@@ -48,8 +48,7 @@ def sharpness(image: Image.Image) -> float:
     """Variance of the 4-neighbour Laplacian of the grayscale image."""
     gray = np.asarray(image.convert("L"), dtype=np.float64)
     laplacian = (
-        gray[1:-1, :-2] + gray[1:-1, 2:] + gray[:-2, 1:-1] + gray[2:, 1:-1]
-        - 4.0 * gray[1:-1, 1:-1]
+        gray[1:-1, :-2] + gray[1:-1, 2:] + gray[:-2, 1:-1] + gray[2:, 1:-1] - 4.0 * gray[1:-1, 1:-1]
     )
     return float(laplacian.var())
 

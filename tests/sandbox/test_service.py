@@ -30,11 +30,20 @@ def test_started_once_and_reused(tmp_path: Path) -> None:
 
 def test_parallel_processes_share_one_sandbox(tmp_path: Path) -> None:
     folder = tmp_path / "sandbox"
-    code = ("import sys; from pathlib import Path; from core.sandbox.service import "
-            "ensure_sandbox; print(ensure_sandbox(Path(sys.argv[1])))")
+    code = (
+        "import sys; from pathlib import Path; from core.sandbox.service import "
+        "ensure_sandbox; print(ensure_sandbox(Path(sys.argv[1])))"
+    )
     try:
-        starters = [subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=ROOT,
-                                     stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        starters = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(folder)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
         urls = {starter.communicate(timeout=60)[0].strip() for starter in starters}
         assert len(urls) == 1
         assert httpx.get(f"{urls.pop()}/_sandbox/health").status_code == 200

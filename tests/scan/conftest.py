@@ -45,23 +45,24 @@ class ScanWorld:
 
 @pytest.fixture(scope="package")
 def scan_gateway(sandbox_server: RunningSandbox) -> Iterator[ReplicateGateway]:
-    built = quick_gateway(sandbox_server.base_url, timeout=30.0,
-                          policy=RetryPolicy(base_delay=0.01, max_delay=0.1))
+    built = quick_gateway(
+        sandbox_server.base_url, timeout=30.0, policy=RetryPolicy(base_delay=0.01, max_delay=0.1)
+    )
     yield built
     built.close()
 
 
 @pytest.fixture(scope="package")
-def scan_world(db_engine: Engine, db_url: str, sandbox_server: RunningSandbox,
-               scan_gateway: ReplicateGateway) -> Iterator[ScanWorld]:
+def scan_world(
+    db_engine: Engine, db_url: str, sandbox_server: RunningSandbox, scan_gateway: ReplicateGateway
+) -> Iterator[ScanWorld]:
     """The seeded demo world in a database of its own, schema ops migrated."""
     name, url = new_database(db_engine, db_url)
     engine = make_engine(url)
     try:
         create_app_tables(engine, mode=Mode.DEMO)
         upgrade_ops(url)
-        seed_demo_world(engine=engine, gateway=scan_gateway,
-                        sandbox_url=sandbox_server.base_url)
+        seed_demo_world(engine=engine, gateway=scan_gateway, sandbox_url=sandbox_server.base_url)
         yield ScanWorld(engine, url, scan_gateway, sandbox_server.base_url)
     finally:
         engine.dispose()
@@ -87,9 +88,14 @@ def first_scan(scan_world: ScanWorld, face_reader: FaceReader) -> FirstScan:
         calls.append((done, total))
         threads.add(threading.get_ident())
 
-    result = run_scan(app_engine=scan_world.engine, ops_engine=scan_world.engine,
-                      gateway=scan_world.gateway, face_reader=face_reader,
-                      requested_by="ada@example.test", progress=progress)
+    result = run_scan(
+        app_engine=scan_world.engine,
+        ops_engine=scan_world.engine,
+        gateway=scan_world.gateway,
+        face_reader=face_reader,
+        requested_by="ada@example.test",
+        progress=progress,
+    )
     return FirstScan(result, tuple(calls), frozenset(threads), threading.get_ident())
 
 
@@ -105,15 +111,27 @@ class SmallWorld:
     engine: Engine
     added: list[str] = field(default_factory=list)
 
-    def add(self, user_id: str, *, model_id: str | None = None, status: str = "pending",
-            training_id: str | None = None, with_model_row: bool = True) -> None:
+    def add(
+        self,
+        user_id: str,
+        *,
+        model_id: str | None = None,
+        status: str = "pending",
+        training_id: str | None = None,
+        with_model_row: bool = True,
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(users).values(id=user_id, email=f"{user_id}@example.com"))
             if with_model_row:
-                conn.execute(insert(user_models).values(
-                    user_id=user_id, trigger_word=f"user{user_id[:8]}",
-                    replicate_model_id=model_id, training_status=status,
-                    training_id=training_id))
+                conn.execute(
+                    insert(user_models).values(
+                        user_id=user_id,
+                        trigger_word=f"user{user_id[:8]}",
+                        replicate_model_id=model_id,
+                        training_status=status,
+                        training_id=training_id,
+                    )
+                )
         self.added.append(user_id)
 
 

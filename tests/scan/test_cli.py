@@ -8,7 +8,8 @@ from core.scan.__main__ import main
 
 
 def test_half_a_live_configuration_exits_2_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.example.com/app")
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)

@@ -31,15 +31,19 @@ def test_a_failed_listing_errs_when_the_ledger_misses_the_rows_training() -> Non
 
 def test_a_failed_listing_errs_when_no_ledger_training_made_the_latest_version() -> None:
     first = training(1)
-    facts = replace(healthy(first, training_id=None),
-                    model=model_of([first], extra_newer=["f" * 64]))
+    facts = replace(
+        healthy(first, training_id=None), model=model_of([first], extra_newer=["f" * 64])
+    )
     problem = ledger_problem(facts, LISTING_DOWN)
     assert problem is not None and "latest version" in problem
 
 
 def test_a_user_without_history_needs_no_ledger() -> None:
-    facts = replace(healthy(training(1), training_id=None, replicate_model_id=None,
-                            training_status="pending"), model=None, trainings=())
+    facts = replace(
+        healthy(training(1), training_id=None, replicate_model_id=None, training_status="pending"),
+        model=None,
+        trainings=(),
+    )
     assert ledger_problem(facts, LISTING_DOWN) is None
 
 
@@ -58,10 +62,14 @@ def test_an_interrupted_sync_errs_for_unread_or_unfinished_trainings() -> None:
     first, second = training(1), training(2)
     stopped = LedgerHealth(interrupted="Replicate is unavailable")
     assert ledger_problem(healthy(first, second), stopped) is None
-    assert ledger_problem(replace(healthy(first, second), trainings=(first,)),
-                          stopped) is not None
-    assert ledger_problem(replace(healthy(first, second), trainings=(first,)),
-                          replace(stopped, not_found=frozenset({second.id}))) is None
+    assert ledger_problem(replace(healthy(first, second), trainings=(first,)), stopped) is not None
+    assert (
+        ledger_problem(
+            replace(healthy(first, second), trainings=(first,)),
+            replace(stopped, not_found=frozenset({second.id})),
+        )
+        is None
+    )
     running = training(3, status="processing")
     assert ledger_problem(healthy(first, second, running), stopped) is not None
 
@@ -75,23 +83,27 @@ def test_junk_training_ids_are_not_the_ledgers_fault() -> None:
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 
 
-def succeeded(n: int, destination: str | None = MODEL_ID,
-              zip_url: str | None = "auto") -> SucceededTraining:
+def succeeded(
+    n: int, destination: str | None = MODEL_ID, zip_url: str | None = "auto"
+) -> SucceededTraining:
     url = f"https://blob.example/{n}.zip" if zip_url == "auto" else zip_url
     return SucceededTraining("u", f"t{n}", destination, T0 + timedelta(days=n), url)
 
 
-@pytest.mark.parametrize(("history", "expected"), [
-    ([], []),
-    ([succeeded(1)], [1]),
-    ([succeeded(1), succeeded(2), succeeded(3)], [2, 3]),
-    # The row may follow either model: the last into each, and the one before each.
-    ([succeeded(1), succeeded(2, "o/other"), succeeded(3), succeeded(4, "o/other")],
-     [2, 3, 4]),
-    ([succeeded(1), succeeded(2, "o/other"), succeeded(3)], [1, 2, 3]),
-])
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([], []),
+        ([succeeded(1)], [1]),
+        ([succeeded(1), succeeded(2), succeeded(3)], [2, 3]),
+        # The row may follow either model: the last into each, and the one before each.
+        ([succeeded(1), succeeded(2, "o/other"), succeeded(3), succeeded(4, "o/other")], [2, 3, 4]),
+        ([succeeded(1), succeeded(2, "o/other"), succeeded(3)], [1, 2, 3]),
+    ],
+)
 def test_the_dataset_checks_need_the_last_two_trainings_into_each_model(
-    history: list[SucceededTraining], expected: list[int],
+    history: list[SucceededTraining],
+    expected: list[int],
 ) -> None:
     assert needed_zip_urls(history) == [f"https://blob.example/{n}.zip" for n in expected]
 

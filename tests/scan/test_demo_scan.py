@@ -32,8 +32,7 @@ WITH_ROWS = [persona for persona in PERSONAS if persona.key != "no_model_yet"]
 
 
 def codes_of(result: ScanResult) -> dict[str, tuple[str, ...]]:
-    return {user.user_id: tuple(finding.code for finding in user.findings)
-            for user in result.users}
+    return {user.user_id: tuple(finding.code for finding in user.findings) for user in result.users}
 
 
 # -- the contract -----------------------------------------------------------------------------
@@ -53,21 +52,30 @@ def test_findings_carry_evidence_and_a_fix(first_scan: FirstScan) -> None:
     stale = by_user[BY_KEY["stale_version"].user_id].findings[0]
     assert stale.evidence["versions_behind"] == 2
     assert stale.fix.action is not None and stale.fix.action.value == "repoint_latest"
-    shrank = next(finding for finding in by_user[BY_KEY["blurry_retrain"].user_id].findings
-                  if finding.code == "DATASET_SHRANK")
+    shrank = next(
+        finding
+        for finding in by_user[BY_KEY["blurry_retrain"].user_id].findings
+        if finding.code == "DATASET_SHRANK"
+    )
     assert shrank.evidence["dataset"]["image_count"] == 5
     assert shrank.evidence["previous_dataset"]["image_count"] == 16
 
 
-def test_the_scan_is_stored_with_healthy_users_too(first_scan: FirstScan,
-                                                   scan_world: ScanWorld) -> None:
+def test_the_scan_is_stored_with_healthy_users_too(
+    first_scan: FirstScan, scan_world: ScanWorld
+) -> None:
     result = first_scan.result
     with scan_world.engine.connect() as conn:
         row = conn.execute(select(scans).where(scans.c.id == result.scan_id)).one()
-        stored_users = {r.user_id: r for r in conn.execute(
-            select(scan_users).where(scan_users.c.scan_id == result.scan_id))}
-        stored_findings = conn.execute(select(func.count()).select_from(scan_findings).where(
-            scan_findings.c.scan_id == result.scan_id)).scalar_one()
+        stored_users = {
+            r.user_id: r
+            for r in conn.execute(select(scan_users).where(scan_users.c.scan_id == result.scan_id))
+        }
+        stored_findings = conn.execute(
+            select(func.count())
+            .select_from(scan_findings)
+            .where(scan_findings.c.scan_id == result.scan_id)
+        ).scalar_one()
     assert (row.status, row.users_total, row.users_scanned) == ("finished", 16, 16)
     assert row.requested_by == "ada@example.test" and row.error is None
     assert row.options == {"scope": "all", "concurrency": 8, "with_datasets": True}
@@ -100,8 +108,11 @@ def test_the_store_reads_back_the_scan(first_scan: FirstScan, scan_world: ScanWo
         top = worst_users(conn, limit=3)
     assert summary is not None and summary.id == result.scan_id
     assert (summary.status, summary.users_scanned) == ("finished", 16)
-    assert {user_id: [f.to_dict() for f in found] for user_id, found in findings.items()
-            if user_id != BY_KEY["no_model_yet"].user_id} == findings_by_user(result)
+    assert {
+        user_id: [f.to_dict() for f in found]
+        for user_id, found in findings.items()
+        if user_id != BY_KEY["no_model_yet"].user_id
+    } == findings_by_user(result)
     assert findings[BY_KEY["no_model_yet"].user_id] == ()
     assert worst[BY_KEY["stale_version"].user_id] == "critical"
     assert worst[BY_KEY["trainer_changed"].user_id] == "info"
@@ -112,22 +123,29 @@ def test_the_store_reads_back_the_scan(first_scan: FirstScan, scan_world: ScanWo
     assert [user.worst_severity for user in top] == ["critical"] * 3
 
 
-def test_the_users_filter_finds_the_stale_version_persona(first_scan: FirstScan,
-                                                          scan_world: ScanWorld) -> None:
+def test_the_users_filter_finds_the_stale_version_persona(
+    first_scan: FirstScan, scan_world: ScanWorld
+) -> None:
     with scan_world.engine.connect() as conn:
         assert user_ids_with(conn, codes=["STALE_VERSION"]) == [BY_KEY["stale_version"].user_id]
         dataset = user_ids_with(conn, codes=["DATASET_SHRANK", "DATASET_DEGRADED"])
         info = user_ids_with(conn, severities=["info"])
     assert set(dataset) == {BY_KEY["blurry_retrain"].user_id, BY_KEY["squeezed_retrain"].user_id}
-    assert set(info) == {BY_KEY[key].user_id
-                         for key in ("blurry_retrain", "trainer_changed", "params_changed")}
+    assert set(info) == {
+        BY_KEY[key].user_id for key in ("blurry_retrain", "trainer_changed", "params_changed")
+    }
 
 
 def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
-    first_scan: FirstScan, scan_world: ScanWorld,
+    first_scan: FirstScan,
+    scan_world: ScanWorld,
 ) -> None:
-    second = run_scan(app_engine=scan_world.engine, ops_engine=scan_world.engine,
-                      gateway=scan_world.gateway, with_datasets=False)
+    second = run_scan(
+        app_engine=scan_world.engine,
+        ops_engine=scan_world.engine,
+        gateway=scan_world.gateway,
+        with_datasets=False,
+    )
     # The photo facts cached by the first scan still count.
     assert findings_by_user(second) == findings_by_user(first_scan.result)
     with scan_world.engine.connect() as conn:
@@ -137,21 +155,33 @@ def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
 
 
 def test_a_rescan_of_a_repaired_user_shows_it_healthy_and_keeps_the_fleet(
-    first_scan: FirstScan, scan_world: ScanWorld,
+    first_scan: FirstScan,
+    scan_world: ScanWorld,
 ) -> None:
     stale_id = BY_KEY["stale_version"].user_id
     evidence = first_scan_finding(first_scan, stale_id, "STALE_VERSION")
     with scan_world.engine.connect() as conn:
-        before = conn.execute(select(user_models.c.replicate_version_id,
-                                     user_models.c.lora_weights_url)
-                              .where(user_models.c.user_id == stale_id)).one()
+        before = conn.execute(
+            select(user_models.c.replicate_version_id, user_models.c.lora_weights_url).where(
+                user_models.c.user_id == stale_id
+            )
+        ).one()
     try:
         with scan_world.engine.begin() as conn:  # what the repoint repair writes
-            conn.execute(update(user_models).where(user_models.c.user_id == stale_id)
-                         .values(replicate_version_id=evidence["latest_version"],
-                                 lora_weights_url=evidence["latest_weights_url"]))
-        rescan = run_scan(app_engine=scan_world.engine, ops_engine=scan_world.engine,
-                          gateway=scan_world.gateway, user_ids=[stale_id])
+            conn.execute(
+                update(user_models)
+                .where(user_models.c.user_id == stale_id)
+                .values(
+                    replicate_version_id=evidence["latest_version"],
+                    lora_weights_url=evidence["latest_weights_url"],
+                )
+            )
+        rescan = run_scan(
+            app_engine=scan_world.engine,
+            ops_engine=scan_world.engine,
+            gateway=scan_world.gateway,
+            user_ids=[stale_id],
+        )
         assert codes_of(rescan) == {stale_id: ()}
         with scan_world.engine.connect() as conn:
             assert user_ids_with(conn, codes=["STALE_VERSION"]) == []
@@ -161,9 +191,14 @@ def test_a_rescan_of_a_repaired_user_shows_it_healthy_and_keeps_the_fleet(
             assert trend(conn)[-1].scan_id != rescan.scan_id  # one user is not a fleet count
     finally:
         with scan_world.engine.begin() as conn:
-            conn.execute(update(user_models).where(user_models.c.user_id == stale_id)
-                         .values(replicate_version_id=before.replicate_version_id,
-                                 lora_weights_url=before.lora_weights_url))
+            conn.execute(
+                update(user_models)
+                .where(user_models.c.user_id == stale_id)
+                .values(
+                    replicate_version_id=before.replicate_version_id,
+                    lora_weights_url=before.lora_weights_url,
+                )
+            )
 
 
 def first_scan_finding(first_scan: FirstScan, user_id: str, code: str) -> Mapping[str, object]:
@@ -185,8 +220,9 @@ def live_env(monkeypatch: pytest.MonkeyPatch, scan_world: ScanWorld) -> None:
 
 
 @pytest.mark.usefixtures("live_env")
-def test_the_cli_prints_every_scanned_user_as_json(first_scan: FirstScan,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_prints_every_scanned_user_as_json(
+    first_scan: FirstScan, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--json", "--concurrency", "4"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == {"scan_id", "users"} and printed["scan_id"] > 0
@@ -202,18 +238,21 @@ def test_the_cli_prints_every_scanned_user_as_json(first_scan: FirstScan,
             assert set(finding["fix"]) == {"action", "text"}
     assert users[BY_KEY["healthy_single"].user_id]["findings"] == []
     assert users[BY_KEY["stale_version"].user_id]["findings"][0]["fix"]["action"] == (
-        "repoint_latest")
+        "repoint_latest"
+    )
 
 
 @pytest.mark.usefixtures("live_env")
 def test_the_cli_scans_the_users_asked_for_and_summarises(
-    first_scan: FirstScan, capsys: pytest.CaptureFixture[str],
+    first_scan: FirstScan,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     stale, healthy = BY_KEY["stale_version"].user_id, BY_KEY["healthy_single"].user_id
     assert main(["--json", "--user", stale, "--user", healthy, "--no-datasets"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert [(user["user_id"], [f["code"] for f in user["findings"]])
-            for user in printed["users"]] == [(stale, ["STALE_VERSION"]), (healthy, [])]
+    assert [
+        (user["user_id"], [f["code"] for f in user["findings"]]) for user in printed["users"]
+    ] == [(stale, ["STALE_VERSION"]), (healthy, [])]
     assert main(["--user", stale]) == 0
     out, err = capsys.readouterr()
     assert ": 1 user in" in out and "STALE_VERSION" in out and stale in out

@@ -42,22 +42,35 @@ def clean(first_scan: FirstScan, scan_world: ScanWorld) -> ScanResult:
     return scan(scan_world)
 
 
-def scan(world: ScanWorld, gateway: ReplicateGateway | None = None,
-         user_ids: list[str] | None = None) -> ScanResult:
-    return run_scan(app_engine=world.engine, ops_engine=world.engine,
-                    gateway=gateway or world.gateway, user_ids=user_ids, with_datasets=False)
+def scan(
+    world: ScanWorld, gateway: ReplicateGateway | None = None, user_ids: list[str] | None = None
+) -> ScanResult:
+    return run_scan(
+        app_engine=world.engine,
+        ops_engine=world.engine,
+        gateway=gateway or world.gateway,
+        user_ids=user_ids,
+        with_datasets=False,
+    )
 
 
 def scan_errors(result: ScanResult) -> dict[str, str]:
     """user -> SCAN_ERROR message, for the users that got one."""
-    return {user.user_id: str(finding.evidence["message"]) for user in result.users
-            for finding in user.findings if finding.code == "SCAN_ERROR"}
+    return {
+        user.user_id: str(finding.evidence["message"])
+        for user in result.users
+        for finding in user.findings
+        if finding.code == "SCAN_ERROR"
+    }
 
 
 def model_of(world: ScanWorld, key: str) -> str:
     with world.engine.connect() as conn:
-        model_id: str = conn.execute(select(user_models.c.replicate_model_id).where(
-            user_models.c.user_id == BY_KEY[key].user_id)).scalar_one()
+        model_id: str = conn.execute(
+            select(user_models.c.replicate_model_id).where(
+                user_models.c.user_id == BY_KEY[key].user_id
+            )
+        ).scalar_one()
     return model_id
 
 
@@ -65,14 +78,18 @@ def model_of(world: ScanWorld, key: str) -> str:
 def impatient_gateway(scan_world: ScanWorld) -> Iterator[ReplicateGateway]:
     """Gives up on an answer after 2 s, retries quickly, at most 6 tries within 20 s."""
     client = build_client(TEST_TOKEN, scan_world.sandbox_url, timeout=httpx.Timeout(2.0))
-    yield ReplicateGateway(client, limits=RateLimits.per_minute(60_000, 60_000),
-                           policy=RetryPolicy(base_delay=0.05, max_delay=0.5,
-                                              total_seconds=20))
+    yield ReplicateGateway(
+        client,
+        limits=RateLimits.per_minute(60_000, 60_000),
+        policy=RetryPolicy(base_delay=0.05, max_delay=0.5, total_seconds=20),
+    )
     close_client(client)
 
 
 def test_faults_on_model_reads_give_scan_error_only_where_facts_were_lost(
-    scan_world: ScanWorld, clean: ScanResult, faults: httpx.Client,
+    scan_world: ScanWorld,
+    clean: ScanResult,
+    faults: httpx.Client,
     impatient_gateway: ReplicateGateway,
 ) -> None:
     broken = BY_KEY["stale_version"].user_id
@@ -104,7 +121,9 @@ def test_faults_on_model_reads_give_scan_error_only_where_facts_were_lost(
 
 
 def test_a_failed_listing_changes_nothing_the_ledger_still_vouches_for(
-    scan_world: ScanWorld, clean: ScanResult, faults: httpx.Client,
+    scan_world: ScanWorld,
+    clean: ScanResult,
+    faults: httpx.Client,
 ) -> None:
     faults.post("/faults", json={"status": 500, "path": "^/v1/trainings"}).raise_for_status()
     result = scan(scan_world)
@@ -112,23 +131,26 @@ def test_a_failed_listing_changes_nothing_the_ledger_still_vouches_for(
 
 
 def test_without_a_ledger_a_failed_listing_errs_only_for_users_with_history(
-    scan_world: ScanWorld, clean: ScanResult, faults: httpx.Client,
+    scan_world: ScanWorld,
+    clean: ScanResult,
+    faults: httpx.Client,
 ) -> None:
     newcomer = "5c0ffee0-0000-4000-8000-00000000e1e1"  # uploaded, never trained: no history
     with scan_world.engine.begin() as conn:
         conn.execute(delete(trainings))
         conn.execute(delete(ledger_state))
         conn.execute(insert(users).values(id=newcomer, email="newcomer@example.com"))
-        conn.execute(insert(user_models).values(user_id=newcomer, trigger_word="usernewcomer",
-                                                training_status="pending"))
+        conn.execute(
+            insert(user_models).values(
+                user_id=newcomer, trigger_word="usernewcomer", training_status="pending"
+            )
+        )
     try:
-        faults.post("/faults", json={"status": 500, "path": "^/v1/trainings"}
-                    ).raise_for_status()
+        faults.post("/faults", json={"status": 500, "path": "^/v1/trainings"}).raise_for_status()
         result = scan(scan_world)
         errors = scan_errors(result)
         assert set(errors) == {user.user_id for user in clean.users}
-        assert all("training history could not be read" in message
-                   for message in errors.values())
+        assert all("training history could not be read" in message for message in errors.values())
         assert findings_by_user(result)[newcomer] == []
     finally:
         faults.delete("/faults").raise_for_status()
@@ -138,15 +160,21 @@ def test_without_a_ledger_a_failed_listing_errs_only_for_users_with_history(
     assert findings_by_user(recovered) == findings_by_user(clean)
 
 
-def test_an_unexpected_error_stays_with_its_user(scan_world: ScanWorld,
-                                                 clean: ScanResult) -> None:
+def test_an_unexpected_error_stays_with_its_user(scan_world: ScanWorld, clean: ScanResult) -> None:
     victim = BY_KEY["healthy_single"].user_id
     others = [BY_KEY["stale_version"].user_id, BY_KEY["trainer_changed"].user_id]
     with scan_world.engine.begin() as conn:  # a row no sync wrote: input is not an object
-        conn.execute(insert(trainings).values(
-            id="corrupt-ledger-row", user_id=victim, attached_by="upload_path",
-            trainer_model="replicate/fast-flux-trainer", trainer_version="v",
-            status="succeeded", input=[1, 2]))
+        conn.execute(
+            insert(trainings).values(
+                id="corrupt-ledger-row",
+                user_id=victim,
+                attached_by="upload_path",
+                trainer_model="replicate/fast-flux-trainer",
+                trainer_version="v",
+                status="succeeded",
+                input=[1, 2],
+            )
+        )
     try:
         result = scan(scan_world, user_ids=[victim, *others])
     finally:
@@ -157,4 +185,5 @@ def test_an_unexpected_error_stays_with_its_user(scan_world: ScanWorld,
     assert "unexpectedly (TypeError" in errors[victim]
     expected = findings_by_user(clean)
     assert {user_id: findings_by_user(result)[user_id] for user_id in others} == {
-        user_id: expected[user_id] for user_id in others}
+        user_id: expected[user_id] for user_id in others
+    }

@@ -24,14 +24,16 @@ def new_model(gateway: ReplicateGateway) -> str:
     return model_id
 
 
-def test_each_users_trouble_stays_with_that_user(small_world: SmallWorld,
-                                                 scan_gateway: ReplicateGateway) -> None:
+def test_each_users_trouble_stays_with_that_user(
+    small_world: SmallWorld, scan_gateway: ReplicateGateway
+) -> None:
     small_world.add("fine-1", model_id=new_model(scan_gateway))
     small_world.add("junk-model", model_id="not a model id")
     small_world.add("gone-model", model_id="sandrasocial/never-created-here")
     small_world.add("fine-2", model_id=new_model(scan_gateway))
-    result = run_scan(app_engine=small_world.engine, ops_engine=small_world.engine,
-                      gateway=scan_gateway)
+    result = run_scan(
+        app_engine=small_world.engine, ops_engine=small_world.engine, gateway=scan_gateway
+    )
     found = {user.user_id: user.findings for user in result.users}
     assert [user.user_id for user in result.users] == sorted(found)  # id order, all of them
     assert [f.code for f in found["junk-model"]] == ["SCAN_ERROR"]
@@ -41,16 +43,24 @@ def test_each_users_trouble_stays_with_that_user(small_world: SmallWorld,
 
 
 def test_given_ids_are_scanned_in_order_and_unknown_ones_are_not_called_healthy(
-    small_world: SmallWorld, scan_gateway: ReplicateGateway,
+    small_world: SmallWorld,
+    scan_gateway: ReplicateGateway,
 ) -> None:
     small_world.add("has-row", model_id=new_model(scan_gateway))
     small_world.add("no-row", with_model_row=False)  # signed up, never trained
     small_world.add("not-asked", model_id="sandrasocial/not-asked")
-    result = run_scan(app_engine=small_world.engine, ops_engine=small_world.engine,
-                      gateway=scan_gateway, user_ids=["no-row", "nobody", "has-row", "no-row"],
-                      requested_by="sam@example.test")
+    result = run_scan(
+        app_engine=small_world.engine,
+        ops_engine=small_world.engine,
+        gateway=scan_gateway,
+        user_ids=["no-row", "nobody", "has-row", "no-row"],
+        requested_by="sam@example.test",
+    )
     assert [(user.user_id, [f.code for f in user.findings]) for user in result.users] == [
-        ("has-row", []), ("no-row", []), ("nobody", ["SCAN_ERROR"])]
+        ("has-row", []),
+        ("no-row", []),
+        ("nobody", ["SCAN_ERROR"]),
+    ]
     assert UNKNOWN_USER in result.users[-1].findings[0].title
     with small_world.engine.connect() as conn:
         row = conn.execute(select(scans)).one()
@@ -69,26 +79,31 @@ def test_pages_cover_every_row_once_in_the_databases_order(small_world: SmallWor
     assert [len(page.rows) for page in pages] == [3, 3, 1]
     read = [row.user_id for page in pages for row in page.rows]
     with small_world.engine.connect() as conn:
-        in_db_order = list(conn.execute(select(user_models.c.user_id)
-                                        .order_by(user_models.c.user_id)).scalars())
+        in_db_order = list(
+            conn.execute(select(user_models.c.user_id).order_by(user_models.c.user_id)).scalars()
+        )
     assert read == in_db_order and sorted(read) == sorted(ids)
 
 
-def test_an_empty_scope_is_a_finished_scan_of_nobody(small_world: SmallWorld,
-                                                     scan_gateway: ReplicateGateway) -> None:
+def test_an_empty_scope_is_a_finished_scan_of_nobody(
+    small_world: SmallWorld, scan_gateway: ReplicateGateway
+) -> None:
     calls: list[tuple[int, int]] = []
-    result = run_scan(app_engine=small_world.engine, ops_engine=small_world.engine,
-                      gateway=scan_gateway, progress=lambda done, total: calls.append(
-                          (done, total)))
+    result = run_scan(
+        app_engine=small_world.engine,
+        ops_engine=small_world.engine,
+        gateway=scan_gateway,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert result.users == () and calls == [(0, 0)]
     with small_world.engine.connect() as conn:
         summary = last_scan(conn)
     assert summary is not None and (summary.status, summary.users_total) == ("finished", 0)
 
 
-def test_a_failure_outside_the_users_marks_the_scan_failed(small_world: SmallWorld,
-                                                           scan_gateway: ReplicateGateway
-                                                           ) -> None:
+def test_a_failure_outside_the_users_marks_the_scan_failed(
+    small_world: SmallWorld, scan_gateway: ReplicateGateway
+) -> None:
     """E.g. Streamlit stopping the script (the user left the page) inside ``progress``."""
     for index in range(3):
         small_world.add(f"user-{index}", model_id=new_model(scan_gateway))
@@ -98,8 +113,13 @@ def test_a_failure_outside_the_users_marks_the_scan_failed(small_world: SmallWor
             raise RuntimeError("the page went away")
 
     with pytest.raises(RuntimeError, match="the page went away"):
-        run_scan(app_engine=small_world.engine, ops_engine=small_world.engine,
-                 gateway=scan_gateway, concurrency=1, progress=progress)
+        run_scan(
+            app_engine=small_world.engine,
+            ops_engine=small_world.engine,
+            gateway=scan_gateway,
+            concurrency=1,
+            progress=progress,
+        )
     with small_world.engine.connect() as conn:
         summary = last_scan(conn)
         stored = conn.execute(select(scan_users.c.user_id)).scalars().all()

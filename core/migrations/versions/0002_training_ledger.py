@@ -36,16 +36,18 @@ def upgrade() -> None:
         sa.Column("trainer_version", sa.Text(), nullable=False),
         sa.Column("destination", sa.Text()),
         sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("input", postgresql.JSONB(), nullable=False,
-                  server_default=sa.text("'{}'::jsonb")),
+        sa.Column(
+            "input", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")
+        ),
         sa.Column("output_version", sa.Text()),
         sa.Column("output_weights", sa.Text()),
         sa.Column("error", sa.Text()),
         sa.Column("created_at", sa.TIMESTAMP(timezone=True)),
         sa.Column("started_at", sa.TIMESTAMP(timezone=True)),
         sa.Column("completed_at", sa.TIMESTAMP(timezone=True)),
-        sa.Column("synced_at", sa.TIMESTAMP(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "synced_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.CheckConstraint(
             "attached_by IN ('training_id', 'output_model', 'trigger_word', 'upload_path')",
             name="ck_trainings_attached_by",
@@ -56,20 +58,21 @@ def upgrade() -> None:
         ),
         schema=SCHEMA,
     )
-    op.create_index("ix_trainings_user_id", "trainings", ["user_id", "created_at"],
-                    schema=SCHEMA)
+    op.create_index("ix_trainings_user_id", "trainings", ["user_id", "created_at"], schema=SCHEMA)
     op.create_index("ix_trainings_created_at", "trainings", ["created_at"], schema=SCHEMA)
     op.create_table(
         "dataset_facts",
         sa.Column("url", sa.Text(), primary_key=True),
         sa.Column("content_sha256", sa.Text()),
         sa.Column("facts", postgresql.JSONB(), nullable=False),
-        sa.Column("computed_at", sa.TIMESTAMP(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "computed_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         schema=SCHEMA,
     )
-    op.create_index("ix_dataset_facts_content_sha256", "dataset_facts", ["content_sha256"],
-                    schema=SCHEMA)
+    op.create_index(
+        "ix_dataset_facts_content_sha256", "dataset_facts", ["content_sha256"], schema=SCHEMA
+    )
     op.create_table(
         "ledger_state",
         sa.Column("key", sa.Text(), primary_key=True),

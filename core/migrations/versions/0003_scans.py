@@ -29,18 +29,19 @@ def upgrade() -> None:
     op.create_table(
         "scans",
         sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=True),
-        sa.Column("started_at", sa.TIMESTAMP(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "started_at", sa.TIMESTAMP(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("finished_at", sa.TIMESTAMP(timezone=True)),
         sa.Column("status", sa.Text(), nullable=False, server_default=sa.text("'running'")),
         sa.Column("users_total", sa.Integer(), nullable=False),
         sa.Column("users_scanned", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.Column("requested_by", sa.Text()),
-        sa.Column("options", postgresql.JSONB(), nullable=False,
-                  server_default=sa.text("'{}'::jsonb")),
+        sa.Column(
+            "options", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")
+        ),
         sa.Column("error", sa.Text()),
-        sa.CheckConstraint("status IN ('running', 'finished', 'failed')",
-                           name="ck_scans_status"),
+        sa.CheckConstraint("status IN ('running', 'finished', 'failed')", name="ck_scans_status"),
         schema=SCHEMA,
     )
     op.create_index("ix_scans_status_id", "scans", ["status", "id"], schema=SCHEMA)
@@ -54,17 +55,21 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("evidence", postgresql.JSONB(), nullable=False),
         sa.Column("fix", postgresql.JSONB(), nullable=False),
-        sa.ForeignKeyConstraint(["scan_id"], [f"{SCHEMA}.scans.id"],
-                                name="fk_scan_findings_scan_id", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["scan_id"], [f"{SCHEMA}.scans.id"], name="fk_scan_findings_scan_id", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("scan_id", "user_id", "code", name="pk_scan_findings"),
-        sa.CheckConstraint("severity IN ('critical', 'warning', 'info')",
-                           name="ck_scan_findings_severity"),
+        sa.CheckConstraint(
+            "severity IN ('critical', 'warning', 'info')", name="ck_scan_findings_severity"
+        ),
         schema=SCHEMA,
     )
-    op.create_index("ix_scan_findings_scan_code", "scan_findings", ["scan_id", "code"],
-                    schema=SCHEMA)
-    op.create_index("ix_scan_findings_scan_severity", "scan_findings",
-                    ["scan_id", "severity"], schema=SCHEMA)
+    op.create_index(
+        "ix_scan_findings_scan_code", "scan_findings", ["scan_id", "code"], schema=SCHEMA
+    )
+    op.create_index(
+        "ix_scan_findings_scan_severity", "scan_findings", ["scan_id", "severity"], schema=SCHEMA
+    )
     op.create_index("ix_scan_findings_user_id", "scan_findings", ["user_id"], schema=SCHEMA)
     op.create_table(
         "scan_users",
@@ -72,15 +77,18 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Text(), nullable=False),
         sa.Column("worst_severity", sa.Text()),
         sa.Column("finding_count", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["scan_id"], [f"{SCHEMA}.scans.id"],
-                                name="fk_scan_users_scan_id", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["scan_id"], [f"{SCHEMA}.scans.id"], name="fk_scan_users_scan_id", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("scan_id", "user_id", name="pk_scan_users"),
-        sa.CheckConstraint("worst_severity IN ('critical', 'warning', 'info')",
-                           name="ck_scan_users_worst_severity"),
+        sa.CheckConstraint(
+            "worst_severity IN ('critical', 'warning', 'info')", name="ck_scan_users_worst_severity"
+        ),
         schema=SCHEMA,
     )
-    op.create_index("ix_scan_users_scan_worst", "scan_users", ["scan_id", "worst_severity"],
-                    schema=SCHEMA)
+    op.create_index(
+        "ix_scan_users_scan_worst", "scan_users", ["scan_id", "worst_severity"], schema=SCHEMA
+    )
 
 
 def downgrade() -> None:

@@ -37,10 +37,17 @@ depends_on: str | None = None
 SCHEMA = "ops"
 # Everything procrastinate's schema.sql creates, for the downgrade (functions first: the
 # triggers and types they use go with the tables and types below).
-_PROCRASTINATE_TABLES = ("procrastinate_events", "procrastinate_periodic_defers",
-                         "procrastinate_jobs", "procrastinate_workers")
-_PROCRASTINATE_TYPES = ("procrastinate_job_to_defer_v1", "procrastinate_job_event_type",
-                        "procrastinate_job_status")
+_PROCRASTINATE_TABLES = (
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_jobs",
+    "procrastinate_workers",
+)
+_PROCRASTINATE_TYPES = (
+    "procrastinate_job_to_defer_v1",
+    "procrastinate_job_event_type",
+    "procrastinate_job_status",
+)
 
 
 def _install_procrastinate() -> None:
@@ -56,13 +63,18 @@ def _install_procrastinate() -> None:
 def upgrade() -> None:
     _install_procrastinate()
     # Scans left 'running' by the old in-page scan can never finish now.
-    op.execute("UPDATE ops.scans SET status = 'failed', finished_at = now(), "
-               "error = 'interrupted: the console was upgraded to background scans' "
-               "WHERE status = 'running'")
+    op.execute(
+        "UPDATE ops.scans SET status = 'failed', finished_at = now(), "
+        "error = 'interrupted: the console was upgraded to background scans' "
+        "WHERE status = 'running'"
+    )
     op.drop_constraint("ck_scans_status", "scans", schema=SCHEMA)
     op.create_check_constraint(
-        "ck_scans_status", "scans",
-        "status IN ('queued', 'running', 'finished', 'failed', 'cancelled')", schema=SCHEMA)
+        "ck_scans_status",
+        "scans",
+        "status IN ('queued', 'running', 'finished', 'failed', 'cancelled')",
+        schema=SCHEMA,
+    )
     op.alter_column("scans", "status", server_default=sa.text("'queued'"), schema=SCHEMA)
     columns: list[sa.Column[Any]] = [
         sa.Column("scope", sa.Text(), nullable=False, server_default=sa.text("'all'")),
@@ -81,24 +93,35 @@ def upgrade() -> None:
     for column in columns:
         op.add_column("scans", column, schema=SCHEMA)
     op.execute("UPDATE ops.scans SET scope = 'users' WHERE options->>'scope' = 'users'")
-    op.create_check_constraint("ck_scans_scope", "scans", "scope IN ('all', 'users')",
-                               schema=SCHEMA)
-    op.create_index("ux_scans_one_fleet_scan", "scans", ["scope"], unique=True, schema=SCHEMA,
-                    postgresql_where=sa.text("scope = 'all' AND status IN ('queued', 'running')"))
+    op.create_check_constraint(
+        "ck_scans_scope", "scans", "scope IN ('all', 'users')", schema=SCHEMA
+    )
+    op.create_index(
+        "ux_scans_one_fleet_scan",
+        "scans",
+        ["scope"],
+        unique=True,
+        schema=SCHEMA,
+        postgresql_where=sa.text("scope = 'all' AND status IN ('queued', 'running')"),
+    )
     op.create_table(
         "scan_batches",
         sa.Column("scan_id", sa.BigInteger(), nullable=False),
         sa.Column("batch_no", sa.Integer(), nullable=False),
         sa.Column("user_ids", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("zip_urls", postgresql.ARRAY(sa.Text()), nullable=False,
-                  server_default=sa.text("'{}'::text[]")),
+        sa.Column(
+            "zip_urls",
+            postgresql.ARRAY(sa.Text()),
+            nullable=False,
+            server_default=sa.text("'{}'::text[]"),
+        ),
         sa.Column("state", sa.Text(), nullable=False, server_default=sa.text("'waiting'")),
         sa.Column("finished_at", sa.TIMESTAMP(timezone=True)),
-        sa.ForeignKeyConstraint(["scan_id"], [f"{SCHEMA}.scans.id"],
-                                name="fk_scan_batches_scan_id", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["scan_id"], [f"{SCHEMA}.scans.id"], name="fk_scan_batches_scan_id", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("scan_id", "batch_no", name="pk_scan_batches"),
-        sa.CheckConstraint("state IN ('waiting', 'queued', 'done')",
-                           name="ck_scan_batches_state"),
+        sa.CheckConstraint("state IN ('waiting', 'queued', 'done')", name="ck_scan_batches_state"),
         schema=SCHEMA,
     )
     op.create_table(
@@ -107,14 +130,20 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("state", sa.Text(), nullable=False, server_default=sa.text("'pending'")),
         sa.Column("error", sa.Text()),
-        sa.ForeignKeyConstraint(["scan_id"], [f"{SCHEMA}.scans.id"],
-                                name="fk_scan_zips_scan_id", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["scan_id"], [f"{SCHEMA}.scans.id"], name="fk_scan_zips_scan_id", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("scan_id", "url", name="pk_scan_zips"),
         sa.CheckConstraint("state IN ('pending', 'done', 'failed')", name="ck_scan_zips_state"),
         schema=SCHEMA,
     )
-    op.create_index("ix_scan_zips_pending_url", "scan_zips", ["url"], schema=SCHEMA,
-                    postgresql_where=sa.text("state = 'pending'"))
+    op.create_index(
+        "ix_scan_zips_pending_url",
+        "scan_zips",
+        ["url"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("state = 'pending'"),
+    )
 
 
 def downgrade() -> None:
@@ -123,14 +152,26 @@ def downgrade() -> None:
     op.drop_table("scan_batches", schema=SCHEMA)
     op.drop_index("ux_scans_one_fleet_scan", table_name="scans", schema=SCHEMA)
     op.drop_constraint("ck_scans_scope", "scans", schema=SCHEMA)
-    for name in ("cancelled_by", "ledger_health", "zips_done", "zips_total", "batches_done",
-                 "batches_total", "plan_cursor", "planned", "phase", "picked_up_at",
-                 "heartbeat_at", "scope"):
+    for name in (
+        "cancelled_by",
+        "ledger_health",
+        "zips_done",
+        "zips_total",
+        "batches_done",
+        "batches_total",
+        "plan_cursor",
+        "planned",
+        "phase",
+        "picked_up_at",
+        "heartbeat_at",
+        "scope",
+    ):
         op.drop_column("scans", name, schema=SCHEMA)
     op.execute("UPDATE ops.scans SET status = 'failed' WHERE status IN ('queued', 'cancelled')")
     op.drop_constraint("ck_scans_status", "scans", schema=SCHEMA)
-    op.create_check_constraint("ck_scans_status", "scans",
-                               "status IN ('running', 'finished', 'failed')", schema=SCHEMA)
+    op.create_check_constraint(
+        "ck_scans_status", "scans", "status IN ('running', 'finished', 'failed')", schema=SCHEMA
+    )
     op.alter_column("scans", "status", server_default=sa.text("'running'"), schema=SCHEMA)
     for table in _PROCRASTINATE_TABLES:
         op.execute(f"DROP TABLE IF EXISTS ops.{table} CASCADE")
