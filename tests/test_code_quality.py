@@ -1,5 +1,5 @@
-"""The house tools, run as tests so CI holds the line: ruff everywhere, mypy on the whole
-tree (strict on core/)."""
+"""The house tools, run as tests so CI holds the line: ruff (lint and format) everywhere,
+mypy on the whole tree (strict on core/)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    result = _run("ruff", "format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
