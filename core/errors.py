@@ -6,13 +6,15 @@ SQLAlchemy) are translated into this tree at the boundary that saw them.
 
     DashboardError
     ├── ConfigError              settings missing or contradictory
+    ├── DatabaseUnavailable      the database could not be reached or stopped answering
     ├── PermissionDenied         the actor's role does not allow this write or paid call
     ├── Conflict                 the row changed since it was read; a duplicate submission
     ├── NotFound                 the thing asked for does not exist (user, model, training)
     ├── DataRejected             input that cannot be used (malformed row, broken photo/ZIP)
     └── ReplicateError           Replicate (or the sandbox) did not do what was asked
-        ├── ReplicateUnavailable     outage, 5xx, timeout or network error, after retries
-        │   └── CreateOutcomeUnknown a paid create may have been received: check, don't resend
+        ├── ReplicateUnavailable     outage, 5xx, timeout, network error or a download that
+        │   │                        may work later (gone for now, too slow), after retries
+        │   └── CreateOutcomeUnknown a paid create may have been accepted: check, don't resend
         ├── RateLimited              still throttled (429) after retries
         ├── Unauthorized             the token was refused (401/403)
         ├── ReplicateNotFound        404 (also a NotFound)
@@ -29,6 +31,10 @@ class DashboardError(Exception):
 
 class ConfigError(DashboardError):
     """Settings are missing or contradictory."""
+
+
+class DatabaseUnavailable(DashboardError):
+    """The app's database or schema ops could not be reached, or the connection broke."""
 
 
 class PermissionDenied(DashboardError):
@@ -63,7 +69,15 @@ class ReplicateUnavailable(ReplicateError):
 
 
 class CreateOutcomeUnknown(ReplicateUnavailable):
-    """A paid create was sent but no answer came back: it may exist. Never resend blindly."""
+    """A paid create was sent but no usable answer came back: it may exist. Never resend
+    blindly. ``created_id`` is the training's, prediction's or file's id when Replicate's
+    answer said that much (it was accepted, but the rest could not be read)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, created_id: str | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.created_id = created_id
 
 
 class RateLimited(ReplicateError):

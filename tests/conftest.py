@@ -14,7 +14,8 @@ import pytest
 from replicate.client import Client
 
 from core.faces import FaceReader
-from core.gateway.gateway import ReplicateGateway, build_client
+from core.gateway.client import ReplicateConnection, build_client
+from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
 from core.sandbox.server import RunningSandbox, start_sandbox
@@ -58,17 +59,17 @@ def control(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
         yield http
 
 
-def close_client(client: Client) -> None:
-    """replicate.Client has no close(); its HTTP session must still be closed."""
-    client._client.close()
+def close_client(connection: ReplicateConnection) -> None:
+    """replicate.Client has no close(); the connection that holds it closes its sessions."""
+    connection.close()
 
 
 @pytest.fixture
 def client(sandbox: RunningSandbox) -> Iterator[Client]:
     """The official client, exactly as the app would build it, aimed at the sandbox."""
-    built = Client(api_token=TEST_TOKEN, base_url=sandbox.base_url)
-    yield built
-    close_client(built)
+    built = build_client(TEST_TOKEN, sandbox.base_url)
+    yield built.client
+    built.close()
 
 
 def quick_gateway(

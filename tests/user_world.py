@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import Connection
 
-from core.gateway.gateway import ReplicateGateway, build_client
+from core.gateway.client import build_client
+from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
 from core.gateway.values import Training
@@ -44,7 +45,7 @@ def gateway_on(base_url: str, *, total_seconds: float = 15.0) -> Iterator[Replic
             policy=RetryPolicy(base_delay=0.01, max_delay=0.1, total_seconds=total_seconds),
         )
     finally:
-        client._client.close()
+        client.close()
 
 
 def train(gateway: ReplicateGateway, destination: str, zip_url: str, trigger: str) -> Training:

@@ -327,16 +327,19 @@ def _aftermath(
         version = app_calls.bare_version(row.replicate_version_id or "")
         return replace(row, lora_weights_url=app_calls.pbxt_weights_url(version), updated_at=at)
     for model_id in dict.fromkeys(record.destination for record in trainings):
-        _delete_model(stage.gateway, model_id)
+        _delete_model(stage, model_id)
     return row
 
 
-def _delete_model(gateway: ReplicateGateway, model_id: str) -> None:
+def _delete_model(stage: Stage, model_id: str) -> None:
     """Versions first, then the model. The gateway has no delete (the console never
-    deletes), so this goes through the client's own HTTP session."""
-    for version in gateway.list_versions(model_id):
-        gateway._client._request("DELETE", f"/v1/models/{model_id}/versions/{version.id}")
-    gateway._client._request("DELETE", f"/v1/models/{model_id}")
+    deletes), so the demo asks the sandbox's own API, which takes any token."""
+    sandbox_token = {"Authorization": "Bearer r8_demo_world"}
+    for version in stage.gateway.list_versions(model_id):
+        stage.sandbox.delete(
+            f"/v1/models/{model_id}/versions/{version.id}", headers=sandbox_token
+        ).raise_for_status()
+    stage.sandbox.delete(f"/v1/models/{model_id}", headers=sandbox_token).raise_for_status()
 
 
 # -- plumbing ------------------------------------------------------------------------------

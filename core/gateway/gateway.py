@@ -1,39 +1,52 @@
 """The one way the console talks to Replicate: the official client, injected.
 
-``ReplicateGateway`` wraps a ``Client`` (pointed at api.replicate.com in LIVE,
-at the sandbox in DEMO and tests) and gives back the project's own values
-(``core.gateway.values``), its own errors (``core.errors``), shared rate limiting and
-bounded retries. How each create avoids being sent twice is said on the method.
+``ReplicateGateway`` wraps a ``ReplicateConnection`` (``build_client``: the official
+client pointed at api.replicate.com in LIVE, at the sandbox in DEMO and tests) and gives
+back the project's own values (``core.gateway.values``), its own errors
+(``core.errors``), shared rate limiting and bounded retries.
+
+The client sends every request; the gateway reads the answer (``core.gateway.exchange``):
+values come from the JSON Replicate sent, not from the client's pydantic models, which
+reject shapes Replicate really sends. So no client parse error ever leaves the gateway,
+and a paid create whose accepted answer cannot be read at all is ``CreateOutcomeUnknown``
+with its id when the answer named one. How each create avoids being sent twice is said on
+the method.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import random
-import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
 import httpx
-import pydantic
-import pydantic.v1
-import replicate.client
-import replicate.exceptions
-from replicate.client import Client
 
 from core.errors import (
     Conflict,
+    DashboardError,
     DataRejected,
-    RateLimited,
+    ReplicateError,
     ReplicateNotFound,
     ReplicateUnavailable,
 )
+from core.gateway.answers import ApiRefusal
+from core.gateway.breaker import OUTAGES, CircuitBreaker
+from core.gateway.client import ReplicateConnection, build_client, close_client
+from core.gateway.download import (
+    DOWNLOAD_DEADLINE_SECONDS,
+    Deadline,
+    fetch,
+    own_file_path,
+    parse_download_url,
+)
+from core.gateway.exchange import get_json, read, value_of
 from core.gateway.limits import Outcome, RateLimits, TokenBucket, map_bounded
-from core.gateway.retry import CallKind, RetryPolicy, call_with_retries
+from core.gateway.retry import CallKind, RetryPolicy, call_with_retries, describe
+from core.gateway.urls import shown_url
 from core.gateway.values import (
     ModelVersion,
     Prediction,
@@ -43,21 +56,10 @@ from core.gateway.values import (
     is_version_hash,
 )
 
-log = logging.getLogger(__name__)
+# build_client and close_client live in core.gateway.client; callers import them from here.
+__all__ = ["ReplicateConnection", "ReplicateGateway", "build_client", "close_client"]
+
 T = TypeVar("T")
-
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0, read=20.0, write=30.0, pool=10.0)
-# A file of the files API: ``urls.get`` is /v1/files/{id}, its bytes are at .../download.
-_OWN_FILE_PATH = re.compile(r"^/v1/files/([A-Za-z0-9_-]+)(?:/download)?/?$")
-_GONE_STATUSES = frozenset({404, 410})
-_ParseErrors = (pydantic.ValidationError, pydantic.v1.ValidationError)
-
-
-def build_client(
-    api_token: str, base_url: str | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT
-) -> Client:
-    """A client for the gateway: explicit token and base URL, never read from globals."""
-    return Client(api_token=api_token, base_url=base_url or None, timeout=timeout)
 
 
 class ReplicateGateway:
@@ -65,45 +67,28 @@ class ReplicateGateway:
 
     def __init__(
         self,
-        client: Client,
+        connection: ReplicateConnection,
         *,
         limits: RateLimits | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._client = client
+        self._connection = connection
         self._limits = limits or RateLimits()
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = random.Random()
-        self._retry_after = threading.local()
-        self._take_over_retries()
+        self._breaker = breaker
 
-    def _take_over_retries(self) -> None:
-        """Make this gateway the only place that retries.
-
-        replicate 1.0.7 wraps every transport in a ``RetryTransport`` that re-sends GETs
-        on 429/503/504 up to 10 times and sleeps for any ``Retry-After`` without limit,
-        which would break our time bound; and its errors drop the response headers. So
-        the gateway builds the client's HTTP client now (it is created lazily and without
-        a lock), turns its built-in retries off, and records ``Retry-After`` per thread.
-        """
-        http = self._client._client
-        transport = getattr(http, "_transport", None)
-        if isinstance(transport, replicate.client.RetryTransport):
-            transport.max_attempts = 1
-
-        def remember_retry_after(response: httpx.Response) -> None:
-            self._retry_after.value = response.headers.get("retry-after")
-
-        http.event_hooks = {
-            "request": list(http.event_hooks.get("request", [])),
-            "response": [*http.event_hooks.get("response", []), remember_retry_after],
-        }
+    @property
+    def base_url(self) -> str:
+        """The Replicate API this gateway talks to (no trailing slash)."""
+        return str(self._connection.base_url).rstrip("/")
 
     def close(self) -> None:
-        """Close the client's HTTP session (its keep-alive sockets). Idempotent."""
-        self._client._client.close()
+        """Close the HTTP sessions (their keep-alive sockets). Idempotent."""
+        self._connection.close()
 
     # -- plumbing ---------------------------------------------------------------------------
     def _call(
@@ -111,44 +96,69 @@ class ReplicateGateway:
         action: str,
         kind: CallKind,
         attempt: Callable[[], T],
+        *,
         bucket: TokenBucket | None = None,
     ) -> T:
         limiter = bucket or self._limits.other_calls
+        breaker = self._breaker
+        if breaker is not None:
+            breaker.before_call(action)
+        try:
+            result = call_with_retries(
+                attempt,
+                action=action,
+                kind=kind,
+                policy=self._policy,
+                before_attempt=limiter.acquire,
+                sleep=self._sleep,
+                rng=self._rng,
+            )
+        except OUTAGES as exc:
+            if breaker is not None:
+                breaker.failed(exc)
+            raise
+        except ReplicateError:
+            if breaker is not None:
+                breaker.succeeded()  # Replicate answered (404, 422...): it is up
+            raise
+        if breaker is not None:
+            breaker.succeeded()
+        return result
 
-        def before() -> None:
-            self._retry_after.value = None
-            limiter.acquire()
-
-        return call_with_retries(
-            attempt,
-            action=action,
-            kind=kind,
-            policy=self._policy,
-            last_retry_after=lambda: getattr(self._retry_after, "value", None),
-            before_attempt=before,
-            sleep=self._sleep,
-            rng=self._rng,
-        )
-
-    def _raw(self, path_or_url: str) -> Any:
-        """GET through the client's own HTTP session (auth, base URL, timeouts) and return
-        JSON. Used where the client's models cannot parse Replicate's answer (``aborted``)
-        or cannot follow a cursor (versions)."""
-        return self._client._request("GET", path_or_url).json()
+    def _pages(self, first: str, action: str) -> Iterable[dict[str, Any]]:
+        """Every result of a paged list, newest first, following ``next`` links."""
+        url: str | None = first
+        while url is not None:
+            page = self._call(action, CallKind.SAFE, partial(get_json, self._connection, url))
+            results = page.get("results")
+            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+                raise ReplicateError(
+                    f"Replicate's answer while {action} could not be read (no list of "
+                    "results). If it persists, Replicate's API has changed: tell engineering."
+                )
+            yield from results
+            next_url = page.get("next")
+            url = next_url if isinstance(next_url, str) and next_url else None
 
     # -- models and versions -------------------------------------------------------------------
     def get_model(self, model_id: str) -> ReplicateModel | None:
         """The model, or None when Replicate answers 404."""
         _check_model_id(model_id)
+        client = self._connection.client
         try:
-            model = self._call(
+            return self._call(
                 f"reading model {model_id}",
                 CallKind.SAFE,
-                lambda: self._client.models.get(model_id),
+                partial(
+                    read,
+                    self._connection,
+                    ReplicateModel.from_api,
+                    partial(client.models.get, model_id),
+                    "model",
+                ),
             )
         except ReplicateNotFound:
             return None
-        return ReplicateModel.from_api(model.dict())
 
     def get_models(
         self, model_ids: Iterable[str], *, max_workers: int = 8
@@ -161,15 +171,11 @@ class ReplicateGateway:
         after the first page, so the gateway follows ``next`` itself)."""
         _check_model_id(model_id)
         owner, name = model_id.split("/")
-        versions: list[ModelVersion] = []
-        url: str | None = f"/v1/models/{owner}/{name}/versions"
-        while url is not None:
-            page = self._call(
-                f"listing versions of {model_id}", CallKind.SAFE, partial(self._raw, url)
-            )
-            versions += [ModelVersion.from_api(item) for item in page.get("results", [])]
-            url = page.get("next")
-        return versions
+        action = f"listing versions of {model_id}"
+        return [
+            value_of(ModelVersion.from_api, item, 200, "version")
+            for item in self._pages(f"/v1/models/{owner}/{name}/versions", action)
+        ]
 
     def create_model(
         self,
@@ -186,46 +192,44 @@ class ReplicateGateway:
         params: dict[str, Any] = {"visibility": visibility, "hardware": hardware}
         if description:
             params["description"] = description
+        create = partial(self._connection.client.models.create, owner, name, **params)
         try:
-            model = self._call(
+            return self._call(
                 f"creating model {model_id}",
                 CallKind.SAFE,
-                lambda: self._client.models.create(owner, name, **params),
+                partial(read, self._connection, ReplicateModel.from_api, create, "model"),
             )
-        except Exception as exc:
-            if getattr(exc, "status", None) == 409:
-                existing = self.get_model(model_id)
-                if existing is not None:
-                    return existing
+        except ReplicateError as exc:
+            if exc.status != 409:
+                raise
+            existing = self.get_model(model_id)
+            if existing is None:
                 raise Conflict(f"Model {model_id} exists but cannot be read.") from exc
-            raise
-        return ReplicateModel.from_api(model.dict())
+            return existing
 
     # -- trainings ---------------------------------------------------------------------------
     def get_training(self, training_id: str) -> Training:
+        client = self._connection.client
         return self._call(
-            f"reading training {training_id}", CallKind.SAFE, lambda: self._training(training_id)
+            f"reading training {training_id}",
+            CallKind.SAFE,
+            partial(
+                read,
+                self._connection,
+                Training.from_api,
+                partial(client.trainings.get, training_id),
+                "training",
+            ),
         )
-
-    def _training(self, training_id: str) -> Training:
-        try:
-            return Training.from_api(self._client.trainings.get(training_id).dict())
-        except _ParseErrors:
-            # replicate 1.0.7 cannot parse status "aborted"; it is a terminal failure.
-            return Training.from_api(self._raw(f"/v1/trainings/{training_id}"))
 
     def list_trainings(self, *, until_id: str | None = None) -> list[Training]:
         """Account trainings, newest first: all pages, or down to (not including)
         ``until_id`` when it is given and found."""
         trainings: list[Training] = []
-        url: str | None = "/v1/trainings"
-        while url is not None:
-            page = self._call("listing trainings", CallKind.SAFE, partial(self._raw, url))
-            for item in page.get("results", []):
-                if until_id is not None and item.get("id") == until_id:
-                    return trainings
-                trainings.append(Training.from_api(item))
-            url = page.get("next")
+        for item in self._pages("/v1/trainings", "listing trainings"):
+            if until_id is not None and item.get("id") == until_id:
+                break
+            trainings.append(value_of(Training.from_api, item, 200, "training"))
         return trainings
 
     def create_training(
@@ -238,8 +242,9 @@ class ReplicateGateway:
         """Start a (paid) training into ``destination``.
 
         Never sent twice: it is resent only after a 429 or a failed connection, when
-        Replicate cannot have started it; any other failure raises
-        ``CreateOutcomeUnknown`` so that the caller checks ``list_trainings`` first.
+        Replicate cannot have started it; any failure after it may have been accepted
+        raises ``CreateOutcomeUnknown`` (with ``created_id`` when known) so that the caller
+        checks ``list_trainings`` first.
         """
         _check_model_id(trainer)
         _check_model_id(destination)
@@ -247,82 +252,89 @@ class ReplicateGateway:
             raise DataRejected(
                 f"Trainer version must be a bare 64-hex id, not {trainer_version!r}."
             )
+        create = partial(
+            self._connection.client.trainings.create,
+            model=trainer,
+            version=trainer_version,
+            input=dict(training_input),
+            destination=destination,
+        )
         return self._call(
             f"starting a training into {destination}",
             CallKind.PAID,
-            lambda: Training.from_api(
-                self._client.trainings.create(
-                    model=trainer,
-                    version=trainer_version,
-                    input=dict(training_input),
-                    destination=destination,
-                ).dict()
-            ),
+            partial(read, self._connection, Training.from_api, create, "training"),
         )
 
     def cancel_training(self, training_id: str) -> Training:
         """Cancel; safe to repeat (cancelling a finished training changes nothing)."""
-
-        def cancel() -> Training:
-            try:
-                return Training.from_api(self._client.trainings.cancel(training_id).dict())
-            except _ParseErrors:
-                return Training.from_api(self._raw(f"/v1/trainings/{training_id}"))
-
-        return self._call(f"cancelling training {training_id}", CallKind.SAFE, cancel)
+        client = self._connection.client
+        return self._call(
+            f"cancelling training {training_id}",
+            CallKind.SAFE,
+            partial(
+                read,
+                self._connection,
+                Training.from_api,
+                partial(client.trainings.cancel, training_id),
+                "training",
+            ),
+        )
 
     # -- predictions -----------------------------------------------------------------------
     def create_prediction(
         self, version_id: str, prediction_input: Mapping[str, Any], *, wait: bool | int = False
     ) -> Prediction:
         """Run a (paid) prediction on a bare version id; ``wait`` asks Replicate to hold the
-        answer until done (True: up to 60 s, N: up to N s).
+        answer until done (True: up to 60 s, N: up to N s). A waited answer may still say
+        ``processing`` (with some output already there): poll ``get_prediction``.
 
-        Never sent twice: resent only after a 429 or a failed connection; any other failure
-        raises ``CreateOutcomeUnknown``.
+        Never sent twice: resent only after a 429 or a failed connection; any failure after
+        it may have been accepted raises ``CreateOutcomeUnknown``.
         """
         if not is_version_hash(version_id):
             raise DataRejected(
                 f"A prediction needs the bare 64-hex version id, not {version_id!r}."
             )
+        create = partial(
+            self._connection.client.predictions.create,
+            version=version_id,
+            input=dict(prediction_input),
+            wait=wait,
+        )
         return self._call(
             f"running version {version_id[:12]}",
             CallKind.PAID,
-            lambda: self._prediction_from(
-                lambda: self._client.predictions.create(
-                    version=version_id, input=dict(prediction_input), wait=wait
-                )
-            ),
+            partial(read, self._connection, Prediction.from_api, create, "prediction"),
             bucket=self._limits.prediction_creates,
         )
 
     def get_prediction(self, prediction_id: str) -> Prediction:
+        client = self._connection.client
         return self._call(
             f"reading prediction {prediction_id}",
             CallKind.SAFE,
-            lambda: self._prediction_from(
-                lambda: self._client.predictions.get(prediction_id),
-                f"/v1/predictions/{prediction_id}",
+            partial(
+                read,
+                self._connection,
+                Prediction.from_api,
+                partial(client.predictions.get, prediction_id),
+                "prediction",
             ),
         )
 
     def cancel_prediction(self, prediction_id: str) -> Prediction:
+        client = self._connection.client
         return self._call(
             f"cancelling prediction {prediction_id}",
             CallKind.SAFE,
-            lambda: self._prediction_from(
-                lambda: self._client.predictions.cancel(prediction_id),
-                f"/v1/predictions/{prediction_id}",
+            partial(
+                read,
+                self._connection,
+                Prediction.from_api,
+                partial(client.predictions.cancel, prediction_id),
+                "prediction",
             ),
         )
-
-    def _prediction_from(self, fetch: Callable[[], Any], raw_path: str | None = None) -> Prediction:
-        try:
-            return Prediction.from_api(fetch().dict())
-        except _ParseErrors:
-            if raw_path is None:
-                raise
-            return Prediction.from_api(self._raw(raw_path))
 
     # -- files -----------------------------------------------------------------------------
     def upload_file(
@@ -333,140 +345,85 @@ class ReplicateGateway:
         content_type: str,
         metadata: Mapping[str, Any] | None = None,
     ) -> UploadedFile:
-        """Upload through the files API. Resent only when it cannot have arrived."""
-        return self._call(
+        """Upload through the files API. Resent only when it cannot have arrived; a failure
+        after it may have been accepted raises ``CreateOutcomeUnknown``."""
+        client = self._connection.client
+
+        def upload() -> object:
+            return client.files.create(
+                io.BytesIO(content),
+                filename=filename,
+                content_type=content_type,
+                metadata=dict(metadata or {}),
+            )
+
+        uploaded = self._call(
             f"uploading {filename}",
             CallKind.PAID,
-            lambda: UploadedFile.from_api(
-                self._client.files.create(
-                    io.BytesIO(content),
-                    filename=filename,
-                    content_type=content_type,
-                    metadata=dict(metadata or {}),
-                ).dict()
-            ),
+            partial(read, self._connection, UploadedFile.from_api, upload, "file"),
         )
+        if not uploaded.url:  # the answer had no urls.get: it is the file's own address
+            uploaded = replace(uploaded, url=f"{self.base_url}/v1/files/{uploaded.id}")
+        return uploaded
 
-    def download(self, url: str, *, max_bytes: int) -> bytes:
-        """The bytes at ``url`` (a training ZIP, weights, an image), at most ``max_bytes``.
+    def download(
+        self, url: str, *, max_bytes: int, deadline_seconds: float = DOWNLOAD_DEADLINE_SECONDS
+    ) -> bytes:
+        """The bytes at ``url`` (a training ZIP, weights, an image), at most ``max_bytes``,
+        all within ``deadline_seconds`` (retries included).
 
         A file of this Replicate's files API (``{base}/v1/files/{id}``) is read from its
-        ``/download`` route through the client's authenticated session. Any other URL
-        (the app's blob store, replicate.delivery) is read with a plain GET that carries
-        no ``Authorization`` header: the token never goes to a third party. The cap is
-        enforced while streaming, so a lying or missing ``Content-Length`` cannot run
-        past it. Retried like reads (429, 5xx, network errors).
+        ``/download`` route with the token. Any other URL (the app's blob store,
+        replicate.delivery) is read by a session that has no token at all. Redirects are
+        followed at most 5 times, only to https (or, for a sandbox on loopback, to the
+        sandbox itself). Size is checked while streaming, so a lying or missing
+        ``Content-Length`` cannot run past the cap. 429, 5xx and network errors are
+        retried. URLs in messages and logs never show credentials or a query.
 
-        Raises ``DataRejected`` when the URL is not http(s), the file is gone (404/410)
-        or refused (other 4xx from a third party), or larger than ``max_bytes``;
-        ``Unauthorized`` when Replicate refuses the token for its own file;
-        ``RateLimited``/``ReplicateUnavailable`` when retries did not help.
+        Permanent (``DataRejected``: the next scan would fail the same way): not an http(s)
+        URL; larger than ``max_bytes``; a redirect to a refused host (not https), in a loop
+        or more than 5; any other 4xx from a third party (not public).
+        Transient (``ReplicateUnavailable``: try again later): 404/410 (gone for now, or
+        not visible yet); 5xx, 429, timeouts and connection errors after retries; the
+        deadline passed. ``Unauthorized`` when Replicate refuses the token for its own file.
         """
-        target = httpx.URL(url) if url.startswith(("http://", "https://")) else None
-        if target is None or not target.host:
-            raise DataRejected(f"Cannot download {url[:80]!r}: only http(s) URLs are read.")
-        shown = _shown_url(target)
-        own_path = self._own_file_download_path(target)
-        if own_path is not None:
-            return self._call(
-                f"downloading {shown}",
-                CallKind.SAFE,
-                partial(self._download_own, own_path, shown, max_bytes),
-            )
-        try:
-            return self._call(
-                f"downloading {shown}",
-                CallKind.SAFE,
-                partial(self._download_public, target, shown, max_bytes),
-            )
-        except (ReplicateUnavailable, RateLimited) as exc:
-            # translate() speaks of Replicate; this host is someone else's.
-            raise ReplicateUnavailable(
-                f"Could not download {shown} ({_cause(exc)}), even after retries. Nothing "
-                "was changed; try again in a few minutes.",
-                status=exc.status,
-            ) from exc
+        target = parse_download_url(url)
+        shown = shown_url(target)
+        own = own_file_path(self._connection, target) is not None
+        deadline = Deadline.after(deadline_seconds)
+        return call_with_retries(
+            partial(fetch, self._connection, target, max_bytes=max_bytes, deadline=deadline),
+            action=f"downloading {shown}",
+            kind=CallKind.SAFE,
+            policy=replace(
+                self._policy, total_seconds=min(self._policy.total_seconds, deadline_seconds)
+            ),
+            before_attempt=self._limits.other_calls.acquire if own else _nothing,
+            sleep=self._sleep,
+            rng=self._rng,
+            translator=partial(_download_failure, shown),
+        )
 
-    def _own_file_download_path(self, target: httpx.URL) -> str | None:
-        """``/v1/files/{id}/download`` when ``target`` is a file under our base URL."""
-        base = self._client._client.base_url
-        if (target.scheme, target.host, _port(target)) != (base.scheme, base.host, _port(base)):
-            return None
-        prefix = base.path.rstrip("/")
-        if not target.path.startswith(prefix):
-            return None
-        match = _OWN_FILE_PATH.match(target.path[len(prefix) :])
-        return f"/v1/files/{match.group(1)}/download" if match else None
 
-    def _download_own(self, path: str, shown: str, max_bytes: int) -> bytes:
-        # httpx drops the Authorization header itself if a redirect leaves this origin.
-        with self._client._client.stream("GET", path, follow_redirects=True) as response:
-            return _read_capped(response, shown, max_bytes, third_party=False)
+def _nothing() -> None:
+    return None
 
-    def _download_public(self, target: httpx.URL, shown: str, max_bytes: int) -> bytes:
-        timeout = self._client._client.timeout
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=True) as plain,
-            plain.stream("GET", target) as response,
-        ):
-            self._retry_after.value = response.headers.get("retry-after")
-            return _read_capped(response, shown, max_bytes, third_party=True)
+
+def _download_failure(
+    shown: str, exc: Exception, action: str, kind: CallKind, *, now: float | None = None
+) -> DashboardError:
+    """A download's failure after retries: a bad address is permanent, the rest transient."""
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return DataRejected(f"Cannot download {shown}: the address is not usable.")
+    status = exc.status if isinstance(exc, ApiRefusal) else None
+    return ReplicateUnavailable(
+        f"Could not download {shown} ({describe(exc)}), even after retries. Nothing was "
+        "changed; try again in a few minutes.",
+        status=status,
+    )
 
 
 def _check_model_id(model_id: str) -> None:
     parts = model_id.split("/") if isinstance(model_id, str) else []
     if len(parts) != 2 or not all(part.strip() == part and part for part in parts):
         raise DataRejected(f"{model_id!r} is not a Replicate model id of the form owner/name.")
-
-
-def _port(url: httpx.URL) -> int | None:
-    return url.port or {"http": 80, "https": 443}.get(url.scheme)
-
-
-def _shown_url(url: httpx.URL) -> str:
-    """The URL without its query (signed URLs carry secrets there), shortened for messages."""
-    text = str(url.copy_with(query=None, fragment=None))
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _cause(exc: Exception) -> str:
-    status = getattr(exc, "status", None)
-    if status is not None:
-        return f"HTTP {status}"
-    cause = exc.__cause__
-    return type(cause).__name__ if cause is not None else "network error"
-
-
-def _read_capped(
-    response: httpx.Response, shown: str, max_bytes: int, *, third_party: bool
-) -> bytes:
-    """The body of a streamed response, refusing more than ``max_bytes``.
-
-    Statuses worth retrying (and, for Replicate's own files, 401/403) are raised as the
-    client's ``ReplicateError`` so the gateway's retry loop and translation handle them.
-    """
-    status = response.status_code
-    if status in _GONE_STATUSES:
-        raise DataRejected(
-            f"{shown} is gone (HTTP {status}): the file was deleted or has expired, so its "
-            "contents cannot be checked."
-        )
-    if third_party and 400 <= status < 500 and status != 429:
-        raise DataRejected(f"{shown} refused the download (HTTP {status}); it is not public.")
-    if status >= 400:
-        raise replicate.exceptions.ReplicateError(
-            status=status, detail=f"HTTP {status} while downloading {shown}"
-        )
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise DataRejected(
-            f"{shown} is {int(declared):,} bytes, more than the {max_bytes:,} allowed."
-        )
-    chunks: list[bytes] = []
-    received = 0
-    for chunk in response.iter_bytes():
-        received += len(chunk)
-        if received > max_bytes:
-            raise DataRejected(f"{shown} is larger than the {max_bytes:,} bytes allowed.")
-        chunks.append(chunk)
-    return b"".join(chunks)

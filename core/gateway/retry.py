@@ -2,12 +2,17 @@
 
 Two kinds of call:
 - ``SAFE`` calls (reads, cancels, and creates keyed by a unique name) are retried on
-  429, 500, 502, 503, 504 and network errors, with exponential backoff and full jitter,
-  honouring ``Retry-After``, until ``total_seconds`` is spent.
+  429, 500, 502, 503, 504, network errors and answers that cannot be read, with
+  exponential backoff and full jitter, honouring ``Retry-After`` (seconds or a date),
+  until ``total_seconds`` is spent.
 - ``PAID`` creates (predictions, trainings) and uploads are retried ONLY when Replicate
-  provably did not act: a 429 (throttled before processing) or a failure to connect
-  (the request never left). Any other failure after sending raises
+  provably did not act: a 429 (throttled before processing) or a request that never left
+  (no connection). Any failure after the request may have been accepted (5xx, a timeout
+  or broken connection after sending, a 2xx answer that cannot be read) raises
   ``CreateOutcomeUnknown``: the caller must look before sending again.
+
+Failures arrive as ``answers.ApiRefusal``, ``answers.UnreadableAnswer`` or an httpx
+error; ``translate`` is the one place they become the project's error tree.
 """
 
 from __future__ import annotations
@@ -15,17 +20,16 @@ from __future__ import annotations
 import enum
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
-import replicate.exceptions
 
 from core.errors import (
     CreateOutcomeUnknown,
+    DashboardError,
     InvalidInput,
     InvalidVersion,
     RateLimited,
@@ -34,12 +38,18 @@ from core.errors import (
     ReplicateUnavailable,
     Unauthorized,
 )
+from core.gateway.answers import ApiRefusal, UnreadableAnswer, names_the_version
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-_RESETS_IN = re.compile(r"resets in ~?(\d+(?:\.\d+)?)\s*s")
+# Everything an attempt may fail with that is not already the project's error.
+FAILURES = (ApiRefusal, UnreadableAnswer, httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+# The request never reached Replicate: safe to send again, even a paid create.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The address itself is wrong: sending again cannot help.
+_BAD_ADDRESS = (httpx.UnsupportedProtocol, httpx.InvalidURL)
 
 
 class CallKind(enum.Enum):
@@ -59,45 +69,68 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-def _status(exc: Exception) -> int | None:
-    if isinstance(exc, replicate.exceptions.ReplicateError):
-        return exc.status
-    return None
-
-
 def is_retryable(exc: Exception, kind: CallKind) -> bool:
-    if kind is CallKind.SAFE:
-        return _status(exc) in RETRYABLE_STATUSES or isinstance(exc, httpx.TransportError)
-    # A paid create is resent only when Replicate cannot have acted on it.
-    return _status(exc) == 429 or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+    if isinstance(exc, ApiRefusal):
+        if kind is CallKind.PAID:
+            return exc.status == 429
+        return exc.status in RETRYABLE_STATUSES
+    if kind is CallKind.PAID:
+        return isinstance(exc, _NOT_SENT)
+    if isinstance(exc, _BAD_ADDRESS):
+        return False
+    # An unreadable answer to a read is most often a body cut short on the way: read again.
+    return isinstance(exc, httpx.TransportError | httpx.DecodingError | UnreadableAnswer)
 
 
-def retry_after_of(exc: Exception, header: str | None) -> float | None:
-    """Seconds Replicate asked us to wait: the header, else the "resets in ~Ns" detail."""
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-    if isinstance(exc, replicate.exceptions.ReplicateError) and exc.detail:
-        match = _RESETS_IN.search(exc.detail)
-        if match:
-            return float(match.group(1))
-    return None
+def may_have_been_accepted(exc: Exception) -> bool:
+    """Whether Replicate may have acted on a create that failed this way."""
+    if isinstance(exc, ApiRefusal):
+        return exc.status >= 500
+    if isinstance(exc, UnreadableAnswer):
+        return True  # a 2xx: it was accepted
+    return not isinstance(exc, _NOT_SENT + _BAD_ADDRESS)
 
 
-def translate(exc: Exception, action: str, kind: CallKind) -> ReplicateError:
-    """The project's error for a client failure, with a message that says what to do."""
-    status = _status(exc)
-    detail = ""
-    if isinstance(exc, replicate.exceptions.ReplicateError):
-        detail = (exc.detail or exc.title or "").strip()
-    if kind is CallKind.PAID and not is_retryable(exc, kind) and (status is None or status >= 500):
+def translate(
+    exc: Exception, action: str, kind: CallKind, *, now: float | None = None
+) -> ReplicateError:
+    """The project's error for a failed call, with a message that says what to do.
+
+    ``now`` is the wall clock, for a ``Retry-After`` given as a date.
+    """
+    status = exc.status if isinstance(exc, ApiRefusal | UnreadableAnswer) else None
+    if kind is CallKind.PAID and may_have_been_accepted(exc):
+        created_id = exc.created_id if isinstance(exc, UnreadableAnswer) else None
+        known = f" under id {created_id}" if created_id else ""
         return CreateOutcomeUnknown(
-            f"Replicate did not confirm {action} ({_describe(exc)}). It may have been "
-            "created anyway: check Replicate before trying again, so it is not paid twice.",
+            f"Replicate did not confirm {action} ({describe(exc)}). It may have been "
+            f"created anyway{known}: check Replicate before trying again, so it is not paid "
+            "twice.",
+            status=status,
+            created_id=created_id,
+        )
+    if isinstance(exc, UnreadableAnswer):
+        return ReplicateError(
+            f"Replicate's answer while {action} could not be read ({exc.reason}). Nothing "
+            "was changed; if it persists, Replicate's API has changed: tell engineering.",
             status=status,
         )
+    if isinstance(exc, ApiRefusal):
+        return _refusal(exc, action, now if now is not None else time.time())
+    if isinstance(exc, _BAD_ADDRESS):
+        return ReplicateError(
+            f"Cannot reach Replicate while {action}: the address is not usable "
+            f"({describe(exc)}). Check REPLICATE_BASE_URL.",
+        )
+    sent = "Nothing was sent" if isinstance(exc, _NOT_SENT) else "Nothing was changed"
+    return ReplicateUnavailable(
+        f"Replicate is unavailable while {action} ({describe(exc)}). {sent}; try again in "
+        "a few minutes, or check status.replicate.com.",
+    )
+
+
+def _refusal(exc: ApiRefusal, action: str, now: float) -> ReplicateError:
+    status, detail = exc.status, exc.detail or exc.title
     if status in (401, 403):
         return Unauthorized(
             f"Replicate refused the API token while {action}. Check REPLICATE_API_TOKEN "
@@ -108,7 +141,7 @@ def translate(exc: Exception, action: str, kind: CallKind) -> ReplicateError:
         return ReplicateNotFound(
             f"Not found on Replicate while {action}: {detail or '404'}.", status=status
         )
-    if status == 422 and "version" in detail.lower() + str(getattr(exc, "title", "") or "").lower():
+    if status == 422 and names_the_version(exc.title, exc.detail, exc.fields):
         return InvalidVersion(
             f"Replicate says the version does not exist or is not ours while {action}. "
             "Use the bare 64-hex id of a version of the user's own model.",
@@ -117,30 +150,41 @@ def translate(exc: Exception, action: str, kind: CallKind) -> ReplicateError:
     if status == 422:
         return InvalidInput(f"Replicate rejected the input while {action}: {detail}", status=status)
     if status == 429:
+        wait = exc.retry_after(now)
+        hint = f"about {wait:.0f} s" if wait is not None else "a minute"
         return RateLimited(
-            f"Replicate is throttling requests while {action}; wait a minute and retry.",
-            retry_after=retry_after_of(exc, None),
+            f"Replicate is throttling requests while {action}; wait {hint} and retry.",
+            retry_after=wait,
         )
-    if status is not None and status < 500:
+    if status < 500:
         return ReplicateError(
-            f"Replicate answered {status} while {action}: {detail}", status=status
+            f"Replicate answered {status} while {action}: {detail or 'no reason given'}",
+            status=status,
         )
     return ReplicateUnavailable(
-        f"Replicate is unavailable while {action} ({_describe(exc)}). Nothing was changed; "
+        f"Replicate is unavailable while {action} (HTTP {status}). Nothing was changed; "
         "try again in a few minutes, or check status.replicate.com.",
         status=status,
     )
 
 
-def _describe(exc: Exception) -> str:
-    status = _status(exc)
-    if status is not None:
-        return f"HTTP {status}"
+def describe(exc: Exception) -> str:
+    """A short cause for messages: never the exception's text, which may hold a URL."""
+    if isinstance(exc, ApiRefusal):
+        return f"HTTP {exc.status}"
+    if isinstance(exc, UnreadableAnswer):
+        return f"HTTP {exc.status}, {exc.reason}"
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
     if isinstance(exc, httpx.TransportError):
         return f"network error: {type(exc).__name__}"
     return type(exc).__name__
+
+
+class Translator(Protocol):
+    def __call__(
+        self, exc: Exception, action: str, kind: CallKind, *, now: float | None = None
+    ) -> DashboardError: ...
 
 
 def call_with_retries(
@@ -149,16 +193,18 @@ def call_with_retries(
     action: str,
     kind: CallKind,
     policy: RetryPolicy,
-    last_retry_after: Callable[[], str | None],
     before_attempt: Callable[[], object],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
+    translator: Translator = translate,
 ) -> T:
     """Run ``attempt`` until it succeeds, the error is final, or the budget is spent.
 
     No attempt starts after ``policy.total_seconds``; each attempt is bounded by the
-    client's own timeouts.
+    client's own timeouts. The project's own errors raised by ``attempt`` pass through;
+    every other failure leaves as ``translator`` says (``translate`` by default).
     """
     jitter = rng or random.Random()
     started = clock()
@@ -168,13 +214,14 @@ def call_with_retries(
         before_attempt()
         try:
             return attempt()
-        except (replicate.exceptions.ReplicateError, httpx.TransportError) as exc:
+        except FAILURES as exc:
+            now = wall_clock()
             if not is_retryable(exc, kind) or tries >= policy.max_attempts:
-                raise translate(exc, action, kind) from exc
-            asked = retry_after_of(exc, last_retry_after())
+                raise translator(exc, action, kind, now=now) from exc
+            asked = exc.retry_after(now) if isinstance(exc, ApiRefusal) else None
             delay = asked if asked is not None else policy.backoff(tries, jitter)
             remaining = policy.total_seconds - (clock() - started)
             if delay > remaining:
-                raise translate(exc, action, kind) from exc
-            log.info("retrying %s in %.2fs after %s (try %d)", action, delay, _describe(exc), tries)
+                raise translator(exc, action, kind, now=now) from exc
+            log.info("retrying %s in %.2fs after %s (try %d)", action, delay, describe(exc), tries)
             sleep(delay)

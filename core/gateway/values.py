@@ -1,8 +1,9 @@
 """What the gateway returns: the project's own frozen values, never the client's objects.
 
-Each ``from_api`` takes the JSON Replicate sent (or the client's ``.dict()`` of it) and
-keeps what the console needs, tolerating missing fields: the app's history is old and
-Replicate's shapes have drifted over the years.
+Each ``from_api`` takes the JSON Replicate sent and keeps what the console needs,
+tolerating missing, null and oddly typed fields (Replicate's shapes have drifted over the
+years, and the client's own models reject several of them). Only a missing ``id`` (or a
+model's ``owner``/``name``) makes an answer unreadable: ``KeyError``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from types import MappingProxyType
 from typing import Any
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def is_version_hash(text: str) -> bool:
     """True for a bare version id: exactly 64 lowercase hex characters."""
-    return bool(_HEX64.match(text))
+    return bool(_HEX64.fullmatch(text))  # not match(): "$" lets a final newline through
 
 
 def _when(raw: Any) -> datetime | None:
@@ -38,6 +39,22 @@ def _frozen(raw: Any) -> Mapping[str, Any]:
     return MappingProxyType(dict(raw)) if isinstance(raw, Mapping) else MappingProxyType({})
 
 
+def _text(raw: Any) -> str | None:
+    """A string field, or None when it is null or not a string."""
+    return raw if isinstance(raw, str) else None
+
+
+def _count(raw: Any) -> int:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
+
+
+def _required(raw: Mapping[str, Any], key: str) -> str:
+    value = raw[key]
+    if not isinstance(value, str) or not value:
+        raise KeyError(key)
+    return value
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     id: str
@@ -45,7 +62,7 @@ class ModelVersion:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> ModelVersion:
-        return cls(id=str(raw["id"]), created_at=_when(raw.get("created_at")))
+        return cls(id=_required(raw, "id"), created_at=_when(raw.get("created_at")))
 
 
 @dataclass(frozen=True)
@@ -65,11 +82,11 @@ class ReplicateModel:
     def from_api(cls, raw: Mapping[str, Any]) -> ReplicateModel:
         latest = raw.get("latest_version")
         return cls(
-            owner=str(raw["owner"]),
-            name=str(raw["name"]),
-            visibility=str(raw.get("visibility") or "private"),
-            description=raw.get("description"),
-            run_count=int(raw.get("run_count") or 0),
+            owner=_required(raw, "owner"),
+            name=_required(raw, "name"),
+            visibility=_text(raw.get("visibility")) or "private",
+            description=_text(raw.get("description")),
+            run_count=_count(raw.get("run_count")),
             latest_version=ModelVersion.from_api(latest) if isinstance(latest, Mapping) else None,
         )
 
@@ -118,15 +135,15 @@ class Training:
         if isinstance(version, Mapping):  # the client may expand it into a Version
             version = version.get("id")
         return cls(
-            id=str(raw["id"]),
-            trainer_model=str(raw.get("model") or ""),
-            trainer_version=str(version or ""),
-            status=str(raw.get("status") or ""),
+            id=_required(raw, "id"),
+            trainer_model=_text(raw.get("model")) or "",
+            trainer_version=_text(version) or "",  # may be "hidden"
+            status=_text(raw.get("status")) or "",
             input=_frozen(raw.get("input")),
-            output_version=output.get("version"),
-            output_weights=output.get("weights"),
-            error=raw.get("error"),
-            logs=raw.get("logs"),
+            output_version=_text(output.get("version")),  # may be a bare hash, or null
+            output_weights=_text(output.get("weights")),
+            error=_text(raw.get("error")),
+            logs=_text(raw.get("logs")),  # null while processing and after a cancel
             created_at=_when(raw.get("created_at")),
             started_at=_when(raw.get("started_at")),
             completed_at=_when(raw.get("completed_at")),
@@ -146,6 +163,8 @@ class Prediction:
     created_at: datetime | None
     completed_at: datetime | None
     predict_time: float | None
+    # Replicate deletes a prediction's output (and files) an hour after it ends.
+    data_removed: bool = False
 
     @property
     def is_terminal(self) -> bool:
@@ -160,19 +179,23 @@ class Prediction:
             urls = tuple(str(item) for item in output)
         else:
             urls = ()
-        metrics = raw.get("metrics") or {}
+        metrics = raw.get("metrics")
+        predict_time = metrics.get("predict_time") if isinstance(metrics, Mapping) else None
         return cls(
-            id=str(raw["id"]),
-            model=str(raw.get("model") or ""),
-            version=str(raw.get("version") or ""),
-            status=str(raw.get("status") or ""),
+            id=_required(raw, "id"),
+            model=_text(raw.get("model")) or "",
+            version=_text(raw.get("version")) or "",  # may be "hidden"
+            status=_text(raw.get("status")) or "",
             input=_frozen(raw.get("input")),
             output=urls,
-            error=raw.get("error"),
-            logs=raw.get("logs"),
+            error=_text(raw.get("error")),
+            logs=_text(raw.get("logs")),
             created_at=_when(raw.get("created_at")),
             completed_at=_when(raw.get("completed_at")),
-            predict_time=metrics.get("predict_time") if isinstance(metrics, Mapping) else None,
+            predict_time=float(predict_time)
+            if isinstance(predict_time, int | float) and not isinstance(predict_time, bool)
+            else None,
+            data_removed=raw.get("data_removed") is True,
         )
 
 
@@ -187,12 +210,13 @@ class UploadedFile:
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> UploadedFile:
-        checksums = raw.get("checksums") or {}
+        checksums = raw.get("checksums")
+        urls = raw.get("urls")
         return cls(
-            id=str(raw["id"]),
-            name=str(raw.get("name") or ""),
-            content_type=str(raw.get("content_type") or ""),
-            size=int(raw.get("size") or 0),
-            sha256=checksums.get("sha256"),
-            url=str((raw.get("urls") or {}).get("get") or ""),
+            id=_required(raw, "id"),
+            name=_text(raw.get("name")) or "",  # the schema does not promise name or etag
+            content_type=_text(raw.get("content_type")) or "",
+            size=_count(raw.get("size")),
+            sha256=_text(checksums.get("sha256")) if isinstance(checksums, Mapping) else None,
+            url=(_text(urls.get("get")) if isinstance(urls, Mapping) else None) or "",
         )

@@ -17,6 +17,7 @@ import secrets
 import tarfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,7 +38,9 @@ from core.sandbox.store import BASE, Doc, Store
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 MAX_FILE_BYTES = 100 * 1024 * 1024
-_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # Replicate's ids until 2024 (base32)
+_CURRENT_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # since: Crockford's base32
+ID_STYLES = ("legacy", "current")
 
 
 class Problem(Exception):
@@ -49,9 +52,20 @@ class Problem(Exception):
         self.body: dict[str, Any] = {"title": title, "detail": detail, "status": status, **extra}
 
 
-def new_id() -> str:
-    """A Replicate-style id: 26 lowercase base32 characters."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
+def new_id(style: str = "legacy") -> str:
+    """A Replicate-style job id: 26 lowercase characters, ``legacy`` (a-z, 2-7, as in
+    "heat2o3bzn3ahtr6bjfftvbaci") or ``current`` (Crockford's base32, as in
+    "pw050dtb51rj40cjb2vrcw97b8")."""
+    alphabet = _CURRENT_ID_ALPHABET if style == "current" else _ID_ALPHABET
+    return "".join(secrets.choice(alphabet) for _ in range(26))
+
+
+def new_file_id(style: str = "legacy") -> str:
+    """A files-API id: ``current`` ones are the base64 of a UUID, 48 characters of mixed
+    case ("NGZiNmY2YzQtMThhZi00ZjcyLWFhZjktODg4NTY0NWNlMDEy")."""
+    if style == "current":
+        return base64.b64encode(str(uuid.uuid4()).encode()).decode()
+    return new_id(style)
 
 
 @dataclass
@@ -64,6 +78,7 @@ class SandboxConfig:
     prediction_seconds: float = 2.0
     page_size: int = 100
     fetch_timeout_seconds: float = 20.0
+    id_style: str = "legacy"  # of new trainings, predictions and files: see new_id
 
     def update(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
@@ -73,6 +88,9 @@ class SandboxConfig:
             setattr(self, key, type(current)(value))
         if self.page_size < 1:
             raise Problem(400, "Bad setting", "page_size must be at least 1")
+        if self.id_style not in ID_STYLES:
+            self.id_style = "legacy"
+            raise Problem(400, "Bad setting", f"id_style must be one of {', '.join(ID_STYLES)}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +160,7 @@ class Sandbox:
     def reset(self) -> None:
         self.store.wipe()
         self._planned_outcomes.clear()
+        self.config.id_style = "legacy"  # a shape of answers, like the rules reset clears
         with self._stats_lock:
             self.stats.clear()
         self._seed_catalog()
@@ -253,7 +272,7 @@ class Sandbox:
 
         created = self.clock()
         start_at = created + self.config.training_start_seconds
-        training_id = new_id()
+        training_id = new_id(self.config.id_style)
         doc: Doc = {
             "id": training_id,
             "model": trainer_key,
@@ -367,7 +386,7 @@ class Sandbox:
         schema = found[1]["openapi_schema"]["components"]["schemas"]["Input"]
         _raise_if_invalid(catalog.validate_input(schema, prediction_input))
         created = self.clock()
-        prediction_id = new_id()
+        prediction_id = new_id(self.config.id_style)
         doc: Doc = {
             "id": prediction_id,
             "model": model_key,
@@ -534,7 +553,7 @@ class Sandbox:
     def create_file(self, name: str, content_type: str, content: bytes, metadata: Doc) -> Doc:
         if len(content) > MAX_FILE_BYTES:
             raise Problem(413, "Payload too large", "Files may be at most 100 MB.")
-        file_id = new_id()
+        file_id = new_file_id(self.config.id_style)
         (self.data_dir / "files" / file_id).write_bytes(content)
         created = self.clock()
         md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
@@ -636,7 +655,7 @@ class Sandbox:
 
     def _local_content(self, path: str) -> bytes | None:
         try:
-            if match := re.fullmatch(r"/v1/files/([a-z0-9]+)(/download)?", path):
+            if match := re.fullmatch(r"/v1/files/([A-Za-z0-9_-]+)(/download)?", path):
                 return self.file_content(match.group(1))[0]
             if path.startswith("/_blob/"):
                 return self.get_blob(path.removeprefix("/_blob/"))[0]
@@ -699,7 +718,14 @@ def _raise_if_invalid(problems: list[str]) -> None:
             422,
             "Input validation failed",
             "".join(f"- {line}\n" for line in problems),
-            invalid_fields=[{"type": "invalid", "description": line} for line in problems],
+            invalid_fields=[
+                {
+                    "type": "invalid",
+                    "field": line.partition(":")[0],
+                    "description": line.partition(":")[2].strip(),
+                }
+                for line in problems
+            ],
         )
 
 

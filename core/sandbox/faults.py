@@ -1,14 +1,23 @@
-"""Injected trouble: error answers, latency, hangs, and Replicate's rate limits.
+"""Injected trouble: error answers, redirects, latency, hangs, and Replicate's rate limits.
 
 Rules are set through ``/_sandbox/faults`` and live in memory only (a restart clears
 them). A rule with a ``status`` answers that status instead of (``when="before"``) or
 after (``when="after"``: the request WAS carried out, only its answer is lost) the real
-handler; a rule with ``timeout`` holds the request for ``hang_seconds`` first; a rule with
-only ``latency_ms`` delays every matching request.
+handler, with ``body`` (a JSON object) when given; ``when="truncated"`` carries the
+request out and sends its real answer with the body cut in half (a proxy that dropped the
+rest: valid HTTP, broken JSON). A rule with ``redirect_to`` answers a redirect there (302
+unless ``status`` says 301/303/307/308); a rule with ``timeout`` holds the request for
+``hang_seconds`` first; a rule with only ``latency_ms`` delays every matching request.
+
+A 429 (from a rule or from the rate limits) says so in either of Replicate's two wordings
+(``wording``: ``resets`` "Your rate limit resets in ~Ns." or ``expected`` "Expected
+available in N seconds."), with ``Retry-After`` in seconds, as an HTTP date, or not at all
+(``retry_after_as``), and ``ratelimit-remaining: 0`` / ``ratelimit-reset``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import math
 import random
 import re
@@ -32,14 +41,25 @@ class FaultRule:
     path: str = r"^/v1/"
     methods: list[str] | None = None
     when: str = "before"
+    redirect_to: str | None = None  # a Location: relative, or any absolute URL
+    body: dict[str, Any] | None = None  # the error answer's JSON instead of the default
+    wording: str = "resets"  # of a 429: "resets" or "expected"
+    retry_after_as: str = "seconds"  # "seconds", "date" (an HTTP date) or "none"
     id: int = 0
     hits: int = 0
     _pattern: re.Pattern[str] = field(default=re.compile(""), repr=False)
 
     def __post_init__(self) -> None:
-        if self.when not in ("before", "after"):
-            raise Problem(400, "Bad fault", "when must be 'before' or 'after'")
-        if self.status is not None and not 400 <= self.status <= 599:
+        if self.when not in ("before", "after", "truncated"):
+            raise Problem(400, "Bad fault", "when must be 'before', 'after' or 'truncated'")
+        if self.body is not None and not isinstance(self.body, dict):
+            raise Problem(400, "Bad fault", "body must be a JSON object")
+        check_throttle_style(self.wording, self.retry_after_as)
+        if self.redirect_to is not None:
+            self.status = self.status or 302
+            if self.status not in REDIRECT_STATUSES:
+                raise Problem(400, "Bad fault", "a redirect's status is 301, 302, 303, 307 or 308")
+        elif self.status is not None and not 400 <= self.status <= 599:
             raise Problem(400, "Bad fault", "status must be an HTTP error code (400-599)")
         if not 0 <= self.share <= 1:
             raise Problem(400, "Bad fault", "share must be between 0 and 1")
@@ -103,7 +123,7 @@ class FaultBook:
             for rule in list(self._rules):
                 if not rule.matches(method, path) or self._random.random() >= rule.share:
                     continue
-                if rule.status is None and not rule.timeout:
+                if rule.status is None and not rule.timeout and rule.when != "truncated":
                     latency += rule.latency_ms / 1000
                     rule.hits += 1
                     continue
@@ -122,20 +142,27 @@ class FaultBook:
 @dataclass
 class RateLimits:
     """Replicate's limits (600/min prediction creates, 3000/min the rest) as token
-    buckets holding ``burst_seconds`` worth of requests. Off until set."""
+    buckets holding ``burst_seconds`` worth of requests. Off until set; while on, every
+    answer carries ``ratelimit-remaining`` and ``ratelimit-reset`` as Replicate's do."""
 
     predictions_per_minute: float | None = None
     other_per_minute: float | None = None
     burst_seconds: float = 1.0
+    wording: str = "resets"
+    retry_after_as: str = "seconds"
     _tokens: dict[str, float] = field(default_factory=dict)
     _stamp: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def configure(self, spec: dict[str, Any]) -> None:
+        wording = str(spec.get("wording", self.wording))
+        retry_after_as = str(spec.get("retry_after_as", self.retry_after_as))
+        check_throttle_style(wording, retry_after_as)
         with self._lock:
             for key in ("predictions_per_minute", "other_per_minute", "burst_seconds"):
                 if key in spec:
                     setattr(self, key, None if spec[key] is None else float(spec[key]))
+            self.wording, self.retry_after_as = wording, retry_after_as
             self._tokens.clear()
             self._stamp.clear()
 
@@ -144,14 +171,17 @@ class RateLimits:
             "predictions_per_minute": self.predictions_per_minute,
             "other_per_minute": self.other_per_minute,
             "burst_seconds": self.burst_seconds,
+            "wording": self.wording,
+            "retry_after_as": self.retry_after_as,
         }
 
-    def take(self, is_prediction_create: bool) -> float | None:
-        """None when the request may go on, else the seconds until a token frees up."""
+    def take(self, is_prediction_create: bool) -> tuple[float | None, dict[str, str]]:
+        """(None when the request may go on, else the seconds until a token frees up;
+        the ``ratelimit-*`` headers its answer carries, none while the limit is off)."""
         bucket = "predictions" if is_prediction_create else "other"
         per_minute = self.predictions_per_minute if is_prediction_create else self.other_per_minute
         if per_minute is None:
-            return None
+            return None, {}
         rate = per_minute / 60
         capacity = max(1.0, rate * self.burst_seconds)
         with self._lock:
@@ -159,13 +189,48 @@ class RateLimits:
             tokens = self._tokens.get(bucket, capacity)
             tokens = min(capacity, tokens + (at - self._stamp.get(bucket, at)) * rate)
             self._stamp[bucket] = at
-            if tokens >= 1:
-                self._tokens[bucket] = tokens - 1
-                return None
-            self._tokens[bucket] = tokens
-            return (1 - tokens) / rate
+            wait = None if tokens >= 1 else (1 - tokens) / rate
+            self._tokens[bucket] = tokens - 1 if wait is None else tokens
+            left = self._tokens[bucket]
+        headers = {
+            "ratelimit-remaining": str(max(0, math.floor(left))),
+            "ratelimit-reset": retry_after_header((capacity - left) / rate),
+        }
+        return wait, headers
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+WORDINGS = ("resets", "expected")
+RETRY_AFTER_FORMS = ("seconds", "date", "none")
+
+
+def check_throttle_style(wording: str, retry_after_as: str) -> None:
+    if wording not in WORDINGS:
+        raise Problem(400, "Bad fault", f"wording must be one of {', '.join(WORDINGS)}")
+    if retry_after_as not in RETRY_AFTER_FORMS:
+        raise Problem(
+            400, "Bad fault", f"retry_after_as must be one of {', '.join(RETRY_AFTER_FORMS)}"
+        )
 
 
 def retry_after_header(seconds: float) -> str:
     """Retry-After is whole seconds; never 0 for a wait that is not over."""
     return str(max(1, math.ceil(seconds)))
+
+
+def retry_after_value(seconds: float, form: str, now: float) -> str | None:
+    """``Retry-After`` as ``form`` says: whole seconds, an HTTP date, or None (left out).
+    A date has one-second resolution, so it is rounded up to keep the wait whole."""
+    if form == "none":
+        return None
+    if form == "date":
+        return email.utils.formatdate(math.ceil(now) + max(1, math.ceil(seconds)), usegmt=True)
+    return retry_after_header(seconds)
+
+
+def throttled_detail(seconds: float, wording: str) -> str:
+    """The 429 body's sentence, in one of the two wordings Replicate uses."""
+    whole = max(1, math.ceil(seconds))
+    if wording == "expected":
+        return f"Request was throttled. Expected available in {whole} second{'s' * (whole != 1)}."
+    return f"Request was throttled. Your rate limit resets in ~{whole}s."

@@ -1,9 +1,10 @@
 """The sandbox's HTTP face: Replicate's ``/v1`` API, public downloads, and ``/_sandbox``.
 
-Routes are thin: they parse the request, call the engine, and render its documents
-with this server's own address in place of the stored ``BASE`` marker. Handlers are
-plain functions, so Starlette runs them in its thread pool; the fault and rate-limit
-layer is async, so injected latency and hangs cost no thread.
+Routes are thin: they parse the request, call the engine, pass its documents through
+the shape rules (``core.sandbox.shapes``) and render them with this server's own address
+in place of the stored ``BASE`` marker. Handlers are plain functions, so Starlette runs
+them in its thread pool; the fault and rate-limit layer is async, so injected latency and
+hangs cost no thread.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,11 +23,20 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.sandbox.engine import Page, Problem, Sandbox
-from core.sandbox.faults import FaultBook, RateLimits, retry_after_header
-from core.sandbox.store import BASE, dump
+from core.sandbox.faults import (
+    FaultBook,
+    FaultRule,
+    RateLimits,
+    retry_after_header,
+    retry_after_value,
+    throttled_detail,
+)
+from core.sandbox.shapes import ShapeBook
+from core.sandbox.store import BASE, Doc, dump
 
 PROBLEM_JSON = "application/problem+json"
-_ID_SEGMENT = re.compile(r"/(?:[a-z2-7]{26}|[0-9a-f]{64})(?=/|$)")
+# Ids in stats keys: jobs (26 characters, either alphabet), files (48), versions (64 hex).
+_ID_SEGMENT = re.compile(r"/(?:[a-z0-9]{26}|[A-Za-z0-9_-]{48}|[0-9a-f]{64})(?=/|$)")
 
 
 def _base(request: Request) -> str:
@@ -34,24 +46,31 @@ def _base(request: Request) -> str:
 def _render(
     request: Request, payload: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    text = dump(payload).replace(BASE, _base(request))
+    if isinstance(payload, dict) and "id" in payload:  # Replicate's answers start with it
+        payload = {"id": payload["id"], **payload}
+        text = json.dumps(payload, separators=(",", ":")).replace(BASE, _base(request))
+    else:
+        text = dump(payload).replace(BASE, _base(request))
     return Response(text, status_code=status, media_type="application/json", headers=headers)
 
 
-def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response:
+def _problem_response(
+    problem: Problem, shapes: ShapeBook, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
-        json.dumps(problem.body),
+        json.dumps(shapes.error(problem.body)),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=headers,
     )
 
 
-def _page(request: Request, page: Page) -> Response:
+def _page(request: Request, page: Page, shape: Callable[[Doc], Doc]) -> Response:
     next_url = None
     if page.next_cursor:
         next_url = f"{_base(request)}{request.url.path}?cursor={page.next_cursor}"
-    return _render(request, {"next": next_url, "previous": None, "results": page.results})
+    results = [shape(doc) for doc in page.results]
+    return _render(request, {"next": next_url, "previous": None, "results": results})
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -74,15 +93,27 @@ def _wait_seconds(prefer: str | None) -> float | None:
     return float(min(60, max(1, int(match.group(1) or 60))))
 
 
-def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIApp:
+def _wait_applied(prefer: str | None) -> str:
+    """What ``Preference-Applied`` echoes: ``wait=N`` for ``wait=N``, else ``wait``."""
+    match = re.search(r"\bwait(=\d+)?", prefer or "")
+    return f"wait{match.group(1) or ''}" if match else "wait"
+
+
+def build_app(
+    sandbox: Sandbox, faults: FaultBook, limits: RateLimits, shapes: ShapeBook | None = None
+) -> ASGIApp:
     """The ASGI application for one sandbox."""
+    shapes = shapes or ShapeBook()
 
     def model_key(request: Request) -> str:
         return f"{request.path_params['owner']}/{request.path_params['name']}"
 
+    def prediction_shape(doc: Doc) -> Doc:
+        return shapes.prediction(doc, sandbox.clock())
+
     # -- /v1: Replicate's API ------------------------------------------------------
     def get_model(request: Request) -> Response:
-        return _render(request, sandbox.get_model(model_key(request)))
+        return _render(request, shapes.model(sandbox.get_model(model_key(request))))
 
     def delete_model(request: Request) -> Response:
         sandbox.delete_model(model_key(request))
@@ -90,16 +121,20 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
 
     async def create_model(request: Request) -> Response:
         body = await _json_body(request)
-        return _render(request, await _threaded(sandbox.create_model, body), 201)
+        return _render(request, shapes.model(await _threaded(sandbox.create_model, body)), 201)
 
     def list_versions(request: Request) -> Response:
+        key = model_key(request)
         return _page(
-            request, sandbox.list_versions(model_key(request), request.query_params.get("cursor"))
+            request,
+            sandbox.list_versions(key, request.query_params.get("cursor")),
+            lambda doc: shapes.version(key, doc),
         )
 
     def get_version(request: Request) -> Response:
+        key = model_key(request)
         return _render(
-            request, sandbox.get_version(model_key(request), request.path_params["version"])
+            request, shapes.version(key, sandbox.get_version(key, request.path_params["version"]))
         )
 
     def delete_version(request: Request) -> Response:
@@ -111,32 +146,41 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         doc = await _threaded(
             sandbox.create_training, model_key(request), request.path_params["version"], body
         )
-        return _render(request, doc, 201)
+        return _render(request, shapes.training(doc), 201)
 
     def list_trainings(request: Request) -> Response:
-        return _page(request, sandbox.list_trainings(request.query_params.get("cursor")))
+        return _page(
+            request, sandbox.list_trainings(request.query_params.get("cursor")), shapes.training
+        )
 
     def get_training(request: Request) -> Response:
-        return _render(request, sandbox.get_training(request.path_params["id"]))
+        return _render(request, shapes.training(sandbox.get_training(request.path_params["id"])))
 
     def cancel_training(request: Request) -> Response:
-        return _render(request, sandbox.cancel_training(request.path_params["id"]))
+        return _render(request, shapes.training(sandbox.cancel_training(request.path_params["id"])))
 
     async def create_prediction(request: Request) -> Response:
         body = await _json_body(request)
-        wait = _wait_seconds(request.headers.get("prefer"))
-        doc, finished = await _threaded(sandbox.create_prediction, body, wait)
-        headers = {"Preference-Applied": "wait"} if wait and finished else None
-        return _render(request, doc, 201, headers)
+        prefer = request.headers.get("prefer")
+        wait = _wait_seconds(prefer)
+        doc, _finished = await _threaded(sandbox.create_prediction, body, wait)
+        if wait:  # Replicate echoes the wait it applied, finished or not
+            doc = shapes.waited_prediction(doc)
+        headers = {"Preference-Applied": _wait_applied(prefer)} if wait else None
+        return _render(request, prediction_shape(doc), 201, headers)
 
     def list_predictions(request: Request) -> Response:
-        return _page(request, sandbox.list_predictions(request.query_params.get("cursor")))
+        return _page(
+            request, sandbox.list_predictions(request.query_params.get("cursor")), prediction_shape
+        )
 
     def get_prediction(request: Request) -> Response:
-        return _render(request, sandbox.get_prediction(request.path_params["id"]))
+        return _render(request, prediction_shape(sandbox.get_prediction(request.path_params["id"])))
 
     def cancel_prediction(request: Request) -> Response:
-        return _render(request, sandbox.cancel_prediction(request.path_params["id"]))
+        return _render(
+            request, prediction_shape(sandbox.cancel_prediction(request.path_params["id"]))
+        )
 
     async def create_file(request: Request) -> Response:
         async with request.form(max_part_size=110 * 1024 * 1024) as form:
@@ -154,15 +198,14 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         except ValueError as exc:
             raise Problem(422, "Input validation failed", "- metadata: not JSON\n") from exc
         doc = await _threaded(sandbox.create_file, name, content_type, content, metadata)
-        return _render(request, doc, 201)
+        return _render(request, shapes.file(doc), 201)
 
     def list_files(request: Request) -> Response:
-        return _render(
-            request, {"next": None, "previous": None, "results": sandbox.store.list_files()}
-        )
+        files = [shapes.file(doc) for doc in sandbox.store.list_files()]
+        return _render(request, {"next": None, "previous": None, "results": files})
 
     def get_file(request: Request) -> Response:
-        return _render(request, sandbox.get_file(request.path_params["id"]))
+        return _render(request, shapes.file(sandbox.get_file(request.path_params["id"])))
 
     def delete_file(request: Request) -> Response:
         sandbox.delete_file(request.path_params["id"])
@@ -180,8 +223,11 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
 
     # -- public downloads: replicate.delivery and the app's blob store ------------------
     def delivery(request: Request) -> Response:
-        name = request.path_params["name"]
-        content = sandbox.get_delivery(request.path_params["token"], name)
+        name, token = request.path_params["name"], request.path_params["token"]
+        prediction = sandbox.store.get_job("prediction", token)
+        if prediction is not None and shapes.removed(prediction[0], sandbox.clock()):
+            raise Problem(404, "Not found", "Not found.")  # the data was removed
+        content = sandbox.get_delivery(token, name)
         return Response(content, media_type=_media_type(name))
 
     async def put_blob(request: Request) -> Response:
@@ -225,6 +271,14 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
             faults.clear()
         return JSONResponse({"rules": faults.rules()})
 
+    async def shape_rules(request: Request) -> Response:
+        if request.method == "POST":
+            rule = shapes.add(await _json_body(request))
+            return JSONResponse(rule.public(), status_code=201)
+        if request.method == "DELETE":
+            shapes.clear()
+        return JSONResponse({"rules": shapes.rules()})
+
     async def rate_limits(request: Request) -> Response:
         if request.method == "POST":
             limits.configure(await _json_body(request))
@@ -241,13 +295,21 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
     def reset(request: Request) -> Response:
         sandbox.reset()
         faults.clear()
-        limits.configure({"predictions_per_minute": None, "other_per_minute": None})
+        shapes.clear()
+        limits.configure(
+            {
+                "predictions_per_minute": None,
+                "other_per_minute": None,
+                "wording": "resets",
+                "retry_after_as": "seconds",
+            }
+        )
         return JSONResponse({"reset": True})
 
     def stats(request: Request) -> Response:
         with sandbox._stats_lock:
             counts = dict(sandbox.stats)
-        return JSONResponse({"counts": counts, "faults": faults.rules()})
+        return JSONResponse({"counts": counts, "faults": faults.rules(), "shapes": shapes.rules()})
 
     routes = [
         Route("/v1/models", create_model, methods=["POST"]),
@@ -280,6 +342,7 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/config", config, methods=["GET", "POST"]),
         Route("/_sandbox/faults", fault_rules, methods=["GET", "POST", "DELETE"]),
+        Route("/_sandbox/shapes", shape_rules, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/rate-limits", rate_limits, methods=["GET", "POST"]),
         Route("/_sandbox/trainings/next", next_training, methods=["POST"]),
         Route("/_sandbox/trainings/finish", finish_trainings, methods=["POST"]),
@@ -289,16 +352,18 @@ def build_app(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> ASGIAp
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return _problem_response(exc)
+        if request.url.path.startswith("/_sandbox/"):  # the control API is never shaped
+            return Response(json.dumps(exc.body), exc.status, media_type=PROBLEM_JSON)
+        return _problem_response(exc, shapes)
 
     async def on_not_found(request: Request, exc: Exception) -> Response:
-        return _problem_response(Problem(404, "Not found", "Not found."))
+        return _problem_response(Problem(404, "Not found", "Not found."), shapes)
 
     app = Starlette(
         routes=routes,
         exception_handlers={Problem: on_problem, 404: on_not_found, 405: on_not_found},
     )
-    return Gatekeeper(app, sandbox, faults, limits)
+    return Gatekeeper(app, sandbox, faults, limits, shapes)
 
 
 async def _threaded(function: Any, *args: Any) -> Any:
@@ -319,16 +384,47 @@ def _media_type(name: str) -> str:
     }.get(suffix, "application/octet-stream")
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def control_refusal(scope: Scope) -> str | None:
+    """Why a control-API request is refused (it can reset the sandbox, inject faults): it
+    came from another machine, or a web page of another origin sent it (a browser adds
+    ``Origin`` to such requests, even "simple" ones that skip the CORS preflight)."""
+    client = scope.get("client")
+    if client and client[0] not in _LOOPBACK:
+        return "The sandbox's control API answers loopback clients only."
+    headers = dict(scope.get("headers") or [])
+    origin = headers.get(b"origin", b"").decode(errors="replace").strip()
+    if origin:
+        host = headers.get(b"host", b"").decode(errors="replace").strip()
+        if origin.split("://", 1)[-1].rstrip("/") != host:
+            return f"The sandbox's control API refuses cross-origin requests (from {origin})."
+    return None
+
+
 class Gatekeeper:
     """Authentication, rate limits and injected faults, in front of the routes."""
 
     def __init__(
-        self, app: ASGIApp, sandbox: Sandbox, faults: FaultBook, limits: RateLimits
+        self,
+        app: ASGIApp,
+        sandbox: Sandbox,
+        faults: FaultBook,
+        limits: RateLimits,
+        shapes: ShapeBook,
     ) -> None:
         self.app, self.sandbox, self.faults, self.limits = app, sandbox, faults, limits
+        self.shapes = shapes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/_sandbox/"):
+            refused = control_refusal(scope)
+            if refused is not None:
+                body = {"title": "Forbidden", "detail": refused, "status": 403}
+                await Response(json.dumps(body), 403, media_type=PROBLEM_JSON)(scope, receive, send)
+                return
         if scope["type"] != "http" or path.startswith("/_sandbox/"):
             await self.app(scope, receive, send)
             return
@@ -346,48 +442,100 @@ class Gatekeeper:
                         401,
                         "Unauthenticated",
                         "You did not pass a valid authentication token",
-                    )
+                    ),
+                    self.shapes,
                 )(scope, receive, send)
                 return
-            wait = self.limits.take(method == "POST" and path == "/v1/predictions")
+            wait, limit_headers = self.limits.take(method == "POST" and path == "/v1/predictions")
             if wait is not None:
-                await _throttled(wait)(scope, receive, send)
+                throttled = _throttled(
+                    wait, self.limits.wording, self.limits.retry_after_as, self.shapes
+                )
+                await throttled(scope, receive, send)  # its own ratelimit-* headers
                 return
+            send = _adding_headers(send, limit_headers)
         if rule is None:
             await self.app(scope, receive, send)
             return
         if rule.timeout:
             await asyncio.sleep(rule.hang_seconds)
+        if rule.when == "truncated":
+            await self.app(scope, receive, _truncating(send))
+            return
         if rule.when == "after":
 
             async def swallow(message: Message) -> None:
                 return None
 
             await self.app(scope, receive, swallow)
-        await _fault_response(rule.status or 504, rule.retry_after)(scope, receive, send)
+        await _fault_response(rule, self.shapes)(scope, receive, send)
 
 
-def _throttled(wait: float) -> Response:
-    seconds = retry_after_header(wait)
+def _truncating(send: Send) -> Send:
+    """``send`` that holds the answer back and sends it with only the first half of its
+    body (and a Content-Length that says so)."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def send_half(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        body = b"".join(chunks)
+        half = body[: len(body) // 2]
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(half)).encode())]})
+        await send({"type": "http.response.body", "body": half})
+
+    return send_half
+
+
+def _adding_headers(send: Send, extra: dict[str, str]) -> Send:
+    """``send`` with ``extra`` headers added to the response's start."""
+    if not extra:
+        return send
+    encoded = [(key.encode(), value.encode()) for key, value in extra.items()]
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *encoded]}
+        await send(message)
+
+    return send_with_headers
+
+
+def _throttled(wait: float, wording: str, retry_after_as: str, shapes: ShapeBook) -> Response:
+    """A 429 as Replicate sends it: only ``detail``, in either wording."""
+    headers = {"ratelimit-remaining": "0", "ratelimit-reset": retry_after_header(wait)}
+    retry_after = retry_after_value(wait, retry_after_as, time.time())
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
     return Response(
-        json.dumps(
-            {
-                "title": "Request was throttled",
-                "status": 429,
-                "detail": f"Request was throttled. Your rate limit resets in ~{seconds}s.",
-            }
-        ),
+        json.dumps(shapes.error({"detail": throttled_detail(wait, wording)})),
         status_code=429,
         media_type=PROBLEM_JSON,
-        headers={"Retry-After": seconds},
+        headers=headers,
     )
 
 
-def _fault_response(status: int, retry_after: float | None) -> Response:
-    headers = {"Retry-After": retry_after_header(retry_after)} if retry_after else None
+def _fault_response(rule: FaultRule, shapes: ShapeBook) -> Response:
+    status, retry_after = rule.status or 504, rule.retry_after
+    if rule.redirect_to is not None:
+        return Response(status_code=status, headers={"Location": rule.redirect_to})
     if status == 429:
-        response = _throttled(retry_after or 1)
-        return response
+        return _throttled(retry_after or 1, rule.wording, rule.retry_after_as, shapes)
+    headers = {}
+    if retry_after:
+        value = retry_after_value(retry_after, rule.retry_after_as, time.time())
+        if value is not None:
+            headers["Retry-After"] = value
     if status == 502:
         return Response(
             "<html><body><h1>502 Bad Gateway</h1></body></html>",
@@ -397,10 +545,13 @@ def _fault_response(status: int, retry_after: float | None) -> Response:
         )
     titles = {500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
     title = titles.get(status, "Error")
+    body = rule.body or {
+        "title": title,
+        "detail": f"{title} (injected by the sandbox)",
+        "status": status,
+    }
     return Response(
-        json.dumps(
-            {"title": title, "detail": f"{title} (injected by the sandbox)", "status": status}
-        ),
+        json.dumps(shapes.error(body)),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,

@@ -15,6 +15,7 @@ import uvicorn
 from core.sandbox.engine import Sandbox, SandboxConfig
 from core.sandbox.faults import FaultBook, RateLimits
 from core.sandbox.http import build_app
+from core.sandbox.shapes import ShapeBook
 
 CLOCK_INTERVAL_SECONDS = 0.1
 
@@ -27,6 +28,7 @@ class RunningSandbox:
     sandbox: Sandbox
     faults: FaultBook
     limits: RateLimits
+    shapes: ShapeBook
     _server: uvicorn.Server
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -48,9 +50,11 @@ def _clock(sandbox: Sandbox, stopping: threading.Event) -> None:
             time.sleep(1)
 
 
-def _server(sandbox: Sandbox, faults: FaultBook, limits: RateLimits) -> uvicorn.Server:
+def _server(
+    sandbox: Sandbox, faults: FaultBook, limits: RateLimits, shapes: ShapeBook
+) -> uvicorn.Server:
     config = uvicorn.Config(
-        build_app(sandbox, faults, limits),
+        build_app(sandbox, faults, limits, shapes),
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -80,11 +84,11 @@ def start_sandbox(
     sandbox_config = config or SandboxConfig()
     sandbox_config.update(settings)
     sandbox = Sandbox(data_dir, config=sandbox_config)
-    faults, limits = FaultBook(), RateLimits()
-    server = _server(sandbox, faults, limits)
+    faults, limits, shapes = FaultBook(), RateLimits(), ShapeBook()
+    server = _server(sandbox, faults, limits, shapes)
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    running = RunningSandbox(f"http://{host}:{bound_port}", sandbox, faults, limits, server)
+    running = RunningSandbox(f"http://{host}:{bound_port}", sandbox, faults, limits, shapes, server)
     serve = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{bound_port}", daemon=True
     )
@@ -109,12 +113,12 @@ def start_sandbox(
 def serve_forever(data_dir: Path, *, host: str, port: int, config: SandboxConfig) -> None:
     """Run in the foreground until interrupted (the CLI)."""
     sandbox = Sandbox(data_dir, config=config)
-    faults, limits = FaultBook(), RateLimits()
+    faults, limits, shapes = FaultBook(), RateLimits(), ShapeBook()
     stopping = threading.Event()
     clock = threading.Thread(target=_clock, args=(sandbox, stopping), daemon=True)
     clock.start()
     try:
-        _server(sandbox, faults, limits).run(sockets=[bind(host, port)])
+        _server(sandbox, faults, limits, shapes).run(sockets=[bind(host, port)])
     finally:
         stopping.set()
         sandbox.store.close()

@@ -207,8 +207,7 @@ def test_errors_are_translated(
     with pytest.raises(DataRejected):
         gateway.get_model("not-a-model-id")
     assert gateway.get_model("sandrasocial/does-not-exist") is None
-    anonymous = make_gateway(token="")
-    anonymous._client._client.headers.pop("Authorization", None)
+    anonymous = make_gateway(token="")  # no Authorization header at all
     with pytest.raises(Unauthorized) as caught:
         anonymous.get_model(FAST_FLUX_TRAINER)
     assert "REPLICATE_API_TOKEN" in str(caught.value)
@@ -234,3 +233,92 @@ def test_throttled_until_the_budget_ends_is_rate_limited(
     assert caught.value.status == 429
     # Retry-After (5 s) is past the 2 s budget: it gives up at once instead of sleeping.
     assert _counts(control)["GET /v1/models/replicate/fast-flux-trainer"] == 1
+
+
+@pytest.mark.parametrize("wording", ["resets", "expected"])
+@pytest.mark.parametrize("retry_after_as", ["seconds", "date", "none"])
+def test_429s_in_every_documented_form_are_waited_out(
+    gateway: ReplicateGateway,
+    control: httpx.Client,
+    version: str,
+    wording: str,
+    retry_after_as: str,
+) -> None:
+    """Retry-After in seconds, as an HTTP date, or absent (then ratelimit-reset and the
+    body's wording say it): a read and a paid create each wait about a second, once."""
+    throttle = {"status": 429, "count": 1, "retry_after": 1, "wording": wording}
+    throttle["retry_after_as"] = retry_after_as
+    _fault(control, **throttle, path="^/v1/models/replicate/")
+    _fault(control, **throttle, path="^/v1/predictions$", methods=["POST"])
+    started = time.monotonic()
+    assert gateway.get_model(FAST_FLUX_TRAINER) is not None
+    assert gateway.create_prediction(version, {"prompt": "userz"}).id
+    assert time.monotonic() - started >= 1.5  # two waits of (about) a second, not 10 ms
+    assert sandbox_predictions(control) == 1
+
+
+@pytest.mark.parametrize("retry_after_as", ["seconds", "date", "none"])
+def test_rate_limited_keeps_the_wait_replicate_asked_for(
+    make_gateway: MakeGateway, control: httpx.Client, retry_after_as: str
+) -> None:
+    _fault(
+        control,
+        status=429,
+        retry_after=20,
+        retry_after_as=retry_after_as,
+        wording="expected",
+        path="^/v1/",
+    )
+    gateway = make_gateway(policy=RetryPolicy(total_seconds=2))
+    with pytest.raises(RateLimited) as caught:
+        gateway.get_model(FAST_FLUX_TRAINER)
+    assert caught.value.retry_after is not None and 18 <= caught.value.retry_after <= 21
+    assert "about" in str(caught.value)
+
+
+def test_the_sandbox_rate_limit_headers_alone_pace_the_gateway(
+    make_gateway: MakeGateway, control: httpx.Client
+) -> None:
+    """No Retry-After at all: the gateway waits as ratelimit-reset (and the wording) say."""
+    control.post(
+        "/rate-limits",
+        json={"other_per_minute": 60, "burst_seconds": 1, "retry_after_as": "none"},
+    ).raise_for_status()
+    gateway = make_gateway(limits=RateLimits.per_minute(60_000, 60_000))  # no pacing of its own
+    started = time.monotonic()
+    outcomes = gateway.get_models([FAST_FLUX_TRAINER] * 3, max_workers=1)
+    assert all(outcome.value is not None for outcome in outcomes)
+    assert time.monotonic() - started >= 1.5  # one request a second
+    answer = httpx.get(
+        f"{gateway.base_url}/v1/models/{FAST_FLUX_TRAINER}", headers={"Authorization": "Bearer x"}
+    )
+    assert answer.status_code == 429 and "retry-after" not in answer.headers
+    assert answer.headers["ratelimit-remaining"] == "0" and answer.headers["ratelimit-reset"]
+
+
+def test_a_422_that_only_mentions_version_is_invalid_input(
+    gateway: ReplicateGateway, control: httpx.Client, version: str
+) -> None:
+    body = {
+        "title": "Input validation failed",
+        "detail": "- input.hf_lora: weights of another model version cannot be loaded\n",
+        "status": 422,
+        "invalid_fields": [{"type": "invalid", "field": "input.hf_lora", "description": "..."}],
+    }
+    _fault(control, status=422, count=1, body=body, path="^/v1/predictions$")
+    with pytest.raises(InvalidInput, match="weights of another model version"):
+        gateway.create_prediction(version, {"prompt": "userz", "hf_lora": "x"})
+    with pytest.raises(InvalidVersion):
+        gateway.create_prediction("1" * 64, {"prompt": "userz"})
+
+
+def test_a_hung_create_is_cut_by_the_gateways_timeout(
+    make_gateway: MakeGateway, control: httpx.Client, version: str
+) -> None:
+    """replicate 1.0.7 sends a create without ``wait`` with no timeout at all."""
+    _fault(control, timeout=True, hang_seconds=4, count=1, path="^/v1/predictions$")
+    gateway = make_gateway(timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(CreateOutcomeUnknown, match="no answer in time"):
+        gateway.create_prediction(version, {"prompt": "userz"})
+    assert time.monotonic() - started < 2.5

@@ -15,11 +15,12 @@ from pydantic.v1 import ValidationError
 from replicate.client import Client
 
 from core.faces import SAME_PERSON_DISTANCE, FaceReader, distance
+from core.gateway.client import build_client
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import Training
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import start_sandbox
-from tests.conftest import TEST_TOKEN, close_client
+from tests.conftest import TEST_TOKEN
 from tests.photos import face_photo, selfie_zip
 
 
@@ -264,7 +265,8 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     first = start_sandbox(
         tmp_path, training_start_seconds=0, training_seconds=0, prediction_seconds=0
     )
-    client = Client(api_token=TEST_TOKEN, base_url=first.base_url)
+    connection = build_client(TEST_TOKEN, first.base_url)
+    client = connection.client
     client.models.create("sandrasocial", "kept", visibility="private", hardware="gpu-t4")
     zip_url = client.files.create(io.BytesIO(selfie_zip(5, long_side=400)), filename="i.zip").urls[
         "get"
@@ -278,11 +280,12 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     while training.status != "succeeded":
         time.sleep(0.05)
         training.reload()
-    close_client(client)
+    connection.close()
     first.stop()
 
     second = start_sandbox(tmp_path, prediction_seconds=0)
-    client = Client(api_token=TEST_TOKEN, base_url=second.base_url)
+    connection = build_client(TEST_TOKEN, second.base_url)
+    client = connection.client
     try:
         model = client.models.get("sandrasocial/kept")
         assert model.latest_version is not None
@@ -299,5 +302,5 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert prediction.output is not None
         assert httpx.get(prediction.output[0]).status_code == 200
     finally:
-        close_client(client)
+        connection.close()
         second.stop()

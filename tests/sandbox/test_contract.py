@@ -18,10 +18,13 @@ from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.training import Training
 
+from core.gateway.client import build_client
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION, OSTRIS_TRAINER
 from core.sandbox.server import RunningSandbox
-from tests.conftest import close_client
+from tests.conftest import TEST_TOKEN
 from tests.photos import selfie_zip
+
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
 
 def _train(
@@ -70,11 +73,11 @@ def test_trainer_is_there_out_of_the_box(client: Client) -> None:
 
 
 def test_no_token_is_401(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
-    anonymous = Client(api_token="", base_url=sandbox.base_url)
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_from_the_environment")
+    anonymous = build_client("", sandbox.base_url)  # blank means none, never the env's
     with pytest.raises(ReplicateError) as caught:
-        anonymous.models.get(FAST_FLUX_TRAINER)
-    close_client(anonymous)
+        anonymous.client.models.get(FAST_FLUX_TRAINER)
+    anonymous.close()
     assert caught.value.status == 401
     assert caught.value.title == "Unauthenticated"
 
@@ -224,7 +227,7 @@ def test_versions_paginate_beyond_one_page(client: Client, control: httpx.Client
     seen = [version.id for version in first.results]
     next_url = first.next
     while next_url:
-        page = client._request("GET", next_url).json()
+        page = httpx.get(next_url, headers=AUTH).json()
         seen += [item["id"] for item in page["results"]]
         next_url = page["next"]
     assert seen == [ref.split(":")[1] for ref in reversed(produced)]
@@ -250,7 +253,7 @@ def test_files_create_get_download_delete(client: Client, sandbox: RunningSandbo
     )
     assert uploaded.metadata == {"user": "u1"}
     assert client.files.get(uploaded.id).size == len(payload)
-    download = client._request("GET", f"/v1/files/{uploaded.id}/download")
+    download = httpx.get(f"{sandbox.base_url}/v1/files/{uploaded.id}/download", headers=AUTH)
     assert download.content == payload
     assert client.files.delete(uploaded.id)
     with pytest.raises(ReplicateError) as caught:
