@@ -8,6 +8,12 @@ every number a photo check compares with, with its help text, for the UI to rend
 Identity: each photo's largest face is compared with the dataset's medoid face (the one
 with the smallest total distance to all the others), so the majority decides who the
 user is and one stranger cannot pull the reference towards themself.
+
+Sharpness is the face's, not the photo's: a sharp background around a blurred face
+measured 1099 on the whole photo and 11 on the face (tests/imaging/test_faces.py). A LoRA
+learns the face, so the blurry check reads the largest face's box (grown by
+``FACE_BOX_MARGIN`` to take in the jaw and hairline); a photo without a face falls back
+to the whole photo.
 """
 
 from __future__ import annotations
@@ -21,15 +27,28 @@ import numpy as np
 
 from core.drift.codes import Threshold
 from core.drift.facts import FAILING_REASONS, DatasetFacts
-from core.faces import SAME_PERSON_DISTANCE, FaceReader
-from core.imaging import ZipPhoto, jpeg_quality_from_table, laplacian_variance
+from core.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, Face, FaceReader
+from core.imaging import Box, ZipPhoto, jpeg_quality_from_table, laplacian_variance
+
+# The face box is grown by this share of its width and height on every side before its
+# sharpness is measured: dlib's box stops at the brows and chin; wider takes in background.
+FACE_BOX_MARGIN = 0.1
 
 PHOTO_CHECKS: tuple[Threshold, ...] = (
     Threshold(
         "blurry_below_sharpness",
         50.0,
-        "A photo is blurry when the variance of its Laplacian (grayscale, 512 px short "
-        "side) is under this; sharp phone selfies measure 150 or more, a 4 px blur ~12.",
+        "A photo is blurry when the variance of the Laplacian of its largest face (the "
+        "face box grown by a tenth each side; the whole photo when no face is found), "
+        "grayscale at the photo's 512 px short side, is under this: sharp selfies' faces "
+        "measure 160 or more, a 4 px blur under 35.",
+    ),
+    Threshold(
+        "min_face_score",
+        MIN_FACE_SCORE,
+        "A detection counts as a face only when dlib's detector scores it at least this: "
+        "the demo's faces score 0.28 (blurred) to 1.8, the astronaut's mission patch "
+        "0.12, which dlib's own cut-off (0) counted as a second face.",
     ),
     Threshold(
         "other_person_distance",
@@ -56,7 +75,12 @@ def photo_check(name: str) -> float:
 
 @dataclass(frozen=True)
 class PhotoMeasure:
-    """What was measured on one photo; ``embedding`` is its largest face's (None: no face)."""
+    """What was measured on one photo; ``embedding`` is its largest face's (None: no face).
+
+    ``sharpness`` is what the blurry check reads: the largest face's, or the whole
+    photo's when there is no face; ``photo_sharpness`` is always the whole photo's (None
+    when not measured).
+    """
 
     name: str
     short_side: int
@@ -64,6 +88,7 @@ class PhotoMeasure:
     jpeg_quality: int | None
     face_count: int
     embedding: tuple[float, ...] | None = None
+    photo_sharpness: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,16 +101,32 @@ class PhotoVerdict:
 
 
 def measure_photo(photo: ZipPhoto, reader: FaceReader) -> PhotoMeasure:
-    """Size, sharpness, JPEG quality and faces of one decoded photo."""
-    faces = reader.read_image(photo.image)
+    """Size, sharpness (the largest face's), JPEG quality and faces of one decoded photo."""
+    faces = reader.read_image(photo.image, min_score=photo_check("min_face_score"))
+    photo_sharpness = laplacian_variance(photo.image)
     table = photo.luminance_table
     return PhotoMeasure(
         name=photo.name,
-        short_side=min(photo.image.size),
-        sharpness=laplacian_variance(photo.image),
+        short_side=min(photo.size),
+        sharpness=(
+            laplacian_variance(photo.image, face_box(faces[0])) if faces else photo_sharpness
+        ),
         jpeg_quality=jpeg_quality_from_table(table) if table is not None else None,
         face_count=len(faces),
         embedding=faces[0].embedding if faces else None,
+        photo_sharpness=photo_sharpness,
+    )
+
+
+def face_box(face: Face, margin: float = FACE_BOX_MARGIN) -> Box:
+    """The face's box grown by ``margin`` of its width and height on every side (it may
+    reach past the photo's edges; the sharpness measure clips it)."""
+    grow_x, grow_y = margin * face.width, margin * face.height
+    return (
+        round(face.left - grow_x),
+        round(face.top - grow_y),
+        round(face.right + grow_x),
+        round(face.bottom + grow_y),
     )
 
 
@@ -127,7 +168,7 @@ def judge_photos(measures: Sequence[PhotoMeasure]) -> tuple[PhotoVerdict, ...]:
 def facts_from_verdicts(verdicts: Sequence[PhotoVerdict]) -> DatasetFacts:
     """The dataset's facts; a dataset without a single usable photo is an error."""
     if not verdicts:
-        return DatasetFacts(error="the ZIP holds no usable photos (JPEG, PNG or WEBP)")
+        return DatasetFacts(error="the ZIP holds no usable photos (JPEG, PNG, WEBP or HEIC)")
     measures = [verdict.measure for verdict in verdicts]
     qualities = [m.jpeg_quality for m in measures if m.jpeg_quality is not None]
     return DatasetFacts(

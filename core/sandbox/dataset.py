@@ -3,7 +3,9 @@
 The sandbox keeps the usable photos (re-encoded, at most ``stored_long_side`` px) and a
 ``DatasetProfile`` for every trained version, so predictions can look as good or as
 poor as the photos that trained them. Everything happens in memory; the ZIP is
-untrusted and is read through ``core.imaging`` (caps, zip bombs, unsafe names).
+untrusted and is read through ``core.imaging`` (caps, zip bombs, unsafe names, photos
+bounded by pixel count and aspect ratio before they are decoded), so a hostile ZIP fails
+the training with a reason instead of the request.
 """
 
 from __future__ import annotations
@@ -102,24 +104,15 @@ def dataset_quality(image_count: int, median_short_side: int, median_sharpness: 
 
 
 def read_training_zip(
-    zip_bytes: bytes,
-    *,
-    max_members: int = 1000,
-    max_uncompressed_bytes: int = 400 * 1024 * 1024,
-    max_image_pixels: int = 50_000_000,
-    stored_long_side: int = 1024,
+    zip_bytes: bytes, *, limits: ZipLimits | None = None, stored_long_side: int = 1024
 ) -> tuple[DatasetProfile, list[bytes]]:
     """The ZIP's profile and its usable photos as JPEG, long side at most ``stored_long_side``.
 
-    Raises ``DataRejected`` when the bytes are not a ZIP, hold too many members, would
-    unpack past ``max_uncompressed_bytes``, or hold no usable photo. Members that are not
-    usable photos are listed in ``profile.skipped`` with the reason.
+    Raises ``DataRejected`` (and nothing else, whatever the ZIP holds) when the bytes are
+    not a ZIP, break one of ``limits`` for the whole archive (``core.imaging.ZipLimits``),
+    or hold no usable photo. Members that are not usable photos are listed in
+    ``profile.skipped`` with the reason.
     """
-    limits = ZipLimits(
-        max_members=max_members,
-        max_uncompressed_bytes=max_uncompressed_bytes,
-        max_image_pixels=max_image_pixels,
-    )
     skipped: list[tuple[str, str]] = []
     short_sides: list[int] = []
     sharpnesses: list[float] = []
@@ -128,8 +121,8 @@ def read_training_zip(
         if isinstance(member, SkippedMember):
             skipped.append((member.name, member.reason))
             continue
-        # Measure and shrink each photo at once: only one full-size decode is held.
-        short_sides.append(min(member.image.size))
+        # Measure and shrink each photo at once: only one decoded photo is held.
+        short_sides.append(min(member.size))
         sharpnesses.append(laplacian_variance(member.image))
         stored.append(_encode_stored(member.image, stored_long_side))
 
@@ -137,7 +130,7 @@ def read_training_zip(
         found = "; ".join(f"{name}: {why}" for name, why in skipped[:5]) or "the ZIP is empty"
         more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
         raise DataRejected(
-            f"the ZIP holds no usable photos (JPEG, PNG or WEBP selfies); found {found}{more}"
+            f"the ZIP holds no usable photos (JPEG, PNG, WEBP or HEIC selfies); found {found}{more}"
         )
     short_side = round(statistics.median(short_sides))
     sharpness = float(statistics.median(sharpnesses))

@@ -9,11 +9,13 @@ import pytest
 from PIL import Image
 
 from core.drift.facts import FAILING_REASONS
-from core.faces import SAME_PERSON_DISTANCE
+from core.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, Face
 from core.imaging import jpeg_quality_from_table, libjpeg_luminance_table
 from core.ledger.photo_facts import (
+    FACE_BOX_MARGIN,
     PHOTO_CHECKS,
     PhotoMeasure,
+    face_box,
     facts_from_measures,
     judge_photos,
     medoid_index,
@@ -47,12 +49,14 @@ def photo(
     )
 
 
-def test_thresholds_table_has_help_and_uses_dlibs_distance() -> None:
+def test_thresholds_table_has_help_and_uses_dlibs_distance_and_score() -> None:
     assert {row.name: row.value for row in PHOTO_CHECKS} == {
         "blurry_below_sharpness": 50.0,
+        "min_face_score": MIN_FACE_SCORE,
         "other_person_distance": SAME_PERSON_DISTANCE,
         "min_faces_for_identity": 3,
     }
+    assert 0.12 < photo_check("min_face_score") < 0.28  # the patch, the weakest demo face
     assert all(row.help for row in PHOTO_CHECKS)
     with pytest.raises(KeyError):
         photo_check("no_such_check")
@@ -117,6 +121,21 @@ def test_each_check_counts_its_photos_and_a_photo_may_fail_several() -> None:
         "other_person": 0,
     }
     assert tuple(facts.failing_by_reason) == FAILING_REASONS
+
+
+def test_the_blurry_check_reads_the_faces_sharpness_not_the_photos() -> None:
+    # A sharp wall behind a blurred face, and a soft background behind a sharp face.
+    focused_behind = PhotoMeasure("wall.jpg", 1024, 11.0, 90, 1, embedding(0.0), 1099.0)
+    focused_on_face = PhotoMeasure("face.jpg", 1024, 300.0, 90, 1, embedding(0.0), 40.0)
+    verdicts = judge_photos([focused_behind, focused_on_face])
+    assert [verdict.failing for verdict in verdicts] == [("blurry",), ()]
+
+
+def test_the_face_box_grows_by_the_margin_on_every_side() -> None:
+    face = Face(left=100, top=200, right=300, bottom=400, score=1.0, embedding=())
+    grow = round(FACE_BOX_MARGIN * 200)
+    assert face_box(face) == (100 - grow, 200 - grow, 300 + grow, 400 + grow)
+    assert face_box(face, 0.0) == (100, 200, 300, 400)
 
 
 def test_medians_and_quality_of_the_jpegs_only() -> None:

@@ -7,12 +7,15 @@ import json
 import struct
 import zipfile
 
+import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 from skimage import data as skdata
 
 from core.errors import DataRejected
+from core.imaging import ZipLimits
 from core.sandbox.dataset import DatasetProfile, dataset_quality, read_training_zip
+from tests.imaging.corpus import blank_png, lying_jpeg
 
 # skimage.data's loaders are unannotated, hence the ignores. Astronaut: a real 512x512
 # portrait; coffee: 600x400; chelsea: 451x300.
@@ -231,7 +234,7 @@ def test_non_images_and_broken_images_are_skipped_with_reasons() -> None:
 
 def test_decompression_bomb_images_are_skipped() -> None:
     archive = zip_of([("huge.png", encode(ASTRONAUT, "PNG")), ("ok.jpg", encode(CHELSEA))])
-    profile, _ = read_training_zip(archive, max_image_pixels=200_000)
+    profile, _ = read_training_zip(archive, limits=ZipLimits(max_image_pixels=200_000))
     assert profile.image_count == 1
     assert dict(profile.skipped)["huge.png"].startswith("too many pixels to decode safely")
 
@@ -255,27 +258,81 @@ def test_non_zip_is_rejected(payload: bytes) -> None:
         read_training_zip(payload)
 
 
+def test_thin_tiny_and_lying_photos_are_skipped_on_their_headers() -> None:
+    """Each used to cost gigabytes or crash the trainer (a plain-text HTTP 500)."""
+    archive = zip_of(
+        [
+            ("thin.png", blank_png(2, 3000)),
+            ("thinner.png", blank_png(1, 40000)),
+            ("dot.png", blank_png(1, 1)),
+            ("claims_7000.jpg", lying_jpeg(7000, 7000, keep_scan_bytes=200)),
+            ("ok.jpg", encode(COFFEE)),
+        ]
+    )
+    profile, photos = read_training_zip(archive)
+    assert profile.image_count == 1 == len(photos)
+    reasons = dict(profile.skipped)
+    assert reasons["thin.png"] == "too narrow to be a photo (2x3000 is more than 4:1)"
+    assert reasons["thinner.png"] == "too narrow to be a photo (1x40000 is more than 4:1)"
+    assert reasons["dot.png"].startswith("too small to be a photo (1x1")
+    assert reasons["claims_7000.jpg"].startswith("cannot decode: truncated (")
+
+
+def test_a_jpeg_cut_short_and_closed_with_an_end_marker_is_skipped() -> None:
+    whole = encode(ASTRONAUT, quality=90)
+    archive = zip_of([("cut.jpg", whole[: len(whole) // 2] + b"\xff\xd9"), ("ok.jpg", whole)])
+    profile, _ = read_training_zip(archive)
+    assert profile.image_count == 1
+    assert dict(profile.skipped)["cut.jpg"].startswith("cannot decode: truncated (its last rows")
+
+
+def test_a_16_bit_png_is_read_by_its_full_range_not_clipped_to_white() -> None:
+    gray = ASTRONAUT.convert("L")
+    sixteen = Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257)
+    _, photos = read_training_zip(zip_of([("gray16.png", encode(sixteen, "PNG"))]))
+    stored = np.asarray(Image.open(io.BytesIO(photos[0])).convert("L"), dtype=np.float64)
+    assert abs(stored.mean() - np.asarray(gray).mean()) < 2
+
+
+def test_a_camera_size_photo_is_measured_at_its_own_size_and_decoded_small() -> None:
+    big = ASTRONAUT.resize((6000, 4000))
+    profile, photos = read_training_zip(zip_of([("big.jpg", encode(big, quality=90))]))
+    assert profile.median_short_side == 4000
+    width, height = Image.open(io.BytesIO(photos[0])).size
+    assert width == 1024 and abs(height - 683) <= 1  # via a 2048 px working copy
+
+
+def test_photos_adding_up_past_the_pixel_budget_are_refused() -> None:
+    archive = photo_set(COFFEE, 5)  # 240,000 pixels each
+    limits = ZipLimits(max_total_pixels=1_000_000)
+    with pytest.raises(DataRejected, match=r"add up to more than 1,000,000 pixels"):
+        read_training_zip(archive, limits=limits)
+    assert read_training_zip(photo_set(COFFEE, 4), limits=limits)[0].image_count == 4
+
+
 # -- archive limits -------------------------------------------------------------------------
 
 
 def test_too_many_members_is_rejected() -> None:
     archive = zip_of([(f"{n}.jpg", b"x") for n in range(4)])
     with pytest.raises(DataRejected, match="holds 4 entries, more than the 3 allowed"):
-        read_training_zip(archive, max_members=3)
-    assert read_training_zip(photo_set(COFFEE, 3), max_members=3)[0].image_count == 3
+        read_training_zip(archive, limits=ZipLimits(max_members=3))
+    assert (
+        read_training_zip(photo_set(COFFEE, 3), limits=ZipLimits(max_members=3))[0].image_count == 3
+    )
 
 
 def test_zip_bomb_declaring_past_the_cap_is_rejected() -> None:
     bomb = zip_of([("bomb.jpg", bytes(2 * 1024 * 1024))])
     assert len(bomb) < 10_000  # zeros compress ~1000:1
     with pytest.raises(DataRejected, match="zip bomb"):
-        read_training_zip(bomb, max_uncompressed_bytes=1024 * 1024)
+        read_training_zip(bomb, limits=ZipLimits(max_uncompressed_bytes=1024 * 1024))
 
 
 def test_many_members_adding_up_past_the_cap_are_rejected() -> None:
     archive = zip_of([(f"{n}.jpg", bytes(300_000)) for n in range(4)])
     with pytest.raises(DataRejected, match="would unpack to 1,200,000 bytes"):
-        read_training_zip(archive, max_uncompressed_bytes=1_000_000)
+        read_training_zip(archive, limits=ZipLimits(max_uncompressed_bytes=1_000_000))
 
 
 def understate_sizes(archive: bytes, size: int) -> bytes:
@@ -293,7 +350,7 @@ def test_member_expanding_past_its_declared_size_is_not_used() -> None:
     liar = understate_sizes(zip_of([("bomb.jpg", bytes(4 * 1024 * 1024))]), 100)
     assert zipfile.ZipFile(io.BytesIO(liar)).infolist()[0].file_size == 100
     with pytest.raises(DataRejected, match="no usable photos") as caught:
-        read_training_zip(liar, max_uncompressed_bytes=1024 * 1024)
+        read_training_zip(liar, limits=ZipLimits(max_uncompressed_bytes=1024 * 1024))
     assert "bomb.jpg: cannot unpack" in str(caught.value)
 
 
