@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 
@@ -114,9 +114,9 @@ def gather_live(
             facts = gather_facts(row, ops_conn_factory=ops_engine.connect, gateway=gateway)
     dataset_problem = None
     if face_reader is not None and facts.trainings:
-        dataset_problem = ensure_for_users(ops_engine, gateway, face_reader, [row.user_id]).get(
-            row.user_id
-        )
+        dataset_problem = ensure_for_users(
+            ops_engine, gateway, face_reader, {row.user_id: row.replicate_version_id}
+        ).get(row.user_id)
         with ops_engine.connect() as conn:  # the ledger again, with the new photo facts
             facts = _with_trainings(facts, ledger_for_user(conn, row.user_id))
     return LiveFacts(
@@ -146,12 +146,8 @@ def diagnose_live(
 
 
 def _with_row(facts: UserFacts, row: AppRow) -> UserFacts:
-    return UserFacts(
-        row=row, model=facts.model, trainings=facts.trainings, models_by_id=facts.models_by_id
-    )
+    return replace(facts, row=row)
 
 
 def _with_trainings(facts: UserFacts, trainings: tuple[TrainingRecord, ...]) -> UserFacts:
-    return UserFacts(
-        row=facts.row, model=facts.model, trainings=trainings, models_by_id=facts.models_by_id
-    )
+    return replace(facts, trainings=trainings)

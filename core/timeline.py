@@ -23,11 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.drift.facts import TrainingRecord
-from core.drift.history_checks import SECRET_KEY_MARKERS
 from core.gateway.values import ModelVersion
+from core.redaction import shown_value
 from core.versions import normalise_version, short_version
-
-REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ def parameter_changes(
         key for key in before.keys() | after.keys() if before.get(key) != after.get(key)
     )
     return tuple(
-        ParamChange(key, _shown(key, before.get(key)), _shown(key, after.get(key)))
+        ParamChange(key, shown_value(key, before.get(key)), shown_value(key, after.get(key)))
         for key in changed
     )
 
@@ -139,7 +137,7 @@ def version_lines(
 ) -> tuple[VersionLine, ...]:
     """The row's model's versions as given (newest first), each with the training that made
     it and that training's photos; ``stored`` is the row's value as stored."""
-    stored_hash = _stored_hash(stored)
+    stored_hash = normalise_version(stored)
     producers: dict[str, TrainingRecord] = {}
     for producer in trainings:  # oldest first: the newest producer wins, as in the engine
         if producer.version_hash:
@@ -175,7 +173,7 @@ def how_far_behind(
     if not versions:
         return None
     newest = latest or versions[0].id
-    stored_hash = _stored_hash(stored)
+    stored_hash = normalise_version(stored)
     ids = [version.id for version in versions]
     if stored_hash is None:
         return (
@@ -264,11 +262,6 @@ def _version_entry(version: ModelVersion) -> TimelineEntry:
     )
 
 
-def _stored_hash(stored: str | None) -> str | None:
-    normalised = normalise_version(stored)
-    return normalised.lower() if normalised is not None else None
-
-
 def _sort_time(when: datetime | None) -> tuple[int, datetime]:
     if when is None:
         return (0, datetime.min.replace(tzinfo=UTC))
@@ -286,10 +279,6 @@ def _days_between(earlier: datetime | None, later: datetime | None) -> str | Non
 
 def _day(when: datetime | None) -> str:
     return when.date().isoformat() if when is not None else "on an unknown date"
-
-
-def _shown(key: str, value: Any) -> Any:
-    return REDACTED if any(marker in key.lower() for marker in SECRET_KEY_MARKERS) else value
 
 
 def _plain(value: Any) -> str:

@@ -31,13 +31,16 @@ def short_version(value: str | None, length: int = SHORT_LENGTH) -> str:
 
 
 def normalise_version(stored: str | None) -> str | None:
-    """What the app sends as ``version``: the text after the last ``:``, without spaces.
+    """The version a stored value names: the text after the last ``:`` (the app sends
+    that part), stripped of whitespace and lower-cased (Replicate's ids are lower-case).
 
-    None when nothing (or only whitespace) is stored.
+    The one reading of a stored version: the User page, the timeline, the drift engine and
+    the repairs all compare this. None when nothing (or only whitespace) is stored. Whether
+    the stored value itself is well-formed is ``is_version_hash(stored)``.
     """
     if stored is None:
         return None
-    candidate = stored.rsplit(":", 1)[-1].strip()
+    candidate = stored.rsplit(":", 1)[-1].strip().lower()
     return candidate or None
 
 

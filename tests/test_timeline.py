@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from core.gateway.values import ModelVersion
+from core.redaction import REDACTED
 from core.timeline import (
-    REDACTED,
     ParamChange,
     build_timeline,
     how_far_behind,

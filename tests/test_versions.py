@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.gateway.values import is_version_hash
 from core.versions import Level, compare_versions, normalise_version, short_version
 
 V1, V2, V3 = "1" * 64, "2" * 64, "3" * 64
@@ -20,12 +21,33 @@ NEWEST_FIRST = (V3, V2, V1)
         ("   ", None),
         (None, None),
         ("abc123", "abc123"),
+        (V1.upper(), V1),  # one reading everywhere: lower-cased
+        (f"owner/name:{'A' * 64}\t", "a" * 64),
     ],
 )
 def test_normalise_takes_the_text_after_the_last_colon(
     stored: str | None, expected: str | None
 ) -> None:
     assert normalise_version(stored) == expected
+
+
+HEXED = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [f"{HEXED}\n", f" {HEXED}", f"{HEXED}\t", HEXED.upper(), f"owner/name:{HEXED}", HEXED[:12]],
+)
+def test_only_the_bare_lower_case_hash_is_well_formed(stored: str) -> None:
+    assert not is_version_hash(stored)
+    assert is_version_hash(HEXED)
+
+
+def test_an_upper_case_latest_is_the_latest_and_a_version_of_the_model() -> None:
+    comparison = compare_versions(HEXED.upper(), latest=HEXED, version_ids=(HEXED, V1))
+    assert comparison.is_latest and comparison.is_version_of_model
+    assert not comparison.stored_is_bare  # the drift engine's VERSION_FORMAT, not a lie
+    assert comparison.normalised == HEXED
 
 
 def test_short_version_shows_the_value_as_stored() -> None:

@@ -121,8 +121,7 @@ def build_context(facts: UserFacts) -> Context:
     row = facts.row
     model_id = row.model_id
     model = facts.model_facts(model_id)
-    normalised = normalise_version(row.replicate_version_id)
-    stored_hash = normalised.lower() if normalised is not None else None
+    stored_hash = normalise_version(row.replicate_version_id)
     comparison = None
     if model is not None and model.found:
         latest = model.latest

@@ -198,19 +198,31 @@ def _chronological(record: TrainingRecord) -> tuple[int, datetime, str]:
 
 
 @dataclass(frozen=True)
+class VersionOwner:
+    """Who a version belongs to, by the ledger: the training that made it."""
+
+    training_id: str
+    user_id: str | None  # None: the ledger could not attach the training to a user
+    destination: str | None  # the model it is a version of
+
+
+@dataclass(frozen=True)
 class UserFacts:
     """Everything the engine knows about one user.
 
     ``model`` is Replicate's answer for the row's ``replicate_model_id`` (None when the row
     names no model, or when it was not fetched). ``trainings`` is the ledger in any order;
     it is stored oldest first. ``models_by_id`` holds what Replicate said about the other
-    models the user's trainings went to, when the scan fetched them.
+    models the user's trainings went to, when the scan fetched them. ``stored_owner`` is,
+    when the stored version is not one of this user's own, the training (of anyone) that
+    made it, as the ledger knows it.
     """
 
     row: AppRow
     model: ModelFacts | None = None
     trainings: tuple[TrainingRecord, ...] = ()
     models_by_id: Mapping[str, ModelFacts] = field(default_factory=dict)
+    stored_owner: VersionOwner | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trainings", tuple(sorted(self.trainings, key=_chronological)))

@@ -25,15 +25,14 @@ from core.drift.codes import threshold
 from core.drift.context import Context
 from core.drift.facts import DatasetFacts, TrainingRecord
 from core.drift.findings import Finding, Fix, make_finding, short
+from core.redaction import shown_value
 
-# Input keys whose values are secrets: compared, but never shown in evidence.
-SECRET_KEY_MARKERS = ("token", "api_key", "secret", "password")
 # The inputs the app derives from the photo count (app-facts.md, "Adaptive parameters").
 ADAPTIVE_PARAMETERS = frozenset({"steps", "lora_rank", "network_alpha", "num_repeats"})
 RETRAIN_ADVICE = (
     "Retrain with the previous training's photos plus the new ones, at full "
     "quality (not squeezed to fit 4 MB), with at least 10 sharp single-face "
-    "selfies; the Retrain wizard does this."
+    "selfies, into this user's existing model with their trained trigger word."
 )
 
 
@@ -212,10 +211,6 @@ def check_trainer_changed(ctx: Context) -> Finding | None:
     )
 
 
-def _shown(key: str, value: Any) -> Any:
-    return "[redacted]" if any(marker in key.lower() for marker in SECRET_KEY_MARKERS) else value
-
-
 def _params_advice(changed: list[str], counts: list[int | None]) -> str:
     if set(changed) <= ADAPTIVE_PARAMETERS and None not in counts and counts[0] != counts[1]:
         return (
@@ -241,7 +236,10 @@ def check_params_changed(ctx: Context) -> Finding | None:
     )
     if not changed:
         return None
-    diff = {key: [_shown(key, before.get(key)), _shown(key, after.get(key))] for key in changed}
+    diff = {
+        key: [shown_value(key, before.get(key)), shown_value(key, after.get(key))]
+        for key in changed
+    }
     counts = [record.dataset.image_count if record.dataset else None for record in (previous, last)]
     return make_finding(
         "PARAMS_CHANGED",

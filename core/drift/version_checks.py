@@ -83,6 +83,10 @@ def _identify(ctx: Context, version_id: str) -> tuple[str, str | None]:
     producer = ctx.producer(version_id)
     if producer is not None:
         return f"a version of {producer.destination}", producer.id
+    owner = ctx.facts.stored_owner
+    if owner is not None and version_id == ctx.stored_hash and owner.user_id != ctx.row.user_id:
+        whose = f"user {owner.user_id}'s" if owner.user_id else "another account's"
+        return f"a version of {whose} model {owner.destination or '?'}", owner.training_id
     for model_id, other in ctx.facts.models_by_id.items():
         if other.has_version(version_id):
             return f"a version of {model_id}", None
@@ -94,6 +98,15 @@ def check_version_not_in_model(ctx: Context) -> Finding | None:
         return None
     identified_as, via_training = _identify(ctx, ctx.stored_hash)
     latest_record = ctx.latest_producer
+    owner = ctx.facts.stored_owner
+    foreign_user = (
+        owner.user_id
+        if owner is not None and owner.user_id and owner.user_id != ctx.row.user_id
+        else None
+    )
+    said = f"The app generates with {identified_as}."
+    if foreign_user is not None:
+        said += " This user's images are made with someone else's face."
     return make_finding(
         "VERSION_NOT_IN_MODEL",
         evidence={
@@ -102,11 +115,13 @@ def check_version_not_in_model(ctx: Context) -> Finding | None:
             "model_id": ctx.model_id,
             "identified_as": identified_as,
             "identified_by_training_id": via_training,
+            "belongs_to_user_id": foreign_user,
+            "belongs_to_model": owner.destination if foreign_user and owner else None,
             "latest_version": ctx.latest_version,
             "version_count": ctx.comparison.version_count,
             "latest_training_id": latest_record.id if latest_record else None,
         },
-        fix=ctx.repoint_fix(f"The app generates with {identified_as}."),
+        fix=ctx.repoint_fix(said),
         identified_as=identified_as,
         model_id=ctx.model_id,
     )

@@ -113,9 +113,9 @@ def follow(context: JobContext, scan_id: int) -> None:
     pass_context=True,
     retry=DATABASE_RETRY,
 )
-def read_photos(context: JobContext, url: str) -> None:
+def read_photos(context: JobContext, url: str, recheck: bool = False) -> None:
     """Measure one training ZIP's photos (once, whoever asked) and tell the scans."""
-    error = read_zip(services_of(context), url)
+    error = read_zip(services_of(context), url, recheck=recheck)
     if error is not None:
         log.warning("the photos at %s could not be read: %s", url, error)
 

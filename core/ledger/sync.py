@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, RowMapping, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from core.drift.facts import AppRow, DatasetFacts, TrainingRecord
+from core.drift.facts import AppRow, DatasetFacts, TrainingRecord, VersionOwner
 from core.errors import DashboardError, RateLimited, ReplicateNotFound, ReplicateUnavailable
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import map_bounded
@@ -244,6 +244,20 @@ def sync_ledger(
             return write_sync(ops_conn, plan, fetched)
         with app_engine.connect() as app_conn:
             return write_sync(ops_conn, plan, fetched, app_conn=app_conn)
+
+
+def version_owner(conn: Connection, version_hash: str) -> VersionOwner | None:
+    """The newest training in the ledger whose output is this version, whoever's it is
+    (indexed by the hash: ``ix_trainings_version_hash``)."""
+    row = conn.execute(
+        select(trainings.c.id, trainings.c.user_id, trainings.c.destination)
+        .where(func.right(trainings.c.output_version, 64) == version_hash)
+        .order_by(trainings.c.created_at.desc().nulls_last(), trainings.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None
+    return VersionOwner(training_id=row.id, user_id=row.user_id, destination=row.destination)
 
 
 def ledger_for_user(conn: Connection, user_id: str) -> tuple[TrainingRecord, ...]:

@@ -45,6 +45,9 @@ trainings = Table(
     Index("ix_trainings_created_at", "created_at"),
 )
 
+# Whose version is this? (core.ledger.sync.version_owner; migration 0005)
+Index("ix_trainings_version_hash", func.right(trainings.c.output_version, 64))
+
 dataset_facts = Table(
     "dataset_facts",
     ops_metadata,

@@ -113,14 +113,13 @@ def plan_repoint_latest(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
 
 def plan_normalise_version(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
     raw = ctx.row.replicate_version_id
-    normalised = normalise_version(raw)
-    if normalised is None:
+    bare = normalise_version(raw)
+    if bare is None:
         raise DataRejected("No version is stored, so there is nothing to normalise.")
-    bare = normalised.lower()
     if not is_version_hash(bare):
         raise DataRejected(
             f"The stored value {raw!r} does not name a 64-hex version id (it ends in "
-            f"{len(normalised)} characters that are not one), so there is nothing to "
+            f"{len(bare)} characters that are not one), so there is nothing to "
             "normalise; repoint to the latest version instead."
         )
     comparison = ctx.comparison

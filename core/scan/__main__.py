@@ -26,15 +26,12 @@ from datetime import timedelta
 from core.config import Mode, Settings, get_settings
 from core.drift.codes import CODE_ORDER, code_spec
 from core.errors import ConfigError, DashboardError
-from core.gateway.retry import RetryPolicy
 from core.roles import Actor, Role
-from core.runtime import Runtime, start_runtime
+from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.request import ScanOptions, request_scan
 from core.scan.run import operator_email, run_scan
 from core.scan.values import ScanResult
 
-# A batch job may wait longer for Replicate than a page does.
-SCAN_RETRIES = RetryPolicy(total_seconds=30)
 SUMMARY_WORST_USERS = 10
 
 
@@ -69,6 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(facts already cached are still used)",
     )
     parser.add_argument(
+        "--recheck-datasets",
+        action="store_true",
+        help="read again the training photos that were rejected before (too big, broken, "
+        "gone): they may have been fixed since",
+    )
+    parser.add_argument(
         "--background",
         action="store_true",
         help="queue the scan for the workers and return at once with its id",
@@ -92,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings,
             seed_demo=settings.mode is Mode.DEMO,
             progress=_note,
-            retry_policy=SCAN_RETRIES,
+            replicate=BATCH,
             start_worker=args.background,
         )
         try:
@@ -105,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 user_ids=args.users,
                 concurrency=args.concurrency,
                 with_datasets=not args.no_datasets,
+                recheck_datasets=args.recheck_datasets,
                 requested_by=actor.email,
                 stale_after=timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
                 progress=lambda done, total: _note(f"scanned {done} of {_users(total)}"),
@@ -134,7 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _queue(runtime: Runtime, actor: Actor, args: argparse.Namespace, *, settings: Settings) -> int:
     """``--background``: request the scan, print its id, return at once."""
     options = ScanOptions.of(
-        args.users, with_datasets=not args.no_datasets, concurrency=args.concurrency
+        args.users,
+        with_datasets=not args.no_datasets,
+        concurrency=args.concurrency,
+        recheck_datasets=args.recheck_datasets,
     )
     with runtime.ops_engine.begin() as conn:
         scan = request_scan(

@@ -25,7 +25,7 @@ from core.drift.facts import AppRow
 from core.errors import DataRejected, ReplicateError
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import Outcome, map_bounded
-from core.scan.datasets import needed_by_user, skipped_reason
+from core.scan.datasets import dataset_gaps
 from core.scan.facts import LedgerHealth, gather_facts, ledger_problem
 from core.scan.heartbeat import Heartbeat
 from core.scan.record import lock_scan, record_users
@@ -48,7 +48,7 @@ class BatchWork:
     user_ids: tuple[str, ...]
     health: LedgerHealth
     concurrency: int
-    skipped: Mapping[str, str]  # user -> why their dataset checks were skipped
+    failed_zips: Mapping[str, str]  # url -> why this scan could not read its photos
 
 
 def check_batch(services: ScanServices, scan_id: int, batch_no: int) -> list[UserScan] | None:
@@ -59,13 +59,14 @@ def check_batch(services: ScanServices, scan_id: int, batch_no: int) -> list[Use
         return None
     with services.app_engine.connect() as conn:
         page = given_ids(conn, work.user_ids)
+    skipped = _skipped(services.ops_engine, page, work.failed_zips)
     with Heartbeat(services.ops_engine, scan_id=scan_id, every=services.heartbeat_seconds):
         results = check_users(
             page,
             gateway=services.gateway,
             ops_engine=services.ops_engine,
             health=work.health,
-            skipped=work.skipped,
+            skipped=skipped,
             concurrency=work.concurrency,
         )
     stored = commit_batch(services.ops_engine, scan_id, batch_no, results)
@@ -101,21 +102,22 @@ def _read_work(ops_engine: Engine, scan_id: int, batch_no: int) -> BatchWork | N
             if batch.zip_urls
             else {}
         )
-        skipped: dict[str, str] = {}
-        if failed:
-            for user_id, needed in needed_by_user(conn, batch.user_ids).items():
-                reason = skipped_reason(
-                    {url: error or "unknown error" for url, error in failed.items()}, needed
-                )
-                if reason is not None:
-                    skipped[user_id] = reason
     options = scan.options or {}
     return BatchWork(
         tuple(batch.user_ids),
         LedgerHealth.from_json(scan.ledger_health),
         max(1, int(options.get("concurrency") or 8)),
-        skipped,
+        {url: error or "unknown error" for url, error in failed.items()},
     )
+
+
+def _skipped(ops_engine: Engine, page: Page, failed: Mapping[str, str]) -> dict[str, str]:
+    """user -> why their dataset checks were skipped (a ZIP they need failed this scan, or
+    was rejected for good): their SCAN_ERROR note."""
+    with ops_engine.connect() as conn:
+        return dataset_gaps(
+            conn, {row.user_id: row.replicate_version_id for row in page.rows}, failed
+        )
 
 
 def check_users(

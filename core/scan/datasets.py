@@ -4,7 +4,9 @@ The dataset checks (DATASET_SHRANK, DATASET_DEGRADED) compare the training behin
 model's latest version with the succeeded training just before it. Without asking
 Replicate, the training behind a model's latest version is the last succeeded training
 into that model; so a user needs the last succeeded training into each of their models
-and the succeeded training before each: for most users, their last two.
+and the succeeded training before each: for most users, their last two. The training
+behind the version the row stores is needed too (the version the app generates with,
+whose photos the User page shows), when it is an older one.
 
 ``ensure_for_users`` computes what ``ops.dataset_facts`` lacks for a page of users and
 returns, per user, why a ZIP they need could not be read this time (a network failure,
@@ -18,12 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
 from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
-from core.ledger.tables import trainings
+from core.ledger.tables import dataset_facts, trainings
+from core.versions import normalise_version
 
 # ZIPs downloaded or read at once (each is held in memory while read; dlib runs one
 # photo at a time anyway).
@@ -39,20 +42,30 @@ class SucceededTraining:
     destination: str | None
     created_at: datetime | None
     zip_url: str | None
+    version_hash: str | None = None  # the version it made
 
 
-def needed_zip_urls(succeeded: Sequence[SucceededTraining]) -> list[str]:
-    """The ZIP URLs of one user's trainings the dataset checks can compare (pure).
+def needed_zip_urls(
+    succeeded: Sequence[SucceededTraining], stored_version: str | None = None
+) -> list[str]:
+    """The ZIP URLs of one user's trainings the dataset checks can compare, and of the
+    one that made ``stored_version`` (pure).
 
     ``succeeded`` is the user's succeeded trainings, oldest first (the ledger's order).
     """
     last_into: dict[str | None, int] = {}
     for position, record in enumerate(succeeded):
         last_into[record.destination] = position
-    wanted = sorted(
-        {position for last in last_into.values() for position in (last - 1, last) if position >= 0}
+    wanted = {
+        position for last in last_into.values() for position in (last - 1, last) if position >= 0
+    }
+    stored = normalise_version(stored_version)
+    wanted.update(
+        position
+        for position, record in enumerate(succeeded)
+        if stored is not None and record.version_hash == stored
     )
-    urls = (succeeded[position].zip_url for position in wanted)
+    urls = (succeeded[position].zip_url for position in sorted(wanted))
     return list(
         dict.fromkeys(url for url in urls if url and url.startswith(("http://", "https://")))
     )
@@ -73,6 +86,7 @@ def succeeded_trainings(
             trainings.c.destination,
             trainings.c.created_at,
             url.label("zip_url"),
+            func.right(trainings.c.output_version, 64).label("version_hash"),
         )
         .where(trainings.c.status == "succeeded", trainings.c.user_id.in_(wanted))
         .order_by(trainings.c.user_id, trainings.c.created_at.asc().nulls_first(), trainings.c.id)
@@ -84,6 +98,7 @@ def succeeded_trainings(
             row.destination,
             row.created_at,
             row.zip_url.strip() if row.zip_url else None,
+            row.version_hash,
         )
         for row in conn.execute(statement)
     ]
@@ -93,48 +108,88 @@ def succeeded_trainings(
     }
 
 
-def needed_by_user(conn: Connection, user_ids: Iterable[str]) -> dict[str, list[str]]:
-    """The ZIP URLs each user's dataset checks need (users needing none are left out)."""
+def needed_by_user(
+    conn: Connection, stored_versions: Mapping[str, str | None]
+) -> dict[str, list[str]]:
+    """The ZIP URLs each user's checks need, given user -> the version their row stores
+    (users needing none are left out)."""
     needs = {
-        user_id: needed_zip_urls(records)
-        for user_id, records in succeeded_trainings(conn, user_ids).items()
+        user_id: needed_zip_urls(records, stored_versions.get(user_id))
+        for user_id, records in succeeded_trainings(conn, stored_versions).items()
     }
     return {user_id: urls for user_id, urls in needs.items() if urls}
 
 
-def skipped_reason(failed: Mapping[str, str], needed: Sequence[str]) -> str | None:
+RECHECK_HINT = "python -m core.scan --recheck-datasets reads them again"
+
+
+def skipped_reason(
+    failed: Mapping[str, str], needed: Sequence[str], rejected: Mapping[str, str] | None = None
+) -> str | None:
     """Why a user's dataset checks were skipped: some of the ZIPs they need could not be
-    read (``failed``: url -> why); None when every needed ZIP was read."""
+    read this time (``failed``: url -> why; tried again next scan) or were rejected for
+    good (``rejected``: url -> why); None when every needed ZIP was read and usable."""
     missing = [url for url in needed if url in failed]
-    if not missing:
-        return None
-    return (
-        f"the photos of {len(missing)} training(s) could not be read, so the dataset "
-        f"checks were skipped: {failed[missing[0]]}"
+    if missing:
+        return (
+            f"the photos of {len(missing)} training(s) could not be read, so the dataset "
+            f"checks were skipped (the next scan tries again): {failed[missing[0]]}"
+        )
+    unusable = [url for url in needed if url in (rejected or {})]
+    if unusable and rejected is not None:
+        return (
+            f"the photos of {len(unusable)} training(s) could not be used, so the dataset "
+            f"checks were skipped: {rejected[unusable[0]]} ({RECHECK_HINT})"
+        )
+    return None
+
+
+def rejected_zips(conn: Connection, urls: Iterable[str]) -> dict[str, str]:
+    """url -> why its photos could not be used, for those of ``urls`` rejected for good."""
+    wanted = sorted(set(urls))
+    if not wanted:
+        return {}
+    error = dataset_facts.c.facts["error"].astext
+    rows = conn.execute(
+        select(dataset_facts.c.url, error.label("error")).where(
+            dataset_facts.c.url.in_(wanted), error.is_not(None)
+        )
     )
+    return {row.url: str(row.error) for row in rows}
+
+
+def dataset_gaps(
+    conn: Connection, stored_versions: Mapping[str, str | None], failed: Mapping[str, str]
+) -> dict[str, str]:
+    """user -> why their dataset checks are skipped (a needed ZIP failed this time, or was
+    rejected for good): a SCAN_ERROR note, never a silent "healthy"."""
+    needs = needed_by_user(conn, stored_versions)
+    rejected = rejected_zips(conn, (url for needed in needs.values() for url in needed))
+    reasons = {user: skipped_reason(failed, needed, rejected) for user, needed in needs.items()}
+    return {user: reason for user, reason in reasons.items() if reason is not None}
 
 
 def ensure_for_users(
     ops_engine: Engine,
     gateway: ReplicateGateway,
     reader: Callable[[], FaceReader],
-    user_ids: Iterable[str],
+    stored_versions: Mapping[str, str | None],
 ) -> dict[str, str]:
-    """Compute the missing dataset facts these users need; returns user -> why a needed
-    ZIP could not be read (only users with such a failure). ``reader`` is called (dlib
-    loads in about a second) only when some ZIP is not in the cache yet. Each ZIP's facts
-    commit as soon as they are measured; no connection is held while downloading."""
+    """Compute the missing dataset facts these users need; returns user -> why their
+    dataset checks are skipped (a needed ZIP could not be read now, or was rejected for
+    good; only users with such a gap). ``reader`` is called (dlib loads in about a second)
+    only when some ZIP is not in the cache yet. Each ZIP's facts commit as soon as they
+    are measured; no connection is held while downloading."""
     with ops_engine.connect() as conn:
-        needs = needed_by_user(conn, user_ids)
+        needs = needed_by_user(conn, stored_versions)
         urls = list(dict.fromkeys(url for needed in needs.values() for url in needed))
-        if not urls or cached_urls(conn, urls).issuperset(urls):
-            return {}
-    done = ensure_dataset_facts(
-        ops_engine, gateway, reader(), zip_trainings(*urls), max_workers=DATASET_WORKERS
-    )
-    failures: dict[str, str] = {}
-    for user_id, needed in needs.items():
-        reason = skipped_reason(done.failed, needed)
-        if reason is not None:
-            failures[user_id] = reason
-    return failures
+        missing = sorted(set(urls) - cached_urls(conn, urls))
+    failed: dict[str, str] = {}
+    if missing:
+        failed = dict(
+            ensure_dataset_facts(
+                ops_engine, gateway, reader(), zip_trainings(*missing), max_workers=DATASET_WORKERS
+            ).failed
+        )
+    with ops_engine.connect() as conn:
+        return dataset_gaps(conn, stored_versions, failed)

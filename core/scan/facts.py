@@ -27,8 +27,9 @@ from sqlalchemy import Connection
 from core.drift.facts import AppRow, ModelFacts, UserFacts, blank_to_none
 from core.errors import ReplicateNotFound
 from core.gateway.gateway import ReplicateGateway
-from core.gateway.values import TERMINAL_STATUSES
-from core.ledger.sync import SyncReport, ledger_for_user
+from core.gateway.values import TERMINAL_STATUSES, is_version_hash
+from core.ledger.sync import SyncReport, ledger_for_user, version_owner
+from core.versions import normalise_version
 
 ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
 # What the ledger's sync fetches: anything else in training_id is junk it never reads.
@@ -66,7 +67,19 @@ def gather_facts(
         destination = record.destination
         if destination and destination != model_id and destination not in others:
             others[destination] = model_facts(gateway, destination)
-    return UserFacts(row=user_row, model=model, trainings=ledger, models_by_id=others)
+    owner = None
+    stored = normalise_version(user_row.replicate_version_id)
+    if (
+        stored is not None
+        and is_version_hash(stored)
+        and not (model is not None and model.has_version(stored))
+        and not any(record.version_hash == stored for record in ledger)
+    ):
+        with ops_conn_factory() as conn:  # whose is it, then? (rare: an indexed lookup)
+            owner = version_owner(conn, stored)
+    return UserFacts(
+        row=user_row, model=model, trainings=ledger, models_by_id=others, stored_owner=owner
+    )
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from core.jobs.app import Queue, TaskName, defer
 from core.ledger.datasets import cached_urls
 from core.ledger.sync import sync_ledger
 from core.scan.batch import finish_if_done, without_rows
-from core.scan.datasets import needed_by_user
+from core.scan.datasets import needed_by_user, rejected_zips
 from core.scan.facts import LedgerHealth
 from core.scan.heartbeat import Heartbeat
 from core.scan.record import lock_scan, record_users
@@ -161,11 +161,13 @@ def plan_page(
         if lock_scan(conn, scan_id) != "running":
             return None
         user_ids = [row.user_id for row in page.rows]
-        needs = needed_by_user(conn, user_ids) if start.options.with_datasets else {}
+        versions = {row.user_id: row.replicate_version_id for row in page.rows}
+        needs = needed_by_user(conn, versions) if start.options.with_datasets else {}
         urls = list(dict.fromkeys(url for needed in needs.values() for url in needed))
-        pending, new_urls, new_pending = _add_zips(conn, scan_id, urls)
+        recheck = start.options.recheck_datasets
+        pending, new_urls, new_pending = _add_zips(conn, scan_id, urls, recheck=recheck)
         if defer_jobs:
-            queue_zip_reads(conn, new_pending)
+            queue_zip_reads(conn, new_pending, recheck=recheck)
         first = conn.execute(
             select(scans.c.batches_total).where(scans.c.id == scan_id)
         ).scalar_one()
@@ -209,7 +211,7 @@ def plan_page(
 
 
 def _add_zips(
-    conn: Connection, scan_id: int, urls: Sequence[str]
+    conn: Connection, scan_id: int, urls: Sequence[str], *, recheck: bool = False
 ) -> tuple[set[str], list[str], list[str]]:
     """Record the ZIPs this page needs; returns (every one still pending for this scan,
     the ones new to it, the new ones that must be read)."""
@@ -225,6 +227,8 @@ def _add_zips(
         .all()
     )
     cached = cached_urls(conn, urls)
+    if recheck:  # rejected photos are read again: they may have been fixed since
+        cached -= set(rejected_zips(conn, urls))
     new_urls = [url for url in urls if url not in known]
     if new_urls:
         conn.execute(

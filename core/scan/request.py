@@ -55,9 +55,10 @@ MAX_USERS_PER_REQUEST = 10_000
 class ScanOptions:
     """What a scan is asked to do."""
 
-    user_ids: tuple[str, ...] | None = None  # None: every user with a model row
+    user_ids: tuple[str, ...] | None = None  # None: every user of the app
     with_datasets: bool = True  # read the training photos the dataset checks need
     concurrency: int = 8  # users checked at once within one batch
+    recheck_datasets: bool = False  # read again the ZIPs whose photos were rejected
 
     def to_json(self) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -65,6 +66,8 @@ class ScanOptions:
             "concurrency": self.concurrency,
             "with_datasets": self.with_datasets,
         }
+        if self.recheck_datasets:
+            options["recheck_datasets"] = True
         if self.user_ids is not None:
             options["user_count"] = len(self.user_ids)
             options["user_ids"] = list(self.user_ids)
@@ -80,6 +83,7 @@ class ScanOptions:
             tuple(str(user_id) for user_id in ids) if ids is not None else None,
             bool(raw.get("with_datasets", True)),
             max(1, int(raw.get("concurrency") or 8)),
+            bool(raw.get("recheck_datasets", False)),
         )
 
     @property
@@ -93,6 +97,7 @@ class ScanOptions:
         *,
         with_datasets: bool = True,
         concurrency: int = 8,
+        recheck_datasets: bool = False,
     ) -> ScanOptions:
         ids = Scope.of(user_ids).user_ids
         if ids is not None and not ids:
@@ -101,7 +106,7 @@ class ScanOptions:
             raise DataRejected(
                 f"At most {MAX_USERS_PER_REQUEST} user ids at once; scan everyone instead."
             )
-        return cls(ids, with_datasets, max(1, concurrency))
+        return cls(ids, with_datasets, max(1, concurrency), recheck_datasets and with_datasets)
 
 
 def refusal(

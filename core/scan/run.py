@@ -66,6 +66,7 @@ def run_scan(
     concurrency: int = 8,
     face_reader: FaceReader | None = None,
     with_datasets: bool = True,
+    recheck_datasets: bool = False,
     requested_by: str | None = None,
     progress: Progress | None = None,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
@@ -76,7 +77,12 @@ def run_scan(
     while another fleet scan is queued or running, and re-raises whatever made the scan
     fail (it is then recorded as ``failed``)."""
     actor = Actor(requested_by or operator_email(), Role.ADMIN)
-    options = ScanOptions.of(user_ids, with_datasets=with_datasets, concurrency=concurrency)
+    options = ScanOptions.of(
+        user_ids,
+        with_datasets=with_datasets,
+        concurrency=concurrency,
+        recheck_datasets=recheck_datasets,
+    )
     with ops_engine.begin() as conn:
         scan_id = request_scan(
             conn, actor, options, background=False, stale_after=stale_after, via=via
@@ -116,7 +122,12 @@ def _run(services: ScanServices, scan_id: int, progress: Progress) -> list[UserS
         planned = plan_page(services, start, page, defer_jobs=False)
         if planned is None:
             return users
-        ensure_zips_inline(services, list(planned.zip_urls), max_workers=DATASET_WORKERS)
+        ensure_zips_inline(
+            services,
+            list(planned.zip_urls),
+            max_workers=DATASET_WORKERS,
+            recheck=start.options.recheck_datasets,
+        )
         for number in sorted((*planned.ready, *planned.waiting)):
             checked = check_batch(services, scan_id, number)
             if checked is None:

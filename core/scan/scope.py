@@ -1,9 +1,10 @@
 """Which users a scan looks at, read from the app's database a page at a time.
 
-By default every user with a ``user_models`` row, in ``user_id`` order (keyset paging,
-so 100k users are never all in memory); or the ids given, in the order given. A given id
-without a ``user_models`` row is a user who never trained (nothing can drift: no
-findings) or no user at all (SCAN_ERROR, so a typo is not reported healthy).
+By default every user of the app, in id order (keyset paging, so 100k users are never all
+in memory); or the ids given, in the order given. A user without a ``user_models`` row
+never trained: nothing can drift, so the scan records them with no finding (the pages
+then say "no finding", not "not scanned yet"). A given id that is no user at all gets
+SCAN_ERROR, so a typo is not reported healthy.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Page:
 
 @dataclass(frozen=True)
 class Scope:
-    """Every user with a model row (``user_ids`` None), or exactly the ids given."""
+    """Every user (``user_ids`` None), or exactly the ids given."""
 
     user_ids: tuple[str, ...] | None = None
 
@@ -55,7 +56,7 @@ class Scope:
     def count(self, conn: Connection) -> int:
         if self.user_ids is not None:
             return len(self.user_ids)
-        return int(conn.execute(select(func.count()).select_from(user_models)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(users)).scalar_one())
 
     def pages(
         self, app_engine: Engine, *, page_size: int = PAGE_SIZE, start: str | None = None
@@ -76,9 +77,9 @@ class Scope:
 def _all_rows(app_engine: Engine, page_size: int, *, after: str | None) -> Iterator[Page]:
     while True:
         # The keys in the database's order (its collation, not Python's), then their rows.
-        keys = select(user_models.c.user_id).order_by(user_models.c.user_id).limit(page_size)
+        keys = select(users.c.id).order_by(users.c.id).limit(page_size)
         if after is not None:
-            keys = keys.where(user_models.c.user_id > after)
+            keys = keys.where(users.c.id > after)
         with app_engine.connect() as conn:
             ordered = list(conn.execute(keys).scalars())
             if not ordered:
@@ -87,7 +88,9 @@ def _all_rows(app_engine: Engine, page_size: int, *, after: str | None) -> Itera
                 row.user_id: row for row in app_rows(conn, where=user_models.c.user_id.in_(ordered))
             }
         yield Page(
-            tuple(by_id[user_id] for user_id in ordered if user_id in by_id), cursor=ordered[-1]
+            tuple(by_id[user_id] for user_id in ordered if user_id in by_id),
+            no_model=tuple(user_id for user_id in ordered if user_id not in by_id),
+            cursor=ordered[-1],
         )
         if len(ordered) < page_size:
             return

@@ -16,17 +16,18 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from core.jobs.app import Queue, TaskName, defer, zip_lock
 from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
-from core.scan.datasets import needed_by_user
+from core.scan.datasets import needed_by_user, rejected_zips
 from core.scan.heartbeat import Heartbeat
 from core.scan.services import ScanServices
 from core.scan.tables import scan_zips, scans
 
 
-def read_zip(services: ScanServices, url: str) -> str | None:
-    """Measure ``url``'s photos unless cached, then settle the scans waiting for it;
-    returns why they could not be read (None: read, or cached, or rejected for good)."""
+def read_zip(services: ScanServices, url: str, *, recheck: bool = False) -> str | None:
+    """Measure ``url``'s photos unless cached (``recheck``: unless cached and usable),
+    then settle the scans waiting for it; returns why they could not be read (None: read,
+    or cached, or rejected for good)."""
     with services.ops_engine.connect() as conn:
-        already = bool(cached_urls(conn, [url]))
+        already = bool(cached_urls(conn, [url])) and not (recheck and rejected_zips(conn, [url]))
     error: str | None = None
     if not already:
         with Heartbeat(services.ops_engine, zip_url=url, every=services.heartbeat_seconds):
@@ -36,6 +37,7 @@ def read_zip(services: ScanServices, url: str) -> str | None:
                 services.face_reader(),
                 zip_trainings(url),
                 max_workers=1,
+                recheck=recheck,
             )
         error = done.failed.get(url)
     with services.ops_engine.begin() as conn:
@@ -71,7 +73,9 @@ def recount_zips(conn: Connection, scan_ids: set[int]) -> None:
     conn.execute(update(scans).where(scans.c.id.in_(sorted(scan_ids))).values(zips_done=done))
 
 
-def ensure_zips_inline(services: ScanServices, urls: list[str], *, max_workers: int) -> None:
+def ensure_zips_inline(
+    services: ScanServices, urls: list[str], *, max_workers: int, recheck: bool = False
+) -> None:
     """The foreground scan's way: measure ``urls`` here and now (``max_workers`` at a
     time, each committed as measured), then settle them."""
     if not urls:
@@ -82,22 +86,26 @@ def ensure_zips_inline(services: ScanServices, urls: list[str], *, max_workers: 
         services.face_reader(),
         zip_trainings(*urls),
         max_workers=max_workers,
+        recheck=recheck,
     )
     with services.ops_engine.begin() as conn:
         settle_zips(conn, {url: done.failed.get(url) for url in urls})
 
 
-def missing_zip_urls(conn: Connection, user_ids: list[str]) -> list[str]:
-    """The ZIPs these users' dataset checks need whose photos are not measured yet."""
-    needs = needed_by_user(conn, user_ids)
+def missing_zip_urls(conn: Connection, stored_versions: Mapping[str, str | None]) -> list[str]:
+    """The ZIPs these users' checks need (user -> the version their row stores) whose
+    photos are not measured yet."""
+    needs = needed_by_user(conn, stored_versions)
     urls = list(dict.fromkeys(url for needed in needs.values() for url in needed))
     cached = cached_urls(conn, urls)
     return [url for url in urls if url not in cached]
 
 
-def queue_zip_reads(conn: Connection, urls: list[str]) -> None:
-    """Ask the workers to read these ZIPs' photos (one job per ZIP, whoever asks); the
-    caller commits. Reading photos changes nothing but the facts cache."""
+def queue_zip_reads(conn: Connection, urls: list[str], *, recheck: bool = False) -> None:
+    """Ask the workers to read these ZIPs' photos (one job per ZIP, whoever asks;
+    ``recheck``: even when they were rejected before); the caller commits. Reading photos
+    changes nothing but the facts cache."""
+    extra = {"recheck": True} if recheck else {}
     for url in urls:
         defer(
             conn,
@@ -106,6 +114,7 @@ def queue_zip_reads(conn: Connection, urls: list[str]) -> None:
             lock=zip_lock(url),
             queueing_lock=zip_lock(url),
             url=url,
+            **extra,
         )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from core.drift import ModelFacts, RepairAction, UserFacts
+from core.drift.facts import VersionOwner
 from tests.drift.builders import (
     FAST_TRAINER_VERSION,
     MODEL_ID,
+    USER_ID,
     codes,
     healthy,
     model_of,
@@ -28,7 +30,11 @@ FIRST, SECOND, THIRD = training(1), training(2), training(3)
     [
         f"{MODEL_ID}:{THIRD.version_hash}",
         f"  {THIRD.version_hash}\n",
+        f"{THIRD.version_hash}\n",  # a final newline alone (re.match with "$" let it by)
+        f"\t{THIRD.version_hash}",
+        f"{THIRD.version_hash} ",
         (THIRD.version_hash or "").upper(),
+        f"{MODEL_ID}:{(THIRD.version_hash or '').upper()}",
     ],
 )
 def test_a_wrapped_latest_hash_is_a_format_finding_only(stored: str) -> None:
@@ -119,6 +125,34 @@ def test_another_models_version_is_named() -> None:
     )
     finding = only(facts, "VERSION_NOT_IN_MODEL")
     assert finding.evidence["identified_as"] == "a version of sandrasocial/someone-else"
+
+
+def test_another_users_version_names_that_user_and_their_model() -> None:
+    theirs = training(7, destination="sandrasocial/user-0ther000-selfie-lora")
+    facts = UserFacts(
+        row=row_for(FIRST, replicate_version_id=theirs.version_hash),
+        model=model_of([FIRST]),
+        trainings=(FIRST,),
+        stored_owner=VersionOwner(
+            theirs.id, "0ther000-user", "sandrasocial/user-0ther000-selfie-lora"
+        ),
+    )
+    finding = only(facts, "VERSION_NOT_IN_MODEL")
+    assert finding.evidence["identified_as"] == (
+        "a version of user 0ther000-user's model sandrasocial/user-0ther000-selfie-lora"
+    )
+    assert finding.evidence["belongs_to_user_id"] == "0ther000-user"
+    assert finding.evidence["identified_by_training_id"] == theirs.id
+    assert "someone else's face" in finding.fix.text
+    assert "user 0ther000-user's model" in finding.title
+    # The ledger saying the version is this user's own is no foreign version.
+    own = UserFacts(
+        row=row_for(FIRST, replicate_version_id=theirs.version_hash),
+        model=model_of([FIRST]),
+        trainings=(FIRST,),
+        stored_owner=VersionOwner(theirs.id, USER_ID, "sandrasocial/old"),
+    )
+    assert only(own, "VERSION_NOT_IN_MODEL").evidence["belongs_to_user_id"] is None
 
 
 def test_an_old_version_of_the_model_is_in_the_model() -> None:

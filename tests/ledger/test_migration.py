@@ -39,6 +39,7 @@ def test_the_migration_applies_and_a_rerun_is_a_noop(fresh_database_url: str) ->
             assert indexes == {
                 "ix_trainings_user_id": ["user_id", "created_at"],
                 "ix_trainings_created_at": ["created_at"],
+                "ix_trainings_version_hash": [None],  # right(output_version, 64), rev. 0005
             }
             assert [c["name"] for c in inspector.get_columns("dataset_facts", schema="ops")] == [
                 "url",

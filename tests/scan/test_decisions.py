@@ -87,7 +87,8 @@ def succeeded(
     n: int, destination: str | None = MODEL_ID, zip_url: str | None = "auto"
 ) -> SucceededTraining:
     url = f"https://blob.example/{n}.zip" if zip_url == "auto" else zip_url
-    return SucceededTraining("u", f"t{n}", destination, T0 + timedelta(days=n), url)
+    version = f"{n:x}" * 64
+    return SucceededTraining("u", f"t{n}", destination, T0 + timedelta(days=n), url, version[:64])
 
 
 @pytest.mark.parametrize(
@@ -106,6 +107,15 @@ def test_the_dataset_checks_need_the_last_two_trainings_into_each_model(
     expected: list[int],
 ) -> None:
     assert needed_zip_urls(history) == [f"https://blob.example/{n}.zip" for n in expected]
+
+
+def test_the_stored_version_s_training_is_needed_too_however_old() -> None:
+    history = [succeeded(1), succeeded(2), succeeded(3), succeeded(4)]
+    stored = f"{MODEL_ID}:{('1' * 64).upper()}"  # the app stores it however it does
+    assert needed_zip_urls(history, stored) == [f"https://blob.example/{n}.zip" for n in (1, 3, 4)]
+    assert needed_zip_urls(history, "not a version") == [
+        f"https://blob.example/{n}.zip" for n in (3, 4)
+    ]
 
 
 def test_trainings_without_a_readable_zip_url_are_skipped() -> None:

@@ -28,7 +28,6 @@ from core.schema import user_models
 from tests.scan.conftest import FirstScan, ScanWorld, findings_by_user
 
 BY_KEY = {persona.key: persona for persona in PERSONAS}
-WITH_ROWS = [persona for persona in PERSONAS if persona.key != "no_model_yet"]
 
 
 def codes_of(result: ScanResult) -> dict[str, tuple[str, ...]]:
@@ -40,9 +39,11 @@ def codes_of(result: ScanResult) -> dict[str, tuple[str, ...]]:
 
 def test_every_persona_gets_exactly_its_expected_codes(first_scan: FirstScan) -> None:
     found = codes_of(first_scan.result)
-    assert set(found) == {persona.user_id for persona in WITH_ROWS}  # no row: not in scope
-    for persona in WITH_ROWS:
+    # Every user is in a fleet scan; one who never trained is checked and healthy.
+    assert set(found) == {persona.user_id for persona in PERSONAS}
+    for persona in PERSONAS:
         assert found[persona.user_id] == persona.expected_codes, persona.key
+    assert found[BY_KEY["no_model_yet"].user_id] == ()
     assert found[BY_KEY["healthy_single"].user_id] == ()
     assert found[BY_KEY["healthy_retrained"].user_id] == ()
 
@@ -76,11 +77,11 @@ def test_the_scan_is_stored_with_healthy_users_too(
             .select_from(scan_findings)
             .where(scan_findings.c.scan_id == result.scan_id)
         ).scalar_one()
-    assert (row.status, row.users_total, row.users_scanned) == ("finished", 16, 16)
+    assert (row.status, row.users_total, row.users_scanned) == ("finished", 17, 17)
     assert row.requested_by == "ada@example.test" and row.error is None
     assert row.options == {"scope": "all", "concurrency": 8, "with_datasets": True}
     assert row.started_at == result.started_at and row.finished_at == result.finished_at
-    assert len(stored_users) == 16
+    assert len(stored_users) == 17
     healthy = stored_users[BY_KEY["healthy_single"].user_id]
     assert (healthy.worst_severity, healthy.finding_count) == (None, 0)
     assert stored_users[BY_KEY["blurry_retrain"].user_id].worst_severity == "warning"
@@ -89,7 +90,7 @@ def test_the_scan_is_stored_with_healthy_users_too(
 
 def test_progress_is_reported_on_the_calling_thread(first_scan: FirstScan) -> None:
     assert first_scan.progress_threads == {first_scan.caller_thread}
-    assert first_scan.progress[0] == (0, 16) and first_scan.progress[-1] == (16, 16)
+    assert first_scan.progress[0] == (0, 17) and first_scan.progress[-1] == (17, 17)
     done = [count for count, _ in first_scan.progress]
     assert done == sorted(done) and len(done) > 2  # several steps, never backwards
 
@@ -107,11 +108,9 @@ def test_the_store_reads_back_the_scan(first_scan: FirstScan, scan_world: ScanWo
         counts = {count.code: (count.severity, count.users) for count in counts_by_code(conn)}
         top = worst_users(conn, limit=3)
     assert summary is not None and summary.id == result.scan_id
-    assert (summary.status, summary.users_scanned) == ("finished", 16)
+    assert (summary.status, summary.users_scanned) == ("finished", 17)
     assert {
-        user_id: [f.to_dict() for f in found]
-        for user_id, found in findings.items()
-        if user_id != BY_KEY["no_model_yet"].user_id
+        user_id: [f.to_dict() for f in found] for user_id, found in findings.items()
     } == findings_by_user(result)
     assert findings[BY_KEY["no_model_yet"].user_id] == ()
     assert worst[BY_KEY["stale_version"].user_id] == "critical"
@@ -227,8 +226,9 @@ def test_the_cli_prints_every_scanned_user_as_json(
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == {"scan_id", "users"} and printed["scan_id"] > 0
     users = {user["user_id"]: user for user in printed["users"]}
-    assert set(users) == {persona.user_id for persona in WITH_ROWS}
-    for persona in WITH_ROWS:
+    assert set(users) == {persona.user_id for persona in PERSONAS}  # never trained too
+    assert users[BY_KEY["no_model_yet"].user_id]["findings"] == []
+    for persona in PERSONAS:
         user = users[persona.user_id]
         assert set(user) == {"user_id", "findings"}
         assert tuple(finding["code"] for finding in user["findings"]) == persona.expected_codes
