@@ -55,7 +55,11 @@ def standalone_sandbox(data_dir: Path) -> Any:
         yield base_url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a request still hanging on an injected fault
+            process.kill()
+            process.wait(timeout=10)
 
 
 def _hammer(
@@ -225,6 +229,14 @@ def dataset_facts_workers() -> dict[str, Any]:
     return figure()
 
 
+def users_page_replicate_down() -> dict[str, Any]:
+    """The Users page's Replicate part with Replicate up, answering plain 503s and hanging
+    (``core.users_bench``)."""
+    from core.users_bench import users_page_replicate_down as figure
+
+    return figure()
+
+
 def users_finding_filter() -> dict[str, Any]:
     """The Users page's finding filter at 100k users vs pandas (``core.scan.bench``)."""
     from core.scan.bench import users_finding_filter as figure
@@ -238,6 +250,7 @@ FIGURES: dict[str, Figure] = {
     "scan_throughput": scan_throughput,
     "dataset_facts_workers": dataset_facts_workers,
     "users_finding_filter": users_finding_filter,
+    "users_page_replicate_down": users_page_replicate_down,
 }
 
 

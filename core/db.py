@@ -32,9 +32,10 @@ from alembic import command
 from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
 from core.config import Mode, get_settings, normalize_database_url
-from core.errors import ConfigError
+from core.errors import ConfigError, DashboardError, DatabaseUnavailable, DataRejected
 from core.jobs.service import stop_worker
 from core.schema import app_metadata
 
@@ -69,6 +70,43 @@ def make_engine(url: str | SecretStr, *, pool_size: int = 5, max_overflow: int =
         pool_recycle=300,
         connect_args={"application_name": "sselfie-console", "connect_timeout": 10},
     )
+
+
+def database_problem(error: DBAPIError) -> DashboardError | None:
+    """A database error as the console shows it, with the next step (pure).
+
+    Input the database cannot store or compare (a NUL character in a search, a link's
+    ``?user=``) is DataRejected; a connection that failed or broke (the server restarting,
+    Neon suspending, the network) is DatabaseUnavailable; anything else (a bug) is None.
+    """
+    detail = str(error.orig or error).strip().splitlines()
+    first = detail[0] if detail else type(error).__name__
+    if isinstance(error, DataError):
+        if "NUL" in first or "0x00" in first:
+            return DataRejected(
+                "The text given contains a NUL character (\\x00), which the database cannot "
+                "store or search for; remove it and try again."
+            )
+        return DataRejected(f"The database refused the value given: {first}. Check the input.")
+    if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
+        return DatabaseUnavailable(
+            f"The database is not answering ({first}). Nothing was changed; reload the page "
+            "in a moment, and if it persists check that the database is up."
+        )
+    return None
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Translate the database's errors raised in the block into the error tree
+    (``database_problem``); the page shows the message instead of a traceback."""
+    try:
+        yield
+    except DBAPIError as exc:
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
 def redacted_url(url: str | SecretStr) -> str:

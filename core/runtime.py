@@ -14,11 +14,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.engine import Engine
 
 from core.config import Mode, Settings
 from core.db import create_app_tables, embedded_postgres_url, make_engine, upgrade_ops
 from core.errors import ConfigError, Conflict
+from core.gateway.breaker import CircuitBreaker
+from core.gateway.client import DEFAULT_TIMEOUT
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
@@ -47,9 +50,25 @@ class Runtime:
     replicate_base_url: str
 
 
-# A page waits for Replicate at most this long before it shows "Replicate is unavailable";
-# batch work (the fleet scan) passes a longer policy.
-INTERACTIVE_RETRIES = RetryPolicy(total_seconds=10.0)
+@dataclass(frozen=True)
+class ReplicateProfile:
+    """How long a process waits for Replicate, and whether it stops asking while it is down."""
+
+    policy: RetryPolicy
+    timeout: httpx.Timeout
+    breaker: bool
+
+
+# Pages: a call gives up within about 2.5 s (a hanging Replicate included), and after two
+# such failures in a row the breaker answers "unavailable" at once for a while, so a page
+# with Replicate down renders in seconds with the database's facts.
+INTERACTIVE = ReplicateProfile(
+    RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=0.5, total_seconds=1.5),
+    httpx.Timeout(2.5, connect=2.0),
+    breaker=True,
+)
+# Workers and the command line: long work waits out a short outage.
+BATCH = ReplicateProfile(RetryPolicy(total_seconds=30), DEFAULT_TIMEOUT, breaker=False)
 
 
 def start_runtime(
@@ -57,7 +76,7 @@ def start_runtime(
     *,
     seed_demo: bool = True,
     progress: Callable[[str], None] | None = None,
-    retry_policy: RetryPolicy = INTERACTIVE_RETRIES,
+    replicate: ReplicateProfile = INTERACTIVE,
     start_worker: bool = True,
 ) -> Runtime:
     """Connect (and in DEMO, start) everything; raise ``ConfigError`` with the next step.
@@ -67,9 +86,9 @@ def start_runtime(
     say = progress or (lambda message: log.info("%s", message))
     if settings.mode is Mode.DEMO:
         return _start_demo(
-            settings, seed_demo=seed_demo, say=say, policy=retry_policy, start_worker=start_worker
+            settings, seed_demo=seed_demo, say=say, profile=replicate, start_worker=start_worker
         )
-    return _start_live(settings, policy=retry_policy)
+    return _start_live(settings, profile=replicate)
 
 
 def _start_demo(
@@ -77,7 +96,7 @@ def _start_demo(
     *,
     seed_demo: bool,
     say: Callable[[str], None],
-    policy: RetryPolicy,
+    profile: ReplicateProfile,
     start_worker: bool,
 ) -> Runtime:
     say("Starting the embedded PostgreSQL")
@@ -93,7 +112,7 @@ def _start_demo(
         else DEMO_TOKEN
     )
     runtime = Runtime(
-        settings, Mode.DEMO, engine, engine, _gateway(settings, token, base_url, policy), base_url
+        settings, Mode.DEMO, engine, engine, _gateway(settings, token, base_url, profile), base_url
     )
     if seed_demo:
         from core.demo import is_seeded, seed_demo_world
@@ -130,7 +149,7 @@ def _queue_first_scan(engine: Engine, say: Callable[[str], None]) -> None:
             return
 
 
-def _start_live(settings: Settings, *, policy: RetryPolicy) -> Runtime:
+def _start_live(settings: Settings, *, profile: ReplicateProfile) -> Runtime:
     if settings.database_url is None or settings.replicate_api_token is None:
         raise ConfigError("LIVE needs both DATABASE_URL and REPLICATE_API_TOKEN.")
     engine = make_engine(settings.database_url)
@@ -138,15 +157,20 @@ def _start_live(settings: Settings, *, policy: RetryPolicy) -> Runtime:
     ops_engine = engine if ops_url == settings.database_url else make_engine(ops_url)
     upgrade_ops(ops_url)
     base_url = settings.replicate_base_url or REPLICATE_API
-    gateway = _gateway(settings, settings.replicate_api_token.get_secret_value(), base_url, policy)
+    gateway = _gateway(settings, settings.replicate_api_token.get_secret_value(), base_url, profile)
     return Runtime(settings, Mode.LIVE, engine, ops_engine, gateway, base_url)
 
 
 def _gateway(
-    settings: Settings, token: str, base_url: str, policy: RetryPolicy
+    settings: Settings, token: str, base_url: str, profile: ReplicateProfile
 ) -> ReplicateGateway:
     """One gateway per process: its rate limits are shared by every page and thread."""
     limits = RateLimits.per_minute(
         settings.replicate_prediction_creates_per_minute, settings.replicate_calls_per_minute
     )
-    return ReplicateGateway(build_client(token, base_url), limits=limits, policy=policy)
+    return ReplicateGateway(
+        build_client(token, base_url, timeout=profile.timeout),
+        limits=limits,
+        policy=profile.policy,
+        breaker=CircuitBreaker() if profile.breaker else None,
+    )

@@ -17,7 +17,7 @@ from core.scan.request import ScanOptions, request_scan
 from core.scan.request import cancel_scan as cancel
 from core.scan.values import ScanSummary
 from dashboard import diagnosis, scans
-from dashboard.resources import read_only, runtime
+from dashboard.resources import read_only, runtime, writing
 
 
 def preview_repair(action: RepairAction, facts: UserFacts) -> RepairPlan:
@@ -39,7 +39,7 @@ def repair(actor: Actor, plan: RepairPlan, reason: str) -> int:
     On the APP database: the repair and its audit record commit together (repairs are
     refused when the audit log lives elsewhere, see ``repairs_available``).
     """
-    with runtime().engine.connect() as conn:
+    with writing(runtime().engine) as conn:
         audit_id = apply_repair(conn, actor=actor, plan=plan, reason=reason)
     _forget()
     return audit_id
@@ -47,7 +47,7 @@ def repair(actor: Actor, plan: RepairPlan, reason: str) -> int:
 
 def undo(actor: Actor, audit_id: int, reason: str) -> int:
     """Undo repair ``audit_id`` (refused when the row changed since); the undo's audit id."""
-    with runtime().engine.connect() as conn:
+    with writing(runtime().engine) as conn:
         undo_id = undo_repair(conn, actor=actor, audit_id=audit_id, reason=reason)
     _forget()
     return undo_id
@@ -60,7 +60,7 @@ def _stale_after() -> timedelta:
 def scan(actor: Actor) -> ScanSummary:
     """Queue a fleet scan (admin only, one at a time): it runs in the workers, so leaving
     the page or closing the tab does not stop it. Conflict names the one that runs."""
-    with runtime().ops_engine.begin() as conn:
+    with writing(runtime().ops_engine) as conn, conn.begin():
         summary = request_scan(
             conn, actor, ScanOptions.of(), background=True, stale_after=_stale_after()
         )
@@ -71,7 +71,7 @@ def scan(actor: Actor) -> ScanSummary:
 def cancel_scan(actor: Actor, scan_id: int) -> ScanSummary:
     """Cancel a queued or running scan (admin only); users already checked keep their
     findings."""
-    with runtime().ops_engine.begin() as conn:
+    with writing(runtime().ops_engine) as conn, conn.begin():
         summary = cancel(conn, actor, scan_id)
     scans.forget()
     return summary
@@ -82,7 +82,7 @@ def rescan_user(actor: Actor, user_id: str) -> str:
     read each user's latest scan) show the row as it is once a worker has checked it.
     Best effort: the repair is done whatever happens here; the text says what follows."""
     try:
-        with runtime().ops_engine.begin() as conn:
+        with writing(runtime().ops_engine) as conn, conn.begin():
             summary = request_scan(
                 conn, actor, ScanOptions.of([user_id]), background=True, stale_after=_stale_after()
             )

@@ -36,6 +36,7 @@ def counts_bar(counts: Iterable[CodeCount]) -> go.Figure:
     figure.update_layout(
         xaxis_title=None, yaxis_title="users", legend_title=None, margin={"t": 10, "b": 10}
     )
+    figure.update_yaxes(rangemode="tozero", tick0=0, dtick=_step(frame["users"]))
     return figure
 
 
@@ -65,9 +66,23 @@ def trend_lines(points: Iterable[TrendPoint]) -> go.Figure:
         category_orders=SEVERITY_ORDER,
     )
     figure.update_layout(
-        xaxis_title="scan finished",
+        xaxis_title="scan finished (UTC)",
         yaxis_title="users",
         legend_title=None,
         margin={"t": 10, "b": 10},
     )
+    # Days on the axis (hours only when zoomed in), whole users on the other.
+    figure.update_xaxes(
+        tickformatstops=[
+            {"dtickrange": [None, 86_400_000], "value": "%b %d %H:%M"},
+            {"dtickrange": [86_400_000, None], "value": "%b %d"},
+        ]
+    )
+    figure.update_yaxes(rangemode="tozero", tick0=0, dtick=_step(frame["users"]))
     return figure
+
+
+def _step(users: pd.Series) -> int:
+    """A whole-number tick step giving at most about eight ticks."""
+    top = int(users.max()) if len(users) else 0
+    return max(1, -(-top // 8))

@@ -25,7 +25,7 @@ from core.live_diagnosis import LiveDiagnosis, LiveFacts, diagnose_live, gather_
 from core.repairs import read_row
 from core.repairs.values import app_row
 from core.scan.zips import missing_zip_urls, queue_zip_reads
-from dashboard.resources import read_only, runtime
+from dashboard.resources import read_only, runtime, writing
 
 FACTS_TTL_SECONDS = 30
 
@@ -78,8 +78,10 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
 def photos_pending(user_id: str) -> int:
     """How many of the ZIPs this user's dataset checks need are still unmeasured; those
     are queued for the workers (once each, whoever asks first)."""
-    with runtime().ops_engine.begin() as conn:
-        missing = missing_zip_urls(conn, [user_id])
+    row = model_row(user_id)
+    stored = {user_id: row.get("replicate_version_id") if row else None}
+    with writing(runtime().ops_engine) as conn, conn.begin():
+        missing = missing_zip_urls(conn, stored)
         if missing:
             queue_zip_reads(conn, missing)
     return len(missing)

@@ -27,6 +27,9 @@ SEVERITY_COLORS: Mapping[str, BadgeColor] = {
     Severity.WARNING.value: "orange",
     Severity.INFO.value: "blue",
 }
+# The same hues as the badges, as cell text colours in tables (readable on white and on
+# Streamlit's dark theme).
+_SEVERITY_TEXT = {"critical": "#e53935", "warning": "#ef6c00", "info": "#1e88e5"}
 NO_FINDING = "no finding"
 NOT_SCANNED = "not scanned yet"
 MINUTES = "YYYY-MM-DD HH:mm"
@@ -51,6 +54,18 @@ def code_help(code: str) -> str:
 
 
 # -- Users table ---------------------------------------------------------------------------
+
+
+def coloured(frame: pd.DataFrame, *columns: str) -> Any:
+    """``frame`` with severity values in ``columns`` coloured as the badges are (a Styler;
+    st.dataframe keeps its column_config and selection)."""
+
+    def colour(value: Any) -> str:
+        hue = _SEVERITY_TEXT.get(str(value))
+        return f"color: {hue}; font-weight: 600" if hue else ""
+
+    shown = [column for column in columns if column in frame.columns]
+    return frame.style.map(colour, subset=shown) if shown else frame
 
 
 def worst_cell(user_id: str, worst: Mapping[str, str | None], *, checked: Collection[str]) -> str:

@@ -77,6 +77,9 @@ def show_signed_in(actor: Actor) -> None:
 # The picker's choice, kept outside the widget: Streamlit drops a widget's state when a
 # page calls st.switch_page mid-run, which silently turned an acting admin into support.
 ACTING_AS_CHOSEN_KEY = "acting_as_chosen"
+# ...and in the URL (?as=email), so a reload, a bookmark or a copied link keeps it: session
+# state is per tab and lost on reload, which turned an admin into support on F5.
+ACTING_AS_PARAM = "as"
 
 
 def _remember_choice() -> None:
@@ -87,16 +90,23 @@ def pick_demo_actor(members: Sequence[StaffMember]) -> Actor:
     """DEMO's "Acting as" picker in the sidebar; there is no login in DEMO."""
     options = [f"{member.email} ({member.role.value})" for member in members]
     roles = dict(zip(options, members, strict=True))
-    if st.session_state.get(ACTING_AS_CHOSEN_KEY) in roles:
-        st.session_state[ACTING_AS_KEY] = st.session_state[ACTING_AS_CHOSEN_KEY]
+    by_email = {member.email: option for option, member in roles.items()}
+    chosen = st.session_state.get(ACTING_AS_CHOSEN_KEY)
+    if chosen not in roles:
+        chosen = by_email.get(str(st.query_params.get(ACTING_AS_PARAM, "")).strip().lower())
+    if chosen in roles:
+        st.session_state[ACTING_AS_KEY] = chosen
     choice = st.sidebar.selectbox(
         "Acting as",
         options,
         key=ACTING_AS_KEY,
         on_change=_remember_choice,
-        help="DEMO has no login: pick a staff member to see the console with their role.",
+        help="DEMO has no login: pick a staff member to see the console with their role "
+        "(kept in the address as ?as=, so a reload or a copied link keeps it).",
     )
     member = roles[choice] if choice in roles else members[0]
+    if st.query_params.get(ACTING_AS_PARAM) != member.email:
+        st.query_params[ACTING_AS_PARAM] = member.email
     return Actor(member.email, member.role)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import streamlit as st
 
-from core import audit, users
+from core import audit, repairs, users
 from core.audit import AuditRecord
 from core.staff import StaffMember, list_staff
 from core.users import LatestState, LatestVersion, UserDetail, UsersPage
@@ -21,6 +21,12 @@ PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 50
 LATEST_TTL_SECONDS = 60
 REPLICATE_WORKERS = 8
+
+
+def last_undoable_repair(user_id: str) -> AuditRecord | None:
+    """The user's newest repair that no undo names yet (read fresh: it changes on click)."""
+    with read_only(runtime().engine) as conn:
+        return repairs.last_undoable_repair(conn, user_id)
 
 
 def search_users(query: str, page: int, user_ids: Sequence[str] | None = None) -> UsersPage:

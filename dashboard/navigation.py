@@ -19,7 +19,21 @@ AUDIT = "../pages/audit.py"
 
 
 def users_page() -> StreamlitPage:
-    return st.Page(USERS, title="Users", icon=":material/group:", url_path="users", default=True)
+    # Served at "/"; its own pathname is reserved but never shown, so /users is free for
+    # the alias below.
+    return st.Page(
+        USERS, title="Users", icon=":material/group:", url_path="users-home", default=True
+    )
+
+
+def _to_users() -> None:
+    st.switch_page(users_page(), query_params=dict(st.query_params))
+
+
+def users_alias_page() -> StreamlitPage:
+    """``/users`` typed or bookmarked: the Users page is the default, served at ``/``, so
+    Streamlit would answer "page not found"; this hidden page forwards (query kept)."""
+    return st.Page(_to_users, title="Users", url_path="users", visibility="hidden")
 
 
 def user_page() -> StreamlitPage:
@@ -45,7 +59,7 @@ def settings_page() -> StreamlitPage:
 def pages_for(role: Role) -> dict[str, list[StreamlitPage]]:
     """The navigation for ``role``, by section."""
     pages: dict[str, list[StreamlitPage]] = {
-        "Users": [users_page(), user_page()],
+        "Users": [users_page(), user_page(), users_alias_page()],
         "Fleet": [fleet_page()],
     }
     if role is Role.ADMIN:

@@ -20,11 +20,12 @@ from typing import Any
 
 import streamlit as st
 
+from core.audit import AuditRecord
 from core.drift import Finding, RepairAction, UserFacts
 from core.errors import Conflict, DashboardError, DataRejected
 from core.repairs import RepairPlan
 from core.roles import Actor
-from dashboard import actions, drift_tables
+from dashboard import actions, drift_tables, loaders
 
 OPEN = "repair_open"
 UNDO_OPEN = "undo_open"
@@ -105,10 +106,43 @@ def repair_button(finding: Finding, user_id: str) -> None:
     )
 
 
+def undo_button(record: AuditRecord, *, key: str = "undo_repair") -> None:
+    """Undo for repair ``record`` (asks for a reason in the undo dialog)."""
+    if record.target_user_id is None:
+        return
+    st.button(
+        "Undo",
+        key=key,
+        icon=":material/undo:",
+        on_click=_open_undo,
+        args=(record.target_user_id, record.id),
+        help="Put back what the repair replaced (asks for a reason; refused if the row "
+        "changed since)",
+    )
+
+
+def show_last_repair(user_id: str) -> None:
+    """After a reload or in another tab: the user's newest repair not undone yet, with
+    Undo (the session's own result, when there is one, says it instead)."""
+    done: dict[str, Any] | None = st.session_state.get(DONE)
+    if done and done.get("user_id") == user_id:
+        return
+    record = loaders.last_undoable_repair(user_id)
+    if record is None:
+        return
+    st.caption(
+        f"Last repair: #{record.id} {record.action.removeprefix('repair:')} by "
+        f"{record.actor_email} at {record.at:%Y-%m-%d %H:%M} UTC."
+    )
+    undo_button(record)
+
+
 def show_result(user_id: str, *, may_repair: bool) -> None:
     """The last repair or undo of this user in this session, with Undo for a repair."""
     done: dict[str, Any] | None = st.session_state.get(DONE)
     if not done or done.get("user_id") != user_id:
+        if may_repair:
+            show_last_repair(user_id)
         return
     st.success(done["message"], icon=":material/check_circle:")
     if done.get("rescan"):

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from core.config import Mode, Settings, get_settings
+from core.db import database_errors
 from core.errors import ConfigError
 from core.jobs.service import ensure_worker
 from core.runtime import Runtime, start_runtime
@@ -118,9 +121,19 @@ def keep_worker_alive(settings: Settings) -> None:
             st.sidebar.error(f"The background worker could not be started: {exc}")
 
 
-def read_only(engine: Engine) -> Connection:
-    """A connection that is read-only at the server: a bug in a page can never write."""
-    return engine.connect().execution_options(postgresql_readonly=True)
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection that is read-only at the server (a bug in a page can never write);
+    database errors come out as the error tree's, with the next step."""
+    with database_errors(), engine.connect() as conn:
+        yield conn.execution_options(postgresql_readonly=True)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A connection for a write the caller commits; database errors translated too."""
+    with database_errors(), engine.connect() as conn:
+        yield conn
 
 
 def runtime() -> Runtime:

@@ -5,9 +5,10 @@ Presentation only: what a "?" or "—" means is decided here, once, for every pa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import pandas as pd
@@ -43,6 +44,29 @@ def latest_cell(model_id: str | None, latest: Mapping[str, LatestVersion]) -> st
     return short_version(found.version_id) if found.version_id else "no versions"
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def plain(text: object) -> str:
+    """``text`` shown as typed in Streamlit's Markdown (st.caption, st.error...): an email
+    or an error message from elsewhere must not become a link, a heading or a formula."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+# Tables whose rows open something: a click on any cell does it (or the row's checkbox).
+OPEN_ON_CLICK: list[Literal["single-row", "single-cell"]] = ["single-row", "single-cell"]
+
+
+def picked_row(selection: Any, count: int) -> int | None:
+    """The row a click picked in a table shown with ``OPEN_ON_CLICK``: a selected row, or
+    the row of a selected cell; None when nothing (or something stale) is selected."""
+    state = getattr(selection, "selection", None)
+    rows = list(getattr(state, "rows", None) or [])
+    rows += [cell[0] for cell in getattr(state, "cells", None) or []]
+    picked = [row for row in rows if isinstance(row, int) and 0 <= row < count]
+    return picked[0] if picked else None
+
+
 def user_link(user_id: str) -> str:
     """A link to the User page that works when opened in a new tab."""
     return f"user?user={quote(user_id, safe='')}"
@@ -52,6 +76,7 @@ def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) ->
     return pd.DataFrame(
         {
             "user": [row.user_id for row in rows],
+            "open": [user_link(row.user_id) for row in rows],
             "email": [row.email for row in rows],
             "plan": [row.plan for row in rows],
             "training status": [row.training_status for row in rows],
@@ -60,10 +85,10 @@ def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) ->
             "trigger word": [row.trigger_word for row in rows],
             "model id": [row.model_id for row in rows],
             "updated": pd.to_datetime([row.updated_at for row in rows]),
-            "open": [user_link(row.user_id) for row in rows],
         },
         columns=[
             "user",
+            "open",
             "email",
             "plan",
             "training status",
@@ -72,7 +97,6 @@ def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) ->
             "trigger word",
             "model id",
             "updated",
-            "open",
         ],
     )
 

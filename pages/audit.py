@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import DashboardError
 from core.roles import Role
-from dashboard import drift_tables, identity, loaders, navigation, paging
+from dashboard import drift_tables, identity, loaders, navigation, paging, repair_ui, tables
 
 ACTION_KEY = "action"
 ACTOR_KEY = "actor_email"
@@ -18,7 +18,7 @@ def _blank_to_none(text: str | None) -> str | None:
     return text.strip() if text and text.strip() else None
 
 
-identity.require_role_on_page(Role.ADMIN)
+acting = identity.require_role_on_page(Role.ADMIN)
 to_first_page = paging.back_to_first_page(PAGE_KEY)
 st.title("Audit log")
 st.caption(
@@ -74,27 +74,28 @@ selection = table_slot.dataframe(
     column_config=drift_tables.audit_columns(),
     hide_index=True,
     on_select="rerun",
-    selection_mode="single-row",
+    selection_mode=tables.OPEN_ON_CLICK,
     key="audit_table",
 )
-picked = [index for index in selection.selection.rows if 0 <= index < len(records)]
-if not picked:
-    st.caption("Select a record to see its change column by column.")
+picked = tables.picked_row(selection, len(records))
+if picked is None:
+    st.caption("Click a record to see its change column by column.")
     st.stop()
 
-record = records[picked[0]]
+record = records[picked]
 st.subheader(f"#{record.id} · {record.action}")
 st.markdown(
     f"**{record.actor_email}** ({record.actor_role}) at {record.at:%Y-%m-%d %H:%M:%S %Z}"
     + (f" · reason: {record.reason}" if record.reason else "")
 )
+
 if record.target_user_id:
-    st.page_link(
-        navigation.user_page(),
-        label=f"Open user {record.target_user_id}",
-        icon=":material/person:",
-        query_params={"user": record.target_user_id},
-    )
+    repair_ui.show_result(record.target_user_id, may_repair=False)
+    if st.button(f"Open user {record.target_user_id}", icon=":material/person:", key="open_user"):
+        st.switch_page(navigation.user_page(), query_params={"user": record.target_user_id})
+    if record.action.startswith("repair:"):
+        repair_ui.undo_button(record, key="undo_from_audit")
+    repair_ui.open_dialogs(acting, record.target_user_id, None)
 if record.before is not None or record.after is not None:
     st.dataframe(drift_tables.change_frame(record), hide_index=True)
 if record.details:

@@ -9,7 +9,16 @@ import streamlit as st
 from core.errors import DashboardError
 from core.roles import Actor, Role
 from core.scan.values import ScanSummary
-from dashboard import actions, charts, drift_tables, identity, navigation, scan_panel, scans
+from dashboard import (
+    actions,
+    charts,
+    drift_tables,
+    identity,
+    navigation,
+    scan_panel,
+    scans,
+    tables,
+)
 
 NOTICE = "fleet_notice"
 
@@ -107,7 +116,9 @@ if not counts and not trend:
 st.subheader("Findings by code")
 st.caption("Users per code in each user's latest scan.")
 table_column, chart_column = st.columns([3, 2], gap="large")
-table_column.dataframe(drift_tables.counts_frame(counts), hide_index=True)
+table_column.dataframe(
+    drift_tables.coloured(drift_tables.counts_frame(counts), "severity"), hide_index=True
+)
 chart_column.plotly_chart(charts.counts_bar(counts), key="counts_chart")
 
 st.subheader("Trend over scans")
@@ -122,13 +133,13 @@ else:
 
 st.subheader("Worst users")
 selection = st.dataframe(
-    drift_tables.worst_users_frame(worst),
+    drift_tables.coloured(drift_tables.worst_users_frame(worst), "worst"),
     column_config=drift_tables.worst_users_columns(),
     hide_index=True,
     on_select="rerun",
-    selection_mode="single-row",
+    selection_mode=tables.OPEN_ON_CLICK,
     key="worst_users",
 )
-picked = [index for index in selection.selection.rows if 0 <= index < len(worst)]
-if picked:
-    st.switch_page(navigation.user_page(), query_params={"user": worst[picked[0]].user_id})
+picked = tables.picked_row(selection, len(worst))
+if picked is not None:
+    st.switch_page(navigation.user_page(), query_params={"user": worst[picked].user_id})

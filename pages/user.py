@@ -3,11 +3,16 @@ admins, the repair), the timeline of trainings and versions, and every version."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import streamlit as st
 
+from core import links as links_to
 from core.drift import Finding
 from core.errors import DashboardError
 from core.live_diagnosis import LiveDiagnosis
+from core.redaction import redacted
 from core.repairs import repairs_available
 from core.roles import Permission, allowed
 from core.timeline import build_timeline, how_far_behind, version_lines
@@ -47,8 +52,27 @@ def _show_finding(finding: Finding, user_id: str, *, buttons: bool) -> None:
             repair_ui.repair_button(finding, user_id)
 
 
+def _outage(problem: str | None) -> bool:
+    """Whether a problem is Replicate being down (said once, at the top of the page)."""
+    return bool(problem) and str(problem).startswith("Replicate is unavailable")
+
+
+def _replicate_part(problem: str | None, otherwise: str) -> None:
+    """Where a part read from Replicate would be: the problem, or a short pointer to the
+    banner when Replicate is down."""
+    if _outage(problem):
+        st.caption("Not read: Replicate is unavailable (see the note at the top).")
+    else:
+        st.warning(problem or otherwise)
+
+
 def _show_findings(found: LiveDiagnosis, *, may_repair: bool, repairs_why: str | None) -> None:
-    if found.problem is not None:
+    if _outage(found.problem):
+        st.info(
+            "The findings could not be checked now: Replicate is unavailable. The Users "
+            "page shows what the last scan found."
+        )
+    elif found.problem is not None:
         st.warning(f"The findings could not be checked now: {found.problem}")
     for note in found.notes:
         st.warning(note)
@@ -63,6 +87,32 @@ def _show_findings(found: LiveDiagnosis, *, may_repair: bool, repairs_why: str |
         st.caption(repairs_why)
     for finding in found.findings:
         _show_finding(finding, found.user_id, buttons=may_repair and repairs_why is None)
+
+
+def _ids(user_id: str, stored: str | None, latest: str | None, row: Mapping[str, Any]) -> None:
+    """The full ids, each copyable (the code block's copy button), and links to Replicate."""
+    model_id = row.get("replicate_model_id")
+    with st.expander("Ids and links", icon=":material/content_copy:"):
+        st.caption("user id")
+        st.code(user_id, language=None)
+        if stored:
+            st.caption("stored replicate_version_id, exactly as stored")
+            st.code(stored, language=None)
+        if latest:
+            st.caption("the model's latest version")
+            st.code(latest, language=None)
+        links = []
+        if isinstance(model_id, str) and model_id.strip() and "/" in model_id:
+            links.append(f"[model]({links_to.model_link(base_url, model_id.strip())})")
+            if latest:
+                links.append(
+                    f"[latest version]({links_to.version_link(base_url, model_id.strip(), latest)})"
+                )
+        training_id = row.get("training_id")
+        if isinstance(training_id, str) and training_id.strip():
+            links.append(f"[training]({links_to.training_link(base_url, training_id.strip())})")
+        if links:
+            st.markdown("On Replicate: " + " · ".join(links))
 
 
 def _last_check_words(user_id: str) -> str:
@@ -129,15 +179,40 @@ except DashboardError as exc:
 
 record, comparison = detail.record, detail.comparison
 model_row = record.model_row or {}
+base_url = resources.runtime().replicate_base_url
 st.title(f"User {detail.user_id}")
-st.caption(f"{record.user.get('email') or 'no email'} · plan {record.user.get('plan') or '—'}")
+# As text, not Markdown: an email would become a mailto link, other values formatting.
+st.text(f"{record.user.get('email') or 'no email'} · plan {record.user.get('plan') or '—'}")
+if record.model_row is None:
+    # Signed up, never trained: nothing is wrong and nothing can drift. One calm note.
+    st.info(
+        "This user has not trained a model yet: there is no user_models row, so there is "
+        "no version, trigger word or training to check. Nothing to repair.",
+        icon=":material/hourglass_empty:",
+    )
+    st.subheader("users row")
+    st.dataframe(tables.columns_frame(record.user), hide_index=True)
+    st.stop()
+_ids(detail.user_id, comparison.stored, comparison.latest, model_row)
+outages = [
+    problem
+    for problem in (
+        detail.model_problem,
+        detail.versions_problem,
+        detail.training_problem,
+        found.problem if found is not None else None,
+    )
+    if problem is not None and _outage(problem)
+]
+if outages:  # one banner, not one warning per part
+    st.warning(outages[0], icon=":material/cloud_off:")
 
 status, stored, latest, behind = st.columns(4)
 status.metric("training status (row)", str(model_row.get("training_status") or "—"))
 stored.metric(
     "stored version",
-    short_version(comparison.stored) or "—",
-    help=f"As stored: {comparison.stored!r}",
+    short_version(comparison.normalised or comparison.stored) or "—",
+    help=f"As stored: {comparison.stored!r}; the app generates with the part after the last ':'",
 )
 latest.metric(
     "latest version",
@@ -163,9 +238,7 @@ st.subheader("Findings")
 may_repair = allowed(actor, Permission.REPAIR)
 available, why = repairs_available(resources.runtime().settings)
 repair_ui.show_result(detail.user_id, may_repair=may_repair)
-if found is None:
-    st.info("No user_models row: this user never started a training, so nothing can drift.")
-else:
+if found is not None:
     st.caption(
         "Checked now against Replicate and the training history. "
         + _last_check_words(detail.user_id)
@@ -193,7 +266,7 @@ else:
 
 st.subheader("Versions")
 if detail.versions_problem is not None:
-    st.warning(detail.versions_problem)
+    _replicate_part(detail.versions_problem, "The versions could not be read.")
 elif not detail.versions:
     st.info("The model has no versions: no training into it has succeeded.")
 else:
@@ -211,33 +284,38 @@ with database:
     st.subheader("users row")
     st.dataframe(tables.columns_frame(record.user), hide_index=True)
     st.subheader("user_models row")
-    if record.model_row is None:
-        st.info("No user_models row: this user never started a training.")
-    else:
-        st.dataframe(tables.columns_frame(record.model_row), hide_index=True, height="content")
+    st.dataframe(tables.columns_frame(record.model_row), hide_index=True, height="content")
 
 with replicate:
     st.subheader("Replicate model")
     if detail.model is None:
-        st.warning(detail.model_problem or "No model.")
+        _replicate_part(detail.model_problem, "No model.")
     else:
         model = detail.model
-        st.markdown(f"**{model.key}** · {model.visibility} · {model.run_count} runs")
+        st.markdown(
+            f"[**{model.key}**]({links_to.model_link(base_url, model.key)}) · "
+            f"{model.visibility} · {model.run_count} runs"
+        )
         newest = detail.latest_version
         if newest is not None:
-            st.markdown(f"Latest version `{newest.id}` created {newest.created_at or '?'}")
+            st.markdown(
+                f"Latest version [`{newest.id}`]"
+                f"({links_to.version_link(base_url, model.key, newest.id)}) "
+                f"created {newest.created_at or '?'}"
+            )
 
     st.subheader("Training (row's training_id)")
     if detail.training is None:
-        st.warning(detail.training_problem or "No training.")
+        _replicate_part(detail.training_problem, "No training.")
     else:
         training = detail.training
         st.markdown(
-            f"`{training.id}` · status **{training.status}** · trainer "
-            f"{training.trainer_model} · created {training.created_at or '?'}"
+            f"[`{training.id}`]({links_to.training_link(base_url, training.id)}) · status "
+            f"**{training.status}** · trainer {tables.plain(training.trainer_model)} · "
+            f"created {training.created_at or '?'}"
         )
         if training.error:
-            st.error(f"Training error: {training.error}")
+            st.error(f"Training error: {tables.plain(training.error)}")
         st.dataframe(
             tables.mapping_frame(
                 {
@@ -250,4 +328,4 @@ with replicate:
             hide_index=True,
         )
         st.caption("Input")
-        st.dataframe(tables.mapping_frame(training.input), hide_index=True)
+        st.dataframe(tables.mapping_frame(redacted(training.input)), hide_index=True)

@@ -149,13 +149,13 @@ frame = drift_tables.with_findings(
     tables.users_frame(result.rows, latest), found.worst, found.codes, checked=found.checked
 )
 selection = table_slot.dataframe(
-    frame,
+    drift_tables.coloured(frame, "worst"),
     column_config={**tables.users_columns(), **drift_tables.findings_columns()},
     hide_index=True,
     on_select="rerun",
-    selection_mode="single-row",
+    selection_mode=tables.OPEN_ON_CLICK,
     key="users_table",
 )
-picked = [index for index in selection.selection.rows if 0 <= index < len(result.rows)]
-if picked:
-    st.switch_page(navigation.user_page(), query_params={"user": result.rows[picked[0]].user_id})
+picked = tables.picked_row(selection, len(result.rows))
+if picked is not None:
+    st.switch_page(navigation.user_page(), query_params={"user": result.rows[picked].user_id})

@@ -43,9 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         from core.demo.seed import seed_demo_world
         from core.demo.synthetic import add_synthetic_users
-        from core.runtime import start_runtime
+        from core.runtime import BATCH, start_runtime
 
-        runtime = start_runtime(settings, seed_demo=False, progress=_note)
+        runtime = start_runtime(
+            settings, seed_demo=False, progress=_note, replicate=BATCH, start_worker=False
+        )
         report = seed_demo_world(
             engine=runtime.engine,
             gateway=runtime.gateway,

@@ -30,18 +30,15 @@ from sqlalchemy import make_url
 from core.config import Settings, get_settings
 from core.errors import ConfigError, DashboardError
 from core.faces import FaceReader
-from core.gateway.retry import RetryPolicy
 from core.jobs.app import Queue, app
 from core.jobs.tasks import SERVICES_KEY, STALE_AFTER_KEY, attach_schedules
-from core.runtime import Runtime, start_runtime
+from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.heartbeat import beat_seconds
 from core.scan.services import ScanServices
 from core.schema import OPS_SCHEMA
 
 log = logging.getLogger(__name__)
 
-# A worker waits for Replicate longer than a page does.
-WORKER_RETRIES = RetryPolicy(total_seconds=30)
 # procrastinate polls for new jobs this often when LISTEN/NOTIFY missed one.
 POLL_SECONDS = 2.0
 
@@ -86,7 +83,7 @@ def run_worker(
     wait: bool = True,
 ) -> None:
     """Run jobs until stopped (or, with ``wait=False``, until the queues are empty)."""
-    runtime = start_runtime(settings, seed_demo=False, retry_policy=WORKER_RETRIES)
+    runtime = start_runtime(settings, seed_demo=False, replicate=BATCH, start_worker=False)
     try:
         ops_url = runtime.ops_engine.url.render_as_string(hide_password=False)
         connector = PsycopgConnector(

@@ -4,6 +4,7 @@
     read_row(conn, user_id)                           the row as stored (every column)
     apply_repair(conn, actor=, plan=, reason=) -> id  write it + audit ``repair:<action>``
     undo_repair(conn, actor=, audit_id=, reason=)     put it back + audit ``undo:<action>``
+    last_undoable_repair(conn, user_id)               the newest repair no undo names yet
     repairs_available(settings) -> (ok, why)          whether this deployment may repair
 
 The five actions are the drift engine's ``RepairAction`` values (``core.drift.REPAIRS``
@@ -26,7 +27,7 @@ column types), ``apply`` (``apply_repair``, ``undo_repair``), ``availability``.
 
 from __future__ import annotations
 
-from core.repairs.apply import apply_repair, undo_repair
+from core.repairs.apply import apply_repair, last_undoable_repair, undo_repair
 from core.repairs.availability import repairs_available
 from core.repairs.planning import plan_repair
 from core.repairs.rows import read_row
@@ -36,6 +37,7 @@ __all__ = [
     "WRITABLE_COLUMNS",
     "RepairPlan",
     "apply_repair",
+    "last_undoable_repair",
     "plan_repair",
     "read_row",
     "repairs_available",

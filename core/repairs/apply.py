@@ -129,6 +129,36 @@ def _lock_repair_record(conn: Connection, audit_id: int) -> AuditRecord:
     return AuditRecord(**dict(row))
 
 
+def last_undoable_repair(conn: Connection, user_id: str) -> AuditRecord | None:
+    """The user's newest repair when no undo names it yet (undoing it may still be refused
+    if the row changed since): what the User page offers to undo after a reload."""
+    row = (
+        conn.execute(
+            select(audit_log)
+            .where(
+                audit_log.c.target_user_id == user_id,
+                audit_log.c.action.startswith(REPAIR_PREFIX),
+            )
+            .order_by(audit_log.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    undone = conn.execute(
+        select(audit_log.c.id)
+        .where(
+            audit_log.c.target_user_id == user_id,
+            audit_log.c.action.startswith(UNDO_PREFIX),
+            audit_log.c.details["undoes"].as_integer() == row["id"],
+        )
+        .limit(1)
+    ).first()
+    return None if undone is not None else AuditRecord(**dict(row))
+
+
 def _undoable(conn: Connection, repair: AuditRecord) -> tuple[str, str]:
     """The repaired user and the action name, if ``repair`` is a repair not yet undone."""
     if not repair.action.startswith(REPAIR_PREFIX) or not repair.target_user_id:

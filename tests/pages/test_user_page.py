@@ -87,7 +87,10 @@ def test_missing_model_and_user_without_a_row(
     missing = _user_page(app_as, world.missing_model)
     assert any("does not exist on Replicate (404)" in w.value for w in missing.warning)
     no_row = _user_page(app_as, world.no_row)
-    assert any("never started a training" in info.value for info in no_row.info)
+    # Signed up, never trained: one calm note, not red errors and repeated warnings.
+    (note,) = no_row.info
+    assert "has not trained a model yet" in note.value and "Nothing to repair" in note.value
+    assert not no_row.error and not no_row.warning
 
 
 def test_unknown_user_gets_a_clear_message(

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.sandbox.server import RunningSandbox
 from tests.pages.conftest import new_app, texts
 from tests.user_world import FILLERS, UserWorld
+from tests.workers import wait_for
 
 SUPPORT = "support@staff.test"
 
@@ -35,6 +36,7 @@ def test_lists_seeded_users_newest_first_with_stored_and_latest(
         "user",
         "worst",
         "findings",
+        "open",
         "email",
         "plan",
         "training status",
@@ -43,7 +45,6 @@ def test_lists_seeded_users_newest_first_with_stored_and_latest(
         "trigger word",
         "model id",
         "updated",
-        "open",
     ]
     assert set(table["worst"]) == {"not scanned yet"}  # no scan yet
     assert list(table["user"][:7]) == list(world.special)
@@ -107,6 +108,27 @@ def test_selecting_a_row_opens_the_user(app_as: Callable[..., AppTest], world: U
     assert f"User {world.stale}" in texts(at)
 
 
+def test_clicking_any_cell_of_a_row_opens_the_user(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
+    at = app_as("support")
+    index = list(_table(at)["user"]).index(world.healthy)
+    at.session_state["users_table"] = {
+        "selection": {"rows": [], "columns": [], "cells": [[index, "email"]]}
+    }
+    at.run()
+    assert not at.exception
+    assert f"User {world.healthy}" in texts(at)
+
+
+def test_a_nul_character_in_the_search_is_refused_with_a_message(
+    live_env: None, world: UserWorld
+) -> None:
+    at = new_app(email=SUPPORT, query={"q": "ann\x00"}).run()
+    assert not at.exception, at.exception
+    assert any("NUL character" in error.value for error in at.error)
+
+
 @pytest.mark.usefixtures("replicate_down")
 def test_replicate_down_shows_question_marks_and_a_warning(
     app_as: Callable[..., AppTest],
@@ -133,7 +155,45 @@ def test_replicate_recovery_is_not_hidden_by_the_cache(
         assert _table(at).set_index("user").loc[world.stale, "latest version"] == "?"
     finally:
         httpx.delete(f"{base_url}/_sandbox/faults").raise_for_status()
-    at.run()
-    rows = _table(at).set_index("user")
-    assert rows.loc[world.stale, "latest version"] == world.replicate.stale_versions[0][:12]
+
+    # The breaker lets a probe through after its cool-off: the next reruns show it back.
+    def recovered() -> bool:
+        at.run()
+        rows = _table(at).set_index("user")
+        return bool(
+            rows.loc[world.stale, "latest version"] == world.replicate.stale_versions[0][:12]
+        )
+
+    wait_for(recovered, timeout=30, what="the page to show Replicate back", every=1.0)
     assert not at.warning
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 503},  # plain 503s, no Retry-After: the retries would take 27 s
+        {"timeout": True, "hang_seconds": 30},  # Replicate hangs
+    ],
+    ids=["plain-503", "hanging"],
+)
+def test_replicate_down_fails_fast_with_the_database_rows_and_a_banner(
+    live_env: None, world: UserWorld, sandbox_server: RunningSandbox, fault: dict[str, object]
+) -> None:
+    faults = f"{sandbox_server.base_url}/_sandbox/faults"
+    before = _model_reads(sandbox_server)
+    httpx.post(faults, json=fault).raise_for_status()
+    try:
+        at = new_app(email=SUPPORT).run()
+        rows = _table(at).set_index("user")
+        assert len(rows) == 50 and rows.loc[world.stale, "latest version"] == "?"
+        (banner,) = [warning.value for warning in at.warning]
+        assert "unavailable" in banner
+        # The breaker stopped asking after the first failures: not 50 models' retries.
+        assert _model_reads(sandbox_server) - before < 50
+    finally:
+        httpx.delete(faults).raise_for_status()
+
+
+def _model_reads(sandbox: RunningSandbox) -> int:
+    counts = httpx.get(f"{sandbox.base_url}/_sandbox/stats").json()["counts"]
+    return sum(int(count) for route, count in counts.items() if "/v1/models/" in route)
