@@ -5,10 +5,12 @@ Every test starts from one broken user of ``world.CASES`` stored as the app left
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, delete, update
+from sqlalchemy import Connection, Engine, delete, text, update
+from sqlalchemy.exc import ProgrammingError
 
 from core import audit
 from core.drift.findings import json_safe
@@ -17,7 +19,17 @@ from core.repairs import apply_repair, plan_repair, read_row, undo_repair
 from core.roles import Actor
 from core.schema import audit_log, user_models, users
 from tests.drift.builders import TRIGGER, USER_ID
-from tests.repairs.world import ADMIN, CASES, PRODUCT, SUPPORT, Case, store_other_user, store_user
+from tests.repairs.world import (
+    ADMIN,
+    CASES,
+    OTHER_USER_ID,
+    PRODUCT,
+    SUPPORT,
+    Case,
+    store_other_user,
+    store_user,
+)
+from tests.workers import wait_for
 
 REASON = "Ticket 4711: images got worse after retraining"
 TRIGGER_CASE = next(case for case in CASES if case.name == "trigger word overwritten")
@@ -151,17 +163,58 @@ def test_a_trigger_word_held_by_another_user_is_a_conflict(conn: Connection) -> 
 
 
 def test_a_unique_violation_past_the_check_writes_nothing(
-    conn: Connection, monkeypatch: pytest.MonkeyPatch
+    conn: Connection, db_engine: Engine
 ) -> None:
-    # As if the other user took the word between the check and the UPDATE.
-    monkeypatch.setattr("core.repairs.apply.refuse_taken_trigger_word", lambda *_: None)
+    """Another session takes the trigger word between the check and the UPDATE: produced
+    for real with a second transaction that inserts the word and commits only once the
+    repair's UPDATE waits on the unique index."""
     original = store_user(conn, TRIGGER_CASE.facts)
-    store_other_user(conn, trigger_word=TRIGGER)
     plan = plan_repair(TRIGGER_CASE.action, TRIGGER_CASE.facts, original)
-    with pytest.raises(Conflict, match="is held by another user"):
-        apply_repair(conn, actor=ADMIN, plan=plan, reason=REASON)
-    assert read_row(conn, USER_ID) == original
-    assert audit_count(conn) == 0
+    backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    outcome: list[BaseException | int] = []
+    with db_engine.connect() as other:
+        taking = other.begin()
+        store_other_user(other, trigger_word=TRIGGER)  # not committed: the check can't see it
+
+        def repair() -> None:
+            try:
+                outcome.append(apply_repair(conn, actor=ADMIN, plan=plan, reason=REASON))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=repair)
+        worker.start()
+        try:
+            wait_for(
+                lambda: _waits_on_a_lock(db_engine, backend) or not worker.is_alive(),
+                timeout=30,
+                what="the repair's UPDATE to wait on the other session's row",
+            )
+            taking.commit()
+            worker.join(timeout=30)
+        finally:
+            if taking.is_active:
+                taking.rollback()
+    try:
+        (raised,) = outcome
+        assert isinstance(raised, Conflict) and "is held by another user" in str(raised)
+        assert read_row(conn, USER_ID) == original
+        assert audit_count(conn) == 0
+    finally:
+        with db_engine.begin() as cleanup:
+            cleanup.execute(delete(user_models).where(user_models.c.user_id == OTHER_USER_ID))
+            cleanup.execute(delete(users).where(users.c.id == OTHER_USER_ID))
+
+
+def _waits_on_a_lock(engine: Engine, backend: int) -> bool:
+    with engine.connect() as probe:
+        return (
+            probe.execute(
+                text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+                {"pid": backend},
+            ).scalar_one_or_none()
+            is True
+        )
 
 
 def test_undo_onto_a_trigger_word_taken_since_is_a_conflict(conn: Connection) -> None:
@@ -179,17 +232,24 @@ def test_undo_onto_a_trigger_word_taken_since_is_a_conflict(conn: Connection) ->
     assert audit_count(conn) == 1
 
 
-def test_the_row_and_its_audit_record_commit_together(
-    conn: Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_row_and_its_audit_record_commit_together(conn: Connection) -> None:
+    """The audit log refusing the record (a real trigger raising, inside this test's
+    transaction) takes the repair back with it."""
     original = store_user(conn, STALE_CASE.facts)
     plan = plan_repair(STALE_CASE.action, STALE_CASE.facts, original)
-
-    def audit_log_down(*_: object, **__: object) -> int:
-        raise RuntimeError("audit log unavailable")
-
-    monkeypatch.setattr(audit, "record", audit_log_down)
-    with pytest.raises(RuntimeError):
+    conn.execute(
+        text(
+            "CREATE FUNCTION pg_temp.audit_log_down() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TRIGGER audit_log_down BEFORE INSERT ON ops.audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION pg_temp.audit_log_down()"
+        )
+    )
+    with pytest.raises(ProgrammingError, match="audit log unavailable"):
         apply_repair(conn, actor=ADMIN, plan=plan, reason=REASON)
     assert read_row(conn, USER_ID) == original
 
