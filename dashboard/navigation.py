@@ -6,6 +6,8 @@ Paths are relative to this entry's folder (``dashboard/``): the pages live in ``
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
@@ -24,6 +26,23 @@ def users_page() -> StreamlitPage:
     return st.Page(
         USERS, title="Users", icon=":material/group:", url_path="users-home", default=True
     )
+
+
+# Query parameters that follow the visitor from page to page (DEMO's acting staff member).
+KEPT_PARAMS = ("as",)
+
+
+def go(page: StreamlitPage, **query: str) -> NoReturn:
+    """Switch to ``page`` with ``query``, keeping the parameters that follow the visitor:
+    set here, in one step, rather than by the next page's run, which would rewrite the
+    browser's history entry of this page (Back then lost the Users filters)."""
+    kept = {name: str(st.query_params[name]) for name in KEPT_PARAMS if name in st.query_params}
+    st.switch_page(page, query_params={**kept, **query})
+
+
+def open_user(user_id: str) -> NoReturn:
+    """The User page of ``user_id``."""
+    go(user_page(), user=user_id)
 
 
 def _to_users() -> None:

@@ -10,7 +10,9 @@ from dashboard import drift_tables, identity, loaders, navigation, paging, repai
 
 ACTION_KEY = "action"
 ACTOR_KEY = "actor_email"
-USER_KEY = "user"
+# Not "user": that is the User page's parameter, and a widget bound to it here made
+# switching to the User page (st.switch_page with ?user=) fail.
+USER_KEY = "target"
 PAGE_KEY = "audit_page"
 
 
@@ -92,7 +94,7 @@ st.markdown(
 if record.target_user_id:
     repair_ui.show_result(record.target_user_id, may_repair=False)
     if st.button(f"Open user {record.target_user_id}", icon=":material/person:", key="open_user"):
-        st.switch_page(navigation.user_page(), query_params={"user": record.target_user_id})
+        navigation.open_user(record.target_user_id)
     if record.action.startswith("repair:"):
         repair_ui.undo_button(record, key="undo_from_audit")
     repair_ui.open_dialogs(acting, record.target_user_id, None)

@@ -142,4 +142,4 @@ selection = st.dataframe(
 )
 picked = tables.picked_row(selection, len(worst))
 if picked is not None:
-    st.switch_page(navigation.user_page(), query_params={"user": worst[picked].user_id})
+    navigation.open_user(worst[picked].user_id)

@@ -158,4 +158,4 @@ selection = table_slot.dataframe(
 )
 picked = tables.picked_row(selection, len(result.rows))
 if picked is not None:
-    st.switch_page(navigation.user_page(), query_params={"user": result.rows[picked].user_id})
+    navigation.open_user(result.rows[picked].user_id)

@@ -27,4 +27,4 @@ def test_a_nul_in_the_user_link_is_refused(
 def test_a_nul_in_the_audit_user_filter_is_refused(
     app_as: Callable[..., AppTest], world: UserWorld
 ) -> None:
-    _refused(open_page(app_as("admin"), "audit", user="\x00"))
+    _refused(open_page(app_as("admin"), "audit", target="\x00"))

@@ -325,3 +325,8 @@ def test_admin_repairs_the_stale_user_through_the_dialog(
         "after": versions[0],
     }
     assert f"#{audit_id} · repair:repoint_latest" in texts(at)
+    # The repair can be undone from its record too, and the record opens its user.
+    assert at.button(key="undo_from_audit") and at.button(key="open_user")
+    at.button(key="open_user").click().run()
+    assert not at.exception, at.exception
+    assert f"User {world.stale}" in texts(at)
