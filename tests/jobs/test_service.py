@@ -11,7 +11,7 @@ import pytest
 
 from core.config import get_settings
 from core.jobs.service import ensure_worker, running_worker, stop_worker
-from core.jobs.status import queue_state
+from core.jobs.status import QueueState, queue_state
 from core.scan.request import ScanOptions, request_scan
 from core.scan.store import scan_summary
 from tests.jobs.conftest import ADMIN, World
@@ -43,9 +43,12 @@ def test_the_console_keeps_one_worker_alive(world: World, monkeypatch: pytest.Mo
             scan = request_scan(conn, ADMIN, ScanOptions.of(with_datasets=False), background=True)
         ended = wait_for(lambda: _ended(world, scan.id), timeout=90, what="the scan to end")
         assert ended == "finished"
-        with world.engine.connect() as conn:
-            state = queue_state(conn)
-        assert state.workers_alive == 1 and state.running == 0
+        state = wait_for(
+            lambda: _idle(world),
+            timeout=60,
+            what="the worker's jobs (and its minute's maintenance) to end",
+        )
+        assert state.workers_alive == 1 and state.running == 0 and state.waiting == 0
 
         os.kill(pid, signal.SIGKILL)
         wait_for(
@@ -60,6 +63,12 @@ def test_the_console_keeps_one_worker_alive(world: World, monkeypatch: pytest.Mo
         assert not stop_worker(settings.data_dir)
     finally:
         stop_worker(settings.data_dir)
+
+
+def _idle(world: World) -> QueueState | None:
+    with world.engine.connect() as conn:
+        state = queue_state(conn)
+    return state if state.running == 0 and state.waiting == 0 else None
 
 
 def _ended(world: World, scan_id: int) -> str | None:
