@@ -24,6 +24,7 @@ from core.gateway.breaker import CircuitBreaker
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.runtime import INTERACTIVE
+from core.scan.bench import create_models
 
 MODELS = 50
 OWNER = "sandrasocial"
@@ -55,17 +56,7 @@ def users_page_replicate_down() -> dict[str, Any]:
         standalone_sandbox(Path(tmp)) as base_url,
         httpx.Client(base_url=base_url, headers={"Authorization": "Bearer r8_b"}) as http,
     ):
-        for model_id in model_ids:
-            owner, name = model_id.split("/")
-            http.post(
-                "/v1/models",
-                json={
-                    "owner": owner,
-                    "name": name,
-                    "visibility": "private",
-                    "hardware": "gpu-t4",
-                },
-            ).raise_for_status()
+        create_models(base_url, model_ids)
         for label, fault in FAULTS.items():
             http.delete("/_sandbox/faults").raise_for_status()
             if fault is not None:

@@ -75,13 +75,12 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
     return diagnose_live(current, live)
 
 
-def photos_pending(user_id: str) -> int:
-    """How many of the ZIPs this user's dataset checks need are still unmeasured; those
-    are queued for the workers (once each, whoever asks first)."""
-    row = model_row(user_id)
-    stored = {user_id: row.get("replicate_version_id") if row else None}
+def photos_pending(user_id: str, stored_version: str | None) -> int:
+    """How many of the ZIPs this user's checks need (``stored_version``: what their row
+    stores) are still unmeasured; those are queued for the workers (once each, whoever
+    asks first)."""
     with writing(runtime().ops_engine) as conn, conn.begin():
-        missing = missing_zip_urls(conn, stored)
+        missing = missing_zip_urls(conn, {user_id: stored_version})
         if missing:
             queue_zip_reads(conn, missing)
     return len(missing)

@@ -20,7 +20,6 @@ from typing import Any
 
 import streamlit as st
 
-from core.audit import AuditRecord
 from core.drift import Finding, RepairAction, UserFacts
 from core.errors import Conflict, DashboardError, DataRejected
 from core.repairs import RepairPlan
@@ -106,16 +105,14 @@ def repair_button(finding: Finding, user_id: str) -> None:
     )
 
 
-def undo_button(record: AuditRecord, *, key: str = "undo_repair") -> None:
-    """Undo for repair ``record`` (asks for a reason in the undo dialog)."""
-    if record.target_user_id is None:
-        return
+def undo_button(user_id: str, audit_id: int, *, key: str = "undo_repair") -> None:
+    """Undo for repair ``audit_id`` of ``user_id`` (asks for a reason in the undo dialog)."""
     st.button(
         "Undo",
         key=key,
         icon=":material/undo:",
         on_click=_open_undo,
-        args=(record.target_user_id, record.id),
+        args=(user_id, audit_id),
         help="Put back what the repair replaced (asks for a reason; refused if the row "
         "changed since)",
     )
@@ -134,7 +131,7 @@ def show_last_repair(user_id: str) -> None:
         f"Last repair: #{record.id} {record.action.removeprefix('repair:')} by "
         f"{record.actor_email} at {record.at:%Y-%m-%d %H:%M} UTC."
     )
-    undo_button(record)
+    undo_button(user_id, record.id)
 
 
 def show_result(user_id: str, *, may_repair: bool) -> None:
@@ -148,14 +145,7 @@ def show_result(user_id: str, *, may_repair: bool) -> None:
     if done.get("rescan"):
         st.caption(done["rescan"])
     if may_repair and done.get("undoable"):
-        st.button(
-            "Undo",
-            key="undo_repair",
-            icon=":material/undo:",
-            on_click=_open_undo,
-            args=(user_id, done["audit_id"]),
-            help="Put back what the repair replaced (asks for a reason)",
-        )
+        undo_button(user_id, int(done["audit_id"]))
 
 
 def open_dialogs(actor: Actor, user_id: str, facts: UserFacts | None) -> None:

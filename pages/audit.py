@@ -96,7 +96,7 @@ if record.target_user_id:
     if st.button(f"Open user {record.target_user_id}", icon=":material/person:", key="open_user"):
         navigation.open_user(record.target_user_id)
     if record.action.startswith("repair:"):
-        repair_ui.undo_button(record, key="undo_from_audit")
+        repair_ui.undo_button(record.target_user_id, record.id, key="undo_from_audit")
     repair_ui.open_dialogs(acting, record.target_user_id, None)
 if record.before is not None or record.after is not None:
     st.dataframe(drift_tables.change_frame(record), hide_index=True)

@@ -135,11 +135,11 @@ def _last_check_words(user_id: str) -> str:
     return words
 
 
-def _photos_note(user_id: str) -> None:
+def _photos_note(user_id: str, stored_version: str | None) -> None:
     """While the workers read photos this user's dataset checks need: say so, and draw
     the page again once they are read."""
     try:
-        pending = diagnosis.photos_pending(user_id)
+        pending = diagnosis.photos_pending(user_id, stored_version)
     except DashboardError as exc:
         st.warning(f"The photos of this user's trainings could not be queued for reading: {exc}")
         return
@@ -154,7 +154,7 @@ def _photos_note(user_id: str) -> None:
 
     @st.fragment(run_every=PHOTOS_POLL_SECONDS)
     def wait_for_photos() -> None:
-        if diagnosis.photos_pending(user_id) == 0:
+        if diagnosis.photos_pending(user_id, stored_version) == 0:
             diagnosis.forget_facts()
             st.rerun(scope="app")
 
@@ -243,7 +243,7 @@ if found is not None:
         "Checked now against Replicate and the training history. "
         + _last_check_words(detail.user_id)
     )
-    _photos_note(detail.user_id)
+    _photos_note(detail.user_id, comparison.stored)
     _show_findings(found, may_repair=may_repair, repairs_why=None if available else why)
     if may_repair and available:
         repair_ui.open_dialogs(actor, detail.user_id, found.facts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,11 +38,10 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     running.stop()
 
 
-@pytest.fixture
-def sandbox(sandbox_server: RunningSandbox) -> RunningSandbox:
-    """The session's sandbox, emptied (trainers only, no faults, instant pace)."""
-    httpx.post(f"{sandbox_server.base_url}/_sandbox/reset").raise_for_status()
-    sandbox_server.sandbox.config.update(
+def empty_sandbox(running: RunningSandbox) -> RunningSandbox:
+    """Empty the session's sandbox (trainers only, no faults) at an instant pace."""
+    httpx.post(f"{running.base_url}/_sandbox/reset").raise_for_status()
+    running.sandbox.config.update(
         {
             "training_start_seconds": 0.0,
             "training_seconds": 0.0,
@@ -49,7 +49,22 @@ def sandbox(sandbox_server: RunningSandbox) -> RunningSandbox:
             "page_size": 100,
         }
     )
-    return sandbox_server
+    return running
+
+
+@pytest.fixture
+def sandbox(sandbox_server: RunningSandbox) -> RunningSandbox:
+    """The session's sandbox, emptied (trainers only, no faults, instant pace)."""
+    return empty_sandbox(sandbox_server)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test (``item.rep_call``), so fixtures can report
+    what they hold (worker logs, a screenshot) when the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 @pytest.fixture

@@ -41,11 +41,6 @@ class CircuitBreaker:
         self._last_problem = ""
         self._probing = False
 
-    @property
-    def is_open(self) -> bool:
-        with self._lock:
-            return self._opened_at is not None
-
     def before_call(self, action: str) -> bool:
         """Raise ``ReplicateUnavailable`` at once while open; True when this call is the
         probe (the caller reports how it went, as for any call)."""

@@ -55,7 +55,7 @@ FILTER_CODE = "STALE_VERSION"
 FILTER_PAGE_SIZE = 50
 
 
-def _create_models(base_url: str, model_ids: list[str]) -> None:
+def create_models(base_url: str, model_ids: list[str]) -> None:
     """POST every model, 16 at a time, straight to the sandbox (no trainings)."""
     headers = {"Authorization": "Bearer r8_bench"}
 
@@ -176,7 +176,7 @@ def scan_throughput(users_count: int | None = None) -> dict[str, Any]:
         standalone_sandbox(Path(tmp)) as base_url,
         temporary_database(pool_size=SCAN_CONCURRENCY) as (engine, url),
     ):
-        _create_models(base_url, model_ids)
+        create_models(base_url, model_ids)
         user_ids = _insert_users(engine, model_ids)
         httpx.post(
             f"{base_url}/_sandbox/faults", json={"latency_ms": SCAN_LATENCY_MS, "path": "^/v1/"}

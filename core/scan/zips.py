@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from core.jobs.app import Queue, TaskName, defer, zip_lock
 from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
@@ -115,16 +115,4 @@ def queue_zip_reads(conn: Connection, urls: list[str], *, recheck: bool = False)
             queueing_lock=zip_lock(url),
             url=url,
             **extra,
-        )
-
-
-def pending_zip_urls(engine: Engine, scan_id: int) -> list[str]:
-    """The ZIPs scan ``scan_id`` still waits for."""
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(scan_zips.c.url)
-                .where(scan_zips.c.scan_id == scan_id, scan_zips.c.state == "pending")
-                .order_by(scan_zips.c.url)
-            ).scalars()
         )

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -45,6 +45,7 @@ from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from core.db import stop_embedded_postgres
 from core.jobs.service import stop_worker
 from core.sandbox.service import stop_sandbox
+from tests.workers import MODE_SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,15 +58,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# A new user has none of these: without DATABASE_URL the console runs in DEMO mode.
-LIVE_SETTINGS = (
-    "DATABASE_URL",
-    "OPS_DATABASE_URL",
-    "REPLICATE_API_TOKEN",
-    "REPLICATE_BASE_URL",
-    "REPLICATE_OWNER",
-    "REPLICATE_USERNAME",
-)
 HEALTH_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 LEFTOVER_TIMEOUT_S = 10.0
@@ -105,7 +97,8 @@ def _free_port() -> int:
 
 
 def _new_user_environment(data_dir: Path) -> dict[str, str]:
-    environment = {name: value for name, value in os.environ.items() if name not in LIVE_SETTINGS}
+    # A new user has none of the settings that pick the mode: the console runs in DEMO.
+    environment = {name: value for name, value in os.environ.items() if name not in MODE_SETTINGS}
     environment["DATA_DIR"] = str(data_dir)
     return environment
 
@@ -254,16 +247,6 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item,
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep each phase's report on the item (``item.rep_call``) for the ``page`` fixture."""
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
 
 
 @pytest.fixture

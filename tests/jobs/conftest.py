@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from core.config import Mode
 from core.db import create_app_tables, make_engine, upgrade_ops
 from core.roles import Actor, Role
 from core.sandbox.server import RunningSandbox
+from tests.conftest import empty_sandbox
 from tests.jobs.world import JobsWorld, build_world
 from tests.user_world import gateway_on
 from tests.workers import Workers, worker_env
@@ -56,17 +56,7 @@ def world(
     fresh_database_url: str, sandbox_server: RunningSandbox, tmp_path: Path
 ) -> Iterator[World]:
     """A fresh database with the app's tables and schema ops, and the world in it."""
-    base_url = sandbox_server.base_url
-    httpx.post(f"{base_url}/_sandbox/reset").raise_for_status()
-    httpx.post(
-        f"{base_url}/_sandbox/config",
-        json={
-            "training_start_seconds": 0.0,
-            "training_seconds": 0.0,
-            "prediction_seconds": 0.0,
-            "page_size": 100,
-        },
-    ).raise_for_status()
+    base_url = empty_sandbox(sandbox_server).base_url
     engine = make_engine(fresh_database_url)
     try:
         create_app_tables(engine, mode=Mode.DEMO)
@@ -87,11 +77,3 @@ def workers(world: World, request: pytest.FixtureRequest) -> Iterator[Workers]:
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         sys.stderr.write(started.logs())
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Keep each phase's report on the test, so fixtures can print worker logs on failure."""
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report

@@ -30,6 +30,7 @@ from core.config import Mode
 from core.db import create_app_tables, make_engine, upgrade_ops
 from core.sandbox.server import RunningSandbox
 from tests.user_world import UserWorld, gateway_on, insert_world, seed_replicate
+from tests.workers import MODE_SETTINGS
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 # The first run migrates schema ops; later runs are cache hits.
@@ -54,15 +55,7 @@ EMAIL_OF = {
     "product": "product@staff.test",
     "admin": "admin@staff.test",
 }
-LIVE_ENV_NAMES = (
-    "DATABASE_URL",
-    "OPS_DATABASE_URL",
-    "REPLICATE_API_TOKEN",
-    "REPLICATE_BASE_URL",
-    "REPLICATE_OWNER",
-    "REPLICATE_USERNAME",
-    "DATA_DIR",
-)
+LIVE_ENV_NAMES = MODE_SETTINGS
 
 
 @pytest.fixture(scope="module")

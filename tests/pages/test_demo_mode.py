@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -22,6 +21,7 @@ from core.db import embedded_postgres_url, make_engine, stop_embedded_postgres
 from core.jobs.service import stop_worker
 from core.sandbox.server import RunningSandbox
 from core.scan.store import last_fleet_scan
+from tests.conftest import empty_sandbox
 from tests.pages.conftest import APP, LIVE_ENV_NAMES, open_page, texts
 
 # First start: a new PostgreSQL cluster, the app's tables, and the demo world's trainings.
@@ -34,17 +34,7 @@ def demo_data_dir(sandbox_server: RunningSandbox) -> Iterator[Path]:
     world-traversable for its `pgserver` user, and any pytest session starting meanwhile
     (another checkout, another engineer) resets /tmp/pytest-of-<user> to 0700, which makes
     initdb fail with "Permission denied" on pg_control."""
-    base_url = sandbox_server.base_url
-    httpx.post(f"{base_url}/_sandbox/reset").raise_for_status()
-    httpx.post(
-        f"{base_url}/_sandbox/config",
-        json={
-            "training_start_seconds": 0.0,
-            "training_seconds": 0.0,
-            "prediction_seconds": 0.0,
-            "page_size": 100,
-        },
-    ).raise_for_status()
+    empty_sandbox(sandbox_server)
     data_dir = Path(tempfile.mkdtemp(prefix="sselfie-demo-test-"))
     try:
         yield data_dir
