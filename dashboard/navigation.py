@@ -40,9 +40,35 @@ def go(page: StreamlitPage, **query: str) -> NoReturn:
     st.switch_page(page, query_params={**kept, **query})
 
 
+# The User page's own parameter: on any other page it only appears on the history entry
+# described in keep_place.
+OPENED_PARAM = "user"
+_PLACES = "navigation_places"
+
+
 def open_user(user_id: str) -> NoReturn:
     """The User page of ``user_id``."""
-    go(user_page(), user=user_id)
+    go(user_page(), **{OPENED_PARAM: user_id})
+
+
+def keep_place(page_name: str) -> None:
+    """Call first on a page that opens users, so browser Back returns to it as it was.
+
+    A switch that changes both the path and the query makes Streamlit's frontend push two
+    history entries: first this page's path with the *new* query (``/?user=ID``), then the
+    new page. Back lands on the first: this page without its filters. Seen here (the User
+    page's parameter on this page), the query this page last ran with is put back (which
+    replaces that history entry) and the page runs again with it; the query is remembered
+    on every other run.
+    """
+    places: dict[str, dict[str, list[str]]] = st.session_state.setdefault(_PLACES, {})
+    if OPENED_PARAM in st.query_params:
+        kept = {
+            name: st.query_params.get_all(name) for name in KEPT_PARAMS if name in st.query_params
+        }
+        st.query_params.from_dict(places.get(page_name, kept))
+        st.rerun()
+    places[page_name] = {name: st.query_params.get_all(name) for name in st.query_params}
 
 
 def _to_users() -> None:

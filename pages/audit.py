@@ -21,6 +21,7 @@ def _blank_to_none(text: str | None) -> str | None:
 
 
 acting = identity.require_role_on_page(Role.ADMIN)
+navigation.keep_place("audit")
 to_first_page = paging.back_to_first_page(PAGE_KEY)
 st.title("Audit log")
 st.caption(

@@ -91,6 +91,7 @@ def _controls(actor: Actor, summary: ScanSummary | None) -> None:
 
 
 actor = identity.current_actor()
+navigation.keep_place("fleet")
 st.title("Fleet drift")
 try:
     summary = scans.last_scan()

@@ -80,6 +80,7 @@ def _scan_caption(summary: ScanSummary | None) -> str:
     )
 
 
+navigation.keep_place("users")
 to_first_page = paging.back_to_first_page(PAGE_KEY)
 st.title("Users")
 try:

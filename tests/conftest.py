@@ -21,7 +21,7 @@ from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
 from core.sandbox.server import RunningSandbox, start_sandbox
 
-pytest_plugins = ["tests.db_fixtures"]
+pytest_plugins = ["tests.db_fixtures", "tests.demo_world"]
 
 TEST_TOKEN = "r8_sandbox_test_token"
 

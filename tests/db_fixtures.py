@@ -15,8 +15,12 @@ other's rows.
 - ``db_session``: an ORM Session joined into that transaction
   (``join_transaction_mode="create_savepoint"``), so ``session.commit()`` only releases a
   savepoint.
+- ``new_database``: the one way a test makes a database of its own on that server
+  (empty, or with the console's tables as DEMO has them), dropped when it is done.
 - ``fresh_database_url``: an empty database of its own, dropped after the test (for
   migration tests that must start from nothing).
+- ``console_database_url``: a database of its own with the app's tables and schema ops,
+  dropped after the test (for code that commits: scans, workers, the pages).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,16 +98,40 @@ def db_session(conn: Connection) -> Iterator[Session]:
         session.close()
 
 
-@pytest.fixture
-def fresh_database_url(db_engine: Engine, db_url: str) -> Iterator[str]:
-    """URL of a new, empty database on the test server, dropped afterwards."""
-    name = f"fresh_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def new_database(
+    db_engine: Engine, db_url: str, *, prefix: str = "test", console_tables: bool = False
+) -> Iterator[str]:
+    """URL of a new database on the test server, dropped (connections and all) afterwards;
+    with ``console_tables``, the app's tables and schema ops in place, as in DEMO."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = db_engine.execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
     try:
+        if console_tables:
+            engine = make_engine(url)
+            try:
+                create_app_tables(engine, mode=Mode.DEMO)
+            finally:
+                engine.dispose()
+            upgrade_ops(url)
         yield url
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_database_url(db_engine: Engine, db_url: str) -> Iterator[str]:
+    """URL of a new, empty database on the test server, dropped afterwards."""
+    with new_database(db_engine, db_url, prefix="fresh") as url:
+        yield url
+
+
+@pytest.fixture
+def console_database_url(db_engine: Engine, db_url: str) -> Iterator[str]:
+    """URL of a new database with the app's tables and schema ops, dropped afterwards."""
+    with new_database(db_engine, db_url, prefix="console", console_tables=True) as url:
+        yield url

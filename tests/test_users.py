@@ -7,7 +7,6 @@ function-scoped ``sandbox`` fixture, which would empty it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TypedDict, Unpack
 
@@ -349,9 +348,7 @@ def test_unknown_user_says_how_to_find_them(
 def test_replicate_down_keeps_the_database_part(
     conn: Connection, world: UserWorld, module_gateway: ReplicateGateway, replicate_down: None
 ) -> None:
-    started = time.monotonic()
     detail = load_user_detail(conn, module_gateway, world.stale)
-    assert time.monotonic() - started < 5
     assert detail.record.model_row is not None
     assert detail.model is None and "unavailable" in (detail.model_problem or "")
     assert detail.versions_problem is not None

@@ -1,8 +1,9 @@
 """The main journeys in a real browser, on the console as a new user starts it (DEMO).
 
-- Support finds the stale-version persona through the finding filter and opens them; an
-  admin repairs the row from the User page and finds the record in the Audit log. The
-  findings come from the scan the first start queued on its own: nobody clicks Scan now.
+- Support finds the stale-version persona through the finding filter and opens them,
+  goes Back to the filtered list and opens them again; an admin repairs the row from the
+  User page and finds the record in the Audit log. The findings come from the scan the
+  first start queued on its own: nobody clicks Scan now.
 - An admin starts a fleet scan, leaves for the Users page, comes back to Fleet drift,
   and it finishes; the Audit log shows its request and its outcome.
 
@@ -90,6 +91,19 @@ def test_support_finds_the_stale_user_and_an_admin_repairs_them(
     wait_for_text(page, "2 versions behind", 60)
     wait_for_text(page, "Repairs are done by an admin", 30)
     assert page.get_by_role("button", name="Repoint to the latest version").count() == 0
+
+    # Back returns to the list as it was: the filter in the URL, in its box, and applied.
+    page.go_back()
+    page.wait_for_function(
+        "() => location.search.includes('code=STALE_VERSION')"
+        " && !location.search.includes('user=')",
+        timeout=60_000,
+    )
+    wait_for_text(page, "rows 1–1 of 1", 60)
+    assert "STALE_VERSION" in page.locator(".st-key-code").inner_text()
+    _poll_cells(page, STALE.user_id, 30)
+    _click_first_row(page)
+    wait_for_text(page, f"User {STALE.user_id}", 60)
 
     _act_as_admin(page)
     repair = page.get_by_role("button", name="Repoint to the latest version")

@@ -8,7 +8,6 @@ no longer reach the gateway, and its creates would again wait without a timeout.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -69,13 +68,12 @@ def test_creates_the_client_sends_without_a_timeout_get_the_gateways(
     """replicate 1.0.7 sends these with timeout=None: a hung Replicate would hold a worker
     forever. Here the sandbox holds the request 3 s; the connection's timeout is 0.5 s."""
     control.post("/faults", json={"timeout": True, "hang_seconds": 3, "methods": ["POST"]})
-    started = time.monotonic()
+    # Without the timeout the sandbox would answer after 3 s and nothing would be raised.
     with pytest.raises(httpx.ReadTimeout):
         if what == "prediction":
             connection.client.predictions.create(version="a" * 64, input={"prompt": "x"})
         else:
             connection.client.files.create(io.BytesIO(b"zip"), filename="x.zip")
-    assert time.monotonic() - started < 2.0
 
 
 def test_a_blank_token_sends_no_authorization_not_the_environments(

@@ -191,10 +191,8 @@ def test_a_url_that_redirects_to_itself_is_rejected_not_an_httpx_error(
     gateway: ReplicateGateway, sandbox: RunningSandbox, control: httpx.Client, status: int
 ) -> None:
     _redirect(control, "/_blob/loop.zip", "/_blob/loop.zip", status=status)
-    started = time.monotonic()
     with pytest.raises(DataRejected, match="in a loop"):
         gateway.download(f"{sandbox.base_url}/_blob/loop.zip", max_bytes=10**6)
-    assert time.monotonic() - started < 2
 
 
 def test_more_than_five_redirects_are_rejected(
@@ -260,11 +258,10 @@ def test_the_body_is_not_held_twice(gateway: ReplicateGateway, third_party: Thir
 def test_a_dripping_server_is_cut_off_at_the_deadline(
     gateway: ReplicateGateway, third_party: ThirdParty
 ) -> None:
-    """A byte every 0.2 s never trips a read timeout; the overall deadline stops it."""
-    started = time.monotonic()
+    """A byte every 0.2 s never trips a read timeout; the overall deadline stops it (the
+    whole body would arrive after 20 s, so without the deadline nothing is raised)."""
     with pytest.raises(ReplicateUnavailable, match="did not finish within 1 s"):
         gateway.download(f"{third_party.base_url}/drip", max_bytes=1000, deadline_seconds=1.0)
-    assert time.monotonic() - started < 2.0
 
 
 def test_the_deadline_cuts_each_request_timeout_and_the_retries(
@@ -272,11 +269,13 @@ def test_the_deadline_cuts_each_request_timeout_and_the_retries(
 ) -> None:
     url = _blob(sandbox, "slow.zip", PAYLOAD)
     control.post("/faults", json={"timeout": True, "hang_seconds": 10, "path": "^/_blob/slow"})
-    started = time.monotonic()
     with pytest.raises(ReplicateUnavailable) as caught:
         gateway.download(url, max_bytes=10**6, deadline_seconds=1.0)
-    assert time.monotonic() - started < 2.0  # the client's own read timeout is 5 s
     assert "try again" in str(caught.value)
+    # The client's own read timeout is 5 s and the retries allow 15 s: without the
+    # deadline cutting both, the hanging blob would have been asked for again.
+    (rule,) = control.get("/faults").json()["rules"]
+    assert rule["hits"] == 1
 
 
 # -- failures, permanent and transient -------------------------------------------------------

@@ -86,10 +86,10 @@ def test_outage_becomes_replicate_unavailable_within_budget(
     gateway = make_gateway(
         policy=RetryPolicy(base_delay=0.05, max_delay=0.2, total_seconds=1.0, max_attempts=50)
     )
-    started = time.monotonic()
     with pytest.raises(ReplicateUnavailable) as caught:
         gateway.get_model(FAST_FLUX_TRAINER)
-    assert time.monotonic() - started < 3.0
+    # The 1 s budget ended the retries, not the 50 attempts allowed.
+    assert 2 <= _counts(control)["GET /v1/models/replicate/fast-flux-trainer"] < 50
     assert "try again" in str(caught.value)
     assert caught.value.status == 503
 
@@ -318,7 +318,6 @@ def test_a_hung_create_is_cut_by_the_gateways_timeout(
     """replicate 1.0.7 sends a create without ``wait`` with no timeout at all."""
     _fault(control, timeout=True, hang_seconds=4, count=1, path="^/v1/predictions$")
     gateway = make_gateway(timeout=0.5)
-    started = time.monotonic()
+    # Without the timeout the sandbox would answer after 4 s: a prediction, no error.
     with pytest.raises(CreateOutcomeUnknown, match="no answer in time"):
         gateway.create_prediction(version, {"prompt": "userz"})
-    assert time.monotonic() - started < 2.5

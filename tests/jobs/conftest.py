@@ -19,8 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from core.config import Mode
-from core.db import create_app_tables, make_engine, upgrade_ops
+from core.db import make_engine
 from core.roles import Actor, Role
 from core.sandbox.server import RunningSandbox
 from tests.conftest import empty_sandbox
@@ -53,17 +52,15 @@ class World:
 
 @pytest.fixture
 def world(
-    fresh_database_url: str, sandbox_server: RunningSandbox, tmp_path: Path
+    console_database_url: str, sandbox_server: RunningSandbox, tmp_path: Path
 ) -> Iterator[World]:
-    """A fresh database with the app's tables and schema ops, and the world in it."""
+    """A new database with the app's tables and schema ops, and the world in it."""
     base_url = empty_sandbox(sandbox_server).base_url
-    engine = make_engine(fresh_database_url)
+    engine = make_engine(console_database_url)
     try:
-        create_app_tables(engine, mode=Mode.DEMO)
-        upgrade_ops(fresh_database_url)
         with gateway_on(base_url) as gateway:
             users = build_world(engine, gateway, base_url)
-        yield World(fresh_database_url, engine, users, base_url, tmp_path)
+        yield World(console_database_url, engine, users, base_url, tmp_path)
     finally:
         engine.dispose()
         httpx.delete(f"{base_url}/_sandbox/faults").raise_for_status()

@@ -144,13 +144,6 @@ def test_a_photo_without_a_face_and_a_photo_of_someone_else(
     assert all(verdicts[f"image_{n:02d}.jpg"].failing == () for n in range(6))
 
 
-def test_reading_times(readings: Mapping[str, tuple[DatasetReading, float]]) -> None:
-    for name, (reading, seconds) in readings.items():
-        count = reading.facts.image_count or 1
-        print(f"{name}: {count} photos in {seconds:.2f} s, {seconds / count:.2f} s/photo")
-    assert readings["good"][1] / 10 < 3.0  # dlib on one core; about 0.6 s at 1280 px
-
-
 def test_non_images_are_skipped_with_reasons_and_not_counted(face_reader: FaceReader) -> None:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as out:

@@ -14,7 +14,6 @@ These modules must not use the function-scoped ``sandbox`` fixture: it empties t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,12 @@ import httpx
 import pandas as pd
 import pytest
 import streamlit as st
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 from streamlit.testing.v1 import AppTest
 
-from core.config import Mode
-from core.db import create_app_tables, make_engine, upgrade_ops
+from core.db import make_engine
 from core.sandbox.server import RunningSandbox
+from tests.db_fixtures import new_database
 from tests.user_world import UserWorld, gateway_on, insert_world, seed_replicate
 from tests.workers import MODE_SETTINGS
 
@@ -61,20 +60,8 @@ LIVE_ENV_NAMES = MODE_SETTINGS
 @pytest.fixture(scope="module")
 def pages_database_url(db_engine: Engine, db_url: str) -> Iterator[str]:
     """A database of this module's own, with the app's tables and schema ops in place."""
-    name = f"pages_{uuid.uuid4().hex[:12]}"
-    admin = db_engine.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        create_app_tables(engine, mode=Mode.DEMO)
-        upgrade_ops(url)
+    with new_database(db_engine, db_url, prefix="pages", console_tables=True) as url:
         yield url
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,8 @@ from core.scan import (
 from core.scan.__main__ import main
 from core.scan.tables import scan_findings, scan_users, scans
 from core.schema import user_models
-from tests.scan.conftest import FirstScan, ScanWorld, findings_by_user
+from tests.demo_world import DemoWorld
+from tests.scan.conftest import FirstScan, findings_by_user
 
 BY_KEY = {persona.key: persona for persona in PERSONAS}
 
@@ -63,10 +64,10 @@ def test_findings_carry_evidence_and_a_fix(first_scan: FirstScan) -> None:
 
 
 def test_the_scan_is_stored_with_healthy_users_too(
-    first_scan: FirstScan, scan_world: ScanWorld
+    first_scan: FirstScan, demo_world: DemoWorld
 ) -> None:
     result = first_scan.result
-    with scan_world.engine.connect() as conn:
+    with demo_world.engine.connect() as conn:
         row = conn.execute(select(scans).where(scans.c.id == result.scan_id)).one()
         stored_users = {
             r.user_id: r
@@ -98,10 +99,10 @@ def test_progress_is_reported_on_the_calling_thread(first_scan: FirstScan) -> No
 # -- what the pages read -------------------------------------------------------------------
 
 
-def test_the_store_reads_back_the_scan(first_scan: FirstScan, scan_world: ScanWorld) -> None:
+def test_the_store_reads_back_the_scan(first_scan: FirstScan, demo_world: DemoWorld) -> None:
     result = first_scan.result
     ids = [persona.user_id for persona in PERSONAS]
-    with scan_world.engine.connect() as conn:
+    with demo_world.engine.connect() as conn:
         summary = last_scan(conn)
         findings = latest_findings(conn, ids)
         worst = worst_by_user(conn, ids)
@@ -123,9 +124,9 @@ def test_the_store_reads_back_the_scan(first_scan: FirstScan, scan_world: ScanWo
 
 
 def test_the_users_filter_finds_the_stale_version_persona(
-    first_scan: FirstScan, scan_world: ScanWorld
+    first_scan: FirstScan, demo_world: DemoWorld
 ) -> None:
-    with scan_world.engine.connect() as conn:
+    with demo_world.engine.connect() as conn:
         assert user_ids_with(conn, codes=["STALE_VERSION"]) == [BY_KEY["stale_version"].user_id]
         dataset = user_ids_with(conn, codes=["DATASET_SHRANK", "DATASET_DEGRADED"])
         info = user_ids_with(conn, severities=["info"])
@@ -137,17 +138,17 @@ def test_the_users_filter_finds_the_stale_version_persona(
 
 def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
     first_scan: FirstScan,
-    scan_world: ScanWorld,
+    demo_world: DemoWorld,
 ) -> None:
     second = run_scan(
-        app_engine=scan_world.engine,
-        ops_engine=scan_world.engine,
-        gateway=scan_world.gateway,
+        app_engine=demo_world.engine,
+        ops_engine=demo_world.engine,
+        gateway=demo_world.gateway,
         with_datasets=False,
     )
     # The photo facts cached by the first scan still count.
     assert findings_by_user(second) == findings_by_user(first_scan.result)
-    with scan_world.engine.connect() as conn:
+    with demo_world.engine.connect() as conn:
         points = [point for point in trend(conn) if point.scan_id >= first_scan.result.scan_id]
     stale = [(point.scan_id, point.users) for point in points if point.code == "STALE_VERSION"]
     assert stale == [(first_scan.result.scan_id, 1), (second.scan_id, 1)]
@@ -155,18 +156,18 @@ def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
 
 def test_a_rescan_of_a_repaired_user_shows_it_healthy_and_keeps_the_fleet(
     first_scan: FirstScan,
-    scan_world: ScanWorld,
+    demo_world: DemoWorld,
 ) -> None:
     stale_id = BY_KEY["stale_version"].user_id
     evidence = first_scan_finding(first_scan, stale_id, "STALE_VERSION")
-    with scan_world.engine.connect() as conn:
+    with demo_world.engine.connect() as conn:
         before = conn.execute(
             select(user_models.c.replicate_version_id, user_models.c.lora_weights_url).where(
                 user_models.c.user_id == stale_id
             )
         ).one()
     try:
-        with scan_world.engine.begin() as conn:  # what the repoint repair writes
+        with demo_world.engine.begin() as conn:  # what the repoint repair writes
             conn.execute(
                 update(user_models)
                 .where(user_models.c.user_id == stale_id)
@@ -176,20 +177,20 @@ def test_a_rescan_of_a_repaired_user_shows_it_healthy_and_keeps_the_fleet(
                 )
             )
         rescan = run_scan(
-            app_engine=scan_world.engine,
-            ops_engine=scan_world.engine,
-            gateway=scan_world.gateway,
+            app_engine=demo_world.engine,
+            ops_engine=demo_world.engine,
+            gateway=demo_world.gateway,
             user_ids=[stale_id],
         )
         assert codes_of(rescan) == {stale_id: ()}
-        with scan_world.engine.connect() as conn:
+        with demo_world.engine.connect() as conn:
             assert user_ids_with(conn, codes=["STALE_VERSION"]) == []
             assert len(user_ids_with(conn)) == 13  # the rest of the fleet is still there
             assert latest_findings(conn, [stale_id]) == {stale_id: ()}
             assert last_scan(conn).id == rescan.scan_id  # type: ignore[union-attr]
             assert trend(conn)[-1].scan_id != rescan.scan_id  # one user is not a fleet count
     finally:
-        with scan_world.engine.begin() as conn:
+        with demo_world.engine.begin() as conn:
             conn.execute(
                 update(user_models)
                 .where(user_models.c.user_id == stale_id)
@@ -209,13 +210,13 @@ def first_scan_finding(first_scan: FirstScan, user_id: str, code: str) -> Mappin
 
 
 @pytest.fixture
-def live_env(monkeypatch: pytest.MonkeyPatch, scan_world: ScanWorld) -> None:
+def live_env(monkeypatch: pytest.MonkeyPatch, demo_world: DemoWorld) -> None:
     """LIVE settings pointing at the world's database and the sandbox."""
     for name in ("OPS_DATABASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME", "DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", scan_world.url)
+    monkeypatch.setenv("DATABASE_URL", demo_world.url)
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_Zx81kQm2Lp0Ws7Ty4Nc6Vb9")
-    monkeypatch.setenv("REPLICATE_BASE_URL", scan_world.sandbox_url)
+    monkeypatch.setenv("REPLICATE_BASE_URL", demo_world.sandbox_url)
 
 
 @pytest.mark.usefixtures("live_env")

@@ -20,15 +20,16 @@ from core.ledger.tables import ledger_state, trainings
 from core.scan import ScanResult, last_scan, run_scan
 from core.schema import user_models, users
 from tests.conftest import TEST_TOKEN, close_client
-from tests.scan.conftest import FirstScan, ScanWorld, findings_by_user
+from tests.demo_world import DemoWorld
+from tests.scan.conftest import FirstScan, findings_by_user
 
 BY_KEY = {persona.key: persona for persona in PERSONAS}
 
 
 @pytest.fixture
-def faults(scan_world: ScanWorld) -> Iterator[httpx.Client]:
+def faults(demo_world: DemoWorld) -> Iterator[httpx.Client]:
     """The sandbox's fault rules, cleared before and after (the world itself is kept)."""
-    with httpx.Client(base_url=f"{scan_world.sandbox_url}/_sandbox") as http:
+    with httpx.Client(base_url=f"{demo_world.sandbox_url}/_sandbox") as http:
         http.delete("/faults").raise_for_status()
         try:
             yield http
@@ -37,13 +38,13 @@ def faults(scan_world: ScanWorld) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def clean(first_scan: FirstScan, scan_world: ScanWorld) -> ScanResult:
+def clean(first_scan: FirstScan, demo_world: DemoWorld) -> ScanResult:
     """A scan without trouble, to compare with (photo facts come from the cache)."""
-    return scan(scan_world)
+    return scan(demo_world)
 
 
 def scan(
-    world: ScanWorld, gateway: ReplicateGateway | None = None, user_ids: list[str] | None = None
+    world: DemoWorld, gateway: ReplicateGateway | None = None, user_ids: list[str] | None = None
 ) -> ScanResult:
     return run_scan(
         app_engine=world.engine,
@@ -64,7 +65,7 @@ def scan_errors(result: ScanResult) -> dict[str, str]:
     }
 
 
-def model_of(world: ScanWorld, key: str) -> str:
+def model_of(world: DemoWorld, key: str) -> str:
     with world.engine.connect() as conn:
         model_id: str = conn.execute(
             select(user_models.c.replicate_model_id).where(
@@ -75,9 +76,9 @@ def model_of(world: ScanWorld, key: str) -> str:
 
 
 @pytest.fixture
-def impatient_gateway(scan_world: ScanWorld) -> Iterator[ReplicateGateway]:
+def impatient_gateway(demo_world: DemoWorld) -> Iterator[ReplicateGateway]:
     """Gives up on an answer after 2 s, retries quickly, at most 6 tries within 20 s."""
-    client = build_client(TEST_TOKEN, scan_world.sandbox_url, timeout=httpx.Timeout(2.0))
+    client = build_client(TEST_TOKEN, demo_world.sandbox_url, timeout=httpx.Timeout(2.0))
     yield ReplicateGateway(
         client,
         limits=RateLimits.per_minute(60_000, 60_000),
@@ -87,13 +88,13 @@ def impatient_gateway(scan_world: ScanWorld) -> Iterator[ReplicateGateway]:
 
 
 def test_faults_on_model_reads_give_scan_error_only_where_facts_were_lost(
-    scan_world: ScanWorld,
+    demo_world: DemoWorld,
     clean: ScanResult,
     faults: httpx.Client,
     impatient_gateway: ReplicateGateway,
 ) -> None:
     broken = BY_KEY["stale_version"].user_id
-    broken_model = re.escape(model_of(scan_world, "stale_version"))
+    broken_model = re.escape(model_of(demo_world, "stale_version"))
     rules = [
         {"status": 500, "path": f"^/v1/models/{broken_model}(/|$)"},  # always, first
         {"timeout": True, "hang_seconds": 3, "count": 2, "path": "^/v1/models/"},
@@ -103,7 +104,7 @@ def test_faults_on_model_reads_give_scan_error_only_where_facts_were_lost(
     for rule in rules:
         faults.post("/faults", json=rule).raise_for_status()
 
-    result = scan(scan_world, impatient_gateway)
+    result = scan(demo_world, impatient_gateway)
 
     assert all(rule["hits"] > 0 for rule in faults.get("/faults").json()["rules"])
     errors = scan_errors(result)
@@ -115,28 +116,28 @@ def test_faults_on_model_reads_give_scan_error_only_where_facts_were_lost(
         else:
             assert findings == expected[user_id], user_id  # no wrong finding
     assert len(result.users) == len(clean.users)
-    with scan_world.engine.connect() as conn:
+    with demo_world.engine.connect() as conn:
         summary = last_scan(conn)
     assert summary is not None and (summary.status, summary.users_scanned) == ("finished", 17)
 
 
 def test_a_failed_listing_changes_nothing_the_ledger_still_vouches_for(
-    scan_world: ScanWorld,
+    demo_world: DemoWorld,
     clean: ScanResult,
     faults: httpx.Client,
 ) -> None:
     faults.post("/faults", json={"status": 500, "path": "^/v1/trainings"}).raise_for_status()
-    result = scan(scan_world)
+    result = scan(demo_world)
     assert findings_by_user(result) == findings_by_user(clean)
 
 
 def test_without_a_ledger_a_failed_listing_errs_only_for_users_with_history(
-    scan_world: ScanWorld,
+    demo_world: DemoWorld,
     clean: ScanResult,
     faults: httpx.Client,
 ) -> None:
     newcomer = "5c0ffee0-0000-4000-8000-00000000e1e1"  # uploaded, never trained: no history
-    with scan_world.engine.begin() as conn:
+    with demo_world.engine.begin() as conn:
         conn.execute(delete(trainings))
         conn.execute(delete(ledger_state))
         conn.execute(insert(users).values(id=newcomer, email="newcomer@example.com"))
@@ -147,7 +148,7 @@ def test_without_a_ledger_a_failed_listing_errs_only_for_users_with_history(
         )
     try:
         faults.post("/faults", json={"status": 500, "path": "^/v1/trainings"}).raise_for_status()
-        result = scan(scan_world)
+        result = scan(demo_world)
         errors = scan_errors(result)
         never_trained = BY_KEY["no_model_yet"].user_id  # no model row: nothing to vouch for
         assert set(errors) == {user.user_id for user in clean.users} - {never_trained}
@@ -156,16 +157,16 @@ def test_without_a_ledger_a_failed_listing_errs_only_for_users_with_history(
         assert findings_by_user(result)[never_trained] == []
     finally:
         faults.delete("/faults").raise_for_status()
-        with scan_world.engine.begin() as conn:
+        with demo_world.engine.begin() as conn:
             conn.execute(delete(users).where(users.c.id == newcomer))
-    recovered = scan(scan_world)  # the next sync lists everything again
+    recovered = scan(demo_world)  # the next sync lists everything again
     assert findings_by_user(recovered) == findings_by_user(clean)
 
 
-def test_an_unexpected_error_stays_with_its_user(scan_world: ScanWorld, clean: ScanResult) -> None:
+def test_an_unexpected_error_stays_with_its_user(demo_world: DemoWorld, clean: ScanResult) -> None:
     victim = BY_KEY["healthy_single"].user_id
     others = [BY_KEY["stale_version"].user_id, BY_KEY["trainer_changed"].user_id]
-    with scan_world.engine.begin() as conn:  # a row no sync wrote: input is not an object
+    with demo_world.engine.begin() as conn:  # a row no sync wrote: input is not an object
         conn.execute(
             insert(trainings).values(
                 id="corrupt-ledger-row",
@@ -178,9 +179,9 @@ def test_an_unexpected_error_stays_with_its_user(scan_world: ScanWorld, clean: S
             )
         )
     try:
-        result = scan(scan_world, user_ids=[victim, *others])
+        result = scan(demo_world, user_ids=[victim, *others])
     finally:
-        with scan_world.engine.begin() as conn:
+        with demo_world.engine.begin() as conn:
             conn.execute(delete(trainings).where(trainings.c.id == "corrupt-ledger-row"))
     errors = scan_errors(result)
     assert set(errors) == {victim}

@@ -25,15 +25,13 @@ def new_model(gateway: ReplicateGateway) -> str:
 
 
 def test_each_users_trouble_stays_with_that_user(
-    small_world: SmallWorld, scan_gateway: ReplicateGateway
+    small_world: SmallWorld, gateway: ReplicateGateway
 ) -> None:
-    small_world.add("fine-1", model_id=new_model(scan_gateway))
+    small_world.add("fine-1", model_id=new_model(gateway))
     small_world.add("junk-model", model_id="not a model id")
     small_world.add("gone-model", model_id="sandrasocial/never-created-here")
-    small_world.add("fine-2", model_id=new_model(scan_gateway))
-    result = run_scan(
-        app_engine=small_world.engine, ops_engine=small_world.engine, gateway=scan_gateway
-    )
+    small_world.add("fine-2", model_id=new_model(gateway))
+    result = run_scan(app_engine=small_world.engine, ops_engine=small_world.engine, gateway=gateway)
     found = {user.user_id: user.findings for user in result.users}
     assert [user.user_id for user in result.users] == sorted(found)  # id order, all of them
     assert [f.code for f in found["junk-model"]] == ["SCAN_ERROR"]
@@ -44,15 +42,15 @@ def test_each_users_trouble_stays_with_that_user(
 
 def test_given_ids_are_scanned_in_order_and_unknown_ones_are_not_called_healthy(
     small_world: SmallWorld,
-    scan_gateway: ReplicateGateway,
+    gateway: ReplicateGateway,
 ) -> None:
-    small_world.add("has-row", model_id=new_model(scan_gateway))
+    small_world.add("has-row", model_id=new_model(gateway))
     small_world.add("no-row", with_model_row=False)  # signed up, never trained
     small_world.add("not-asked", model_id="sandrasocial/not-asked")
     result = run_scan(
         app_engine=small_world.engine,
         ops_engine=small_world.engine,
-        gateway=scan_gateway,
+        gateway=gateway,
         user_ids=["no-row", "nobody", "has-row", "no-row"],
         requested_by="sam@example.test",
     )
@@ -86,13 +84,13 @@ def test_pages_cover_every_row_once_in_the_databases_order(small_world: SmallWor
 
 
 def test_an_empty_scope_is_a_finished_scan_of_nobody(
-    small_world: SmallWorld, scan_gateway: ReplicateGateway
+    small_world: SmallWorld, gateway: ReplicateGateway
 ) -> None:
     calls: list[tuple[int, int]] = []
     result = run_scan(
         app_engine=small_world.engine,
         ops_engine=small_world.engine,
-        gateway=scan_gateway,
+        gateway=gateway,
         progress=lambda done, total: calls.append((done, total)),
     )
     assert result.users == () and calls == [(0, 0)]
@@ -102,11 +100,11 @@ def test_an_empty_scope_is_a_finished_scan_of_nobody(
 
 
 def test_a_failure_outside_the_users_marks_the_scan_failed(
-    small_world: SmallWorld, scan_gateway: ReplicateGateway
+    small_world: SmallWorld, gateway: ReplicateGateway
 ) -> None:
     """E.g. Streamlit stopping the script (the user left the page) inside ``progress``."""
     for index in range(3):
-        small_world.add(f"user-{index}", model_id=new_model(scan_gateway))
+        small_world.add(f"user-{index}", model_id=new_model(gateway))
 
     def progress(done: int, total: int) -> None:
         if done:
@@ -116,7 +114,7 @@ def test_a_failure_outside_the_users_marks_the_scan_failed(
         run_scan(
             app_engine=small_world.engine,
             ops_engine=small_world.engine,
-            gateway=scan_gateway,
+            gateway=gateway,
             concurrency=1,
             progress=progress,
         )
