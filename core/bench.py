@@ -244,6 +244,14 @@ def users_finding_filter() -> dict[str, Any]:
     return figure()
 
 
+def compare() -> dict[str, Any]:
+    """A comparison's wall time against its slowest prediction, scoring per image, and
+    memory after 100 comparisons (``core.compare.bench``)."""
+    from core.compare.bench import compare_figures
+
+    return compare_figures()
+
+
 FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
@@ -251,6 +259,7 @@ FIGURES: dict[str, Figure] = {
     "dataset_facts_workers": dataset_facts_workers,
     "users_finding_filter": users_finding_filter,
     "users_page_replicate_down": users_page_replicate_down,
+    "compare": compare,
 }
 
 

@@ -190,6 +190,43 @@ class Settings(BaseSettings):
         ),
     )
 
+    compare_price_per_image_usd: float = Field(
+        default=0.03,
+        ge=0,
+        validation_alias="COMPARE_PRICE_PER_IMAGE_USD",
+        description=(
+            "What one comparison image is estimated to cost before it runs (a FLUX LoRA "
+            "prediction at the app's settings); the estimate is what the budget counts."
+        ),
+    )
+    compare_price_per_second_usd: float = Field(
+        default=0.001525,
+        ge=0,
+        validation_alias="COMPARE_PRICE_PER_SECOND_USD",
+        description=(
+            "Replicate's price per second of prediction time on the LoRA's hardware: the "
+            "actual cost of a comparison is its predictions' metrics.predict_time times this."
+        ),
+    )
+    compare_daily_budget_usd: float = Field(
+        default=5.0,
+        ge=0,
+        validation_alias="COMPARE_DAILY_BUDGET_USD",
+        description=(
+            "What one person's comparisons may be estimated at per UTC day; an admin can "
+            "grant more for a day (audited)."
+        ),
+    )
+    compare_prediction_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        validation_alias="COMPARE_PREDICTION_TIMEOUT_SECONDS",
+        description=(
+            "A comparison image still not finished this long after its create is cancelled "
+            "on Replicate and shown as failed (it can be retried alone)."
+        ),
+    )
+
     @field_validator("database_url", "ops_database_url", mode="before")
     @classmethod
     def _normalize_url(cls, value: Any, info: ValidationInfo) -> Any:

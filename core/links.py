@@ -35,3 +35,10 @@ def training_link(base_url: str, training_id: str) -> str:
     if _is_replicate(base_url):
         return f"{REPLICATE_WEB}/p/{quote(training_id, safe='')}"
     return f"{base_url.rstrip('/')}/v1/trainings/{quote(training_id, safe='')}"
+
+
+def prediction_link(base_url: str, prediction_id: str) -> str:
+    """A prediction (on replicate.com under ``/p/<id>``, like a training)."""
+    if _is_replicate(base_url):
+        return f"{REPLICATE_WEB}/p/{quote(prediction_id, safe='')}"
+    return f"{base_url.rstrip('/')}/v1/predictions/{quote(prediction_id, safe='')}"

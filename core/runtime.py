@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from core.config import Mode, Settings
 from core.db import create_app_tables, embedded_postgres_url, make_engine, upgrade_ops
+from core.demo.comparisons import queue_demo_comparisons
 from core.errors import ConfigError, Conflict
 from core.gateway.breaker import CircuitBreaker
 from core.gateway.client import DEFAULT_TIMEOUT
@@ -114,23 +115,31 @@ def _start_demo(
     runtime = Runtime(
         settings, Mode.DEMO, engine, engine, _gateway(settings, token, base_url, profile), base_url
     )
-    if seed_demo:
-        from core.demo import is_seeded, seed_demo_world
+    # Seeding and the first start's own calls are batch work: the pages' short timeouts
+    # (INTERACTIVE) would give up on a training create a busy machine answers in 3 s.
+    setup = _gateway(settings, token, base_url, BATCH) if seed_demo else None
+    try:
+        if setup is not None:
+            from core.demo import is_seeded, seed_demo_world
 
-        if not is_seeded(engine=engine):
-            say("Seeding the demo world (first start only)")
-            seed_demo_world(
-                engine=engine,
-                gateway=runtime.gateway,
-                sandbox_url=base_url,
-                owner=settings.replicate_owner,
-                progress=say,
-            )
-    if start_worker:
-        say("Starting the background worker")
-        ensure_worker(settings)
-        if seed_demo:
-            _queue_first_scan(engine, say)
+            if not is_seeded(engine=engine):
+                say("Seeding the demo world (first start only)")
+                seed_demo_world(
+                    engine=engine,
+                    gateway=setup,
+                    sandbox_url=base_url,
+                    owner=settings.replicate_owner,
+                    progress=say,
+                )
+        if start_worker:
+            say("Starting the background worker")
+            ensure_worker(settings)
+            if setup is not None:
+                _queue_first_scan(engine, say)
+                queue_demo_comparisons(engine, setup, FIRST_START_ACTOR, say)
+    finally:
+        if setup is not None:
+            setup.close()
     return runtime
 
 

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from core.roles import Role
+from core.errors import PermissionDenied
+from core.roles import Actor, Role
 from core.schema import staff
 
 
@@ -31,3 +32,27 @@ def list_staff(conn: Connection) -> list[StaffMember]:
     order = {Role.ADMIN: 0, Role.PRODUCT: 1, Role.SUPPORT: 2}
     members = [StaffMember(row.email.strip().lower(), Role(row.role), row.added_at) for row in rows]
     return sorted(members, key=lambda member: (order[member.role], member.email))
+
+
+# DEMO's built-in staff, one person per role, used while ops.staff is empty.
+DEMO_STAFF = (
+    StaffMember("support@demo.sselfie.test", Role.SUPPORT),
+    StaffMember("product@demo.sselfie.test", Role.PRODUCT),
+    StaffMember("admin@demo.sselfie.test", Role.ADMIN),
+)
+
+
+def staff_actor(conn: Connection, email: str, *, demo: bool) -> Actor:
+    """The staff member ``email`` acts as (the command line's ``--actor``): their role in
+    ops.staff, or in DEMO's built-in list while that table is empty. ``PermissionDenied``
+    for anyone else."""
+    wanted = email.strip().lower()
+    members = list_staff(conn) or (list(DEMO_STAFF) if demo else [])
+    found = next((member for member in members if member.email == wanted), None)
+    if found is None:
+        known = ", ".join(member.email for member in members[:6]) or "nobody yet"
+        raise PermissionDenied(
+            f"{email!r} is not on the console's staff list (ops.staff: {known}); an admin "
+            "adds people there."
+        )
+    return Actor(found.email, found.role)

@@ -13,19 +13,13 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.roles import Role
-from core.staff import StaffMember
+from core.staff import DEMO_STAFF, StaffMember
 
 # Least privileged first: an email listed under two roles gets the lesser one, so a stale
 # entry left behind after a change of role never grants more than intended.
 _PRIVILEGE = (Role.SUPPORT, Role.PRODUCT, Role.ADMIN)
 AUTH_REQUIRED_KEYS = ("redirect_uri", "cookie_secret")
 PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
-
-DEMO_STAFF = (
-    StaffMember("support@demo.sselfie.test", Role.SUPPORT),
-    StaffMember("product@demo.sselfie.test", Role.PRODUCT),
-    StaffMember("admin@demo.sselfie.test", Role.ADMIN),
-)
 
 
 def normalise_email(email: object) -> str | None:

@@ -18,6 +18,8 @@ USER = "../pages/user.py"
 SETTINGS = "../pages/settings.py"
 FLEET = "../pages/fleet.py"
 AUDIT = "../pages/audit.py"
+COMPARE = "../pages/compare.py"
+REVIEW = "../pages/review.py"
 
 
 def users_page() -> StreamlitPage:
@@ -97,6 +99,16 @@ def audit_page() -> StreamlitPage:
     return st.Page(AUDIT, title="Audit log", icon=":material/history:", url_path="audit")
 
 
+def compare_page() -> StreamlitPage:
+    """Everyone (within their daily budget): versions side by side, and their history."""
+    return st.Page(COMPARE, title="Compare", icon=":material/compare:", url_path="compare")
+
+
+def review_page() -> StreamlitPage:
+    """Product and admins: blind pairwise votes on saved comparisons, and the results."""
+    return st.Page(REVIEW, title="Blind review", icon=":material/how_to_vote:", url_path="review")
+
+
 def settings_page() -> StreamlitPage:
     return st.Page(SETTINGS, title="Settings", icon=":material/settings:", url_path="settings")
 
@@ -106,7 +118,10 @@ def pages_for(role: Role) -> dict[str, list[StreamlitPage]]:
     pages: dict[str, list[StreamlitPage]] = {
         "Users": [users_page(), user_page(), users_alias_page()],
         "Fleet": [fleet_page()],
+        "Quality": [compare_page()],
     }
+    if role in (Role.PRODUCT, Role.ADMIN):
+        pages["Quality"].append(review_page())
     if role is Role.ADMIN:
         pages["Admin"] = [audit_page(), settings_page()]
     return pages

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from core import links as links_to
+from core.compare.columns import columns_proving, user_versions
 from core.drift import Finding
 from core.errors import DashboardError
 from core.live_diagnosis import LiveDiagnosis
@@ -23,6 +24,7 @@ from dashboard import (
     identity,
     loaders,
     navigation,
+    pictures,
     repair_ui,
     resources,
     scans,
@@ -38,7 +40,7 @@ _SHOW_NOTE = {
 }
 
 
-def _show_finding(finding: Finding, user_id: str, *, buttons: bool) -> None:
+def _show_finding(finding: Finding, user_id: str, *, buttons: bool, versions: int) -> None:
     with st.container(border=True):
         st.badge(
             finding.severity.value,
@@ -48,6 +50,14 @@ def _show_finding(finding: Finding, user_id: str, *, buttons: bool) -> None:
         st.markdown(f"**Fix:** {finding.fix.text}")
         with st.expander(f"Evidence ({len(finding.evidence)} values)"):
             st.dataframe(drift_tables.evidence_frame(finding), hide_index=True)
+        proving = columns_proving(finding.code, versions)
+        if proving is not None:
+            st.page_link(
+                navigation.compare_page(),
+                label=f"Compare {proving.replace(',', ' · ')} on this user's images",
+                icon=":material/compare:",
+                query_params={"user": user_id, "columns": proving},
+            )
         if buttons:
             repair_ui.repair_button(finding, user_id)
 
@@ -85,8 +95,11 @@ def _show_findings(found: LiveDiagnosis, *, may_repair: bool, repairs_why: str |
         st.caption("Repairs are done by an admin; the fix says what they would do.")
     elif repairable and repairs_why is not None:
         st.caption(repairs_why)
+    versions = len(user_versions(found.facts.trainings)) if found.facts is not None else 0
     for finding in found.findings:
-        _show_finding(finding, found.user_id, buttons=may_repair and repairs_why is None)
+        _show_finding(
+            finding, found.user_id, buttons=may_repair and repairs_why is None, versions=versions
+        )
 
 
 def _ids(user_id: str, stored: str | None, latest: str | None, row: Mapping[str, Any]) -> None:
@@ -263,6 +276,12 @@ else:
         column_config=drift_tables.timeline_columns(),
         hide_index=True,
     )
+
+st.subheader("Pictures")
+with st.expander("Training photos, each training's ZIP", icon=":material/photo_library:"):
+    pictures.training_photos(trainings)
+with st.expander("Recent generations", icon=":material/image:"):
+    pictures.generations(detail.user_id)
 
 st.subheader("Versions")
 if detail.versions_problem is not None:

@@ -189,6 +189,10 @@ def test_settings_table_documents_every_setting() -> None:
         "SCAN_SCHEDULE",
         "SCAN_HEARTBEAT_TIMEOUT_SECONDS",
         "WORKER_CONCURRENCY",
+        "COMPARE_PRICE_PER_IMAGE_USD",
+        "COMPARE_PRICE_PER_SECOND_USD",
+        "COMPARE_DAILY_BUDGET_USD",
+        "COMPARE_PREDICTION_TIMEOUT_SECONDS",
     }
     assert len(rows) == len(Settings.model_fields)
     assert all(row.help for row in rows.values())

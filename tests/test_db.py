@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, inspect, pool, text
 from sqlalchemy.exc import IntegrityError
 
+from core.compare import tables as compare_tables
 from core.config import Mode
 from core.db import (
     alembic_config,
@@ -235,13 +236,19 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "scan_users",
                 "scan_batches",
                 "scan_zips",
+                "comparisons",
+                "comparison_images",
+                "training_photos",
+                "review_pairs",
+                "review_votes",
+                "compare_grants",
                 "procrastinate_jobs",
                 "procrastinate_events",
                 "procrastinate_workers",
                 "procrastinate_periodic_defers",
             }
             version = connection.execute(text("SELECT version_num FROM ops.alembic_version"))
-            assert version.scalar_one() == "0005"
+            assert version.scalar_one() == "0006"
     finally:
         engine.dispose()
 
@@ -263,6 +270,7 @@ def test_migrations_leave_the_app_tables_unchanged(fresh_database_url: str) -> N
 def test_migrated_ops_schema_matches_the_metadata(conn: Connection) -> None:
     assert ledger_tables.trainings.metadata is ops_metadata  # the ledger's tables count too
     assert scan_tables.scans.metadata is ops_metadata  # and the scan's
+    assert compare_tables.comparisons.metadata is ops_metadata  # and the comparisons'
     context = MigrationContext.configure(
         conn,
         opts={

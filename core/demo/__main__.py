@@ -1,12 +1,16 @@
-"""``python -m core.demo [--reset] [--users N]``: seed the DEMO world from a shell.
+"""``python -m core.demo [--reset] [--users N] | --list [--json]``: seed the DEMO world
+from a shell, or list its personas.
 
 Uses the configured settings (DEMO only): the embedded PostgreSQL and the sandbox of
 ``DATA_DIR``, started if needed. Without ``--reset`` an existing world is left alone.
+``--list`` prints each persona's key, user id, email, situation and expected findings
+(nothing is started: the personas are fixed).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -31,7 +35,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="also add N synthetic users (rows only, loaded with COPY)",
     )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list the personas (key, user id, email, situation, expected findings)",
+    )
+    parser.add_argument("--json", action="store_true", help="with --list: one JSON array")
     args = parser.parse_args(argv)
+    if args.list:
+        return _list(as_json=args.json)
+    if args.json:
+        parser.error("--json goes with --list")
     if args.users < 0:
         parser.error("--users must be 0 or more")
     try:
@@ -73,6 +87,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}{os.linesep}")
         return 2
+
+
+def _list(*, as_json: bool) -> int:
+    from core.demo.personas import PERSONAS
+
+    rows = [
+        {
+            "key": persona.key,
+            "user_id": persona.user_id,
+            "email": persona.email,
+            "situation": persona.situation,
+            "expected_codes": list(persona.expected_codes),
+        }
+        for persona in PERSONAS
+    ]
+    if as_json:
+        _say(json.dumps(rows))
+        return 0
+    width = max(len(row["key"]) for row in rows)
+    for row in rows:
+        codes = ", ".join(row["expected_codes"]) or "healthy"
+        _say(f"{row['key']:<{width}}  {row['user_id']}  {row['email']}  [{codes}]")
+        _say(f"{'':<{width}}  {row['situation']}")
+    return 0
 
 
 def _note(message: str) -> None:

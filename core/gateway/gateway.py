@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -177,6 +178,25 @@ class ReplicateGateway:
             for item in self._pages(f"/v1/models/{owner}/{name}/versions", action)
         ]
 
+    def version_input_schema(self, model_id: str, version_id: str) -> dict[str, Any] | None:
+        """The ``Input`` schema a version declares (``openapi_schema.components.schemas
+        .Input``): what Replicate passes to the model; it drops anything else silently.
+        None when Replicate gives no schema (``openapi_schema: null`` is allowed)."""
+        _check_model_id(model_id)
+        if not is_version_hash(version_id):
+            raise DataRejected(f"A version is a bare 64-hex id, not {version_id!r}.")
+        owner, name = model_id.split("/")
+        raw = self._call(
+            f"reading version {version_id[:12]} of {model_id}",
+            CallKind.SAFE,
+            partial(get_json, self._connection, f"/v1/models/{owner}/{name}/versions/{version_id}"),
+        )
+        schema = raw.get("openapi_schema")
+        components = schema.get("components") if isinstance(schema, dict) else None
+        schemas = components.get("schemas") if isinstance(components, dict) else None
+        found = schemas.get("Input") if isinstance(schemas, dict) else None
+        return found if isinstance(found, dict) else None
+
     def create_model(
         self,
         model_id: str,
@@ -307,6 +327,18 @@ class ReplicateGateway:
             partial(read, self._connection, Prediction.from_api, create, "prediction"),
             bucket=self._limits.prediction_creates,
         )
+
+    def list_predictions(self, *, created_after: datetime) -> list[Prediction]:
+        """The account's predictions created after ``created_after``, newest first (the
+        pages are read until an older one appears): where a create whose answer was lost
+        is looked for before anything is sent again."""
+        found: list[Prediction] = []
+        for item in self._pages("/v1/predictions", "listing predictions"):
+            prediction = value_of(Prediction.from_api, item, 200, "prediction")
+            if prediction.created_at is not None and prediction.created_at < created_after:
+                break
+            found.append(prediction)
+        return found
 
     def get_prediction(self, prediction_id: str) -> Prediction:
         client = self._connection.client

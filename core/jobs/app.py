@@ -34,6 +34,7 @@ class Queue(StrEnum):
     SCANS = "scans"  # planning a scan, checking batches of users, following a scan
     DATASETS = "datasets"  # reading a training ZIP's photos (dlib: CPU-bound)
     MAINTENANCE = "maintenance"  # retrying jobs of dead workers, the nightly scan
+    COMPARE = "compare"  # comparisons: creating and following predictions, scoring images
 
 
 class TaskName(StrEnum):
@@ -45,6 +46,12 @@ class TaskName(StrEnum):
     READ_ZIP = "dataset.read_zip"
     NIGHTLY_SCAN = "scan.nightly"
     MAINTAIN = "maintenance.tick"
+    START_COMPARISON = "compare.start"
+    PREDICT_IMAGE = "compare.predict"
+    FOLLOW_IMAGE = "compare.follow"
+    SCORE_IMAGE = "compare.score"
+    CANCEL_COMPARISON = "compare.cancel"
+    READ_TRAINING_PHOTOS = "photos.read"
 
 
 app = App(connector=PsycopgConnector(), import_paths=list(TASK_MODULES))

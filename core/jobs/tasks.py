@@ -21,8 +21,11 @@ from procrastinate.exceptions import UniqueViolation
 from procrastinate.jobs import Status
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from core.compare import run as compare_run
+from core.compare.photos import read_missing
+from core.compare.run import CompareSettings, Next
 from core.errors import Conflict
-from core.jobs.app import Queue, TaskName, app
+from core.jobs.app import Queue, TaskName, app, defer
 from core.roles import Actor, Role
 from core.scan.batch import check_batch
 from core.scan.follow import follow_scan
@@ -47,6 +50,7 @@ STALLED_AFTER_SECONDS = 60.0
 KEEP_FINISHED_JOBS_HOURS = 7 * 24
 SERVICES_KEY = "services"
 STALE_AFTER_KEY = "stale_after"
+COMPARE_KEY = "compare"
 
 
 def services_of(context: JobContext) -> ScanServices:
@@ -118,6 +122,103 @@ def read_photos(context: JobContext, url: str, recheck: bool = False) -> None:
     error = read_zip(services_of(context), url, recheck=recheck)
     if error is not None:
         log.warning("the photos at %s could not be read: %s", url, error)
+
+
+def compare_settings_of(context: JobContext) -> CompareSettings:
+    settings: CompareSettings = context.additional_context[COMPARE_KEY]
+    return settings
+
+
+def defer_next(services: ScanServices, steps: list[Next]) -> None:
+    """Queue a comparison step's follow-ups (one queued job per image and step)."""
+    if not steps:
+        return
+    with services.ops_engine.begin() as conn:
+        for step in steps:
+            arguments: dict[str, Any] = {step.argument_name: step.argument}
+            defer(
+                conn,
+                step.task,
+                queue=Queue.COMPARE,
+                queueing_lock=f"{step.task.value}:{step.argument}",
+                schedule_in_seconds=step.after_seconds,
+                **arguments,
+            )
+
+
+@app.task(
+    name=TaskName.START_COMPARISON.value,
+    queue=Queue.COMPARE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def start_comparison(context: JobContext, comparison_id: int) -> None:
+    """Queue a comparison's predictions and read the user's photos as the reference."""
+    services = services_of(context)
+    defer_next(services, compare_run.start(services, comparison_id))
+
+
+@app.task(
+    name=TaskName.PREDICT_IMAGE.value,
+    queue=Queue.COMPARE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def predict_image(context: JobContext, image_id: int) -> None:
+    """Claim one comparison image and create its prediction (once)."""
+    services = services_of(context)
+    defer_next(services, compare_run.predict(services, compare_settings_of(context), image_id))
+
+
+@app.task(
+    name=TaskName.FOLLOW_IMAGE.value,
+    queue=Queue.COMPARE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def follow_image(context: JobContext, image_id: int) -> None:
+    """Poll one image's prediction; keep its preview when it succeeds."""
+    services = services_of(context)
+    defer_next(services, compare_run.follow(services, compare_settings_of(context), image_id))
+
+
+@app.task(
+    name=TaskName.SCORE_IMAGE.value,
+    queue=Queue.COMPARE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def score_image(context: JobContext, image_id: int) -> None:
+    """Score one image with dlib against the user's photos."""
+    services = services_of(context)
+    defer_next(services, compare_run.score(services, compare_settings_of(context), image_id))
+
+
+@app.task(
+    name=TaskName.CANCEL_COMPARISON.value,
+    queue=Queue.COMPARE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def cancel_comparison(context: JobContext, comparison_id: int) -> None:
+    """Cancel on Replicate what a cancelled comparison still runs."""
+    services = services_of(context)
+    defer_next(services, compare_run.cancel(services, comparison_id))
+
+
+@app.task(
+    name=TaskName.READ_TRAINING_PHOTOS.value,
+    queue=Queue.DATASETS.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def read_training_photos(context: JobContext, url: str) -> None:
+    """One training ZIP's photos: faces, thumbnails and verdicts (the User page, Compare)."""
+    services = services_of(context)
+    for problem in read_missing(
+        services.ops_engine, services.gateway, services.face_reader(), [url]
+    ):
+        log.warning("%s", problem)
 
 
 @app.task(name=TaskName.NIGHTLY_SCAN.value, queue=Queue.MAINTENANCE.value, pass_context=True)

@@ -27,11 +27,12 @@ from procrastinate import PsycopgConnector
 from procrastinate.app import WorkerOptions
 from sqlalchemy import make_url
 
+from core.compare.run import CompareSettings
 from core.config import Settings, get_settings
 from core.errors import ConfigError, DashboardError
 from core.faces import FaceReader
 from core.jobs.app import Queue, app
-from core.jobs.tasks import SERVICES_KEY, STALE_AFTER_KEY, attach_schedules
+from core.jobs.tasks import COMPARE_KEY, SERVICES_KEY, STALE_AFTER_KEY, attach_schedules
 from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.heartbeat import beat_seconds
 from core.scan.services import ScanServices
@@ -74,6 +75,13 @@ def services_for(runtime: Runtime, settings: Settings) -> ScanServices:
     )
 
 
+def compare_settings(settings: Settings) -> CompareSettings:
+    return CompareSettings(
+        price_per_second_usd=settings.compare_price_per_second_usd,
+        prediction_timeout_seconds=settings.compare_prediction_timeout_seconds,
+    )
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -100,6 +108,7 @@ def run_worker(
         context = {
             SERVICES_KEY: services_for(runtime, settings),
             STALE_AFTER_KEY: timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
+            COMPARE_KEY: compare_settings(settings),
         }
         with app.replace_connector(connector):
             asyncio.run(

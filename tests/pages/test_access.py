@@ -6,9 +6,8 @@ import pytest
 
 from core.errors import ConfigError
 from core.roles import Role
-from core.staff import StaffMember
+from core.staff import DEMO_STAFF, StaffMember
 from dashboard.access import (
-    DEMO_STAFF,
     auth_problem,
     demo_staff,
     login_provider,

@@ -76,6 +76,7 @@ def _acting_as(at: AppTest, role: str) -> AppTest:
 def test_demo_is_badged_and_picks_who_acts(demo_data_dir: Path) -> None:
     at = _demo_app()
     assert not at.exception, at.exception
+    assert not at.error, [element.value for element in at.error]
     badges = " ".join(str(element.value) for element in at.sidebar.markdown)
     assert "DEMO — sandbox data" in badges
     picker = at.selectbox(key="acting_as")

@@ -1,0 +1,172 @@
+"""Each training photo read once: its face (the identity reference of comparisons), a
+thumbnail and what its checks found, kept in ``ops.training_photos`` by ZIP URL and member.
+
+Read by the comparisons' start step and by a job the User page queues (``photos.read``:
+dlib, on the datasets queue, one job per ZIP however many ask). Downloading and dlib run
+with no connection held; each ZIP's rows are written in one short transaction. A ZIP that
+cannot be read leaves no rows (the next request tries again) and says why.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from PIL import Image
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from core.compare.scores import Reference
+from core.compare.tables import training_photos
+from core.errors import DashboardError, DataRejected
+from core.faces import FaceReader
+from core.gateway.gateway import ReplicateGateway
+from core.imaging import SkippedMember, ZipPhoto, read_zip_photos
+from core.jobs.app import Queue, TaskName, defer, zip_lock
+from core.ledger.datasets import MAX_ZIP_BYTES
+from core.ledger.photo_facts import judge_photos, measure_photo
+
+THUMBNAIL_SIDE = 192
+THUMBNAIL_QUALITY = 80
+
+
+def _thumbnail(photo: ZipPhoto) -> bytes:
+    image = photo.image.copy()
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue()
+
+
+def read_zip(gateway: ReplicateGateway, reader: FaceReader, url: str) -> list[dict[str, object]]:
+    """Every member of the ZIP at ``url`` as a ``training_photos`` row (DashboardError when
+    the ZIP cannot be downloaded or opened)."""
+    body = gateway.download(url, max_bytes=MAX_ZIP_BYTES)
+    photos: list[tuple[ZipPhoto, bytes]] = []
+    skipped: list[SkippedMember] = []
+    measures = []
+    for member in read_zip_photos(body):
+        if isinstance(member, SkippedMember):
+            skipped.append(member)
+            continue
+        measures.append(measure_photo(member, reader))
+        photos.append((member, _thumbnail(member)))  # the decoded copy is let go below
+        member.image.close()
+    verdicts = judge_photos(measures)
+    rows: list[dict[str, object]] = [
+        {
+            "zip_url": url,
+            "member": verdict.measure.name,
+            "embedding": list(verdict.measure.embedding) if verdict.measure.embedding else None,
+            "thumbnail": thumbnail,
+            "failing": list(verdict.failing),
+            "skipped": None,
+        }
+        for verdict, (_, thumbnail) in zip(verdicts, photos, strict=True)
+    ]
+    rows += [
+        {
+            "zip_url": url,
+            "member": member.name,
+            "embedding": None,
+            "thumbnail": None,
+            "failing": [],
+            "skipped": member.reason,
+        }
+        for member in skipped
+    ]
+    if not rows:
+        raise DataRejected("the ZIP holds no files")
+    return rows
+
+
+def read_missing(
+    ops_engine: Engine, gateway: ReplicateGateway, reader: FaceReader, urls: Iterable[str]
+) -> list[str]:
+    """Read the ZIPs not yet in ``training_photos``; the problems, one line each."""
+    problems = []
+    for url in urls:
+        with ops_engine.connect() as conn:
+            if read_urls(conn, [url]):
+                continue
+        try:
+            rows = read_zip(gateway, reader, url)
+        except DashboardError as exc:
+            problems.append(f"the photos at {url} could not be read: {exc}")
+            continue
+        with ops_engine.begin() as conn:
+            conn.execute(pg_insert(training_photos).values(rows).on_conflict_do_nothing())
+    return problems
+
+
+def read_urls(conn: Connection, urls: Sequence[str]) -> set[str]:
+    """Which of ``urls`` have their photos read."""
+    if not urls:
+        return set()
+    return set(
+        conn.execute(
+            select(training_photos.c.zip_url)
+            .where(training_photos.c.zip_url.in_(list(urls)))
+            .group_by(training_photos.c.zip_url)
+        ).scalars()
+    )
+
+
+def queue_reads(conn: Connection, urls: Sequence[str]) -> list[str]:
+    """Queue a read of each ZIP not read yet (one job per ZIP whoever asks); those."""
+    missing = [url for url in dict.fromkeys(urls) if url not in read_urls(conn, urls)]
+    for url in missing:
+        defer(
+            conn,
+            TaskName.READ_TRAINING_PHOTOS,
+            queue=Queue.DATASETS,
+            lock=zip_lock(url),
+            queueing_lock="photos:" + zip_lock(url),
+            url=url,
+        )
+    return missing
+
+
+@dataclass(frozen=True)
+class TrainingPhoto:
+    member: str
+    thumbnail: bytes | None
+    failing: tuple[str, ...]
+    skipped: str | None
+    has_face: bool
+
+
+def photos_of(conn: Connection, url: str) -> list[TrainingPhoto]:
+    rows = conn.execute(
+        select(training_photos)
+        .where(training_photos.c.zip_url == url)
+        .order_by(training_photos.c.member)
+    ).all()
+    return [
+        TrainingPhoto(
+            member=row.member,
+            thumbnail=row.thumbnail,
+            failing=tuple(row.failing or ()),
+            skipped=row.skipped,
+            has_face=row.embedding is not None,
+        )
+        for row in rows
+    ]
+
+
+def reference_of(conn: Connection, urls: Sequence[str]) -> tuple[Reference | None, int]:
+    """The identity reference from the photos of ``urls`` (and how many photos were read)."""
+    rows = conn.execute(
+        select(
+            training_photos.c.zip_url, training_photos.c.member, training_photos.c.embedding
+        ).where(training_photos.c.zip_url.in_(list(urls)))
+    ).all()
+    faces = {
+        f"{_zip_name(row.zip_url)}/{row.member}": row.embedding for row in rows if row.embedding
+    }
+    return Reference.from_faces(faces), len(rows)
+
+
+def _zip_name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]

@@ -1,0 +1,579 @@
+"""The steps of a comparison, each safe to run twice, each saying what comes next.
+
+A step reads and writes schema ops in short transactions and never holds a connection
+across Replicate or dlib. It returns its follow-ups (``Next``): the worker's task layer
+defers them as jobs (``core.jobs.tasks``), the foreground CLI runs them in-process.
+
+- ``start``: the comparison is running; every image's create is queued, and the user's
+  training photos are read as the identity reference (cached by ZIP URL and member).
+- ``predict``: one image. A database claim first (``pending`` -> ``creating``, one
+  winner however many jobs run it), then the paid create. When the answer is lost the
+  account's predictions are searched for it (same version, seed and prompt, created since
+  the claim) before anything else happens; not found, the image fails with the reason and
+  can be retried alone by a person. Never sent twice by the console itself.
+- ``follow``: polls the prediction until it ends (cancelled on Replicate after the
+  timeout); on success downloads the image, keeps a preview in the database (Replicate
+  deletes outputs an hour later) and queues its scoring.
+- ``score``: dlib reads the image against the reference (waits for the reference).
+- ``cancel``: cancels on Replicate what a cancelled comparison still runs.
+
+When every image has ended and every succeeded image is scored, the comparison finishes
+once (a guarded update): per-column statistics paired by seed, the noise floor from the
+repeat of column A, the verdict, the actual cost from ``metrics.predict_time``, and the
+``compare:run`` outcome record.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import audit
+from core.compare.photos import read_missing, reference_of
+from core.compare.plan import REPEAT
+from core.compare.request import RUN_ACTION
+from core.compare.scores import (
+    ImageScore,
+    Reference,
+    column_stats,
+    noise_floor,
+    score_photo,
+    verdict,
+)
+from core.compare.tables import IMAGE_ENDED, comparison_images, comparisons
+from core.demo.comparisons import TOKEN_PREFIX as DEMO_TOKEN_PREFIX
+from core.demo.comparisons import cast_demo_votes
+from core.errors import CreateOutcomeUnknown, DashboardError, DataRejected, ReplicateError
+from core.imaging import SkippedMember, decode_photo
+from core.jobs.app import TaskName
+from core.review.store import build_pairs
+from core.scan.services import ScanServices
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGE_BYTES = 40 * 1024 * 1024
+PREVIEW_LONG_SIDE = 512
+PREVIEW_QUALITY = 85
+FIRST_POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0
+REFERENCE_WAIT_SECONDS = 3.0
+# A create's answer lost: predictions created this long before the claim still count
+# (clocks differ between the database and Replicate).
+CLOCK_SLACK = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    price_per_second_usd: float
+    prediction_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class Next:
+    """A follow-up step: run ``task`` on ``argument`` (a comparison or image id), after
+    ``after_seconds`` when given."""
+
+    task: TaskName
+    argument: int
+    after_seconds: float | None = None
+
+    @property
+    def argument_name(self) -> str:
+        return "comparison_id" if self.task in COMPARISON_TASKS else "image_id"
+
+
+COMPARISON_TASKS = frozenset({TaskName.START_COMPARISON, TaskName.CANCEL_COMPARISON})
+
+
+def _beat(conn: Connection, comparison_id: int) -> None:
+    conn.execute(
+        update(comparisons).where(comparisons.c.id == comparison_id).values(heartbeat_at=func.now())
+    )
+
+
+# -- start -------------------------------------------------------------------------------------
+
+
+def start(services: ScanServices, comparison_id: int) -> list[Next]:
+    with services.ops_engine.begin() as conn:
+        row = conn.execute(
+            update(comparisons)
+            .where(comparisons.c.id == comparison_id, comparisons.c.status == "queued")
+            .values(status="running", heartbeat_at=func.now())
+            .returning(comparisons.c.reference_zips)
+        ).one_or_none()
+        if row is None:
+            return []  # ran already, or cancelled
+        pending = conn.execute(
+            select(comparison_images.c.id)
+            .where(
+                comparison_images.c.comparison_id == comparison_id,
+                comparison_images.c.status == "pending",
+            )
+            .order_by(comparison_images.c.id)
+        ).scalars()
+        steps = [Next(TaskName.PREDICT_IMAGE, int(image_id)) for image_id in pending]
+    reference = read_reference(services, list(row.reference_zips))
+    with services.ops_engine.begin() as conn:
+        conn.execute(
+            update(comparisons)
+            .where(comparisons.c.id == comparison_id)
+            .values(reference=reference, heartbeat_at=func.now())
+        )
+    return steps
+
+
+def read_reference(services: ScanServices, zip_urls: list[str]) -> dict[str, Any]:
+    """Read (or find already read) the user's training photos; what they gave."""
+    problems = read_missing(services.ops_engine, services.gateway, services.face_reader(), zip_urls)
+    reference, photos = load_reference(services, zip_urls)
+    return {
+        "photos": photos,
+        "faces": len(reference.names) if reference is not None else 0,
+        "problem": "; ".join(problems) or None,
+    }
+
+
+def load_reference(services: ScanServices, zip_urls: list[str]) -> tuple[Reference | None, int]:
+    """The identity reference from the photos read (and how many photos were read)."""
+    with services.ops_engine.connect() as conn:
+        return reference_of(conn, zip_urls)
+
+
+# -- predict -----------------------------------------------------------------------------------
+
+
+def predict(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+    with services.ops_engine.begin() as conn:
+        claimed = conn.execute(
+            update(comparison_images)
+            .where(comparison_images.c.id == image_id, comparison_images.c.status == "pending")
+            .where(
+                comparison_images.c.comparison_id.in_(
+                    select(comparisons.c.id).where(comparisons.c.status == "running")
+                )
+            )
+            .values(status="creating", claimed_at=func.now(), updated_at=func.now())
+            .returning(comparison_images)
+        ).one_or_none()
+        if claimed is None:
+            return []  # another job has it, it ended, or its comparison was cancelled
+        _beat(conn, claimed.comparison_id)
+    try:
+        prediction = services.gateway.create_prediction(claimed.version_id, claimed.input)
+    except CreateOutcomeUnknown as exc:
+        return _lost(services, settings, claimed, exc)
+    except ReplicateError as exc:
+        _fail(services, settings, image_id, f"Replicate refused the prediction: {exc}")
+        return []
+    if _attach(services, image_id, prediction.id, prediction.status):
+        return [Next(TaskName.FOLLOW_IMAGE, image_id, FIRST_POLL_SECONDS)]
+    # Another image with the very same version, seed and prompt (column A and its repeat)
+    # lost its answer and took this prediction: take its twin, which is ours to follow.
+    return _lost(services, settings, claimed, None)
+
+
+def _lost(
+    services: ScanServices,
+    settings: CompareSettings,
+    claimed: Any,
+    exc: CreateOutcomeUnknown | None,
+) -> list[Next]:
+    """The create was sent but its answer is lost (or its id went to a twin): find the
+    prediction on Replicate; never send it again."""
+    image_id = int(claimed.id)
+    with services.ops_engine.begin() as conn:
+        conn.execute(
+            update(comparison_images)
+            .where(comparison_images.c.id == image_id)
+            .values(status="lost", error=f"the create's answer was lost: {exc}" if exc else None)
+        )
+    for _ in range(3):  # a twin may take a candidate between the search and the attach
+        try:
+            found = (exc.created_id if exc is not None else None) or _unattached_twin(
+                services, claimed
+            )
+        except ReplicateError as search_failed:
+            # A person decides (Replicate's page shows whether it ran): retrying could pay
+            # twice.
+            log.warning(
+                "image %s: searching for its prediction failed: %s", image_id, search_failed
+            )
+            _fail(
+                services,
+                settings,
+                image_id,
+                "The create's answer was lost and Replicate could not be searched for it "
+                f"({search_failed}). Check Replicate's predictions page before retrying.",
+            )
+            return []
+        if found is None:
+            _fail(
+                services,
+                settings,
+                image_id,
+                "The create's answer was lost and no such prediction is on Replicate, so "
+                "nothing was paid for; retry this image.",
+            )
+            return []
+        if _attach(services, image_id, found, "starting"):
+            return [Next(TaskName.FOLLOW_IMAGE, image_id, FIRST_POLL_SECONDS)]
+        exc = None  # that id is another image's: look again
+    _fail(services, settings, image_id, "The create's answer was lost; retry this image.")
+    return []
+
+
+def _unattached_twin(services: ScanServices, claimed: Any) -> str | None:
+    """The newest prediction on Replicate with this image's version, seed and prompt,
+    created since its claim, that no comparison image holds yet."""
+    since = claimed.claimed_at - CLOCK_SLACK
+    candidates = [
+        prediction.id
+        for prediction in services.gateway.list_predictions(created_after=since)
+        if prediction.version == claimed.version_id
+        and prediction.input.get("seed") == claimed.input.get("seed")
+        and prediction.input.get("prompt") == claimed.input.get("prompt")
+    ]
+    if not candidates:
+        return None
+    with services.ops_engine.connect() as conn:
+        held = set(
+            conn.execute(
+                select(comparison_images.c.prediction_id).where(
+                    comparison_images.c.prediction_id.in_(candidates)
+                )
+            ).scalars()
+        )
+    return next((candidate for candidate in candidates if candidate not in held), None)
+
+
+def _attach(services: ScanServices, image_id: int, prediction_id: str, status: str) -> bool:
+    """Give the image its prediction; False when another image holds that id."""
+    try:
+        with services.ops_engine.begin() as conn:
+            conn.execute(
+                update(comparison_images)
+                .where(comparison_images.c.id == image_id)
+                .values(
+                    prediction_id=prediction_id,
+                    status=status if status not in IMAGE_ENDED else "processing",
+                    error=None,
+                    updated_at=func.now(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _fail(
+    services: ScanServices,
+    settings: CompareSettings,
+    image_id: int,
+    reason: str,
+    status: str = "failed",
+) -> None:
+    with services.ops_engine.begin() as conn:
+        row = conn.execute(
+            update(comparison_images)
+            .where(comparison_images.c.id == image_id)
+            .values(status=status, error=reason, updated_at=func.now())
+            .returning(comparison_images.c.comparison_id)
+        ).one()
+        _maybe_finish(conn, int(row.comparison_id), settings)
+
+
+# -- follow ------------------------------------------------------------------------------------
+
+
+def follow(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+    with services.ops_engine.connect() as conn:
+        row = conn.execute(
+            select(comparison_images, comparisons.c.status.label("c_status"))
+            .join(comparisons, comparisons.c.id == comparison_images.c.comparison_id)
+            .where(comparison_images.c.id == image_id)
+        ).one_or_none()
+    if row is None or row.prediction_id is None or row.status in IMAGE_ENDED:
+        return []
+    try:
+        prediction = services.gateway.get_prediction(row.prediction_id)
+    except ReplicateError as exc:
+        log.warning("image %s: reading prediction %s failed: %s", image_id, row.prediction_id, exc)
+        return [Next(TaskName.FOLLOW_IMAGE, image_id, POLL_SECONDS * 2)]
+    if not prediction.is_terminal:
+        age = datetime.now(UTC) - (row.claimed_at or datetime.now(UTC))
+        if row.c_status == "cancelled" or age.total_seconds() > settings.prediction_timeout_seconds:
+            try:
+                services.gateway.cancel_prediction(prediction.id)
+            except ReplicateError as exc:
+                log.warning("cancelling prediction %s failed: %s", prediction.id, exc)
+            reason = (
+                "cancelled with its comparison"
+                if row.c_status == "cancelled"
+                else f"not finished after {settings.prediction_timeout_seconds:.0f} s: "
+                "cancelled on Replicate"
+            )
+            _fail(services, settings, image_id, reason, status="canceled")
+            return []
+        with services.ops_engine.begin() as conn:
+            conn.execute(
+                update(comparison_images)
+                .where(comparison_images.c.id == image_id)
+                .values(status=prediction.status, updated_at=func.now())
+            )
+            _beat(conn, row.comparison_id)
+        return [Next(TaskName.FOLLOW_IMAGE, image_id, POLL_SECONDS)]
+    if prediction.status != "succeeded":
+        reason = prediction.error or f"the prediction ended {prediction.status}"
+        _ended(services, settings, image_id, prediction.status, reason, prediction.predict_time)
+        return []
+    if not prediction.output:
+        _ended(
+            services,
+            settings,
+            image_id,
+            "failed",
+            "succeeded without an image",
+            prediction.predict_time,
+        )
+        return []
+    try:
+        body = services.gateway.download(prediction.output[0], max_bytes=MAX_IMAGE_BYTES)
+        preview = make_preview(body)
+    except DashboardError as exc:
+        _ended(services, settings, image_id, "failed", f"its image could not be read: {exc}", None)
+        return []
+    with services.ops_engine.begin() as conn:
+        conn.execute(
+            update(comparison_images)
+            .where(comparison_images.c.id == image_id)
+            .values(
+                status="succeeded",
+                output_url=prediction.output[0],
+                preview=preview,
+                predict_time=prediction.predict_time,
+                error=None,
+                updated_at=func.now(),
+            )
+        )
+        _beat(conn, row.comparison_id)
+    return [Next(TaskName.SCORE_IMAGE, image_id)]
+
+
+def _ended(
+    services: ScanServices,
+    settings: CompareSettings,
+    image_id: int,
+    status: str,
+    reason: str,
+    predict_time: float | None,
+) -> None:
+    with services.ops_engine.begin() as conn:
+        row = conn.execute(
+            update(comparison_images)
+            .where(comparison_images.c.id == image_id)
+            .values(status=status, error=reason, predict_time=predict_time, updated_at=func.now())
+            .returning(comparison_images.c.comparison_id)
+        ).one()
+        _maybe_finish(conn, int(row.comparison_id), settings)
+
+
+def make_preview(body: bytes) -> bytes:
+    """A JPEG of at most ``PREVIEW_LONG_SIDE`` px, decoded as training photos are (bounded:
+    an output is untrusted bytes too)."""
+    decoded = decode_photo("output", io.BytesIO(body), byte_size=len(body))
+    if isinstance(decoded, SkippedMember):
+        raise DataRejected(decoded.reason)
+    image = decoded.image.copy()
+    image.thumbnail((PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=PREVIEW_QUALITY)
+    return out.getvalue()
+
+
+# -- score -------------------------------------------------------------------------------------
+
+
+def score(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+    with services.ops_engine.connect() as conn:
+        row = conn.execute(
+            select(
+                comparison_images.c.comparison_id,
+                comparison_images.c.status,
+                comparison_images.c.output_url,
+                comparison_images.c.scores,
+                comparisons.c.reference,
+                comparisons.c.reference_zips,
+            )
+            .join(comparisons, comparisons.c.id == comparison_images.c.comparison_id)
+            .where(comparison_images.c.id == image_id)
+        ).one_or_none()
+    if row is None or row.status != "succeeded" or row.scores is not None:
+        return []
+    if row.reference is None:
+        return [Next(TaskName.SCORE_IMAGE, image_id, REFERENCE_WAIT_SECONDS)]
+    reference, _ = load_reference(services, list(row.reference_zips))
+    try:
+        body = services.gateway.download(row.output_url, max_bytes=MAX_IMAGE_BYTES)
+        decoded = decode_photo("output", io.BytesIO(body), byte_size=len(body))
+        if isinstance(decoded, SkippedMember):
+            raise DataRejected(decoded.reason)
+        measured = score_photo(decoded, services.face_reader(), reference).to_dict()
+    except DashboardError as exc:
+        # Outputs are deleted an hour after they end: score the stored preview instead.
+        measured = _score_preview(services, image_id, reference, exc)
+    with services.ops_engine.begin() as conn:
+        conn.execute(
+            update(comparison_images)
+            .where(comparison_images.c.id == image_id, comparison_images.c.scores.is_(None))
+            .values(scores=measured, updated_at=func.now())
+        )
+        _maybe_finish(conn, int(row.comparison_id), settings)
+    return []
+
+
+def _score_preview(
+    services: ScanServices, image_id: int, reference: Reference | None, exc: Exception
+) -> dict[str, Any]:
+    with services.ops_engine.connect() as conn:
+        preview = conn.execute(
+            select(comparison_images.c.preview).where(comparison_images.c.id == image_id)
+        ).scalar_one()
+    decoded = decode_photo("preview", io.BytesIO(preview), byte_size=len(preview))
+    if isinstance(decoded, SkippedMember):
+        return {"face_found": False, "sharpness": 0.0, "error": f"{exc}; {decoded.reason}"}
+    measured = score_photo(decoded, services.face_reader(), reference).to_dict()
+    measured["from_preview"] = True
+    return measured
+
+
+# -- cancel ------------------------------------------------------------------------------------
+
+
+def cancel(services: ScanServices, comparison_id: int) -> list[Next]:
+    with services.ops_engine.connect() as conn:
+        running = conn.execute(
+            select(comparison_images.c.id, comparison_images.c.prediction_id).where(
+                comparison_images.c.comparison_id == comparison_id,
+                comparison_images.c.status.in_(("starting", "processing", "creating", "lost")),
+            )
+        ).all()
+    for image_id, prediction_id in running:
+        if prediction_id:
+            try:
+                services.gateway.cancel_prediction(prediction_id)
+            except ReplicateError as exc:
+                log.warning("cancelling prediction %s failed: %s", prediction_id, exc)
+        with services.ops_engine.begin() as conn:
+            conn.execute(
+                update(comparison_images)
+                .where(
+                    comparison_images.c.id == image_id,
+                    comparison_images.c.status.not_in(IMAGE_ENDED),
+                )
+                .values(status="canceled", error="cancelled with its comparison")
+            )
+    return []
+
+
+# -- finish ------------------------------------------------------------------------------------
+
+
+def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSettings) -> None:
+    """Finish the comparison when nothing is left to run or score (once: guarded)."""
+    images = conn.execute(
+        select(comparison_images).where(comparison_images.c.comparison_id == comparison_id)
+    ).all()
+    if any(
+        image.status not in IMAGE_ENDED or (image.status == "succeeded" and image.scores is None)
+        for image in images
+    ):
+        return
+    header = conn.execute(
+        select(comparisons).where(comparisons.c.id == comparison_id).with_for_update()
+    ).one()
+    if header.status != "running":
+        return
+    stats, lines = summarise(header.columns, images)
+    seconds = sum(image.predict_time or 0.0 for image in images)
+    actual = (Decimal(str(settings.price_per_second_usd)) * Decimal(str(seconds))).quantize(
+        Decimal("0.0001")
+    )
+    failed = sum(1 for image in images if image.status != "succeeded")
+    conn.execute(
+        update(comparisons)
+        .where(comparisons.c.id == comparison_id)
+        .values(
+            status="finished",
+            finished_at=func.now(),
+            stats=stats,
+            verdict=list(lines),
+            actual_usd=actual,
+        )
+    )
+    pairs = build_pairs(conn, comparison_id)  # blind review gets this comparison's images
+    if header.confirm_token.startswith(DEMO_TOKEN_PREFIX):
+        cast_demo_votes(conn, comparison_id)  # DEMO's reviewers, so Review is never empty
+    audit.record(
+        conn,
+        actor_email=header.requested_by,
+        actor_role=header.requested_role,
+        action=RUN_ACTION,
+        target_user_id=header.user_id,
+        details={
+            "event": "finished",
+            "comparison_id": comparison_id,
+            "images": len(images),
+            "images_failed": failed,
+            "predict_seconds": round(seconds, 1),
+            "actual_usd": str(actual),
+            "verdict": list(lines),
+            "review_pairs": pairs,
+        },
+    )
+
+
+def short_label(column: Mapping[str, Any]) -> str:
+    """``A (stored)``, ``C (site, the site's way)``: how the verdict names a column."""
+    how = (
+        ", the site's way" if column.get("style") == "site" and column.get("name") != "site" else ""
+    )
+    return f"{column['letter']} ({column['name']}{how})"
+
+
+def summarise(
+    columns: Sequence[Mapping[str, Any]], images: Any
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Per-column statistics and the verdict from the images' scores (pure)."""
+    by_letter: dict[str, dict[int, ImageScore]] = {}
+    for image in images:
+        if image.status == "succeeded" and image.scores is not None:
+            by_letter.setdefault(image.letter, {})[image.seed] = ImageScore.from_dict(image.scores)
+    letters = [str(column["letter"]) for column in columns]
+    names = {str(column["letter"]): short_label(column) for column in columns}
+    baseline = by_letter.get(letters[0], {}) if letters else {}
+    stats = [
+        column_stats(letter, by_letter.get(letter, {}), None if index == 0 else baseline)
+        for index, letter in enumerate(letters)
+    ]
+    floor = noise_floor(baseline, by_letter.get(REPEAT, {}))
+    lines = verdict(names, stats, floor)
+    return (
+        {
+            "noise_floor": floor,
+            "columns": [stat.__dict__ for stat in stats],
+            "repeat": column_stats(REPEAT, by_letter.get(REPEAT, {}), baseline).__dict__
+            if REPEAT in by_letter
+            else None,
+        },
+        lines,
+    )

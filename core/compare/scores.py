@@ -1,0 +1,244 @@
+"""What one generated image says about the user's likeness, measured offline with dlib as
+the dataset facts are, and the per-column verdict paired by seed.
+
+Identity is the distance of the image's largest face to the user's own training photos'
+medoid face, placed within the user's own photo-to-photo spread (a per-user baseline: some
+people's selfies vary more than others'). The nearest training photo's distance flags an
+output that copies one photo. Sharpness is the face crop's, as for training photos.
+
+Columns are compared with column A paired by seed (the same seed, prompt and aspect ratio:
+only the version or the input differs). The noise floor is what the same version and input
+give on a repeat; Replicate is not bit-for-bit repeatable, and dlib moves a little on
+re-encoded images, so the floor is never below ``MIN_NOISE_FLOOR``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.faces import Face, FaceReader
+from core.imaging import ZipPhoto, laplacian_variance
+from core.ledger.photo_facts import face_box, medoid_index
+
+# Below this, two identity means are the same as far as dlib can tell (its distances move
+# about 0.01-0.02 between re-encodings of one image).
+MIN_NOISE_FLOOR = 0.03
+# Output this close to one training photo is likely a copy of it, not a new picture.
+COPY_DISTANCE = 0.15
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The user's own training photos: their faces' embeddings and medoid, and how far
+    each is from the medoid (the user's own spread)."""
+
+    names: tuple[str, ...]
+    embeddings: tuple[tuple[float, ...], ...]
+    medoid: tuple[float, ...]
+    spread: tuple[float, ...]  # each other photo's distance to the medoid, ascending
+
+    @classmethod
+    def from_faces(cls, faces: Mapping[str, Sequence[float]]) -> Reference | None:
+        """From each photo's largest face (name -> embedding); None without any face."""
+        names = tuple(sorted(faces))
+        embeddings = tuple(tuple(float(value) for value in faces[name]) for name in names)
+        chosen = medoid_index(embeddings)
+        if chosen is None:
+            return None
+        medoid = np.asarray(embeddings[chosen])
+        spread = sorted(
+            float(np.linalg.norm(np.asarray(embedding) - medoid))
+            for index, embedding in enumerate(embeddings)
+            if index != chosen
+        )
+        return cls(names, embeddings, embeddings[chosen], tuple(spread))
+
+    def place(self, distance: float) -> str:
+        """Where a distance to the medoid falls among the user's own photos'."""
+        if not self.spread:
+            return "one training photo: no spread to compare with"
+        if distance <= self.spread[0]:
+            return "closer than any of the user's own photos"
+        if distance <= self.spread[-1]:
+            further = sum(1 for own in self.spread if own > distance) / len(self.spread)
+            return f"within the user's own photos (closer than {round(100 * further)}% of them)"
+        return "further than any of the user's own photos"
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    face_found: bool
+    face_score: float | None  # dlib's detector score of the largest face
+    identity: float | None  # distance to the user's medoid face (lower: more like them)
+    identity_place: str | None
+    nearest_photo: str | None
+    nearest_distance: float | None
+    sharpness: float  # of the face crop, or of the whole image without a face
+
+    @property
+    def copies_a_photo(self) -> bool:
+        return self.nearest_distance is not None and self.nearest_distance < COPY_DISTANCE
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "face_found": self.face_found,
+            "face_score": self.face_score,
+            "identity": self.identity,
+            "identity_place": self.identity_place,
+            "nearest_photo": self.nearest_photo,
+            "nearest_distance": self.nearest_distance,
+            "sharpness": self.sharpness,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> ImageScore:
+        def number(key: str) -> float | None:
+            value = raw.get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        return cls(
+            face_found=bool(raw.get("face_found")),
+            face_score=number("face_score"),
+            identity=number("identity"),
+            identity_place=str(raw["identity_place"]) if raw.get("identity_place") else None,
+            nearest_photo=str(raw["nearest_photo"]) if raw.get("nearest_photo") else None,
+            nearest_distance=number("nearest_distance"),
+            sharpness=number("sharpness") or 0.0,
+        )
+
+
+def score_faces(faces: Sequence[Face], sharpness: float, reference: Reference | None) -> ImageScore:
+    """The score of an image whose faces (largest first) and sharpness were read."""
+    if not faces:
+        return ImageScore(False, None, None, None, None, None, sharpness)
+    face = faces[0]
+    if reference is None:
+        return ImageScore(True, face.score, None, None, None, None, sharpness)
+    embedding = np.asarray(face.embedding)
+    identity = float(np.linalg.norm(embedding - np.asarray(reference.medoid)))
+    distances = [float(np.linalg.norm(embedding - np.asarray(own))) for own in reference.embeddings]
+    nearest = int(np.argmin(distances))
+    return ImageScore(
+        face_found=True,
+        face_score=face.score,
+        identity=identity,
+        identity_place=reference.place(identity),
+        nearest_photo=reference.names[nearest],
+        nearest_distance=distances[nearest],
+        sharpness=sharpness,
+    )
+
+
+def score_photo(photo: ZipPhoto, reader: FaceReader, reference: Reference | None) -> ImageScore:
+    """Read one decoded image's faces and face-crop sharpness (dlib: seconds of CPU)."""
+    faces = reader.read_image(photo.image)
+    box = face_box(faces[0]) if faces else None
+    return score_faces(faces, laplacian_variance(photo.image, box), reference)
+
+
+# -- per column, paired by seed ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    letter: str
+    images: int  # scored
+    faces: int  # images with a face
+    identity_mean: float | None
+    identity_spread: float | None  # standard deviation over seeds
+    sharpness_mean: float | None
+    # Paired with column A by seed: mean of (this - A); None for A itself or no pairs.
+    identity_vs_a: float | None
+    sharpness_vs_a: float | None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def column_stats(
+    letter: str,
+    scores: Mapping[int, ImageScore],
+    baseline: Mapping[int, ImageScore] | None,
+) -> ColumnStats:
+    """``scores`` and ``baseline`` (column A's) by seed."""
+    identities = [score.identity for score in scores.values() if score.identity is not None]
+    sharpness = [score.sharpness for score in scores.values()]
+    identity_pairs: list[float] = []
+    sharpness_pairs: list[float] = []
+    for seed, score in scores.items():
+        other = baseline.get(seed) if baseline is not None else None
+        if other is None:
+            continue
+        sharpness_pairs.append(score.sharpness - other.sharpness)
+        if score.identity is not None and other.identity is not None:
+            identity_pairs.append(score.identity - other.identity)
+    return ColumnStats(
+        letter=letter,
+        images=len(scores),
+        faces=sum(1 for score in scores.values() if score.face_found),
+        identity_mean=_mean(identities),
+        identity_spread=statistics.pstdev(identities) if len(identities) > 1 else None,
+        sharpness_mean=_mean(sharpness),
+        identity_vs_a=_mean(identity_pairs) if baseline is not None else None,
+        sharpness_vs_a=_mean(sharpness_pairs) if baseline is not None else None,
+    )
+
+
+def noise_floor(a: Mapping[int, ImageScore], repeat: Mapping[int, ImageScore]) -> float:
+    """The largest identity change a repeat of column A (same version, input and seeds)
+    shows, never below ``MIN_NOISE_FLOOR``."""
+    changes = []
+    for seed, score in repeat.items():
+        first = a.get(seed)
+        if first is not None and score.identity is not None and first.identity is not None:
+            changes.append(abs(score.identity - first.identity))
+    return max([MIN_NOISE_FLOOR, *changes])
+
+
+def verdict(
+    names: Mapping[str, str], stats: Sequence[ColumnStats], floor: float
+) -> tuple[str, ...]:
+    """Plain sentences: each column against A (identity first, then faces), beyond the
+    noise floor or not. ``names`` maps a letter to its column's label."""
+    if not stats:
+        return ("Nothing was scored.",)
+    base = stats[0]
+    lines: list[str] = []
+    for column in stats[1:]:
+        label, base_label = names[column.letter], names[base.letter]
+        if column.faces == 0 and base.faces == 0:
+            lines.append(f"{label}, like {base_label}, finds no face in any image.")
+            continue
+        if column.faces == 0 and base.faces > 0:
+            lines.append(
+                f"{label} finds no face in any of its {column.images} images; {base_label} "
+                f"finds one in {base.faces}: it loses the likeness."
+            )
+            continue
+        if base.faces == 0 and column.faces > 0:
+            lines.append(
+                f"{base_label} finds no face in any image; {label} finds one in "
+                f"{column.faces} of {column.images}: {base_label} loses the likeness."
+            )
+            continue
+        change = column.identity_vs_a
+        if change is None:
+            lines.append(f"{label}: no seed where both columns show a face to compare.")
+        elif abs(change) <= floor:
+            lines.append(
+                f"{label} and {base_label}: no difference in likeness beyond noise "
+                f"({change:+.3f}, noise floor {floor:.3f})."
+            )
+        else:
+            closer = label if change < 0 else base_label
+            further = base_label if change < 0 else label
+            lines.append(
+                f"{closer} is closer to the user's photos than {further} by "
+                f"{abs(change):.3f}, beyond noise (floor {floor:.3f})."
+            )
+    return tuple(lines) or (f"{names[base.letter]} alone: nothing to compare it with.",)

@@ -1,0 +1,1 @@
+"""Blind pairwise review of generated images: the statistics (see ``core.review.stats``)."""

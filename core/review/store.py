@@ -1,0 +1,231 @@
+"""Blind review's rows: pairs built from saved comparisons, the next pair for a voter, one
+vote per voter per pair, and the votes back as ``stats.Vote`` for the results.
+
+A pair is two images of the same user, prompt and seed made by two different versions
+(the repeat of column A is never paired: it is the noise floor, not a version). Pairs are
+built when a comparison finishes (and for older ones on demand, idempotently). The voter
+sees the two images in an order chosen at random per pair and recorded with the vote; the
+vote names the images, never the screen sides.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from itertools import combinations
+
+from sqlalchemy import Connection, and_, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from core.compare.plan import REPEAT
+from core.compare.tables import (
+    VOTE_CHOICES,
+    comparison_images,
+    comparisons,
+    review_pairs,
+    review_votes,
+)
+from core.errors import Conflict, DataRejected, NotFound
+from core.review.stats import Choice, Vote
+from core.roles import Actor, Permission, require
+
+_CHOICE_OF = {"x": "left", "y": "right", "tie": "tie", "both_bad": "both_bad"}
+
+
+def build_pairs(conn: Connection, comparison_id: int) -> int:
+    """Pair the comparison's succeeded images (same seed, different versions); how many
+    new pairs."""
+    header = conn.execute(
+        select(comparisons.c.user_id).where(comparisons.c.id == comparison_id)
+    ).one_or_none()
+    if header is None:
+        return 0
+    images = conn.execute(
+        select(
+            comparison_images.c.id,
+            comparison_images.c.seed,
+            comparison_images.c.version_id,
+            comparison_images.c.letter,
+        ).where(
+            comparison_images.c.comparison_id == comparison_id,
+            comparison_images.c.status == "succeeded",
+            comparison_images.c.preview.is_not(None),
+            comparison_images.c.letter != REPEAT,
+        )
+    ).all()
+    by_seed: dict[int, list[tuple[int, str]]] = {}
+    for image in images:
+        by_seed.setdefault(image.seed, []).append((image.id, image.version_id))
+    rows = []
+    for same_seed in by_seed.values():
+        seen: set[frozenset[str]] = set()
+        for (first_id, first_version), (second_id, second_version) in combinations(
+            sorted(same_seed), 2
+        ):
+            versions = frozenset((first_version, second_version))
+            if first_version == second_version or versions in seen:
+                continue  # the same version twice (latest and site) says nothing of versions
+            seen.add(versions)
+            rows.append(
+                {
+                    "comparison_id": comparison_id,
+                    "user_id": header.user_id,
+                    "image_x": first_id,
+                    "image_y": second_id,
+                    "version_x": first_version,
+                    "version_y": second_version,
+                }
+            )
+    if not rows:
+        return 0
+    inserted = conn.execute(
+        pg_insert(review_pairs).values(rows).on_conflict_do_nothing().returning(review_pairs.c.id)
+    ).all()
+    return len(inserted)
+
+
+def build_missing_pairs(conn: Connection) -> int:
+    """Pairs for finished comparisons that have none yet (older rows)."""
+    unpaired = conn.execute(
+        select(comparisons.c.id).where(
+            comparisons.c.status == "finished",
+            ~select(review_pairs.c.id)
+            .where(review_pairs.c.comparison_id == comparisons.c.id)
+            .exists(),
+        )
+    ).scalars()
+    return sum(build_pairs(conn, int(comparison_id)) for comparison_id in list(unpaired))
+
+
+@dataclass(frozen=True)
+class PairToVote:
+    pair_id: int
+    user_id: str
+    prompt: str
+    seed: int
+    left_image: int
+    right_image: int
+    left_preview: bytes
+    right_preview: bytes
+    x_on_left: bool
+    remaining: int  # pairs this voter has not voted on (this one included)
+
+
+def next_pair(
+    conn: Connection, voter: str, *, user_id: str | None = None, rng: random.Random | None = None
+) -> PairToVote | None:
+    """A pair ``voter`` has not voted on (at random), its sides in a random order."""
+    chooser = rng or random.SystemRandom()
+    not_voted = (
+        ~select(review_votes.c.id)
+        .where(review_votes.c.pair_id == review_pairs.c.id, review_votes.c.voter == voter)
+        .exists()
+    )
+    condition = and_(not_voted, review_pairs.c.user_id == user_id) if user_id else not_voted
+    remaining = conn.execute(
+        select(func.count()).select_from(review_pairs).where(condition)
+    ).scalar_one()
+    if not remaining:
+        return None
+    offset = chooser.randrange(remaining)
+    pair = conn.execute(
+        select(review_pairs, comparisons.c.prompt)
+        .join(comparisons, comparisons.c.id == review_pairs.c.comparison_id)
+        .where(condition)
+        .order_by(review_pairs.c.id)
+        .offset(offset)
+        .limit(1)
+    ).one()
+    previews: dict[int, bytes] = {
+        int(row.id): bytes(row.preview)
+        for row in conn.execute(
+            select(comparison_images.c.id, comparison_images.c.preview).where(
+                comparison_images.c.id.in_((pair.image_x, pair.image_y))
+            )
+        )
+    }
+    seed = conn.execute(
+        select(comparison_images.c.seed).where(comparison_images.c.id == pair.image_x)
+    ).scalar_one()
+    x_on_left = chooser.random() < 0.5
+    left, right = (pair.image_x, pair.image_y) if x_on_left else (pair.image_y, pair.image_x)
+    return PairToVote(
+        pair_id=pair.id,
+        user_id=pair.user_id,
+        prompt=pair.prompt,
+        seed=seed,
+        left_image=left,
+        right_image=right,
+        left_preview=previews[left],
+        right_preview=previews[right],
+        x_on_left=x_on_left,
+        remaining=int(remaining),
+    )
+
+
+@dataclass(frozen=True)
+class Revealed:
+    """What the voter may see once they voted: the versions on each side."""
+
+    left_version: str
+    right_version: str
+    choice: str
+
+
+def record_vote(
+    conn: Connection, actor: Actor, pair_id: int, side: str, *, x_on_left: bool
+) -> Revealed:
+    """Record ``actor``'s vote on a pair: ``side`` is what they chose on screen ("left",
+    "right", "tie", "both_bad"); stored as the image it names. Once per voter per pair."""
+    require(actor, Permission.REVIEW_VOTE)
+    if side not in ("left", "right", "tie", "both_bad"):
+        raise DataRejected(f"A vote is left, right, tie or both_bad, not {side!r}.")
+    pair = conn.execute(select(review_pairs).where(review_pairs.c.id == pair_id)).one_or_none()
+    if pair is None:
+        raise NotFound(f"There is no review pair #{pair_id}.")
+    if side in ("tie", "both_bad"):
+        choice = side
+    else:
+        chose_x = (side == "left") == x_on_left
+        choice = "x" if chose_x else "y"
+    assert choice in VOTE_CHOICES
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                pg_insert(review_votes).values(
+                    pair_id=pair_id, voter=actor.email, choice=choice, x_on_left=x_on_left
+                )
+            )
+    except IntegrityError:
+        raise Conflict("You already voted on this pair; here is the next one.") from None
+    left, right = (
+        (pair.version_x, pair.version_y) if x_on_left else (pair.version_y, pair.version_x)
+    )
+    return Revealed(left, right, choice)
+
+
+def votes(conn: Connection, *, user_id: str | None = None) -> list[Vote]:
+    """Every vote as ``stats.Vote`` (versions, not sides), optionally for one user."""
+    query = select(review_pairs.c.version_x, review_pairs.c.version_y, review_votes.c.choice).join(
+        review_pairs, review_pairs.c.id == review_votes.c.pair_id
+    )
+    if user_id:
+        query = query.where(review_pairs.c.user_id == user_id)
+    found = []
+    for version_x, version_y, choice in conn.execute(query):
+        mapped: Choice = _CHOICE_OF[choice]  # type: ignore[assignment]
+        found.append(Vote(version_x, version_y, mapped))
+    return found
+
+
+def reviewed_users(conn: Connection) -> list[str]:
+    """Users with at least one vote, for the results' filter."""
+    return list(
+        conn.execute(
+            select(review_pairs.c.user_id)
+            .join(review_votes, review_votes.c.pair_id == review_pairs.c.id)
+            .distinct()
+            .order_by(review_pairs.c.user_id)
+        ).scalars()
+    )

@@ -1,0 +1,264 @@
+"""One comparison as the Compare page shows it: the verdict, the figures per column, the
+images side by side by seed (each with its scores, its reason when it failed, a retry),
+and the exact input of every column with what Replicate ignores.
+
+While the comparison runs, a fragment reads it again every ``POLL_SECONDS``: images
+appear as they finish, and the whole page is drawn again when it ends. Navigation, a
+reload or a closed tab lose nothing (the workers run it; the next visit reads the rows).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.compare.inputs import input_diff
+from core.compare.plan import REPEAT
+from core.compare.store import ComparisonView, HistoryRow, ImageView
+from core.errors import DashboardError
+from core.links import prediction_link, version_link
+from core.roles import Actor
+from core.versions import short_version
+from dashboard import compare_ui, tables
+from dashboard.resources import runtime
+
+POLL_SECONDS = 2.0
+MISSING = "—"
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    return MISSING if value is None else f"{float(value):.{digits}f}"
+
+
+def stats_frame(view: ComparisonView) -> pd.DataFrame:
+    """Per column: faces found, identity (mean ± spread), change against A paired by seed,
+    sharpness."""
+    stats = {row["letter"]: row for row in (view.stats or {}).get("columns", [])}
+    rows = []
+    for column in view.columns:
+        found = stats.get(column["letter"], {})
+        rows.append(
+            {
+                "column": column["label"],
+                "faces": f"{found.get('faces', MISSING)} of {found.get('images', MISSING)}",
+                "identity (lower = more like the user)": (
+                    f"{_number(found.get('identity_mean'))} ± "
+                    f"{_number(found.get('identity_spread'))}"
+                    if found.get("identity_mean") is not None
+                    else MISSING
+                ),
+                "identity vs A (paired by seed)": _number(found.get("identity_vs_a")),
+                "face sharpness": _number(found.get("sharpness_mean"), 1),
+                "sharpness vs A": _number(found.get("sharpness_vs_a"), 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def diff_frame(columns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Every input any column sends (seed aside), differing ones first; a value sent to a
+    version that does not declare it is marked."""
+    inputs = [dict(column.get("input") or {}) for column in columns]
+    ignored = [tuple(column.get("ignored") or ()) for column in columns]
+    rows = []
+    for row in input_diff(inputs, ignored):
+        cells: dict[str, str] = {"input": row.name, "differs": "yes" if row.differs else ""}
+        for index, column in enumerate(columns):
+            value = row.values[index]
+            shown = MISSING if value is None else _as_sent(value)
+            if index in row.ignored_in:
+                shown += "  (ignored by Replicate)"
+            cells[str(column["letter"])] = shown
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+def history_frame(rows: Sequence[HistoryRow]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "#": row.id,
+                "user": row.user_id,
+                "asked by": row.requested_by,
+                "when (UTC)": f"{row.requested_at:%Y-%m-%d %H:%M}",
+                "status": row.status,
+                "columns": row.columns,
+                "seeds": row.seeds,
+                "cost": f"${row.actual_usd:.3f}"
+                if row.actual_usd is not None
+                else f"~${row.estimate_usd:.2f}",
+                "verdict": row.verdict,
+            }
+            for row in rows
+        ]
+    )
+
+
+def _as_sent(value: Any) -> str:
+    """A value as it goes to Replicate: text as is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _cell(actor: Actor, view: ComparisonView, image: ImageView | None, label: str) -> None:
+    st.caption(label)
+    if image is None:
+        st.caption(MISSING)
+        return
+    if image.preview:
+        st.image(image.preview, width="stretch")
+    scores = image.scores or {}
+    if image.status == "succeeded":
+        if not scores:
+            st.caption("scoring…")
+        elif scores.get("face_found"):
+            st.caption(
+                f"face {_number(scores.get('face_score'), 2)} · identity "
+                f"{_number(scores.get('identity'))} · sharp {_number(scores.get('sharpness'), 0)}"
+            )
+            if scores.get("identity_place"):
+                st.caption(str(scores["identity_place"]))
+        else:
+            st.caption(":red[no face found]")
+    elif image.ended:
+        st.error(f"{image.status}: {image.error or 'no reason given'}", icon=":material/error:")
+        if image.can_retry and view.status != "cancelled":
+            st.button(
+                "Retry this image",
+                key=f"retry_{image.id}_{image.attempt}",
+                icon=":material/replay:",
+                on_click=_retry,
+                args=(actor, image.id),
+            )
+    else:
+        st.caption(f"{image.status}…")
+    if image.prediction_id:
+        link = prediction_link(runtime().replicate_base_url, image.prediction_id)
+        st.caption(
+            f"[{image.prediction_id}]({link})"
+            + (f" · try {image.attempt}" if image.attempt > 1 else "")
+        )
+
+
+def _retry(actor: Actor, image_id: int) -> None:
+    try:
+        compare_ui.retry(actor, image_id)
+        st.toast("Queued again: only this image runs.", icon=":material/replay:")
+    except DashboardError as exc:
+        st.session_state["compare_notice"] = str(exc)
+
+
+def _cancel(actor: Actor, comparison_id: int) -> None:
+    try:
+        compare_ui.cancel(actor, comparison_id)
+    except DashboardError as exc:
+        st.session_state["compare_notice"] = str(exc)
+
+
+def images_grid(actor: Actor, view: ComparisonView) -> None:
+    letters = [str(column["letter"]) for column in view.columns]
+    labels = {str(column["letter"]): str(column["label"]) for column in view.columns}
+    if view.repeat_letter:
+        letters.append(REPEAT)
+        labels[REPEAT] = f"R: {view.repeat_letter} again (noise floor)"
+    for seed in view.seeds:
+        st.markdown(f"**Seed {seed}**")
+        for column, letter in zip(st.columns(len(letters)), letters, strict=True):
+            with column:
+                _cell(actor, view, view.image(letter, seed), labels[letter])
+
+
+def _header(view: ComparisonView) -> None:
+    st.subheader(f"Comparison #{view.id}")
+    st.markdown(
+        f"User [`{view.user_id}`]({tables.user_link(view.user_id)}) · asked by "
+        f"{view.requested_by} at {view.requested_at:%Y-%m-%d %H:%M} UTC · "
+        f"{'preset ' + view.preset if view.preset else 'free text'}"
+    )
+    st.caption(f"Prompt: {view.prompt}")
+    status, images, estimate, actual = st.columns(4)
+    status.metric("status", view.status)
+    images.metric("images", f"{view.done} of {len(view.images)} ended")
+    estimate.metric("estimated", f"${view.estimate_usd:.2f}")
+    actual.metric(
+        "actual",
+        MISSING if view.actual_usd is None else f"${view.actual_usd:.3f}",
+        help="Replicate's metrics.predict_time of every image times the price per second",
+    )
+
+
+def _signature(view: ComparisonView) -> tuple[object, ...]:
+    """What, once changed, is worth drawing the page again for."""
+    return (
+        view.status,
+        tuple((image.id, image.status, image.scores is not None) for image in view.images),
+    )
+
+
+def show(actor: Actor, comparison_id: int) -> None:
+    """The comparison; while it runs, a fragment watches it and draws the page again when
+    an image ends or is scored (images are drawn only then, not on every poll)."""
+    try:
+        view = compare_ui.comparison(comparison_id)
+    except DashboardError as exc:
+        st.error(str(exc))
+        return
+    notice = st.session_state.pop("compare_notice", None)
+    if notice:
+        st.error(notice)
+    _header(view)
+    if view.is_active:
+        seen = _signature(view)
+
+        @st.fragment(run_every=POLL_SECONDS)
+        def watch() -> None:
+            current = compare_ui.comparison(comparison_id, previews=False)
+            if _signature(current) != seen:
+                st.rerun(scope="app")
+            st.progress(
+                current.done / max(1, len(current.images)),
+                text=f"{current.done} of {len(current.images)} images ended; the workers "
+                "run it, so leaving this page does not stop it.",
+            )
+
+        watch()
+        st.button(
+            "Cancel comparison",
+            key=f"cancel_{view.id}",
+            icon=":material/cancel:",
+            on_click=_cancel,
+            args=(actor, view.id),
+        )
+    for line in view.verdict:
+        st.success(line, icon=":material/fact_check:")
+    if view.stats:
+        st.dataframe(stats_frame(view), hide_index=True)
+        st.caption(
+            f"Noise floor {_number(view.stats.get('noise_floor'))}: the largest change the "
+            "repeat of column A shows (never below 0.030). Identity is the distance of the "
+            "image's face to the medoid of the user's own training photos."
+        )
+    if view.reference:
+        reference = view.reference
+        st.caption(
+            f"Likeness measured against {reference.get('faces', 0)} faces in the user's "
+            f"{reference.get('photos', 0)} training photos."
+            + (f" {reference['problem']}" if reference.get("problem") else "")
+        )
+    images_grid(actor, view)
+    with st.expander("What each column sends", icon=":material/difference:"):
+        st.dataframe(diff_frame(view.columns), hide_index=True, height="content")
+        for column in view.columns:
+            if column.get("note"):
+                st.caption(f"{column['letter']}: {column['note']}")
+            if column.get("model_id"):
+                link = version_link(
+                    runtime().replicate_base_url, str(column["model_id"]), str(column["version_id"])
+                )
+                st.caption(
+                    f"{column['letter']}: [{short_version(str(column['version_id']))}]({link}) "
+                    f"of {column['model_id']}"
+                )
