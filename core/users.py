@@ -57,8 +57,12 @@ class UserRow:
 
     @property
     def stored_version_short(self) -> str:
-        """First 12 characters of the stored value, as stored."""
-        return short_version(self.stored_version)
+        """First 12 characters of the stored value, as stored; of an ``owner/name:hash``
+        value, of the hash (what the app sends), marked ``…:`` so the prefix still shows."""
+        stored = self.stored_version
+        if stored is not None and ":" in stored:
+            return "…:" + short_version(stored.rsplit(":", 1)[-1])
+        return short_version(stored)
 
 
 @dataclass(frozen=True)

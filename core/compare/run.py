@@ -283,13 +283,27 @@ def _fail(
     status: str = "failed",
 ) -> None:
     with services.ops_engine.begin() as conn:
-        row = conn.execute(
+        comparison_id = _lock_comparison_of(conn, image_id)
+        conn.execute(
             update(comparison_images)
             .where(comparison_images.c.id == image_id)
             .values(status=status, error=reason, updated_at=func.now())
-            .returning(comparison_images.c.comparison_id)
-        ).one()
-        _maybe_finish(conn, int(row.comparison_id), settings)
+        )
+        _maybe_finish(conn, comparison_id, settings)
+
+
+def _lock_comparison_of(conn: Connection, image_id: int) -> int:
+    """Lock the image's comparison row (always before its images: one order everywhere, so
+    an image ending and a cancel or a finish never deadlock); its id."""
+    comparison_id = int(
+        conn.execute(
+            select(comparison_images.c.comparison_id).where(comparison_images.c.id == image_id)
+        ).scalar_one()
+    )
+    conn.execute(
+        select(comparisons.c.id).where(comparisons.c.id == comparison_id).with_for_update()
+    )
+    return comparison_id
 
 
 # -- follow ------------------------------------------------------------------------------------
@@ -378,13 +392,13 @@ def _ended(
     predict_time: float | None,
 ) -> None:
     with services.ops_engine.begin() as conn:
-        row = conn.execute(
+        comparison_id = _lock_comparison_of(conn, image_id)
+        conn.execute(
             update(comparison_images)
             .where(comparison_images.c.id == image_id)
             .values(status=status, error=reason, predict_time=predict_time, updated_at=func.now())
-            .returning(comparison_images.c.comparison_id)
-        ).one()
-        _maybe_finish(conn, int(row.comparison_id), settings)
+        )
+        _maybe_finish(conn, comparison_id, settings)
 
 
 def make_preview(body: bytes) -> bytes:
@@ -432,6 +446,7 @@ def score(services: ScanServices, settings: CompareSettings, image_id: int) -> l
         # Outputs are deleted an hour after they end: score the stored preview instead.
         measured = _score_preview(services, image_id, reference, exc)
     with services.ops_engine.begin() as conn:
+        _lock_comparison_of(conn, image_id)
         conn.execute(
             update(comparison_images)
             .where(comparison_images.c.id == image_id, comparison_images.c.scores.is_(None))
@@ -489,7 +504,17 @@ def cancel(services: ScanServices, comparison_id: int) -> list[Next]:
 
 
 def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSettings) -> None:
-    """Finish the comparison when nothing is left to run or score (once: guarded)."""
+    """Finish the comparison when nothing is left to run or score (once: guarded).
+
+    The comparison's row is locked before its images are read: two images scored at the
+    same moment each wait for the other's commit in turn, so the second sees both scores
+    (read without the lock, each saw the other unscored and neither finished it).
+    """
+    header = conn.execute(
+        select(comparisons).where(comparisons.c.id == comparison_id).with_for_update()
+    ).one()
+    if header.status != "running":
+        return
     images = conn.execute(
         select(comparison_images).where(comparison_images.c.comparison_id == comparison_id)
     ).all()
@@ -497,11 +522,6 @@ def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSetting
         image.status not in IMAGE_ENDED or (image.status == "succeeded" and image.scores is None)
         for image in images
     ):
-        return
-    header = conn.execute(
-        select(comparisons).where(comparisons.c.id == comparison_id).with_for_update()
-    ).one()
-    if header.status != "running":
         return
     stats, lines = summarise(header.columns, images)
     seconds = sum(image.predict_time or 0.0 for image in images)

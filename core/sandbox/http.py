@@ -387,6 +387,13 @@ def _media_type(name: str) -> str:
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
+def _hostname(host: str) -> str:
+    """``127.0.0.1:8787`` -> ``127.0.0.1``; ``[::1]:8787`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def control_refusal(scope: Scope) -> str | None:
     """Why a control-API request is refused (it can reset the sandbox, inject faults): it
     came from another machine, or a web page of another origin sent it (a browser adds
@@ -395,11 +402,13 @@ def control_refusal(scope: Scope) -> str | None:
     if client and client[0] not in _LOOPBACK:
         return "The sandbox's control API answers loopback clients only."
     headers = dict(scope.get("headers") or [])
+    host = headers.get(b"host", b"").decode(errors="replace").strip()
+    if host and _hostname(host) not in _LOOPBACK:
+        # A page of another site whose name was rebound to 127.0.0.1 sends its own name.
+        return f"The sandbox's control API answers requests to a loopback name only ({host})."
     origin = headers.get(b"origin", b"").decode(errors="replace").strip()
-    if origin:
-        host = headers.get(b"host", b"").decode(errors="replace").strip()
-        if origin.split("://", 1)[-1].rstrip("/") != host:
-            return f"The sandbox's control API refuses cross-origin requests (from {origin})."
+    if origin and origin.split("://", 1)[-1].rstrip("/") != host:
+        return f"The sandbox's control API refuses cross-origin requests (from {origin})."
     return None
 
 

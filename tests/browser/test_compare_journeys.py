@@ -80,7 +80,8 @@ def test_product_records_twenty_blind_votes_and_sees_the_results(
             raise AssertionError(f"fewer than {VOTES} pairs after {PAIRS_WAIT_S:.0f} s")
         page.wait_for_timeout(5000)
         open_console(page, console.base_url, f"review?as={PRODUCT}")
-    keys = ["A", "B", "T", "A", "X"]
+    # Streamlit's shortcuts match the key pressed without Shift: "a", not "A".
+    keys = ["a", "b", "t", "a", "x"]
     for number in range(VOTES):
         before = _pairs_left(page)
         page.locator("body").press(keys[number % len(keys)])
