@@ -134,3 +134,39 @@ def _scaled(face: Face, scale: float) -> Face:
         score=face.score,
         embedding=face.embedding,
     )
+
+
+class FaceReaders:
+    """One dlib face reader per thread, loaded on first use (each reads one photo at a
+    time; threads with readers of their own read photos in parallel)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __call__(self) -> FaceReader:
+        reader: FaceReader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = FaceReader()
+            self._local.reader = reader
+        return reader
+
+
+class SharedReaders:
+    """A few dlib readers shared by any number of threads, handed out in turn: as many
+    photos read at once as there are readers (each serialises its own), loaded on first
+    use. For a process whose threads come and go (the command line's pool), where one
+    reader per thread would load dlib's models again for every thread."""
+
+    def __init__(self, size: int) -> None:
+        self._size = max(1, size)
+        self._readers: list[FaceReader] = []
+        self._turn = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> FaceReader:
+        with self._lock:
+            if len(self._readers) < self._size:
+                self._readers.append(FaceReader())
+                return self._readers[-1]
+            self._turn = (self._turn + 1) % self._size
+            return self._readers[self._turn]

@@ -31,7 +31,7 @@ from core.compare.run import CompareSettings
 from core.compare.tables import comparison_images, comparisons
 from core.config import Mode, get_settings
 from core.errors import ConfigError, DashboardError, ReplicateError
-from core.faces import FaceReader
+from core.faces import SharedReaders
 from core.ledger.sync import sync_ledger
 from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.services import ScanServices
@@ -127,8 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.background:
             _print(args.json, {"comparison_id": comparison_id, "status": "queued"})
             return 0
-        reader = FaceReader()
-        services = ScanServices(runtime.engine, runtime.ops_engine, runtime.gateway, lambda: reader)
+        # As many dlib readers as CPUs: images are scored side by side.
+        services = ScanServices(
+            runtime.engine, runtime.ops_engine, runtime.gateway, SharedReaders(os.cpu_count() or 1)
+        )
         run_here(
             services,
             CompareSettings(

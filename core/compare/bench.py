@@ -19,6 +19,7 @@ seeded into them:
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import tempfile
 import time
@@ -46,7 +47,7 @@ from core.db import (
     upgrade_ops,
 )
 from core.demo.personas import PERSONAS
-from core.faces import FaceReader
+from core.faces import FaceReader, SharedReaders
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.imaging import SkippedMember, decode_photo
@@ -110,8 +111,11 @@ def compare_figures() -> dict[str, Any]:
             upgrade_ops(url)
             seed_demo_world(engine=engine, gateway=gateway, sandbox_url=base)
             sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
-            reader = FaceReader()
-            services = ScanServices(engine, engine, gateway, lambda: reader)
+            readers = SharedReaders(os.cpu_count() or 1)
+            services = ScanServices(engine, engine, gateway, readers)
+            reader = readers()
+            for _ in range(os.cpu_count() or 1):
+                readers()  # loaded before the clock starts, as in a running worker
             with engine.connect() as conn:
                 zips = list(read_compare_facts(conn, conn, USER_OF["trigger_overwritten"]).zip_urls)
             read_reference(services, zips)  # cached for every comparison of this user

@@ -64,7 +64,8 @@ MAX_IMAGE_BYTES = 40 * 1024 * 1024
 PREVIEW_LONG_SIDE = 512
 PREVIEW_QUALITY = 85
 FIRST_POLL_SECONDS = 1.0
-POLL_SECONDS = 2.0
+# A finished image waits at most this long to be noticed (one cheap GET per image).
+POLL_SECONDS = 1.0
 REFERENCE_WAIT_SECONDS = 3.0
 # A create's answer lost: predictions created this long before the claim still count
 # (clocks differ between the database and Replicate).

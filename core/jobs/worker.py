@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -30,7 +29,7 @@ from sqlalchemy import make_url
 from core.compare.run import CompareSettings
 from core.config import Settings, get_settings
 from core.errors import ConfigError, DashboardError
-from core.faces import FaceReader
+from core.faces import FaceReaders
 from core.jobs.app import Queue, app
 from core.jobs.tasks import COMPARE_KEY, SERVICES_KEY, STALE_AFTER_KEY, attach_schedules
 from core.runtime import BATCH, Runtime, start_runtime
@@ -42,21 +41,6 @@ log = logging.getLogger(__name__)
 
 # procrastinate polls for new jobs this often when LISTEN/NOTIFY missed one.
 POLL_SECONDS = 2.0
-
-
-class FaceReaders:
-    """One dlib face reader per thread, loaded on first use (each reads one photo at a
-    time; threads with readers of their own read photos in parallel)."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def __call__(self) -> FaceReader:
-        reader: FaceReader | None = getattr(self._local, "reader", None)
-        if reader is None:
-            reader = FaceReader()
-            self._local.reader = reader
-        return reader
 
 
 def procrastinate_conninfo(sqlalchemy_url: str) -> str:
