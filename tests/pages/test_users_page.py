@@ -53,7 +53,8 @@ def test_lists_seeded_users_newest_first_with_stored_and_latest(
     assert rows.loc[world.stale, "stored version"] == stale_versions[-1][:12]
     assert rows.loc[world.stale, "latest version"] == stale_versions[0][:12]
     assert rows.loc[world.healthy, "latest version"] == rows.loc[world.healthy, "stored version"]
-    assert rows.loc[world.prefixed, "stored version"] == "sandrasocial"
+    # owner/name:hash shows the hash the app sends, marked so the prefix still shows.
+    assert rows.loc[world.prefixed, "stored version"] == "…:" + world.replicate.healthy_version[:12]
     assert rows.loc[world.malformed, "stored version"] == "  not-a-vers"
     assert rows.loc[world.malformed, "latest version"] == "—"
     assert rows.loc[world.missing_model, "latest version"] == "missing"
