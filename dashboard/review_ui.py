@@ -6,7 +6,6 @@ from core.review.stats import ReviewSummary, summarise
 from core.review.store import (
     PairToVote,
     Revealed,
-    build_missing_pairs,
     next_pair,
     record_vote,
     reviewed_users,
@@ -17,10 +16,7 @@ from dashboard.resources import read_only, runtime, writing
 
 
 def pair_for(voter: str, user_id: str | None) -> PairToVote | None:
-    live = runtime()
-    with writing(live.ops_engine) as conn, conn.begin():
-        build_missing_pairs(conn)
-    with read_only(live.ops_engine) as conn:
+    with read_only(runtime().ops_engine) as conn:
         return next_pair(conn, voter, user_id=user_id)
 
 

@@ -26,14 +26,16 @@ pytest_plugins = ["tests.db_fixtures", "tests.demo_world"]
 TEST_TOKEN = "r8_sandbox_test_token"
 
 
+def instant_sandbox(data_dir: Path) -> RunningSandbox:
+    """A sandbox whose trainings and predictions end at once (the caller stops it)."""
+    return start_sandbox(
+        data_dir, training_start_seconds=0.0, training_seconds=0.0, prediction_seconds=0.0
+    )
+
+
 @pytest.fixture(scope="session")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
-    running = start_sandbox(
-        tmp_path_factory.mktemp("sandbox"),
-        training_start_seconds=0.0,
-        training_seconds=0.0,
-        prediction_seconds=0.0,
-    )
+    running = instant_sandbox(tmp_path_factory.mktemp("sandbox"))
     yield running
     running.stop()
 

@@ -4,7 +4,9 @@ Why: seeding plays every persona's history against the sandbox (about 20 s), and
 world's own tests (tests/demo) and the scan's contract (tests/scan) judge that one world.
 It lives in a database of its own and on a sandbox of its own, so the per-test ``sandbox``
 fixture (which empties the session's main sandbox) cannot wipe it. Tests that change the
-world put it back (or roll back); tests must not reset ``demo_sandbox``.
+world put it back (or roll back); tests must not reset ``demo_sandbox``. Helpers from
+``tests.conftest`` are imported inside the fixtures: that conftest loads this module as a
+plugin.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from core.db import make_engine
 from core.demo import SeedReport, seed_demo_world
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.retry import RetryPolicy
-from core.sandbox.server import RunningSandbox, start_sandbox
+from core.sandbox.server import RunningSandbox
 from tests.db_fixtures import new_database
 
 
@@ -36,12 +38,9 @@ class DemoWorld:
 @pytest.fixture(scope="session")
 def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
     """A sandbox of the demo world's own, at an instant pace."""
-    running = start_sandbox(
-        tmp_path_factory.mktemp("demo-sandbox"),
-        training_start_seconds=0.0,
-        training_seconds=0.0,
-        prediction_seconds=0.0,
-    )
+    from tests.conftest import instant_sandbox
+
+    running = instant_sandbox(tmp_path_factory.mktemp("demo-sandbox"))
     yield running
     running.stop()
 
@@ -50,7 +49,6 @@ def demo_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSa
 def demo_world(db_engine: Engine, db_url: str, demo_sandbox: RunningSandbox) -> Iterator[DemoWorld]:
     """The seeded world: app tables and schema ops in a new database, histories in the
     demo sandbox. A DEMO database always has schema ops (seeding clears the ledger)."""
-    # Imported here: tests.conftest imports this module as a plugin.
     from tests.conftest import quick_gateway
 
     gateway = quick_gateway(

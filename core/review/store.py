@@ -3,7 +3,7 @@ vote per voter per pair, and the votes back as ``stats.Vote`` for the results.
 
 A pair is two images of the same user, prompt and seed made by two different versions
 (the repeat of column A is never paired: it is the noise floor, not a version). Pairs are
-built when a comparison finishes (and for older ones on demand, idempotently). The voter
+built in the transaction that finishes a comparison. The voter
 sees the two images in an order chosen at random per pair and recorded with the vote; the
 vote names the images, never the screen sides.
 """
@@ -83,19 +83,6 @@ def build_pairs(conn: Connection, comparison_id: int) -> int:
         pg_insert(review_pairs).values(rows).on_conflict_do_nothing().returning(review_pairs.c.id)
     ).all()
     return len(inserted)
-
-
-def build_missing_pairs(conn: Connection) -> int:
-    """Pairs for finished comparisons that have none yet (older rows)."""
-    unpaired = conn.execute(
-        select(comparisons.c.id).where(
-            comparisons.c.status == "finished",
-            ~select(review_pairs.c.id)
-            .where(review_pairs.c.comparison_id == comparisons.c.id)
-            .exists(),
-        )
-    ).scalars()
-    return sum(build_pairs(conn, int(comparison_id)) for comparison_id in list(unpaired))
 
 
 @dataclass(frozen=True)
