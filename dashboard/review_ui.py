@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from core.review.stats import ReviewSummary, summarise
+from dataclasses import dataclass
+
+from core.review.stats import ReviewSummary, by_age, summarise, summarise_per_user
 from core.review.store import (
     PairToVote,
     Revealed,
     next_pair,
     record_vote,
-    reviewed_users,
+    trained_at,
     votes,
+    votes_by_user,
 )
 from core.roles import Actor
 from dashboard.resources import read_only, runtime, writing
@@ -31,6 +34,24 @@ def results(user_id: str | None) -> ReviewSummary:
     return summarise(found)
 
 
-def users_with_votes() -> list[str]:
+@dataclass(frozen=True)
+class Overview:
+    """Every reviewed user's summary, and all their votes pooled as earlier vs later."""
+
+    per_user: dict[str, ReviewSummary]
+    by_age: ReviewSummary
+    unknown_age: int  # votes left out of ``by_age``: a version the ledger has no date for
+
+
+def overview() -> Overview:
     with read_only(runtime().ops_engine) as conn:
-        return reviewed_users(conn)
+        grouped = votes_by_user(conn)
+        versions = {
+            version
+            for user_votes in grouped.values()
+            for vote in user_votes
+            for version in (vote.left_version, vote.right_version)
+        }
+        dates = trained_at(conn, versions)
+    pooled, unknown = by_age(grouped, dates)
+    return Overview(summarise_per_user(grouped), summarise(pooled), unknown)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import Conflict, DashboardError
-from core.review.stats import ReviewSummary
+from core.review.stats import ReviewSummary, headline
 from core.roles import Actor, Role
 from core.versions import short_version
 from dashboard import identity, review_ui
@@ -155,20 +155,77 @@ def _results(user_filter: str | None) -> None:
     )
 
 
+def _open_user(table_key: str, user_ids: list[str]) -> None:
+    rows = st.session_state[table_key].selection.rows
+    if rows:
+        st.session_state["review_user"] = user_ids[rows[0]]
+
+
+def _overview() -> None:
+    """All users: earlier vs later version pooled, then one row per user (click: filter)."""
+    try:
+        found = review_ui.overview()
+    except DashboardError as exc:
+        st.error(str(exc))
+        return
+    if not found.per_user:
+        st.info("No votes yet.")
+        return
+    st.subheader("Across users: the earlier version against the later one")
+    pooled = found.by_age.head_to_head
+    if pooled is not None:
+        st.success(pooled.verdict, icon=":material/balance:")
+        if pooled.votes_to_settle:
+            st.caption(
+                f"About {pooled.votes_to_settle} more decisive vote(s) at this rate would "
+                "settle it."
+            )
+    else:
+        st.info("No vote yet between two versions of known age.")
+    if found.unknown_age:
+        st.caption(
+            f"{found.unknown_age} vote(s) left out: a version the training history has no date for."
+        )
+    st.subheader("Per user")
+    user_ids = list(found.per_user)
+    table = pd.DataFrame(
+        [
+            {
+                "user": user_id,
+                "versions": len(summary.versions),
+                "votes": summary.total_votes,
+                "decisive": summary.decisive_votes,
+                "both bad": summary.both_bad,
+                "result": headline(summary, short_version),
+            }
+            for user_id, summary in found.per_user.items()
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        on_select=lambda: _open_user("review_users_table", user_ids),
+        selection_mode="single-row",
+        key="review_users_table",
+        column_config={"result": st.column_config.TextColumn(width="large")},
+    )
+    st.caption("Click a row for that user's results with intervals.")
+
+
 actor = identity.require_role_on_page(Role.PRODUCT, Role.ADMIN)
 st.title("Blind review")
-try:
-    reviewed = review_ui.users_with_votes()
-except DashboardError as exc:
-    st.error(str(exc))
-    st.stop()
-user_text = st.text_input(
-    "Only this user (optional)", value=st.query_params.get("user", ""), key="review_user"
-).strip()
+if "review_user" not in st.session_state:
+    st.session_state["review_user"] = st.query_params.get("user", "")
+user_text = st.text_input("Only this user (optional)", key="review_user").strip()
+if user_text:
+    st.query_params["user"] = user_text
+else:
+    st.query_params.pop("user", None)
 vote_tab, results_tab = st.tabs(["Vote", "Results"])
 with vote_tab:
     _voting(actor, user_text or None)
 with results_tab:
-    _results(user_text or None)
-    if reviewed:
-        st.caption(f"Users with votes: {', '.join(reviewed[:20])}")
+    if user_text:
+        _results(user_text)
+    else:
+        _overview()

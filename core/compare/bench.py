@@ -10,6 +10,8 @@ seeded into them:
   the predictions run side by side and scoring hides behind them. The reference (the
   user's photos' faces) is read before the timed run, as it is cached for every later
   comparison of the user.
+  ``scoring_tail_floor_seconds`` is the part no scheduling can hide when all 16 images end
+  in the same second: scoring them all on this machine's cores.
 - ``scoring_seconds_per_image``: dlib's scoring of one output against the reference, the
   median over the run's images, and its ratio to a bare decode of the same image.
 - ``rss_growth_mb``: the process's resident memory after 100 small comparisons (one
@@ -111,10 +113,11 @@ def compare_figures() -> dict[str, Any]:
             upgrade_ops(url)
             seed_demo_world(engine=engine, gateway=gateway, sandbox_url=base)
             sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
-            readers = SharedReaders(os.cpu_count() or 1)
+            cores = os.cpu_count() or 1
+            readers = SharedReaders(cores)
             services = ScanServices(engine, engine, gateway, readers)
             reader = readers()
-            for _ in range(os.cpu_count() or 1):
+            for _ in range(cores):
                 readers()  # loaded before the clock starts, as in a running worker
             with engine.connect() as conn:
                 zips = list(read_compare_facts(conn, conn, USER_OF["trigger_overwritten"]).zip_urls)
@@ -147,6 +150,11 @@ def compare_figures() -> dict[str, Any]:
         "wall_seconds": round(wall, 2),
         "slowest_prediction_seconds": round(slowest, 2),
         "wall_vs_slowest_prediction": round(wall / max(slowest, 1e-9), 3),
+        # What no scheduling can hide when every image ends in the same second: scoring
+        # them all on this machine's cores (in the demo world, Replicate's own predictions
+        # spread over seconds and it hides behind them).
+        "cores": cores,
+        "scoring_tail_floor_seconds": round(16 * scoring / cores, 2),
         "scoring_seconds_per_image": round(scoring, 3),
         "baseline_decode_seconds_per_image": round(decoding, 4),
         "ratio_scoring_to_decode": round(scoring / max(decoding, 1e-9), 1),

@@ -19,6 +19,9 @@ from core.errors import ReplicateUnavailable
 from core.jobs.app import TaskName
 from core.scan.services import ScanServices
 
+# An image is done when one of these returns no follow-up (ended, or scored).
+IMAGE_STEPS = frozenset({TaskName.FOLLOW_IMAGE, TaskName.SCORE_IMAGE})
+
 
 def _step(services: ScanServices, settings: CompareSettings, step: Next) -> list[Next]:
     if step.task is TaskName.START_COMPARISON:
@@ -65,8 +68,9 @@ def run_here(
             done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 step = running.pop(future)
-                for follow_up in future.result():
+                follow_ups = future.result()
+                for follow_up in follow_ups:
                     at = time.monotonic() + (follow_up.after_seconds or 0.0)
                     heapq.heappush(due, (at, next(order), follow_up))
-                if progress is not None and step.task is TaskName.SCORE_IMAGE:
-                    progress(f"scored image #{step.argument}")
+                if progress is not None and step.task in IMAGE_STEPS and not follow_ups:
+                    progress(f"image #{step.argument} done")

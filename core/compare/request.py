@@ -40,7 +40,7 @@ from core.compare.tables import (
     comparisons,
 )
 from core.errors import Conflict, DataRejected, NotFound, PermissionDenied
-from core.jobs.app import Queue, TaskName, defer
+from core.jobs.app import Priority, Queue, TaskName, defer
 from core.roles import Actor, Permission, Role, require
 
 RUN_ACTION = "compare:run"
@@ -115,10 +115,11 @@ def request_comparison(
     daily_budget_usd: float,
     background: bool = True,
     start_in_seconds: float | None = None,
+    priority: int = Priority.PERSON_WAITING,
 ) -> int:
     """Record the comparison (queued, its start job deferred when ``background``, to run
-    after ``start_in_seconds`` when given), audited; its id. The same ``confirm_token``
-    again returns the same id and records nothing."""
+    after ``start_in_seconds`` when given, at ``priority``), audited; its id. The same
+    ``confirm_token`` again returns the same id and records nothing."""
     require(actor, Permission.COMPARE)
     token = confirm_token.strip()
     if not token or len(token) > 200:
@@ -210,6 +211,7 @@ def request_comparison(
             queue=Queue.COMPARE,
             queueing_lock=f"compare-start:{comparison_id}",
             schedule_in_seconds=start_in_seconds,
+            priority=priority,
             comparison_id=comparison_id,
         )
     return comparison_id
@@ -297,6 +299,7 @@ def retry_image(
         TaskName.PREDICT_IMAGE,
         queue=Queue.COMPARE,
         queueing_lock=f"compare-predict:{image_id}",
+        priority=Priority.PERSON_WAITING,
         image_id=image_id,
     )
 
@@ -348,6 +351,7 @@ def cancel_comparison(conn: Connection, actor: Actor, comparison_id: int) -> Non
         TaskName.CANCEL_COMPARISON,
         queue=Queue.COMPARE,
         queueing_lock=f"compare-cancel:{comparison_id}",
+        priority=Priority.PERSON_WAITING,
         comparison_id=comparison_id,
     )
 

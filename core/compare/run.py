@@ -13,8 +13,10 @@ defers them as jobs (``core.jobs.tasks``), the foreground CLI runs them in-proce
   can be retried alone by a person. Never sent twice by the console itself.
 - ``follow``: polls the prediction until it ends (cancelled on Replicate after the
   timeout); on success downloads the image, keeps a preview in the database (Replicate
-  deletes outputs an hour later) and queues its scoring.
-- ``score``: dlib reads the image against the reference (waits for the reference).
+  deletes outputs an hour later) and scores the same decoded copy with dlib against the
+  reference.
+- ``score``: scores an image later when the reference was not read yet, from its output
+  (or from its preview once Replicate has deleted the output).
 - ``cancel``: cancels on Replicate what a cancelled comparison still runs.
 
 When every image has ended and every succeeded image is scored, the comparison finishes
@@ -53,7 +55,7 @@ from core.compare.tables import IMAGE_ENDED, comparison_images, comparisons
 from core.demo.comparisons import TOKEN_PREFIX as DEMO_TOKEN_PREFIX
 from core.demo.comparisons import cast_demo_votes
 from core.errors import CreateOutcomeUnknown, DashboardError, DataRejected, ReplicateError
-from core.imaging import SkippedMember, decode_photo
+from core.imaging import SkippedMember, ZipPhoto, decode_photo
 from core.jobs.app import TaskName
 from core.review.store import build_pairs
 from core.scan.services import ScanServices
@@ -363,7 +365,8 @@ def follow(services: ScanServices, settings: CompareSettings, image_id: int) -> 
         return []
     try:
         body = services.gateway.download(prediction.output[0], max_bytes=MAX_IMAGE_BYTES)
-        preview = make_preview(body)
+        decoded = decode_output(body)
+        preview = make_preview(decoded)
     except DashboardError as exc:
         _ended(services, settings, image_id, "failed", f"its image could not be read: {exc}", None)
         return []
@@ -381,7 +384,9 @@ def follow(services: ScanServices, settings: CompareSettings, image_id: int) -> 
             )
         )
         _beat(conn, row.comparison_id)
-    return [Next(TaskName.SCORE_IMAGE, image_id)]
+    # The preview is on the page now; the image is scored from the same decoded copy (one
+    # download and one decode per image: scoring is the tail every comparison waits for).
+    return _score_decoded(services, settings, image_id, decoded)
 
 
 def _ended(
@@ -402,12 +407,17 @@ def _ended(
         _maybe_finish(conn, comparison_id, settings)
 
 
-def make_preview(body: bytes) -> bytes:
-    """A JPEG of at most ``PREVIEW_LONG_SIDE`` px, decoded as training photos are (bounded:
-    an output is untrusted bytes too)."""
+def decode_output(body: bytes) -> ZipPhoto:
+    """An output image decoded as training photos are (bounded: an output is untrusted
+    bytes too); ``DataRejected`` says why it cannot be read."""
     decoded = decode_photo("output", io.BytesIO(body), byte_size=len(body))
     if isinstance(decoded, SkippedMember):
         raise DataRejected(decoded.reason)
+    return decoded
+
+
+def make_preview(decoded: ZipPhoto) -> bytes:
+    """A JPEG of at most ``PREVIEW_LONG_SIDE`` px."""
     image = decoded.image.copy()
     image.thumbnail((PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -419,12 +429,35 @@ def make_preview(body: bytes) -> bytes:
 
 
 def score(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+    """Score an image whose scoring could not run when it was downloaded (the reference was
+    still being read), or was retried."""
+    with services.ops_engine.connect() as conn:
+        row = conn.execute(
+            select(comparison_images.c.status, comparison_images.c.output_url).where(
+                comparison_images.c.id == image_id
+            )
+        ).one_or_none()
+    if row is None or row.status != "succeeded":
+        return []
+    try:
+        body = services.gateway.download(row.output_url, max_bytes=MAX_IMAGE_BYTES)
+        decoded: ZipPhoto | DashboardError = decode_output(body)
+    except DashboardError as exc:
+        decoded = exc  # outputs are deleted an hour after they end: the preview is scored
+    return _score_decoded(services, settings, image_id, decoded)
+
+
+def _score_decoded(
+    services: ScanServices,
+    settings: CompareSettings,
+    image_id: int,
+    decoded: ZipPhoto | DashboardError,
+) -> list[Next]:
     with services.ops_engine.connect() as conn:
         row = conn.execute(
             select(
                 comparison_images.c.comparison_id,
                 comparison_images.c.status,
-                comparison_images.c.output_url,
                 comparison_images.c.scores,
                 comparisons.c.reference,
                 comparisons.c.reference_zips,
@@ -437,15 +470,10 @@ def score(services: ScanServices, settings: CompareSettings, image_id: int) -> l
     if row.reference is None:
         return [Next(TaskName.SCORE_IMAGE, image_id, REFERENCE_WAIT_SECONDS)]
     reference, _ = load_reference(services, list(row.reference_zips))
-    try:
-        body = services.gateway.download(row.output_url, max_bytes=MAX_IMAGE_BYTES)
-        decoded = decode_photo("output", io.BytesIO(body), byte_size=len(body))
-        if isinstance(decoded, SkippedMember):
-            raise DataRejected(decoded.reason)
+    if isinstance(decoded, DashboardError):
+        measured = _score_preview(services, image_id, reference, decoded)
+    else:
         measured = score_photo(decoded, services.face_reader(), reference).to_dict()
-    except DashboardError as exc:
-        # Outputs are deleted an hour after they end: score the stored preview instead.
-        measured = _score_preview(services, image_id, reference, exc)
     with services.ops_engine.begin() as conn:
         _lock_comparison_of(conn, image_id)
         conn.execute(

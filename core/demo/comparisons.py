@@ -26,6 +26,7 @@ from core.compare.tables import comparison_images, comparisons, review_pairs, re
 from core.demo.personas import PERSONAS
 from core.errors import DashboardError
 from core.gateway.gateway import ReplicateGateway
+from core.jobs.app import Priority
 from core.ledger.sync import sync_ledger
 from core.roles import Actor
 
@@ -81,6 +82,7 @@ def queue_demo_comparisons(
                     price_per_image_usd=DEMO_PRICE,
                     daily_budget_usd=DEMO_BUDGET,
                     start_in_seconds=START_AFTER_SECONDS,
+                    priority=Priority.DEMO,
                 )
             queued += 1
         except DashboardError as exc:

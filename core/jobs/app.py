@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from procrastinate import App, PsycopgConnector, SyncPsycopgConnector
@@ -35,6 +35,17 @@ class Queue(StrEnum):
     DATASETS = "datasets"  # reading a training ZIP's photos (dlib: CPU-bound)
     MAINTENANCE = "maintenance"  # retrying jobs of dead workers, the nightly scan
     COMPARE = "compare"  # comparisons: creating and following predictions, scoring images
+
+
+class Priority(IntEnum):
+    """Which waiting job a free worker thread takes first (procrastinate: higher first).
+
+    A comparison someone is watching must not queue behind a fleet scan's photo reads:
+    on a fresh DEMO start the first scan reads every user's ZIP for over a minute."""
+
+    DEMO = -10  # the demo world's own comparisons: filler, after everything else
+    BACKGROUND = 0  # scans, photo reads, maintenance
+    PERSON_WAITING = 10  # a comparison a person asked for (its steps, retries, cancels)
 
 
 class TaskName(StrEnum):
@@ -71,6 +82,7 @@ def defer(
     lock: str | None = None,
     queueing_lock: str | None = None,
     schedule_in_seconds: float | None = None,
+    priority: int = Priority.BACKGROUND,
     **arguments: Any,
 ) -> int | None:
     """Queue ``task(**arguments)`` in ``conn``'s transaction; its job id, or None when a
@@ -79,7 +91,7 @@ def defer(
     procrastinate's SQL names its tables unqualified, so ``search_path`` leads with schema
     ops for the insert and is put back afterwards.
     """
-    options: dict[str, Any] = {"queue": queue.value}
+    options: dict[str, Any] = {"queue": queue.value, "priority": int(priority)}
     if lock is not None:
         options["lock"] = lock
     if queueing_lock is not None:

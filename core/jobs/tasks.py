@@ -129,8 +129,14 @@ def compare_settings_of(context: JobContext) -> CompareSettings:
     return settings
 
 
-def defer_next(services: ScanServices, steps: list[Next]) -> None:
-    """Queue a comparison step's follow-ups (one queued job per image and step)."""
+def job_priority(context: JobContext) -> int:
+    """The running job's priority (its follow-ups keep it)."""
+    return int(context.job.priority)
+
+
+def defer_next(services: ScanServices, steps: list[Next], *, priority: int) -> None:
+    """Queue a comparison step's follow-ups (one queued job per image and step), at the
+    priority of the step that made them (a person's comparison stays ahead of scans)."""
     if not steps:
         return
     with services.ops_engine.begin() as conn:
@@ -142,6 +148,7 @@ def defer_next(services: ScanServices, steps: list[Next]) -> None:
                 queue=Queue.COMPARE,
                 queueing_lock=f"{step.task.value}:{step.argument}",
                 schedule_in_seconds=step.after_seconds,
+                priority=priority,
                 **arguments,
             )
 
@@ -155,7 +162,7 @@ def defer_next(services: ScanServices, steps: list[Next]) -> None:
 def start_comparison(context: JobContext, comparison_id: int) -> None:
     """Queue a comparison's predictions and read the user's photos as the reference."""
     services = services_of(context)
-    defer_next(services, compare_run.start(services, comparison_id))
+    defer_next(services, compare_run.start(services, comparison_id), priority=job_priority(context))
 
 
 @app.task(
@@ -167,7 +174,11 @@ def start_comparison(context: JobContext, comparison_id: int) -> None:
 def predict_image(context: JobContext, image_id: int) -> None:
     """Claim one comparison image and create its prediction (once)."""
     services = services_of(context)
-    defer_next(services, compare_run.predict(services, compare_settings_of(context), image_id))
+    defer_next(
+        services,
+        compare_run.predict(services, compare_settings_of(context), image_id),
+        priority=job_priority(context),
+    )
 
 
 @app.task(
@@ -179,7 +190,11 @@ def predict_image(context: JobContext, image_id: int) -> None:
 def follow_image(context: JobContext, image_id: int) -> None:
     """Poll one image's prediction; keep its preview when it succeeds."""
     services = services_of(context)
-    defer_next(services, compare_run.follow(services, compare_settings_of(context), image_id))
+    defer_next(
+        services,
+        compare_run.follow(services, compare_settings_of(context), image_id),
+        priority=job_priority(context),
+    )
 
 
 @app.task(
@@ -191,7 +206,11 @@ def follow_image(context: JobContext, image_id: int) -> None:
 def score_image(context: JobContext, image_id: int) -> None:
     """Score one image with dlib against the user's photos."""
     services = services_of(context)
-    defer_next(services, compare_run.score(services, compare_settings_of(context), image_id))
+    defer_next(
+        services,
+        compare_run.score(services, compare_settings_of(context), image_id),
+        priority=job_priority(context),
+    )
 
 
 @app.task(
@@ -203,7 +222,9 @@ def score_image(context: JobContext, image_id: int) -> None:
 def cancel_comparison(context: JobContext, comparison_id: int) -> None:
     """Cancel on Replicate what a cancelled comparison still runs."""
     services = services_of(context)
-    defer_next(services, compare_run.cancel(services, comparison_id))
+    defer_next(
+        services, compare_run.cancel(services, comparison_id), priority=job_priority(context)
+    )
 
 
 @app.task(

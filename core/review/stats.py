@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from fractions import Fraction
 from typing import Literal, get_args
 
@@ -466,3 +467,61 @@ def summarise(votes: Iterable[Vote], *, bootstrap: int = 200, seed: int = 0) -> 
         head_to_head=pair,
         strengths=strengths,
     )
+
+
+def headline(summary: ReviewSummary, name: Callable[[str], str] = str) -> str:
+    """One line for a results table: the head-to-head's verdict, the strongest of three or
+    more versions, or that there is nothing yet (versions named by ``name``)."""
+    if summary.head_to_head is not None:
+        duel = summary.head_to_head
+        return _verdict(
+            name(duel.first),
+            name(duel.second),
+            duel.first_wins,
+            duel.second_wins,
+            duel.interval,
+            duel.p_value,
+        )
+    if summary.strengths:
+        best = summary.strengths[0]
+        return (
+            f"{name(best.version)} strongest of {len(summary.versions)} versions "
+            f"(Bradley–Terry {best.strength:+.2f}, {summary.decisive_votes} decisive votes)"
+        )
+    return "no votes yet"
+
+
+def summarise_per_user(
+    votes_of: Mapping[str, Sequence[Vote]], *, bootstrap: int = 0
+) -> dict[str, ReviewSummary]:
+    """Each user's summary (their versions only ever meet each other). No bootstrap by
+    default: a table of many users shows the strengths; one user's view shows intervals."""
+    return {
+        user_id: summarise(user_votes, bootstrap=bootstrap)
+        for user_id, user_votes in sorted(votes_of.items())
+    }
+
+
+EARLIER = "the earlier version"
+LATER = "the later version"
+
+
+def by_age(
+    votes_of: Mapping[str, Sequence[Vote]], trained_at: Mapping[str, datetime]
+) -> tuple[list[Vote], int]:
+    """Every user's votes pooled as the earlier of the two versions against the later one
+    (by when each was trained): the one question that means the same for every user, "do
+    retrains make the images better?". Votes on a version of unknown age are left out; how
+    many is the second item."""
+    pooled: list[Vote] = []
+    unknown = 0
+    for user_votes in votes_of.values():
+        for vote in user_votes:
+            left_at = trained_at.get(vote.left_version)
+            right_at = trained_at.get(vote.right_version)
+            if left_at is None or right_at is None or left_at == right_at:
+                unknown += 1
+                continue
+            left, right = (EARLIER, LATER) if left_at < right_at else (LATER, EARLIER)
+            pooled.append(Vote(left, right, vote.choice))
+    return pooled, unknown

@@ -11,7 +11,9 @@ vote names the images, never the screen sides.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import combinations
 
 from sqlalchemy import Connection, and_, func, select
@@ -27,6 +29,7 @@ from core.compare.tables import (
     review_votes,
 )
 from core.errors import Conflict, DataRejected, NotFound
+from core.ledger.tables import trainings
 from core.review.stats import Choice, Vote
 from core.roles import Actor, Permission, require
 
@@ -206,13 +209,34 @@ def votes(conn: Connection, *, user_id: str | None = None) -> list[Vote]:
     return found
 
 
-def reviewed_users(conn: Connection) -> list[str]:
-    """Users with at least one vote, for the results' filter."""
-    return list(
-        conn.execute(
-            select(review_pairs.c.user_id)
-            .join(review_votes, review_votes.c.pair_id == review_pairs.c.id)
-            .distinct()
-            .order_by(review_pairs.c.user_id)
-        ).scalars()
+def votes_by_user(conn: Connection) -> dict[str, list[Vote]]:
+    """Every vote as ``stats.Vote``, grouped by the user whose images they judged."""
+    query = (
+        select(
+            review_pairs.c.user_id,
+            review_pairs.c.version_x,
+            review_pairs.c.version_y,
+            review_votes.c.choice,
+        )
+        .join(review_pairs, review_pairs.c.id == review_votes.c.pair_id)
+        .order_by(review_pairs.c.user_id, review_votes.c.pair_id)
     )
+    grouped: dict[str, list[Vote]] = {}
+    for user_id, version_x, version_y, choice in conn.execute(query):
+        mapped: Choice = _CHOICE_OF[choice]  # type: ignore[assignment]
+        grouped.setdefault(user_id, []).append(Vote(version_x, version_y, mapped))
+    return grouped
+
+
+def trained_at(conn: Connection, versions: Iterable[str]) -> dict[str, datetime]:
+    """When each version's training ended (from the ledger), by bare version hash."""
+    wanted = sorted(set(versions))
+    if not wanted:
+        return {}
+    version_hash = func.right(trainings.c.output_version, 64)
+    rows = conn.execute(
+        select(version_hash, func.max(trainings.c.completed_at))
+        .where(version_hash.in_(wanted), trainings.c.completed_at.is_not(None))
+        .group_by(version_hash)
+    ).all()
+    return {str(version): at for version, at in rows}

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -132,6 +133,10 @@ class Sandbox:
         self._planned_outcomes: list[dict[str, Any]] = []
         self._finishing: set[str] = set()
         self._finishing_lock = threading.Lock()
+        # Replicate's GPUs do a prediction's work while it runs, not on our CPU at its end:
+        # a timed prediction's images are drawn during its wait, one at a time.
+        self._renders: dict[str, Future[tuple[int, list[tuple[str, bytes]]] | str]] = {}
+        self._render_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._seed_catalog()
 
     # -- bookkeeping --------------------------------------------------------------------
@@ -411,6 +416,8 @@ class Sandbox:
         }
         self.store.put_job("prediction", doc, extra, active=True)
         self.count("predictions.create")
+        if self.config.prediction_seconds > 0:
+            self._renders[prediction_id] = self._render_pool.submit(self._render_outputs, dict(doc))
         doc = self._advance("prediction", prediction_id)
         if wait_seconds:
             deadline = time.monotonic() + wait_seconds
@@ -439,15 +446,33 @@ class Sandbox:
         return version_id, found[0]
 
     def _finish_prediction(self, doc: Doc, at: float) -> None:
+        future = self._renders.pop(doc["id"], None)
+        rendered = future.result() if future is not None else self._render_outputs(doc)
+        if isinstance(rendered, str):
+            doc["status"], doc["error"] = "failed", rendered
+            return
+        seed, images = rendered
+        urls = []
+        for name, image in images:
+            self._write_delivery(doc["id"], name, image)
+            urls.append(f"{BASE}/delivery/{doc['id']}/{name}")
+        doc["output"] = urls
+        doc["logs"] += f"Using seed: {seed}\n"
+        doc["completed_at"] = iso(at)
+        doc["metrics"] = {
+            "predict_time": round(at - doc_time(doc), 3),
+            "total_time": round(at - doc_time(doc), 3),
+        }
+
+    def _render_outputs(self, doc: Doc) -> tuple[int, list[tuple[str, bytes]]] | str:
+        """The prediction's seed and image files, or why it cannot have any."""
         found = self.store.get_version(doc["version"])
         if found is None or found[2].get("kind") != "lora":
-            doc["status"], doc["error"] = "failed", "This version cannot generate images."
-            return
+            return "This version cannot generate images."
         _, _, version_extra = found
         dataset = self.store.get_dataset(version_extra.get("dataset_id") or "")
         if dataset is None:
-            doc["status"], doc["error"] = "failed", "The version's weights could not be loaded."
-            return
+            return "The version's weights could not be loaded."
         profile = DatasetProfile.from_dict(dataset[0])
         photos = self._dataset_photos(version_extra["dataset_id"], dataset[1])
         given = doc["input"]
@@ -458,7 +483,7 @@ class Sandbox:
             str(given.get("output_format") or "webp"), str(given.get("output_format") or "webp")
         )
         fmt = fmt if fmt in ("png", "jpg", "webp") else "png"
-        urls = []
+        images = []
         for index in range(int(given.get("num_outputs") or 1)):
             image = render_prediction(
                 photos,
@@ -480,16 +505,8 @@ class Sandbox:
                     ),
                 ),
             )
-            name = f"out-{index}.{fmt}"
-            self._write_delivery(doc["id"], name, image)
-            urls.append(f"{BASE}/delivery/{doc['id']}/{name}")
-        doc["output"] = urls
-        doc["logs"] += f"Using seed: {seed}\n"
-        doc["completed_at"] = iso(at)
-        doc["metrics"] = {
-            "predict_time": round(at - doc_time(doc), 3),
-            "total_time": round(at - doc_time(doc), 3),
-        }
+            images.append((f"out-{index}.{fmt}", image))
+        return seed, images
 
     # -- shared job machinery -----------------------------------------------------------
     def tick(self) -> None:
@@ -526,6 +543,8 @@ class Sandbox:
                 self._finish_training(doc, extra, step.status, at)
             elif step.status == "succeeded":
                 self._finish_prediction(doc, at)
+            else:
+                self._renders.pop(job_id, None)  # failed or aborted: its images are not needed
             with self.store.transaction():
                 current = self.store.get_job(kind, job_id)
                 if current and current[0]["status"] not in TERMINAL:
@@ -547,6 +566,9 @@ class Sandbox:
             if doc["status"] not in TERMINAL and job_id not in self._finishing:
                 doc["status"], doc["completed_at"] = "canceled", iso(at)
                 self.store.put_job(kind, doc, extra, active=False)
+                future = self._renders.pop(job_id, None)
+                if future is not None:
+                    future.cancel()
         return doc
 
     # -- files, blobs, downloads ----------------------------------------------------------

@@ -92,8 +92,13 @@ def test_product_records_twenty_blind_votes_and_sees_the_results(
         page.wait_for_function(FEWER_PAIRS, arg=before, timeout=30_000)
         wait_for_text(page, "Recorded:", 10)
     # One user's two versions: the win rate, its Wilson interval and the exact test.
+    # Across users: every vote pooled as the earlier version against the later one.
     page.get_by_role("tab", name="Results").click()
-    wait_for_text(page, "decisive", 30)
+    pooled = wait_for_text(page, "the earlier version against the later one", 30)
+    assert pooled.is_visible()
+    assert re.search(
+        r"the (earlier|later) version wins \d+ of \d+ decisive votes", page.inner_text("body")
+    )
     box = page.get_by_label("Only this user (optional)")
     box.fill(BLURRY.user_id)
     box.press("Enter")

@@ -5,6 +5,7 @@ often Confirm is sent, the budget refused in core, votes recorded blind once per
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.compare.tables import comparison_images, comparisons, review_pairs, review_votes
 from core.db import make_engine
-from core.review.store import build_pairs
+from core.review.store import build_pairs, record_vote
+from core.roles import Actor, Role
 from tests.pages.conftest import EMAIL_OF, open_page, texts
 from tests.user_world import UserWorld
 
@@ -174,6 +176,29 @@ def test_product_votes_blind_once_per_pair_and_sees_the_versions_after(
         ).all()
     assert [tuple(vote) for vote in votes] == [("x" if pair.x_on_left else "y", pair.x_on_left)]
     assert "Nothing left to vote on for this user" in shown
+
+
+def test_review_results_list_every_reviewed_user_and_pool_versions_by_age(
+    app_as: Callable[..., AppTest], engine: Engine
+) -> None:
+    user_id = f"overview-{uuid.uuid4().hex[:8]}"
+    comparison_id = _finished_comparison(engine, user_id)
+    voter = Actor(EMAIL_OF["product"], Role.PRODUCT)
+    with engine.begin() as conn:
+        pair_id = conn.execute(
+            select(review_pairs.c.id).where(review_pairs.c.comparison_id == comparison_id)
+        ).scalar_one()
+        # The pair's x image is version "a": a vote for x is a vote for a.
+        record_vote(conn, voter, pair_id, "left", x_on_left=True)
+    at = open_page(app_as("product"), "review")
+    assert not at.exception, at.exception
+    table = next(frame.value for frame in at.dataframe if "result" in frame.value.columns)
+    row = table[table["user"] == user_id].iloc[0]
+    assert (row["versions"], row["votes"], row["decisive"]) == (2, 1, 1)
+    assert row["result"].startswith(f"{'a' * 12} wins 1 of 1 decisive votes (100%")
+    # The ledger knows no training for versions "a" and "b": their vote is left out of
+    # the earlier-against-later pool, and the page says so.
+    assert "vote(s) left out: a version the training history has no date for" in texts(at)
 
 
 def test_support_compares_but_has_no_review_page(app_as: Callable[..., AppTest]) -> None:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from core.review.stats import (
+    EARLIER,
+    LATER,
     MAX_EXTRA_VOTES,
     Choice,
     Vote,
     both_bad_rate,
     bradley_terry,
+    by_age,
     head_to_head,
+    headline,
     summarise,
+    summarise_per_user,
     wilson_interval,
 )
 
@@ -345,3 +351,50 @@ def test_summarise_without_votes() -> None:
     summary = summarise([])
     assert summary.method == "none"
     assert (summary.total_votes, summary.head_to_head, summary.strengths) == (0, None, ())
+
+
+# --- across users: earlier against later --------------------------------------------------
+
+
+def _day(day: int) -> datetime:
+    return datetime(2026, 11, day, tzinfo=UTC)
+
+
+def test_by_age_pools_every_users_votes_as_earlier_against_later() -> None:
+    # Ann: her later version (a2) wins 3 of 4; Bob: his earlier version (b1) wins 5 of 6.
+    # Pooled: the earlier version wins 1 + 5 = 6 of 10, whichever side it was shown on.
+    votes_of = {
+        "ann": record("a2", "a1", 3, 1),
+        "bob": [*record("b1", "b2", 5, 1), Vote("b1", "b2", "tie")],
+    }
+    trained = {"a1": _day(1), "a2": _day(9), "b1": _day(2), "b2": _day(3)}
+    pooled, unknown = by_age(votes_of, trained)
+    assert unknown == 0
+    result = head_to_head(pooled, EARLIER, LATER)
+    assert (result.first_wins, result.second_wins, result.ties) == (6, 4, 1)
+    assert result.verdict.startswith("the earlier version wins 6 of 10 decisive votes (60%")
+
+
+def test_by_age_leaves_out_and_counts_votes_on_a_version_of_unknown_age() -> None:
+    votes_of = {"ann": record("a1", "a2", 2, 0), "cid": record("c1", "c2", 1, 1)}
+    pooled, unknown = by_age(votes_of, {"a1": _day(1), "a2": _day(2), "c1": _day(5)})
+    assert unknown == 2
+    assert [vote.winner for vote in pooled] == [EARLIER, EARLIER]
+
+
+def test_per_user_summaries_and_their_one_line_results() -> None:
+    summaries = summarise_per_user(
+        {
+            "bob": record("b1", "b2", 9, 1),
+            "ann": simulated_votes(THREE_VERSIONS, per_pair=30, seed=3),
+        }
+    )
+    assert list(summaries) == ["ann", "bob"]
+    assert headline(summaries["bob"], str.upper) == (
+        "B1 wins 9 of 10 decisive votes (90%, 95% CI 60–98%); p = 0.021: settled"
+    )
+    ann = summaries["ann"]
+    assert ann.method == "bradley_terry"
+    assert all(item.low is None for item in ann.strengths)  # no bootstrap in a table
+    assert headline(ann).startswith("A strongest of 3 versions (Bradley–Terry +")
+    assert headline(summarise([])) == "no votes yet"
