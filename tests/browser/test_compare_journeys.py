@@ -24,6 +24,7 @@ BLURRY = next(persona for persona in PERSONAS if persona.key == "blurry_retrain"
 SUPPORT = "support@demo.sselfie.test"
 PRODUCT = "product@demo.sselfie.test"
 VOTES = 20
+ROW_PX = 35  # a table row's height (and the header's) in Streamlit's data grid
 # The demo's comparisons start 150 s after the first start, then run: minutes.
 PAIRS_WAIT_S = 600.0
 
@@ -91,7 +92,6 @@ def test_product_records_twenty_blind_votes_and_sees_the_results(
         page.locator("body").press(keys[number % len(keys)])
         page.wait_for_function(FEWER_PAIRS, arg=before, timeout=30_000)
         wait_for_text(page, "Recorded:", 10)
-    # One user's two versions: the win rate, its Wilson interval and the exact test.
     # Across users: every vote pooled as the earlier version against the later one.
     page.get_by_role("tab", name="Results").click()
     pooled = wait_for_text(page, "the earlier version against the later one", 30)
@@ -99,9 +99,21 @@ def test_product_records_twenty_blind_votes_and_sees_the_results(
     assert re.search(
         r"the (earlier|later) version wins \d+ of \d+ decisive votes", page.inner_text("body")
     )
-    box = page.get_by_label("Only this user (optional)")
-    box.fill(BLURRY.user_id)
-    box.press("Enter")
+    # One row per reviewed user: a click on the blurry persona's row opens its results.
+    cell = page.locator('[id^="glide-cell-"]', has_text=BLURRY.user_id).first
+    cell.wait_for(state="attached", timeout=30_000)
+    row = int(str(cell.get_attribute("id")).rsplit("-", 1)[1])
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    frame = grid.bounding_box()
+    assert frame is not None
+    page.mouse.click(frame["x"] + 15, frame["y"] + ROW_PX * (row + 1) + ROW_PX // 2)
+    page.wait_for_function(
+        "(user) => [...document.querySelectorAll('input')].some(i => i.value === user)",
+        arg=BLURRY.user_id,
+        timeout=30_000,
+    )
+    pooled.wait_for(state="detached", timeout=30_000)  # the all-users view has gone
+    # That user's two versions: the win rate, its Wilson interval and the exact test.
     verdict = wait_for_text(page, "decisive votes (", 30).inner_text()
     assert re.search(
         r"wins \d+ of \d+ decisive votes \(\d+%, 95% CI \d+–\d+%\); p [=<] ", verdict
