@@ -28,6 +28,7 @@ from core.db import (
 )
 from core.errors import ConfigError
 from core.ledger import tables as ledger_tables
+from core.retrain import tables as retrain_tables
 from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, app_metadata, ops_metadata, ops_objects_only
 
@@ -239,6 +240,8 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "comparisons",
                 "comparison_images",
                 "training_photos",
+                "retrains",
+                "retrain_photos",
                 "review_pairs",
                 "review_votes",
                 "compare_grants",
@@ -248,7 +251,7 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "procrastinate_periodic_defers",
             }
             version = connection.execute(text("SELECT version_num FROM ops.alembic_version"))
-            assert version.scalar_one() == "0006"
+            assert version.scalar_one() == "0007"
     finally:
         engine.dispose()
 
@@ -271,6 +274,7 @@ def test_migrated_ops_schema_matches_the_metadata(conn: Connection) -> None:
     assert ledger_tables.trainings.metadata is ops_metadata  # the ledger's tables count too
     assert scan_tables.scans.metadata is ops_metadata  # and the scan's
     assert compare_tables.comparisons.metadata is ops_metadata  # and the comparisons'
+    assert retrain_tables.retrains.metadata is ops_metadata  # and the retrains'
     context = MigrationContext.configure(
         conn,
         opts={

@@ -182,6 +182,16 @@ class ReplicateGateway:
         """The ``Input`` schema a version declares (``openapi_schema.components.schemas
         .Input``): what Replicate passes to the model; it drops anything else silently.
         None when Replicate gives no schema (``openapi_schema: null`` is allowed)."""
+        return self._version_schema(model_id, version_id, "Input")
+
+    def trainer_input_schema(self, trainer: str, version_id: str) -> dict[str, Any] | None:
+        """The ``TrainingInput`` schema a trainer version declares: what a training passes
+        to the trainer; Replicate drops anything else silently. None without a schema."""
+        return self._version_schema(trainer, version_id, "TrainingInput")
+
+    def _version_schema(
+        self, model_id: str, version_id: str, schema_name: str
+    ) -> dict[str, Any] | None:
         _check_model_id(model_id)
         if not is_version_hash(version_id):
             raise DataRejected(f"A version is a bare 64-hex id, not {version_id!r}.")
@@ -194,7 +204,7 @@ class ReplicateGateway:
         schema = raw.get("openapi_schema")
         components = schema.get("components") if isinstance(schema, dict) else None
         schemas = components.get("schemas") if isinstance(components, dict) else None
-        found = schemas.get("Input") if isinstance(schemas, dict) else None
+        found = schemas.get(schema_name) if isinstance(schemas, dict) else None
         return found if isinstance(found, dict) else None
 
     def create_model(
@@ -242,14 +252,24 @@ class ReplicateGateway:
             ),
         )
 
-    def list_trainings(self, *, until_id: str | None = None) -> list[Training]:
+    def list_trainings(
+        self, *, until_id: str | None = None, created_after: datetime | None = None
+    ) -> list[Training]:
         """Account trainings, newest first: all pages, or down to (not including)
-        ``until_id`` when it is given and found."""
+        ``until_id`` when it is given and found, or to the first created before
+        ``created_after`` (where a create whose answer was lost is looked for)."""
         trainings: list[Training] = []
         for item in self._pages("/v1/trainings", "listing trainings"):
             if until_id is not None and item.get("id") == until_id:
                 break
-            trainings.append(value_of(Training.from_api, item, 200, "training"))
+            training = value_of(Training.from_api, item, 200, "training")
+            if (
+                created_after is not None
+                and training.created_at is not None
+                and training.created_at < created_after
+            ):
+                break
+            trainings.append(training)
         return trainings
 
     def create_training(

@@ -14,12 +14,13 @@ from sqlalchemy import create_engine, pool, text
 
 from core.compare import tables as compare_tables
 from core.ledger import tables as ledger_tables
+from core.retrain import tables as retrain_tables
 from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, ops_metadata, ops_objects_only
 
-# Importing them registers the ledger's, the scan's and the comparisons' tables in
-# ops_metadata.
-REGISTERED_TABLE_MODULES = (ledger_tables, scan_tables, compare_tables)
+# Importing them registers the ledger's, the scan's, the comparisons' and the retrains'
+# tables in ops_metadata.
+REGISTERED_TABLE_MODULES = (ledger_tables, scan_tables, compare_tables, retrain_tables)
 
 # Several console processes may start at once: the first migrates, the others wait and
 # then find the version table at head (arbitrary constant, distinct from the app-tables key).

@@ -1,0 +1,170 @@
+"""What a retrain will send: the destination, the trigger word, the pinned trainer and the
+training input, checked against the trainer's own schema.
+
+The seeds' retrain bugs are decided here, once, as pure functions of what the ledger
+knows: the destination is the user's existing model (found from their succeeded
+trainings even when the row lost it; never a new model), the trigger word is the one the
+user's current version was trained with (never a new one), and the training input is the
+app's own (its adaptive table by photo count, ``core.demo.app_calls``), with every input
+the trainer's ``TrainingInput`` schema does not declare listed as "ignored by this
+trainer": Replicate drops undeclared inputs silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.compare.inputs import declared_inputs, ignored_inputs
+from core.demo.app_calls import APP_TRAINER, APP_TRAINER_VERSION, training_input
+from core.drift.facts import TrainingRecord
+from core.errors import DataRejected
+from core.ledger.datasets import input_images_url
+from core.versions import normalise_version
+
+# The trainer every retrain uses, pinned: the app's own since late 2025.
+RETRAIN_TRAINER = APP_TRAINER
+RETRAIN_TRAINER_VERSION = APP_TRAINER_VERSION
+
+# What each input of the app's training means, for the wizard's parameter table.
+INPUT_MEANINGS: Mapping[str, str] = {
+    "input_images": "the ZIP of training photos (the files API URL of the uploaded ZIP)",
+    "trigger_word": "the word the LoRA learns for this person; the app prepends it to prompts",
+    "steps": "training steps: more learns the face harder (and risks over-fitting)",
+    "training_steps": "training steps, as fast-flux-trainer names them",
+    "lora_rank": "the LoRA's capacity (rank): higher holds more detail, needs more photos",
+    "network_alpha": "scales the LoRA's updates; the app sets it equal to the rank",
+    "num_repeats": "how often each photo is seen per epoch: fewer photos are repeated more",
+    "optimizer": "the optimiser the trainer uses",
+    "batch_size": "photos per training step",
+    "resolution": "the training resolution in px (photos are scaled to it)",
+    "autocaption": "caption each photo automatically before training",
+    "learning_rate": "how far each step moves the weights",
+    "caption_dropout_rate": "share of steps that train without the caption",
+    "cache_latents_to_disk": "trainer memory setting; no effect on the result",
+    "save_every_n_steps": "checkpoint interval; no effect on the final weights",
+    "guidance_scale_training": "guidance used while training",
+    "lr_scheduler": "how the learning rate changes over the steps",
+}
+
+
+@dataclass(frozen=True)
+class RetrainTarget:
+    """Where a user's retrain goes, from the ledger: never a new model or trigger word."""
+
+    destination: str  # owner/name
+    trigger_word: str
+    previous_training_id: str  # the succeeded training behind the current version
+    previous_zip_url: str | None  # its photos (preselected in the wizard)
+    current_version: str | None  # the bare hash the row stores (None: malformed or empty)
+    notes: tuple[str, ...]  # e.g. the row lost its model id: found from the ledger
+
+
+@dataclass(frozen=True)
+class InputRow:
+    name: str
+    value: Any
+    meaning: str
+    ignored: bool  # the trainer does not declare it: Replicate drops it
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    trainer: str
+    trainer_version: str
+    destination: str
+    trigger_word: str
+    image_count: int
+    training_input: Mapping[str, Any]  # without input_images (the ZIP is not uploaded yet)
+    schema_known: bool
+    ignored: tuple[str, ...]
+
+    def rows(self) -> tuple[InputRow, ...]:
+        return tuple(
+            InputRow(name, value, INPUT_MEANINGS.get(name, ""), name in self.ignored)
+            for name, value in self.training_input.items()
+        )
+
+    def with_zip(self, zip_url: str) -> dict[str, Any]:
+        """The input as sent, once the ZIP is uploaded."""
+        return {**self.training_input, "input_images": zip_url}
+
+
+def retrain_target(
+    trainings: Sequence[TrainingRecord], *, stored_version: str | None, row_model: str | None
+) -> RetrainTarget:
+    """The user's destination and trigger word from their succeeded trainings (oldest
+    first or any order). ``DataRejected`` when they never had a succeeded training: the
+    wizard retrains an existing model, it does not make a first one."""
+    succeeded = sorted(
+        (t for t in trainings if t.status == "succeeded" and t.output_version),
+        key=lambda t: (t.created_at is None, t.created_at),
+    )
+    if not succeeded:
+        raise DataRejected(
+            "This user has no succeeded training on record, so there is no model or trigger "
+            "word to keep. Sync the training history (the User page does it) or let the "
+            "user train once in the app."
+        )
+    notes: list[str] = []
+    current = normalise_version(stored_version)
+    behind = next(
+        (t for t in reversed(succeeded) if (t.output_version or "").endswith(f":{current}")),
+        None,
+    )
+    if behind is None:
+        behind = succeeded[-1]
+        notes.append(
+            "The row's version is not one this user's trainings made"
+            + (f" ({stored_version!r})" if current else " (it is empty)")
+            + ": the latest succeeded training's model and trigger word are used."
+        )
+    destination = (behind.output_version or "").rpartition(":")[0]
+    if row_model and row_model.strip() != destination:
+        notes.append(
+            f"The row names model {row_model.strip()!r}, but the version it stores was "
+            f"trained into {destination!r}: the retrain goes to {destination!r}."
+        )
+    elif not row_model:
+        notes.append(f"The row lost its model id: the retrain goes to {destination!r}.")
+    trigger = behind.input.get("trigger_word")
+    if not isinstance(trigger, str) or not trigger.strip():
+        raise DataRejected(
+            f"Training {behind.id} records no trigger word, so the one the user's version "
+            "learnt is unknown; a retrain would teach a new one."
+        )
+    return RetrainTarget(
+        destination=destination,
+        trigger_word=trigger.strip(),
+        previous_training_id=behind.id,
+        previous_zip_url=input_images_url(behind),
+        current_version=current,
+        notes=tuple(notes),
+    )
+
+
+def plan_training(
+    target: RetrainTarget,
+    trainer_schema: Mapping[str, Any] | None,
+    *,
+    image_count: int,
+    trainer: str = RETRAIN_TRAINER,
+    trainer_version: str = RETRAIN_TRAINER_VERSION,
+) -> TrainingPlan:
+    """The app's training input for ``image_count`` photos into the target, and which of
+    its inputs the trainer's ``TrainingInput`` schema does not declare (pure)."""
+    planned = training_input(
+        image_count=image_count, trigger_word=target.trigger_word, input_images=""
+    )
+    planned.pop("input_images", None)
+    return TrainingPlan(
+        trainer=trainer,
+        trainer_version=trainer_version,
+        destination=target.destination,
+        trigger_word=target.trigger_word,
+        image_count=image_count,
+        training_input=planned,
+        schema_known=declared_inputs(trainer_schema) is not None,
+        ignored=ignored_inputs(trainer_schema, planned),
+    )
