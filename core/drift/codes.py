@@ -223,6 +223,9 @@ class RepairAction(StrEnum):
     RESTORE_TRIGGER_WORD = "restore_trigger_word"
     RESTORE_LAST_GOOD_VERSION = "restore_last_good_version"
     SYNC_STATUS = "sync_status"
+    # Written by the retrain wizard's promotion gate (core.retrain.promote), never planned
+    # from a finding: it is audited and undone as a repair is.
+    PROMOTE_RETRAIN = "promote_retrain"
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ def plan_repair(action: RepairAction | str, facts: UserFacts, row: Mapping[str, 
     except ValueError:
         known = ", ".join(item.value for item in RepairAction)
         raise DataRejected(f"Unknown repair {action!r}; the repairs are {known}.") from None
+    if repair not in PLANNERS:
+        raise DataRejected(
+            f"{repair.value} is not planned from findings: it is done from the Retrain page."
+        )
     stored = app_row(row)
     if facts.row.user_id != stored.user_id:
         raise DataRejected(

@@ -29,6 +29,7 @@ WRITABLE_COLUMNS: tuple[str, ...] = (
     "training_id",
     "training_progress",
     "failure_reason",
+    "started_at",
     "completed_at",
 )
 RUNNING_STATUSES = frozenset({"starting", "processing"})

@@ -1,0 +1,186 @@
+"""Following a submitted retrain's training until it ends (a job: it keeps polling after
+the tab closes, and the page shows the row's live state on any later visit).
+
+Each poll records Replicate's status and the last ``step N/M`` of the logs. When the
+training ends:
+- succeeded: the new version's bare 64-hex hash (only ever in ``output.version``) and
+  ``output.weights`` are recorded, and the hash is checked to be the destination model's
+  latest version (a later training into the same model would make it stale at once).
+  The retrain stays the user's active one until an admin promotes or keeps it.
+- failed, canceled or aborted: the reason is recorded and the user is free for another
+  retrain. The app's row is not touched: it was never touched at submit either.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select, update
+
+from core import audit
+from core.errors import ReplicateError
+from core.gateway.gateway import ReplicateGateway
+from core.gateway.values import Training
+from core.retrain.tables import retrains
+from core.roles import Actor, Permission, require
+
+log = logging.getLogger(__name__)
+
+FINISH_ACTION = "retrain:finish"
+CANCEL_ACTION = "retrain:cancel"
+POLL_SECONDS = 5.0
+ERROR_POLL_SECONDS = 15.0
+_STEP = re.compile(r"step (\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    steps: int
+
+
+def progress_of(logs: str | None) -> Progress | None:
+    """The last ``step N/M`` the trainer printed (None before the first)."""
+    found = _STEP.findall(logs or "")
+    if not found:
+        return None
+    step, steps = found[-1]
+    return Progress(int(step), int(steps))
+
+
+def follow(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> float | None:
+    """Poll the retrain's training once; seconds until the next poll, None when it ended
+    (or there is nothing to follow)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one_or_none()
+    if row is None or row.training_id is None or row.status not in ("starting", "processing"):
+        return None
+    try:
+        training = gateway.get_training(row.training_id)
+    except ReplicateError as exc:
+        log.warning("retrain %s: reading training %s failed: %s", retrain_id, row.training_id, exc)
+        return ERROR_POLL_SECONDS
+    progress = progress_of(training.logs)
+    if not training.is_terminal:
+        with engine.begin() as conn:
+            conn.execute(
+                update(retrains)
+                .where(
+                    retrains.c.id == retrain_id, retrains.c.status.in_(("starting", "processing"))
+                )
+                .values(
+                    status=training.status,
+                    step=progress.step if progress else row.step,
+                    steps=progress.steps if progress else row.steps,
+                    heartbeat_at=func.now(),
+                )
+            )
+        return POLL_SECONDS
+    _finish(engine, gateway, retrain_id, training, progress)
+    return None
+
+
+def _finish(
+    engine: Engine,
+    gateway: ReplicateGateway,
+    retrain_id: int,
+    training: Training,
+    progress: Progress | None,
+) -> None:
+    values: dict[str, object] = {"status": training.status, "finished_at": func.now()}
+    if progress is not None:
+        values.update(step=progress.step, steps=progress.steps)
+    if training.status == "succeeded":
+        version, problem = _new_version(gateway, training)
+        values.update(new_version=version, new_weights=training.output_weights, error=problem)
+        if version is None:
+            values.update(active=False)  # nothing to promote
+    else:
+        values.update(
+            active=False,
+            error=training.error or f"The training ended {training.status} on Replicate.",
+        )
+    with engine.begin() as conn:
+        row = conn.execute(
+            update(retrains)
+            .where(retrains.c.id == retrain_id, retrains.c.status.in_(("starting", "processing")))
+            .values(**values)
+            .returning(retrains)
+        ).one_or_none()
+        if row is None:
+            return  # another poll finished it
+        audit.record(
+            conn,
+            actor_email=row.requested_by,
+            actor_role=row.requested_role,
+            action=FINISH_ACTION,
+            target_user_id=row.user_id,
+            details={
+                "retrain_id": retrain_id,
+                "training_id": training.id,
+                "status": training.status,
+                "new_version": row.new_version,
+                "error": row.error,
+            },
+        )
+
+
+def _new_version(gateway: ReplicateGateway, training: Training) -> tuple[str | None, str | None]:
+    """The new version's bare hash, and what is wrong with it if anything."""
+    version = training.version_hash
+    destination = training.destination
+    if version is None or destination is None:
+        return None, (
+            "The training succeeded without a version in output.version "
+            f"({training.output_version!r}): there is nothing to promote."
+        )
+    try:
+        model = gateway.get_model(destination)
+    except ReplicateError as exc:
+        return version, f"Whether it is {destination}'s latest version could not be read: {exc}"
+    latest = model.latest_version.id if model and model.latest_version else None
+    if latest != version:
+        return version, (
+            f"The new version is not {destination}'s latest (the latest is "
+            f"{(latest or 'unknown')[:12]}…): another training went into the model since."
+        )
+    return version, None
+
+
+def cancel(
+    engine: Engine, gateway: ReplicateGateway, actor: Actor, retrain_id: int, reason: str
+) -> None:
+    """Cancel the retrain's training on Replicate (admins; audited). The next poll records
+    the outcome; a retrain not yet created is ended here."""
+    require(actor, Permission.RETRAIN)
+    with engine.connect() as conn:
+        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
+    if row.training_id is not None and row.status in ("starting", "processing"):
+        gateway.cancel_training(row.training_id)
+    with engine.begin() as conn:
+        if row.training_id is None:
+            conn.execute(
+                update(retrains)
+                .where(retrains.c.id == retrain_id, retrains.c.status == "submitting")
+                .values(
+                    status="canceled",
+                    active=False,
+                    finished_at=func.now(),
+                    error="cancelled before it was sent",
+                )
+            )
+        audit.record(
+            conn,
+            actor_email=actor.email,
+            actor_role=actor.role,
+            action=CANCEL_ACTION,
+            target_user_id=row.user_id,
+            reason=reason,
+            details={
+                "retrain_id": retrain_id,
+                "training_id": row.training_id,
+                "status": row.status,
+            },
+        )
