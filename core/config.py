@@ -226,6 +226,24 @@ class Settings(BaseSettings):
             "on Replicate and shown as failed (it can be retried alone)."
         ),
     )
+    retrain_auto_promote: bool = Field(
+        default=False,
+        validation_alias="RETRAIN_AUTO_PROMOTE",
+        description=(
+            "Let the promotion gate promote a retrain's new version by itself when its "
+            "comparison shows it is not worse than the current one beyond the noise floor "
+            "(audited as the gate; undone like a repair). Off: an admin decides."
+        ),
+    )
+    retrain_price_per_training_usd: float = Field(
+        default=2.0,
+        ge=0,
+        validation_alias="RETRAIN_PRICE_PER_TRAINING_USD",
+        description=(
+            "What one training is estimated at on the Retrain page's confirmation (fast-flux-"
+            "trainer bills by time; a 1,400-step LoRA costs about this)."
+        ),
+    )
 
     @field_validator("database_url", "ops_database_url", mode="before")
     @classmethod

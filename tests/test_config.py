@@ -193,6 +193,8 @@ def test_settings_table_documents_every_setting() -> None:
         "COMPARE_PRICE_PER_SECOND_USD",
         "COMPARE_DAILY_BUDGET_USD",
         "COMPARE_PREDICTION_TIMEOUT_SECONDS",
+        "RETRAIN_AUTO_PROMOTE",
+        "RETRAIN_PRICE_PER_TRAINING_USD",
     }
     assert len(rows) == len(Settings.model_fields)
     assert all(row.help for row in rows.values())

@@ -35,6 +35,7 @@ class Queue(StrEnum):
     DATASETS = "datasets"  # reading a training ZIP's photos (dlib: CPU-bound)
     MAINTENANCE = "maintenance"  # retrying jobs of dead workers, the nightly scan
     COMPARE = "compare"  # comparisons: creating and following predictions, scoring images
+    RETRAIN = "retrain"  # retrains: checking photos, the one training create, following it
 
 
 class Priority(IntEnum):
@@ -63,6 +64,9 @@ class TaskName(StrEnum):
     SCORE_IMAGE = "compare.score"
     CANCEL_COMPARISON = "compare.cancel"
     READ_TRAINING_PHOTOS = "photos.read"
+    CHECK_RETRAIN = "retrain.check"
+    SUBMIT_RETRAIN = "retrain.submit"
+    FOLLOW_RETRAIN = "retrain.follow"
 
 
 app = App(connector=PsycopgConnector(), import_paths=list(TASK_MODULES))

@@ -24,8 +24,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from core.compare import run as compare_run
 from core.compare.photos import read_missing
 from core.compare.run import CompareSettings, Next
-from core.errors import Conflict
-from core.jobs.app import Queue, TaskName, app, defer
+from core.errors import Conflict, ReplicateError
+from core.jobs.app import Priority, Queue, TaskName, app, defer
+from core.retrain import draft as retrain_draft
+from core.retrain import follow as retrain_follow
+from core.retrain import gate as retrain_gate
+from core.retrain import submit as retrain_submit
+from core.retrain.gate import GateSettings
 from core.roles import Actor, Role
 from core.scan.batch import check_batch
 from core.scan.follow import follow_scan
@@ -51,6 +56,7 @@ KEEP_FINISHED_JOBS_HOURS = 7 * 24
 SERVICES_KEY = "services"
 STALE_AFTER_KEY = "stale_after"
 COMPARE_KEY = "compare"
+RETRAIN_KEY = "retrain"
 
 
 def services_of(context: JobContext) -> ScanServices:
@@ -313,3 +319,93 @@ def attach_schedules(scan_cron: str | None) -> list[str]:
         app.periodic(cron=cron, periodic_id=periodic_id)(task)
         attached.append(f"{task.name} ({cron})")
     return attached
+
+
+# -- retrains ------------------------------------------------------------------------------
+
+
+def retrain_settings_of(context: JobContext) -> GateSettings:
+    settings: GateSettings = context.additional_context[RETRAIN_KEY]
+    return settings
+
+
+def defer_retrain(
+    conn: Any, task: TaskName, retrain_id: int, *, after_seconds: float | None = None
+) -> None:
+    """Queue one step of a retrain (one waiting job per retrain and step). A person is
+    waiting on every one of them: the page shows the checks and the progress."""
+    defer(
+        conn,
+        task,
+        queue=Queue.RETRAIN,
+        queueing_lock=f"{task.value}:{retrain_id}",
+        schedule_in_seconds=after_seconds,
+        priority=Priority.PERSON_WAITING,
+        retrain_id=retrain_id,
+    )
+
+
+@app.task(
+    name=TaskName.CHECK_RETRAIN.value,
+    queue=Queue.RETRAIN.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def check_retrain(context: JobContext, retrain_id: int) -> None:
+    """A draft's photos: the previous training's loaded once, each measured once (dlib),
+    then the kept ones judged together."""
+    services = services_of(context)
+    problem = retrain_draft.load_previous(services.ops_engine, services.gateway, retrain_id)
+    retrain_draft.measure_draft(services.ops_engine, services.face_reader(), retrain_id)
+    with services.ops_engine.begin() as conn:
+        retrain_draft.rejudge(conn, retrain_id)
+        if problem:
+            retrain_draft.note_problem(conn, retrain_id, problem)
+
+
+@app.task(
+    name=TaskName.SUBMIT_RETRAIN.value,
+    queue=Queue.RETRAIN.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def submit_retrain(context: JobContext, retrain_id: int) -> None:
+    """Upload the ZIP and create the one training; then follow it."""
+    services = services_of(context)
+    try:
+        status = retrain_submit.submit(services.ops_engine, services.gateway, retrain_id)
+    except ReplicateError as exc:
+        # Only the search for a lost create raises: look again later, never resend.
+        log.warning("retrain %s: searching for its training failed: %s", retrain_id, exc)
+        with services.ops_engine.begin() as conn:
+            defer_retrain(conn, TaskName.SUBMIT_RETRAIN, retrain_id, after_seconds=30.0)
+        return
+    if status in ("starting", "processing"):
+        with services.ops_engine.begin() as conn:
+            defer_retrain(
+                conn, TaskName.FOLLOW_RETRAIN, retrain_id, after_seconds=retrain_follow.POLL_SECONDS
+            )
+
+
+@app.task(
+    name=TaskName.FOLLOW_RETRAIN.value,
+    queue=Queue.RETRAIN.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def follow_retrain(context: JobContext, retrain_id: int) -> None:
+    """Poll the training until it ends (whether or not anyone watches); on success start
+    the promotion gate's comparison and wait for it (auto-promoting when allowed)."""
+    services = services_of(context)
+    after = retrain_follow.follow(services.ops_engine, services.gateway, retrain_id)
+    if after is None:
+        settings = retrain_settings_of(context)
+        if retrain_gate.start_gate(services.ops_engine, services.gateway, retrain_id, settings):
+            status, _ = retrain_gate.gate_outcome(services.ops_engine, retrain_id)
+            if status in ("queued", "running"):
+                after = retrain_gate.GATE_POLL_SECONDS
+            else:
+                retrain_gate.maybe_auto_promote(services.ops_engine, retrain_id, settings)
+    if after is not None:
+        with services.ops_engine.begin() as conn:
+            defer_retrain(conn, TaskName.FOLLOW_RETRAIN, retrain_id, after_seconds=after)

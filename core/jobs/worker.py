@@ -31,7 +31,14 @@ from core.config import Settings, get_settings
 from core.errors import ConfigError, DashboardError
 from core.faces import FaceReaders
 from core.jobs.app import Queue, app
-from core.jobs.tasks import COMPARE_KEY, SERVICES_KEY, STALE_AFTER_KEY, attach_schedules
+from core.jobs.tasks import (
+    COMPARE_KEY,
+    RETRAIN_KEY,
+    SERVICES_KEY,
+    STALE_AFTER_KEY,
+    attach_schedules,
+)
+from core.retrain.gate import GateSettings
 from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.heartbeat import beat_seconds
 from core.scan.services import ScanServices
@@ -93,6 +100,11 @@ def run_worker(
             SERVICES_KEY: services_for(runtime, settings),
             STALE_AFTER_KEY: timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
             COMPARE_KEY: compare_settings(settings),
+            RETRAIN_KEY: GateSettings(
+                price_per_image_usd=settings.compare_price_per_image_usd,
+                daily_budget_usd=settings.compare_daily_budget_usd,
+                auto_promote=settings.retrain_auto_promote,
+            ),
         }
         with app.replace_connector(connector):
             asyncio.run(

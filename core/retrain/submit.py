@@ -34,7 +34,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
-from core.errors import Conflict, CreateOutcomeUnknown, DataRejected, NotFound, ReplicateError
+from core.errors import (
+    Conflict,
+    CreateOutcomeUnknown,
+    DashboardError,
+    DataRejected,
+    NotFound,
+    ReplicateError,
+)
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import Training
 from core.retrain.package import package_photos
@@ -83,6 +90,7 @@ def open_draft(
                 trigger_word=target.trigger_word,
                 previous_training_id=target.previous_training_id,
                 previous_version=target.current_version,
+                previous_zip_url=target.previous_zip_url,
             )
             .returning(retrains.c.id)
         ).scalar_one()
@@ -253,7 +261,15 @@ def submit(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str:
     if row.status != "submitting":
         return str(row.status)  # submitted already, or ended
     if row.zip_url is None:
-        _upload(engine, gateway, row)
+        try:
+            _upload(engine, gateway, row)
+        except DashboardError as exc:
+            return _end(
+                engine,
+                retrain_id,
+                "failed",
+                f"The ZIP could not be built or uploaded ({exc}); no training was started.",
+            )
     with engine.begin() as conn:
         claimed = conn.execute(
             update(retrains)
@@ -393,13 +409,24 @@ def _find_lost(
 
 
 def _end(engine: Engine, retrain_id: int, status: str, reason: str) -> str:
+    """End a retrain that never got a training (only then: another run may have one)."""
     with engine.begin() as conn:
         row = conn.execute(
             update(retrains)
-            .where(retrains.c.id == retrain_id)
+            .where(
+                retrains.c.id == retrain_id,
+                retrains.c.status.in_(("submitting", "creating")),
+                retrains.c.training_id.is_(None),
+            )
             .values(status=status, active=False, error=reason, finished_at=func.now())
             .returning(retrains.c.user_id, retrains.c.requested_by, retrains.c.requested_role)
-        ).one()
+        ).one_or_none()
+        if row is None:
+            return str(
+                conn.execute(
+                    select(retrains.c.status).where(retrains.c.id == retrain_id)
+                ).scalar_one()
+            )
         audit.record(
             conn,
             actor_email=row.requested_by,

@@ -4,6 +4,8 @@ and the app's row byte-identical either way."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from sqlalchemy import select, text
@@ -23,7 +25,7 @@ from tests.retrain.test_submit import ADMINS, _app_row, _confirm, _draft
 pytestmark = pytest.mark.timeout(240)
 
 
-def _run(world: World, outcome: str | None) -> tuple[str, object]:
+def _run(world: World, outcome: str | None) -> tuple[str, Any]:
     user_id = world.users.stale_user
     before = _app_row(world, user_id)
     retrain_id, plan = _draft(world, user_id)

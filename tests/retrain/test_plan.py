@@ -74,7 +74,9 @@ def test_no_succeeded_training_or_no_trigger_word_is_refused() -> None:
 
 def test_the_app_parameters_by_photo_count_and_the_inputs_the_trainer_drops() -> None:
     target = retrain_target(HISTORY, stored_version=V1, row_model=MODEL)
-    schema = {"properties": {"input_images": {}, "trigger_word": {}, "steps": {}}}
+    schema: dict[str, object] = {
+        "properties": {"input_images": {}, "trigger_word": {}, "steps": {}}
+    }
     plan = plan_training(target, schema, image_count=12)
     assert plan.training_input["lora_rank"] == 40  # 10-14 photos: rank 40
     assert plan.training_input["num_repeats"] == 15  # max(15, 1.3 x 12)

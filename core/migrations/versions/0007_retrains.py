@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("trigger_word", sa.Text(), nullable=False),
         sa.Column("previous_training_id", sa.Text()),
         sa.Column("previous_version", sa.Text()),
+        sa.Column("previous_zip_url", sa.Text()),
         sa.Column("training_input", postgresql.JSONB()),
         sa.Column(
             "ignored_inputs",

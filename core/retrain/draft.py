@@ -1,0 +1,234 @@
+"""A draft retrain's photos: the previous training's, loaded once, and every photo
+measured once (dlib; a worker's job, never a page's), then the whole draft judged.
+
+``check_draft`` is safe to run twice or at once: loading the previous photos is guarded
+by the draft's row lock, and each photo's facts are written only where none are yet.
+Verdicts are re-judged over the photos the admin keeps (the near-duplicate and same-person
+checks depend on the set) whenever the set changes (``rejudge``), which is pure and cheap.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import Connection, Engine, func, select, update
+
+from core.drift.facts import DatasetFacts
+from core.errors import DashboardError
+from core.faces import FaceReader
+from core.gateway.gateway import ReplicateGateway
+from core.imaging import SkippedMember, ZipPhoto, decode_photo, read_zip_photos
+from core.ledger.datasets import MAX_ZIP_BYTES, load_dataset_facts
+from core.retrain.checks import (
+    GateResult,
+    PhotoFacts,
+    PhotoJudgement,
+    gate,
+    judge_for_retrain,
+    measure_for_retrain,
+    unreadable,
+)
+from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS
+from core.retrain.tables import retrain_photos, retrains
+
+THUMBNAIL_SIDE = 256
+THUMBNAIL_QUALITY = 80
+
+
+def load_previous(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str | None:
+    """Add the previous training's photos to the draft (once); a problem to show, if any."""
+    with engine.connect() as conn:
+        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
+        loaded = conn.execute(
+            select(func.count())
+            .select_from(retrain_photos)
+            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.source == "previous")
+        ).scalar_one()
+    if row.status != "draft" or not row.previous_zip_url or loaded:
+        return None
+    try:
+        body = gateway.download(row.previous_zip_url, max_bytes=MAX_ZIP_BYTES)
+        members = _photo_members(body)
+    except DashboardError as exc:
+        return f"The previous training's photos could not be read: {exc}"
+    with engine.begin() as conn:
+        locked = conn.execute(
+            select(retrains.c.status).where(retrains.c.id == retrain_id).with_for_update()
+        ).scalar_one()
+        again = conn.execute(
+            select(func.count())
+            .select_from(retrain_photos)
+            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.source == "previous")
+        ).scalar_one()
+        if locked != "draft" or again:
+            return None
+        first = int(
+            conn.execute(
+                select(func.coalesce(func.max(retrain_photos.c.position) + 1, 0)).where(
+                    retrain_photos.c.retrain_id == retrain_id
+                )
+            ).scalar_one()
+        )
+        if members:
+            conn.execute(
+                retrain_photos.insert(),
+                [
+                    {
+                        "retrain_id": retrain_id,
+                        "position": first + index,
+                        "name": name,
+                        "source": "previous",
+                        "content": content,
+                    }
+                    for index, (name, content) in enumerate(members[:MAX_PHOTOS])
+                ],
+            )
+    return None
+
+
+def _photo_members(body: bytes) -> list[tuple[str, bytes]]:
+    """The ZIP's members that decode as photos, as their own bytes (the archive's limits
+    are checked first, by ``read_zip_photos``)."""
+    usable = []
+    for member in read_zip_photos(body):
+        if isinstance(member, ZipPhoto):
+            usable.append(member.name)
+            member.image.close()
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return [
+            (name, archive.read(name))
+            for name in usable
+            if archive.getinfo(name).file_size <= MAX_PHOTO_BYTES
+        ]
+
+
+def measure_draft(engine: Engine, reader: FaceReader, retrain_id: int) -> int:
+    """Measure every photo of the draft not measured yet (one at a time, no connection held
+    while dlib runs); how many were measured."""
+    with engine.connect() as conn:
+        waiting = (
+            conn.execute(
+                select(retrain_photos.c.position)
+                .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.facts.is_(None))
+                .order_by(retrain_photos.c.position)
+            )
+            .scalars()
+            .all()
+        )
+    for position in waiting:
+        with engine.connect() as conn:
+            photo = conn.execute(
+                select(retrain_photos.c.name, retrain_photos.c.content).where(
+                    retrain_photos.c.retrain_id == retrain_id,
+                    retrain_photos.c.position == position,
+                )
+            ).one()
+        content = bytes(photo.content)
+        decoded = decode_photo(photo.name, io.BytesIO(content), byte_size=len(content))
+        if isinstance(decoded, SkippedMember):
+            values: dict[str, Any] = {
+                "facts": {"unreadable": decoded.reason},
+                "verdict": "reject",
+                "reasons": list(unreadable(photo.name, decoded.reason).reasons),
+                "kept": False,
+            }
+        else:
+            facts = measure_for_retrain(decoded, reader)
+            values = {"facts": facts.to_dict(), "thumbnail": _thumbnail(decoded)}
+            decoded.image.close()
+        with engine.begin() as conn:
+            conn.execute(
+                update(retrain_photos)
+                .where(
+                    retrain_photos.c.retrain_id == retrain_id,
+                    retrain_photos.c.position == position,
+                    retrain_photos.c.facts.is_(None),
+                )
+                .values(**values)
+            )
+    return len(waiting)
+
+
+def _thumbnail(photo: ZipPhoto) -> bytes:
+    image = photo.image.copy()
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue()
+
+
+def rejudge(conn: Connection, retrain_id: int) -> tuple[PhotoJudgement, ...]:
+    """Judge the kept, measured photos together and store each one's verdict (the dropped
+    ones keep the verdict they had); the kept photos' judgements."""
+    rows = conn.execute(
+        select(retrain_photos.c.position, retrain_photos.c.facts)
+        .where(
+            retrain_photos.c.retrain_id == retrain_id,
+            retrain_photos.c.kept,
+            retrain_photos.c.facts.is_not(None),
+        )
+        .order_by(retrain_photos.c.position)
+    ).all()
+    measured = [(row.position, row.facts) for row in rows if "unreadable" not in row.facts]
+    judgements = judge_for_retrain([PhotoFacts.from_dict(facts) for _, facts in measured])
+    for (position, _), judgement in zip(measured, judgements, strict=True):
+        conn.execute(
+            update(retrain_photos)
+            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.position == position)
+            .values(verdict=judgement.verdict, reasons=list(judgement.reasons))
+        )
+    return judgements
+
+
+def draft_gate(conn: Connection, retrain_id: int) -> GateResult:
+    """The dataset gate over the kept photos, against the previous training's dataset (its
+    cached facts, or else the previous photos loaded into this draft)."""
+    header = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
+    rows = conn.execute(
+        select(
+            retrain_photos.c.name,
+            retrain_photos.c.facts,
+            retrain_photos.c.source,
+            retrain_photos.c.kept,
+        )
+        .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.facts.is_not(None))
+        .order_by(retrain_photos.c.position)
+    ).all()
+    kept = [row for row in rows if row.kept]
+    readable = [PhotoFacts.from_dict(row.facts) for row in kept if "unreadable" not in row.facts]
+    judgements = list(judge_for_retrain(readable))
+    judgements += [
+        unreadable(row.name, str(row.facts["unreadable"]))
+        for row in kept
+        if "unreadable" in row.facts
+    ]
+    previous = _previous_dataset(conn, header.previous_zip_url, rows)
+    return gate(judgements, readable, previous)
+
+
+def _previous_dataset(
+    conn: Connection, zip_url: str | None, rows: Sequence[Any]
+) -> DatasetFacts | None:
+    if not zip_url:
+        return None
+    cached = load_dataset_facts(conn, [zip_url]).get(zip_url)
+    if cached is not None and cached.error is None:
+        return cached
+    previous = [
+        PhotoFacts.from_dict(row.facts)
+        for row in rows
+        if row.source == "previous" and "unreadable" not in row.facts
+    ]
+    if not previous:
+        return None
+    sides = sorted(facts.short_side for facts in previous)
+    return DatasetFacts(image_count=len(previous), median_short_side=sides[len(sides) // 2])
+
+
+def note_problem(conn: Connection, retrain_id: int, problem: str) -> None:
+    """Keep a problem the checks met (e.g. the previous photos could not be read)."""
+    conn.execute(update(retrains).where(retrains.c.id == retrain_id).values(error=problem))

@@ -1,0 +1,88 @@
+"""A retrain through real worker processes: the draft's photos checked (the previous
+training's loaded from its ZIP), one training submitted and followed to its end, and the
+promotion gate's comparison run; the page and the command line only queue steps and read
+rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from core.compare.tables import comparisons
+from core.jobs.app import TaskName
+from core.jobs.tasks import defer_retrain
+from core.retrain.draft import draft_gate
+from core.retrain.tables import retrain_photos, retrains
+from tests.jobs.conftest import World
+from tests.retrain.test_submit import ADMINS, _app_row, _confirm, _draft
+from tests.workers import Workers, wait_for
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _photos(world: World, retrain_id: int) -> list[Any]:
+    with world.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(retrain_photos).where(retrain_photos.c.retrain_id == retrain_id)
+            ).all()
+        )
+
+
+def _retrain(world: World, retrain_id: int) -> Any:
+    with world.engine.connect() as conn:
+        return conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
+
+
+def test_workers_check_submit_follow_and_gate_a_retrain(world: World, workers: Workers) -> None:
+    user_id = world.users.stale_user
+    before = _app_row(world, user_id)
+    retrain_id, plan = _draft(world, user_id)  # 12 uploads
+    with world.engine.begin() as conn:
+        defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id)
+    workers.start(concurrency=2)
+
+    def checked() -> list[Any] | None:
+        photos = _photos(world, retrain_id)
+        previous = [photo for photo in photos if photo.source == "previous"]
+        if previous and all(photo.verdict for photo in photos):
+            return photos
+        return None
+
+    photos = wait_for(checked, timeout=180, what="the draft's photos to be checked")
+    previous = [photo for photo in photos if photo.source == "previous"]
+    assert len(previous) == 5  # the previous training's ZIP (the jobs world's 5 photos)
+    assert all(photo.thumbnail and photo.facts for photo in photos)
+    # The previous photos are 400 px on their long side: too small (a warning or, under
+    # 400 px on the short side, a rejection), each with the reason; uploads are not.
+    assert {photo.verdict for photo in previous} <= {"warn", "reject"}
+    assert all(" px" in " ".join(photo.reasons) for photo in previous)
+    assert all(photo.verdict != "reject" for photo in photos if photo.source == "upload")
+    with world.engine.begin() as conn:
+        conn.execute(
+            retrain_photos.update()
+            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.source == "previous")
+            .values(kept=False)
+        )
+        result = draft_gate(conn, retrain_id)
+    assert result.passed, result.blocks
+    _confirm(world, ADMINS[0], retrain_id, plan)
+    with world.engine.begin() as conn:
+        defer_retrain(conn, TaskName.SUBMIT_RETRAIN, retrain_id)
+
+    def decided_or_gated() -> Any:
+        row = _retrain(world, retrain_id)
+        if row.comparison_id is None:
+            return None
+        with world.engine.connect() as conn:
+            status = conn.execute(
+                select(comparisons.c.status).where(comparisons.c.id == row.comparison_id)
+            ).scalar_one()
+        return row if status == "finished" else None
+
+    row = wait_for(decided_or_gated, timeout=240, what="the retrain and its gate to finish")
+    assert row.status == "succeeded" and row.new_version and row.active
+    assert row.decision is None  # RETRAIN_AUTO_PROMOTE is off: an admin decides
+    assert _app_row(world, user_id) == before
