@@ -16,6 +16,7 @@ from core.roles import Role
 USERS = "../pages/users.py"
 USER = "../pages/user.py"
 SETTINGS = "../pages/settings.py"
+RETRAIN = "../pages/retrain.py"
 FLEET = "../pages/fleet.py"
 AUDIT = "../pages/audit.py"
 COMPARE = "../pages/compare.py"
@@ -109,6 +110,11 @@ def review_page() -> StreamlitPage:
     return st.Page(REVIEW, title="Blind review", icon=":material/how_to_vote:", url_path="review")
 
 
+def retrain_page() -> StreamlitPage:
+    """Admins: the retrain wizard and its promotion gate."""
+    return st.Page(RETRAIN, title="Retrain", icon=":material/model_training:", url_path="retrain")
+
+
 def settings_page() -> StreamlitPage:
     return st.Page(SETTINGS, title="Settings", icon=":material/settings:", url_path="settings")
 
@@ -123,5 +129,6 @@ def pages_for(role: Role) -> dict[str, list[StreamlitPage]]:
     if role in (Role.PRODUCT, Role.ADMIN):
         pages["Quality"].append(review_page())
     if role is Role.ADMIN:
+        pages["Quality"].append(retrain_page())
         pages["Admin"] = [audit_page(), settings_page()]
     return pages

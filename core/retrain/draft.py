@@ -40,31 +40,28 @@ THUMBNAIL_QUALITY = 80
 
 
 def load_previous(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str | None:
-    """Add the previous training's photos to the draft (once); a problem to show, if any."""
+    """Add every earlier training's photos to the draft (once), named ``v1/<member>``…;
+    what could not be read, if anything (the rest still loads)."""
     with engine.connect() as conn:
         row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
-        loaded = conn.execute(
-            select(func.count())
-            .select_from(retrain_photos)
-            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.source == "previous")
-        ).scalar_one()
-    if row.status != "draft" or not row.previous_zip_url or loaded:
+        loaded = _previous_count(conn, retrain_id)
+    if row.status != "draft" or loaded or not row.source_zips:
         return None
-    try:
-        body = gateway.download(row.previous_zip_url, max_bytes=MAX_ZIP_BYTES)
-        members = _photo_members(body)
-    except DashboardError as exc:
-        return f"The previous training's photos could not be read: {exc}"
+    found: list[tuple[str, bytes]] = []
+    problems = []
+    for source in row.source_zips:
+        try:
+            body = gateway.download(str(source["url"]), max_bytes=MAX_ZIP_BYTES)
+            members = _photo_members(body)
+        except DashboardError as exc:
+            problems.append(f"{source['label']}'s photos could not be read: {exc}")
+            continue
+        found += [(f"{source['label']}/{name}", content) for name, content in members]
     with engine.begin() as conn:
         locked = conn.execute(
             select(retrains.c.status).where(retrains.c.id == retrain_id).with_for_update()
         ).scalar_one()
-        again = conn.execute(
-            select(func.count())
-            .select_from(retrain_photos)
-            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.source == "previous")
-        ).scalar_one()
-        if locked != "draft" or again:
+        if locked != "draft" or _previous_count(conn, retrain_id):
             return None
         first = int(
             conn.execute(
@@ -73,7 +70,14 @@ def load_previous(engine: Engine, gateway: ReplicateGateway, retrain_id: int) ->
                 )
             ).scalar_one()
         )
-        if members:
+        room = max(0, MAX_PHOTOS - first)
+        if len(found) > room:
+            problems.append(
+                f"Only the newest {room} of the {len(found)} earlier photos were added (a "
+                f"retrain takes at most {MAX_PHOTOS})."
+            )
+            found = found[-room:] if room else []
+        if found:
             conn.execute(
                 retrain_photos.insert(),
                 [
@@ -84,10 +88,20 @@ def load_previous(engine: Engine, gateway: ReplicateGateway, retrain_id: int) ->
                         "source": "previous",
                         "content": content,
                     }
-                    for index, (name, content) in enumerate(members[:MAX_PHOTOS])
+                    for index, (name, content) in enumerate(found)
                 ],
             )
-    return None
+    return " ".join(problems) or None
+
+
+def _previous_count(conn: Connection, retrain_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(retrain_photos)
+            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.source == "previous")
+        ).scalar_one()
+    )
 
 
 def _photo_members(body: bytes) -> list[tuple[str, bytes]]:
@@ -162,25 +176,38 @@ def _thumbnail(photo: ZipPhoto) -> bytes:
 
 
 def rejudge(conn: Connection, retrain_id: int) -> tuple[PhotoJudgement, ...]:
-    """Judge the kept, measured photos together and store each one's verdict (the dropped
-    ones keep the verdict they had); the kept photos' judgements."""
-    rows = conn.execute(
-        select(retrain_photos.c.position, retrain_photos.c.facts)
-        .where(
-            retrain_photos.c.retrain_id == retrain_id,
-            retrain_photos.c.kept,
-            retrain_photos.c.facts.is_not(None),
-        )
-        .order_by(retrain_photos.c.position)
-    ).all()
-    measured = [(row.position, row.facts) for row in rows if "unreadable" not in row.facts]
-    judgements = judge_for_retrain([PhotoFacts.from_dict(facts) for _, facts in measured])
-    for (position, _), judgement in zip(measured, judgements, strict=True):
-        conn.execute(
-            update(retrain_photos)
-            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.position == position)
-            .values(verdict=judgement.verdict, reasons=list(judgement.reasons))
-        )
+    """Judge the kept, measured photos together and store each one's verdict; a photo the
+    checks reject is dropped (it cannot be submitted; the admin sees why), and the rest are
+    judged again without it (near-duplicates and the usual face depend on the set). The
+    kept photos' judgements."""
+    judgements: tuple[PhotoJudgement, ...] = ()
+    for _ in range(MAX_PHOTOS):
+        rows = conn.execute(
+            select(retrain_photos.c.position, retrain_photos.c.facts)
+            .where(
+                retrain_photos.c.retrain_id == retrain_id,
+                retrain_photos.c.kept,
+                retrain_photos.c.facts.is_not(None),
+            )
+            .order_by(retrain_photos.c.position)
+        ).all()
+        measured = [(row.position, row.facts) for row in rows if "unreadable" not in row.facts]
+        judgements = judge_for_retrain([PhotoFacts.from_dict(facts) for _, facts in measured])
+        for (position, _), judgement in zip(measured, judgements, strict=True):
+            conn.execute(
+                update(retrain_photos)
+                .where(
+                    retrain_photos.c.retrain_id == retrain_id,
+                    retrain_photos.c.position == position,
+                )
+                .values(
+                    verdict=judgement.verdict,
+                    reasons=list(judgement.reasons),
+                    kept=judgement.verdict != "reject",
+                )
+            )
+        if all(judgement.verdict != "reject" for judgement in judgements):
+            break
     return judgements
 
 

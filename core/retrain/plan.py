@@ -56,7 +56,11 @@ class RetrainTarget:
     destination: str  # owner/name
     trigger_word: str
     previous_training_id: str  # the succeeded training behind the current version
-    previous_zip_url: str | None  # its photos (preselected in the wizard)
+    previous_zip_url: str | None  # its photos: the dataset the gate compares with
+    # Every succeeded training's photos, oldest first, labelled by the version it made
+    # (v1, v2…): a retrain that only had the newest (fewer, squeezed) photos is how the
+    # app's retrains got worse; the wizard offers them all and drops what the checks reject.
+    photo_zips: tuple[tuple[str, str], ...]
     current_version: str | None  # the bare hash the row stores (None: malformed or empty)
     notes: tuple[str, ...]  # e.g. the row lost its model id: found from the ledger
 
@@ -134,11 +138,17 @@ def retrain_target(
             f"Training {behind.id} records no trigger word, so the one the user's version "
             "learnt is unknown; a retrain would teach a new one."
         )
+    photo_zips: list[tuple[str, str]] = []
+    for number, training in enumerate(succeeded, start=1):
+        url = input_images_url(training)
+        if url and url not in (known for _, known in photo_zips):
+            photo_zips.append((f"v{number}", url))
     return RetrainTarget(
         destination=destination,
         trigger_word=trigger.strip(),
         previous_training_id=behind.id,
         previous_zip_url=input_images_url(behind),
+        photo_zips=tuple(photo_zips),
         current_version=current,
         notes=tuple(notes),
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -91,6 +91,7 @@ def open_draft(
                 previous_training_id=target.previous_training_id,
                 previous_version=target.current_version,
                 previous_zip_url=target.previous_zip_url,
+                source_zips=[{"label": label, "url": url} for label, url in target.photo_zips],
             )
             .returning(retrains.c.id)
         ).scalar_one()
@@ -119,6 +120,12 @@ def add_photos(conn: Connection, actor: Actor, retrain_id: int, photos: Sequence
                 f"{photo.name} is {len(photo.content) / 2**20:.1f} MB; photos may be at most "
                 f"{MAX_PHOTO_BYTES // 2**20} MB each."
             )
+    taken = set(
+        conn.execute(
+            select(retrain_photos.c.name).where(retrain_photos.c.retrain_id == retrain_id)
+        ).scalars()
+    )
+    photos = [replace(photo, name=_unique(photo.name, taken)) for photo in photos]
     if photos:
         conn.execute(
             pg_insert(retrain_photos).values(
@@ -134,6 +141,35 @@ def add_photos(conn: Connection, actor: Actor, retrain_id: int, photos: Sequence
                 ]
             )
         )
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``… when the draft has it already (checks name photos)."""
+    clean = (name or "photo").strip()[:200] or "photo"
+    chosen, number = clean, 1
+    while chosen in taken:
+        number += 1
+        chosen = f"{clean} ({number})"
+    taken.add(chosen)
+    return chosen
+
+
+def keep_photo(conn: Connection, actor: Actor, retrain_id: int, position: int, kept: bool) -> None:
+    """Keep or drop one photo of a draft."""
+    require(actor, Permission.RETRAIN)
+    _draft(conn, retrain_id)
+    conn.execute(
+        update(retrain_photos)
+        .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.position == position)
+        .values(kept=kept)
+    )
+
+
+def discard_draft(conn: Connection, actor: Actor, retrain_id: int) -> None:
+    """Throw a draft away (its photos with it); submitted retrains are kept forever."""
+    require(actor, Permission.RETRAIN)
+    _draft(conn, retrain_id)
+    conn.execute(retrains.delete().where(retrains.c.id == retrain_id))
 
 
 def _draft(conn: Connection, retrain_id: int) -> Any:

@@ -79,7 +79,9 @@ retrains = Table(
     Column("trigger_word", Text, nullable=False),  # the one the current version learnt
     Column("previous_training_id", Text),  # the succeeded training the gate compares with
     Column("previous_version", Text),  # the version the row stored when the draft began
-    Column("previous_zip_url", Text),  # that training's photos (preselected in the draft)
+    Column("previous_zip_url", Text),  # that training's photos: the gate's "before"
+    # Every succeeded training's photos offered in the draft: [{"label": "v1", "url": ...}]
+    Column("source_zips", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("training_input", JSONB),  # as sent, input_images included once uploaded
     Column("ignored_inputs", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("gate", JSONB),  # the dataset gate's result at confirmation

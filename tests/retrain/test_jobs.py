@@ -53,13 +53,17 @@ def test_workers_check_submit_follow_and_gate_a_retrain(world: World, workers: W
 
     photos = wait_for(checked, timeout=180, what="the draft's photos to be checked")
     previous = [photo for photo in photos if photo.source == "previous"]
-    assert len(previous) == 5  # the previous training's ZIP (the jobs world's 5 photos)
+    # Both earlier trainings' ZIPs (the jobs world's 5 photos each), named by version.
+    assert len(previous) == 10
+    assert {photo.name.split("/")[0] for photo in previous} == {"v1", "v2"}
     assert all(photo.thumbnail and photo.facts for photo in photos)
     # The previous photos are 400 px on their long side: too small (a warning or, under
     # 400 px on the short side, a rejection), each with the reason; uploads are not.
     assert {photo.verdict for photo in previous} <= {"warn", "reject"}
     assert all(" px" in " ".join(photo.reasons) for photo in previous)
     assert all(photo.verdict != "reject" for photo in photos if photo.source == "upload")
+    # A rejected photo is dropped at once (it could not be submitted); the rest stay kept.
+    assert all(photo.kept == (photo.verdict != "reject") for photo in photos)
     with world.engine.begin() as conn:
         conn.execute(
             retrain_photos.update()

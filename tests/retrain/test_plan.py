@@ -44,6 +44,7 @@ def test_the_version_the_row_stores_decides_model_trigger_and_previous_photos() 
     assert (target.destination, target.trigger_word) == (MODEL, "userabc")
     assert target.previous_training_id == "t1"
     assert target.previous_zip_url == "https://blob/t1.zip"
+    assert target.photo_zips == (("v1", "https://blob/t1.zip"), ("v2", "https://blob/t2.zip"))
     assert target.current_version == V1
     assert target.notes == ()
 

@@ -47,6 +47,12 @@ def upgrade() -> None:
         sa.Column("previous_training_id", sa.Text()),
         sa.Column("previous_version", sa.Text()),
         sa.Column("previous_zip_url", sa.Text()),
+        sa.Column(
+            "source_zips",
+            postgresql.JSONB(),
+            nullable=False,
+            server_default=sa.text("'[]'::jsonb"),
+        ),
         sa.Column("training_input", postgresql.JSONB()),
         sa.Column(
             "ignored_inputs",

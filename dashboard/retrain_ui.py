@@ -1,0 +1,229 @@
+"""The Retrain page's reads and writes. Every write is checked again in core (admins only,
+one active retrain per user, one submit per confirmation) and audited there; long work
+(checking photos, the upload and the training create, following it, the gate) is queued
+for the workers, and the page reads its progress from the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import Connection, select
+
+from core.compare.tables import comparisons
+from core.errors import ReplicateError
+from core.jobs.app import TaskName
+from core.jobs.tasks import defer_retrain
+from core.ledger.sync import ledger_for_user, sync_ledger
+from core.repairs.rows import read_row
+from core.retrain import follow, promote, submit
+from core.retrain.checks import GateResult
+from core.retrain.draft import draft_gate, rejudge
+from core.retrain.gate import GateReading, read_gate
+from core.retrain.plan import (
+    RETRAIN_TRAINER,
+    RETRAIN_TRAINER_VERSION,
+    RetrainTarget,
+    TrainingPlan,
+    plan_training,
+    retrain_target,
+)
+from core.retrain.submit import NewPhoto
+from core.retrain.tables import retrain_photos, retrains
+from core.roles import Actor
+from core.users import read_user_record
+from dashboard.resources import read_only, runtime, writing
+
+SCHEMA_TTL_SECONDS = 600
+
+
+@st.cache_data(ttl=SCHEMA_TTL_SECONDS, show_spinner="Reading the trainer's inputs…")
+def trainer_schema(trainer: str, version: str) -> dict[str, Any] | None:
+    return runtime().gateway.trainer_input_schema(trainer, version)
+
+
+def target(user_id: str) -> tuple[RetrainTarget, dict[str, Any], str | None]:
+    """Where the user's retrain goes, their row as it is now, and a ledger problem."""
+    live = runtime()
+    problem = None
+    try:
+        sync_ledger(ops_engine=live.ops_engine, app_engine=live.engine, gateway=live.gateway)
+    except ReplicateError as exc:
+        problem = f"The training history could not be refreshed ({exc}); using what is stored."
+    with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
+        record = read_user_record(app, user_id)
+        row = dict(record.model_row or {})
+        found = retrain_target(
+            ledger_for_user(ops, record.user_id),
+            stored_version=row.get("replicate_version_id"),
+            row_model=row.get("replicate_model_id"),
+        )
+    return found, row, problem
+
+
+def plan(found: RetrainTarget, image_count: int) -> TrainingPlan:
+    schema = trainer_schema(RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION)
+    return plan_training(found, schema, image_count=image_count)
+
+
+@dataclass(frozen=True)
+class RetrainState:
+    row: Any  # the retrains row
+    photos: tuple[Any, ...]  # its photos, without their bytes
+    gate: GateResult | None  # drafts only
+    comparison_status: str | None
+    reading: GateReading | None
+
+
+def current(user_id: str, actor: Actor) -> RetrainState | None:
+    """The user's active retrain, else this admin's open draft of them, else None."""
+    with read_only(runtime().ops_engine) as conn:
+        row = conn.execute(
+            select(retrains)
+            .where(
+                retrains.c.user_id == user_id,
+                retrains.c.active
+                | ((retrains.c.status == "draft") & (retrains.c.requested_by == actor.email)),
+            )
+            .order_by(retrains.c.active.desc(), retrains.c.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return None if row is None else _state(conn, row)
+
+
+def load(retrain_id: int) -> RetrainState | None:
+    with read_only(runtime().ops_engine) as conn:
+        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one_or_none()
+        return None if row is None else _state(conn, row)
+
+
+def _state(conn: Connection, row: Any) -> RetrainState:
+    photos = conn.execute(
+        select(
+            retrain_photos.c.position,
+            retrain_photos.c.name,
+            retrain_photos.c.source,
+            retrain_photos.c.thumbnail,
+            retrain_photos.c.verdict,
+            retrain_photos.c.reasons,
+            retrain_photos.c.kept,
+            retrain_photos.c.facts.is_not(None).label("measured"),
+        )
+        .where(retrain_photos.c.retrain_id == row.id)
+        .order_by(retrain_photos.c.position)
+    ).all()
+    status, reading = None, None
+    if row.comparison_id is not None:
+        found = conn.execute(
+            select(comparisons.c.status, comparisons.c.stats).where(
+                comparisons.c.id == row.comparison_id
+            )
+        ).one_or_none()
+        if found is not None:
+            status = str(found.status)
+            reading = read_gate(found.stats) if found.status == "finished" else None
+    return RetrainState(
+        row=row,
+        photos=tuple(photos),
+        gate=draft_gate(conn, row.id) if row.status == "draft" else None,
+        comparison_status=status,
+        reading=reading,
+    )
+
+
+def history(user_id: str) -> list[Any]:
+    with read_only(runtime().ops_engine) as conn:
+        return list(
+            conn.execute(
+                select(retrains)
+                .where(retrains.c.user_id == user_id, retrains.c.status != "draft")
+                .order_by(retrains.c.id.desc())
+                .limit(50)
+            ).all()
+        )
+
+
+def start(actor: Actor, user_id: str, found: RetrainTarget) -> int:
+    with writing(runtime().ops_engine) as conn, conn.begin():
+        retrain_id = submit.open_draft(
+            conn,
+            actor,
+            user_id,
+            found,
+            trainer=RETRAIN_TRAINER,
+            trainer_version=RETRAIN_TRAINER_VERSION,
+        )
+        defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id)
+    return retrain_id
+
+
+def add_uploads(actor: Actor, retrain_id: int, uploads: Sequence[tuple[str, bytes]]) -> None:
+    with writing(runtime().ops_engine) as conn, conn.begin():
+        submit.add_photos(
+            conn, actor, retrain_id, [NewPhoto(name, "upload", data) for name, data in uploads]
+        )
+        defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id)
+
+
+def set_kept(actor: Actor, retrain_id: int, position: int, kept: bool) -> None:
+    with writing(runtime().ops_engine) as conn, conn.begin():
+        submit.keep_photo(conn, actor, retrain_id, position, kept)
+        rejudge(conn, retrain_id)
+
+
+def confirm(
+    actor: Actor,
+    retrain_id: int,
+    planned: TrainingPlan,
+    gate: GateResult,
+    *,
+    token: str,
+    reason: str,
+    override_reason: str | None,
+) -> int:
+    with writing(runtime().ops_engine) as conn, conn.begin():
+        confirmed = submit.confirm(
+            conn,
+            actor,
+            retrain_id,
+            planned,
+            confirm_token=token,
+            reason=reason,
+            gate={
+                "passed": gate.passed,
+                "blocks": list(gate.blocks),
+                "warnings": list(gate.warnings),
+                "figures": gate.figures,
+            },
+            override_reason=override_reason,
+        )
+        defer_retrain(conn, TaskName.SUBMIT_RETRAIN, confirmed)
+    return confirmed
+
+
+def cancel(actor: Actor, retrain_id: int, reason: str) -> None:
+    live = runtime()
+    follow.cancel(live.ops_engine, live.gateway, actor, retrain_id, reason)
+
+
+def app_row(user_id: str) -> dict[str, Any]:
+    with read_only(runtime().engine) as conn:
+        return read_row(conn, user_id)
+
+
+def promote_now(actor: Actor, retrain_id: int, seen_row: dict[str, Any], reason: str) -> int:
+    live = runtime()
+    with writing(live.engine) as conn, conn.begin():
+        return promote.promote(conn, actor, retrain_id, expected_row=seen_row, reason=reason)
+
+
+def keep_current(actor: Actor, retrain_id: int, reason: str) -> int:
+    with writing(runtime().engine) as conn, conn.begin():
+        return promote.keep(conn, actor, retrain_id, reason=reason)
+
+
+def drop_draft(actor: Actor, retrain_id: int) -> None:
+    with writing(runtime().ops_engine) as conn, conn.begin():
+        submit.discard_draft(conn, actor, retrain_id)

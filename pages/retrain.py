@@ -1,0 +1,400 @@
+"""Retrain (admins): the user's previous photos plus new ones, each checked; the dataset
+gate; the parameters against the trainer; exactly one training into the user's own model
+with their own trigger word; live progress (it carries on when the tab closes); then the
+promotion gate's comparison and Promote or Keep. The app's row is untouched until Promote.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import DashboardError
+from core.links import training_link, version_link
+from core.repairs.availability import repairs_available
+from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
+from core.retrain.plan import RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION
+from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS
+from core.retrain.tables import RETRAIN_RUNNING
+from core.roles import Actor, Role
+from core.versions import short_version
+from dashboard import identity, navigation, retrain_ui
+from dashboard.resources import runtime
+
+CONFIRM = "retrain_confirm"
+SUBMITTING = "retrain_submitting"
+BADGE = {"ok": ":green-badge[ok]", "warn": ":orange-badge[warn]", "reject": ":red-badge[reject]"}
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "heic", "heif", "webp"]
+PER_ROW = 6
+
+
+def _open_confirm() -> None:
+    st.session_state[CONFIRM] = uuid.uuid4().hex
+    st.session_state[SUBMITTING] = False
+
+
+def _close_confirm() -> None:
+    st.session_state.pop(CONFIRM, None)
+    st.session_state[SUBMITTING] = False
+
+
+def _submitting() -> None:
+    st.session_state[SUBMITTING] = True
+
+
+@st.dialog("Submit this retrain?", width="large", on_dismiss=_close_confirm)
+def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None:
+    token = st.session_state.get(CONFIRM)
+    gate = state.gate
+    price = runtime().settings.retrain_price_per_training_usd
+    st.markdown(
+        f"**One training** of {planned.image_count} photos into **{planned.destination}** "
+        f"with trigger word **{planned.trigger_word}**, trainer "
+        f"`{planned.trainer}:{planned.trainer_version[:12]}…` (pinned). Estimated at "
+        f"**${price:.2f}**."
+    )
+    st.caption(
+        "Sent: the photos re-encoded at full quality (JPEG 95, at most 2048 px, upright, no "
+        "metadata) in one ZIP through Replicate's files API, then one training create. "
+        "Written to the app's row: nothing now; the user keeps their current version until "
+        "you promote the new one after the gate's comparison."
+    )
+    reason = st.text_area("Why (kept in the audit log)", key=f"retrain_reason_{token}")
+    override = None
+    if gate is not None and gate.blocks:
+        st.error("The dataset gate blocks this retrain:\n\n- " + "\n- ".join(gate.blocks))
+        override = st.text_area(
+            "Override reason (only if you are sure; audited)", key=f"retrain_override_{token}"
+        )
+    submitting = bool(st.session_state.get(SUBMITTING))
+    st.button(
+        "Confirm and submit",
+        type="primary",
+        icon=":material/model_training:",
+        on_click=_submitting,
+        disabled=submitting,
+        key=f"retrain_confirm_{token}",
+    )
+    if submitting and token and gate is not None:
+        try:
+            retrain_ui.confirm(
+                actor,
+                state.row.id,
+                planned,
+                gate,
+                token=token,
+                reason=reason,
+                override_reason=override,
+            )
+        except DashboardError as exc:
+            st.session_state[SUBMITTING] = False
+            st.error(str(exc))
+            return
+        _close_confirm()
+        st.rerun()
+
+
+def _keep_toggled(actor: Actor, retrain_id: int, position: int) -> None:
+    kept = bool(st.session_state[f"keep_{retrain_id}_{position}"])
+    try:
+        retrain_ui.set_kept(actor, retrain_id, position, kept)
+    except DashboardError as exc:
+        st.session_state["retrain_message"] = str(exc)
+
+
+def _photo_grid(actor: Actor, state: retrain_ui.RetrainState) -> None:
+    photos = state.photos
+    for start in range(0, len(photos), PER_ROW):
+        for column, photo in zip(
+            st.columns(PER_ROW), photos[start : start + PER_ROW], strict=False
+        ):
+            with column:
+                if photo.thumbnail:
+                    st.image(bytes(photo.thumbnail), width="stretch")
+                else:
+                    st.caption("checking…" if not photo.measured else "no picture")
+                verdict = BADGE.get(photo.verdict or "", ":gray-badge[checking]")
+                st.markdown(f"{verdict} `{photo.name}` · {photo.source}")
+                for reason in photo.reasons:
+                    st.caption(reason)
+                st.checkbox(
+                    "keep",
+                    value=bool(photo.kept),
+                    key=f"keep_{state.row.id}_{photo.position}",
+                    on_change=_keep_toggled,
+                    args=(actor, state.row.id, photo.position),
+                    disabled=photo.verdict == "reject" and not photo.kept,
+                )
+
+
+@st.fragment(run_every=2.0)
+def _draft_live(actor: Actor, retrain_id: int, found: Any) -> None:
+    state = retrain_ui.load(retrain_id)
+    if state is None or state.row.status != "draft":
+        st.rerun()
+        return
+    waiting = sum(1 for photo in state.photos if not photo.verdict)
+    kept = [photo for photo in state.photos if photo.kept and photo.verdict]
+    if waiting:
+        st.progress(
+            (len(state.photos) - waiting) / max(1, len(state.photos)),
+            text=f"Checking photos: {len(state.photos) - waiting} of {len(state.photos)} done "
+            "(a worker reads each face; you can leave and come back).",
+        )
+    if state.row.error:
+        st.warning(state.row.error)
+    _photo_grid(actor, state)
+    st.subheader("Dataset gate")
+    gate = state.gate
+    if gate is not None:
+        if gate.blocks:
+            st.error("Blocked:\n\n- " + "\n- ".join(gate.blocks), icon=":material/block:")
+        else:
+            st.success("The dataset passes the gate.", icon=":material/check_circle:")
+        for warning in gate.warnings:
+            st.warning(warning)
+        st.dataframe(
+            pd.DataFrame([{"figure": key, "value": value} for key, value in gate.figures.items()]),
+            hide_index=True,
+        )
+    st.subheader("Parameters")
+    planned = retrain_ui.plan(found, len(kept))
+    if not planned.schema_known:
+        st.warning("The trainer gives no input schema: which inputs it ignores cannot be said.")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "input": row.name,
+                    "value": str(row.value),
+                    "meaning": row.meaning,
+                    "taken by the trainer": "ignored by this trainer" if row.ignored else "yes",
+                }
+                for row in planned.rows()
+            ]
+        ),
+        hide_index=True,
+    )
+    if planned.ignored:
+        st.caption(
+            f"Replicate drops what {RETRAIN_TRAINER} does not declare: "
+            f"{', '.join(planned.ignored)}. They are sent as the app sends them, and do nothing."
+        )
+    left, right = st.columns(2)
+    if left.button(
+        "Submit retrain…",
+        type="primary",
+        icon=":material/model_training:",
+        disabled=bool(waiting) or not kept,
+        on_click=_open_confirm,
+        key=f"retrain_submit_{retrain_id}",
+    ) or st.session_state.get(CONFIRM):
+        _confirm(actor, state, planned)
+    if right.button("Discard this draft", icon=":material/delete:", key=f"discard_{retrain_id}"):
+        retrain_ui.drop_draft(actor, retrain_id)
+        st.rerun(scope="app")
+
+
+def _uploads(actor: Actor, retrain_id: int) -> None:
+    with st.form(f"uploads_{retrain_id}", clear_on_submit=True):
+        files = st.file_uploader(
+            f"Add photos (JPEG, PNG, HEIC, WebP; {MAX_PHOTO_BYTES // 2**20} MB each; up to "
+            f"{MAX_PHOTOS} in all)",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
+        )
+        if st.form_submit_button("Add photos", icon=":material/upload:") and files:
+            try:
+                retrain_ui.add_uploads(actor, retrain_id, [(f.name, f.getvalue()) for f in files])
+            except DashboardError as exc:
+                st.error(str(exc))
+
+
+def _elapsed(since: datetime | None) -> str:
+    if since is None:
+        return "—"
+    seconds = int((datetime.now(UTC) - since).total_seconds())
+    return f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+@st.fragment(run_every=3.0)
+def _progress(actor: Actor, retrain_id: int) -> None:
+    state = retrain_ui.load(retrain_id)
+    if state is None:
+        return
+    row = state.row
+    base = runtime().replicate_base_url
+    st.markdown(f"**Retrain #{row.id}** · {row.status} · asked by {row.requested_by}: {row.reason}")
+    if row.training_id:
+        st.markdown(
+            f"Training `{row.training_id}` · "
+            f"[open on Replicate ↗]({training_link(base, row.training_id)})"
+        )
+    if row.status in RETRAIN_RUNNING:
+        fraction = (row.step or 0) / row.steps if row.steps else 0.0
+        step = f"step {row.step}/{row.steps}" if row.steps else "waiting for the first step"
+        st.progress(
+            min(1.0, fraction),
+            text=f"{row.status}: {step} · {_elapsed(row.submitted_at or row.requested_at)} elapsed",
+        )
+        st.caption("This carries on when you close the tab; come back any time.")
+        reason = st.text_input("Why cancel", key=f"cancel_reason_{row.id}")
+        if st.button("Cancel the training", icon=":material/cancel:", key=f"cancel_{row.id}"):
+            try:
+                retrain_ui.cancel(actor, row.id, reason)
+            except DashboardError as exc:
+                st.error(str(exc))
+        return
+    if row.status != "succeeded":
+        st.error(
+            f"The retrain ended {row.status}: {row.error or 'no reason given'}. "
+            "The app's row was not touched."
+        )
+        return
+    st.success(f"New version `{row.new_version}` in {row.destination}.")
+    if row.new_version:
+        st.markdown(
+            "[Open the version on Replicate ↗]"
+            f"({version_link(base, row.destination, row.new_version)})"
+        )
+    if row.error:
+        st.warning(row.error)
+    _decision(actor, state)
+
+
+def _decision(actor: Actor, state: retrain_ui.RetrainState) -> None:
+    row = state.row
+    st.subheader("Promotion gate")
+    if row.comparison_id is not None:
+        st.page_link(
+            navigation.compare_page(),
+            label=f"Comparison #{row.comparison_id}: the current version against the new one",
+            icon=":material/compare:",
+            query_params={"comparison": str(row.comparison_id)},
+        )
+        if state.reading is not None:
+            (st.success if state.reading.not_worse else st.error)(state.reading.sentence)
+        else:
+            st.info(f"The comparison is {state.comparison_status}: images appear as they finish.")
+    else:
+        st.info("The gate's comparison starts once the training succeeds.")
+    if row.decision is not None:
+        st.info(f"{row.decision.title()} by {row.decided_by}: {row.decision_reason}")
+        return
+    allowed, why = repairs_available(runtime().settings)
+    if not allowed:
+        st.warning(why)
+        return
+    seen = retrain_ui.app_row(row.user_id)
+    reason = st.text_input("Why (kept in the audit log)", key=f"decide_reason_{row.id}")
+    promote_col, keep_col = st.columns(2)
+    if promote_col.button(
+        "Promote the new version",
+        type="primary",
+        icon=":material/upgrade:",
+        key=f"promote_{row.id}",
+    ):
+        try:
+            retrain_ui.promote_now(actor, row.id, seen, reason)
+            st.rerun(scope="app")
+        except DashboardError as exc:
+            st.error(str(exc))
+    if keep_col.button("Keep the current version", icon=":material/undo:", key=f"keep_{row.id}"):
+        try:
+            retrain_ui.keep_current(actor, row.id, reason)
+            st.rerun(scope="app")
+        except DashboardError as exc:
+            st.error(str(exc))
+
+
+actor = identity.require_role_on_page(Role.ADMIN)
+st.title("Retrain")
+user_id = st.text_input(
+    "User id", value=st.query_params.get("user", ""), key="retrain_user"
+).strip()
+if not user_id:
+    st.info(
+        "Open a user here from their User page (a finding whose fix is a retrain links "
+        "here), or paste their id."
+    )
+    st.stop()
+st.query_params["user"] = user_id
+try:
+    found, row, problem = retrain_ui.target(user_id)
+except DashboardError as exc:
+    st.error(str(exc))
+    st.stop()
+if problem:
+    st.warning(problem)
+st.markdown(
+    f"Into **{found.destination}** (the user's own model) with trigger word "
+    f"**{found.trigger_word}** (the one their current version learnt); current version "
+    f"`{short_version(found.current_version) if found.current_version else 'none'}`; trainer "
+    f"`{RETRAIN_TRAINER}:{RETRAIN_TRAINER_VERSION[:12]}…` (pinned)."
+)
+for note in found.notes:
+    st.caption(note)
+message = st.session_state.pop("retrain_message", None)
+if message:
+    st.error(message)
+state = retrain_ui.current(user_id, actor)
+if state is None:
+    st.caption(
+        "A retrain starts from the photos of the training behind the current version "
+        f"({'its ZIP is known' if found.previous_zip_url else 'its ZIP is unknown'}); add new "
+        "ones, check them all, then submit one training."
+    )
+    if st.button("Start a retrain", type="primary", icon=":material/add_photo_alternate:"):
+        try:
+            retrain_ui.start(actor, user_id, found)
+        except DashboardError as exc:
+            st.error(str(exc))
+        st.rerun()
+elif state.row.status == "draft":
+    _uploads(actor, state.row.id)
+    _draft_live(actor, state.row.id, found)
+else:
+    _progress(actor, state.row.id)
+
+st.subheader("Retrains run from this console")
+past = retrain_ui.history(user_id)
+if past:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "#": item.id,
+                    "asked": item.requested_at,
+                    "by": item.requested_by,
+                    "why": item.reason,
+                    "status": item.status,
+                    "photos": (item.gate or {}).get("figures", {}).get("count"),
+                    "gate": "passed"
+                    if (item.gate or {}).get("passed")
+                    else "overridden"
+                    if item.override_reason
+                    else "—",
+                    "new version": short_version(item.new_version) if item.new_version else "",
+                    "decision": item.decision or "",
+                }
+                for item in past
+            ]
+        ),
+        hide_index=True,
+    )
+else:
+    st.caption("None yet.")
+with st.expander("Thresholds of the checks"):
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"check": t.name, "value": t.value, "meaning": t.help}
+                for t in (*RETRAIN_PHOTO_CHECKS, *GATE_CHECKS)
+            ]
+        ),
+        hide_index=True,
+    )
