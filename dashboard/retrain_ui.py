@@ -93,6 +93,18 @@ def current(user_id: str, actor: Actor) -> RetrainState | None:
         return None if row is None else _state(conn, row)
 
 
+def latest(user_id: str) -> RetrainState | None:
+    """The user's newest submitted retrain (ended or decided), if any."""
+    with read_only(runtime().ops_engine) as conn:
+        row = conn.execute(
+            select(retrains)
+            .where(retrains.c.user_id == user_id, retrains.c.status != "draft")
+            .order_by(retrains.c.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return None if row is None else _state(conn, row)
+
+
 def load(retrain_id: int) -> RetrainState | None:
     with read_only(runtime().ops_engine) as conn:
         row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one_or_none()

@@ -226,6 +226,13 @@ def _progress(actor: Actor, retrain_id: int) -> None:
     state = retrain_ui.load(retrain_id)
     if state is None:
         return
+    try:
+        _live(actor, state)
+    finally:
+        _history(state.row.user_id)
+
+
+def _live(actor: Actor, state: retrain_ui.RetrainState) -> None:
     row = state.row
     base = runtime().replicate_base_url
     st.markdown(f"**Retrain #{row.id}** · {row.status} · asked by {row.requested_by}: {row.reason}")
@@ -311,6 +318,38 @@ def _decision(actor: Actor, state: retrain_ui.RetrainState) -> None:
             st.error(str(exc))
 
 
+def _history(user_id: str) -> None:
+    """The retrains the console ran for this user (read fresh with the live view)."""
+    st.subheader("Retrains run from this console")
+    past = retrain_ui.history(user_id)
+    if past:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "#": item.id,
+                        "asked": item.requested_at,
+                        "by": item.requested_by,
+                        "why": item.reason,
+                        "status": item.status,
+                        "photos": (item.gate or {}).get("figures", {}).get("count"),
+                        "gate": "passed"
+                        if (item.gate or {}).get("passed")
+                        else "overridden"
+                        if item.override_reason
+                        else "—",
+                        "new version": short_version(item.new_version) if item.new_version else "",
+                        "decision": item.decision or "",
+                    }
+                    for item in past
+                ]
+            ),
+            hide_index=True,
+        )
+    else:
+        st.caption("None yet.")
+
+
 actor = identity.require_role_on_page(Role.ADMIN)
 st.title("Retrain")
 user_id = st.text_input(
@@ -343,6 +382,10 @@ if message:
     st.error(message)
 state = retrain_ui.current(user_id, actor)
 if state is None:
+    last = retrain_ui.latest(user_id)
+    if last is not None:
+        with st.container(border=True):
+            _live(actor, last)  # how the last one ended, and its decision
     st.caption(
         "A retrain starts from the photos of the training behind the current version "
         f"({'its ZIP is known' if found.previous_zip_url else 'its ZIP is unknown'}); add new "
@@ -359,35 +402,9 @@ elif state.row.status == "draft":
     _draft_live(actor, state.row.id, found)
 else:
     _progress(actor, state.row.id)
+if state is None or state.row.status == "draft":
+    _history(user_id)
 
-st.subheader("Retrains run from this console")
-past = retrain_ui.history(user_id)
-if past:
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "#": item.id,
-                    "asked": item.requested_at,
-                    "by": item.requested_by,
-                    "why": item.reason,
-                    "status": item.status,
-                    "photos": (item.gate or {}).get("figures", {}).get("count"),
-                    "gate": "passed"
-                    if (item.gate or {}).get("passed")
-                    else "overridden"
-                    if item.override_reason
-                    else "—",
-                    "new version": short_version(item.new_version) if item.new_version else "",
-                    "decision": item.decision or "",
-                }
-                for item in past
-            ]
-        ),
-        hide_index=True,
-    )
-else:
-    st.caption("None yet.")
 with st.expander("Thresholds of the checks"):
     st.dataframe(
         pd.DataFrame(

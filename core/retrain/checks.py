@@ -602,13 +602,17 @@ def _previous_comparisons(
         ]
     blocks: list[str] = []
     warnings: list[str] = []
+    # Usable against usable: dropping the blurry photos a bad retrain used is the point,
+    # so photos that failed the dataset checks last time do not count as "before".
     before_count = previous.image_count
+    if before_count is not None and previous.photos_failing is not None:
+        before_count = max(0, before_count - previous.photos_failing)
     if before_count is None:
         warnings.append("The previous training's photo count is unknown: not compared.")
     elif usable < gate_limit("min_previous_share") * before_count:
         blocks.append(
-            f"Only {_photos(usable)} usable, fewer than the {before_count} the previous "
-            "succeeded training used."
+            f"Only {_photos(usable)} usable, fewer than the {before_count} usable photos the "
+            "previous succeeded training used."
         )
     before_side = previous.median_short_side
     if before_side is None or median_side is None:

@@ -10,6 +10,7 @@ checks depend on the set) whenever the set changes (``rejudge``), which is pure 
 from __future__ import annotations
 
 import io
+import statistics
 import zipfile
 from collections.abc import Sequence
 from typing import Any
@@ -233,27 +234,36 @@ def draft_gate(conn: Connection, retrain_id: int) -> GateResult:
         for row in kept
         if "unreadable" in row.facts
     ]
-    previous = _previous_dataset(conn, header.previous_zip_url, rows)
+    previous = _previous_dataset(conn, header.previous_zip_url, header.source_zips, rows)
     return gate(judgements, readable, previous)
 
 
 def _previous_dataset(
-    conn: Connection, zip_url: str | None, rows: Sequence[Any]
+    conn: Connection, zip_url: str | None, sources: Sequence[Any], rows: Sequence[Any]
 ) -> DatasetFacts | None:
     if not zip_url:
         return None
     cached = load_dataset_facts(conn, [zip_url]).get(zip_url)
     if cached is not None and cached.error is None:
         return cached
+    # The draft holds every earlier training's photos; only that training's are "before".
+    label = next((str(source["label"]) for source in sources if source.get("url") == zip_url), None)
     previous = [
         PhotoFacts.from_dict(row.facts)
         for row in rows
-        if row.source == "previous" and "unreadable" not in row.facts
+        if row.source == "previous"
+        and label is not None
+        and str(row.name).startswith(f"{label}/")
+        and "unreadable" not in row.facts
     ]
     if not previous:
         return None
-    sides = sorted(facts.short_side for facts in previous)
-    return DatasetFacts(image_count=len(previous), median_short_side=sides[len(sides) // 2])
+    judged = judge_for_retrain(previous)
+    return DatasetFacts(
+        image_count=len(previous),
+        median_short_side=round(statistics.median(facts.short_side for facts in previous)),
+        photos_failing=sum(1 for judgement in judged if judgement.verdict == "reject"),
+    )
 
 
 def note_problem(conn: Connection, retrain_id: int, problem: str) -> None:

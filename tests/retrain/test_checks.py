@@ -461,7 +461,8 @@ def test_five_blurry_photos_are_blocked(blurry: list[PhotoFacts]) -> None:
     names = ", ".join(f.name for f in blurry)
     assert outcome.blocks == (
         "Only 0 photos usable: the trainer needs at least 10.",
-        "Only 0 photos usable, fewer than the 10 the previous succeeded training used.",
+        "Only 0 photos usable, fewer than the 10 usable photos the previous succeeded "
+        "training used.",
         f"5 photos kept though rejected ({names}): drop rejected photos before submitting.",
     )
     assert outcome.figures["rejected"] == 5
@@ -472,8 +473,16 @@ def test_fewer_photos_than_the_previous_training_are_blocked(good: list[PhotoFac
     outcome = gate(judge_for_retrain(good), good, previous)
     assert not outcome.passed
     assert outcome.blocks == (
-        "Only 12 photos usable, fewer than the 15 the previous succeeded training used.",
+        "Only 12 photos usable, fewer than the 15 usable photos the previous succeeded "
+        "training used.",
     )
+
+
+def test_photos_that_failed_last_time_do_not_count_as_before(good: list[PhotoFacts]) -> None:
+    # 15 photos last time, 5 of them failing the dataset checks: 10 usable, and 12 now.
+    previous = DatasetFacts(image_count=15, median_short_side=1024, photos_failing=5)
+    outcome = gate(judge_for_retrain(good), good, previous)
+    assert outcome.passed, outcome.blocks
 
 
 def test_squeezed_photos_are_blocked_for_the_drop_in_resolution(
