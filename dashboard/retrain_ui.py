@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 from sqlalchemy import Connection, select
 
@@ -34,6 +35,7 @@ from core.retrain.submit import NewPhoto
 from core.retrain.tables import retrain_photos, retrains
 from core.roles import Actor
 from core.users import read_user_record
+from core.versions import short_version
 from dashboard.resources import read_only, runtime, writing
 
 SCHEMA_TTL_SECONDS = 600
@@ -155,6 +157,39 @@ def history(user_id: str) -> list[Any]:
                 .limit(50)
             ).all()
         )
+
+
+def history_frame(rows: Sequence[Any]) -> pd.DataFrame:
+    """One row per retrain: who, why, photos, the gate, the training and the decision."""
+    return pd.DataFrame(
+        [
+            {
+                "#": item.id,
+                "asked": item.requested_at,
+                "by": item.requested_by,
+                "why": item.reason,
+                "status": item.status,
+                "photos": (item.gate or {}).get("figures", {}).get("count"),
+                "gate": (
+                    "passed"
+                    if (item.gate or {}).get("passed")
+                    else f"overridden: {item.override_reason}"
+                    if item.override_reason
+                    else "—"
+                ),
+                "new version": short_version(item.new_version) if item.new_version else "",
+                "decision": (
+                    f"{item.decision} by {item.decided_by}"
+                    if item.decision
+                    else "not yet"
+                    if item.status == "succeeded"
+                    else ""
+                ),
+                "error": item.error or "",
+            }
+            for item in rows
+        ]
+    )
 
 
 def start(actor: Actor, user_id: str, found: RetrainTarget) -> int:

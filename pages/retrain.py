@@ -323,29 +323,7 @@ def _history(user_id: str) -> None:
     st.subheader("Retrains run from this console")
     past = retrain_ui.history(user_id)
     if past:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "#": item.id,
-                        "asked": item.requested_at,
-                        "by": item.requested_by,
-                        "why": item.reason,
-                        "status": item.status,
-                        "photos": (item.gate or {}).get("figures", {}).get("count"),
-                        "gate": "passed"
-                        if (item.gate or {}).get("passed")
-                        else "overridden"
-                        if item.override_reason
-                        else "—",
-                        "new version": short_version(item.new_version) if item.new_version else "",
-                        "decision": item.decision or "",
-                    }
-                    for item in past
-                ]
-            ),
-            hide_index=True,
-        )
+        st.dataframe(retrain_ui.history_frame(past), hide_index=True)
     else:
         st.caption("None yet.")
 

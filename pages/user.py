@@ -15,6 +15,7 @@ from core.errors import DashboardError
 from core.live_diagnosis import LiveDiagnosis
 from core.redaction import redacted
 from core.repairs import repairs_available
+from core.retrain.plan import RETRAIN_FINDINGS
 from core.roles import Permission, allowed
 from core.timeline import build_timeline, how_far_behind, version_lines
 from core.versions import Level, short_version
@@ -27,6 +28,7 @@ from dashboard import (
     pictures,
     repair_ui,
     resources,
+    retrain_ui,
     scans,
     tables,
 )
@@ -40,7 +42,9 @@ _SHOW_NOTE = {
 }
 
 
-def _show_finding(finding: Finding, user_id: str, *, buttons: bool, versions: int) -> None:
+def _show_finding(
+    finding: Finding, user_id: str, *, buttons: bool, versions: int, retrain_link: bool
+) -> None:
     with st.container(border=True):
         st.badge(
             finding.severity.value,
@@ -57,6 +61,13 @@ def _show_finding(finding: Finding, user_id: str, *, buttons: bool, versions: in
                 label=f"Compare {proving.replace(',', ' · ')} on this user's images",
                 icon=":material/compare:",
                 query_params={"user": user_id, "columns": proving},
+            )
+        if finding.code in RETRAIN_FINDINGS and retrain_link:
+            st.page_link(
+                navigation.retrain_page(),
+                label="Retrain with the earlier photos plus new ones (the wizard checks them)",
+                icon=":material/model_training:",
+                query_params={"user": user_id},
             )
         if buttons:
             repair_ui.repair_button(finding, user_id)
@@ -76,7 +87,9 @@ def _replicate_part(problem: str | None, otherwise: str) -> None:
         st.warning(problem or otherwise)
 
 
-def _show_findings(found: LiveDiagnosis, *, may_repair: bool, repairs_why: str | None) -> None:
+def _show_findings(
+    found: LiveDiagnosis, *, may_repair: bool, may_retrain: bool, repairs_why: str | None
+) -> None:
     if _outage(found.problem):
         st.info(
             "The findings could not be checked now: Replicate is unavailable. The Users "
@@ -98,7 +111,11 @@ def _show_findings(found: LiveDiagnosis, *, may_repair: bool, repairs_why: str |
     versions = len(user_versions(found.facts.trainings)) if found.facts is not None else 0
     for finding in found.findings:
         _show_finding(
-            finding, found.user_id, buttons=may_repair and repairs_why is None, versions=versions
+            finding,
+            found.user_id,
+            buttons=may_repair and repairs_why is None,
+            versions=versions,
+            retrain_link=may_retrain,
         )
 
 
@@ -257,7 +274,12 @@ if found is not None:
         + _last_check_words(detail.user_id)
     )
     _photos_note(detail.user_id, comparison.stored)
-    _show_findings(found, may_repair=may_repair, repairs_why=None if available else why)
+    _show_findings(
+        found,
+        may_repair=may_repair,
+        may_retrain=allowed(actor, Permission.RETRAIN),
+        repairs_why=None if available else why,
+    )
     if may_repair and available:
         repair_ui.open_dialogs(actor, detail.user_id, found.facts)
 
@@ -275,6 +297,27 @@ else:
         drift_tables.timeline_frame(build_timeline(trainings, detail.versions)),
         column_config=drift_tables.timeline_columns(),
         hide_index=True,
+    )
+
+st.subheader("Retrains run from this console")
+try:
+    retrains_run = retrain_ui.history(detail.user_id)
+except DashboardError as exc:
+    retrains_run = []
+    st.warning(f"The console's retrains could not be read: {exc}")
+if retrains_run:
+    st.dataframe(retrain_ui.history_frame(retrains_run), hide_index=True)
+else:
+    st.caption(
+        "None: the retrains the wizard runs for this user (who, why, photos, gate, "
+        "decision) show here."
+    )
+if allowed(actor, Permission.RETRAIN):
+    st.page_link(
+        navigation.retrain_page(),
+        label="Open the retrain wizard",
+        icon=":material/model_training:",
+        query_params={"user": detail.user_id},
     )
 
 st.subheader("Pictures")

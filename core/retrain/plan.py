@@ -27,6 +27,10 @@ from core.versions import normalise_version
 RETRAIN_TRAINER = APP_TRAINER
 RETRAIN_TRAINER_VERSION = APP_TRAINER_VERSION
 
+# Findings whose fix is a retrain (their fix text is the drift engine's RETRAIN_ADVICE):
+# the User page links each to the wizard.
+RETRAIN_FINDINGS = frozenset({"DATASET_SHRANK", "DATASET_DEGRADED"})
+
 # What each input of the app's training means, for the wizard's parameter table.
 INPUT_MEANINGS: Mapping[str, str] = {
     "input_images": "the ZIP of training photos (the files API URL of the uploaded ZIP)",

@@ -1,0 +1,89 @@
+"""The Retrain page through the real entry in LIVE mode (AppTest), on the pages' world:
+admins only; the target read from the ledger; a draft started once; the User page links
+to the wizard and lists the console's retrains."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, delete, func, select
+from streamlit.testing.v1 import AppTest
+
+from core.db import make_engine
+from core.retrain.tables import retrains
+from tests.pages.conftest import EMAIL_OF, open_page, texts
+from tests.user_world import UserWorld
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def engine(pages_database_url: str) -> Iterator[Engine]:
+    built = make_engine(pages_database_url)
+    yield built
+    built.dispose()
+
+
+def _drafts(engine: Engine, user_id: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(retrains)
+                .where(retrains.c.user_id == user_id, retrains.c.status == "draft")
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("role", ["support", "product"])
+def test_only_admins_have_the_retrain_page(app_as: Callable[..., AppTest], role: str) -> None:
+    with pytest.raises(ValueError, match="Known pages"):
+        open_page(app_as(role), "retrain")  # not registered: unreachable, even by URL
+
+
+def test_an_admin_sees_where_the_retrain_goes_and_starts_one_draft(
+    app_as: Callable[..., AppTest], world: UserWorld, engine: Engine
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(retrains).where(retrains.c.user_id == world.stale))
+    at = open_page(app_as("admin"), "retrain", user=world.stale)
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "(the user's own model)" in shown and "(pinned)" in shown
+    start = next(button for button in at.button if button.label == "Start a retrain")
+    start.click().run()
+    assert not at.exception, at.exception
+    assert _drafts(engine, world.stale) == 1
+    at.run()  # the draft again: no second one
+    assert _drafts(engine, world.stale) == 1
+    assert "Add photos" in [button.label for button in at.button]
+    with engine.connect() as conn:
+        draft = conn.execute(select(retrains).where(retrains.c.user_id == world.stale)).one()
+    assert draft.requested_by == EMAIL_OF["admin"]
+    assert draft.destination and draft.trigger_word
+
+
+def test_a_user_without_a_succeeded_training_is_refused_plainly(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
+    at = open_page(app_as("admin"), "retrain", user=world.no_row)
+    assert not at.exception, at.exception
+    assert "no succeeded training on record" in texts(at)
+
+
+def test_the_user_page_offers_the_wizard_to_admins_only(
+    app_as: Callable[..., AppTest], world: UserWorld
+) -> None:
+    def retrain_links(role: str) -> list[str]:
+        at = open_page(app_as(role), "user", user=world.stale)
+        assert not at.exception, at.exception
+        assert "Retrains run from this console" in texts(at)
+        return [
+            element.proto.label
+            for element in at.get("page_link")
+            if "retrain" in element.proto.page.lower()
+        ]
+
+    assert "Open the retrain wizard" in retrain_links("admin")
+    assert retrain_links("support") == []
