@@ -147,6 +147,12 @@ def _state(conn: Connection, row: Any) -> RetrainState:
     )
 
 
+@st.cache_data(ttl=SCHEMA_TTL_SECONDS, show_spinner=False)
+def expected_seconds(trainer_version: str) -> float | None:
+    with read_only(runtime().ops_engine) as conn:
+        return follow.expected_seconds(conn, trainer_version)
+
+
 def history(user_id: str) -> list[Any]:
     with read_only(runtime().ops_engine) as conn:
         return list(

@@ -214,6 +214,10 @@ def _uploads(actor: Actor, retrain_id: int) -> None:
                 st.error(str(exc))
 
 
+def _duration(seconds: float) -> str:
+    return f"{round(seconds)} s" if seconds < 120 else f"{round(seconds / 60)} min"
+
+
 def _elapsed(since: datetime | None) -> str:
     if since is None:
         return "—"
@@ -244,9 +248,17 @@ def _live(actor: Actor, state: retrain_ui.RetrainState) -> None:
     if row.status in RETRAIN_RUNNING:
         fraction = (row.step or 0) / row.steps if row.steps else 0.0
         step = f"step {row.step}/{row.steps}" if row.steps else "waiting for the first step"
+        expected = retrain_ui.expected_seconds(row.trainer_version)
+        usual = (
+            f" · usually about {_duration(expected)} in all (the account's recent "
+            "trainings on this trainer)"
+            if expected
+            else ""
+        )
         st.progress(
             min(1.0, fraction),
-            text=f"{row.status}: {step} · {_elapsed(row.submitted_at or row.requested_at)} elapsed",
+            text=f"{row.status}: {step} · {_elapsed(row.submitted_at or row.requested_at)} "
+            f"elapsed{usual}",
         )
         st.caption("This carries on when you close the tab; come back any time.")
         reason = st.text_input("Why cancel", key=f"cancel_reason_{row.id}")

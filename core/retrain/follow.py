@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import logging
 import re
+import statistics
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from core import audit
 from core.errors import ReplicateError
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import Training
+from core.ledger.tables import trainings
 from core.retrain.tables import retrains
 from core.roles import Actor, Permission, require
 
@@ -48,6 +50,28 @@ def progress_of(logs: str | None) -> Progress | None:
         return None
     step, steps = found[-1]
     return Progress(int(step), int(steps))
+
+
+def expected_seconds(conn: Connection, trainer_version: str, *, sample: int = 50) -> float | None:
+    """How long a training on this trainer version usually takes: the median of the
+    account's last ``sample`` succeeded ones in the training history (None: none known)."""
+    took = func.extract("epoch", trainings.c.completed_at - trainings.c.created_at)
+    durations = [
+        float(value)
+        for value in conn.execute(
+            select(took)
+            .where(
+                trainings.c.trainer_version == trainer_version,
+                trainings.c.status == "succeeded",
+                trainings.c.completed_at.is_not(None),
+                trainings.c.created_at.is_not(None),
+            )
+            .order_by(trainings.c.created_at.desc())
+            .limit(sample)
+        ).scalars()
+        if value is not None and value >= 0
+    ]
+    return statistics.median(durations) if durations else None
 
 
 def follow(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> float | None:

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from core.errors import Conflict, PermissionDenied
 from core.gateway.values import is_version_hash
 from core.repairs.apply import undo_repair
-from core.retrain.follow import follow, progress_of
+from core.retrain.follow import expected_seconds, follow, progress_of
 from core.retrain.promote import current_row, keep, promote
 from core.retrain.submit import submit
 from core.retrain.tables import retrains
@@ -60,6 +60,9 @@ def test_a_succeeded_retrain_records_the_new_bare_version_and_awaits_a_decision(
     assert row.new_weights and row.error is None  # and it is the model's latest
     assert row.active  # the user's retrain until promoted or kept
     assert row.steps and row.step == row.steps
+    with world.engine.connect() as conn:  # the ledger knows the world's own trainings
+        expected = expected_seconds(conn, row.trainer_version)
+    assert expected is not None and expected >= 0
 
 
 @pytest.mark.parametrize(("outcome", "status"), [("fail", "failed"), ("abort", "aborted")])
