@@ -275,7 +275,8 @@ def nightly(context: JobContext, timestamp: int) -> None:
     queueing_lock="maintenance",
 )
 async def maintain(context: JobContext, timestamp: int) -> None:
-    """Every minute: run again the jobs of workers that died, give up on scans whose
+    """Every minute: run again the jobs of workers that died, queue again the next step
+    of a retrain whose job chain stopped, give up on scans whose
     heartbeat stopped (their workers are gone for good), forget old finished jobs."""
     manager = context.app.job_manager
     for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS):
@@ -293,10 +294,21 @@ async def maintain(context: JobContext, timestamp: int) -> None:
         include_aborted=True,
     )
     services = services_of(context)
+    for step, retrain_id in await asyncio.to_thread(_resume_retrains, services):
+        log.warning("retrain %s had stopped; its %s step is queued again", retrain_id, step)
     stale_after = context.additional_context[STALE_AFTER_KEY]
     reaped = await asyncio.to_thread(_reap, services, stale_after)
     for scan_id in reaped:
         log.warning("scan %s had no heartbeat for %s and was marked failed", scan_id, stale_after)
+
+
+def _resume_retrains(services: ScanServices) -> list[tuple[str, int]]:
+    with services.ops_engine.begin() as conn:
+        found = retrain_follow.stalled(conn)
+        for step, retrain_id in found:
+            task = TaskName.SUBMIT_RETRAIN if step == "submit" else TaskName.FOLLOW_RETRAIN
+            defer_retrain(conn, task, retrain_id)  # nothing when that step is queued already
+    return found
 
 
 def _reap(services: ScanServices, stale_after: Any) -> list[int]:

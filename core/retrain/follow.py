@@ -17,6 +17,7 @@ import logging
 import re
 import statistics
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, func, select, update
 
@@ -208,3 +209,29 @@ def cancel(
                 "status": row.status,
             },
         )
+
+
+# A retrain in flight whose steps wrote nothing for this long has lost its job chain (a
+# worker killed between two steps): the maintenance job queues its next step again.
+STALLED_AFTER = timedelta(minutes=5)
+
+
+def stalled(conn: Connection, *, older_than: timedelta = STALLED_AFTER) -> list[tuple[str, int]]:
+    """(step, retrain id) for every retrain whose job chain stopped: ``submit`` for one not
+    yet created (safe: a create already claimed is looked for, never sent again),
+    ``follow`` for one training or succeeded without its gate yet."""
+    quiet = (
+        func.coalesce(retrains.c.heartbeat_at, retrains.c.requested_at) < func.now() - older_than
+    )
+    rows = conn.execute(
+        select(retrains.c.id, retrains.c.status).where(
+            quiet,
+            retrains.c.active,
+            (retrains.c.status.in_(("submitting", "creating", "starting", "processing")))
+            | ((retrains.c.status == "succeeded") & retrains.c.comparison_id.is_(None)),
+        )
+    ).all()
+    return [
+        ("submit" if row.status in ("submitting", "creating") else "follow", int(row.id))
+        for row in rows
+    ]

@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from core.errors import Conflict, PermissionDenied
 from core.gateway.values import is_version_hash
 from core.repairs.apply import undo_repair
-from core.retrain.follow import expected_seconds, follow, progress_of
+from core.retrain.follow import expected_seconds, follow, progress_of, stalled
 from core.retrain.promote import current_row, keep, promote
 from core.retrain.submit import submit
 from core.retrain.tables import retrains
@@ -149,3 +149,27 @@ def test_promotion_refuses_a_row_changed_since_it_was_read_and_non_admins(world:
                 reason="ok",
             )
     assert _app_row(world, user_id)["replicate_version_id"] == before["replicate_version_id"]
+
+
+def test_a_retrain_whose_job_chain_stopped_is_found_for_the_maintenance_job(
+    world: World,
+) -> None:
+    retrain_id, plan = _draft(world, world.users.stale_user)
+    _confirm(world, ADMINS[0], retrain_id, plan)
+    with world.engine.begin() as conn:
+        assert (("submit", retrain_id) in stalled(conn)) is False  # just confirmed: not quiet
+        conn.execute(
+            text("UPDATE ops.retrains SET heartbeat_at = now() - interval '1 hour' WHERE id = :id"),
+            {"id": retrain_id},
+        )
+        assert ("submit", retrain_id) in stalled(conn)
+        conn.execute(
+            text("UPDATE ops.retrains SET status = 'processing' WHERE id = :id"),
+            {"id": retrain_id},
+        )
+        assert ("follow", retrain_id) in stalled(conn)
+        conn.execute(
+            text("UPDATE ops.retrains SET status = 'failed', active = false WHERE id = :id"),
+            {"id": retrain_id},
+        )
+        assert all(found != retrain_id for _, found in stalled(conn))  # ended: nothing to do
