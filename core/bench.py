@@ -252,6 +252,14 @@ def compare() -> dict[str, Any]:
     return compare_figures()
 
 
+def retrain() -> dict[str, Any]:
+    """The retrain wizard's per-photo checks of 25 photos of 12 MP on every core vs a bare
+    decode, and 20 concurrent submits of one retrain vs one submit (``core.retrain.bench``)."""
+    from core.retrain.bench import retrain_figures
+
+    return retrain_figures()
+
+
 FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
@@ -260,6 +268,7 @@ FIGURES: dict[str, Figure] = {
     "users_finding_filter": users_finding_filter,
     "users_page_replicate_down": users_page_replicate_down,
     "compare": compare,
+    "retrain": retrain,
 }
 
 
