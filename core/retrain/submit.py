@@ -56,6 +56,7 @@ SUBMIT_ACTION = "retrain:submit"
 # (the database's clock and Replicate's differ).
 CLOCK_SLACK = timedelta(minutes=2)
 MAX_PHOTOS = 40
+UPLOAD_CLAIM_TIMEOUT = timedelta(minutes=5)
 MAX_PHOTO_BYTES = 15 * 1024 * 1024
 
 
@@ -297,6 +298,8 @@ def submit(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str:
     if row.status != "submitting":
         return str(row.status)  # submitted already, or ended
     if row.zip_url is None:
+        if not _claim_upload(engine, retrain_id):
+            return "submitting"  # another run is building and uploading the ZIP
         try:
             _upload(engine, gateway, row)
         except DashboardError as exc:
@@ -334,6 +337,28 @@ def submit(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str:
     except ReplicateError as exc:
         return _end(engine, retrain_id, "failed", f"Replicate refused the training: {exc}")
     return _attach(engine, retrain_id, training, found_by_listing=False)
+
+
+def _claim_upload(engine: Engine, retrain_id: int) -> bool:
+    """Whether this run builds and uploads the ZIP: one run at a time (a run that died
+    is taken over after ``UPLOAD_CLAIM_TIMEOUT``). Re-encoding 40 photos and uploading them
+    is the slow part of a submit; racing runs need not all do it."""
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                update(retrains)
+                .where(
+                    retrains.c.id == retrain_id,
+                    retrains.c.status == "submitting",
+                    retrains.c.zip_url.is_(None),
+                    retrains.c.upload_claimed_at.is_(None)
+                    | (retrains.c.upload_claimed_at < func.now() - UPLOAD_CLAIM_TIMEOUT),
+                )
+                .values(upload_claimed_at=func.now(), heartbeat_at=func.now())
+                .returning(retrains.c.id)
+            ).one_or_none()
+            is not None
+        )
 
 
 def _upload(engine: Engine, gateway: ReplicateGateway, row: Any) -> None:

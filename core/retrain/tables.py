@@ -89,6 +89,7 @@ retrains = Table(
     Column("zip_sha256", Text),
     Column("zip_bytes", BigInteger),
     Column("zip_url", Text),  # the files API's URL of the uploaded ZIP
+    Column("upload_claimed_at", TIMESTAMP(timezone=True)),  # one run builds and uploads it
     Column("training_id", Text, unique=True),
     Column("claimed_at", TIMESTAMP(timezone=True)),  # when the create was claimed
     Column("submitted_at", TIMESTAMP(timezone=True)),

@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("zip_sha256", sa.Text()),
         sa.Column("zip_bytes", sa.BigInteger()),
         sa.Column("zip_url", sa.Text()),
+        sa.Column("upload_claimed_at", sa.TIMESTAMP(timezone=True)),
         sa.Column("training_id", sa.Text(), unique=True),
         sa.Column("claimed_at", sa.TIMESTAMP(timezone=True)),
         sa.Column("submitted_at", sa.TIMESTAMP(timezone=True)),
