@@ -201,16 +201,20 @@ def decode_photo(
     *,
     byte_size: int | None = None,
     limits: ZipLimits | None = None,
+    long_side: int = WORKING_LONG_SIDE,
 ) -> ZipPhoto | SkippedMember:
     """The photo in ``stream`` (seekable, binary) upright and in RGB, or why it is skipped.
 
     ``byte_size`` is the file's size when known (a ZIP member's, an upload's): it skips
     empty and oversized files unread and tells a truncated JPEG from a whole one. Never
     raises for what the file holds: every failure is a ``SkippedMember`` with the reason.
+    ``long_side`` (at most ``WORKING_LONG_SIDE``) bounds the decoded copy: checks that
+    read faces at 800 px need less than a re-encode does, and a JPEG then decodes at a
+    reduced DCT scale (a 12 MP photo in a quarter of the time).
     """
     limits = limits or ZipLimits()
     try:
-        outcome = _decode(name, stream, byte_size, limits)
+        outcome = _decode(name, stream, byte_size, limits, long_side)
     except (zipfile.BadZipFile, zlib.error) as exc:  # the ZIP member itself is damaged
         outcome = f"cannot unpack: {exc}"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -365,7 +369,7 @@ def _unsafe_name_reason(info: zipfile.ZipInfo) -> str | None:
 
 
 def _decode(
-    name: str, stream: IO[bytes], byte_size: int | None, limits: ZipLimits
+    name: str, stream: IO[bytes], byte_size: int | None, limits: ZipLimits, long_side: int
 ) -> ZipPhoto | str:
     if byte_size == 0:
         return "empty file"
@@ -383,7 +387,7 @@ def _decode(
         reason = _header_reason(opened, byte_size, limits, heif_ok)
         if reason is not None:
             return reason
-        return _decode_opened(name, opened)
+        return _decode_opened(name, opened, long_side)
 
 
 def _what_it_is(stream: IO[bytes], heif_ok: bool) -> str:
@@ -443,13 +447,13 @@ def _least_jpeg_bytes(width: int, height: int) -> int:
     return math.ceil(width / 8) * math.ceil(height / 8) // 8
 
 
-def _decode_opened(name: str, image: Image.Image) -> ZipPhoto | str:
+def _decode_opened(name: str, image: Image.Image, long_side: int) -> ZipPhoto | str:
     """Decode a photo whose header passed: shrunk as it is decoded, then upright and RGB."""
     source_format = str(image.format)
     table = _luminance_table(image) if source_format in JPEG_FORMATS else None
     orientation = _orientation(image)
     width, height = image.size
-    target = _fit(image.size, WORKING_LONG_SIDE)
+    target = _fit(image.size, min(long_side, WORKING_LONG_SIDE))
     if source_format in JPEG_FORMATS:
         # libjpeg's DCT scaling: decode at 1/2, 1/4 or 1/8 when that still covers target.
         image.draft(image.mode, target)

@@ -61,6 +61,7 @@ from core.gateway.limits import RateLimits
 from core.imaging import SkippedMember, decode_photo
 from core.ledger.sync import ledger_for_user, sync_ledger
 from core.retrain.checks import PhotoFacts, judge_for_retrain, measure_for_retrain
+from core.retrain.draft import CHECK_LONG_SIDE
 from core.retrain.plan import (
     RETRAIN_TRAINER,
     RETRAIN_TRAINER_VERSION,
@@ -184,7 +185,9 @@ def _checks(files: Sequence[tuple[str, bytes]], workers: int) -> _ChecksRun:
     def check(file: tuple[str, bytes]) -> tuple[PhotoFacts, float, float]:
         name, content = file
         started = time.perf_counter()
-        decoded = decode_photo(name, io.BytesIO(content), byte_size=len(content))
+        decoded = decode_photo(
+            name, io.BytesIO(content), byte_size=len(content), long_side=CHECK_LONG_SIDE
+        )
         decoded_at = time.perf_counter()
         if isinstance(decoded, SkippedMember):
             raise RuntimeError(f"{name} did not decode: {decoded.reason}")

@@ -36,6 +36,10 @@ from core.retrain.checks import (
 from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS
 from core.retrain.tables import retrain_photos, retrains
 
+# The checks read faces at 800 px and sharpness at a 512 px short side: a 1024 px copy
+# holds both (a 2:1 photo keeps 512 px on its short side), and a phone's 12 MP JPEG
+# decodes at half scale instead of in full (the packaged ZIP still gets up to 2048 px).
+CHECK_LONG_SIDE = 1024
 THUMBNAIL_SIDE = 256
 THUMBNAIL_QUALITY = 80
 
@@ -143,7 +147,9 @@ def measure_draft(engine: Engine, reader: FaceReader, retrain_id: int) -> int:
                 )
             ).one()
         content = bytes(photo.content)
-        decoded = decode_photo(photo.name, io.BytesIO(content), byte_size=len(content))
+        decoded = decode_photo(
+            photo.name, io.BytesIO(content), byte_size=len(content), long_side=CHECK_LONG_SIDE
+        )
         if isinstance(decoded, SkippedMember):
             values: dict[str, Any] = {
                 "facts": {"unreadable": decoded.reason},
