@@ -22,7 +22,7 @@ from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS
 from core.retrain.tables import RETRAIN_RUNNING
 from core.roles import Actor, Role
 from core.versions import short_version
-from dashboard import identity, navigation, retrain_ui
+from dashboard import compare_ui, compare_view, identity, navigation, retrain_ui
 from dashboard.resources import runtime
 
 CONFIRM = "retrain_confirm"
@@ -297,6 +297,15 @@ def _decision(actor: Actor, state: retrain_ui.RetrainState) -> None:
         )
         if state.reading is not None:
             (st.success if state.reading.not_worse else st.error)(state.reading.sentence)
+            with st.expander("The gate's images: A the current version, B the new one"):
+                try:
+                    view = compare_ui.comparison(row.comparison_id)
+                except DashboardError as exc:
+                    st.error(str(exc))
+                else:
+                    compare_view.images_grid(actor, view)
+                    if view.stats:
+                        st.dataframe(compare_view.stats_frame(view), hide_index=True)
         else:
             st.info(f"The comparison is {state.comparison_status}: images appear as they finish.")
     else:
