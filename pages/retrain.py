@@ -98,8 +98,8 @@ def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None
         st.rerun()
 
 
-def _keep_toggled(actor: Actor, retrain_id: int, position: int) -> None:
-    kept = bool(st.session_state[f"keep_{retrain_id}_{position}"])
+def _keep_toggled(actor: Actor, retrain_id: int, position: int, key: str) -> None:
+    kept = bool(st.session_state[key])
     try:
         retrain_ui.set_kept(actor, retrain_id, position, kept)
     except DashboardError as exc:
@@ -121,12 +121,15 @@ def _photo_grid(actor: Actor, state: retrain_ui.RetrainState) -> None:
                 st.markdown(f"{verdict} `{photo.name}` · {photo.source}")
                 for reason in photo.reasons:
                     st.caption(reason)
+                # The stored choice is part of the key: a photo the checks drop shows
+                # unticked at once (a widget keeps its own state under an unchanged key).
+                key = f"keep_{state.row.id}_{photo.position}_{photo.kept}"
                 st.checkbox(
                     "keep",
                     value=bool(photo.kept),
-                    key=f"keep_{state.row.id}_{photo.position}",
+                    key=key,
                     on_change=_keep_toggled,
-                    args=(actor, state.row.id, photo.position),
+                    args=(actor, state.row.id, photo.position, key),
                     disabled=photo.verdict == "reject" and not photo.kept,
                 )
 
