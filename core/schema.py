@@ -49,6 +49,11 @@ ops_metadata = MetaData(schema=OPS_SCHEMA)
 QUEUE_TABLE_PREFIX = "procrastinate_"
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's SQL: ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
 def ops_objects_only(name: str | None, type_: str, parent_names: object) -> bool:
     """What Alembic's autogenerate compares: schema ops only (never the app's tables),
     and not procrastinate's tables (migration 0004 installs them from its own SQL)."""

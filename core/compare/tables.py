@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from core.schema import ops_metadata
+from core.schema import one_of, ops_metadata
 
 COMPARISON_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 ACTIVE_COMPARISON = ("queued", "running")
@@ -55,10 +55,6 @@ IMAGE_STATUSES = (
 )
 IMAGE_ENDED = ("succeeded", "failed", "canceled", "aborted")
 VOTE_CHOICES = ("x", "y", "tie", "both_bad")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 comparisons = Table(
@@ -89,7 +85,7 @@ comparisons = Table(
     Column("error", Text),
     Column("heartbeat_at", TIMESTAMP(timezone=True)),
     Column("finished_at", TIMESTAMP(timezone=True)),
-    CheckConstraint(_in("status", COMPARISON_STATUSES), name="ck_comparisons_status"),
+    CheckConstraint(one_of("status", COMPARISON_STATUSES), name="ck_comparisons_status"),
     Index("ix_comparisons_user", "user_id", "requested_at"),
     Index("ix_comparisons_requested", "requested_by", "requested_at"),
 )
@@ -119,7 +115,7 @@ comparison_images = Table(
     Column("scores", JSONB),
     Column("predict_time", Float),
     Column("updated_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint(_in("status", IMAGE_STATUSES), name="ck_comparison_images_status"),
+    CheckConstraint(one_of("status", IMAGE_STATUSES), name="ck_comparison_images_status"),
     UniqueConstraint("comparison_id", "letter", "seed", name="uq_comparison_images_cell"),
 )
 
@@ -176,7 +172,7 @@ review_votes = Table(
     Column("choice", Text, nullable=False),  # x, y (the images, not the sides), tie, both_bad
     Column("x_on_left", Boolean, nullable=False),  # sides are randomised: x was shown left
     Column("voted_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint(_in("choice", VOTE_CHOICES), name="ck_review_votes_choice"),
+    CheckConstraint(one_of("choice", VOTE_CHOICES), name="ck_review_votes_choice"),
     UniqueConstraint("pair_id", "voter", name="uq_review_votes_one_per_voter"),
 )
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from core.schema import ops_metadata
+from core.schema import one_of, ops_metadata
 
 # draft: photos being chosen and checked; submitting: confirmed, the ZIP being built and
 # uploaded; creating: the training create claimed (sent, or about to be); starting,
@@ -53,10 +53,6 @@ RETRAIN_RUNNING = ("submitting", "creating", "starting", "processing")
 RETRAIN_ENDED = ("succeeded", "failed", "canceled", "aborted", "lost")
 DECISIONS = ("promoted", "kept")
 PHOTO_SOURCES = ("previous", "upload")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 retrains = Table(
@@ -105,9 +101,9 @@ retrains = Table(
     Column("decided_by", Text),
     Column("decided_at", TIMESTAMP(timezone=True)),
     Column("decision_reason", Text),
-    CheckConstraint(_in("status", RETRAIN_STATUSES), name="ck_retrains_status"),
+    CheckConstraint(one_of("status", RETRAIN_STATUSES), name="ck_retrains_status"),
     CheckConstraint(
-        f"decision IS NULL OR {_in('decision', DECISIONS)}", name="ck_retrains_decision"
+        f"decision IS NULL OR {one_of('decision', DECISIONS)}", name="ck_retrains_decision"
     ),
     Index(
         "uq_retrains_one_active_per_user",
@@ -137,7 +133,7 @@ retrain_photos = Table(
     Column("reasons", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("kept", Boolean, nullable=False, server_default=text("true")),
     PrimaryKeyConstraint("retrain_id", "position", name="pk_retrain_photos"),
-    CheckConstraint(_in("source", PHOTO_SOURCES), name="ck_retrain_photos_source"),
+    CheckConstraint(one_of("source", PHOTO_SOURCES), name="ck_retrain_photos_source"),
     CheckConstraint(
         "verdict IS NULL OR verdict IN ('ok', 'warn', 'reject')", name="ck_retrain_photos_verdict"
     ),
