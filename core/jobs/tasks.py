@@ -31,6 +31,7 @@ from core.retrain import follow as retrain_follow
 from core.retrain import gate as retrain_gate
 from core.retrain import submit as retrain_submit
 from core.retrain.gate import GateSettings
+from core.retrain.measure import PhotoMeasurer
 from core.roles import Actor, Role
 from core.scan.batch import check_batch
 from core.scan.follow import follow_scan
@@ -57,6 +58,7 @@ SERVICES_KEY = "services"
 STALE_AFTER_KEY = "stale_after"
 COMPARE_KEY = "compare"
 RETRAIN_KEY = "retrain"
+PHOTO_MEASURER_KEY = "photo_measurer"
 
 
 def services_of(context: JobContext) -> ScanServices:
@@ -368,7 +370,8 @@ def check_retrain(context: JobContext, retrain_id: int) -> None:
     then the kept ones judged together."""
     services = services_of(context)
     problem = retrain_draft.load_previous(services.ops_engine, services.gateway, retrain_id)
-    retrain_draft.measure_draft(services.ops_engine, services.face_reader(), retrain_id)
+    measurer: PhotoMeasurer = context.additional_context[PHOTO_MEASURER_KEY]
+    retrain_draft.measure_draft(services.ops_engine, measurer, retrain_id)
     with services.ops_engine.begin() as conn:
         retrain_draft.rejudge(conn, retrain_id)
         if problem:

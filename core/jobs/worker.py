@@ -8,7 +8,10 @@ Any number of workers on any number of machines pointed at the same database sha
 queue; ``--queue`` lets a machine take only some work (``datasets`` is dlib, CPU-bound).
 
 Tasks are plain functions, so they run on a thread pool of ``concurrency`` threads; each
-thread gets its own dlib face reader, so photos are read in parallel.
+thread gets its own dlib face reader, so photos are read in parallel. A retrain draft's
+checks run on processes of their own instead, one per core (``core.retrain.measure``:
+dlib's face descriptor holds the GIL), started by the first draft and stopped with the
+worker.
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from core.faces import FaceReaders
 from core.jobs.app import Queue, app
 from core.jobs.tasks import (
     COMPARE_KEY,
+    PHOTO_MEASURER_KEY,
     RETRAIN_KEY,
     SERVICES_KEY,
     STALE_AFTER_KEY,
     attach_schedules,
 )
 from core.retrain.gate import GateSettings
+from core.retrain.measure import PhotoMeasurer
 from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.heartbeat import beat_seconds
 from core.scan.services import ScanServices
@@ -83,6 +88,8 @@ def run_worker(
 ) -> None:
     """Run jobs until stopped (or, with ``wait=False``, until the queues are empty)."""
     runtime = start_runtime(settings, seed_demo=False, replicate=BATCH, start_worker=False)
+    # The retrain checks' processes (one per core), started by the first draft to check.
+    measurer = PhotoMeasurer()
     try:
         ops_url = runtime.ops_engine.url.render_as_string(hide_password=False)
         connector = PsycopgConnector(
@@ -105,12 +112,14 @@ def run_worker(
                 daily_budget_usd=settings.compare_daily_budget_usd,
                 auto_promote=settings.retrain_auto_promote,
             ),
+            PHOTO_MEASURER_KEY: measurer,
         }
         with app.replace_connector(connector):
             asyncio.run(
                 _work(concurrency=concurrency, queues=queues, name=name, wait=wait, context=context)
             )
     finally:
+        measurer.close()
         runtime.gateway.close()
         runtime.engine.dispose()
         if runtime.ops_engine is not runtime.engine:

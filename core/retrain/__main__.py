@@ -40,7 +40,6 @@ from sqlalchemy import Connection, func, select
 
 from core.config import Mode, get_settings
 from core.errors import ConfigError, DashboardError, DataRejected, NotFound, ReplicateError
-from core.faces import FaceReader
 from core.jobs.app import TaskName
 from core.jobs.tasks import defer_retrain
 from core.ledger.sync import ledger_for_user, sync_ledger
@@ -49,6 +48,7 @@ from core.repairs.rows import read_row
 from core.retrain import draft, follow, promote, submit
 from core.retrain.checks import GateResult
 from core.retrain.gate import gate_outcome
+from core.retrain.measure import PhotoMeasurer
 from core.retrain.plan import (
     RETRAIN_TRAINER,
     RETRAIN_TRAINER_VERSION,
@@ -320,7 +320,8 @@ def check_command(
     _note(f"draft retrain #{retrain_id}: loading the earlier trainings' photos")
     problem = draft.load_previous(runtime.ops_engine, runtime.gateway, retrain_id)
     _note(f"draft retrain #{retrain_id}: checking every photo (faces, size, sharpness, light)")
-    draft.measure_draft(runtime.ops_engine, FaceReader(), retrain_id)
+    with PhotoMeasurer() as measurer:
+        draft.measure_draft(runtime.ops_engine, measurer, retrain_id)
     with runtime.ops_engine.begin() as conn:
         draft.rejudge(conn, retrain_id)
         if problem:

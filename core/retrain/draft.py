@@ -12,17 +12,15 @@ from __future__ import annotations
 import io
 import statistics
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from PIL import Image
 from sqlalchemy import Connection, Engine, func, select, update
 
 from core.drift.facts import DatasetFacts
 from core.errors import DashboardError
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.imaging import SkippedMember, ZipPhoto, decode_photo, read_zip_photos
+from core.imaging import ZipPhoto, read_zip_photos
 from core.ledger.datasets import MAX_ZIP_BYTES, load_dataset_facts
 from core.retrain.checks import (
     GateResult,
@@ -30,18 +28,11 @@ from core.retrain.checks import (
     PhotoJudgement,
     gate,
     judge_for_retrain,
-    measure_for_retrain,
     unreadable,
 )
+from core.retrain.measure import PhotoMeasurer
 from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS
 from core.retrain.tables import retrain_photos, retrains
-
-# The checks read faces at 800 px and sharpness at a 512 px short side: a 1024 px copy
-# holds both (a 2:1 photo keeps 512 px on its short side), and a phone's 12 MP JPEG
-# decodes at half scale instead of in full (the packaged ZIP still gets up to 2048 px).
-CHECK_LONG_SIDE = 1024
-THUMBNAIL_SIDE = 256
-THUMBNAIL_QUALITY = 80
 
 
 def load_previous(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str | None:
@@ -125,9 +116,10 @@ def _photo_members(body: bytes) -> list[tuple[str, bytes]]:
         ]
 
 
-def measure_draft(engine: Engine, reader: FaceReader, retrain_id: int) -> int:
-    """Measure every photo of the draft not measured yet (one at a time, no connection held
-    while dlib runs); how many were measured."""
+def measure_draft(engine: Engine, measurer: PhotoMeasurer, retrain_id: int) -> int:
+    """Measure every photo of the draft not measured yet, on the measurer's processes (each
+    photo's bytes read only as it is about to be measured, no connection held while dlib
+    runs, each result written as it is ready); how many were measured."""
     with engine.connect() as conn:
         waiting = (
             conn.execute(
@@ -138,29 +130,33 @@ def measure_draft(engine: Engine, reader: FaceReader, retrain_id: int) -> int:
             .scalars()
             .all()
         )
-    for position in waiting:
-        with engine.connect() as conn:
-            photo = conn.execute(
-                select(retrain_photos.c.name, retrain_photos.c.content).where(
-                    retrain_photos.c.retrain_id == retrain_id,
-                    retrain_photos.c.position == position,
-                )
-            ).one()
-        content = bytes(photo.content)
-        decoded = decode_photo(
-            photo.name, io.BytesIO(content), byte_size=len(content), long_side=CHECK_LONG_SIDE
-        )
-        if isinstance(decoded, SkippedMember):
-            values: dict[str, Any] = {
-                "facts": {"unreadable": decoded.reason},
+
+    names: dict[int, str] = {}
+
+    def files() -> Iterator[tuple[int, str, bytes]]:
+        for position in waiting:
+            with engine.connect() as conn:
+                photo = conn.execute(
+                    select(retrain_photos.c.name, retrain_photos.c.content).where(
+                        retrain_photos.c.retrain_id == retrain_id,
+                        retrain_photos.c.position == position,
+                    )
+                ).one()
+            names[position] = photo.name
+            yield position, photo.name, bytes(photo.content)
+
+    for position, measured in measurer.measure(files()):
+        values: dict[str, Any]
+        if measured.facts is None:
+            reason = measured.unreadable or "cannot be read"
+            values = {
+                "facts": {"unreadable": reason},
                 "verdict": "reject",
-                "reasons": list(unreadable(photo.name, decoded.reason).reasons),
+                "reasons": list(unreadable(names[position], reason).reasons),
                 "kept": False,
             }
         else:
-            facts = measure_for_retrain(decoded, reader)
-            values = {"facts": facts.to_dict(), "thumbnail": _thumbnail(decoded)}
-            decoded.image.close()
+            values = {"facts": measured.facts.to_dict(), "thumbnail": measured.thumbnail}
         with engine.begin() as conn:
             conn.execute(
                 update(retrain_photos)
@@ -172,14 +168,6 @@ def measure_draft(engine: Engine, reader: FaceReader, retrain_id: int) -> int:
                 .values(**values)
             )
     return len(waiting)
-
-
-def _thumbnail(photo: ZipPhoto) -> bytes:
-    image = photo.image.copy()
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
-    return out.getvalue()
 
 
 def rejudge(conn: Connection, retrain_id: int) -> tuple[PhotoJudgement, ...]:

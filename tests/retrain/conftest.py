@@ -1,8 +1,20 @@
 """The retrain tests' world: the job tests' own (a database of each test's own, a small
-world of users trained on the session's sandbox, real worker processes)."""
+world of users trained on the session's sandbox, real worker processes), and the retrain
+checks' measuring processes, started once for the session."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from core.retrain.measure import PhotoMeasurer
 from tests.jobs.conftest import workers, world
 
-__all__ = ["workers", "world"]
+__all__ = ["photo_measurer", "workers", "world"]
+
+
+@pytest.fixture(scope="session")
+def photo_measurer() -> Iterator[PhotoMeasurer]:
+    with PhotoMeasurer(2) as measurer:
+        yield measurer
