@@ -156,7 +156,8 @@ class ZipPhoto:
 
     ``size`` is the photo's own upright size, before any shrinking. ``luminance_table``
     is the JPEG's first quantisation table as stored (None for other formats); decoding
-    to RGB loses it, so it is kept here.
+    to RGB loses it, so it is kept here. ``orientation`` is the EXIF orientation (2-8)
+    that was applied to make it upright; None when it was stored upright.
     """
 
     name: str
@@ -164,6 +165,7 @@ class ZipPhoto:
     source_format: str
     luminance_table: tuple[int, ...] | None
     size: tuple[int, int]
+    orientation: int | None = None
 
 
 def read_zip_photos(
@@ -469,7 +471,7 @@ def _decode_opened(name: str, image: Image.Image, long_side: int) -> ZipPhoto | 
         working = working.transpose(_UPRIGHT[orientation])
         if orientation in _SWAPS_SIDES:
             upright = (height, width)
-    return ZipPhoto(name, working, source_format, table, upright)
+    return ZipPhoto(name, working, source_format, table, upright, orientation)
 
 
 def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:

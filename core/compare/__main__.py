@@ -19,21 +19,20 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 
+from core.cli import note, refresh_ledger, start_cli_runtime
 from core.compare.foreground import run_here
 from core.compare.plan import DEFAULT_SEEDS, MAX_SEEDS, plan_comparison, read_compare_facts
 from core.compare.request import request_comparison
 from core.compare.run import CompareSettings
 from core.compare.tables import comparison_images, comparisons
-from core.config import Mode, get_settings
-from core.errors import ConfigError, DashboardError, ReplicateError
+from core.config import Mode
+from core.errors import DashboardError
 from core.faces import SharedReaders
-from core.ledger.sync import sync_ledger
-from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.services import ScanServices
 from core.staff import staff_actor
 
@@ -78,25 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.seeds <= MAX_SEEDS:
         parser.error(f"--seeds must be between 1 and {MAX_SEEDS}")
-    try:
-        settings = get_settings()
-        runtime = start_runtime(
-            settings,
-            seed_demo=settings.mode is Mode.DEMO,
-            progress=_note,
-            replicate=BATCH,
-            start_worker=args.background,
-        )
-    except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}{os.linesep}")
-        return 2
-    except DashboardError as exc:
-        sys.stderr.write(f"error: the console could not start: {exc}{os.linesep}")
-        return 1
+    started = start_cli_runtime(start_worker=args.background)
+    if isinstance(started, int):
+        return started
+    settings, runtime = started
     try:
         with runtime.ops_engine.connect() as ops:
             actor = staff_actor(ops, args.actor, demo=settings.mode is Mode.DEMO)
-        refresh_ledger(runtime, _note)
+        refresh_ledger(runtime)
         with runtime.engine.connect() as app, runtime.ops_engine.connect() as ops:
             facts = read_compare_facts(app, ops, args.user)
         plan = plan_comparison(
@@ -108,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed_count=args.seeds,
             repeat=not args.no_repeat,
         )
-        for note in plan.notes:
-            _note(note)
+        for line in plan.notes:
+            note(line)
         with runtime.ops_engine.begin() as conn:
             comparison_id = request_comparison(
                 conn,
@@ -120,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 daily_budget_usd=settings.compare_daily_budget_usd,
                 background=args.background,
             )
-        _note(
+        note(
             f"comparison #{comparison_id}: {plan.image_count} images, estimated "
             f"${plan.estimate_usd(settings.compare_price_per_image_usd)}"
         )
@@ -139,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             comparison_id,
             deadline_seconds=FOREGROUND_DEADLINE_SECONDS,
-            progress=_note,
+            progress=note,
         )
         result = comparison_json(runtime.ops_engine, comparison_id)
     except DashboardError as exc:
@@ -151,16 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime.ops_engine.dispose()
     _print(args.json, result)
     return 0
-
-
-def refresh_ledger(runtime: Runtime, note: Callable[[str], None]) -> None:
-    """Bring the training history up to date (new versions since the last scan)."""
-    try:
-        sync_ledger(
-            ops_engine=runtime.ops_engine, app_engine=runtime.engine, gateway=runtime.gateway
-        )
-    except ReplicateError as exc:
-        note(f"the training history could not be refreshed ({exc}); using what is stored")
 
 
 def comparison_json(ops_engine: Any, comparison_id: int) -> dict[str, Any]:
@@ -205,10 +183,6 @@ def _print(as_json: bool, result: dict[str, Any]) -> None:
     for line in result.get("verdict") or []:
         lines.append(f"  {line}")
     sys.stdout.write(os.linesep.join(lines) + os.linesep)
-
-
-def _note(message: str) -> None:
-    sys.stderr.write(message + os.linesep)
 
 
 if __name__ == "__main__":

@@ -31,18 +31,19 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from core.config import Mode, get_settings
-from core.errors import ConfigError, DashboardError, DataRejected, NotFound, ReplicateError
+from core.cli import Note, note, refresh_ledger, start_cli_runtime
+from core.config import Mode
+from core.errors import DashboardError, DataRejected, NotFound, ReplicateError
 from core.jobs.app import TaskName
 from core.jobs.tasks import defer_retrain
-from core.ledger.sync import ledger_for_user, sync_ledger
+from core.ledger.sync import ledger_for_user
 from core.repairs.availability import repairs_available
 from core.repairs.rows import read_row
 from core.retrain import draft, follow, promote, submit
@@ -59,7 +60,7 @@ from core.retrain.plan import (
 )
 from core.retrain.tables import RETRAIN_RUNNING, retrain_photos, retrains
 from core.roles import Actor
-from core.runtime import BATCH, Runtime, start_runtime
+from core.runtime import Runtime
 from core.staff import staff_actor
 from core.users import read_user_record
 
@@ -77,8 +78,6 @@ PROMOTED_COLUMNS = (
     "started_at",
     "completed_at",
 )
-
-Note = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -209,22 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             new_photos = read_photo_files([Path(given) for given in args.photos])
         except OSError as exc:
             parser.error(f"a photo could not be read: {exc}")
-    try:
-        settings = get_settings()
-        runtime = start_runtime(
-            settings,
-            seed_demo=settings.mode is Mode.DEMO,
-            progress=_note,
-            replicate=BATCH,
-            # Only a queued submit needs DEMO's worker; the rest runs here.
-            start_worker=args.command == "submit" and args.background,
-        )
-    except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}{os.linesep}")
-        return 2
-    except DashboardError as exc:
-        sys.stderr.write(f"error: the console could not start: {exc}{os.linesep}")
-        return 1
+    # Only a queued submit needs DEMO's worker; the rest runs here.
+    started = start_cli_runtime(start_worker=args.command == "submit" and args.background)
+    if isinstance(started, int):
+        return started
+    settings, runtime = started
     try:
         actor = None
         if args.actor is not None:
@@ -297,7 +285,7 @@ def read_photo_files(given: Sequence[Path]) -> list[submit.NewPhoto]:
 def check_command(
     runtime: Runtime, actor: Actor, user_id: str, photos: Sequence[submit.NewPhoto]
 ) -> Outcome:
-    refresh_ledger(runtime, _note)
+    refresh_ledger(runtime)
     with runtime.engine.connect() as app, runtime.ops_engine.connect() as ops:
         model_row = read_user_record(app, user_id).model_row or {}
         target = retrain_target(
@@ -305,8 +293,8 @@ def check_command(
             stored_version=model_row.get("replicate_version_id"),
             row_model=model_row.get("replicate_model_id"),
         )
-    for note in target.notes:
-        _note(note)
+    for line in target.notes:
+        note(line)
     with runtime.ops_engine.begin() as conn:
         retrain_id = submit.open_draft(
             conn,
@@ -317,9 +305,9 @@ def check_command(
             trainer_version=RETRAIN_TRAINER_VERSION,
         )
         submit.add_photos(conn, actor, retrain_id, photos)
-    _note(f"draft retrain #{retrain_id}: loading the earlier trainings' photos")
+    note(f"draft retrain #{retrain_id}: loading the earlier trainings' photos")
     problem = draft.load_previous(runtime.ops_engine, runtime.gateway, retrain_id)
-    _note(f"draft retrain #{retrain_id}: checking every photo (faces, size, sharpness, light)")
+    note(f"draft retrain #{retrain_id}: checking every photo (faces, size, sharpness, light)")
     with PhotoMeasurer() as measurer:
         draft.measure_draft(runtime.ops_engine, measurer, retrain_id)
     with runtime.ops_engine.begin() as conn:
@@ -332,7 +320,7 @@ def check_command(
     kept = sum(1 for photo in photo_rows if photo.kept)
     plan = plan_training(
         target,
-        trainer_schema(runtime, RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION, _note),
+        trainer_schema(runtime, RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION, note),
         image_count=kept,
     )
     result = {
@@ -489,7 +477,7 @@ def submit_command(
     # for those, whatever the ledger says now.
     plan = plan_training(
         target_of_draft(row),
-        trainer_schema(runtime, row.trainer_model, row.trainer_version, _note),
+        trainer_schema(runtime, row.trainer_model, row.trainer_version, note),
         image_count=kept,
         trainer=row.trainer_model,
         trainer_version=row.trainer_version,
@@ -517,7 +505,7 @@ def submit_command(
             result,
             [f"retrain #{confirmed} confirmed and queued for the workers ({result['status']})"],
         )
-    _note(f"retrain #{confirmed}: building and uploading the ZIP, then the one training create")
+    note(f"retrain #{confirmed}: building and uploading the ZIP, then the one training create")
     try:
         submit.submit(runtime.ops_engine, runtime.gateway, confirmed)
     except ReplicateError as exc:
@@ -527,7 +515,7 @@ def submit_command(
             f"retrain #{confirmed}: the training create's answer was lost and Replicate could "
             f"not be searched for it ({exc}); the workers search again (it is never resent)."
         ) from exc
-    ended = follow_until_ended(runtime, confirmed, deadline_seconds, _note)
+    ended = follow_until_ended(runtime, confirmed, deadline_seconds, note)
     row = _retrain(runtime, confirmed)
     gate_queued = bool(ended and row.status == "succeeded" and row.new_version)
     result = {**retrain_json(row), "queued": False, "promotion_gate_queued": gate_queued}
@@ -879,22 +867,8 @@ def decision_lines(result: Mapping[str, Any]) -> list[str]:
 # -- shared ------------------------------------------------------------------------------
 
 
-def refresh_ledger(runtime: Runtime, note: Note) -> None:
-    """Bring the training history up to date (the target comes from it)."""
-    try:
-        sync_ledger(
-            ops_engine=runtime.ops_engine, app_engine=runtime.engine, gateway=runtime.gateway
-        )
-    except ReplicateError as exc:
-        note(f"the training history could not be refreshed ({exc}); using what is stored")
-
-
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())
-
-
-def _note(message: str) -> None:
-    sys.stderr.write(message + os.linesep)
 
 
 if __name__ == "__main__":

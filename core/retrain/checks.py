@@ -229,7 +229,8 @@ class PhotoFacts:
     is the grayscale mean (0-255) and ``clipped_share`` the share of pixels at
     ``clipped_level`` or brighter. ``face_score``, ``face_fraction`` (width over the short
     side) and ``embedding`` are the largest face's, None without a face. ``phash`` is the
-    64-bit perceptual hash in hex.
+    64-bit perceptual hash in hex. ``orientation`` is the EXIF orientation applied to make
+    the photo upright (None: stored upright; facts stored before it was kept read None).
     """
 
     name: str
@@ -244,6 +245,7 @@ class PhotoFacts:
     face_fraction: float | None
     embedding: tuple[float, ...] | None
     phash: str
+    orientation: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The facts as JSON-safe plain values (the embedding as a list)."""
@@ -269,16 +271,19 @@ class PhotoFacts:
             face_fraction=None if fraction is None else float(fraction),
             embedding=None if embedding is None else tuple(float(v) for v in embedding),
             phash=str(values["phash"]),
+            orientation=None if values.get("orientation") is None else int(values["orientation"]),
         )
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check of one photo: its verdict and why, in one plain sentence."""
+    """One check of one photo: its verdict and why, in one plain sentence. ``said`` marks
+    an ok result worth showing anyway (the console changed the photo: turned it upright)."""
 
     check: str
     verdict: Verdict
     reason: str
+    said: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,8 +303,11 @@ class PhotoJudgement:
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        """The reasons of the checks that are not ok, in check order."""
-        return tuple(result.reason for result in self.results if result.verdict != "ok")
+        """The reasons of the checks that are not ok, and what was done to the photo, in
+        check order."""
+        return tuple(
+            result.reason for result in self.results if result.verdict != "ok" or result.said
+        )
 
 
 @dataclass(frozen=True)
@@ -340,6 +348,7 @@ def measure_for_retrain(photo: ZipPhoto, reader: FaceReader) -> PhotoFacts:
         face_fraction=largest.width / min(photo.image.size) if largest else None,
         embedding=largest.embedding if largest else None,
         phash=str(imagehash.phash(photo.image)),
+        orientation=photo.orientation,
     )
 
 
@@ -373,6 +382,33 @@ def judge_resolution(facts: PhotoFacts) -> CheckResult:
             f"lower resolution than the trainer's {trainer:g} px: the short side is {side} px",
         )
     return CheckResult("resolution", "ok", f"the short side is {side} px")
+
+
+# How a photo with each EXIF orientation was stored (as the camera held it).
+_STORED_HOW = {
+    2: "mirrored",
+    3: "upside down",
+    4: "upside down and mirrored",
+    5: "on its side and mirrored",
+    6: "on its side",
+    7: "on its side and mirrored",
+    8: "on its side",
+}
+
+
+def judge_orientation(facts: PhotoFacts) -> CheckResult:
+    """Whether the photo was stored turned (EXIF orientation): it is checked and packaged
+    upright either way, but the admin should know which photos the console turned."""
+    if facts.orientation is None:
+        return CheckResult("orientation", "ok", "stored upright")
+    how = _STORED_HOW.get(facts.orientation, "turned")
+    return CheckResult(
+        "orientation",
+        "ok",
+        f"stored {how} (EXIF orientation {facts.orientation}): turned upright for the checks "
+        "and the training ZIP",
+        said=True,
+    )
 
 
 def judge_aspect_ratio(facts: PhotoFacts) -> CheckResult:
@@ -551,6 +587,7 @@ def judge_for_retrain(facts: Sequence[PhotoFacts]) -> tuple[PhotoJudgement, ...]
     ):
         results = (
             judge_resolution(photo),
+            judge_orientation(photo),
             judge_aspect_ratio(photo),
             judge_sharpness(photo),
             judge_exposure(photo),

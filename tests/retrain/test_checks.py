@@ -37,12 +37,14 @@ from core.retrain.checks import (
     unreadable,
     worst,
 )
+from tests.imaging.corpus import with_orientation
 from tests.photos import face_photo
 
 pytestmark = pytest.mark.timeout(120)
 
 CHECKS = (
     "resolution",
+    "orientation",
     "aspect_ratio",
     "sharpness",
     "exposure",
@@ -265,6 +267,31 @@ def test_good_sharp_selfies_are_ok_on_every_check(good: list[PhotoFacts]) -> Non
     assert first.face_count == 1 and first.face_score is not None
     assert first.embedding is not None and len(first.embedding) == 128
     assert len(first.phash) == 16
+
+
+@pytest.mark.parametrize(("orientation", "how"), [(6, "on its side"), (8, "on its side")])
+def test_a_photo_stored_sideways_is_turned_upright_and_says_so(
+    measure: Measure, good: list[PhotoFacts], orientation: int, how: str
+) -> None:
+    sideways = measure(
+        f"sideways_{orientation}.jpg", with_orientation(opened(face_photo(0)), orientation)
+    )
+    (judgement,) = judge_for_retrain([sideways])
+    (upright,) = judge_for_retrain([good[0]])
+
+    # Measured upright: the face is found, and the size is the upright one.
+    assert (sideways.width, sideways.height) == (good[0].width, good[0].height) == (1024, 1280)
+    assert sideways.face_count == 1 and sideways.orientation == orientation
+    assert result(judgement, "orientation") == CheckResult(
+        "orientation",
+        "ok",
+        f"stored {how} (EXIF orientation {orientation}): turned upright for the checks and "
+        "the training ZIP",
+        said=True,
+    )
+    assert judgement.reasons[0].startswith(f"stored {how}")  # shown though it is ok
+    assert result(upright, "orientation") == CheckResult("orientation", "ok", "stored upright")
+    assert good[0].orientation is None and "stored upright" not in upright.reasons
 
 
 def test_sharpness_is_measured_as_the_dataset_facts_measure_it(face_reader: FaceReader) -> None:

@@ -1,0 +1,56 @@
+"""What the console's command-line tools share: starting the runtime with their exit
+statuses, notes on stderr, and bringing the training history up to date first."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from core.config import Mode, Settings, get_settings
+from core.errors import ConfigError, DashboardError, ReplicateError
+from core.ledger.sync import sync_ledger
+from core.runtime import BATCH, Runtime, start_runtime
+
+Note = Callable[[str], None]
+
+EXIT_FAILED = 1  # the work (or starting the console) failed
+EXIT_CONFIG = 2  # the settings are wrong: nothing was tried
+
+
+def note(message: str) -> None:
+    """A progress or warning line for the person at the terminal (stderr: stdout is the
+    result, JSON with ``--json``)."""
+    sys.stderr.write(message + os.linesep)
+
+
+def start_cli_runtime(*, start_worker: bool) -> tuple[Settings, Runtime] | int:
+    """The settings and a started runtime (DEMO seeded; Replicate with the batch policy),
+    or the exit status after saying on stderr why it could not start."""
+    try:
+        settings = get_settings()
+        runtime = start_runtime(
+            settings,
+            seed_demo=settings.mode is Mode.DEMO,
+            progress=note,
+            replicate=BATCH,
+            start_worker=start_worker,
+        )
+    except ConfigError as exc:
+        note(f"error: {exc}")
+        return EXIT_CONFIG
+    except DashboardError as exc:
+        note(f"error: the console could not start: {exc}")
+        return EXIT_FAILED
+    return settings, runtime
+
+
+def refresh_ledger(runtime: Runtime, say: Note = note) -> None:
+    """Bring the training history up to date (new versions since the last scan); when
+    Replicate cannot be reached, say so and go on with what is stored."""
+    try:
+        sync_ledger(
+            ops_engine=runtime.ops_engine, app_engine=runtime.engine, gateway=runtime.gateway
+        )
+    except ReplicateError as exc:
+        say(f"the training history could not be refreshed ({exc}); using what is stored")
