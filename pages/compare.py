@@ -5,7 +5,6 @@ own photos; every comparison saved and browsable (``?comparison=ID``)."""
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime, time
 
 import streamlit as st
@@ -16,11 +15,11 @@ from core.compare.plan import DEFAULT_SEEDS, MAX_SEEDS, ComparePlan
 from core.errors import DashboardError, DataRejected, PermissionDenied
 from core.roles import Actor
 from dashboard import compare_ui, compare_view, identity, tables
+from dashboard.confirm_once import ConfirmOnce
 from dashboard.resources import runtime
 
 FREE_TEXT = "free text"
-CONFIRM = "compare_confirm"  # the open confirmation's token
-SUBMITTING = "compare_submitting"
+CONFIRM = ConfirmOnce("compare")  # the confirmation dialog's token and button
 
 
 def _seeds(user_id: str, count: int) -> tuple[int, ...]:
@@ -36,23 +35,9 @@ def _new_seeds(user_id: str, count: int) -> None:
     st.session_state.pop(f"compare_seeds_{user_id}_{count}", None)
 
 
-def _open_confirm() -> None:
-    st.session_state[CONFIRM] = uuid.uuid4().hex
-    st.session_state[SUBMITTING] = False
-
-
-def _close_confirm() -> None:
-    st.session_state.pop(CONFIRM, None)
-    st.session_state[SUBMITTING] = False
-
-
-def _submit() -> None:
-    st.session_state[SUBMITTING] = True
-
-
-@st.dialog("Run this comparison?", width="large", on_dismiss=_close_confirm)
+@st.dialog("Run this comparison?", width="large", on_dismiss=CONFIRM.close)
 def _confirm(actor: Actor, planned: ComparePlan, estimate: str, left: str) -> None:
-    token = st.session_state.get(CONFIRM)
+    token = CONFIRM.token
     st.markdown(
         f"**{planned.image_count} predictions** on Replicate ({len(planned.columns)} columns "
         f"× {len(planned.seeds)} seeds{' + the repeat of A' if planned.repeat else ''}), "
@@ -62,12 +47,12 @@ def _confirm(actor: Actor, planned: ComparePlan, estimate: str, left: str) -> No
         "They run in the background: you can leave this page; the comparison is saved "
         "with its images and shows on the History tab."
     )
-    submitting = bool(st.session_state.get(SUBMITTING))
+    submitting = CONFIRM.submitting
     st.button(
         "Confirm and run",
         type="primary",
         icon=":material/play_arrow:",
-        on_click=_submit,
+        on_click=CONFIRM.press,
         disabled=submitting,
         key=f"confirm_{token}",
     )
@@ -75,10 +60,10 @@ def _confirm(actor: Actor, planned: ComparePlan, estimate: str, left: str) -> No
         try:
             comparison_id = compare_ui.request(actor, planned, token)
         except DashboardError as exc:
-            st.session_state[SUBMITTING] = False
+            CONFIRM.failed()
             st.error(str(exc))
             return
-        _close_confirm()
+        CONFIRM.close()
         st.query_params["comparison"] = str(comparison_id)
         st.rerun()
 
@@ -179,8 +164,8 @@ def _new(actor: Actor) -> None:
         f"{planned.image_count} images × ${live_price:.3f} = **{estimate}** · seeds "
         f"{', '.join(map(str, seeds))} · your budget today: {left}"
     )
-    st.button("Run comparison…", type="primary", icon=":material/compare:", on_click=_open_confirm)
-    if st.session_state.get(CONFIRM):
+    st.button("Run comparison…", type="primary", icon=":material/compare:", on_click=CONFIRM.open)
+    if CONFIRM.token:
         _confirm(actor, planned, estimate, left)
 
 

@@ -6,7 +6,6 @@ promotion gate's comparison and Promote or Keep. The app's row is untouched unti
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,32 +22,18 @@ from core.retrain.tables import RETRAIN_RUNNING
 from core.roles import Actor, Role
 from core.versions import short_version
 from dashboard import compare_ui, compare_view, identity, navigation, retrain_ui
+from dashboard.confirm_once import ConfirmOnce
 from dashboard.resources import runtime
 
-CONFIRM = "retrain_confirm"
-SUBMITTING = "retrain_submitting"
+CONFIRM = ConfirmOnce("retrain")  # the confirmation dialog's token and button
 BADGE = {"ok": ":green-badge[ok]", "warn": ":orange-badge[warn]", "reject": ":red-badge[reject]"}
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "heic", "heif", "webp"]
 PER_ROW = 6
 
 
-def _open_confirm() -> None:
-    st.session_state[CONFIRM] = uuid.uuid4().hex
-    st.session_state[SUBMITTING] = False
-
-
-def _close_confirm() -> None:
-    st.session_state.pop(CONFIRM, None)
-    st.session_state[SUBMITTING] = False
-
-
-def _submitting() -> None:
-    st.session_state[SUBMITTING] = True
-
-
-@st.dialog("Submit this retrain?", width="large", on_dismiss=_close_confirm)
+@st.dialog("Submit this retrain?", width="large", on_dismiss=CONFIRM.close)
 def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None:
-    token = st.session_state.get(CONFIRM)
+    token = CONFIRM.token
     gate = state.gate
     price = runtime().settings.retrain_price_per_training_usd
     st.markdown(
@@ -70,12 +55,12 @@ def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None
         override = st.text_area(
             "Override reason (only if you are sure; audited)", key=f"retrain_override_{token}"
         )
-    submitting = bool(st.session_state.get(SUBMITTING))
+    submitting = CONFIRM.submitting
     st.button(
         "Confirm and submit",
         type="primary",
         icon=":material/model_training:",
-        on_click=_submitting,
+        on_click=CONFIRM.press,
         disabled=submitting,
         key=f"retrain_confirm_{token}",
     )
@@ -91,10 +76,10 @@ def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None
                 override_reason=override,
             )
         except DashboardError as exc:
-            st.session_state[SUBMITTING] = False
+            CONFIRM.failed()
             st.error(str(exc))
             return
-        _close_confirm()
+        CONFIRM.close()
         st.rerun()
 
 
@@ -188,14 +173,17 @@ def _draft_live(actor: Actor, retrain_id: int, found: Any) -> None:
             f"{', '.join(planned.ignored)}. They are sent as the app sends them, and do nothing."
         )
     left, right = st.columns(2)
-    if left.button(
-        "Submit retrain…",
-        type="primary",
-        icon=":material/model_training:",
-        disabled=bool(waiting) or not kept,
-        on_click=_open_confirm,
-        key=f"retrain_submit_{retrain_id}",
-    ) or st.session_state.get(CONFIRM):
+    if (
+        left.button(
+            "Submit retrain…",
+            type="primary",
+            icon=":material/model_training:",
+            disabled=bool(waiting) or not kept,
+            on_click=CONFIRM.open,
+            key=f"retrain_submit_{retrain_id}",
+        )
+        or CONFIRM.token
+    ):
         _confirm(actor, state, planned)
     if right.button("Discard this draft", icon=":material/delete:", key=f"discard_{retrain_id}"):
         retrain_ui.drop_draft(actor, retrain_id)
