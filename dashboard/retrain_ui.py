@@ -5,7 +5,7 @@ for the workers, and the page reads its progress from the database."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from core.jobs.tasks import defer_retrain
 from core.ledger.sync import ledger_for_user, sync_ledger
 from core.repairs.rows import read_row
 from core.retrain import follow, promote, submit
-from core.retrain.checks import GateResult
+from core.retrain.checks import GateResult, gate_limit
 from core.retrain.draft import draft_gate, rejudge
 from core.retrain.gate import GateReading, read_gate
 from core.retrain.plan import (
@@ -163,6 +163,48 @@ def history(user_id: str) -> list[Any]:
                 .limit(50)
             ).all()
         )
+
+
+def gate_frame(figures: Mapping[str, Any]) -> pd.DataFrame:
+    """The dataset gate's figures in words: this retrain's against the training behind the
+    current version, and the rule each one is held to (values as text: columns mix px,
+    counts and distances)."""
+
+    def shown(value: Any, unit: str = "") -> str:
+        return "—" if value is None else f"{value}{unit}"
+
+    percentile = gate_limit("identity_spread_percentile")
+    rows = [
+        ("photos kept", shown(figures.get("count")), shown(figures.get("previous_count")), ""),
+        (
+            "usable (not rejected)",
+            shown(figures.get("usable")),
+            "",
+            f"blocks under {gate_limit('min_usable_photos'):g}, or under the usable photos "
+            "the training behind the current version had",
+        ),
+        (
+            "median short side",
+            shown(figures.get("median_short_side"), " px"),
+            shown(figures.get("previous_median_short_side"), " px"),
+            f"blocks when down {gate_limit('short_side_drop_fraction'):.0%} or more",
+        ),
+        ("rejected photos kept", shown(figures.get("rejected")), "", "blocks when any"),
+        (
+            "photos with a warning",
+            shown(figures.get("warned")),
+            "",
+            f"warns at {gate_limit('many_warned_fraction'):.0%} of the kept photos",
+        ),
+        (
+            "identity spread",
+            shown(figures.get("identity_spread")),
+            "",
+            f"{percentile:g}th percentile of the faces' distances to the usual face; blocks "
+            f"over {gate_limit('max_identity_spread'):g}",
+        ),
+    ]
+    return pd.DataFrame(rows, columns=["figure", "this retrain", "before", "rule"])
 
 
 def history_frame(rows: Sequence[Any]) -> pd.DataFrame:

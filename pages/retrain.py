@@ -145,10 +145,7 @@ def _draft_live(actor: Actor, retrain_id: int, found: Any) -> None:
             st.success("The dataset passes the gate.", icon=":material/check_circle:")
         for warning in gate.warnings:
             st.warning(warning)
-        st.dataframe(
-            pd.DataFrame([{"figure": key, "value": value} for key, value in gate.figures.items()]),
-            hide_index=True,
-        )
+        st.dataframe(retrain_ui.gate_frame(gate.figures), hide_index=True)
     st.subheader("Parameters")
     planned = retrain_ui.plan(found, len(kept))
     if not planned.schema_known:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from core.faces import FaceReader
 from core.imaging import SkippedMember, ZipPhoto, decode_photo
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 CHECK_LONG_SIDE = 1000
 THUMBNAIL_SIDE = 256
 THUMBNAIL_QUALITY = 80
+THUMBNAIL_GROUND = (240, 242, 246)  # Streamlit's light secondary background
 # No photo takes this long (a 12 MP photo: about 0.3 s); past it the pool is taken to be
 # stuck, its processes are stopped and the photos in flight are measured again alone.
 PHOTO_DEADLINE_SECONDS = 120.0
@@ -80,8 +81,11 @@ def measure_file(name: str, content: bytes, reader: FaceReader) -> MeasuredPhoto
 
 
 def _thumbnail(photo: ZipPhoto) -> bytes:
-    image = photo.image.copy()
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    # Square, the whole photo shown on a pale ground: a grid of thumbnails lines up
+    # whatever each photo's shape.
+    image = ImageOps.pad(
+        photo.image, (THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS, THUMBNAIL_GROUND
+    )
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
     return out.getvalue()

@@ -58,6 +58,12 @@ def test_an_admin_sees_where_the_retrain_goes_and_starts_one_draft(
     at.run()  # the draft again: no second one
     assert _drafts(engine, world.stale) == 1
     assert "Add photos" in [button.label for button in at.button]
+    # The gate's figures in words, each with the rule it is held to.
+    (gate_table,) = [frame.value for frame in at.dataframe if "rule" in frame.value.columns]
+    rules = gate_table.set_index("figure")["rule"]
+    assert list(rules.index)[:3] == ["photos kept", "usable (not rejected)", "median short side"]
+    assert rules["usable (not rejected)"].startswith("blocks under 10")
+    assert rules["median short side"] == "blocks when down 25% or more"
     with engine.connect() as conn:
         draft = conn.execute(select(retrains).where(retrains.c.user_id == world.stale)).one()
     assert draft.requested_by == EMAIL_OF["admin"]
