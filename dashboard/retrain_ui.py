@@ -179,9 +179,8 @@ def gate_frame(figures: Mapping[str, Any]) -> pd.DataFrame:
         (
             "usable (not rejected)",
             shown(figures.get("usable")),
-            "",
-            f"blocks under {gate_limit('min_usable_photos'):g}, or under the usable photos "
-            "the training behind the current version had",
+            shown(figures.get("previous_usable")),
+            f"blocks under {gate_limit('min_usable_photos'):g} or under before",
         ),
         (
             "median short side",

@@ -623,6 +623,17 @@ def _drop(before: float, after: float) -> float:
     return (before - after) / before if before > 0 else 0.0
 
 
+def usable_before(previous: DatasetFacts | None) -> int | None:
+    """How many usable photos the previous training had: usable against usable, because
+    dropping the blurry photos a bad retrain used is the point, so photos that failed the
+    dataset checks last time do not count as "before" (None: not known)."""
+    if previous is None or not previous.readable or previous.image_count is None:
+        return None
+    if previous.photos_failing is None:
+        return previous.image_count
+    return max(0, previous.image_count - previous.photos_failing)
+
+
 def _previous_comparisons(
     usable: int, median_side: int | None, previous: DatasetFacts | None
 ) -> tuple[list[str], list[str]]:
@@ -639,11 +650,7 @@ def _previous_comparisons(
         ]
     blocks: list[str] = []
     warnings: list[str] = []
-    # Usable against usable: dropping the blurry photos a bad retrain used is the point,
-    # so photos that failed the dataset checks last time do not count as "before".
-    before_count = previous.image_count
-    if before_count is not None and previous.photos_failing is not None:
-        before_count = max(0, before_count - previous.photos_failing)
+    before_count = usable_before(previous)
     if before_count is None:
         warnings.append("The previous training's photo count is unknown: not compared.")
     elif usable < gate_limit("min_previous_share") * before_count:
@@ -727,6 +734,7 @@ def gate(
         "count": len(judgements),
         "usable": usable,
         "previous_count": previous.image_count if previous is not None else None,
+        "previous_usable": usable_before(previous),
         "median_short_side": median_side,
         "previous_median_short_side": (
             previous.median_short_side if previous is not None else None

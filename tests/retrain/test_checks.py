@@ -510,6 +510,8 @@ def test_photos_that_failed_last_time_do_not_count_as_before(good: list[PhotoFac
     previous = DatasetFacts(image_count=15, median_short_side=1024, photos_failing=5)
     outcome = gate(judge_for_retrain(good), good, previous)
     assert outcome.passed, outcome.blocks
+    assert (outcome.figures["previous_count"], outcome.figures["previous_usable"]) == (15, 10)
+    assert outcome.figures["usable"] == 12
 
 
 def test_squeezed_photos_are_blocked_for_the_drop_in_resolution(
