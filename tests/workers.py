@@ -101,6 +101,10 @@ class Workers:
             f"--- {log.name}\n{log.read_text()[-3000:]}" for _, log in self.started if log.exists()
         )
 
+    def full_logs(self) -> str:
+        """Every started worker's whole log."""
+        return "\n".join(log.read_text() for _, log in self.started if log.exists())
+
     def stop_all(self) -> None:
         for process, _ in self.started:
             if process.poll() is None:

@@ -189,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request's full URL at INFO: download URLs of training files and
+    # outputs (some signed, all private) do not belong in a log, and the lines drown the
+    # worker's own. Its warnings and errors still show.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = get_settings()
         concurrency = args.concurrency or settings.worker_concurrency

@@ -129,6 +129,9 @@ def test_a_background_scan_is_shared_by_two_workers_reads_each_zip_once_and_find
     }
     assert with_stale == {world.users.stale_user}
     assert _events(world, scan.id) == ["requested", "finished"]
+    # The workers said what they did, but no request URL (httpx logs each one at INFO).
+    logged = workers.full_logs()
+    assert "worker starting" in logged and "HTTP Request:" not in logged
 
     gateway = quick_gateway(world.sandbox_url, policy=RetryPolicy(total_seconds=15))
     try:
