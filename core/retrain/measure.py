@@ -170,7 +170,7 @@ class PhotoMeasurer:
                 )
                 stuck = list(in_flight.values())
                 in_flight.clear()
-                self._discard(kill=True)
+                self._kill()
                 yield from self._alone(stuck, TOO_SLOW)
                 continue
             broken = []
@@ -187,7 +187,7 @@ class PhotoMeasurer:
                 log.warning(
                     "photo checks: a process died; measuring %d photos again alone", len(broken)
                 )
-                self._discard(kill=True)
+                self._kill()
                 yield from self._alone(broken, CRASHED)
 
     def _alone(
@@ -199,7 +199,7 @@ class PhotoMeasurer:
             try:
                 yield key, future.result(timeout=PHOTO_DEADLINE_SECONDS)
             except (BrokenProcessPool, TimeoutError):
-                self._discard(kill=True)
+                self._kill()
                 yield key, MeasuredPhoto(facts=None, thumbnail=None, unreadable=failure)
 
     def _submit(self, item: tuple[Key, str, bytes]) -> Future[MeasuredPhoto]:
@@ -216,16 +216,16 @@ class PhotoMeasurer:
                 )
             return self._pool
 
-    def _discard(self, *, kill: bool) -> None:
+    def _kill(self) -> None:
+        """Stop the pool's processes at once (the next photo starts a new pool)."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is None:
             return
-        if kill:
-            # The executor keeps its processes in a private mapping; a stuck one would
-            # otherwise keep shutdown waiting for ever.
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()
+        # The executor keeps its processes in a private mapping; a stuck one would
+        # otherwise keep shutdown waiting for ever.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
 

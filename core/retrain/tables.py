@@ -127,7 +127,7 @@ retrain_photos = Table(
     Column("name", Text, nullable=False),
     Column("source", Text, nullable=False),
     Column("content", LargeBinary, nullable=False),  # the file as given
-    Column("thumbnail", LargeBinary),  # JPEG, long side <= 192 px; None until checked
+    Column("thumbnail", LargeBinary),  # JPEG, 256 px square; None until checked
     Column("facts", JSONB),  # core.retrain.checks.PhotoFacts; None until checked
     Column("verdict", Text),  # ok, warn or reject; None until checked
     Column("reasons", ARRAY(Text), nullable=False, server_default=text("'{}'")),

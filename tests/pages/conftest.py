@@ -65,6 +65,14 @@ def pages_database_url(db_engine: Engine, db_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def engine(pages_database_url: str) -> Iterator[Engine]:
+    """An engine on this module's database, for a test to read or arrange rows."""
+    built = make_engine(pages_database_url)
+    yield built
+    built.dispose()
+
+
+@pytest.fixture(scope="module")
 def world(pages_database_url: str, sandbox_server: RunningSandbox) -> Iterator[UserWorld]:
     """The users world, trained on the sandbox and committed to this module's database."""
     base_url = sandbox_server.base_url

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from PIL import Image
@@ -14,20 +14,12 @@ from sqlalchemy import Engine, func, insert, select, text
 from streamlit.testing.v1 import AppTest
 
 from core.compare.tables import comparison_images, comparisons, review_pairs, review_votes
-from core.db import make_engine
 from core.review.store import build_pairs, record_vote
 from core.roles import Actor, Role
 from tests.pages.conftest import EMAIL_OF, open_page, texts
 from tests.user_world import UserWorld
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def engine(pages_database_url: str) -> Iterator[Engine]:
-    built = make_engine(pages_database_url)
-    yield built
-    built.dispose()
 
 
 def _count(engine: Engine, user_id: str) -> int:

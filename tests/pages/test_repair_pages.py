@@ -19,7 +19,6 @@ from sqlalchemy import Engine, text, update
 from streamlit.testing.v1 import AppTest
 
 from core import audit
-from core.db import make_engine
 from core.drift import diagnose
 from core.ledger.sync import sync_ledger
 from core.repairs import read_row
@@ -33,13 +32,6 @@ from tests.user_world import FILLERS, UserWorld, gateway_on
 from tests.workers import Workers, wait_for, worker_env
 
 REASON = "Ticket 4711: images got worse after retraining"
-
-
-@pytest.fixture(scope="module")
-def engine(pages_database_url: str) -> Iterator[Engine]:
-    built = make_engine(pages_database_url)
-    yield built
-    built.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,17 @@ to the wizard and lists the console's retrains."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Engine, delete, func, select
 from streamlit.testing.v1 import AppTest
 
-from core.db import make_engine
 from core.retrain.tables import retrains
 from tests.pages.conftest import EMAIL_OF, open_page, texts
 from tests.user_world import UserWorld
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def engine(pages_database_url: str) -> Iterator[Engine]:
-    built = make_engine(pages_database_url)
-    yield built
-    built.dispose()
 
 
 def _drafts(engine: Engine, user_id: str) -> int:
