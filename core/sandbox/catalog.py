@@ -3,12 +3,16 @@ input schema every trained LoRA version gets.
 
 Schemas follow the shape Replicate publishes in ``openapi_schema.components.schemas``:
 ``TrainingInput`` for trainers, ``Input`` for runnable versions. The sandbox validates
-required fields, types, enums and numeric ranges against them and, like cog, ignores
-unknown inputs (the app sends ``num_repeats``, which neither trainer documents).
+required fields, types, enums and numeric ranges against them and, like Replicate, ignores
+inputs a version does not declare (the app sends ``num_repeats``, which neither trainer
+documents): they are neither checked nor used. ``without_inputs`` makes a schema declare
+fewer, as an older version of a model may.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from typing import Any
 
 FAST_FLUX_TRAINER = "replicate/fast-flux-trainer"
@@ -158,6 +162,33 @@ BUILTIN_TRAINERS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 )
 
 
+def input_component(version_kind: str | None) -> str:
+    """The schema component listing a version's inputs: a trainer's are the ones it trains
+    with, any other version's the ones it runs with."""
+    return "TrainingInput" if version_kind == "trainer" else "Input"
+
+
+def declared_inputs(schema: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``given`` that ``schema`` declares: all a version ever reads."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    return {name: value for name, value in given.items() if name in properties}
+
+
+def without_inputs(
+    openapi_schema: dict[str, Any], component: str, names: Iterable[str]
+) -> dict[str, Any]:
+    """A copy of ``openapi_schema`` whose ``component`` neither declares nor requires ``names``."""
+    changed = copy.deepcopy(openapi_schema)
+    schema = changed["components"]["schemas"][component]
+    dropped = set(names)
+    schema["properties"] = {
+        name: prop for name, prop in schema.get("properties", {}).items() if name not in dropped
+    }
+    if "required" in schema:
+        schema["required"] = [name for name in schema["required"] if name not in dropped]
+    return changed
+
+
 def validate_input(schema: dict[str, Any], given: dict[str, Any]) -> list[str]:
     """Problems with ``given`` against a cog input schema, one line each; [] when valid."""
     problems: list[str] = []
@@ -168,7 +199,7 @@ def validate_input(schema: dict[str, Any], given: dict[str, Any]) -> list[str]:
     for name, value in given.items():
         prop = properties.get(name)
         if prop is None or value is None:
-            continue  # cog ignores inputs it does not declare
+            continue  # Replicate ignores inputs the version does not declare
         problems.extend(_check_value(name, prop, value))
     return problems
 

@@ -4,7 +4,8 @@ It answers what Replicate would for models, versions, trainings, predictions and
 and models the SSELFIE app's failure modes: a succeeded training adds a new version to
 its destination and remembers the dataset it read; a prediction renders an image from
 that dataset, softer for poor datasets, without likeness when the prompt lacks the
-trained trigger word, degraded when ``hf_lora`` names other weights.
+trained trigger word, degraded when ``hf_lora`` names other weights. Like Replicate, it
+reads only the inputs a version's schema declares; the rest are echoed and ignored.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from core.sandbox.lifecycle import TERMINAL, iso, step_prediction, step_training
 from core.sandbox.render import RenderRequest, render_prediction
 from core.sandbox.store import BASE, Doc, Store
 
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
+HEX64 = re.compile(r"[0-9a-f]{64}")
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 MAX_FILE_BYTES = 100 * 1024 * 1024
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # Replicate's ids until 2024 (base32)
@@ -51,6 +52,17 @@ class Problem(Exception):
         super().__init__(detail)
         self.status = status
         self.body: dict[str, Any] = {"title": title, "detail": detail, "status": status, **extra}
+
+
+def split_version_ref(ref: Any) -> tuple[str, str] | None:
+    """(model key or "", version id) of a bare 64-hex id or ``owner/name:id``; None for
+    anything else. Replicate's version ids are lowercase."""
+    model_key, _, version_id = str(ref or "").rpartition(":")
+    if not HEX64.fullmatch(version_id):  # not match(): "$" lets a final newline through
+        return None
+    if model_key and not re.fullmatch(r"[^/:\s]+/[^/:\s]+", model_key):
+        return None
+    return model_key, version_id
 
 
 def new_id(style: str = "legacy") -> str:
@@ -241,6 +253,48 @@ class Sandbox:
         self.get_version(key, version_id)
         self.store.delete_version(version_id)
 
+    def drop_inputs(self, version_id: str, names: list[str]) -> Doc:
+        """Make a stored version declare fewer inputs, as an older version of a model may:
+        from then on Replicate ignores them on it. Dropping one again changes nothing."""
+        with self.store.transaction():
+            _, doc, extra = self._stored_version(version_id)
+            component = catalog.input_component(extra.get("kind"))
+            declared = doc["openapi_schema"]["components"]["schemas"][component]["properties"]
+            dropped: list[str] = list(extra.get("dropped_inputs") or [])
+            never_declared = sorted({name for name in names if name not in declared} - set(dropped))
+            if never_declared:
+                raise Problem(
+                    400,
+                    "Bad schema change",
+                    f"not an input of this version ({component}): {', '.join(never_declared)}",
+                )
+            doc["openapi_schema"] = catalog.without_inputs(doc["openapi_schema"], component, names)
+            extra["dropped_inputs"] = dropped + [
+                name for name in dict.fromkeys(names) if name not in dropped
+            ]
+            self.store.replace_version(version_id, doc, extra)
+        return self.input_schema(version_id)
+
+    def input_schema(self, version_id: str) -> Doc:
+        """What a version declares and what was dropped from it (the control API's view)."""
+        model_key, doc, extra = self._stored_version(version_id)
+        component = catalog.input_component(extra.get("kind"))
+        schema = doc["openapi_schema"]["components"]["schemas"][component]
+        return {
+            "version": version_id,
+            "model": model_key,
+            "component": component,
+            "inputs": sorted(schema.get("properties", {})),
+            "required": list(schema.get("required", [])),
+            "dropped_inputs": list(extra.get("dropped_inputs") or []),
+        }
+
+    def _stored_version(self, version_id: str) -> tuple[str, Doc, Doc]:
+        found = self.store.get_version(version_id)
+        if found is None:
+            raise Problem(404, "Not found", f"No version {version_id!r} in the sandbox.")
+        return found
+
     # -- trainings ----------------------------------------------------------------------
     def plan_next_training(self, kind: str, error: str | None) -> None:
         """Make the next created training fail (with ``error``) or be aborted."""
@@ -267,11 +321,13 @@ class Sandbox:
             raise Problem(422, "Input validation failed", "- input: must be an object\n")
         schema = found[1]["openapi_schema"]["components"]["schemas"]["TrainingInput"]
         _raise_if_invalid(catalog.validate_input(schema, training_input))
+        # The input is echoed as sent, but the trainer only ever sees what it declares.
+        declared = catalog.declared_inputs(schema, training_input)
 
         outcome = self._planned_outcomes.pop(0) if self._planned_outcomes else None
         dataset_id = None
         try:
-            dataset_id = self._load_dataset(str(training_input["input_images"]))
+            dataset_id = self._load_dataset(str(declared.get("input_images") or ""))
         except DataRejected as exc:
             outcome = outcome or {"kind": "fail", "error": str(exc)}
 
@@ -301,7 +357,8 @@ class Sandbox:
             "done_at": start_at + self.config.training_seconds,
             "outcome": outcome,
             "dataset_id": dataset_id,
-            "steps": training_input.get("steps") or training_input.get("training_steps") or 1000,
+            "steps": declared.get("steps") or declared.get("training_steps") or 1000,
+            "trigger_word": str(declared.get("trigger_word") or "TOK"),
         }
         self.store.put_job("training", doc, extra, active=True)
         self.count("trainings.create")
@@ -353,7 +410,8 @@ class Sandbox:
         token = new_id()
         weights_path = f"/delivery/{token}/trained_model.tar"
         self._write_delivery(token, "trained_model.tar", _weights_tar(version_id, destination))
-        trigger = str(doc["input"].get("trigger_word") or "TOK")
+        # Trainings stored before the trigger word was kept in extra read it from the input.
+        trigger = str(extra.get("trigger_word") or doc["input"].get("trigger_word") or "TOK")
         self.store.put_version(
             destination,
             {
@@ -390,6 +448,8 @@ class Sandbox:
             )
         schema = found[1]["openapi_schema"]["components"]["schemas"]["Input"]
         _raise_if_invalid(catalog.validate_input(schema, prediction_input))
+        # Fixed now: a later schema change does not reach a prediction already created.
+        render_input = catalog.declared_inputs(schema, prediction_input)
         created = self.clock()
         prediction_id = new_id(self.config.id_style)
         doc: Doc = {
@@ -413,11 +473,14 @@ class Sandbox:
             "created": created,
             "start_at": created,
             "done_at": created + self.config.prediction_seconds,
+            "render_input": render_input,
         }
         self.store.put_job("prediction", doc, extra, active=True)
         self.count("predictions.create")
         if self.config.prediction_seconds > 0:
-            self._renders[prediction_id] = self._render_pool.submit(self._render_outputs, dict(doc))
+            self._renders[prediction_id] = self._render_pool.submit(
+                self._render_outputs, version_id, render_input
+            )
         doc = self._advance("prediction", prediction_id)
         if wait_seconds:
             deadline = time.monotonic() + wait_seconds
@@ -438,16 +501,19 @@ class Sandbox:
 
     def _resolve_version(self, ref: Any) -> tuple[str, str]:
         """(version id, model key) for a bare 64-hex id or ``owner/name:id``."""
-        text = str(ref or "")
-        model_part, _, version_id = text.rpartition(":")
-        found = self.store.get_version(version_id) if HEX64.match(version_id) else None
-        if found is None or (model_part and model_part != found[0]):
+        parts = split_version_ref(ref)
+        found = self.store.get_version(parts[1]) if parts else None
+        if parts is None or found is None or (parts[0] and parts[0] != found[0]):
             raise _invalid_version()
-        return version_id, found[0]
+        return parts[1], found[0]
 
-    def _finish_prediction(self, doc: Doc, at: float) -> None:
+    def _finish_prediction(self, doc: Doc, extra: Doc, at: float) -> None:
         future = self._renders.pop(doc["id"], None)
-        rendered = future.result() if future is not None else self._render_outputs(doc)
+        if future is not None:
+            rendered = future.result()
+        else:  # predictions stored before render_input was kept render from their input
+            given: Doc = extra["render_input"] if "render_input" in extra else doc["input"]
+            rendered = self._render_outputs(doc["version"], given)
         if isinstance(rendered, str):
             doc["status"], doc["error"] = "failed", rendered
             return
@@ -464,9 +530,12 @@ class Sandbox:
             "total_time": round(at - doc_time(doc), 3),
         }
 
-    def _render_outputs(self, doc: Doc) -> tuple[int, list[tuple[str, bytes]]] | str:
-        """The prediction's seed and image files, or why it cannot have any."""
-        found = self.store.get_version(doc["version"])
+    def _render_outputs(
+        self, version_id: str, given: Doc
+    ) -> tuple[int, list[tuple[str, bytes]]] | str:
+        """The seed and image files of a prediction of ``version_id`` with the inputs it
+        declares (``given``), or why it cannot have any."""
+        found = self.store.get_version(version_id)
         if found is None or found[2].get("kind") != "lora":
             return "This version cannot generate images."
         _, _, version_extra = found
@@ -475,7 +544,6 @@ class Sandbox:
             return "The version's weights could not be loaded."
         profile = DatasetProfile.from_dict(dataset[0])
         photos = self._dataset_photos(version_extra["dataset_id"], dataset[1])
-        given = doc["input"]
         seed = given.get("seed")
         if not isinstance(seed, int):
             seed = int(hashlib.sha256(repr(sorted(given.items())).encode()).hexdigest()[:8], 16)
@@ -500,7 +568,7 @@ class Sandbox:
                     lora_matches=_lora_matches(
                         given.get("hf_lora"),
                         found[0],
-                        doc["version"],
+                        version_id,
                         version_extra["weights_path"],
                     ),
                 ),
@@ -542,7 +610,7 @@ class Sandbox:
             if kind == "training":
                 self._finish_training(doc, extra, step.status, at)
             elif step.status == "succeeded":
-                self._finish_prediction(doc, at)
+                self._finish_prediction(doc, extra, at)
             else:
                 self._renders.pop(job_id, None)  # failed or aborted: its images are not needed
             with self.store.transaction():

@@ -9,6 +9,11 @@ rest: valid HTTP, broken JSON). A rule with ``redirect_to`` answers a redirect t
 unless ``status`` says 301/303/307/308); a rule with ``timeout`` holds the request for
 ``hang_seconds`` first; a rule with only ``latency_ms`` delays every matching request.
 
+A rule with a ``version`` (a 64-hex id; ``owner/name:id`` is taken as its id) matches only
+requests about that version (``core.sandbox.request_versions``): creates that run it or
+train on it, and reads and cancels of the predictions and trainings stored with it. So one
+comparison column's creates can be slowed or failed while the others go through.
+
 A 429 (from a rule or from the rate limits) says so in either of Replicate's two wordings
 (``wording``: ``resets`` "Your rate limit resets in ~Ns." or ``expected`` "Expected
 available in N seconds."), with ``Retry-After`` in seconds, as an HTTP date, or not at all
@@ -26,7 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from core.sandbox.engine import Problem
+from core.sandbox.engine import Problem, split_version_ref
 
 
 @dataclass
@@ -40,6 +45,7 @@ class FaultRule:
     hang_seconds: float = 35.0
     path: str = r"^/v1/"
     methods: list[str] | None = None
+    version: str | None = None  # only requests about this version (its bare id)
     when: str = "before"
     redirect_to: str | None = None  # a Location: relative, or any absolute URL
     body: dict[str, Any] | None = None  # the error answer's JSON instead of the default
@@ -68,8 +74,21 @@ class FaultRule:
         except re.error as exc:
             raise Problem(400, "Bad fault", f"path is not a valid regex: {exc}") from exc
         self.methods = [method.upper() for method in self.methods] if self.methods else None
+        if self.version is not None:
+            parts = split_version_ref(self.version) if isinstance(self.version, str) else None
+            if parts is None:
+                raise Problem(
+                    400, "Bad fault", "version must be a 64-hex version id or owner/name:id"
+                )
+            self.version = parts[1]
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, version: str | None = None) -> bool:
+        """Whether the rule applies to a request; ``version`` is the one it is about."""
+        return self.matches_route(method, path) and (
+            self.version is None or self.version == version
+        )
+
+    def matches_route(self, method: str, path: str) -> bool:
         return (self.methods is None or method in self.methods) and bool(self._pattern.search(path))
 
     def public(self) -> dict[str, Any]:
@@ -115,13 +134,25 @@ class FaultBook:
         with self._lock:
             return [rule.public() for rule in self._rules]
 
-    def pick(self, method: str, path: str) -> tuple[float, FaultRule | None]:
-        """(latency in seconds to add, the error rule that fires or None)."""
+    def asks_version(self, method: str, path: str) -> bool:
+        """Whether a rule could fire only if the request is about its version: then, and
+        only then, is that version worth finding out."""
+        with self._lock:
+            return any(
+                rule.version is not None and rule.matches_route(method, path)
+                for rule in self._rules
+            )
+
+    def pick(
+        self, method: str, path: str, version: str | None = None
+    ) -> tuple[float, FaultRule | None]:
+        """(latency in seconds to add, the error rule that fires or None) for a request
+        about ``version`` (None: about none, or not looked up)."""
         latency = 0.0
         firing: FaultRule | None = None
         with self._lock:
             for rule in list(self._rules):
-                if not rule.matches(method, path) or self._random.random() >= rule.share:
+                if not rule.matches(method, path, version) or self._random.random() >= rule.share:
                     continue
                 if rule.status is None and not rule.timeout and rule.when != "truncated":
                     latency += rule.latency_ms / 1000

@@ -31,6 +31,7 @@ from core.sandbox.faults import (
     retry_after_value,
     throttled_detail,
 )
+from core.sandbox.request_versions import names_version_in_body, version_about
 from core.sandbox.shapes import ShapeBook
 from core.sandbox.store import BASE, Doc, dump
 
@@ -292,6 +293,13 @@ def build_app(
     def finish_trainings(request: Request) -> Response:
         return JSONResponse({"finished": sandbox.finish_trainings_now()})
 
+    async def version_schema(request: Request) -> Response:
+        version_id = request.path_params["version"]
+        if request.method == "GET":
+            return JSONResponse(await _threaded(sandbox.input_schema, version_id))
+        names = _inputs_to_drop(await _json_body(request))
+        return JSONResponse(await _threaded(sandbox.drop_inputs, version_id, names))
+
     def reset(request: Request) -> Response:
         sandbox.reset()
         faults.clear()
@@ -346,6 +354,7 @@ def build_app(
         Route("/_sandbox/rate-limits", rate_limits, methods=["GET", "POST"]),
         Route("/_sandbox/trainings/next", next_training, methods=["POST"]),
         Route("/_sandbox/trainings/finish", finish_trainings, methods=["POST"]),
+        Route("/_sandbox/versions/{version}/schema", version_schema, methods=["GET", "POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/stats", stats, methods=["GET"]),
     ]
@@ -364,6 +373,21 @@ def build_app(
         exception_handlers={Problem: on_problem, 404: on_not_found, 405: on_not_found},
     )
     return Gatekeeper(app, sandbox, faults, limits, shapes)
+
+
+def _inputs_to_drop(body: dict[str, Any]) -> list[str]:
+    """The input names of a ``{"drop_inputs": [...]}`` schema change."""
+    unknown = set(body) - {"drop_inputs"}
+    if unknown:
+        raise Problem(400, "Bad schema change", f"unknown fields: {', '.join(sorted(unknown))}")
+    names = body.get("drop_inputs")
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(name, str) and name for name in names)
+    ):
+        raise Problem(400, "Bad schema change", "drop_inputs must be a list of input names")
+    return names
 
 
 async def _threaded(function: Any, *args: Any) -> Any:
@@ -439,7 +463,13 @@ class Gatekeeper:
             return
         method = scope["method"]
         self.sandbox.count(f"{method} {_ID_SEGMENT.sub('/{id}', path)}")
-        latency, rule = self.faults.pick(method, path)
+        version = None
+        if self.faults.asks_version(method, path):
+            request_body = b""
+            if names_version_in_body(method, path):
+                request_body, receive = await _buffered(receive)
+            version = await _threaded(version_about, self.sandbox.store, method, path, request_body)
+        latency, rule = self.faults.pick(method, path, version)
         if latency:
             await asyncio.sleep(latency)
         if path.startswith("/v1/"):
@@ -478,6 +508,29 @@ class Gatekeeper:
 
             await self.app(scope, receive, swallow)
         await _fault_response(rule, self.shapes)(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The request's whole body, and a ``receive`` that hands it to the app as if unread."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: nothing more comes
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
 
 
 def _truncating(send: Send) -> Send:

@@ -160,6 +160,14 @@ class Store:
                 (doc["id"], model_key, self.next_seq(), dump(doc), dump(extra)),
             )
 
+    def replace_version(self, version_id: str, doc: Doc, extra: Doc) -> None:
+        """Change a stored version in place: its model and its place in the list stay."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE versions SET doc = ?, extra = ? WHERE id = ?",
+                (dump(doc), dump(extra), version_id),
+            )
+
     def delete_version(self, version_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM versions WHERE id = ?", (version_id,))

@@ -244,7 +244,7 @@ def test_paced_training_moves_through_statuses_with_step_logs(
         {
             "input_images": _upload(client, selfie_zip(6, long_side=400)),
             "trigger_word": "up",
-            "steps": 1000,
+            "training_steps": 1000,
         },
     )
     assert started.status == "starting"

@@ -181,7 +181,7 @@ def test_full_journey_with_the_plain_client(client: Client) -> None:
         content_type="application/zip",
     )
     assert uploaded.size > 0 and uploaded.checksums["sha256"]
-    training = _train(client, model.id, uploaded.urls["get"], "user5040000c", steps=1400)
+    training = _train(client, model.id, uploaded.urls["get"], "user5040000c", training_steps=1400)
     assert training.status == "succeeded", training.error
     assert training.model == FAST_FLUX_TRAINER  # the trainer, not the destination
     assert training.version == FAST_FLUX_TRAINER_VERSION
