@@ -43,6 +43,8 @@ from core.gateway.download import (
     fetch,
     own_file_path,
     parse_download_url,
+    ssl_cause,
+    unusable,
 )
 from core.gateway.exchange import get_json, read, value_of
 from core.gateway.limits import Outcome, RateLimits, TokenBucket, map_bounded
@@ -433,11 +435,15 @@ class ReplicateGateway:
         retried. URLs in messages and logs never show credentials or a query.
 
         Permanent (``DataRejected``: the next scan would fail the same way): not an http(s)
-        URL; larger than ``max_bytes``; a redirect to a refused host (not https), in a loop
-        or more than 5; any other 4xx from a third party (not public).
+        URL, or one no try can read (control characters, too long, a bad port, a host DNS
+        or idna refuses, also where a redirect leads); larger than ``max_bytes``; a
+        redirect to a refused host (not https), in a loop or more than 5; any other 4xx
+        from a third party (not public); a TLS certificate refused or a host not speaking
+        TLS; a body that does not decode on any try.
         Transient (``ReplicateUnavailable``: try again later): 404/410 (gone for now, or
-        not visible yet); 5xx, 429, timeouts and connection errors after retries; the
-        deadline passed. ``Unauthorized`` when Replicate refuses the token for its own file.
+        not visible yet); 5xx, 429, timeouts, connection errors and TLS handshakes cut
+        short, after retries; the deadline passed; TLS failing with our own API's host.
+        ``Unauthorized`` when Replicate refuses the token for its own file.
         """
         target = parse_download_url(url)
         shown = shown_url(target)
@@ -464,13 +470,31 @@ def _nothing() -> None:
 def _download_failure(
     shown: str, exc: Exception, action: str, kind: CallKind, *, now: float | None = None
 ) -> DashboardError:
-    """A download's failure after retries: a bad address is permanent, the rest transient."""
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return DataRejected(f"Cannot download {shown}: the address is not usable.")
+    """A download's failure after retries, in the error tree. ``fetch`` already raised
+    what no try can pass (a bad address, a refused certificate); this sorts the rest:
+
+    - an address httpx will not send (InvalidURL, UnsupportedProtocol, LocalProtocolError)
+      is permanent: the same string fails the same way on every scan;
+    - a body that does not decode (its Content-Encoding does not match its bytes) is
+      permanent: a body cut short fails on its framing (RemoteProtocolError), not here,
+      and every retry got the same bytes;
+    - everything else (5xx, 429, timeouts, refused connections, a TLS handshake cut
+      short) may work later.
+    """
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return unusable(shown, f"httpx will not send a request to it ({type(exc).__name__})")
+    if isinstance(exc, httpx.DecodingError):
+        return DataRejected(
+            f"Cannot download {shown}: its host sends a body that cannot be decoded (the "
+            "Content-Encoding it declares does not match the bytes), on every try. The file "
+            "has to be stored again by whoever uploaded it."
+        )
     status = exc.status if isinstance(exc, ApiRefusal) else None
+    tls = ssl_cause(exc)
+    cause = f"the TLS handshake failed: {tls.reason or type(tls).__name__}" if tls else None
     return ReplicateUnavailable(
-        f"Could not download {shown} ({describe(exc)}), even after retries. Nothing was "
-        "changed; try again in a few minutes.",
+        f"Could not download {shown} ({cause or describe(exc)}), even after retries. Nothing "
+        "was changed; try again in a few minutes.",
         status=status,
     )
 

@@ -16,6 +16,11 @@ _SHOWN_MAX = 120
 # For text urlsplit cannot parse: drop anything between "//" and "@", and the query.
 _USERINFO = re.compile(r"//[^/?#]*@")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+# What DNS can look up: labels of letters, digits, hyphens (and the underscores some CDNs
+# use), 1 to 63 characters each, 253 in all. ``socket`` refuses longer labels with a
+# UnicodeError from its idna codec; the rest would only fail later as "not found".
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,63}")
+_MAX_HOST = 253
 
 
 def shown_url(url: str | httpx.URL) -> str:
@@ -41,6 +46,27 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def host_problem(raw_host: str) -> str | None:
+    """Why ``raw_host`` (a URL's host as sent: IDNA-encoded, so ASCII) can never be looked
+    up, in words; None for an IP address or a host name DNS can carry."""
+    try:
+        ipaddress.ip_address(raw_host.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    name = raw_host[:-1] if raw_host.endswith(".") else raw_host  # a rooted name's dot
+    if len(name) > _MAX_HOST:
+        return f"its host name is {len(name):,} characters long; DNS allows {_MAX_HOST}"
+    for label in name.split("."):
+        if not label:
+            return "its host name has an empty label (a leading dot or two dots in a row)"
+        if len(label) > 63:
+            return f"its host name has a label of {len(label)} characters; DNS allows 63"
+        if not _LABEL.fullmatch(label):
+            return "its host name has characters no host name can have"
+    return None
 
 
 def origin(url: httpx.URL) -> tuple[str, str, int | None]:

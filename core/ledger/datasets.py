@@ -9,10 +9,13 @@ URL's result is written on the caller's thread as soon as it is known, in a shor
 transaction of its own when given an engine (so a failure later loses nothing already
 measured). Each URL's failure stays with that URL. What is cached:
 
-- a reading (also a broken ZIP, a file that is gone or too big): not fetched again, unless
-  ``recheck`` asks, and then only recomputed when the content's sha256 changed;
+- a reading (also a broken ZIP, a file too big, an address no download can read): not
+  fetched again, unless ``recheck`` asks, and then only recomputed when the content's
+  sha256 changed; a URL too long to be a key (``too_long_to_keep``) is rejected without
+  a download and cannot be cached;
 - the same content under another URL: the facts are copied, not recomputed;
-- NOT a network failure or an unexpected error: the next scan tries again.
+- NOT a network failure, a file gone for now or an unexpected error in measuring: the
+  next scan tries again. A non-``DashboardError`` from a download is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.drift.facts import DatasetFacts
-from core.errors import DataRejected, ReplicateError
+from core.errors import DashboardError, DataRejected
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
 from core.imaging import SkippedMember, ZipLimits, read_zip_photos
@@ -50,6 +53,10 @@ log = logging.getLogger(__name__)
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 # Bumped when a measure or check changes meaning: rows of older methods are recomputed.
 FACTS_METHOD = 2
+# ops.dataset_facts (and the scan's scan_zips, with its scan id) key rows by URL in btree
+# indexes, whose entries PostgreSQL caps at 2,704 bytes with their headers: a longer URL
+# cannot be written at all, and the write would fail the whole scan.
+MAX_URL_KEY_BYTES = 2_600
 
 T = TypeVar("T")
 # Where results are written: an engine (each write its own short transaction) or a
@@ -153,6 +160,18 @@ def input_images_url(training: HasInput) -> str | None:
     return None
 
 
+def too_long_to_keep(url: str) -> str | None:
+    """Why ``url`` cannot be a key of the facts cache (too long), or None when it can."""
+    size = len(url.encode("utf-8", "surrogatepass"))
+    if size <= MAX_URL_KEY_BYTES:
+        return None
+    return (
+        f"its ZIP URL is {size:,} bytes long, more than the {MAX_URL_KEY_BYTES:,} the console "
+        "can keep track of, so its photos are not read; the file has to be given under a "
+        "shorter URL"
+    )
+
+
 def load_dataset_facts(conn: Connection, urls: Iterable[str]) -> dict[str, DatasetFacts]:
     """The cached facts of those ``urls`` that have them."""
     wanted = sorted(set(urls))
@@ -173,7 +192,8 @@ class DatasetScan:
     computed: tuple[str, ...] = ()
     reused: tuple[str, ...] = ()  # same content already measured under another URL
     unchanged: tuple[str, ...] = ()  # recheck: same sha256, facts kept
-    rejected: Mapping[str, str] = field(default_factory=dict)  # cached as DatasetFacts(error)
+    # Cached as DatasetFacts(error), except a URL too long to be a key (never downloaded).
+    rejected: Mapping[str, str] = field(default_factory=dict)
     failed: Mapping[str, str] = field(default_factory=dict)  # not cached: tried again next time
     seconds: float = 0.0
 
@@ -232,7 +252,12 @@ def ensure_dataset_facts(
     known; given a connection, writes go through it and the caller commits.
     """
     started = time.perf_counter()
-    urls = list(dict.fromkeys(url for url in map(input_images_url, trainings) if url))
+    every = list(dict.fromkeys(url for url in map(input_images_url, trainings) if url))
+    tally = _Tally()
+    for url in every:
+        if (reason := too_long_to_keep(url)) is not None:
+            tally.rejected[url] = reason
+    urls = [url for url in every if url not in tally.rejected]
     cached = (
         _with(
             store,
@@ -254,7 +279,6 @@ def ensure_dataset_facts(
     todo = deque(url for url in urls if recheck or url not in current)
     already_cached = len(urls) - len(todo)
     workers = max(1, max_workers)
-    tally = _Tally()
     # Each pending job is a download (sha None) or a reading of downloaded content.
     pending: dict[Future[Any], tuple[str, str | None]] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-facts") as pool:
@@ -274,7 +298,7 @@ def ensure_dataset_facts(
                 else:
                     _measured(store, future, url, sha, tally)
     return DatasetScan(
-        requested=len(urls),
+        requested=len(every),
         already_cached=already_cached,
         computed=tuple(tally.computed),
         reused=tuple(tally.reused),
@@ -297,12 +321,14 @@ def _downloaded(
     """A download finished: cache a rejection, reuse known content, or start measuring."""
     try:
         content: bytes = future.result()
-    except DataRejected as exc:  # gone, too big, not http(s): no point fetching again
+    except DataRejected as exc:  # too big, an unusable address: no point fetching again
         rejected = DatasetReading(DatasetFacts(error=str(exc))).to_json()
         _with(store, lambda conn: _store(conn, url, None, rejected))
         tally.rejected[url] = str(exc)
         return
-    except ReplicateError as exc:  # network, throttling, token: try again next scan
+    except DashboardError as exc:  # gone for now, network, throttling, token: next scan
+        # Every download failure is in the error tree (the gateway translates them all);
+        # anything else is a bug and propagates.
         tally.failed[url] = str(exc)
         return
     sha = hashlib.sha256(content).hexdigest()

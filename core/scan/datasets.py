@@ -10,7 +10,9 @@ whose photos the User page shows), when it is an older one.
 
 ``ensure_for_users`` computes what ``ops.dataset_facts`` lacks for a page of users and
 returns, per user, why a ZIP they need could not be read this time (a network failure,
-which is not cached); the scan reports that as SCAN_ERROR next to their findings.
+which is not cached); the scan reports that as SCAN_ERROR next to their findings. A ZIP
+URL too long to be a key of the cache or of the scan's rows is never planned or read
+(writing it would fail the whole scan); the user's note says so.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from sqlalchemy import Connection, Engine, func, select
 
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
+from core.ledger.datasets import (
+    cached_urls,
+    ensure_dataset_facts,
+    too_long_to_keep,
+    zip_trainings,
+)
 from core.ledger.tables import dataset_facts, trainings
 from core.versions import normalise_version
 
@@ -109,12 +116,18 @@ def succeeded_trainings(
 
 
 def needed_by_user(
-    conn: Connection, stored_versions: Mapping[str, str | None]
+    conn: Connection, stored_versions: Mapping[str, str | None], *, keyable: bool = True
 ) -> dict[str, list[str]]:
     """The ZIP URLs each user's checks need, given user -> the version their row stores
-    (users needing none are left out)."""
+    (users needing none are left out). ``keyable``: only URLs short enough to be a key of
+    the facts cache and of the scan's rows (``too_long_to_keep``); the others can never
+    be read, and ``dataset_gaps`` says so on the user's note."""
     needs = {
-        user_id: needed_zip_urls(records, stored_versions.get(user_id))
+        user_id: [
+            url
+            for url in needed_zip_urls(records, stored_versions.get(user_id))
+            if not keyable or too_long_to_keep(url) is None
+        ]
         for user_id, records in succeeded_trainings(conn, stored_versions).items()
     }
     return {user_id: urls for user_id, urls in needs.items() if urls}
@@ -124,16 +137,26 @@ RECHECK_HINT = "python -m core.scan --recheck-datasets reads them again"
 
 
 def skipped_reason(
-    failed: Mapping[str, str], needed: Sequence[str], rejected: Mapping[str, str] | None = None
+    failed: Mapping[str, str],
+    needed: Sequence[str],
+    rejected: Mapping[str, str] | None = None,
+    unreadable: Mapping[str, str] | None = None,
 ) -> str | None:
     """Why a user's dataset checks were skipped: some of the ZIPs they need could not be
-    read this time (``failed``: url -> why; tried again next scan) or were rejected for
-    good (``rejected``: url -> why); None when every needed ZIP was read and usable."""
+    read this time (``failed``: url -> why; tried again next scan), can never be read
+    (``unreadable``: url -> why; not even tried) or were rejected for good (``rejected``:
+    url -> why); None when every needed ZIP was read and usable."""
     missing = [url for url in needed if url in failed]
     if missing:
         return (
             f"the photos of {len(missing)} training(s) could not be read, so the dataset "
             f"checks were skipped (the next scan tries again): {failed[missing[0]]}"
+        )
+    never = [url for url in needed if url in (unreadable or {})]
+    if never and unreadable is not None:
+        return (
+            f"the photos of {len(never)} training(s) cannot be read, so the dataset checks "
+            f"were skipped: {unreadable[never[0]]}"
         )
     unusable = [url for url in needed if url in (rejected or {})]
     if unusable and rejected is not None:
@@ -163,9 +186,13 @@ def dataset_gaps(
 ) -> dict[str, str]:
     """user -> why their dataset checks are skipped (a needed ZIP failed this time, or was
     rejected for good): a SCAN_ERROR note, never a silent "healthy"."""
-    needs = needed_by_user(conn, stored_versions)
-    rejected = rejected_zips(conn, (url for needed in needs.values() for url in needed))
-    reasons = {user: skipped_reason(failed, needed, rejected) for user, needed in needs.items()}
+    needs = needed_by_user(conn, stored_versions, keyable=False)
+    urls = {url for needed in needs.values() for url in needed}
+    unreadable = {url: reason for url in urls if (reason := too_long_to_keep(url)) is not None}
+    rejected = rejected_zips(conn, urls - set(unreadable))
+    reasons = {
+        user: skipped_reason(failed, needed, rejected, unreadable) for user, needed in needs.items()
+    }
     return {user: reason for user, reason in reasons.items() if reason is not None}
 
 

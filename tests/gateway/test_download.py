@@ -285,9 +285,14 @@ def test_permanent_failures_are_data_rejected(
 ) -> None:
     with pytest.raises(DataRejected, match=r"HTTP 403.*not public"):
         gateway.download(f"{third_party.base_url}/private", max_bytes=1000)
-    for url in ("file:///etc/passwd", "ftp://example.com/a.zip", "http://", "https://h:abc/x"):
+    for url in ("file:///etc/passwd", "ftp://example.com/a.zip"):
         with pytest.raises(DataRejected, match="only http"):
             gateway.download(url, max_bytes=1000)
+    # Addresses that are http(s) but unusable: tests/gateway/test_unusable_addresses.py.
+    with pytest.raises(DataRejected, match="no host name"):
+        gateway.download("http://", max_bytes=1000)
+    with pytest.raises(DataRejected, match="port is not a number"):
+        gateway.download("https://h:abc/x", max_bytes=1000)
 
 
 def test_gone_files_are_transient_not_rejected(
@@ -319,11 +324,16 @@ def test_a_host_that_does_not_answer_is_unavailable(gateway: ReplicateGateway) -
         gateway.download("http://127.0.0.1:9/images.zip", max_bytes=1000)
 
 
-def test_a_body_that_cannot_be_decoded_is_unavailable_not_an_httpx_error(
+def test_a_body_that_cannot_be_decoded_is_retried_then_rejected_not_an_httpx_error(
     gateway: ReplicateGateway, third_party: ThirdParty
 ) -> None:
-    with pytest.raises(ReplicateUnavailable, match="DecodingError"):
-        gateway.download(f"{third_party.base_url}/bad-gzip", max_bytes=1000)
+    """Read again (the same as any unreadable answer), and when every try brought the same
+    undecodable bytes, rejected for good: the stored file is what is wrong."""
+    with pytest.raises(DataRejected, match="body that cannot be decoded") as caught:
+        gateway.download(f"{third_party.base_url}/bad-gzip?sig=s3cr3t", max_bytes=1000)
+    assert f"{third_party.base_url}/bad-gzip:" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+    assert third_party.paths.count("/bad-gzip") > 1
 
 
 def test_own_files_with_a_refused_token_are_unauthorized(

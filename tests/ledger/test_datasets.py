@@ -3,6 +3,7 @@ and their cache in ops.dataset_facts, fed by downloads from the real sandbox."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import zipfile
@@ -27,7 +28,7 @@ from core.ledger import (
     read_dataset,
     sync_trainings,
 )
-from core.ledger.datasets import FACTS_METHOD
+from core.ledger.datasets import FACTS_METHOD, zip_trainings
 from core.ledger.tables import dataset_facts
 from tests.ledger.conftest import AppWorld
 from tests.photos import face_photo, selfie_zip, zip_of
@@ -304,6 +305,41 @@ def test_an_outage_is_reported_and_not_cached(
 
     control.delete("/faults")
     assert ensure_dataset_facts(conn, gateway, face_reader, [training]).computed == (url,)
+
+
+def test_every_download_failure_stays_with_its_url(
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
+) -> None:
+    """ZIP URLs come from the app's users: an address no download can read is that URL's
+    rejection, cached with its reason; one that may work later is tried next time; the
+    good one next to them is measured (a raw UnicodeError ended the whole call before)."""
+    good = app_world.put_zip("anna0001", selfie_zip(3, long_side=400))
+    path = good.split("/_blob/", 1)[1]
+    port = httpx.URL(good).port
+    unusable = {
+        f"https://{'a' * 64}.example.com/_blob/{path}": "a label of 64 characters",
+        f"https://xn--a.example.com/_blob/{path}": "not valid IDNA",
+        f"https://blob.example.com/_blob/{path}\x7f": "control character",
+        f"https://127.0.0.1:{port}/_blob/{path}": "does not answer in TLS",
+    }
+    gone = good.replace("-images.zip", "-missing.zip")
+    # Readable, but too long to be the cache's key: PostgreSQL refuses such a row.
+    too_long = f"{good}?sig=" + "".join(hashlib.sha256(b"%d" % n).hexdigest() for n in range(47))
+    urls = [*unusable, good, gone, too_long]
+    scan = ensure_dataset_facts(conn, gateway, face_reader, zip_trainings(*urls))
+    assert scan.computed == (good,) and scan.requested == len(urls)
+    assert set(scan.rejected) == {*unusable, too_long} and set(scan.failed) == {gone}
+    rows = stored(conn)
+    for url, reason in unusable.items():
+        assert reason in scan.rejected[url]
+        assert rows[url].content_sha256 is None and rows[url].facts["error"] == scan.rejected[url]
+    assert "more than the 2,600 the console can keep track of" in scan.rejected[too_long]
+    assert gone not in rows and too_long not in rows
+    again = ensure_dataset_facts(conn, gateway, face_reader, zip_trainings(*urls))
+    assert again.already_cached == len(unusable) + 1 and set(again.failed) == {gone}
 
 
 def test_a_zip_sent_through_replicates_files_api(
