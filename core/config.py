@@ -179,6 +179,19 @@ class Settings(BaseSettings):
             "marked failed and no longer blocks a new one (its workers died or stopped)."
         ),
     )
+    recovery_seconds: float = Field(
+        default=60.0,
+        ge=2,
+        le=3600,
+        validation_alias="RECOVERY_SECONDS",
+        description=(
+            "How long paid or long work may show no sign of life before it is taken for "
+            "dead and resumed: a claim on a paid create (a live worker renews it every "
+            "third of this; once it lapses, Replicate is searched for the create before "
+            "anything else), a job whose worker stopped beating, a step nobody queued. The "
+            "maintenance job looks every quarter of this."
+        ),
+    )
     worker_concurrency: int = Field(
         default=4,
         ge=1,

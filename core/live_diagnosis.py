@@ -14,7 +14,6 @@ user's SCAN_ERROR when Replicate could not be read.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -25,12 +24,12 @@ from core.drift.facts import AppRow, TrainingRecord, blank_to_none
 from core.errors import ReplicateError
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.gateway.values import is_training_id
 from core.ledger.sync import SyncReport, ledger_for_user, sync_ledger
 from core.scan.datasets import ensure_for_users
 from core.scan.facts import gather_facts
 
 # What the ledger's sync fetches: anything else in training_id is junk it never reads.
-_TRAINING_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def ledger_gap(facts: UserFacts) -> str | None:
     """
     known = {record.id for record in facts.trainings}
     training_id = blank_to_none(facts.row.training_id)
-    if training_id is not None and _TRAINING_ID.match(training_id) and training_id not in known:
+    if training_id is not None and is_training_id(training_id) and training_id not in known:
         return f"the ledger lacks training {training_id} (the row's training_id)"
     model = facts.model
     latest = model.latest if model is not None else None

@@ -245,6 +245,30 @@ audit_log = Table(
     Index("ix_audit_log_action", "action", "id"),
 )
 
+# An admin's decision to leave a finding as it is ("keep the current version" after a
+# retrain, or "leave as is" on a finding): while the row still holds ``row_values`` and no
+# training newer than the decision exists, the diagnosis reports the finding as kept by it.
+DECISION_KINDS = ("keep", "leave_as_is")
+decisions = Table(
+    "decisions",
+    ops_metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("user_id", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", Text, nullable=False),
+    Column("decided_role", Text, nullable=False),
+    Column("decided_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Column("row_fingerprint", Text, nullable=False),
+    Column("row_values", JSONB, nullable=False),
+    Column("retrain_id", BigInteger),
+    Column("withdrawn_at", TIMESTAMP(timezone=True)),
+    Column("withdrawn_by", Text),
+    CheckConstraint(one_of("kind", DECISION_KINDS), name="ck_decisions_kind"),
+    Index("ix_decisions_user", "user_id", "id"),
+)
+
 staff = Table(
     "staff",
     ops_metadata,

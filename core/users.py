@@ -8,7 +8,6 @@ Replicate never blocks the database part, and each failure stays with its sectio
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,13 +32,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from core.errors import DataRejected, NotFound, ReplicateError, ReplicateNotFound
 from core.gateway.gateway import ReplicateGateway
-from core.gateway.values import ModelVersion, ReplicateModel, Training
+from core.gateway.values import ModelVersion, ReplicateModel, Training, is_training_id
 from core.schema import user_models, users
 from core.versions import VersionComparison, compare_versions, short_version
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-_TRAINING_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 @dataclass(frozen=True)
@@ -432,7 +430,7 @@ def _training_facts(
             "No training_id is stored (the app clears it when a retrain starts "
             "over, and sets it when Replicate accepts the training)."
         )
-    if not _TRAINING_ID.match(training_id.strip()):
+    if not is_training_id(training_id.strip()):
         return None, f"training_id {training_id!r} is not a Replicate training id."
     try:
         return gateway.get_training(training_id.strip()), None

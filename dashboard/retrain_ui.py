@@ -17,37 +17,27 @@ from core.compare.tables import comparisons
 from core.errors import ReplicateError
 from core.jobs.app import TaskName
 from core.jobs.tasks import defer_retrain
-from core.ledger.sync import ledger_for_user, sync_ledger
+from core.ledger.sync import sync_ledger
 from core.repairs.rows import read_row
+from core.repairs.values import RepairPlan
 from core.retrain import follow, promote, submit
 from core.retrain.checks import GateResult, gate_limit
 from core.retrain.draft import draft_gate, rejudge
 from core.retrain.gate import GateReading, read_gate
-from core.retrain.plan import (
-    RETRAIN_TRAINER,
-    RETRAIN_TRAINER_VERSION,
-    RetrainTarget,
-    TrainingPlan,
-    plan_training,
-    retrain_target,
-)
+from core.retrain.opening import open_retrain, read_target
+from core.retrain.plan import RetrainTarget, TrainingPlan, plan_of_draft
 from core.retrain.submit import NewPhoto
 from core.retrain.tables import retrain_photos, retrains
 from core.roles import Actor
-from core.users import read_user_record
 from core.versions import short_version
 from dashboard.resources import read_only, runtime, writing
 
 SCHEMA_TTL_SECONDS = 600
 
 
-@st.cache_data(ttl=SCHEMA_TTL_SECONDS, show_spinner="Reading the trainer's inputs…")
-def trainer_schema(trainer: str, version: str) -> dict[str, Any] | None:
-    return runtime().gateway.trainer_input_schema(trainer, version)
-
-
-def target(user_id: str) -> tuple[RetrainTarget, dict[str, Any], str | None]:
-    """Where the user's retrain goes, their row as it is now, and a ledger problem."""
+def target(user_id: str) -> tuple[RetrainTarget, str | None]:
+    """Where a retrain of the user would go (before a draft exists: a draft stores its
+    own), and a problem refreshing the training history."""
     live = runtime()
     problem = None
     try:
@@ -55,19 +45,12 @@ def target(user_id: str) -> tuple[RetrainTarget, dict[str, Any], str | None]:
     except ReplicateError as exc:
         problem = f"The training history could not be refreshed ({exc}); using what is stored."
     with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
-        record = read_user_record(app, user_id)
-        row = dict(record.model_row or {})
-        found = retrain_target(
-            ledger_for_user(ops, record.user_id),
-            stored_version=row.get("replicate_version_id"),
-            row_model=row.get("replicate_model_id"),
-        )
-    return found, row, problem
+        return read_target(app, ops, user_id), problem
 
 
-def plan(found: RetrainTarget, image_count: int) -> TrainingPlan:
-    schema = trainer_schema(RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION)
-    return plan_training(found, schema, image_count=image_count)
+def plan(row: Any, image_count: int) -> TrainingPlan:
+    """What the draft would send with ``image_count`` photos (the core's one plan)."""
+    return plan_of_draft(row, image_count)
 
 
 @dataclass(frozen=True)
@@ -239,18 +222,19 @@ def history_frame(rows: Sequence[Any]) -> pd.DataFrame:
     )
 
 
-def start(actor: Actor, user_id: str, found: RetrainTarget) -> int:
-    with writing(runtime().ops_engine) as conn, conn.begin():
-        retrain_id = submit.open_draft(
-            conn,
-            actor,
-            user_id,
-            found,
-            trainer=RETRAIN_TRAINER,
-            trainer_version=RETRAIN_TRAINER_VERSION,
-        )
-        defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id)
-    return retrain_id
+def start(actor: Actor, user_id: str) -> int:
+    """Open a draft (the core decides where it goes) and queue its checks."""
+    live = runtime()
+    opened = open_retrain(
+        app_engine=live.engine,
+        ops_engine=live.ops_engine,
+        gateway=live.gateway,
+        actor=actor,
+        user_id=user_id,
+        refresh_ledger=False,  # the page refreshed it to show the target
+        then=lambda conn, retrain_id: defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id),
+    )
+    return opened.retrain_id
 
 
 def add_uploads(actor: Actor, retrain_id: int, uploads: Sequence[tuple[str, bytes]]) -> None:
@@ -270,27 +254,20 @@ def set_kept(actor: Actor, retrain_id: int, position: int, kept: bool) -> None:
 def confirm(
     actor: Actor,
     retrain_id: int,
-    planned: TrainingPlan,
-    gate: GateResult,
     *,
     token: str,
     reason: str,
     override_reason: str | None,
 ) -> int:
+    """Confirm the draft (the core computes the gate and the plan again) and queue its
+    submit in the same transaction."""
     with writing(runtime().ops_engine) as conn, conn.begin():
         confirmed = submit.confirm(
             conn,
             actor,
             retrain_id,
-            planned,
             confirm_token=token,
             reason=reason,
-            gate={
-                "passed": gate.passed,
-                "blocks": list(gate.blocks),
-                "warnings": list(gate.warnings),
-                "figures": gate.figures,
-            },
             override_reason=override_reason,
         )
         defer_retrain(conn, TaskName.SUBMIT_RETRAIN, confirmed)
@@ -302,20 +279,41 @@ def cancel(actor: Actor, retrain_id: int, reason: str) -> None:
     follow.cancel(live.ops_engine, live.gateway, actor, retrain_id, reason)
 
 
-def app_row(user_id: str) -> dict[str, Any]:
-    with read_only(runtime().engine) as conn:
-        return read_row(conn, user_id)
+def promotion_preview(retrain_id: int) -> RepairPlan:
+    """What promoting writes, against the user's row as it is now (shown to the admin,
+    then applied exactly)."""
+    live = runtime()
+    with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
+        return promote.promotion_preview(app, ops, retrain_id)
 
 
-def promote_now(actor: Actor, retrain_id: int, seen_row: dict[str, Any], reason: str) -> int:
+def promote_now(
+    actor: Actor, retrain_id: int, shown: RepairPlan, reason: str, without_gate: str | None
+) -> int:
     live = runtime()
     with writing(live.engine) as conn, conn.begin():
-        return promote.promote(conn, actor, retrain_id, expected_row=seen_row, reason=reason)
+        return promote.promote(
+            conn, actor, retrain_id, shown=shown, reason=reason, without_gate_reason=without_gate
+        )
 
 
-def keep_current(actor: Actor, retrain_id: int, reason: str) -> int:
-    with writing(runtime().engine) as conn, conn.begin():
-        return promote.keep(conn, actor, retrain_id, reason=reason)
+def keep_current(actor: Actor, retrain_id: int, reason: str, without_gate: str | None) -> int:
+    live = runtime()
+    with read_only(live.ops_engine) as ops:
+        user_id = ops.execute(
+            select(retrains.c.user_id).where(retrains.c.id == retrain_id)
+        ).scalar_one()
+    with read_only(live.engine) as app:
+        row = read_row(app, user_id)
+    with writing(live.ops_engine) as conn, conn.begin():
+        return promote.keep(
+            conn,
+            actor,
+            retrain_id,
+            reason=reason,
+            app_row=row,
+            without_gate_reason=without_gate,
+        )
 
 
 def drop_draft(actor: Actor, retrain_id: int) -> None:

@@ -15,9 +15,9 @@ import streamlit as st
 from core.errors import DashboardError
 from core.links import training_link, version_link
 from core.repairs.availability import repairs_available
+from core.retrain import promote as promote_rules
 from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
-from core.retrain.plan import RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION
-from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS
+from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS, RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION
 from core.retrain.tables import RETRAIN_RUNNING
 from core.roles import Actor, Role
 from core.versions import short_version
@@ -64,13 +64,11 @@ def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None
         disabled=submitting,
         key=f"retrain_confirm_{token}",
     )
-    if submitting and token and gate is not None:
+    if submitting and token:
         try:
             retrain_ui.confirm(
                 actor,
                 state.row.id,
-                planned,
-                gate,
                 token=token,
                 reason=reason,
                 override_reason=override,
@@ -120,7 +118,7 @@ def _photo_grid(actor: Actor, state: retrain_ui.RetrainState) -> None:
 
 
 @st.fragment(run_every=2.0)
-def _draft_live(actor: Actor, retrain_id: int, found: Any) -> None:
+def _draft_live(actor: Actor, retrain_id: int) -> None:
     state = retrain_ui.load(retrain_id)
     if state is None or state.row.status != "draft":
         st.rerun()
@@ -147,7 +145,7 @@ def _draft_live(actor: Actor, retrain_id: int, found: Any) -> None:
             st.warning(warning)
         st.dataframe(retrain_ui.gate_frame(gate.figures), hide_index=True)
     st.subheader("Parameters")
-    planned = retrain_ui.plan(found, len(kept))
+    planned = retrain_ui.plan(state.row, len(kept))
     if not planned.schema_known:
         st.warning("The trainer gives no input schema: which inputs it ignores cannot be said.")
     st.dataframe(
@@ -294,37 +292,77 @@ def _decision(actor: Actor, state: retrain_ui.RetrainState) -> None:
                     compare_view.images_grid(actor, view)
                     if view.stats:
                         st.dataframe(compare_view.stats_frame(view), hide_index=True)
-        else:
-            st.info(f"The comparison is {state.comparison_status}: images appear as they finish.")
-    else:
-        st.info("The gate's comparison starts once the training succeeds.")
     if row.decision is not None:
         st.info(f"{row.decision.title()} by {row.decided_by}: {row.decision_reason}")
+        return
+    ready = promote_rules.readiness(row, state.comparison_status)
+    if not ready.open:
+        st.info(ready.why, icon=":material/hourglass_top:")
         return
     allowed, why = repairs_available(runtime().settings)
     if not allowed:
         st.warning(why)
         return
-    seen = retrain_ui.app_row(row.user_id)
-    reason = st.text_input("Why (kept in the audit log)", key=f"decide_reason_{row.id}")
+    try:
+        shown = retrain_ui.promotion_preview(row.id)
+    except DashboardError as exc:
+        st.error(str(exc))
+        return
+    st.caption("Promoting writes these columns of the user's row (now → after promoting):")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"column": column, "now": _cell(shown.before[column]), "after": _cell(value)}
+                for column, value in shown.after.items()
+            ]
+        ),
+        hide_index=True,
+    )
+    message = st.session_state.pop(f"decide_message_{row.id}", None)
+    if message:
+        st.error(message)
+    st.text_input("Why (kept in the audit log)", key=f"decide_reason_{row.id}")
+    if ready.needs_reason_without_gate:
+        st.warning(ready.why)
+        st.text_input(
+            "Why decide without the gate's comparison (audited)", key=f"without_gate_{row.id}"
+        )
     promote_col, keep_col = st.columns(2)
-    if promote_col.button(
+    # The plan shown is bound to the click: exactly it is applied, locked on the row as
+    # shown (a rerun between showing and clicking reads nothing new).
+    promote_col.button(
         "Promote the new version",
         type="primary",
         icon=":material/upgrade:",
         key=f"promote_{row.id}",
-    ):
-        try:
-            retrain_ui.promote_now(actor, row.id, seen, reason)
-            st.rerun(scope="app")
-        except DashboardError as exc:
-            st.error(str(exc))
-    if keep_col.button("Keep the current version", icon=":material/undo:", key=f"keep_{row.id}"):
-        try:
-            retrain_ui.keep_current(actor, row.id, reason)
-            st.rerun(scope="app")
-        except DashboardError as exc:
-            st.error(str(exc))
+        on_click=_decide,
+        args=(actor, row.id, "promote", shown, f"decide_reason_{row.id}", f"without_gate_{row.id}"),
+    )
+    keep_col.button(
+        "Keep the current version",
+        icon=":material/undo:",
+        key=f"keep_{row.id}",
+        on_click=_decide,
+        args=(actor, row.id, "keep", shown, f"decide_reason_{row.id}", f"without_gate_{row.id}"),
+    )
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def _decide(
+    actor: Actor, retrain_id: int, choice: str, shown: Any, reason_key: str, without_key: str
+) -> None:
+    reason = str(st.session_state.get(reason_key) or "")
+    without_gate = st.session_state.get(without_key) or None
+    try:
+        if choice == "promote":
+            retrain_ui.promote_now(actor, retrain_id, shown, reason, without_gate)
+        else:
+            retrain_ui.keep_current(actor, retrain_id, reason, without_gate)
+    except DashboardError as exc:
+        st.session_state[f"decide_message_{retrain_id}"] = str(exc)
 
 
 def _history(user_id: str) -> None:
@@ -350,7 +388,7 @@ if not user_id:
     st.stop()
 st.query_params["user"] = user_id
 try:
-    found, row, problem = retrain_ui.target(user_id)
+    found, problem = retrain_ui.target(user_id)
 except DashboardError as exc:
     st.error(str(exc))
     st.stop()
@@ -380,13 +418,13 @@ if state is None:
     )
     if st.button("Start a retrain", type="primary", icon=":material/add_photo_alternate:"):
         try:
-            retrain_ui.start(actor, user_id, found)
+            retrain_ui.start(actor, user_id)
         except DashboardError as exc:
             st.error(str(exc))
         st.rerun()
 elif state.row.status == "draft":
     _uploads(actor, state.row.id)
-    _draft_live(actor, state.row.id, found)
+    _draft_live(actor, state.row.id)
 else:
     _progress(actor, state.row.id)
 if state is None or state.row.status == "draft":

@@ -245,13 +245,14 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "review_pairs",
                 "review_votes",
                 "compare_grants",
+                "decisions",
                 "procrastinate_jobs",
                 "procrastinate_events",
                 "procrastinate_workers",
                 "procrastinate_periodic_defers",
             }
             version = connection.execute(text("SELECT version_num FROM ops.alembic_version"))
-            assert version.scalar_one() == "0007"
+            assert version.scalar_one() == "0008"
     finally:
         engine.dispose()
 

@@ -42,7 +42,7 @@ class UserVersion:
 
     number: int  # 1 for the first the user ever got
     version_id: str  # bare 64-hex
-    model_id: str  # owner/name
+    model_id: str | None  # owner/name; None when output.version was a bare hash
     trigger_word: str | None  # what that training was given
     weights_url: str | None  # the training's output.weights
     training_id: str
@@ -82,9 +82,10 @@ def user_versions(trainings: Iterable[TrainingRecord]) -> tuple[UserVersion, ...
     ordered = sorted(trainings, key=lambda item: (item.created_at is None, item.created_at))
     found: list[UserVersion] = []
     for training in ordered:
-        if training.status != "succeeded" or not training.output_version:
+        version_id = training.version_hash
+        if training.status != "succeeded" or version_id is None:
             continue
-        model_id, _, version_id = training.output_version.rpartition(":")
+        model_id = training.destination
         trigger = training.input.get("trigger_word")
         found.append(
             UserVersion(
@@ -135,7 +136,7 @@ def _column(
         letter=letter,
         name=name,
         version_id=version_id,
-        model_id=made_by.model_id if made_by else facts.model_id,
+        model_id=(made_by.model_id if made_by else None) or facts.model_id,
         style=style,
         trigger_word=made_by.trigger_word if made_by else None,
         weights_url=made_by.weights_url if made_by else None,

@@ -27,13 +27,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, null, select, text, update
+from sqlalchemy import Connection, case, func, insert, null, select, text
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core.compare.plan import REPEAT, ComparePlan
+from core.compare.states import COMPARISON, IMAGE
 from core.compare.tables import (
-    ACTIVE_COMPARISON,
     IMAGE_ENDED,
     compare_grants,
     comparison_images,
@@ -77,9 +77,9 @@ def budget_of(conn: Connection, email: str, *, daily_usd: float) -> Budget:
     day = _today(conn)
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     spent = conn.execute(
-        select(func.coalesce(func.sum(comparisons.c.estimate_usd), 0)).where(
-            comparisons.c.requested_by == email, comparisons.c.requested_at >= start
-        )
+        select(
+            func.coalesce(func.sum(comparisons.c.estimate_usd - comparisons.c.released_usd), 0)
+        ).where(comparisons.c.requested_by == email, comparisons.c.requested_at >= start)
     ).scalar_one()
     granted = conn.execute(
         select(func.coalesce(func.sum(compare_grants.c.extra_usd), 0)).where(
@@ -87,6 +87,35 @@ def budget_of(conn: Connection, email: str, *, daily_usd: float) -> Budget:
         )
     ).scalar_one()
     return Budget(_usd(daily_usd), _usd(granted), _usd(spent))
+
+
+def release_unspent(conn: Connection, comparison_id: int) -> None:
+    """Give back to the budget the estimate of every attempt that ended without a create
+    sent (refused, cancelled before it was sent, lost and not on Replicate): an image's
+    attempts less the predictions it sent. Written as a total, so running it twice is the
+    same as once."""
+    attempts_unsent = func.greatest(
+        0,
+        comparison_images.c.attempt
+        - func.cardinality(comparison_images.c.earlier_predictions)
+        - case((comparison_images.c.prediction_id.is_(None), 0), else_=1),
+    )
+    unsent = (
+        select(func.coalesce(func.sum(attempts_unsent), 0))
+        .where(
+            comparison_images.c.comparison_id == comparison_id,
+            comparison_images.c.status.in_(IMAGE_ENDED),
+        )
+        .scalar_subquery()
+    )
+    COMPARISON.move(
+        conn,
+        comparison_id,
+        "release",
+        values={
+            "released_usd": func.coalesce(comparisons.c.price_per_image_usd, 0) * unsent,
+        },
+    )
 
 
 def _lock_person(conn: Connection, email: str) -> None:
@@ -154,6 +183,7 @@ def request_comparison(
                         repeat_letter=plan.columns[0].column.letter if plan.repeat else None,
                         reference_zips=list(plan.facts.zip_urls),
                         estimate_usd=estimate,
+                        price_per_image_usd=_usd(price_per_image_usd),
                     )
                     .returning(comparisons.c.id)
                 ).scalar_one()
@@ -247,11 +277,12 @@ def retry_image(
     _refuse_over_budget(
         budget_of(conn, actor.email, daily_usd=daily_budget_usd), cost, "Running it again"
     )
-    changed = conn.execute(
-        update(comparison_images)
-        .where(comparison_images.c.id == image_id, comparison_images.c.status == row.status)
-        .values(
-            status="pending",
+    changed = IMAGE.move(
+        conn,
+        image_id,
+        "retry",
+        where=[comparison_images.c.status == row.status],
+        values=dict(
             attempt=comparison_images.c.attempt + 1,
             earlier_predictions=func.array_append(
                 comparison_images.c.earlier_predictions, comparison_images.c.prediction_id
@@ -266,18 +297,17 @@ def retry_image(
             scores=null(),
             predict_time=None,
             updated_at=func.now(),
-        )
-    ).rowcount
-    if not changed:
+            lease_owner=None,
+            lease_expires_at=None,
+        ),
+    )
+    if changed is None:
         raise Conflict(f"Image #{image_id} changed just now; reload to see it.")
-    conn.execute(
-        update(comparisons)
-        .where(comparisons.c.id == row.comparison_id)
-        .values(
-            status="running",
-            finished_at=None,
-            estimate_usd=comparisons.c.estimate_usd + cost,
-        )
+    COMPARISON.move(
+        conn,
+        row.comparison_id,
+        "reopen",
+        values={"finished_at": None, "estimate_usd": comparisons.c.estimate_usd + cost},
     )
     audit.record(
         conn,
@@ -315,21 +345,16 @@ def cancel_comparison(conn: Connection, actor: Actor, comparison_id: int) -> Non
             f"Comparison #{comparison_id} was asked for by {row.requested_by}: only they "
             "or an admin can cancel it."
         )
-    changed = conn.execute(
-        update(comparisons)
-        .where(comparisons.c.id == comparison_id, comparisons.c.status.in_(ACTIVE_COMPARISON))
-        .values(status="cancelled", finished_at=func.now())
-    ).rowcount
-    if not changed:
+    cancelled = COMPARISON.move(conn, comparison_id, "cancel", values={"finished_at": func.now()})
+    if cancelled is None:
         raise Conflict(f"Comparison #{comparison_id} already ended ({row.status}).")
-    conn.execute(
-        update(comparison_images)
-        .where(
-            comparison_images.c.comparison_id == comparison_id,
-            comparison_images.c.status == "pending",
-        )
-        .values(status="canceled", error="cancelled before it was sent", updated_at=func.now())
+    IMAGE.move_all(
+        conn,
+        "cancel_unsent",
+        where=[comparison_images.c.comparison_id == comparison_id],
+        values={"error": "cancelled before it was sent", "updated_at": func.now()},
     )
+    release_unspent(conn, comparison_id)
     audit.record(
         conn,
         actor_email=actor.email,

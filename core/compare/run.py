@@ -36,13 +36,13 @@ from decimal import Decimal
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core.compare.photos import read_missing, reference_of
 from core.compare.plan import REPEAT
-from core.compare.request import RUN_ACTION
+from core.compare.request import RUN_ACTION, release_unspent
 from core.compare.scores import (
     ImageScore,
     Reference,
@@ -51,12 +51,15 @@ from core.compare.scores import (
     score_photo,
     verdict,
 )
+from core.compare.states import COMPARISON, ENDED_BY_REPLICATE, IMAGE
 from core.compare.tables import IMAGE_ENDED, comparison_images, comparisons
 from core.demo.comparisons import TOKEN_PREFIX as DEMO_TOKEN_PREFIX
 from core.demo.comparisons import cast_demo_votes
 from core.errors import CreateOutcomeUnknown, DashboardError, DataRejected, ReplicateError
+from core.gateway.lost import find_lost_predictions
 from core.imaging import SkippedMember, ZipPhoto, decode_photo
 from core.jobs.app import TaskName
+from core.leases import KeepLease, held_by, is_free, lease_values, new_owner, released
 from core.review.store import build_pairs
 from core.scan.services import ScanServices
 
@@ -69,15 +72,15 @@ FIRST_POLL_SECONDS = 1.0
 # A finished image waits at most this long to be noticed (one cheap GET per image).
 POLL_SECONDS = 1.0
 REFERENCE_WAIT_SECONDS = 3.0
-# A create's answer lost: predictions created this long before the claim still count
-# (clocks differ between the database and Replicate).
-CLOCK_SLACK = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
 class CompareSettings:
     price_per_second_usd: float
     prediction_timeout_seconds: float
+    # How long a claim on a create outlives a run that stopped renewing it
+    # (RECOVERY_SECONDS).
+    lease: timedelta = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -98,24 +101,25 @@ COMPARISON_TASKS = frozenset({TaskName.START_COMPARISON, TaskName.CANCEL_COMPARI
 
 
 def _beat(conn: Connection, comparison_id: int) -> None:
-    conn.execute(
-        update(comparisons).where(comparisons.c.id == comparison_id).values(heartbeat_at=func.now())
-    )
+    COMPARISON.move(conn, comparison_id, "beat", values={"heartbeat_at": func.now()})
 
 
 # -- start -------------------------------------------------------------------------------------
 
 
 def start(services: ScanServices, comparison_id: int) -> list[Next]:
+    """Start the comparison: every pending image's create queued, and the user's training
+    photos read as the identity reference. Run again on a comparison already running
+    without its reference (its first run died half-way), it reads the reference and queues
+    the images still pending."""
     with services.ops_engine.begin() as conn:
-        row = conn.execute(
-            update(comparisons)
-            .where(comparisons.c.id == comparison_id, comparisons.c.status == "queued")
-            .values(status="running", heartbeat_at=func.now())
-            .returning(comparisons.c.reference_zips)
-        ).one_or_none()
+        row = COMPARISON.move(conn, comparison_id, "start", values={"heartbeat_at": func.now()})
         if row is None:
-            return []  # ran already, or cancelled
+            row = conn.execute(
+                select(comparisons).where(comparisons.c.id == comparison_id)
+            ).one_or_none()
+            if row is None or row.status != "running" or row.reference is not None:
+                return []  # ran already, or cancelled
         pending = conn.execute(
             select(comparison_images.c.id)
             .where(
@@ -127,10 +131,12 @@ def start(services: ScanServices, comparison_id: int) -> list[Next]:
         steps = [Next(TaskName.PREDICT_IMAGE, int(image_id)) for image_id in pending]
     reference = read_reference(services, list(row.reference_zips))
     with services.ops_engine.begin() as conn:
-        conn.execute(
-            update(comparisons)
-            .where(comparisons.c.id == comparison_id)
-            .values(reference=reference, heartbeat_at=func.now())
+        COMPARISON.move(
+            conn,
+            comparison_id,
+            "beat",
+            where=[comparisons.c.reference.is_(None)],
+            values={"reference": reference, "heartbeat_at": func.now()},
         )
     return steps
 
@@ -156,50 +162,102 @@ def load_reference(services: ScanServices, zip_urls: list[str]) -> tuple[Referen
 
 
 def predict(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+    """Claim one image and send its create, once. An image found ``creating`` or ``lost``
+    is left to the run holding its lease; once that lease lapsed it is taken over and its
+    create searched for (never resent)."""
+    owner = new_owner()
     with services.ops_engine.begin() as conn:
-        claimed = conn.execute(
-            update(comparison_images)
-            .where(comparison_images.c.id == image_id, comparison_images.c.status == "pending")
-            .where(
+        claimed = IMAGE.move(
+            conn,
+            image_id,
+            "claim",
+            where=[
                 comparison_images.c.comparison_id.in_(
                     select(comparisons.c.id).where(comparisons.c.status == "running")
                 )
+            ],
+            values={
+                **lease_values(owner, settings.lease),
+                "claimed_at": func.now(),
+                "updated_at": func.now(),
+            },
+        )
+        if claimed is not None:
+            _beat(conn, claimed.comparison_id)
+    if claimed is None:
+        return _take_over(services, settings, image_id, owner)
+    with KeepLease(services.ops_engine, comparison_images, image_id, owner, settings.lease):
+        try:
+            prediction = services.gateway.create_prediction(claimed.version_id, claimed.input)
+        except CreateOutcomeUnknown as exc:
+            return _search(services, settings, image_id, owner, exc, "answer_lost")
+        except ReplicateError as exc:
+            _fail(
+                services,
+                settings,
+                image_id,
+                "refused",
+                f"Replicate refused the prediction (nothing was paid): {exc}",
+                owner=owner,
             )
-            .values(status="creating", claimed_at=func.now(), updated_at=func.now())
-            .returning(comparison_images)
-        ).one_or_none()
-        if claimed is None:
-            return []  # another job has it, it ended, or its comparison was cancelled
-        _beat(conn, claimed.comparison_id)
-    try:
-        prediction = services.gateway.create_prediction(claimed.version_id, claimed.input)
-    except CreateOutcomeUnknown as exc:
-        return _lost(services, settings, claimed, exc)
-    except ReplicateError as exc:
-        _fail(services, settings, image_id, f"Replicate refused the prediction: {exc}")
-        return []
-    if _attach(services, image_id, prediction.id, prediction.status):
-        return [Next(TaskName.FOLLOW_IMAGE, image_id, FIRST_POLL_SECONDS)]
-    # Another image with the very same version, seed and prompt (column A and its repeat)
-    # lost its answer and took this prediction: take its twin, which is ours to follow.
-    return _lost(services, settings, claimed, None)
+            return []
+        attached = _attach(services, image_id, owner, prediction.id, "created")
+        if attached is None:
+            # Another image with the very same version, seed and prompt (column A and its
+            # repeat) lost its answer and took this prediction: take its twin, ours now.
+            return _search(services, settings, image_id, owner, None, "answer_lost")
+        if not attached:
+            return _orphan(services, image_id, prediction.id)
+    return [Next(TaskName.FOLLOW_IMAGE, image_id, FIRST_POLL_SECONDS)]
 
 
-def _lost(
+def _take_over(
+    services: ScanServices, settings: CompareSettings, image_id: int, owner: str
+) -> list[Next]:
+    """An image another run claimed: nothing to do while its lease is live; after it
+    lapsed, this run takes the claim over and looks for the create on Replicate."""
+    with services.ops_engine.begin() as conn:
+        taken = IMAGE.move(
+            conn,
+            image_id,
+            "take_over",
+            where=[is_free(comparison_images)],
+            values={**lease_values(owner, settings.lease), "updated_at": func.now()},
+        )
+    if taken is None:
+        return []  # ended, claimed by a live run, or not pending
+    log.warning("image %s: its create's lease lapsed; searching Replicate for it", image_id)
+    with KeepLease(services.ops_engine, comparison_images, image_id, owner, settings.lease):
+        return _search(services, settings, image_id, owner, None, None)
+
+
+def _search(
     services: ScanServices,
     settings: CompareSettings,
-    claimed: Any,
+    image_id: int,
+    owner: str,
     exc: CreateOutcomeUnknown | None,
+    event: str | None,
 ) -> list[Next]:
-    """The create was sent but its answer is lost (or its id went to a twin): find the
-    prediction on Replicate; never send it again."""
-    image_id = int(claimed.id)
-    with services.ops_engine.begin() as conn:
-        conn.execute(
-            update(comparison_images)
-            .where(comparison_images.c.id == image_id)
-            .values(status="lost", error=f"the create's answer was lost: {exc}" if exc else None)
-        )
+    """The create was sent but its answer is lost (or its id went to a twin, or its run
+    died): find the prediction on Replicate while holding the lease; never send it again.
+    ``event`` moves the image to ``lost`` first (None: it is there already)."""
+    if event is not None:
+        with services.ops_engine.begin() as conn:
+            IMAGE.move(
+                conn,
+                image_id,
+                event,
+                where=[held_by(comparison_images, owner)],
+                values={
+                    "error": f"the create's answer was lost: {exc}" if exc else None,
+                    "updated_at": func.now(),
+                },
+            )
+    with services.ops_engine.connect() as conn:
+        claimed = conn.execute(
+            select(comparison_images).where(comparison_images.c.id == image_id)
+        ).one()
     for _ in range(3):  # a twin may take a candidate between the search and the attach
         try:
             found = (exc.created_id if exc is not None else None) or _unattached_twin(
@@ -215,8 +273,10 @@ def _lost(
                 services,
                 settings,
                 image_id,
+                "not_found",
                 "The create's answer was lost and Replicate could not be searched for it "
                 f"({search_failed}). Check Replicate's predictions page before retrying.",
+                owner=owner,
             )
             return []
         if found is None:
@@ -224,73 +284,125 @@ def _lost(
                 services,
                 settings,
                 image_id,
+                "not_found",
                 "The create's answer was lost and no such prediction is on Replicate, so "
                 "nothing was paid for; retry this image.",
+                owner=owner,
             )
             return []
-        if _attach(services, image_id, found, "starting"):
+        attached = _attach(services, image_id, owner, found, "found")
+        if attached:
             return [Next(TaskName.FOLLOW_IMAGE, image_id, FIRST_POLL_SECONDS)]
+        if attached is False:
+            return []  # the image moved on without this run (its lease was taken over)
         exc = None  # that id is another image's: look again
-    _fail(services, settings, image_id, "The create's answer was lost; retry this image.")
+    _fail(
+        services,
+        settings,
+        image_id,
+        "not_found",
+        "The create's answer was lost; retry this image.",
+        owner=owner,
+    )
     return []
 
 
 def _unattached_twin(services: ScanServices, claimed: Any) -> str | None:
     """The newest prediction on Replicate with this image's version, seed and prompt,
     created since its claim, that no comparison image holds yet."""
-    since = claimed.claimed_at - CLOCK_SLACK
-    candidates = [
-        prediction.id
-        for prediction in services.gateway.list_predictions(created_after=since)
-        if prediction.version == claimed.version_id
-        and prediction.input.get("seed") == claimed.input.get("seed")
-        and prediction.input.get("prompt") == claimed.input.get("prompt")
-    ]
+    candidates = find_lost_predictions(
+        services.gateway,
+        claimed_at=claimed.claimed_at,
+        version_id=claimed.version_id,
+        prediction_input=claimed.input,
+    )
     if not candidates:
         return None
     with services.ops_engine.connect() as conn:
         held = set(
             conn.execute(
                 select(comparison_images.c.prediction_id).where(
-                    comparison_images.c.prediction_id.in_(candidates)
+                    comparison_images.c.prediction_id.in_(
+                        [candidate.id for candidate in candidates]
+                    )
                 )
             ).scalars()
         )
-    return next((candidate for candidate in candidates if candidate not in held), None)
+    return next((candidate.id for candidate in candidates if candidate.id not in held), None)
 
 
-def _attach(services: ScanServices, image_id: int, prediction_id: str, status: str) -> bool:
-    """Give the image its prediction; False when another image holds that id."""
+def _attach(
+    services: ScanServices, image_id: int, owner: str, prediction_id: str, event: str
+) -> bool | None:
+    """Give the image its prediction while this run holds the lease: True when it did;
+    None when another image holds that id; False when the image moved on without this run
+    (its lease was taken over)."""
     try:
         with services.ops_engine.begin() as conn:
-            conn.execute(
-                update(comparison_images)
-                .where(comparison_images.c.id == image_id)
-                .values(
-                    prediction_id=prediction_id,
-                    status=status if status not in IMAGE_ENDED else "processing",
-                    error=None,
-                    updated_at=func.now(),
-                )
+            attached = IMAGE.move(
+                conn,
+                image_id,
+                event,
+                where=[held_by(comparison_images, owner)],
+                values={
+                    "prediction_id": prediction_id,
+                    "error": None,
+                    "updated_at": func.now(),
+                    **released(),
+                },
             )
     except IntegrityError:
-        return False
-    return True
+        return None
+    if attached is not None:
+        return True
+    with services.ops_engine.connect() as conn:
+        holder = conn.execute(
+            select(comparison_images.c.prediction_id).where(comparison_images.c.id == image_id)
+        ).scalar_one()
+    return bool(holder == prediction_id)
+
+
+def _orphan(services: ScanServices, image_id: int, prediction_id: str) -> list[Next]:
+    """This run's create answered after its claim was taken over and the image moved on:
+    nobody follows that prediction, so it is cancelled rather than left to run."""
+    log.error(
+        "image %s: prediction %s answered after its lease was taken over; cancelling it",
+        image_id,
+        prediction_id,
+    )
+    try:
+        services.gateway.cancel_prediction(prediction_id)
+    except ReplicateError as exc:
+        log.error("cancelling prediction %s failed: %s", prediction_id, exc)
+    return []
 
 
 def _fail(
     services: ScanServices,
     settings: CompareSettings,
     image_id: int,
+    event: str,
     reason: str,
-    status: str = "failed",
+    *,
+    owner: str | None = None,
+    predict_time: float | None = None,
 ) -> None:
+    """End an image with ``event`` and the reason (only while ``owner`` holds it, when
+    given), and finish its comparison if that was the last."""
+    where = [held_by(comparison_images, owner)] if owner is not None else []
     with services.ops_engine.begin() as conn:
         comparison_id = _lock_comparison_of(conn, image_id)
-        conn.execute(
-            update(comparison_images)
-            .where(comparison_images.c.id == image_id)
-            .values(status=status, error=reason, updated_at=func.now())
+        IMAGE.move(
+            conn,
+            image_id,
+            event,
+            where=where,
+            values={
+                "error": reason,
+                "predict_time": predict_time,
+                "updated_at": func.now(),
+                **released(),
+            },
         )
         _maybe_finish(conn, comparison_id, settings)
 
@@ -313,13 +425,19 @@ def _lock_comparison_of(conn: Connection, image_id: int) -> int:
 
 
 def follow(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+    """Poll one image's prediction; keep its image when it succeeds and score it. An image
+    already kept but not scored (its run died in between) is handed to ``score``."""
     with services.ops_engine.connect() as conn:
         row = conn.execute(
             select(comparison_images, comparisons.c.status.label("c_status"))
             .join(comparisons, comparisons.c.id == comparison_images.c.comparison_id)
             .where(comparison_images.c.id == image_id)
         ).one_or_none()
-    if row is None or row.prediction_id is None or row.status in IMAGE_ENDED:
+    if row is None or row.prediction_id is None:
+        return []
+    if row.status == "succeeded" and row.scores is None:
+        return [Next(TaskName.SCORE_IMAGE, image_id)]
+    if row.status not in ("starting", "processing"):
         return []
     try:
         prediction = services.gateway.get_prediction(row.prediction_id)
@@ -339,28 +457,30 @@ def follow(services: ScanServices, settings: CompareSettings, image_id: int) -> 
                 else f"not finished after {settings.prediction_timeout_seconds:.0f} s: "
                 "cancelled on Replicate"
             )
-            _fail(services, settings, image_id, reason, status="canceled")
+            _fail(services, settings, image_id, "prediction_canceled", reason)
             return []
         with services.ops_engine.begin() as conn:
-            conn.execute(
-                update(comparison_images)
-                .where(comparison_images.c.id == image_id)
-                .values(status=prediction.status, updated_at=func.now())
+            IMAGE.move(
+                conn,
+                image_id,
+                "running" if prediction.status == "processing" else "polled",
+                values={"updated_at": func.now()},
             )
             _beat(conn, row.comparison_id)
         return [Next(TaskName.FOLLOW_IMAGE, image_id, POLL_SECONDS)]
     if prediction.status != "succeeded":
         reason = prediction.error or f"the prediction ended {prediction.status}"
-        _ended(services, settings, image_id, prediction.status, reason, prediction.predict_time)
+        event = ENDED_BY_REPLICATE.get(prediction.status, "prediction_failed")
+        _fail(services, settings, image_id, event, reason, predict_time=prediction.predict_time)
         return []
     if not prediction.output:
-        _ended(
+        _fail(
             services,
             settings,
             image_id,
-            "failed",
+            "prediction_failed",
             "succeeded without an image",
-            prediction.predict_time,
+            predict_time=prediction.predict_time,
         )
         return []
     try:
@@ -368,43 +488,34 @@ def follow(services: ScanServices, settings: CompareSettings, image_id: int) -> 
         decoded = decode_output(body)
         preview = make_preview(decoded)
     except DashboardError as exc:
-        _ended(services, settings, image_id, "failed", f"its image could not be read: {exc}", None)
+        _fail(
+            services,
+            settings,
+            image_id,
+            "prediction_failed",
+            f"its image could not be read: {exc}",
+            predict_time=prediction.predict_time,
+        )
         return []
     with services.ops_engine.begin() as conn:
-        conn.execute(
-            update(comparison_images)
-            .where(comparison_images.c.id == image_id)
-            .values(
-                status="succeeded",
-                output_url=prediction.output[0],
-                preview=preview,
-                predict_time=prediction.predict_time,
-                error=None,
-                updated_at=func.now(),
-            )
+        kept = IMAGE.move(
+            conn,
+            image_id,
+            "image_kept",
+            values={
+                "output_url": prediction.output[0],
+                "preview": preview,
+                "predict_time": prediction.predict_time,
+                "error": None,
+                "updated_at": func.now(),
+            },
         )
         _beat(conn, row.comparison_id)
+    if kept is None:
+        return []  # another run kept it (and scores it)
     # The preview is on the page now; the image is scored from the same decoded copy (one
     # download and one decode per image: scoring is the tail every comparison waits for).
     return _score_decoded(services, settings, image_id, decoded)
-
-
-def _ended(
-    services: ScanServices,
-    settings: CompareSettings,
-    image_id: int,
-    status: str,
-    reason: str,
-    predict_time: float | None,
-) -> None:
-    with services.ops_engine.begin() as conn:
-        comparison_id = _lock_comparison_of(conn, image_id)
-        conn.execute(
-            update(comparison_images)
-            .where(comparison_images.c.id == image_id)
-            .values(status=status, error=reason, predict_time=predict_time, updated_at=func.now())
-        )
-        _maybe_finish(conn, comparison_id, settings)
 
 
 def decode_output(body: bytes) -> ZipPhoto:
@@ -476,10 +587,12 @@ def _score_decoded(
         measured = score_photo(decoded, services.face_reader(), reference).to_dict()
     with services.ops_engine.begin() as conn:
         _lock_comparison_of(conn, image_id)
-        conn.execute(
-            update(comparison_images)
-            .where(comparison_images.c.id == image_id, comparison_images.c.scores.is_(None))
-            .values(scores=measured, updated_at=func.now())
+        IMAGE.move(
+            conn,
+            image_id,
+            "scored",
+            where=[comparison_images.c.scores.is_(None)],
+            values={"scores": measured, "updated_at": func.now()},
         )
         _maybe_finish(conn, int(row.comparison_id), settings)
     return []
@@ -504,28 +617,30 @@ def _score_preview(
 
 
 def cancel(services: ScanServices, comparison_id: int) -> list[Next]:
+    """Cancel on Replicate what a cancelled comparison still runs. An image whose create is
+    claimed but not attached yet is left to the run holding it (or to recovery, which finds
+    the prediction): it is cancelled when it is followed, so nothing sent runs on unseen."""
     with services.ops_engine.connect() as conn:
         running = conn.execute(
             select(comparison_images.c.id, comparison_images.c.prediction_id).where(
                 comparison_images.c.comparison_id == comparison_id,
-                comparison_images.c.status.in_(("starting", "processing", "creating", "lost")),
+                comparison_images.c.status.in_(("starting", "processing")),
             )
         ).all()
     for image_id, prediction_id in running:
-        if prediction_id:
-            try:
-                services.gateway.cancel_prediction(prediction_id)
-            except ReplicateError as exc:
-                log.warning("cancelling prediction %s failed: %s", prediction_id, exc)
+        try:
+            services.gateway.cancel_prediction(prediction_id)
+        except ReplicateError as exc:
+            log.warning("cancelling prediction %s failed: %s", prediction_id, exc)
         with services.ops_engine.begin() as conn:
-            conn.execute(
-                update(comparison_images)
-                .where(
-                    comparison_images.c.id == image_id,
-                    comparison_images.c.status.not_in(IMAGE_ENDED),
-                )
-                .values(status="canceled", error="cancelled with its comparison")
+            _lock_comparison_of(conn, image_id)
+            IMAGE.move(
+                conn,
+                image_id,
+                "cancel_sent",
+                values={"error": "cancelled with its comparison", "updated_at": func.now()},
             )
+            release_unspent(conn, comparison_id)
     return []
 
 
@@ -543,6 +658,8 @@ def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSetting
         select(comparisons).where(comparisons.c.id == comparison_id).with_for_update()
     ).one()
     if header.status != "running":
+        if header.status == "cancelled":
+            release_unspent(conn, comparison_id)
         return
     images = conn.execute(
         select(comparison_images).where(comparison_images.c.comparison_id == comparison_id)
@@ -558,17 +675,20 @@ def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSetting
         Decimal("0.0001")
     )
     failed = sum(1 for image in images if image.status != "succeeded")
-    conn.execute(
-        update(comparisons)
-        .where(comparisons.c.id == comparison_id)
-        .values(
-            status="finished",
-            finished_at=func.now(),
-            stats=stats,
-            verdict=list(lines),
-            actual_usd=actual,
-        )
+    finished = COMPARISON.move(
+        conn,
+        comparison_id,
+        "finish",
+        values={
+            "finished_at": func.now(),
+            "stats": stats,
+            "verdict": list(lines),
+            "actual_usd": actual,
+        },
     )
+    if finished is None:
+        return
+    release_unspent(conn, comparison_id)
     pairs = build_pairs(conn, comparison_id)  # blind review gets this comparison's images
     if header.confirm_token.startswith(DEMO_TOKEN_PREFIX):
         cast_demo_votes(conn, comparison_id)  # DEMO's reviewers, so Review is never empty
@@ -589,6 +709,13 @@ def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSetting
             "review_pairs": pairs,
         },
     )
+
+
+def finish_if_done(services: ScanServices, settings: CompareSettings, comparison_id: int) -> None:
+    """Finish a running comparison whose images all ended and are scored (the job that
+    ended its last image died before it could); nothing otherwise."""
+    with services.ops_engine.begin() as conn:
+        _maybe_finish(conn, comparison_id, settings)
 
 
 def short_label(column: Mapping[str, Any]) -> str:

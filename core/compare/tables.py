@@ -79,6 +79,9 @@ comparisons = Table(
     Column("reference_zips", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("reference", JSONB),
     Column("estimate_usd", Numeric(10, 4), nullable=False),
+    Column("price_per_image_usd", Numeric(10, 4)),
+    # Given back to the budget: the estimate of images that ended without being sent.
+    Column("released_usd", Numeric(10, 4), nullable=False, server_default=text("0")),
     Column("actual_usd", Numeric(10, 4)),
     Column("stats", JSONB),
     Column("verdict", JSONB),  # plain sentences
@@ -115,6 +118,9 @@ comparison_images = Table(
     Column("scores", JSONB),
     Column("predict_time", Float),
     Column("updated_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    # The run sending the prediction create (or searching for a lost one), until when.
+    Column("lease_owner", Text),
+    Column("lease_expires_at", TIMESTAMP(timezone=True)),
     CheckConstraint(one_of("status", IMAGE_STATUSES), name="ck_comparison_images_status"),
     UniqueConstraint("comparison_id", "letter", "seed", name="uq_comparison_images_cell"),
 )

@@ -3,6 +3,8 @@
 The order is severity (critical, warning, info), then the code's place in the vocabulary
 (``CODES``, which follows product.md), so the same facts always give the same tuple and
 the most serious, most basic finding comes first. Each code is raised at most once per user.
+A finding an admin decided to leave as it is comes at info, kept by that decision, while
+the decision holds (``core.drift.decisions``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Iterable
 from core.drift import history_checks, row_checks, version_checks
 from core.drift.codes import CODE_ORDER, Severity
 from core.drift.context import Context, build_context
+from core.drift.decisions import apply_decisions
 from core.drift.facts import UserFacts
 from core.drift.findings import Finding, Fix, make_finding, one_line
 
@@ -42,8 +45,17 @@ def _order(finding: Finding) -> tuple[int, int, str]:
 def diagnose(facts: UserFacts) -> tuple[Finding, ...]:
     """Every finding for one user, most serious first; empty for a healthy user."""
     context = build_context(facts)
-    found = (check(context) for check in CHECKS)
-    return tuple(sorted((finding for finding in found if finding is not None), key=_order))
+    found = [finding for finding in (check(context) for check in CHECKS) if finding is not None]
+    if facts.decisions:
+        found = list(
+            apply_decisions(
+                found,
+                facts.decisions,
+                facts.row,
+                [training.created_at for training in facts.trainings],
+            )
+        )
+    return tuple(sorted(found, key=_order))
 
 
 def scan_error(user_id: str, message: str) -> Finding:

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from core.gateway.values import ModelVersion, Training, is_version_hash
+from core.drift.decisions import Decision
+from core.gateway.values import ModelVersion, Training, parse_output_version
 
 # Input keys that are not training parameters: the photos and the word the LoRA learns.
 NON_PARAMETER_INPUTS = frozenset({"input_images", "trigger_word"})
@@ -163,18 +164,14 @@ class TrainingRecord:
 
     @property
     def destination(self) -> str | None:
-        """``owner/name`` the training added a version to (None until it succeeded)."""
-        if not self.output_version or ":" not in self.output_version:
-            return None
-        return blank_to_none(self.output_version.rsplit(":", 1)[0])
+        """``owner/name`` the training added a version to (None until it succeeded, and
+        when ``output.version`` was a bare hash)."""
+        return parse_output_version(self.output_version).model_id
 
     @property
     def version_hash(self) -> str | None:
         """The 64-hex id of the version the training made, or None."""
-        if not self.output_version:
-            return None
-        candidate = self.output_version.rsplit(":", 1)[-1]
-        return candidate if is_version_hash(candidate) else None
+        return parse_output_version(self.output_version).version_hash
 
     @property
     def trigger_word(self) -> str | None:
@@ -215,7 +212,8 @@ class UserFacts:
     it is stored oldest first. ``models_by_id`` holds what Replicate said about the other
     models the user's trainings went to, when the scan fetched them. ``stored_owner`` is,
     when the stored version is not one of this user's own, the training (of anyone) that
-    made it, as the ledger knows it.
+    made it, as the ledger knows it. ``decisions`` are the admins' decisions on this
+    user's findings (each holds only while the row and the trainings are as decided).
     """
 
     row: AppRow
@@ -223,6 +221,8 @@ class UserFacts:
     trainings: tuple[TrainingRecord, ...] = ()
     models_by_id: Mapping[str, ModelFacts] = field(default_factory=dict)
     stored_owner: VersionOwner | None = None
+    # An admin's decisions to leave a finding as it is (``core.drift.decisions``).
+    decisions: tuple[Decision, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trainings", tuple(sorted(self.trainings, key=_chronological)))

@@ -17,11 +17,44 @@ from typing import Any
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# Replicate's training and prediction ids (letters, digits, ``-`` and ``_``): anything
+# else stored where one belongs (a link, a URL, whitespace) is not fetched or shown as one.
+_REPLICATE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def is_version_hash(text: str) -> bool:
     """True for a bare version id: exactly 64 lowercase hex characters."""
     return bool(_HEX64.fullmatch(text))  # not match(): "$" lets a final newline through
+
+
+def is_training_id(text: str | None) -> bool:
+    """True for text shaped like a Replicate training (or prediction) id: the one pattern
+    every reader of a stored ``training_id`` checks before fetching or linking it."""
+    return text is not None and bool(_REPLICATE_ID.fullmatch(text))
+
+
+@dataclass(frozen=True)
+class OutputVersion:
+    """A training's ``output.version`` read once: the model it names (None when Replicate
+    sent a bare hash, nothing, or junk) and the new version's bare hash (None unless it is
+    64 lowercase hex)."""
+
+    model_id: str | None
+    version_hash: str | None
+
+
+def parse_output_version(raw: object) -> OutputVersion:
+    """The one reading of ``output.version``: ``owner/name:hash`` (as documented), a bare
+    64-hex hash (a shape Replicate sends too), null or missing. A model part that is not
+    ``owner/name`` is None, never an empty string."""
+    if not isinstance(raw, str) or not raw.strip():
+        return OutputVersion(None, None)
+    text = raw.strip()
+    model, colon, tail = text.rpartition(":")
+    candidate = tail if colon else text
+    model_id = model if colon and _MODEL_ID.fullmatch(model) else None
+    return OutputVersion(model_id, candidate if is_version_hash(candidate) else None)
 
 
 def _when(raw: Any) -> datetime | None:
@@ -115,17 +148,13 @@ class Training:
 
     @property
     def destination(self) -> str | None:
-        """``owner/name`` of the model the training added a version to (None until success)."""
-        if not self.output_version or ":" not in self.output_version:
-            return None
-        return self.output_version.rsplit(":", 1)[0]
+        """``owner/name`` of the model the training added a version to (None until success,
+        and when ``output.version`` was a bare hash)."""
+        return parse_output_version(self.output_version).model_id
 
     @property
     def version_hash(self) -> str | None:
-        if not self.output_version:
-            return None
-        candidate = self.output_version.rsplit(":", 1)[-1]
-        return candidate if is_version_hash(candidate) else None
+        return parse_output_version(self.output_version).version_hash
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> Training:

@@ -7,6 +7,7 @@ recent; a job waits when it is due (a job scheduled for later is not counted).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -51,3 +52,18 @@ def queue_state(conn: Connection) -> QueueState:
         {"alive": WORKER_ALIVE_WITHIN, "failed": FAILED_WITHIN},
     ).one()
     return QueueState(int(row.workers), int(row.waiting), int(row.running), int(row.failed))
+
+
+def held_by_jobs(conn: Connection, task_names: Sequence[str], argument: str) -> set[int]:
+    """The ``argument`` ids (a retrain's, an image's…) that a waiting or running job of one
+    of ``task_names`` holds: their owner is alive or about to run. A job whose worker died
+    is ``doing`` until the maintenance job queues it again, so it still counts here."""
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT (args ->> :argument)::bigint FROM ops.procrastinate_jobs"
+            " WHERE status IN ('todo', 'doing') AND task_name = ANY(:tasks)"
+            " AND args ->> :argument IS NOT NULL"
+        ),
+        {"argument": argument, "tasks": list(task_names)},
+    ).scalars()
+    return {int(value) for value in rows if value is not None}

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from procrastinate import JobContext, RetryStrategy
@@ -21,11 +22,13 @@ from procrastinate.exceptions import UniqueViolation
 from procrastinate.jobs import Status
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from core.compare import recovery as compare_recovery
 from core.compare import run as compare_run
 from core.compare.photos import read_missing
-from core.compare.run import CompareSettings, Next
+from core.compare.run import COMPARISON_TASKS, CompareSettings, Next
 from core.errors import Conflict, ReplicateError
 from core.jobs.app import Priority, Queue, TaskName, app, defer
+from core.jobs.status import held_by_jobs
 from core.retrain import draft as retrain_draft
 from core.retrain import follow as retrain_follow
 from core.retrain import gate as retrain_gate
@@ -48,9 +51,9 @@ DATABASE_RETRY = RetryStrategy(
 )
 # The scheduled scan's audit identity: no person asked for it.
 SCHEDULE_ACTOR = Actor("schedule@sselfie-console", Role.ADMIN)
-# procrastinate's workers beat every 10 s: a job whose worker has been silent this long
-# is taken for dead and run again (every step is safe to run twice).
-STALLED_AFTER_SECONDS = 60.0
+# A job whose worker has been silent for RECOVERY_SECONDS is taken for dead and run again
+# (every step is safe to run twice); this is the default when a worker gives none.
+DEFAULT_RECOVERY = timedelta(seconds=60)
 # Finished jobs are kept this long (the sidebar counts failures of the last hour; the
 # scans' own tables keep their history for good).
 KEEP_FINISHED_JOBS_HOURS = 7 * 24
@@ -59,6 +62,15 @@ STALE_AFTER_KEY = "stale_after"
 COMPARE_KEY = "compare"
 RETRAIN_KEY = "retrain"
 PHOTO_MEASURER_KEY = "photo_measurer"
+RECOVERY_KEY = "recovery"
+APP_CAN_PROMOTE_KEY = "app_can_promote"
+
+
+def recovery_of(context: JobContext) -> timedelta:
+    """RECOVERY_SECONDS as the worker was started with: how long a silent worker, a
+    lapsed lease or an unowned step waits before it is resumed."""
+    recovery: timedelta = context.additional_context.get(RECOVERY_KEY, DEFAULT_RECOVERY)
+    return recovery
 
 
 def services_of(context: JobContext) -> ScanServices:
@@ -277,11 +289,13 @@ def nightly(context: JobContext, timestamp: int) -> None:
     queueing_lock="maintenance",
 )
 async def maintain(context: JobContext, timestamp: int) -> None:
-    """Every minute: run again the jobs of workers that died, queue again the next step
-    of a retrain whose job chain stopped, give up on scans whose
-    heartbeat stopped (their workers are gone for good), forget old finished jobs."""
+    """Every quarter of RECOVERY_SECONDS: run again the jobs of workers that died, queue
+    the step that moves on every retrain, comparison and image no live run owns (a claim
+    on a paid create only once its lease lapsed: its step searches Replicate first), give
+    up on scans whose heartbeat stopped, forget old finished jobs."""
     manager = context.app.job_manager
-    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS):
+    recovery = recovery_of(context)
+    for job in await manager.get_stalled_jobs(seconds_since_heartbeat=recovery.total_seconds()):
         if job.id is None or job.id == context.job.id:
             continue
         try:
@@ -296,21 +310,53 @@ async def maintain(context: JobContext, timestamp: int) -> None:
         include_aborted=True,
     )
     services = services_of(context)
-    for step, retrain_id in await asyncio.to_thread(_resume_retrains, services):
-        log.warning("retrain %s had stopped; its %s step is queued again", retrain_id, step)
+    for what in await asyncio.to_thread(resume_open_work, services, compare_settings_of(context)):
+        log.warning("%s had no live owner; its next step is queued again", what)
     stale_after = context.additional_context[STALE_AFTER_KEY]
     reaped = await asyncio.to_thread(_reap, services, stale_after)
     for scan_id in reaped:
         log.warning("scan %s had no heartbeat for %s and was marked failed", scan_id, stale_after)
 
 
-def _resume_retrains(services: ScanServices) -> list[tuple[str, int]]:
+RETRAIN_TASKS = {
+    "check": TaskName.CHECK_RETRAIN,
+    "submit": TaskName.SUBMIT_RETRAIN,
+    "follow": TaskName.FOLLOW_RETRAIN,
+}
+
+
+def resume_open_work(services: ScanServices, settings: CompareSettings) -> list[str]:
+    """Queue the next step of every open retrain, comparison and image that no waiting or
+    running job holds; finish comparisons whose last image ended without finishing them.
+    What was resumed, for the log."""
+    resumed: list[str] = []
     with services.ops_engine.begin() as conn:
-        found = retrain_follow.stalled(conn)
-        for step, retrain_id in found:
-            task = TaskName.SUBMIT_RETRAIN if step == "submit" else TaskName.FOLLOW_RETRAIN
-            defer_retrain(conn, task, retrain_id)  # nothing when that step is queued already
-    return found
+        held = held_by_jobs(conn, [task.value for task in RETRAIN_TASKS.values()], "retrain_id")
+        for step, retrain_id in retrain_follow.open_steps(conn):
+            if retrain_id not in held:
+                defer_retrain(conn, RETRAIN_TASKS[step], retrain_id)
+                resumed.append(f"retrain {retrain_id} ({step})")
+        comparison_tasks = [task.value for task in COMPARISON_TASKS]
+        image_tasks = [
+            task.value
+            for task in (TaskName.PREDICT_IMAGE, TaskName.FOLLOW_IMAGE, TaskName.SCORE_IMAGE)
+        ]
+        held_comparisons = held_by_jobs(conn, comparison_tasks, "comparison_id")
+        held_images = held_by_jobs(conn, image_tasks, "image_id")
+        orphans = [
+            step
+            for step in compare_recovery.open_steps(conn)
+            if step.argument
+            not in (held_comparisons if step.argument_name == "comparison_id" else held_images)
+        ]
+    defer_next(services, orphans, priority=Priority.PERSON_WAITING)
+    resumed += [f"{step.argument_name} {step.argument} ({step.task.value})" for step in orphans]
+    with services.ops_engine.connect() as conn:
+        done = compare_recovery.done_but_running(conn)
+    for comparison_id in done:
+        compare_run.finish_if_done(services, settings, comparison_id)
+        resumed.append(f"comparison {comparison_id} (finish)")
+    return resumed
 
 
 def _reap(services: ScanServices, stale_after: Any) -> list[int]:
@@ -318,13 +364,21 @@ def _reap(services: ScanServices, stale_after: Any) -> list[int]:
         return [summary.id for summary in reap_stale_scans(conn, stale_after=stale_after)]
 
 
-PERIODIC_MAINTENANCE = "* * * * *"
+def maintenance_cron(recovery_seconds: float) -> str:
+    """The maintenance job's schedule: every quarter of RECOVERY_SECONDS (cron with a
+    sixth field for seconds), at most once a minute apart."""
+    every = max(1, min(60, round(recovery_seconds / 4)))
+    if every >= 60:
+        return "* * * * *"
+    return f"* * * * * */{every}"
 
 
-def attach_schedules(scan_cron: str | None) -> list[str]:
+def attach_schedules(scan_cron: str | None, *, recovery_seconds: float = 60.0) -> list[str]:
     """Attach the periodic tasks to the app (once per process); what was attached."""
     attached = []
-    schedules: list[tuple[Any, str, str]] = [(maintain, PERIODIC_MAINTENANCE, "maintenance")]
+    schedules: list[tuple[Any, str, str]] = [
+        (maintain, maintenance_cron(recovery_seconds), "maintenance")
+    ]
     if scan_cron:
         schedules.append((nightly, scan_cron, "nightly-scan"))
     for task, cron, periodic_id in schedules:
@@ -388,7 +442,9 @@ def submit_retrain(context: JobContext, retrain_id: int) -> None:
     """Upload the ZIP and create the one training; then follow it."""
     services = services_of(context)
     try:
-        status = retrain_submit.submit(services.ops_engine, services.gateway, retrain_id)
+        status = retrain_submit.submit(
+            services.ops_engine, services.gateway, retrain_id, lease=recovery_of(context)
+        )
     except ReplicateError as exc:
         # Only the search for a lost create raises: look again later, never resend.
         log.warning("retrain %s: searching for its training failed: %s", retrain_id, exc)
@@ -414,13 +470,13 @@ def follow_retrain(context: JobContext, retrain_id: int) -> None:
     services = services_of(context)
     after = retrain_follow.follow(services.ops_engine, services.gateway, retrain_id)
     if after is None:
-        settings = retrain_settings_of(context)
-        if retrain_gate.start_gate(services.ops_engine, services.gateway, retrain_id, settings):
-            status, _ = retrain_gate.gate_outcome(services.ops_engine, retrain_id)
-            if status in ("queued", "running"):
-                after = retrain_gate.GATE_POLL_SECONDS
-            else:
-                retrain_gate.maybe_auto_promote(services.ops_engine, retrain_id, settings)
+        after = retrain_gate.advance_gate(
+            app_engine=services.app_engine,
+            ops_engine=services.ops_engine,
+            gateway=services.gateway,
+            retrain_id=retrain_id,
+            settings=retrain_settings_of(context),
+        )
     if after is not None:
         with services.ops_engine.begin() as conn:
             defer_retrain(conn, TaskName.FOLLOW_RETRAIN, retrain_id, after_seconds=after)

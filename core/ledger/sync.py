@@ -23,7 +23,6 @@ runs the three on engines, ``sync_trainings`` on a connection the caller owns.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,7 +37,7 @@ from core.drift.facts import AppRow, DatasetFacts, TrainingRecord, VersionOwner
 from core.errors import DashboardError, RateLimited, ReplicateNotFound, ReplicateUnavailable
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import map_bounded
-from core.gateway.values import TERMINAL_STATUSES, Training
+from core.gateway.values import TERMINAL_STATUSES, Training, is_training_id
 from core.ledger.attach import ATTACH_RULES, Attachable, attach, upload_path_user
 from core.ledger.datasets import facts_from_json
 from core.ledger.tables import dataset_facts, ledger_state, trainings
@@ -52,7 +51,6 @@ FETCH_BATCH = 8
 CHUNK = 500
 
 # What a Replicate id looks like; anything else in training_id is junk, not fetched.
-_TRAINING_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 T = TypeVar("T")
 
@@ -150,7 +148,7 @@ def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
     the trainings only the app's rows name, and a refresh of the open ones. No database."""
     listed = tuple(gateway.list_trainings(until_id=plan.bookmark))
     listed_ids = {training.id for training in listed}
-    junk = {training_id for training_id in plan.row_ids if not _TRAINING_ID.match(training_id)}
+    junk = {training_id for training_id in plan.row_ids if not is_training_id(training_id)}
     from_rows = _fetch(gateway, sorted(plan.row_ids - plan.in_ledger - listed_ids - junk))
     from_rows.errors.update(
         {

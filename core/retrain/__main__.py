@@ -14,9 +14,11 @@ in core; every write audited there):
   the workers. The app's row is not touched.
 - ``status``: the user's retrains, newest first, with the promotion gate's reading.
 - ``cancel --reason TEXT [--retrain ID]``: cancel the user's retrain in flight.
-- ``promote`` / ``keep --reason TEXT [--retrain ID]``: the promotion decision on the user's
-  succeeded retrain: write its new version to the app's row (undoable like a repair), or
-  keep the current one.
+- ``promote`` / ``keep --reason TEXT [--retrain ID] [--without-gate-reason TEXT]``: the
+  promotion decision on the user's succeeded retrain, once its gate's comparison ended:
+  write its new version to the app's row (undoable like a repair), or keep the current one
+  (a decision the diagnosis then knows). A gate that failed or could not run needs
+  ``--without-gate-reason``.
 
 Progress goes to stderr; ``--json`` prints the result as one JSON object. Exit status: 0
 when the command did what it says (``check`` whatever the gate says); 1 when it was refused
@@ -36,28 +38,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from core.cli import Note, note, refresh_ledger, start_cli_runtime
+from core.cli import Note, note, start_cli_runtime
 from core.config import Mode
 from core.errors import DashboardError, DataRejected, NotFound, ReplicateError
 from core.jobs.app import TaskName
 from core.jobs.tasks import defer_retrain
-from core.ledger.sync import ledger_for_user
 from core.repairs.availability import repairs_available
 from core.repairs.rows import read_row
 from core.retrain import draft, follow, promote, submit
-from core.retrain.checks import GateResult
 from core.retrain.gate import gate_outcome
 from core.retrain.measure import PhotoMeasurer
-from core.retrain.plan import (
-    RETRAIN_TRAINER,
-    RETRAIN_TRAINER_VERSION,
-    RetrainTarget,
-    TrainingPlan,
-    plan_training,
-    retrain_target,
-)
+from core.retrain.opening import open_retrain
+from core.retrain.plan import TrainingPlan, plan_of_draft
 from core.retrain.tables import RETRAIN_RUNNING, retrain_photos, retrains
 from core.roles import Actor
 from core.runtime import Runtime
@@ -196,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         decide = add(name, what, common())
         reason(decide, "why (kept in the audit log)")
         chosen_retrain(decide, "the user's succeeded retrain awaiting a decision")
+        decide.add_argument(
+            "--without-gate-reason",
+            type=_text,
+            metavar="TEXT",
+            help="decide although the gate's comparison failed or could not run, and why",
+        )
     return parser
 
 
@@ -258,7 +258,15 @@ def _run(
         )
     if args.command == "cancel":
         return cancel_command(runtime, actor, args.user, args.retrain, args.reason)
-    return decide_command(runtime, actor, args.user, args.retrain, args.reason, args.command)
+    return decide_command(
+        runtime,
+        actor,
+        args.user,
+        args.retrain,
+        args.reason,
+        args.command,
+        args.without_gate_reason,
+    )
 
 
 def read_photo_files(given: Sequence[Path]) -> list[submit.NewPhoto]:
@@ -285,26 +293,17 @@ def read_photo_files(given: Sequence[Path]) -> list[submit.NewPhoto]:
 def check_command(
     runtime: Runtime, actor: Actor, user_id: str, photos: Sequence[submit.NewPhoto]
 ) -> Outcome:
-    refresh_ledger(runtime)
-    with runtime.engine.connect() as app, runtime.ops_engine.connect() as ops:
-        model_row = read_user_record(app, user_id).model_row or {}
-        target = retrain_target(
-            ledger_for_user(ops, user_id),
-            stored_version=model_row.get("replicate_version_id"),
-            row_model=model_row.get("replicate_model_id"),
-        )
-    for line in target.notes:
+    opened = open_retrain(
+        app_engine=runtime.engine,
+        ops_engine=runtime.ops_engine,
+        gateway=runtime.gateway,
+        actor=actor,
+        user_id=user_id,
+        photos=photos,
+    )
+    for line in opened.notes:
         note(line)
-    with runtime.ops_engine.begin() as conn:
-        retrain_id = submit.open_draft(
-            conn,
-            actor,
-            user_id,
-            target,
-            trainer=RETRAIN_TRAINER,
-            trainer_version=RETRAIN_TRAINER_VERSION,
-        )
-        submit.add_photos(conn, actor, retrain_id, photos)
+    retrain_id, target = opened.retrain_id, opened.target
     note(f"draft retrain #{retrain_id}: loading the earlier trainings' photos")
     problem = draft.load_previous(runtime.ops_engine, runtime.gateway, retrain_id)
     note(f"draft retrain #{retrain_id}: checking every photo (faces, size, sharpness, light)")
@@ -317,19 +316,16 @@ def check_command(
     with runtime.ops_engine.connect() as conn:
         photo_rows = _photos(conn, retrain_id)
         dataset_gate = draft.draft_gate(conn, retrain_id)
+        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
     kept = sum(1 for photo in photo_rows if photo.kept)
-    plan = plan_training(
-        target,
-        trainer_schema(runtime, RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION, note),
-        image_count=kept,
-    )
+    plan = plan_of_draft(row, kept)
     result = {
         "retrain_id": retrain_id,
         "user_id": user_id,
         "destination": target.destination,
         "trigger_word": target.trigger_word,
         "current_version": target.current_version,
-        "notes": list(target.notes),
+        "notes": list(opened.notes),
         "problem": problem,
         "photos": [
             {
@@ -343,7 +339,7 @@ def check_command(
             for photo in photo_rows
         ],
         "kept": kept,
-        "gate": gate_json(dataset_gate),
+        "gate": submit.gate_json(dataset_gate),
         "parameters": plan_json(plan),
     }
     return Outcome(result, check_lines(result, actor.email))
@@ -364,16 +360,6 @@ def _photos(conn: Connection, retrain_id: int) -> list[Any]:
             .order_by(retrain_photos.c.position)
         ).all()
     )
-
-
-def gate_json(result: GateResult) -> dict[str, Any]:
-    """The dataset gate as confirmed and stored (the page's shape)."""
-    return {
-        "passed": result.passed,
-        "blocks": list(result.blocks),
-        "warnings": list(result.warnings),
-        "figures": result.figures,
-    }
 
 
 def plan_json(plan: TrainingPlan) -> dict[str, Any]:
@@ -468,29 +454,14 @@ def submit_command(
             row = _retrain_of(conn, user_id, retrain_id)
         else:
             row = _newest_draft(conn, user_id, actor.email)
-        photo_rows = _photos_checked(conn, row.id)
-        dataset_gate = draft.draft_gate(conn, row.id)
-    kept = sum(1 for photo in photo_rows if photo.kept)
-    if row.status == "draft" and not kept:
-        raise DataRejected(f"Draft retrain #{row.id} keeps no photo: there is nothing to train.")
-    # The draft fixed the destination and trigger word when it was opened; the plan is
-    # for those, whatever the ledger says now.
-    plan = plan_training(
-        target_of_draft(row),
-        trainer_schema(runtime, row.trainer_model, row.trainer_version, note),
-        image_count=kept,
-        trainer=row.trainer_model,
-        trainer_version=row.trainer_version,
-    )
+    # The core computes the gate and the plan again from what the draft stores.
     with runtime.ops_engine.begin() as conn:
         confirmed = submit.confirm(
             conn,
             actor,
             row.id,
-            plan,
             confirm_token=uuid.uuid4().hex,
             reason=reason,
-            gate=gate_json(dataset_gate),
             override_reason=override_reason,
         )
         if background:
@@ -575,49 +546,6 @@ def _newest_draft(conn: Connection, user_id: str, email: str) -> Any:
             f"`{PROG} check --user {user_id} --actor {email}`, or name one with --retrain."
         )
     return row
-
-
-def _photos_checked(conn: Connection, retrain_id: int) -> list[Any]:
-    """The draft's photos, refused while some are not checked yet (the page's workers may
-    still be reading them): the gate and the plan would leave them out."""
-    waiting = int(
-        conn.execute(
-            select(func.count())
-            .select_from(retrain_photos)
-            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.facts.is_(None))
-        ).scalar_one()
-    )
-    if waiting:
-        raise DataRejected(
-            f"{waiting} photos of retrain #{retrain_id} are not checked yet: wait for the "
-            f"workers, or check them here ({PROG} check)."
-        )
-    return _photos(conn, retrain_id)
-
-
-def target_of_draft(row: Any) -> RetrainTarget:
-    """The target a draft was opened with, as stored on it (pure)."""
-    return RetrainTarget(
-        destination=row.destination,
-        trigger_word=row.trigger_word,
-        previous_training_id=row.previous_training_id or "",
-        previous_zip_url=row.previous_zip_url,
-        photo_zips=tuple((str(zip_["label"]), str(zip_["url"])) for zip_ in row.source_zips),
-        current_version=row.previous_version,
-        notes=(),
-    )
-
-
-def trainer_schema(
-    runtime: Runtime, trainer: str, version: str, note: Note
-) -> dict[str, Any] | None:
-    """The trainer's input schema; None (the ignored inputs unknown) when Replicate cannot
-    be read: the training input is the app's either way."""
-    try:
-        return runtime.gateway.trainer_input_schema(trainer, version)
-    except ReplicateError as exc:
-        note(f"the trainer's inputs could not be read ({exc}): which it ignores is unknown")
-        return None
 
 
 def follow_until_ended(
@@ -790,6 +718,7 @@ def decide_command(
     retrain_id: int | None,
     reason: str,
     decision: str,
+    without_gate_reason: str | None = None,
 ) -> Outcome:
     allowed, why = repairs_available(runtime.settings)
     if not allowed:
@@ -800,13 +729,29 @@ def decide_command(
         else:
             chosen = _awaiting_decision(conn, user_id)
     # The app's engine, as the page: the row, the retrain and the audit record commit
-    # together (repairs_available said they share a database).
+    # together (repairs_available said they share a database). What promoting writes is
+    # the plan as read here, applied with the lock on the row as read.
     with runtime.engine.begin() as conn:
         before = promote.current_row(conn, user_id)
         if decision == "promote":
-            audit_id = promote.promote(conn, actor, chosen, expected_row=before, reason=reason)
+            shown = promote.promotion_preview(conn, conn, chosen)
+            audit_id = promote.promote(
+                conn,
+                actor,
+                chosen,
+                shown=shown,
+                reason=reason,
+                without_gate_reason=without_gate_reason,
+            )
         else:
-            audit_id = promote.keep(conn, actor, chosen, reason=reason)
+            audit_id = promote.keep(
+                conn,
+                actor,
+                chosen,
+                reason=reason,
+                app_row=before,
+                without_gate_reason=without_gate_reason,
+            )
         after = read_row(conn, user_id)
     written = {
         column: {"before": before.get(column), "after": after.get(column)}

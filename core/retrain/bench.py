@@ -62,14 +62,9 @@ from core.imaging import SkippedMember, decode_photo
 from core.ledger.photo_facts import photo_check
 from core.ledger.sync import ledger_for_user, sync_ledger
 from core.retrain.checks import PhotoFacts, judge_for_retrain, measure_for_retrain
+from core.retrain.draft import measure_draft, rejudge
 from core.retrain.measure import CHECK_LONG_SIDE, PhotoMeasurer, default_processes
-from core.retrain.plan import (
-    RETRAIN_TRAINER,
-    RETRAIN_TRAINER_VERSION,
-    TrainingPlan,
-    plan_training,
-    retrain_target,
-)
+from core.retrain.plan import RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION, retrain_target
 from core.retrain.submit import NewPhoto, add_photos, confirm, open_draft, submit
 from core.retrain.tables import retrains
 from core.roles import Actor, Role
@@ -88,7 +83,6 @@ DRAFT_LONG_SIDE = 1280
 RACED_PERSONA = "blurry_retrain"
 ALONE_PERSONA = "healthy_retrained"
 REASON = "bench: images got worse after the last retrain"
-GATE_PASSED: dict[str, Any] = {"passed": True, "blocks": [], "warnings": []}
 ADMINS = [Actor(f"bench{index}@sselfie-console", Role.ADMIN) for index in range(THREADS)]
 USER_OF = {persona.key: persona.user_id for persona in PERSONAS}
 
@@ -221,8 +215,9 @@ def _sandbox_counts(base_url: str) -> dict[str, int]:
     return {str(key): int(value) for key, value in response.json()["counts"].items()}
 
 
-def _draft(engine: Engine, gateway: ReplicateGateway, persona: str) -> tuple[int, TrainingPlan]:
-    """A draft retrain of the persona's user with 12 good photos, and its plan."""
+def _draft(engine: Engine, gateway: ReplicateGateway, persona: str, measurer: PhotoMeasurer) -> int:
+    """A draft retrain of the persona's user with 12 good photos, checked (a confirmation
+    needs every photo checked)."""
     user_id = USER_OF[persona]
     with engine.connect() as conn:
         row = conn.execute(
@@ -247,13 +242,17 @@ def _draft(engine: Engine, gateway: ReplicateGateway, persona: str) -> tuple[int
             target,
             trainer=RETRAIN_TRAINER,
             trainer_version=RETRAIN_TRAINER_VERSION,
+            trainer_schema=schema,
         )
         add_photos(conn, ADMINS[0], retrain_id, photos)
-    return retrain_id, plan_training(target, schema, image_count=DRAFT_PHOTOS)
+    measure_draft(engine, measurer, retrain_id)
+    with engine.begin() as conn:
+        rejudge(conn, retrain_id)
+    return retrain_id
 
 
 def _confirm_and_submit(
-    engine: Engine, gateway: ReplicateGateway, actor: Actor, retrain_id: int, plan: TrainingPlan
+    engine: Engine, gateway: ReplicateGateway, actor: Actor, retrain_id: int
 ) -> tuple[bool, str]:
     """One admin's confirmation (True when it was this one's), then the worker's submit;
     the retrain's status after."""
@@ -263,10 +262,8 @@ def _confirm_and_submit(
                 conn,
                 actor,
                 retrain_id,
-                plan,
                 confirm_token=uuid.uuid4().hex,
                 reason=REASON,
-                gate=GATE_PASSED,
             )
         confirmed = True
     except Conflict:
@@ -275,7 +272,7 @@ def _confirm_and_submit(
 
 
 def _race(
-    engine: Engine, gateways: Sequence[ReplicateGateway], retrain_id: int, plan: TrainingPlan
+    engine: Engine, gateways: Sequence[ReplicateGateway], retrain_id: int
 ) -> tuple[list[tuple[bool, str] | Exception], float]:
     """Every thread's outcome (or what it raised) and the wall time from the barrier's
     release to the last thread done."""
@@ -286,7 +283,7 @@ def _race(
         start.wait(timeout=60)
         try:
             outcomes[index] = _confirm_and_submit(
-                engine, gateways[index], ADMINS[index], retrain_id, plan
+                engine, gateways[index], ADMINS[index], retrain_id
             )
         except Exception as exc:  # reported, not raised: the figure shows it
             outcomes[index] = exc
@@ -330,15 +327,16 @@ def concurrent_submits() -> dict[str, Any]:
         seed_demo_world(engine=engine, gateway=gateway, sandbox_url=base)
         sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
 
-        raced_id, raced_plan = _draft(engine, gateway, RACED_PERSONA)
+        with PhotoMeasurer() as measurer:
+            raced_id = _draft(engine, gateway, RACED_PERSONA, measurer)
+            alone_id = _draft(engine, gateway, ALONE_PERSONA, measurer)
         before = _sandbox_counts(base)
-        outcomes, wall = _race(engine, racers, raced_id, raced_plan)
+        outcomes, wall = _race(engine, racers, raced_id)
         after = _sandbox_counts(base)
 
-        alone_id, alone_plan = _draft(engine, gateway, ALONE_PERSONA)
         alone_before = _sandbox_counts(base)
         (alone_confirmed, alone_status), alone_wall = _timed(
-            lambda: _confirm_and_submit(engine, gateway, ADMINS[0], alone_id, alone_plan)
+            lambda: _confirm_and_submit(engine, gateway, ADMINS[0], alone_id)
         )
         alone_after = _sandbox_counts(base)
 

@@ -31,7 +31,7 @@ from core.retrain.checks import (
     unreadable,
 )
 from core.retrain.measure import PhotoMeasurer
-from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS
+from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS
 from core.retrain.tables import retrain_photos, retrains
 
 

@@ -17,16 +17,18 @@ import logging
 import re
 import statistics
 from dataclasses import dataclass
-from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select
 
 from core import audit
-from core.errors import ReplicateError
+from core.errors import Conflict, NotFound, ReplicateError
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import Training
+from core.leases import is_free, released
 from core.ledger.tables import trainings
-from core.retrain.tables import retrains
+from core.retrain.states import ENDED_BY_REPLICATE, RETRAIN
+from core.retrain.tables import retrain_photos, retrains
 from core.roles import Actor, Permission, require
 
 log = logging.getLogger(__name__)
@@ -90,35 +92,34 @@ def follow(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> float 
     progress = progress_of(training.logs)
     if not training.is_terminal:
         with engine.begin() as conn:
-            conn.execute(
-                update(retrains)
-                .where(
-                    retrains.c.id == retrain_id, retrains.c.status.in_(("starting", "processing"))
-                )
-                .values(
-                    status=training.status,
-                    step=progress.step if progress else row.step,
-                    steps=progress.steps if progress else row.steps,
-                    heartbeat_at=func.now(),
-                )
+            RETRAIN.move(
+                conn,
+                retrain_id,
+                "running" if training.status == "processing" else "polled",
+                values={
+                    "step": progress.step if progress else row.step,
+                    "steps": progress.steps if progress else row.steps,
+                    "heartbeat_at": func.now(),
+                },
             )
         return POLL_SECONDS
-    _finish(engine, gateway, retrain_id, training, progress)
+    _finish(engine, gateway, row, training, progress)
     return None
 
 
 def _finish(
     engine: Engine,
     gateway: ReplicateGateway,
-    retrain_id: int,
+    row: Any,
     training: Training,
     progress: Progress | None,
 ) -> None:
-    values: dict[str, object] = {"status": training.status, "finished_at": func.now()}
+    values: dict[str, object] = {"finished_at": func.now(), "heartbeat_at": func.now()}
     if progress is not None:
         values.update(step=progress.step, steps=progress.steps)
+    event = ENDED_BY_REPLICATE.get(training.status, "training_failed")
     if training.status == "succeeded":
-        version, problem = _new_version(gateway, training)
+        version, problem = _new_version(gateway, training, row.destination)
         values.update(new_version=version, new_weights=training.output_weights, error=problem)
         if version is None:
             values.update(active=False)  # nothing to promote
@@ -128,38 +129,40 @@ def _finish(
             error=training.error or f"The training ended {training.status} on Replicate.",
         )
     with engine.begin() as conn:
-        row = conn.execute(
-            update(retrains)
-            .where(retrains.c.id == retrain_id, retrains.c.status.in_(("starting", "processing")))
-            .values(**values)
-            .returning(retrains)
-        ).one_or_none()
-        if row is None:
+        ended = RETRAIN.move(conn, row.id, event, values=values)
+        if ended is None:
             return  # another poll finished it
         audit.record(
             conn,
-            actor_email=row.requested_by,
-            actor_role=row.requested_role,
+            actor_email=ended.requested_by,
+            actor_role=ended.requested_role,
             action=FINISH_ACTION,
-            target_user_id=row.user_id,
+            target_user_id=ended.user_id,
             details={
-                "retrain_id": retrain_id,
+                "retrain_id": row.id,
                 "training_id": training.id,
                 "status": training.status,
-                "new_version": row.new_version,
-                "error": row.error,
+                "new_version": ended.new_version,
+                "error": ended.error,
             },
         )
 
 
-def _new_version(gateway: ReplicateGateway, training: Training) -> tuple[str | None, str | None]:
-    """The new version's bare hash, and what is wrong with it if anything."""
+def _new_version(
+    gateway: ReplicateGateway, training: Training, destination: str
+) -> tuple[str | None, str | None]:
+    """The new version's bare hash, and what is wrong with it if anything. The model is
+    the retrain's own destination: ``output.version`` may name none (a bare hash)."""
     version = training.version_hash
-    destination = training.destination
-    if version is None or destination is None:
+    if version is None:
         return None, (
             "The training succeeded without a version in output.version "
             f"({training.output_version!r}): there is nothing to promote."
+        )
+    if training.destination is not None and training.destination != destination:
+        return None, (
+            f"The training's new version went to {training.destination}, not to "
+            f"{destination}: it is not promoted."
         )
     try:
         model = gateway.get_model(destination)
@@ -177,25 +180,40 @@ def _new_version(gateway: ReplicateGateway, training: Training) -> tuple[str | N
 def cancel(
     engine: Engine, gateway: ReplicateGateway, actor: Actor, retrain_id: int, reason: str
 ) -> None:
-    """Cancel the retrain's training on Replicate (admins; audited). The next poll records
-    the outcome; a retrain not yet created is ended here."""
+    """Cancel the retrain (admins; audited): one not sent yet ends here; a training on
+    Replicate is cancelled there and the next poll records the outcome. While its create is
+    being sent it cannot be cancelled (``Conflict``: try again in a moment)."""
     require(actor, Permission.RETRAIN)
     with engine.connect() as conn:
-        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
-    if row.training_id is not None and row.status in ("starting", "processing"):
+        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one_or_none()
+    if row is None:
+        raise NotFound(f"No retrain #{retrain_id}.")
+    if row.status == "creating":
+        raise Conflict(
+            f"Retrain #{retrain_id}'s training is being created right now; cancel it again in "
+            "a few seconds, once it is on Replicate."
+        )
+    if row.status not in ("submitting", "starting", "processing"):
+        raise Conflict(f"Retrain #{retrain_id} is {row.status}: there is nothing to cancel.")
+    if row.training_id is not None:
         gateway.cancel_training(row.training_id)
     with engine.begin() as conn:
         if row.training_id is None:
-            conn.execute(
-                update(retrains)
-                .where(retrains.c.id == retrain_id, retrains.c.status == "submitting")
-                .values(
-                    status="canceled",
-                    active=False,
-                    finished_at=func.now(),
-                    error="cancelled before it was sent",
-                )
+            ended = RETRAIN.move(
+                conn,
+                retrain_id,
+                "cancel_unsent",
+                values={
+                    "active": False,
+                    "finished_at": func.now(),
+                    "error": "cancelled before it was sent",
+                    **released(),
+                },
             )
+            if ended is None:
+                raise Conflict(
+                    f"Retrain #{retrain_id} was sent just now; cancel it again to stop it."
+                )
         audit.record(
             conn,
             actor_email=actor.email,
@@ -211,27 +229,32 @@ def cancel(
         )
 
 
-# A retrain in flight whose steps wrote nothing for this long has lost its job chain (a
-# worker killed between two steps): the maintenance job queues its next step again.
-STALLED_AFTER = timedelta(minutes=5)
-
-
-def stalled(conn: Connection, *, older_than: timedelta = STALLED_AFTER) -> list[tuple[str, int]]:
-    """(step, retrain id) for every retrain whose job chain stopped: ``submit`` for one not
-    yet created (safe: a create already claimed is looked for, never sent again),
-    ``follow`` for one training or succeeded without its gate yet."""
-    quiet = (
-        func.coalesce(retrains.c.heartbeat_at, retrains.c.requested_at) < func.now() - older_than
+def open_steps(conn: Connection) -> list[tuple[str, int]]:
+    """(step, retrain id) for every retrain a worker must still move on (not one waiting
+    for a person): ``check`` for a draft with photos not measured yet, ``submit`` for one
+    confirmed and not created (a create under a live lease is its run's; one whose lease
+    lapsed is searched for, never sent again), ``follow`` for one training, or succeeded
+    and its promotion gate not read yet. The maintenance job queues each of these that no
+    job holds (``core.jobs.tasks``)."""
+    unmeasured = (
+        select(retrain_photos.c.retrain_id)
+        .where(retrain_photos.c.facts.is_(None))
+        .distinct()
+        .scalar_subquery()
     )
     rows = conn.execute(
         select(retrains.c.id, retrains.c.status).where(
-            quiet,
-            retrains.c.active,
-            (retrains.c.status.in_(("submitting", "creating", "starting", "processing")))
-            | ((retrains.c.status == "succeeded") & retrains.c.comparison_id.is_(None)),
+            ((retrains.c.status == "draft") & retrains.c.id.in_(unmeasured))
+            | (retrains.c.status == "submitting")
+            | ((retrains.c.status == "creating") & is_free(retrains))
+            | retrains.c.status.in_(("starting", "processing"))
+            | (
+                (retrains.c.status == "succeeded")
+                & retrains.c.decision.is_(None)
+                & retrains.c.new_version.is_not(None)
+                & retrains.c.gate_read_at.is_(None)
+            )
         )
     ).all()
-    return [
-        ("submit" if row.status in ("submitting", "creating") else "follow", int(row.id))
-        for row in rows
-    ]
+    step = {"draft": "check", "submitting": "submit", "creating": "submit"}
+    return [(step.get(row.status, "follow"), int(row.id)) for row in rows]

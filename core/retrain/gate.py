@@ -7,22 +7,25 @@ version that is not worse by itself (audited as the gate).
 
 from __future__ import annotations
 
-import uuid
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select
 
 from core.compare.plan import plan_comparison, read_compare_facts
 from core.compare.request import request_comparison
 from core.compare.tables import comparisons
-from core.errors import DashboardError
+from core.errors import DashboardError, ReplicateUnavailable
 from core.gateway.gateway import ReplicateGateway
 from core.ledger.sync import sync_ledger
-from core.retrain.promote import current_row, promote
+from core.retrain.promote import promote, promotion_preview
+from core.retrain.states import RETRAIN
 from core.retrain.tables import retrains
 from core.roles import Actor, Role
+
+log = logging.getLogger(__name__)
 
 # The same seeds for every gate, so two gates of one user are comparable.
 GATE_SEEDS = (1101, 2202, 3303, 4404)
@@ -73,23 +76,79 @@ def read_gate(stats: Mapping[str, Any] | None) -> GateReading | None:
     )
 
 
-def start_gate(
-    engine: Engine, gateway: ReplicateGateway, retrain_id: int, settings: GateSettings
-) -> int | None:
-    """Queue the gate's comparison for a succeeded retrain (once); its id, or None when it
-    cannot run (the reason is kept on the retrain; the admin still decides)."""
-    with engine.connect() as conn:
+GATE_TOKEN_PREFIX = "retrain-gate:"
+ENDED_COMPARISON = ("finished", "failed", "cancelled")
+
+
+def gate_token(retrain_id: int) -> str:
+    """The gate comparison's confirmation token: one per retrain, so a gate step run twice
+    (a worker killed mid-way, two workers) asks for one comparison, not two."""
+    return f"{GATE_TOKEN_PREFIX}{retrain_id}"
+
+
+def advance_gate(
+    *,
+    app_engine: Engine,
+    ops_engine: Engine,
+    gateway: ReplicateGateway,
+    retrain_id: int,
+    settings: GateSettings,
+) -> float | None:
+    """One step of a succeeded retrain's promotion gate; seconds until the next, None when
+    the gate is read (or there is none to run). Safe to run twice: the comparison is asked
+    for once per retrain, and reading its end is a compare-and-set.
+
+    Its comparison is queued (current version against the new one, the app's input, fixed
+    seeds); once it ended, the gate is read (``gate_read_at``) and, when the setting
+    allows and the new version is not worse, promoted by the gate. A gate that cannot run
+    (no budget, a version gone) is read at once with the reason: an admin then decides
+    without it, with a reason of their own."""
+    with ops_engine.connect() as conn:
         row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
-    if row.comparison_id is not None:
-        return int(row.comparison_id)
-    if row.status != "succeeded" or not row.new_version or row.decision is not None:
+    if (
+        row.status != "succeeded"
+        or not row.new_version
+        or row.decision is not None
+        or row.gate_read_at is not None
+    ):
         return None
+    if row.comparison_id is None:
+        started = _start_comparison(app_engine, ops_engine, gateway, row, settings)
+        if started is None:
+            return None
+        if isinstance(started, float):
+            return started
+    status, _ = gate_outcome(ops_engine, retrain_id)
+    if status in ("queued", "running"):
+        return GATE_POLL_SECONDS
+    with ops_engine.begin() as conn:
+        read = RETRAIN.move(
+            conn,
+            retrain_id,
+            "gate_read",
+            where=[retrains.c.gate_read_at.is_(None)],
+            values={"gate_read_at": func.now(), "heartbeat_at": func.now()},
+        )
+    if read is not None:
+        maybe_auto_promote(app_engine, ops_engine, retrain_id, settings)
+    return None
+
+
+def _start_comparison(
+    app_engine: Engine,
+    ops_engine: Engine,
+    gateway: ReplicateGateway,
+    row: Any,
+    settings: GateSettings,
+) -> int | float | None:
+    """The gate comparison's id once asked for; seconds to wait when Replicate could not
+    be reached (tried again); None when it cannot run (recorded: the gate is read)."""
     actor = Actor(row.requested_by, Role(row.requested_role))
     try:
         # The new training must be in the ledger for its version's weights to be known.
-        sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
-        with engine.connect() as conn:
-            facts = read_compare_facts(conn, conn, row.user_id)
+        sync_ledger(ops_engine=ops_engine, app_engine=app_engine, gateway=gateway)
+        with app_engine.connect() as app, ops_engine.connect() as ops:
+            facts = read_compare_facts(app, ops, row.user_id)
         current = row.previous_version or "stored"
         plan = plan_comparison(
             gateway,
@@ -99,26 +158,36 @@ def start_gate(
             seeds=GATE_SEEDS,
             repeat=True,
         )
-        with engine.begin() as conn:
+        with ops_engine.begin() as conn:
             comparison_id = request_comparison(
                 conn,
                 actor,
                 plan,
-                confirm_token=f"retrain-gate:{retrain_id}:{uuid.uuid4().hex[:8]}",
+                confirm_token=gate_token(row.id),
                 price_per_image_usd=settings.price_per_image_usd,
                 daily_budget_usd=settings.daily_budget_usd,
             )
-            conn.execute(
-                update(retrains)
-                .where(retrains.c.id == retrain_id, retrains.c.comparison_id.is_(None))
-                .values(comparison_id=comparison_id)
+            RETRAIN.move(
+                conn,
+                row.id,
+                "gate_started",
+                where=[retrains.c.comparison_id.is_(None)],
+                values={"comparison_id": comparison_id, "heartbeat_at": func.now()},
             )
+    except ReplicateUnavailable as exc:
+        log.warning("retrain %s: the gate's comparison waits for Replicate: %s", row.id, exc)
+        return GATE_POLL_SECONDS
     except DashboardError as exc:
-        with engine.begin() as conn:
-            conn.execute(
-                update(retrains)
-                .where(retrains.c.id == retrain_id)
-                .values(error=f"The gate's comparison could not run: {exc}")
+        with ops_engine.begin() as conn:
+            RETRAIN.move(
+                conn,
+                row.id,
+                "gate_read",
+                where=[retrains.c.gate_read_at.is_(None)],
+                values={
+                    "gate_read_at": func.now(),
+                    "error": f"The gate's comparison could not run: {exc}",
+                },
             )
         return None
     return comparison_id
@@ -137,23 +206,27 @@ def gate_outcome(engine: Engine, retrain_id: int) -> tuple[str, GateReading | No
     return str(found.status), read_gate(found.stats) if found.status == "finished" else None
 
 
-def maybe_auto_promote(engine: Engine, retrain_id: int, settings: GateSettings) -> bool:
+def maybe_auto_promote(
+    app_engine: Engine, ops_engine: Engine, retrain_id: int, settings: GateSettings
+) -> bool:
     """Promote by the gate when the setting allows and the new version is not worse."""
     if not settings.auto_promote:
         return False
-    status, reading = gate_outcome(engine, retrain_id)
+    status, reading = gate_outcome(ops_engine, retrain_id)
     if status != "finished" or reading is None or not reading.not_worse:
         return False
-    with engine.connect() as conn:
-        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
-    if row.decision is not None:
+    with app_engine.connect() as app, ops_engine.connect() as ops:
+        shown = promotion_preview(app, ops, retrain_id)
+    try:
+        with app_engine.begin() as conn:
+            promote(
+                conn,
+                GATE_ACTOR,
+                retrain_id,
+                shown=shown,
+                reason=f"automatic (RETRAIN_AUTO_PROMOTE): {reading.sentence}",
+            )
+    except DashboardError as exc:  # the row changed meanwhile, a decision came first
+        log.warning("retrain %s: the gate did not promote: %s", retrain_id, exc)
         return False
-    with engine.begin() as conn:
-        promote(
-            conn,
-            GATE_ACTOR,
-            retrain_id,
-            expected_row=current_row(conn, row.user_id),
-            reason=f"automatic (RETRAIN_AUTO_PROMOTE): {reading.sentence}",
-        )
     return True

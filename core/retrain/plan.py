@@ -18,7 +18,7 @@ from typing import Any
 
 from core.compare.inputs import declared_inputs, ignored_inputs
 from core.demo.app_calls import APP_TRAINER, APP_TRAINER_VERSION, training_input
-from core.drift.facts import TrainingRecord
+from core.drift.facts import TrainingRecord, blank_to_none
 from core.errors import DataRejected
 from core.ledger.datasets import input_images_url
 from core.versions import normalise_version
@@ -26,6 +26,9 @@ from core.versions import normalise_version
 # The trainer every retrain uses, pinned: the app's own since late 2025.
 RETRAIN_TRAINER = APP_TRAINER
 RETRAIN_TRAINER_VERSION = APP_TRAINER_VERSION
+
+MAX_PHOTOS = 40  # photos a retrain takes at most (uploads and earlier photos together)
+MAX_PHOTO_BYTES = 15 * 1024 * 1024  # per photo, as the app's own upload limit
 
 # Findings whose fix is a retrain (their fix text is the drift engine's RETRAIN_ADVICE):
 # the User page links each to the wizard.
@@ -106,7 +109,7 @@ def retrain_target(
     first or any order). ``DataRejected`` when they never had a succeeded training: the
     wizard retrains an existing model, it does not make a first one."""
     succeeded = sorted(
-        (t for t in trainings if t.status == "succeeded" and t.output_version),
+        (t for t in trainings if t.status == "succeeded" and t.version_hash is not None),
         key=lambda t: (t.created_at is None, t.created_at),
     )
     if not succeeded:
@@ -117,10 +120,7 @@ def retrain_target(
         )
     notes: list[str] = []
     current = normalise_version(stored_version)
-    behind = next(
-        (t for t in reversed(succeeded) if (t.output_version or "").endswith(f":{current}")),
-        None,
-    )
+    behind = next((t for t in reversed(succeeded) if t.version_hash == current), None)
     if behind is None:
         behind = succeeded[-1]
         notes.append(
@@ -128,7 +128,24 @@ def retrain_target(
             + (f" ({stored_version!r})" if current else " (it is empty)")
             + ": the latest succeeded training's model and trigger word are used."
         )
-    destination = (behind.output_version or "").rpartition(":")[0]
+    destination = behind.destination
+    if destination is None:
+        # output.version was a bare hash: the model is the one the user's other trainings
+        # went to, else the row's (never an empty destination).
+        destination = next(
+            (t.destination for t in reversed(succeeded) if t.destination is not None),
+            None,
+        ) or blank_to_none(row_model)
+        if destination is None:
+            raise DataRejected(
+                f"Training {behind.id} gave its version as a bare hash, without the model "
+                "it went to, and neither the user's other trainings nor the row name a "
+                "model: where the retrain would go is unknown."
+            )
+        notes.append(
+            f"Training {behind.id} gave its version without the model it went to: the "
+            f"retrain goes to {destination!r}, the model the user's trainings and row name."
+        )
     if row_model and row_model.strip() != destination:
         notes.append(
             f"The row names model {row_model.strip()!r}, but the version it stores was "
@@ -182,3 +199,41 @@ def plan_training(
         schema_known=declared_inputs(trainer_schema) is not None,
         ignored=ignored_inputs(trainer_schema, planned),
     )
+
+
+def target_of_draft(row: Any) -> RetrainTarget:
+    """The target a draft was opened with, as stored on it (pure): a draft's destination
+    and trigger word are fixed when it opens, whatever the ledger says later."""
+    return RetrainTarget(
+        destination=row.destination,
+        trigger_word=row.trigger_word,
+        previous_training_id=row.previous_training_id or "",
+        previous_zip_url=row.previous_zip_url,
+        photo_zips=tuple((str(zip_["label"]), str(zip_["url"])) for zip_ in row.source_zips),
+        current_version=row.previous_version,
+        notes=(),
+    )
+
+
+def plan_of_draft(row: Any, image_count: int) -> TrainingPlan:
+    """What the draft would send with ``image_count`` photos: its stored target, the
+    trainer it pinned and that trainer's schema as read when it opened (pure). The page,
+    the command line and the confirmation all show and fix this one plan."""
+    return plan_training(
+        target_of_draft(row),
+        row.trainer_schema,
+        image_count=image_count,
+        trainer=row.trainer_model,
+        trainer_version=row.trainer_version,
+    )
+
+
+def confirmed_target(plan: TrainingPlan) -> dict[str, Any]:
+    """What a confirmation fixes, as stored on the retrain (``confirmed``)."""
+    return {
+        "destination": plan.destination,
+        "trigger_word": plan.trigger_word,
+        "trainer_model": plan.trainer,
+        "trainer_version": plan.trainer_version,
+        "photos": plan.image_count,
+    }

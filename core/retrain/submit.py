@@ -1,21 +1,28 @@
 """A retrain from draft to exactly one training on Replicate.
 
 - ``open_draft``: an admin starts a retrain of a user: the destination and trigger word
-  come from the ledger (``core.retrain.plan.retrain_target``), the trainer is pinned.
+  come from the ledger (``core.retrain.plan.retrain_target``), the trainer is pinned, and
+  the trainer's input schema is read once; all of it is stored on the draft, and every
+  later step computes from what is stored.
 - ``add_photos``: the previous training's photos and uploads, as given (checked later).
 - ``confirm``: the admin's confirmation, in the caller's transaction. Admins only (checked
-  here), with a reason; a blocked dataset gate needs an override reason. The retrain
-  becomes the user's one ``active`` retrain: the database's partial unique index refuses a
-  second however many tabs, admins or workers confirm at once (``Conflict`` names the one
-  running). The same confirmation token again returns the same retrain. Audited.
+  here), with a reason. The core decides: the dataset gate is computed again from the
+  draft's stored photo facts and the plan from its stored target (a blocked gate needs an
+  override reason; unchecked photos are refused), and what the confirmation fixes is
+  stored. The retrain becomes the user's one ``active`` retrain: the database's partial
+  unique index refuses a second however many tabs, admins or workers confirm at once
+  (``Conflict`` names the one running). The same confirmation token again returns the same
+  retrain. Audited.
 - ``submit``: run by a worker (safe to run twice, or by twenty at once). The ZIP is built
-  at full quality and uploaded (no connection held), then the create is claimed in the
-  database (``submitting`` -> ``creating``: one winner) before the paid call. When the
-  create's answer is lost, or a worker died after claiming it, the trainings list is
-  searched for it (same trainer version, the ZIP's unique URL) before anything else: found,
-  it is followed; not found, the retrain ends ``lost`` saying nothing was paid. The console
-  never sends a training create twice.
+  at full quality and uploaded under a lease, then the create is claimed under a lease
+  (``submitting`` -> ``creating``: one winner) before the paid call; the run checks that
+  what it would send is what was confirmed. While the lease is live nobody else touches
+  the create, however long Replicate takes. When the answer is lost, or the lease lapsed
+  (its worker died), the trainings list is searched for it (same trainer version, the
+  ZIP's unique URL) before anything else: found, it is followed; not found, the retrain
+  ends ``lost`` saying nothing was paid. The console never sends a training create twice.
 
+Every status change is a transition of ``core.retrain.states.RETRAIN`` (compare-and-set).
 The app's row is not touched by any of this: the user keeps generating with the current
 version until a promotion writes the new one.
 """
@@ -24,12 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -43,21 +50,29 @@ from core.errors import (
     ReplicateError,
 )
 from core.gateway.gateway import ReplicateGateway
+from core.gateway.lost import find_lost_training
 from core.gateway.values import Training
+from core.leases import KeepLease, held_by, is_free, lease_values, new_owner, released
+from core.retrain.checks import GateResult
+from core.retrain.draft import draft_gate
 from core.retrain.package import package_photos
-from core.retrain.plan import RetrainTarget, TrainingPlan
+from core.retrain.plan import (
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS,
+    RetrainTarget,
+    confirmed_target,
+    plan_of_draft,
+)
+from core.retrain.states import RETRAIN
 from core.retrain.tables import retrain_photos, retrains
 from core.roles import Actor, Permission, require
 
 log = logging.getLogger(__name__)
 
 SUBMIT_ACTION = "retrain:submit"
-# A lost create is looked for among trainings created this long before its claim too
-# (the database's clock and Replicate's differ).
-CLOCK_SLACK = timedelta(minutes=2)
-MAX_PHOTOS = 40
-UPLOAD_CLAIM_TIMEOUT = timedelta(minutes=5)
-MAX_PHOTO_BYTES = 15 * 1024 * 1024
+# How long a claim on the upload or the create outlives a run that stopped renewing it
+# (the workers pass RECOVERY_SECONDS).
+DEFAULT_LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -75,8 +90,10 @@ def open_draft(
     *,
     trainer: str,
     trainer_version: str,
+    trainer_schema: dict[str, Any] | None,
 ) -> int:
-    """A new draft retrain of ``user_id`` into ``target``; its id."""
+    """A new draft retrain of ``user_id`` into ``target``, with the trainer's input schema
+    as read now (None: none given or unreadable); its id."""
     require(actor, Permission.RETRAIN)
     return int(
         conn.execute(
@@ -87,12 +104,14 @@ def open_draft(
                 requested_role=actor.role.value,
                 trainer_model=trainer,
                 trainer_version=trainer_version,
+                trainer_schema=trainer_schema,
                 destination=target.destination,
                 trigger_word=target.trigger_word,
                 previous_training_id=target.previous_training_id,
                 previous_version=target.current_version,
                 previous_zip_url=target.previous_zip_url,
                 source_zips=[{"label": label, "url": url} for label, url in target.photo_zips],
+                heartbeat_at=func.now(),
             )
             .returning(retrains.c.id)
         ).scalar_one()
@@ -184,19 +203,32 @@ def _draft(conn: Connection, retrain_id: int) -> Any:
     return row
 
 
+def gate_json(result: GateResult) -> dict[str, Any]:
+    """The dataset gate as stored on a confirmed retrain."""
+    return {
+        "passed": result.passed,
+        "blocks": list(result.blocks),
+        "warnings": list(result.warnings),
+        "figures": result.figures,
+    }
+
+
 def confirm(
     conn: Connection,
     actor: Actor,
     retrain_id: int,
-    plan: TrainingPlan,
     *,
     confirm_token: str,
     reason: str,
-    gate: Mapping[str, Any],
     override_reason: str | None = None,
 ) -> int:
     """Make the draft the user's active retrain, to be submitted by a worker (the caller
-    queues it after commit); the retrain's id. Once per token."""
+    queues it after commit); the retrain's id. Once per token.
+
+    The gate and the plan are computed here from what the draft stores (its photos' facts,
+    its target, its trainer's schema), never taken from the caller: ``DataRejected`` while
+    a photo is not checked, when no photo is kept, or when the gate blocks and no override
+    reason is given."""
     require(actor, Permission.RETRAIN)
     token = confirm_token.strip()
     if not token:
@@ -208,42 +240,48 @@ def confirm(
         return int(done)
     if not reason.strip():
         raise DataRejected("Say why this user is retrained (it is kept in the audit log).")
-    blocks = list(gate.get("blocks") or [])
-    if blocks and not (override_reason and override_reason.strip()):
+    row = _draft(conn, retrain_id)
+    counts = conn.execute(
+        select(
+            func.count().filter(retrain_photos.c.facts.is_(None)).label("unchecked"),
+            func.count().filter(retrain_photos.c.kept).label("kept"),
+        ).where(retrain_photos.c.retrain_id == retrain_id)
+    ).one()
+    if counts.unchecked:
+        raise DataRejected(
+            f"{counts.unchecked} photos of retrain #{retrain_id} are not checked yet: wait for "
+            "the checks, then confirm."
+        )
+    if not counts.kept:
+        raise DataRejected(f"Retrain #{retrain_id} keeps no photo: there is nothing to train.")
+    dataset_gate = draft_gate(conn, retrain_id)
+    blocks = list(dataset_gate.blocks)
+    override = (override_reason or "").strip() or None
+    if blocks and override is None:
         raise DataRejected(
             "The dataset gate blocks this retrain: " + " ".join(blocks) + " An admin may "
             "submit anyway with a reason for the override."
         )
-    row = _draft(conn, retrain_id)
-    kept = int(
-        conn.execute(
-            select(func.count())
-            .select_from(retrain_photos)
-            .where(retrain_photos.c.retrain_id == retrain_id, retrain_photos.c.kept)
-        ).scalar_one()
-    )
-    if kept != plan.image_count:
-        raise Conflict(
-            f"The plan is for {plan.image_count} photos but {kept} are kept: check again."
-        )
+    plan = plan_of_draft(row, int(counts.kept))
     try:
         with conn.begin_nested():
-            conn.execute(
-                update(retrains)
-                .where(retrains.c.id == retrain_id)
-                .values(
-                    status="submitting",
-                    active=True,
-                    confirm_token=token,
-                    reason=reason.strip(),
-                    requested_by=actor.email,
-                    requested_role=actor.role.value,
-                    training_input=dict(plan.training_input),
-                    ignored_inputs=list(plan.ignored),
-                    gate=dict(gate),
-                    override_reason=override_reason.strip() if blocks and override_reason else None,
-                    heartbeat_at=func.now(),
-                )
+            RETRAIN.move(
+                conn,
+                retrain_id,
+                "confirm",
+                values={
+                    "active": True,
+                    "confirm_token": token,
+                    "reason": reason.strip(),
+                    "requested_by": actor.email,
+                    "requested_role": actor.role.value,
+                    "training_input": dict(plan.training_input),
+                    "ignored_inputs": list(plan.ignored),
+                    "gate": gate_json(dataset_gate),
+                    "override_reason": override if blocks else None,
+                    "confirmed": confirmed_target(plan),
+                    "heartbeat_at": func.now(),
+                },
             )
     except IntegrityError as exc:
         running = conn.execute(
@@ -273,7 +311,7 @@ def confirm(
             "trainer": f"{plan.trainer}:{plan.trainer_version}",
             "ignored_inputs": list(plan.ignored),
             "gate_blocks": blocks,
-            "override_reason": override_reason if blocks else None,
+            "override_reason": override if blocks else None,
         },
     )
     return retrain_id
@@ -282,92 +320,137 @@ def confirm(
 # -- the worker's part -----------------------------------------------------------------------
 
 
-def submit(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str:
+def submit(
+    engine: Engine,
+    gateway: ReplicateGateway,
+    retrain_id: int,
+    *,
+    lease: timedelta = DEFAULT_LEASE,
+    on_claimed: Callable[[], None] | None = None,
+) -> str:
     """Upload the ZIP (once) and create the training (once); the retrain's status after.
 
     Safe to run any number of times at once: only the run that claims ``submitting`` ->
-    ``creating`` sends the create; a run that finds ``creating`` without a training looks
-    for it on Replicate (a worker died, or the answer was lost) and never sends it again.
+    ``creating`` sends the create, and it holds a lease while it does. A run that finds
+    ``creating`` leaves it alone while the lease is live; once the lease lapsed it takes it
+    over and looks for the create on Replicate, never sending it again. ``on_claimed`` is
+    called between the claim and the create (tests use it to stop a run right there).
     """
+    owner = new_owner()
+    row = _read(engine, retrain_id)
+    if row.status == "creating":
+        return _take_over(engine, gateway, retrain_id, owner, lease)
+    if row.status != "submitting":
+        return str(row.status)  # submitted already, or ended
+    if row.zip_url is None:
+        with engine.begin() as conn:
+            claimed = RETRAIN.move(
+                conn,
+                retrain_id,
+                "claim_upload",
+                where=[retrains.c.zip_url.is_(None), is_free(retrains)],
+                values={**lease_values(owner, lease), "heartbeat_at": func.now()},
+            )
+        if claimed is None:
+            return str(_read(engine, retrain_id).status)  # another run builds and uploads it
+        with KeepLease(engine, retrains, retrain_id, owner, lease):
+            try:
+                _upload(engine, gateway, claimed, owner)
+            except DashboardError as exc:
+                return _end(
+                    engine,
+                    retrain_id,
+                    "upload_failed",
+                    f"The ZIP could not be built or uploaded ({exc}); no training was started.",
+                    owner=owner,
+                )
+    with engine.begin() as conn:
+        claimed = RETRAIN.move(
+            conn,
+            retrain_id,
+            "claim_create",
+            where=[
+                retrains.c.zip_url.is_not(None),
+                or_(is_free(retrains), held_by(retrains, owner)),
+            ],
+            values={
+                **lease_values(owner, lease),
+                "claimed_at": func.now(),
+                "heartbeat_at": func.now(),
+            },
+        )
+    if claimed is None:
+        return str(_read(engine, retrain_id).status)
+    problem = differs_from_confirmed(claimed)
+    if problem is not None:
+        return _end(engine, retrain_id, "not_sent", problem, owner=owner)
+    if on_claimed is not None:
+        on_claimed()
+    with KeepLease(engine, retrains, retrain_id, owner, lease):
+        try:
+            training = gateway.create_training(
+                claimed.trainer_model,
+                claimed.trainer_version,
+                claimed.destination,
+                {**claimed.training_input, "input_images": claimed.zip_url},
+            )
+        except CreateOutcomeUnknown as exc:
+            return _search(engine, gateway, retrain_id, owner, exc.created_id)
+        except ReplicateError as exc:
+            return _end(
+                engine,
+                retrain_id,
+                "refused",
+                f"Replicate refused the training: {exc}",
+                owner=owner,
+            )
+        return _attach(engine, gateway, retrain_id, owner, training, found_by_listing=False)
+
+
+def differs_from_confirmed(row: Any) -> str | None:
+    """Why what ``row`` would send is not what the admin confirmed, or None (pure)."""
+    confirmed = row.confirmed or {}
+    sending = {
+        "destination": row.destination,
+        "trigger_word": (row.training_input or {}).get("trigger_word"),
+        "trainer_model": row.trainer_model,
+        "trainer_version": row.trainer_version,
+    }
+    wrong = [
+        f"{name} {value!r} (confirmed: {confirmed.get(name)!r})"
+        for name, value in sending.items()
+        if confirmed.get(name) != value
+    ]
+    if not wrong:
+        return None
+    return (
+        "Refused to send the training: what it would send is not what was confirmed: "
+        + "; ".join(wrong)
+        + ". Nothing was sent or paid; start a new retrain."
+    )
+
+
+def _read(engine: Engine, retrain_id: int) -> Any:
     with engine.connect() as conn:
         row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one_or_none()
     if row is None:
         raise NotFound(f"No retrain #{retrain_id}.")
-    if row.status == "creating" and row.training_id is None:
-        return _find_lost(engine, gateway, retrain_id, None)
-    if row.status != "submitting":
-        return str(row.status)  # submitted already, or ended
-    if row.zip_url is None:
-        if not _claim_upload(engine, retrain_id):
-            return "submitting"  # another run is building and uploading the ZIP
-        try:
-            _upload(engine, gateway, row)
-        except DashboardError as exc:
-            return _end(
-                engine,
-                retrain_id,
-                "failed",
-                f"The ZIP could not be built or uploaded ({exc}); no training was started.",
-            )
-    with engine.begin() as conn:
-        claimed = conn.execute(
-            update(retrains)
-            .where(
-                retrains.c.id == retrain_id,
-                retrains.c.status == "submitting",
-                retrains.c.zip_url.is_not(None),
-            )
-            .values(status="creating", claimed_at=func.now(), heartbeat_at=func.now())
-            .returning(retrains)
-        ).one_or_none()
-    if claimed is None:
-        with engine.connect() as conn:
-            return str(
-                conn.execute(
-                    select(retrains.c.status).where(retrains.c.id == retrain_id)
-                ).scalar_one()
-            )
-    training_input = {**claimed.training_input, "input_images": claimed.zip_url}
-    try:
-        training = gateway.create_training(
-            claimed.trainer_model, claimed.trainer_version, claimed.destination, training_input
-        )
-    except CreateOutcomeUnknown as exc:
-        return _find_lost(engine, gateway, retrain_id, exc)
-    except ReplicateError as exc:
-        return _end(engine, retrain_id, "failed", f"Replicate refused the training: {exc}")
-    return _attach(engine, retrain_id, training, found_by_listing=False)
+    return row
 
 
-def _claim_upload(engine: Engine, retrain_id: int) -> bool:
-    """Whether this run builds and uploads the ZIP: one run at a time (a run that died
-    is taken over after ``UPLOAD_CLAIM_TIMEOUT``). Re-encoding 40 photos and uploading them
-    is the slow part of a submit; racing runs need not all do it."""
-    with engine.begin() as conn:
-        return (
-            conn.execute(
-                update(retrains)
-                .where(
-                    retrains.c.id == retrain_id,
-                    retrains.c.status == "submitting",
-                    retrains.c.zip_url.is_(None),
-                    retrains.c.upload_claimed_at.is_(None)
-                    | (retrains.c.upload_claimed_at < func.now() - UPLOAD_CLAIM_TIMEOUT),
-                )
-                .values(upload_claimed_at=func.now(), heartbeat_at=func.now())
-                .returning(retrains.c.id)
-            ).one_or_none()
-            is not None
-        )
-
-
-def _upload(engine: Engine, gateway: ReplicateGateway, row: Any) -> None:
+def _upload(engine: Engine, gateway: ReplicateGateway, row: Any, owner: str) -> None:
     with engine.connect() as conn:
         photos = conn.execute(
             select(retrain_photos.c.name, retrain_photos.c.content)
             .where(retrain_photos.c.retrain_id == row.id, retrain_photos.c.kept)
             .order_by(retrain_photos.c.position)
         ).all()
+    confirmed_photos = (row.confirmed or {}).get("photos")
+    if confirmed_photos is not None and len(photos) != confirmed_photos:
+        raise DataRejected(
+            f"{len(photos)} photos are kept but {confirmed_photos} were confirmed; nothing "
+            "was sent."
+        )
     packaged = package_photos([(photo.name, bytes(photo.content)) for photo in photos])
     uploaded = gateway.upload_file(
         packaged.content,
@@ -376,124 +459,194 @@ def _upload(engine: Engine, gateway: ReplicateGateway, row: Any) -> None:
         metadata={"retrain_id": row.id, "user_id": row.user_id, "sha256": packaged.sha256},
     )
     with engine.begin() as conn:
-        # Two runs may both upload; the first URL written is the one trained on (the other
-        # file is an unused upload, not a second training).
-        conn.execute(
-            update(retrains)
-            .where(retrains.c.id == row.id, retrains.c.zip_url.is_(None))
-            .values(
-                zip_url=uploaded.url,
-                zip_sha256=hashlib.sha256(packaged.content).hexdigest(),
-                zip_bytes=packaged.size,
-                heartbeat_at=func.now(),
-            )
-        )
-
-
-def _attach(engine: Engine, retrain_id: int, training: Training, *, found_by_listing: bool) -> str:
-    # An ended training is still "processing" here: following it (core.retrain.follow)
-    # reads its outcome, verifies the new version and records it, in one place.
-    status = training.status if training.status in ("starting", "processing") else "processing"
-    with engine.begin() as conn:
-        row = conn.execute(
-            update(retrains)
-            .where(retrains.c.id == retrain_id, retrains.c.training_id.is_(None))
-            .values(
-                training_id=training.id,
-                status=status,
-                submitted_at=func.now(),
-                heartbeat_at=func.now(),
-                error=None,
-            )
-            .returning(retrains.c.user_id, retrains.c.requested_by, retrains.c.requested_role)
-        ).one_or_none()
-        if row is None:
-            return "creating"
-        audit.record(
+        # Only while this run still holds the upload: a run that took it over after a long
+        # outage uploads its own (an unused upload is not a second training).
+        RETRAIN.move(
             conn,
-            actor_email=row.requested_by,
-            actor_role=row.requested_role,
-            action=SUBMIT_ACTION,
-            target_user_id=row.user_id,
-            details={
-                "event": "submitted",
-                "retrain_id": retrain_id,
-                "training_id": training.id,
-                "found_by_listing": found_by_listing,
+            row.id,
+            "uploaded",
+            where=[held_by(retrains, owner), retrains.c.zip_url.is_(None)],
+            values={
+                "zip_url": uploaded.url,
+                "zip_sha256": hashlib.sha256(packaged.content).hexdigest(),
+                "zip_bytes": packaged.size,
+                "heartbeat_at": func.now(),
             },
         )
-    return status
 
 
-def _find_lost(
-    engine: Engine, gateway: ReplicateGateway, retrain_id: int, exc: CreateOutcomeUnknown | None
+def _take_over(
+    engine: Engine, gateway: ReplicateGateway, retrain_id: int, owner: str, lease: timedelta
 ) -> str:
-    """The create may have happened: look for it on Replicate; never send it again."""
-    with engine.connect() as conn:
-        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
-    if exc is not None and exc.created_id:
-        return _attach(
-            engine, retrain_id, gateway.get_training(exc.created_id), found_by_listing=False
+    """A retrain found ``creating``: left alone while its lease is live; else taken over
+    and its create searched for."""
+    with engine.begin() as conn:
+        taken = RETRAIN.move(
+            conn,
+            retrain_id,
+            "take_over",
+            where=[is_free(retrains), retrains.c.training_id.is_(None)],
+            values={**lease_values(owner, lease), "heartbeat_at": func.now()},
         )
-    since = (row.claimed_at or row.requested_at) - CLOCK_SLACK
+    if taken is None:
+        return "creating"  # its run is alive (or it moved on meanwhile)
+    log.warning("retrain %s: its create's lease lapsed; searching Replicate for it", retrain_id)
+    with KeepLease(engine, retrains, retrain_id, owner, lease):
+        return _search(engine, gateway, retrain_id, owner, None)
+
+
+def _search(
+    engine: Engine,
+    gateway: ReplicateGateway,
+    retrain_id: int,
+    owner: str,
+    created_id: str | None,
+) -> str:
+    """The create may have happened: look for it on Replicate (this run holds the lease);
+    attach it or end the retrain ``lost``, never both, never resend."""
+    row = _read(engine, retrain_id)
     try:
-        candidates = gateway.list_trainings(created_after=since)
+        if created_id:
+            found: Training | None = gateway.get_training(created_id)
+        else:
+            found = find_lost_training(
+                gateway,
+                claimed_at=row.claimed_at or row.requested_at,
+                trainer_version=row.trainer_version,
+                zip_url=row.zip_url,
+            )
     except ReplicateError as search_failed:
         with engine.begin() as conn:
-            conn.execute(
-                update(retrains)
-                .where(retrains.c.id == retrain_id)
-                .values(
-                    error="The training create's answer was lost and Replicate could not be "
-                    f"searched for it ({search_failed}); it is searched again, never resent."
-                )
+            # Let the next run take over at once: it searches again, it never resends.
+            RETRAIN.move(
+                conn,
+                retrain_id,
+                "take_over",
+                where=[held_by(retrains, owner)],
+                values={
+                    "lease_expires_at": func.now(),
+                    "error": "The training create's answer was lost and Replicate could not "
+                    f"be searched for it ({search_failed}); it is searched again, never "
+                    "resent.",
+                },
             )
         raise
-    found = next(
-        (
-            training
-            for training in candidates
-            if training.trainer_version == row.trainer_version
-            and training.input.get("input_images") == row.zip_url
-        ),
-        None,
-    )
     if found is not None:
-        return _attach(engine, retrain_id, found, found_by_listing=True)
+        return _attach(engine, gateway, retrain_id, owner, found, found_by_listing=True)
     return _end(
         engine,
         retrain_id,
-        "lost",
+        "not_found",
         "The training create's answer was lost and Replicate lists no training of this ZIP, "
         "so none was started and nothing was paid. Submit the retrain again.",
+        owner=owner,
     )
 
 
-def _end(engine: Engine, retrain_id: int, status: str, reason: str) -> str:
-    """End a retrain that never got a training (only then: another run may have one)."""
+def _attach(
+    engine: Engine,
+    gateway: ReplicateGateway,
+    retrain_id: int,
+    owner: str,
+    training: Training,
+    *,
+    found_by_listing: bool,
+) -> str:
+    """Give the retrain its training, while this run holds the lease. An ended training is
+    still ``starting`` here: following it (core.retrain.follow) reads its outcome in one
+    place."""
     with engine.begin() as conn:
-        row = conn.execute(
-            update(retrains)
-            .where(
-                retrains.c.id == retrain_id,
-                retrains.c.status.in_(("submitting", "creating")),
-                retrains.c.training_id.is_(None),
+        row = RETRAIN.move(
+            conn,
+            retrain_id,
+            "found" if found_by_listing else "created",
+            where=[held_by(retrains, owner), retrains.c.training_id.is_(None)],
+            values={
+                "training_id": training.id,
+                "submitted_at": func.now(),
+                "heartbeat_at": func.now(),
+                "error": None,
+                **released(),
+            },
+        )
+        if row is not None:
+            audit.record(
+                conn,
+                actor_email=row.requested_by,
+                actor_role=row.requested_role,
+                action=SUBMIT_ACTION,
+                target_user_id=row.user_id,
+                details={
+                    "event": "submitted",
+                    "retrain_id": retrain_id,
+                    "training_id": training.id,
+                    "found_by_listing": found_by_listing,
+                },
             )
-            .values(status=status, active=False, error=reason, finished_at=func.now())
-            .returning(retrains.c.user_id, retrains.c.requested_by, retrains.c.requested_role)
-        ).one_or_none()
+            return str(row.status)
+    current = _read(engine, retrain_id)
+    if current.training_id == training.id:
+        return str(current.status)
+    return _orphan(engine, gateway, current, training)
+
+
+def _orphan(engine: Engine, gateway: ReplicateGateway, current: Any, training: Training) -> str:
+    """This run's create answered after its lease was taken over and the retrain moved on
+    (a database outage longer than the lease): nobody would follow that training, so it is
+    cancelled on Replicate, and the audit log says so."""
+    log.error(
+        "retrain %s: training %s answered after its lease was taken over (%s); cancelling it",
+        current.id,
+        training.id,
+        current.status,
+    )
+    try:
+        gateway.cancel_training(training.id)
+        cancelled = True
+    except ReplicateError as exc:
+        log.error("retrain %s: cancelling training %s failed: %s", current.id, training.id, exc)
+        cancelled = False
+    with engine.begin() as conn:
+        audit.record(
+            conn,
+            actor_email=current.requested_by,
+            actor_role=current.requested_role,
+            action=SUBMIT_ACTION,
+            target_user_id=current.user_id,
+            details={
+                "event": "orphan_cancelled" if cancelled else "orphan",
+                "retrain_id": current.id,
+                "training_id": training.id,
+                "retrain_status": current.status,
+            },
+        )
+    return str(current.status)
+
+
+def _end(engine: Engine, retrain_id: int, event: str, reason: str, *, owner: str | None) -> str:
+    """End a retrain that never got a training (only while ``owner`` holds it)."""
+    where: list[ColumnElement[bool]] = [retrains.c.training_id.is_(None)]
+    if owner is not None:
+        where.append(held_by(retrains, owner))
+    with engine.begin() as conn:
+        row = RETRAIN.move(
+            conn,
+            retrain_id,
+            event,
+            where=where,
+            values={"active": False, "error": reason, "finished_at": func.now(), **released()},
+        )
         if row is None:
-            return str(
-                conn.execute(
-                    select(retrains.c.status).where(retrains.c.id == retrain_id)
-                ).scalar_one()
-            )
+            current: str = conn.execute(
+                select(retrains.c.status).where(retrains.c.id == retrain_id)
+            ).scalar_one()
+            return current
         audit.record(
             conn,
             actor_email=row.requested_by,
             actor_role=row.requested_role,
             action=SUBMIT_ACTION,
             target_user_id=row.user_id,
-            details={"event": status, "retrain_id": retrain_id, "error": reason},
+            details={"event": row.status, "retrain_id": retrain_id, "error": reason},
         )
-    return status
+    return str(row.status)

@@ -85,7 +85,6 @@ retrains = Table(
     Column("zip_sha256", Text),
     Column("zip_bytes", BigInteger),
     Column("zip_url", Text),  # the files API's URL of the uploaded ZIP
-    Column("upload_claimed_at", TIMESTAMP(timezone=True)),  # one run builds and uploads it
     Column("training_id", Text, unique=True),
     Column("claimed_at", TIMESTAMP(timezone=True)),  # when the create was claimed
     Column("submitted_at", TIMESTAMP(timezone=True)),
@@ -101,6 +100,17 @@ retrains = Table(
     Column("decided_by", Text),
     Column("decided_at", TIMESTAMP(timezone=True)),
     Column("decision_reason", Text),
+    # The run building the ZIP or sending the training create, and until when (core.leases).
+    Column("lease_owner", Text),
+    Column("lease_expires_at", TIMESTAMP(timezone=True)),
+    # The trainer's TrainingInput as read when the draft opened (None: it gave none, or it
+    # could not be read): the plan is computed from it, never from a page's copy.
+    Column("trainer_schema", JSONB),
+    # What the confirmation fixed ({destination, trigger_word, trainer_model,
+    # trainer_version, photos}): the worker refuses to send anything else.
+    Column("confirmed", JSONB),
+    # When the promotion gate's comparison ended and was read (or could not run).
+    Column("gate_read_at", TIMESTAMP(timezone=True)),
     CheckConstraint(one_of("status", RETRAIN_STATUSES), name="ck_retrains_status"),
     CheckConstraint(
         f"decision IS NULL OR {one_of('decision', DECISIONS)}", name="ck_retrains_decision"

@@ -15,7 +15,6 @@ with the reason instead.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -24,16 +23,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core.decisions import decisions_for
 from core.drift.facts import AppRow, ModelFacts, UserFacts, blank_to_none
 from core.errors import ReplicateNotFound
 from core.gateway.gateway import ReplicateGateway
-from core.gateway.values import TERMINAL_STATUSES, is_version_hash
+from core.gateway.values import TERMINAL_STATUSES, is_training_id, is_version_hash
 from core.ledger.sync import SyncReport, ledger_for_user, version_owner
 from core.versions import normalise_version
 
 ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
 # What the ledger's sync fetches: anything else in training_id is junk it never reads.
-_TRAINING_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 def model_facts(gateway: ReplicateGateway, model_id: str) -> ModelFacts:
@@ -60,6 +59,7 @@ def gather_facts(
     """
     with ops_conn_factory() as conn:
         ledger = ledger_for_user(conn, user_row.user_id)
+        decided = decisions_for(conn, [user_row.user_id]).get(user_row.user_id, ())
     model_id = user_row.model_id
     model = model_facts(gateway, model_id) if model_id is not None else None
     others: dict[str, ModelFacts] = {}
@@ -78,7 +78,12 @@ def gather_facts(
         with ops_conn_factory() as conn:  # whose is it, then? (rare: an indexed lookup)
             owner = version_owner(conn, stored)
     return UserFacts(
-        row=user_row, model=model, trainings=ledger, models_by_id=others, stored_owner=owner
+        row=user_row,
+        model=model,
+        trainings=ledger,
+        models_by_id=others,
+        stored_owner=owner,
+        decisions=decided,
     )
 
 
@@ -136,7 +141,7 @@ def ledger_problem(facts: UserFacts, health: LedgerHealth) -> str | None:
     """
     known = {record.id for record in facts.trainings}
     training_id = blank_to_none(facts.row.training_id)
-    row_training = training_id if training_id and _TRAINING_ID.match(training_id) else None
+    row_training = training_id if training_id and is_training_id(training_id) else None
     if health.listing_error is not None:
         missing = _missing_from_ledger(facts, known, row_training)
         if missing is not None:

@@ -10,11 +10,18 @@ import pytest
 
 from core.retrain.measure import PhotoMeasurer
 from tests.jobs.conftest import workers, world
+from tests.retrain.drafts import MeasuredUpload, measure_uploads
 
-__all__ = ["photo_measurer", "workers", "world"]
+__all__ = ["photo_measurer", "uploads", "workers", "world"]
 
 
 @pytest.fixture(scope="session")
 def photo_measurer() -> Iterator[PhotoMeasurer]:
     with PhotoMeasurer(2) as measurer:
         yield measurer
+
+
+@pytest.fixture(scope="session")
+def uploads(photo_measurer: PhotoMeasurer) -> tuple[MeasuredUpload, ...]:
+    """The twelve uploads every test draft gets, measured once for the session."""
+    return measure_uploads(photo_measurer)

@@ -25,8 +25,8 @@ from core.retrain.tables import retrains
 from core.schema import staff
 from tests.jobs.conftest import World
 from tests.photos import face_photo
-from tests.retrain.test_submit import _app_row
-from tests.workers import ROOT
+from tests.retrain.drafts import app_row as _app_row
+from tests.workers import ROOT, Workers, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 ADMIN_EMAIL = "cli.admin@staff.test"
@@ -132,7 +132,7 @@ def test_check_prints_each_photo_s_verdict_the_gate_and_the_parameters(
 
 
 def test_support_is_refused_then_submit_trains_once_and_promote_writes_the_new_version(
-    world: World, tmp_path: Path
+    world: World, workers: Workers, tmp_path: Path
 ) -> None:
     user_id = world.users.stale_user
     row_before = _app_row(world, user_id)
@@ -164,16 +164,15 @@ def test_support_is_refused_then_submit_trains_once_and_promote_writes_the_new_v
         creates_after = _creates(world)
         row_after_submit = _app_row(world, user_id)
         status = _cli(world, "status", "--user", user_id, "--json")
-        promoted = _cli(
-            world,
-            "promote",
-            "--user",
-            user_id,
-            "--actor",
-            ADMIN_EMAIL,
-            "--reason",
-            "the new version looks like her",
+        decide = ["--user", user_id, "--actor", ADMIN_EMAIL, "--reason", "looks like her"]
+        too_early = _cli(world, "promote", *decide)  # the gate's comparison has not run
+        workers.start(concurrency=2)  # the submit handed the gate to the workers
+        wait_for(
+            lambda: _retrain(world, retrain_id).gate_read_at is not None,
+            timeout=180,
+            what="the workers to run and read the promotion gate's comparison",
         )
+        promoted = _cli(world, "promote", *decide)
     # Support may not retrain: refused in core, one line on stderr, nothing created.
     assert refused.returncode == 1
     assert "may not" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
@@ -198,6 +197,7 @@ def test_support_is_refused_then_submit_trains_once_and_promote_writes_the_new_v
     assert listed["retrains"][0]["status"] == "succeeded"
     assert listed["retrains"][0]["new_version"] == result["new_version"]
 
+    assert too_early.returncode == 1 and "once it has ended" in too_early.stderr
     assert promoted.returncode == 0, promoted.stderr
     assert f"{row_before['replicate_version_id']} -> {result['new_version']}" in promoted.stdout
     row_after = _app_row(world, user_id)

@@ -11,11 +11,12 @@ from core.errors import DataRejected
 from core.retrain.draft import draft_gate, measure_draft, rejudge
 from core.retrain.measure import PhotoMeasurer
 from core.retrain.package import package_photos
-from core.retrain.submit import MAX_PHOTO_BYTES, MAX_PHOTOS, NewPhoto, add_photos
+from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS
+from core.retrain.submit import NewPhoto, add_photos
 from core.retrain.tables import retrain_photos
 from tests.imaging.corpus import MEMBERS, Skipped
 from tests.jobs.conftest import World
-from tests.retrain.test_submit import ADMINS, _draft
+from tests.retrain.drafts import ADMINS, MeasuredUpload, open_checked_draft
 
 # Pillow warns of a broken EXIF block and decodes the photo; the measuring processes run
 # without pytest's warnings-as-errors, so this process must not turn it into one either.
@@ -30,7 +31,7 @@ NAME_RULES = ("path with", "absolute path", "directory", "macOS", "hidden file")
 
 
 def test_every_hostile_upload_gets_a_verdict_and_nothing_crashes(
-    world: World, photo_measurer: PhotoMeasurer
+    world: World, photo_measurer: PhotoMeasurer, uploads: tuple[MeasuredUpload, ...]
 ) -> None:
     files = [(member, member.payload()) for member in MEMBERS]
     too_big = [member for member, content in files if len(content) > MAX_PHOTO_BYTES]
@@ -39,7 +40,7 @@ def test_every_hostile_upload_gets_a_verdict_and_nothing_crashes(
     checked = 0
     for first in range(0, len(fitting), room):
         chosen = fitting[first : first + room]
-        retrain_id, _ = _draft(world, world.users.stale_user)
+        retrain_id = open_checked_draft(world, world.users.stale_user, uploads)
         with world.engine.begin() as conn:
             add_photos(
                 conn,
@@ -47,7 +48,7 @@ def test_every_hostile_upload_gets_a_verdict_and_nothing_crashes(
                 retrain_id,
                 [NewPhoto(member.name, "upload", content) for member, content in chosen],
             )
-        assert measure_draft(world.engine, photo_measurer, retrain_id) == 12 + len(chosen)
+        assert measure_draft(world.engine, photo_measurer, retrain_id) == len(chosen)
         with world.engine.begin() as conn:
             rejudge(conn, retrain_id)
             result = draft_gate(conn, retrain_id)
@@ -74,7 +75,7 @@ def test_every_hostile_upload_gets_a_verdict_and_nothing_crashes(
         assert package_photos(kept).names  # the ZIP builds from every kept photo
     assert checked == len(fitting) > 20
     if too_big:  # refused with the size, before anything is stored
-        retrain_id, _ = _draft(world, world.users.stale_user)
+        retrain_id = open_checked_draft(world, world.users.stale_user, uploads)
         with world.engine.begin() as conn, pytest.raises(DataRejected, match="MB"):
             add_photos(
                 conn,

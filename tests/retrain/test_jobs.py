@@ -14,9 +14,14 @@ from core.compare.tables import comparisons
 from core.jobs.app import TaskName
 from core.jobs.tasks import defer_retrain
 from core.retrain.draft import draft_gate
+from core.retrain.opening import open_retrain
+from core.retrain.submit import NewPhoto
 from core.retrain.tables import retrain_photos, retrains
+from tests.conftest import quick_gateway
 from tests.jobs.conftest import World
-from tests.retrain.test_submit import ADMINS, _app_row, _confirm, _draft
+from tests.photos import face_photo
+from tests.retrain.drafts import ADMINS, PHOTOS, confirm_draft
+from tests.retrain.drafts import app_row as _app_row
 from tests.workers import Workers, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,9 +44,22 @@ def _retrain(world: World, retrain_id: int) -> Any:
 def test_workers_check_submit_follow_and_gate_a_retrain(world: World, workers: Workers) -> None:
     user_id = world.users.stale_user
     before = _app_row(world, user_id)
-    retrain_id, plan = _draft(world, user_id)  # 12 uploads
-    with world.engine.begin() as conn:
-        defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id)
+    gateway = quick_gateway(world.sandbox_url)
+    try:  # as the page opens it: the core decides the target and queues the checks
+        retrain_id = open_retrain(
+            app_engine=world.engine,
+            ops_engine=world.engine,
+            gateway=gateway,
+            actor=ADMINS[0],
+            user_id=user_id,
+            photos=[
+                NewPhoto(f"selfie-{index}.jpg", "upload", face_photo(index, long_side=1280))
+                for index in range(PHOTOS)
+            ],
+            then=lambda conn, new_id: defer_retrain(conn, TaskName.CHECK_RETRAIN, new_id),
+        ).retrain_id
+    finally:
+        gateway.close()
     workers.start(concurrency=2)
 
     def checked() -> list[Any] | None:
@@ -72,7 +90,7 @@ def test_workers_check_submit_follow_and_gate_a_retrain(world: World, workers: W
         )
         result = draft_gate(conn, retrain_id)
     assert result.passed, result.blocks
-    _confirm(world, ADMINS[0], retrain_id, plan)
+    confirm_draft(world, ADMINS[0], retrain_id)
     with world.engine.begin() as conn:
         defer_retrain(conn, TaskName.SUBMIT_RETRAIN, retrain_id)
 
@@ -84,7 +102,7 @@ def test_workers_check_submit_follow_and_gate_a_retrain(world: World, workers: W
             status = conn.execute(
                 select(comparisons.c.status).where(comparisons.c.id == row.comparison_id)
             ).scalar_one()
-        return row if status == "finished" else None
+        return row if status == "finished" and row.gate_read_at is not None else None
 
     row = wait_for(decided_or_gated, timeout=240, what="the retrain and its gate to finish")
     assert row.status == "succeeded" and row.new_version and row.active

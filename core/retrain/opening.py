@@ -1,0 +1,95 @@
+"""Opening a retrain: where it goes is decided here, once, and stored on the draft.
+
+The page and the command line both call ``open_retrain`` with a user id and the person
+acting: the core reads the user's row (through the app's connection) and their training
+history, decides the destination and trigger word (``core.retrain.plan.retrain_target``),
+reads the pinned trainer's input schema, and stores all of it on the draft. Every later
+step (the plan shown, the confirmation, the worker's send) computes from what the draft
+stores, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from core.errors import ReplicateError
+from core.gateway.gateway import ReplicateGateway
+from core.ledger.sync import ledger_for_user, sync_ledger
+from core.retrain.plan import RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION, RetrainTarget
+from core.retrain.plan import retrain_target as decide_target
+from core.retrain.submit import NewPhoto, add_photos, open_draft
+from core.roles import Actor, Permission, require
+from core.users import read_user_record
+
+
+@dataclass(frozen=True)
+class Opened:
+    retrain_id: int
+    target: RetrainTarget
+    notes: tuple[str, ...]  # what the person should know (the ledger or schema unread…)
+
+
+def read_target(app: Connection, ops: Connection, user_id: str) -> RetrainTarget:
+    """Where a retrain of ``user_id`` would go, from their row (``app``) and the training
+    history (``ops``): ``NotFound`` for an unknown user, ``DataRejected`` for one without
+    a succeeded training."""
+    record = read_user_record(app, user_id)
+    row = record.model_row or {}
+    return decide_target(
+        ledger_for_user(ops, record.user_id),
+        stored_version=row.get("replicate_version_id"),
+        row_model=row.get("replicate_model_id"),
+    )
+
+
+def open_retrain(
+    *,
+    app_engine: Engine,
+    ops_engine: Engine,
+    gateway: ReplicateGateway,
+    actor: Actor,
+    user_id: str,
+    photos: Sequence[NewPhoto] = (),
+    refresh_ledger: bool = True,
+    then: Callable[[Connection, int], None] | None = None,
+) -> Opened:
+    """A new draft retrain of ``user_id`` (admins only), with ``photos`` added; ``then``
+    runs in the same transaction (the page queues the draft's checks there). Network
+    first, with no connection held; then one short transaction."""
+    require(actor, Permission.RETRAIN)
+    notes: list[str] = []
+    if refresh_ledger:
+        try:
+            sync_ledger(ops_engine=ops_engine, app_engine=app_engine, gateway=gateway)
+        except ReplicateError as exc:
+            notes.append(
+                f"The training history could not be refreshed ({exc}); using what is stored."
+            )
+    with app_engine.connect() as app, ops_engine.connect() as ops:
+        target = read_target(app, ops, user_id)
+    notes += target.notes
+    try:
+        schema = gateway.trainer_input_schema(RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION)
+    except ReplicateError as exc:
+        schema = None
+        notes.append(
+            f"The trainer's inputs could not be read ({exc}): which it ignores is unknown."
+        )
+    with ops_engine.begin() as conn:
+        retrain_id = open_draft(
+            conn,
+            actor,
+            user_id,
+            target,
+            trainer=RETRAIN_TRAINER,
+            trainer_version=RETRAIN_TRAINER_VERSION,
+            trainer_schema=schema,
+        )
+        if photos:
+            add_photos(conn, actor, retrain_id, photos)
+        if then is not None:
+            then(conn, retrain_id)
+    return Opened(retrain_id, target, tuple(notes))
