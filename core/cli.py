@@ -1,5 +1,5 @@
-"""What the console's command-line tools share: starting the runtime with their exit
-statuses, notes on stderr, and bringing the training history up to date first."""
+"""What the console's command-line tools share: who acts, starting the runtime with their
+exit statuses, notes on stderr, and bringing the training history up to date first."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from core.config import Mode, Settings, get_settings
 from core.errors import ConfigError, DashboardError, ReplicateError
 from core.ledger.sync import sync_ledger
 from core.runtime import BATCH, Runtime, start_runtime
+from core.staff import DEMO_ADMIN
 
 Note = Callable[[str], None]
 
@@ -22,6 +23,20 @@ def note(message: str) -> None:
     """A progress or warning line for the person at the terminal (stderr: stdout is the
     result, JSON with ``--json``)."""
     sys.stderr.write(message + os.linesep)
+
+
+def actor_email(given: str | None, mode: Mode) -> str:
+    """Whom a command line that writes or spends acts as, before the staff check
+    (``core.staff.staff_actor``): ``--actor``, or in DEMO its built-in admin. LIVE has no
+    default: ``ConfigError`` (nothing is tried)."""
+    if given:
+        return given
+    if mode is Mode.DEMO:
+        return DEMO_ADMIN.email
+    raise ConfigError(
+        "--actor EMAIL is required in LIVE: the staff member asking, as on ops.staff (their "
+        "role is checked and the audit log names them)."
+    )
 
 
 def start_cli_runtime(*, start_worker: bool) -> tuple[Settings, Runtime] | int:

@@ -1,5 +1,5 @@
 """``python -m core.scan [--background] [--json] [--user ID ...] [--concurrency N]
-[--no-datasets] [--actor EMAIL]``
+[--no-datasets] [--recheck-datasets] [--actor EMAIL]``
 
 Scans the configured world (DEMO: the embedded database and the sandbox, the demo world
 seeded if it is not yet; LIVE: DATABASE_URL and Replicate) and stores the scan in schema
@@ -8,31 +8,54 @@ seeded if it is not yet; LIVE: DATABASE_URL and Replicate) and stores the scan i
 with ``[]``); otherwise a short summary. With ``--background`` it queues the scan for the
 workers and returns at once, printing the scan id (``--json``: ``{"scan_id": ...,
 "status": "queued"}``); DEMO starts its worker if it is not running. Either way a second
-fleet scan while one is queued or running is refused, naming it. Progress goes to
-stderr. Exit status: 0 when the scan ran (or was queued), whatever it found; 2 when the
-settings are wrong; 1 when the scan could not run or was refused.
+fleet scan while one is queued or running is refused, naming it.
+
+Who asks (``--actor``) must be on the staff list (``ops.staff``; in DEMO its built-in
+staff while that table is empty) with the admin role, as on the Fleet page; it is
+audited under their name. LIVE requires ``--actor``; DEMO acts as its built-in admin
+(admin@demo.sselfie.test) without it.
+
+Progress goes to stderr; a failure is one line there, ``error: <Kind>: <what to do>``.
+If the database stops answering mid-scan, the scan is marked failed when it answers
+again within ``DATABASE_WAIT_SECONDS`` (else the line says when the workers give it up).
+Exit status: 0 when the scan ran (or was queued), whatever it found; 2 when the settings
+or arguments are wrong (nothing was tried); 1 when the scan could not run or was refused
+(the actor off the staff list or not an admin included); 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
+
+from core.cli import actor_email
 from core.config import Mode, Settings, get_settings
+from core.db import database_problem
 from core.drift.codes import CODE_ORDER, code_spec
 from core.errors import ConfigError, DashboardError
-from core.roles import Actor, Role
+from core.jobs.service import ensure_worker
+from core.roles import Actor
 from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.request import ScanOptions, request_scan
-from core.scan.run import operator_email, run_scan
+from core.scan.run import database_away, run_scan
 from core.scan.values import ScanResult
+from core.staff import staff_actor
 
 SUMMARY_WORST_USERS = 10
+# How long a foreground scan whose database went away waits for it to answer again, to
+# mark the scan failed rather than leave it blocking the next one.
+DATABASE_WAIT_SECONDS = 30.0
+# A log record shown on stderr is cut to this many characters (SQL and all).
+LOG_LINE_CHARS = 240
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,52 +100,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="queue the scan for the workers and return at once with its id",
     )
     parser.add_argument(
-        "--actor", metavar="EMAIL", help="who asks, for the audit log (default: login@host)"
+        "--actor",
+        metavar="EMAIL",
+        help="the staff member asking: on the staff list with the admin role; audited "
+        "(required in LIVE; DEMO's default is its built-in admin, admin@demo.sselfie.test)",
     )
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be 1 or more")
     try:
         settings = get_settings()
-        actor = Actor(args.actor or operator_email(), Role.ADMIN)
+        email = actor_email(args.actor, settings.mode)
     except ConfigError as exc:
-        sys.stderr.write(f"error: {_one_line(str(exc))}{os.linesep}")
+        _error(exc)
         return 2
-    except ValueError as exc:
-        parser.error(str(exc))
     try:
-        runtime = start_runtime(
-            settings,
-            seed_demo=settings.mode is Mode.DEMO,
-            progress=_note,
-            replicate=BATCH,
-            start_worker=args.background,
-        )
-        try:
-            if args.background:
-                return _queue(runtime, actor, args, settings=settings)
-            result = run_scan(
-                app_engine=runtime.engine,
-                ops_engine=runtime.ops_engine,
-                gateway=runtime.gateway,
-                user_ids=args.users,
-                concurrency=args.concurrency,
-                with_datasets=not args.no_datasets,
-                recheck_datasets=args.recheck_datasets,
-                requested_by=actor.email,
-                stale_after=timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
-                progress=lambda done, total: _note(f"scanned {done} of {_users(total)}"),
-            )
-        finally:
-            runtime.gateway.close()
-            runtime.engine.dispose()
-            runtime.ops_engine.dispose()
+        with _log_lines():
+            result = _scan(settings, email, args)
     except ConfigError as exc:
-        sys.stderr.write(f"error: {_one_line(str(exc))}{os.linesep}")
+        _error(exc)
         return 2
     except DashboardError as exc:
-        sys.stderr.write(f"error: the scan could not run: {_one_line(str(exc))}{os.linesep}")
+        _error(exc)
         return 1
+    except DBAPIError as exc:
+        if database_problem(exc) is None:
+            raise
+        _error(exc)
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(f"error: interrupted (Ctrl-C){os.linesep}")
+        return 130
+    if result is None:
+        return 0
     if args.json:
         sys.stdout.write(
             json.dumps(
@@ -135,8 +145,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _queue(runtime: Runtime, actor: Actor, args: argparse.Namespace, *, settings: Settings) -> int:
-    """``--background``: request the scan, print its id, return at once."""
+def _scan(settings: Settings, email: str, args: argparse.Namespace) -> ScanResult | None:
+    """Check who asks, then scan here or queue it (None: queued, its id printed)."""
+    runtime = start_runtime(
+        settings,
+        seed_demo=settings.mode is Mode.DEMO,
+        progress=_note,
+        replicate=BATCH,
+        start_worker=False,
+    )
+    try:
+        with runtime.ops_engine.connect() as conn:
+            actor = staff_actor(conn, email, demo=settings.mode is Mode.DEMO)
+        stale_after = timedelta(seconds=settings.scan_heartbeat_timeout_seconds)
+        if args.background:
+            _queue(runtime, actor, args, stale_after=stale_after)
+            if settings.mode is Mode.DEMO:
+                ensure_worker(settings)
+            return None
+        return run_scan(
+            app_engine=runtime.engine,
+            ops_engine=runtime.ops_engine,
+            gateway=runtime.gateway,
+            actor=actor,
+            user_ids=args.users,
+            concurrency=args.concurrency,
+            with_datasets=not args.no_datasets,
+            recheck_datasets=args.recheck_datasets,
+            stale_after=stale_after,
+            progress=lambda done, total: _note(f"scanned {done} of {_users(total)}"),
+            database_wait_seconds=DATABASE_WAIT_SECONDS,
+        )
+    finally:
+        runtime.gateway.close()
+        runtime.engine.dispose()
+        runtime.ops_engine.dispose()
+
+
+def _queue(
+    runtime: Runtime, actor: Actor, args: argparse.Namespace, *, stale_after: timedelta
+) -> None:
+    """``--background``: request the scan, print its id."""
     options = ScanOptions.of(
         args.users,
         with_datasets=not args.no_datasets,
@@ -145,12 +194,7 @@ def _queue(runtime: Runtime, actor: Actor, args: argparse.Namespace, *, settings
     )
     with runtime.ops_engine.begin() as conn:
         scan = request_scan(
-            conn,
-            actor,
-            options,
-            background=True,
-            via="cli",
-            stale_after=timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
+            conn, actor, options, background=True, via="cli", stale_after=stale_after
         )
     if args.json:
         sys.stdout.write(json.dumps({"scan_id": scan.id, "status": scan.status}) + os.linesep)
@@ -160,7 +204,6 @@ def _queue(runtime: Runtime, actor: Actor, args: argparse.Namespace, *, settings
             f"scan #{scan.id} queued; the workers run it (python -m core.worker). Follow it "
             "on the Fleet page."
         )
-    return 0
 
 
 def summary(result: ScanResult) -> str:
@@ -198,6 +241,42 @@ def _users(count: int) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _error(error: Exception) -> None:
+    """The one line a failure gets: ``error: <Kind>: <message>``; a database error as
+    ``core.db.database_problem`` classifies it."""
+    kind, text = type(error).__name__, str(error)
+    problem = database_problem(error) if isinstance(error, DBAPIError) else None
+    if problem is not None:
+        kind, text = type(problem).__name__, str(problem)
+        detail = database_away(error)
+        if detail is not None:  # the message is the pages' ("reload the page")
+            text = f"The database is not answering ({detail}). Try again when it is up."
+    sys.stderr.write(f"error: {kind}: {_one_line(text)}{os.linesep}")
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = _one_line(record.getMessage())
+        if len(text) > LOG_LINE_CHARS:
+            text = text[: LOG_LINE_CHARS - 1] + "…"
+        return f"  {record.name}: {text}"
+
+
+@contextmanager
+def _log_lines() -> Iterator[None]:
+    """Library log records (warnings and up) as one short line each on stderr, never a
+    traceback: the command's own failure is its ``error:`` line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLine())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 def _note(message: str) -> None:

@@ -120,7 +120,7 @@ def _foreground_scan(
         ops_engine=engine,
         gateway=gateway,
         with_datasets=False,
-        requested_by="bench@sselfie-console",
+        actor=Actor("bench@sselfie-console", Role.ADMIN),
         **options,
     )
     return time.perf_counter() - started, _requests(base_url) - before, len(result.users)

@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import insert
 
 from core.scan.store import scan_summary
+from core.schema import staff
 from tests.jobs.conftest import World
 from tests.workers import ROOT, Workers, wait_for
 
@@ -31,10 +33,12 @@ def _cli(world: World, *args: str) -> subprocess.CompletedProcess[str]:
 def test_background_twice_queues_one_and_refuses_the_second_naming_it(
     world: World, workers: Workers
 ) -> None:
+    with world.engine.begin() as conn:
+        conn.execute(insert(staff).values(email="ops@staff.test", role="admin"))
     first = _cli(world, "core.scan", "--background", "--actor", "ops@staff.test")
     assert first.returncode == 0, first.stderr
     scan_id = int(first.stdout.strip())
-    second = _cli(world, "core.scan", "--background", "--json")
+    second = _cli(world, "core.scan", "--background", "--json", "--actor", "ops@staff.test")
     assert second.returncode == 1 and second.stdout == ""
     assert f"Fleet scan #{scan_id}, requested by ops@staff.test" in second.stderr
     assert second.stderr.count("\n") == 1  # one line, no traceback
@@ -42,7 +46,9 @@ def test_background_twice_queues_one_and_refuses_the_second_naming_it(
     workers.start()
     ended = wait_for(lambda: _status(world, scan_id), timeout=150, what="the scan to end")
     assert ended == "finished", workers.logs()
-    third = _cli(world, "core.scan", "--background", "--json", "--no-datasets")
+    third = _cli(
+        world, "core.scan", "--background", "--json", "--no-datasets", "--actor", "ops@staff.test"
+    )
     assert third.returncode == 0, third.stderr
     answer = json.loads(third.stdout)
     assert answer["status"] == "queued" and answer["scan_id"] > scan_id

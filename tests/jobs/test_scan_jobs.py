@@ -139,7 +139,7 @@ def test_a_background_scan_is_shared_by_two_workers_reads_each_zip_once_and_find
             app_engine=world.engine,
             ops_engine=world.engine,
             gateway=gateway,
-            requested_by="cli@staff.test",
+            actor=ADMIN,
         )
     finally:
         gateway.close()

@@ -1,7 +1,7 @@
 """Findings on the Users, User and Fleet pages, read-only, after real fleet scans.
 
 The module's world (``tests.user_world``, trained on the sandbox) is scanned twice with
-``run_scan`` from the command line's side (no actor), so the pages read stored scans with
+``run_scan`` from the command line's side (as an admin), so the pages read stored scans with
 a trend of two points; nothing here writes, so every test sees the same scans.
 """
 
@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.db import make_engine
 from core.faces import FaceReader
+from core.roles import Actor, Role
 from core.sandbox.server import RunningSandbox
 from core.scan.run import run_scan
 from core.scan.values import ScanResult
@@ -35,7 +36,11 @@ def scans(
         with gateway_on(sandbox_server.base_url) as gateway:
             yield tuple(
                 run_scan(
-                    app_engine=engine, ops_engine=engine, gateway=gateway, face_reader=face_reader
+                    app_engine=engine,
+                    ops_engine=engine,
+                    gateway=gateway,
+                    actor=Actor("ada@example.test", Role.ADMIN),
+                    face_reader=face_reader,
                 )
                 for _ in range(2)
             )

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert
 
 from core.db import make_engine
 from core.faces import FaceReader
+from core.roles import Actor, Role
 from core.scan import ScanResult, run_scan
 from core.schema import user_models, users
 from tests.demo_world import DemoWorld
@@ -48,7 +49,7 @@ def first_scan(demo_world: DemoWorld, face_reader: FaceReader) -> FirstScan:
         ops_engine=demo_world.engine,
         gateway=demo_world.gateway,
         face_reader=face_reader,
-        requested_by="ada@example.test",
+        actor=Actor("ada@example.test", Role.ADMIN),
         progress=progress,
     )
     return FirstScan(result, tuple(calls), frozenset(threads), threading.get_ident())

@@ -5,12 +5,13 @@ pages' API, and the command line prints it as JSON."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from core.demo import PERSONAS
+from core.roles import Actor, Role
 from core.scan import (
     ScanResult,
     counts_by_code,
@@ -24,11 +25,12 @@ from core.scan import (
 )
 from core.scan.__main__ import main
 from core.scan.tables import scan_findings, scan_users, scans
-from core.schema import user_models
+from core.schema import staff, user_models
 from tests.demo_world import DemoWorld
 from tests.scan.conftest import FirstScan, findings_by_user
 
 BY_KEY = {persona.key: persona for persona in PERSONAS}
+ADMIN = Actor("ada@example.test", Role.ADMIN)
 
 
 def codes_of(result: ScanResult) -> dict[str, tuple[str, ...]]:
@@ -144,6 +146,7 @@ def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
         app_engine=demo_world.engine,
         ops_engine=demo_world.engine,
         gateway=demo_world.gateway,
+        actor=ADMIN,
         with_datasets=False,
     )
     # The photo facts cached by the first scan still count.
@@ -180,6 +183,7 @@ def test_a_rescan_of_a_repaired_user_shows_it_healthy_and_keeps_the_fleet(
             app_engine=demo_world.engine,
             ops_engine=demo_world.engine,
             gateway=demo_world.gateway,
+            actor=ADMIN,
             user_ids=[stale_id],
         )
         assert codes_of(rescan) == {stale_id: ()}
@@ -209,21 +213,32 @@ def first_scan_finding(first_scan: FirstScan, user_id: str, code: str) -> Mappin
 # -- the command line ------------------------------------------------------------------------
 
 
+CLI_ADMIN = "cli.scan@staff.test"
+
+
 @pytest.fixture
-def live_env(monkeypatch: pytest.MonkeyPatch, demo_world: DemoWorld) -> None:
-    """LIVE settings pointing at the world's database and the sandbox."""
+def live_env(monkeypatch: pytest.MonkeyPatch, demo_world: DemoWorld) -> Iterator[None]:
+    """LIVE settings pointing at the world's database and the sandbox, with an admin on
+    its staff list for the test's duration (LIVE's command line needs one: --actor)."""
     for name in ("OPS_DATABASE_URL", "REPLICATE_OWNER", "REPLICATE_USERNAME", "DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", demo_world.url)
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_Zx81kQm2Lp0Ws7Ty4Nc6Vb9")
     monkeypatch.setenv("REPLICATE_BASE_URL", demo_world.sandbox_url)
+    with demo_world.engine.begin() as conn:
+        conn.execute(insert(staff).values(email=CLI_ADMIN, role="admin"))
+    try:
+        yield
+    finally:
+        with demo_world.engine.begin() as conn:
+            conn.execute(delete(staff).where(staff.c.email == CLI_ADMIN))
 
 
 @pytest.mark.usefixtures("live_env")
 def test_the_cli_prints_every_scanned_user_as_json(
     first_scan: FirstScan, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--json", "--concurrency", "4"]) == 0
+    assert main(["--json", "--concurrency", "4", "--actor", CLI_ADMIN]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == {"scan_id", "users"} and printed["scan_id"] > 0
     users = {user["user_id"]: user for user in printed["users"]}
@@ -249,12 +264,15 @@ def test_the_cli_scans_the_users_asked_for_and_summarises(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     stale, healthy = BY_KEY["stale_version"].user_id, BY_KEY["healthy_single"].user_id
-    assert main(["--json", "--user", stale, "--user", healthy, "--no-datasets"]) == 0
+    assert (
+        main(["--json", "--user", stale, "--user", healthy, "--no-datasets", "--actor", CLI_ADMIN])
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert [
         (user["user_id"], [f["code"] for f in user["findings"]]) for user in printed["users"]
     ] == [(stale, ["STALE_VERSION"]), (healthy, [])]
-    assert main(["--user", stale]) == 0
+    assert main(["--user", stale, "--actor", CLI_ADMIN]) == 0
     out, err = capsys.readouterr()
     assert ": 1 user in" in out and "STALE_VERSION" in out and stale in out
     assert "scanned 1 of 1 user" in err

@@ -17,6 +17,7 @@ from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
 from core.ledger.tables import ledger_state, trainings
+from core.roles import Actor, Role
 from core.scan import ScanResult, last_scan, run_scan
 from core.schema import user_models, users
 from tests.conftest import TEST_TOKEN, close_client
@@ -50,6 +51,7 @@ def scan(
         app_engine=world.engine,
         ops_engine=world.engine,
         gateway=gateway or world.gateway,
+        actor=Actor("ada@example.test", Role.ADMIN),
         user_ids=user_ids,
         with_datasets=False,
     )

@@ -9,12 +9,15 @@ import pytest
 from sqlalchemy import select
 
 from core.gateway.gateway import ReplicateGateway
+from core.roles import Actor, Role
 from core.scan import last_scan, run_scan
 from core.scan.batch import UNKNOWN_USER
 from core.scan.scope import Scope
 from core.scan.tables import scan_users, scans
 from core.schema import user_models
 from tests.scan.conftest import SmallWorld
+
+ADMIN = Actor("ada@example.test", Role.ADMIN)
 
 
 def new_model(gateway: ReplicateGateway) -> str:
@@ -31,7 +34,9 @@ def test_each_users_trouble_stays_with_that_user(
     small_world.add("junk-model", model_id="not a model id")
     small_world.add("gone-model", model_id="sandrasocial/never-created-here")
     small_world.add("fine-2", model_id=new_model(gateway))
-    result = run_scan(app_engine=small_world.engine, ops_engine=small_world.engine, gateway=gateway)
+    result = run_scan(
+        app_engine=small_world.engine, ops_engine=small_world.engine, gateway=gateway, actor=ADMIN
+    )
     found = {user.user_id: user.findings for user in result.users}
     assert [user.user_id for user in result.users] == sorted(found)  # id order, all of them
     assert [f.code for f in found["junk-model"]] == ["SCAN_ERROR"]
@@ -52,7 +57,7 @@ def test_given_ids_are_scanned_in_order_and_unknown_ones_are_not_called_healthy(
         ops_engine=small_world.engine,
         gateway=gateway,
         user_ids=["no-row", "nobody", "has-row", "no-row"],
-        requested_by="sam@example.test",
+        actor=Actor("sam@example.test", Role.ADMIN),
     )
     assert [(user.user_id, [f.code for f in user.findings]) for user in result.users] == [
         ("has-row", []),
@@ -91,6 +96,7 @@ def test_an_empty_scope_is_a_finished_scan_of_nobody(
         app_engine=small_world.engine,
         ops_engine=small_world.engine,
         gateway=gateway,
+        actor=ADMIN,
         progress=lambda done, total: calls.append((done, total)),
     )
     assert result.users == () and calls == [(0, 0)]
@@ -115,6 +121,7 @@ def test_a_failure_outside_the_users_marks_the_scan_failed(
             app_engine=small_world.engine,
             ops_engine=small_world.engine,
             gateway=gateway,
+            actor=ADMIN,
             concurrency=1,
             progress=progress,
         )
