@@ -30,6 +30,7 @@ from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
 from core.ledger.datasets import load_dataset_facts
 from core.ledger.tables import dataset_facts, trainings
+from core.roles import Actor, Role
 from core.sandbox.server import RunningSandbox
 from core.scan import run_scan
 from core.scan.datasets import RECHECK_HINT
@@ -39,6 +40,7 @@ from tests.photos import selfie_zip
 from tests.user_world import train
 
 OWNER = "sandrasocial"
+ADMIN = Actor("ada@example.test", Role.ADMIN)
 FINE = ("f1e0a000-0000-4000-8000-000000000001", "f1e0b000-0000-4000-8000-000000000002")
 BAD = "badb0000-0000-4000-8000-000000000003"
 BAD_HOST = f"{'a' * 64}.blob.example.com"  # a label of 64 characters: idna refuses it
@@ -107,7 +109,7 @@ def test_a_zip_url_with_an_unencodable_host_is_that_user_s_note_not_a_failed_sca
 ) -> None:
     engine, zip_urls = bad_url_world.engine, bad_url_world.zip_urls
     result = run_scan(
-        app_engine=engine, ops_engine=engine, gateway=gateway, face_reader=face_reader
+        app_engine=engine, ops_engine=engine, gateway=gateway, actor=ADMIN, face_reader=face_reader
     )  # raised the UnicodeError (and marked the scan failed) before
     found = {user.user_id: user.findings for user in result.users}
     assert set(found) == {*FINE, BAD}
@@ -137,7 +139,7 @@ def test_a_zip_url_with_an_unencodable_host_is_that_user_s_note_not_a_failed_sca
     assert "the photos of 1 training(s) could not be used" in note.title
 
     # Cached as rejected: the next scan reads nothing again and says the same.
-    again = run_scan(app_engine=engine, ops_engine=engine, gateway=gateway)
+    again = run_scan(app_engine=engine, ops_engine=engine, gateway=gateway, actor=ADMIN)
     with engine.connect() as conn:
         assert _computed_at(conn) == computed_at
     notes = {
@@ -154,7 +156,7 @@ def test_a_zip_url_too_long_to_keep_is_that_user_s_note_not_a_failed_scan(
 ) -> None:
     engine, zip_urls = bad_url_world.engine, bad_url_world.zip_urls
     result = run_scan(
-        app_engine=engine, ops_engine=engine, gateway=gateway, face_reader=face_reader
+        app_engine=engine, ops_engine=engine, gateway=gateway, actor=ADMIN, face_reader=face_reader
     )  # PostgreSQL refused the URL as a key of scan_zips and the scan failed before
     found = {user.user_id: user.findings for user in result.users}
     with engine.connect() as conn:
