@@ -56,6 +56,7 @@ from core.jobs.app import TaskName, app
 from core.jobs.tasks import (
     COMPARE_KEY,
     PHOTO_MEASURER_KEY,
+    RECOVERY_KEY,
     RETRAIN_KEY,
     SERVICES_KEY,
     STALE_AFTER_KEY,
@@ -431,7 +432,9 @@ async def _work(
         # The retrain checks' processes (one per core), started by the first draft to check.
         measurer = PhotoMeasurer()
         try:
-            for attached in attach_schedules(settings.scan_cron):
+            for attached in attach_schedules(
+                settings.scan_cron, recovery_seconds=settings.recovery_seconds
+            ):
                 log.info("periodic: %s", attached)
             options: WorkerOptions = {
                 "concurrency": concurrency,
@@ -462,6 +465,7 @@ def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> d
     return {
         SERVICES_KEY: services_for(runtime, settings),
         STALE_AFTER_KEY: timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
+        RECOVERY_KEY: timedelta(seconds=settings.recovery_seconds),
         COMPARE_KEY: compare_settings(settings),
         RETRAIN_KEY: GateSettings(
             price_per_image_usd=settings.compare_price_per_image_usd,
