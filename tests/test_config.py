@@ -188,6 +188,7 @@ def test_settings_table_documents_every_setting() -> None:
         "REPLICATE_CALLS_PER_MINUTE",
         "SCAN_SCHEDULE",
         "SCAN_HEARTBEAT_TIMEOUT_SECONDS",
+        "RECOVERY_SECONDS",
         "WORKER_CONCURRENCY",
         "COMPARE_PRICE_PER_IMAGE_USD",
         "COMPARE_PRICE_PER_SECOND_USD",

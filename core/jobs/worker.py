@@ -62,6 +62,7 @@ from core.jobs.tasks import (
     STALE_AFTER_KEY,
     attach_schedules,
 )
+from core.repairs.availability import repairs_available
 from core.retrain.gate import GateSettings
 from core.retrain.measure import PhotoMeasurer
 from core.runtime import BATCH, Runtime, start_runtime
@@ -108,7 +109,15 @@ def compare_settings(settings: Settings) -> CompareSettings:
     return CompareSettings(
         price_per_second_usd=settings.compare_price_per_second_usd,
         prediction_timeout_seconds=settings.compare_prediction_timeout_seconds,
+        lease=timedelta(seconds=settings.recovery_seconds),
     )
+
+
+def heartbeat_seconds(recovery_seconds: float) -> float:
+    """How often a worker tells the database it is alive: four times within
+    RECOVERY_SECONDS (at most every 10 s, procrastinate's own pace), so a live worker's
+    jobs are never taken for a dead one's."""
+    return max(0.5, min(10.0, recovery_seconds / 4))
 
 
 # --- the database going away ----------------------------------------------------------
@@ -443,6 +452,8 @@ async def _work(
                 "additional_context": _context(runtime, settings, measurer),
                 "fetch_job_polling_interval": POLL_SECONDS,
                 "abort_job_polling_interval": POLL_SECONDS,
+                "update_heartbeat_interval": heartbeat_seconds(settings.recovery_seconds),
+                "stalled_worker_timeout": max(30.0, settings.recovery_seconds),
                 # Signals are StopRequest's: it must also end a wait for the database.
                 "install_signal_handlers": False,
             }
@@ -470,7 +481,8 @@ def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> d
         RETRAIN_KEY: GateSettings(
             price_per_image_usd=settings.compare_price_per_image_usd,
             daily_budget_usd=settings.compare_daily_budget_usd,
-            auto_promote=settings.retrain_auto_promote,
+            # The gate promotes only where a promotion and its audit commit together.
+            auto_promote=settings.retrain_auto_promote and repairs_available(settings)[0],
         ),
         PHOTO_MEASURER_KEY: measurer,
     }

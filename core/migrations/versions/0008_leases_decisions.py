@@ -35,9 +35,7 @@ SCHEMA = "ops"
 
 def _lease_columns(table: str) -> None:
     op.add_column(table, sa.Column("lease_owner", sa.Text()), schema=SCHEMA)
-    op.add_column(
-        table, sa.Column("lease_expires_at", sa.TIMESTAMP(timezone=True)), schema=SCHEMA
-    )
+    op.add_column(table, sa.Column("lease_expires_at", sa.TIMESTAMP(timezone=True)), schema=SCHEMA)
 
 
 def upgrade() -> None:
@@ -46,17 +44,11 @@ def upgrade() -> None:
     op.drop_column("retrains", "upload_claimed_at", schema=SCHEMA)
     op.add_column("retrains", sa.Column("trainer_schema", postgresql.JSONB()), schema=SCHEMA)
     op.add_column("retrains", sa.Column("confirmed", postgresql.JSONB()), schema=SCHEMA)
-    op.add_column(
-        "retrains", sa.Column("gate_read_at", sa.TIMESTAMP(timezone=True)), schema=SCHEMA
-    )
-    op.add_column(
-        "comparisons", sa.Column("price_per_image_usd", sa.Numeric(10, 4)), schema=SCHEMA
-    )
+    op.add_column("retrains", sa.Column("gate_read_at", sa.TIMESTAMP(timezone=True)), schema=SCHEMA)
+    op.add_column("comparisons", sa.Column("price_per_image_usd", sa.Numeric(10, 4)), schema=SCHEMA)
     op.add_column(
         "comparisons",
-        sa.Column(
-            "released_usd", sa.Numeric(10, 4), nullable=False, server_default=sa.text("0")
-        ),
+        sa.Column("released_usd", sa.Numeric(10, 4), nullable=False, server_default=sa.text("0")),
         schema=SCHEMA,
     )
     # Comparisons made before this revision: their estimate was price x images.
