@@ -7,7 +7,8 @@ handler, with ``body`` (a JSON object) when given; ``when="truncated"`` carries 
 request out and sends its real answer with the body cut in half (a proxy that dropped the
 rest: valid HTTP, broken JSON). A rule with ``redirect_to`` answers a redirect there (302
 unless ``status`` says 301/303/307/308); a rule with ``timeout`` holds the request for
-``hang_seconds`` first; a rule with only ``latency_ms`` delays every matching request.
+``hang_seconds`` first; a rule with only ``latency_ms`` delays every matching request, and
+with ``when="after"`` too it carries the request out at once and holds only its answer.
 
 A rule with a ``version`` (a 64-hex id; ``owner/name:id`` is taken as its id) matches only
 requests about that version (``core.sandbox.request_versions``): creates that run it or
@@ -82,6 +83,13 @@ class FaultRule:
                 )
             self.version = parts[1]
 
+    @property
+    def holds_answer(self) -> bool:
+        """A rule with ``when="after"``, ``latency_ms`` and no status: the request is carried
+        out at once and only its answer waits (a client that dies meanwhile never learns
+        of what was done)."""
+        return self.when == "after" and self.status is None and not self.timeout
+
     def matches(self, method: str, path: str, version: str | None = None) -> bool:
         """Whether the rule applies to a request; ``version`` is the one it is about."""
         return self.matches_route(method, path) and (
@@ -154,14 +162,15 @@ class FaultBook:
             for rule in list(self._rules):
                 if not rule.matches(method, path, version) or self._random.random() >= rule.share:
                     continue
-                if rule.status is None and not rule.timeout and rule.when != "truncated":
+                if rule.status is None and not rule.timeout and rule.when == "before":
                     latency += rule.latency_ms / 1000
                     rule.hits += 1
                     continue
                 if firing is not None:
                     continue
                 firing = rule
-                latency += rule.latency_ms / 1000
+                if not rule.holds_answer:
+                    latency += rule.latency_ms / 1000
                 rule.hits += 1
                 if rule.count is not None:
                     rule.count -= 1

@@ -496,6 +496,9 @@ class Gatekeeper:
         if rule is None:
             await self.app(scope, receive, send)
             return
+        if rule.holds_answer:
+            await self.app(scope, receive, _held(send, rule.latency_ms / 1000))
+            return
         if rule.timeout:
             await asyncio.sleep(rule.hang_seconds)
         if rule.when == "truncated":
@@ -531,6 +534,20 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return body, replay
+
+
+def _held(send: Send, seconds: float) -> Send:
+    """``send`` that holds the answer back ``seconds`` once the request was carried out."""
+    started = False
+
+    async def hold(message: Message) -> None:
+        nonlocal started
+        if not started and message["type"] == "http.response.start":
+            started = True
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return hold
 
 
 def _truncating(send: Send) -> Send:

@@ -191,3 +191,18 @@ def test_a_version_that_is_not_a_version_id_is_a_bad_fault(
     assert answer.status_code == 400
     assert answer.json()["title"] == "Bad fault"
     assert control.get("/faults").json()["rules"] == []
+
+
+@pytest.mark.timeout(30)
+def test_a_held_answer_carries_the_create_out_before_its_client_gives_up(
+    api: httpx.Client, control: httpx.Client, columns: Columns
+) -> None:
+    """``when="after"`` with only ``latency_ms``: the create happens at once, its answer
+    waits; a client that gives up (or dies) meanwhile never learns what was done."""
+    _add_rule(control, latency_ms=3000, when="after", path=r"^/v1/predictions$", methods=["POST"])
+    before = _counts(control).get("predictions.create", 0)
+    with pytest.raises(httpx.ReadTimeout):
+        api.post("/predictions", json={"version": columns.a, "input": PROMPT}, timeout=0.5)
+    assert _counts(control)["predictions.create"] == before + 1  # done, answer still held
+    listed = api.get("/predictions").json()["results"]
+    assert [item["version"] for item in listed].count(columns.a) == 1
