@@ -38,7 +38,6 @@ COMPARISON = Machine(
             "scored, finished there and then",
         ),
         State("finished", "every image ended and every succeeded one is scored: the verdict"),
-        State("failed", "could not run at all (nothing was sent)"),
         State("cancelled", "stopped by a person; what was sent is cancelled on Replicate"),
     ),
     transitions=(

@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from core.schema import one_of, ops_metadata
 
-COMPARISON_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
+COMPARISON_STATUSES = ("queued", "running", "finished", "cancelled")
 ACTIVE_COMPARISON = ("queued", "running")
 # pending: claimed by nobody yet; creating: a worker claimed it and is sending the create;
 # lost: the create's answer was lost (searched for before anything is sent again).

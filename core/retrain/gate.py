@@ -77,7 +77,6 @@ def read_gate(stats: Mapping[str, Any] | None) -> GateReading | None:
 
 
 GATE_TOKEN_PREFIX = "retrain-gate:"
-ENDED_COMPARISON = ("finished", "failed", "cancelled")
 
 
 def gate_token(retrain_id: int) -> str:

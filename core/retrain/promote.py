@@ -41,7 +41,6 @@ from core.roles import Actor, Permission, require
 KEEP_ACTION = "retrain:keep"
 # What a kept retrain leaves as it is: the row's version, now older than the model's latest.
 KEPT_CODE = "STALE_VERSION"
-GATE_ENDED = ("finished", "failed", "cancelled")
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,7 @@ def _request(world: World) -> int:
 
 def _finished(world: World, comparison_id: int) -> Any:
     header = _comparison(world, comparison_id)
-    return header if header.status in ("finished", "failed", "cancelled") else None
+    return header if header.status in ("finished", "cancelled") else None
 
 
 def _crash(world: World, workers: Workers, comparison_id: int, point: Point) -> None:

@@ -155,9 +155,9 @@ def test_neither_promote_nor_keep_exists_before_the_gate_has_ended(
         keep(conn, ADMINS[0], retrain_id, reason="x", app_row=current_row(conn, row.user_id))
     assert app_row(world, world.users.stale_user) == before
     # A gate that failed: a decision needs a reason of its own to go without it.
-    gate_ended(world, retrain_id, status="failed")
+    gate_ended(world, retrain_id, status="cancelled")
     row = retrain_row(world, retrain_id)
-    assert readiness(row, "failed").needs_reason_without_gate
+    assert readiness(row, "cancelled").needs_reason_without_gate
     with world.engine.begin() as conn, pytest.raises(DataRejected, match="without it"):
         promote(conn, ADMINS[0], retrain_id, shown=shown, reason="looks fine")
     with world.engine.begin() as conn:

@@ -15,6 +15,7 @@ Create Date: 2026-12-07
   and was read (or could not run).
 - ``comparisons.price_per_image_usd`` and ``released_usd``: the budget counts the estimate
   less what was given back for images never sent.
+- ``comparisons.status``: "failed" goes (no comparison ever ended so; see below).
 - ``decisions``: an admin's "keep the current version" or "leave as is" on a finding,
   with who, when, why and the row and trainings it was made against.
 """
@@ -60,6 +61,15 @@ def upgrade() -> None:
             WHERE i.comparison_id = c.id))
         """
     )
+    # A comparison never ends "failed" (its images fail one by one, and it finishes with
+    # them): the state is dropped so that every state allowed is one the machine reaches.
+    op.drop_constraint("ck_comparisons_status", "comparisons", schema=SCHEMA, type_="check")
+    op.create_check_constraint(
+        "ck_comparisons_status",
+        "comparisons",
+        "status IN ('queued', 'running', 'finished', 'cancelled')",
+        schema=SCHEMA,
+    )
     op.create_table(
         "decisions",
         sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=True),
@@ -89,6 +99,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_decisions_user", table_name="decisions", schema=SCHEMA)
     op.drop_table("decisions", schema=SCHEMA)
+    op.drop_constraint("ck_comparisons_status", "comparisons", schema=SCHEMA, type_="check")
+    op.create_check_constraint(
+        "ck_comparisons_status",
+        "comparisons",
+        "status IN ('queued', 'running', 'finished', 'failed', 'cancelled')",
+        schema=SCHEMA,
+    )
     op.drop_column("comparisons", "released_usd", schema=SCHEMA)
     op.drop_column("comparisons", "price_per_image_usd", schema=SCHEMA)
     op.drop_column("retrains", "gate_read_at", schema=SCHEMA)
