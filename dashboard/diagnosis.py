@@ -15,10 +15,12 @@ page catches up when they are read.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
+from core.decisions import decisions_for
 from core.drift.facts import AppRow
 from core.errors import DataRejected, NotFound, ReplicateError
 from core.live_diagnosis import LiveDiagnosis, LiveFacts, diagnose_live, gather_live
@@ -72,7 +74,10 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
         )
     except (ReplicateError, DataRejected) as exc:
         return diagnose_live(current, problem=str(exc))
-    return diagnose_live(current, live)
+    # Decisions are read now, not with the cached facts: one taken a moment ago shows.
+    with read_only(runtime().ops_engine) as conn:
+        decided = decisions_for(conn, [current.user_id]).get(current.user_id, ())
+    return diagnose_live(current, replace(live, facts=replace(live.facts, decisions=decided)))
 
 
 def photos_pending(user_id: str, stored_version: str | None) -> int:

@@ -11,15 +11,17 @@ import streamlit as st
 from core import links as links_to
 from core.compare.columns import columns_proving, user_versions
 from core.drift import Finding
+from core.drift.facts import AppRow
 from core.errors import DashboardError
 from core.live_diagnosis import LiveDiagnosis
 from core.redaction import redacted
 from core.repairs import repairs_available
 from core.retrain.plan import RETRAIN_FINDINGS
-from core.roles import Permission, allowed
+from core.roles import Actor, Permission, allowed
 from core.timeline import build_timeline, how_far_behind, version_lines
 from core.versions import Level, short_version
 from dashboard import (
+    decision_ui,
     diagnosis,
     drift_tables,
     identity,
@@ -43,7 +45,14 @@ _SHOW_NOTE = {
 
 
 def _show_finding(
-    finding: Finding, user_id: str, *, buttons: bool, versions: int, retrain_link: bool
+    actor: Actor,
+    finding: Finding,
+    user_id: str,
+    *,
+    buttons: bool,
+    versions: int,
+    retrain_link: bool,
+    row: AppRow | None,
 ) -> None:
     with st.container(border=True):
         st.badge(
@@ -71,6 +80,8 @@ def _show_finding(
             )
         if buttons:
             repair_ui.repair_button(finding, user_id)
+        if row is not None:
+            decision_ui.decision_controls(actor, finding, row)
 
 
 def _outage(problem: str | None) -> bool:
@@ -88,7 +99,12 @@ def _replicate_part(problem: str | None, otherwise: str) -> None:
 
 
 def _show_findings(
-    found: LiveDiagnosis, *, may_repair: bool, may_retrain: bool, repairs_why: str | None
+    actor: Actor,
+    found: LiveDiagnosis,
+    *,
+    may_repair: bool,
+    may_retrain: bool,
+    repairs_why: str | None,
 ) -> None:
     if _outage(found.problem):
         st.info(
@@ -109,13 +125,17 @@ def _show_findings(
     elif repairable and repairs_why is not None:
         st.caption(repairs_why)
     versions = len(user_versions(found.facts.trainings)) if found.facts is not None else 0
+    decision_ui.show_message()
     for finding in found.findings:
         _show_finding(
+            actor,
             finding,
             found.user_id,
             buttons=may_repair and repairs_why is None,
             versions=versions,
             retrain_link=may_retrain,
+            # Admins may leave a finding as it is (a decision against the row shown).
+            row=found.facts.row if may_repair and found.facts is not None else None,
         )
 
 
@@ -275,6 +295,7 @@ if found is not None:
     )
     _photos_note(detail.user_id, comparison.stored)
     _show_findings(
+        actor,
         found,
         may_repair=may_repair,
         may_retrain=allowed(actor, Permission.RETRAIN),

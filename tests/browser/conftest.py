@@ -96,7 +96,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _new_user_environment(data_dir: Path) -> dict[str, str]:
+def new_user_environment(data_dir: Path) -> dict[str, str]:
     # A new user has none of the settings that pick the mode: the console runs in DEMO.
     environment = {name: value for name, value in os.environ.items() if name not in MODE_SETTINGS}
     environment["DATA_DIR"] = str(data_dir)
@@ -215,7 +215,7 @@ def console() -> Iterator[Console]:
         server = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env=_new_user_environment(data_dir),
+            env=new_user_environment(data_dir),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -73,6 +74,23 @@ def _stored_version(console: Console) -> str:
         engine.dispose()
 
 
+def decision_offered_only_once_the_gate_ended(page: Page, timeout_s: float = 300) -> None:
+    """Watch the Retrain page until Promote is offered: while the gate's comparison runs
+    the page says so and offers neither Promote nor Keep (seen at least once)."""
+    promote = page.get_by_role("button", name="Promote the new version")
+    keep = page.get_by_role("button", name="Keep the current version")
+    deadline = time.monotonic() + timeout_s
+    waited = False
+    while not promote.count():
+        if "promote or keep once it has ended" in page.inner_text("body"):
+            assert not promote.count() and not keep.count()
+            waited = True
+        assert time.monotonic() < deadline, "Promote was never offered"
+        time.sleep(0.3)
+    assert waited, "the page never showed the gate's comparison running"
+    assert keep.count()
+
+
 def test_an_admin_retrains_the_blurry_persona_and_promotes_the_new_version(
     page: Page, browser: Browser, console: Console, tmp_path: Path
 ) -> None:
@@ -109,6 +127,7 @@ def test_an_admin_retrains_the_blurry_persona_and_promotes_the_new_version(
     open_console(again, console.base_url, f"retrain?user={BLURRY.user_id}&as={ADMIN}")
     wait_for_text(again, "Retrain #", 60)
     wait_for_text(again, "Promotion gate", 300)
+    decision_offered_only_once_the_gate_ended(again)
     reading = wait_for_text(again, "The new version is", 300).inner_text()
     assert "not worse" in reading, reading
     again.get_by_label("Why (kept in the audit log)").fill("Browser test: the gate says better")

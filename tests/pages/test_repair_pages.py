@@ -322,3 +322,35 @@ def test_admin_repairs_the_stale_user_through_the_dialog(
     at.button(key="open_user").click().run()
     assert not at.exception, at.exception
     assert f"User {world.stale}" in texts(at)
+
+
+def _stale_card(at: AppTest) -> str:
+    """The stale user's STALE_VERSION finding as the page shows it (its title line)."""
+    (title,) = [text for text in texts(at).splitlines() if "`STALE_VERSION`" in text]
+    return title
+
+
+def test_an_admin_leaves_a_finding_as_it_is_then_withdraws_the_decision(
+    app_as: Callable[..., AppTest], world: UserWorld, engine: Engine
+) -> None:
+    at = open_page(app_as("admin"), "user", user=world.stale)
+    assert not at.exception, at.exception
+    assert "Kept by decision" not in _stale_card(at)
+    reason_key = _key(at, f"leave_reason_{world.stale}_STALE_VERSION", "text_input")
+    at.text_input(key=reason_key).set_value("the user prefers the first version's look")
+    at.button(key=_key(at, f"leave_{world.stale}_STALE_VERSION")).click().run()
+    assert not at.exception, at.exception
+    kept = _stale_card(at)
+    assert "Kept by decision #" in kept and "prefers the first version" in kept
+    (decided,) = [
+        record
+        for record in _records(engine, action="decision:leave_as_is", user_id=world.stale)
+        if "first version" in (record.reason or "")
+    ]
+    assert decided.details["code"] == "STALE_VERSION"
+    decision_id = decided.details["decision_id"]
+    at.text_input(key=f"withdraw_reason_{decision_id}").set_value("asked by mistake")
+    at.button(key=f"withdraw_{decision_id}").click().run()
+    assert not at.exception, at.exception
+    assert "Kept by decision" not in _stale_card(at)
+    assert _records(engine, action="decision:withdraw", user_id=world.stale)
