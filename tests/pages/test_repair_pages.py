@@ -347,8 +347,9 @@ def test_an_admin_leaves_a_finding_as_it_is_then_withdraws_the_decision(
         for record in _records(engine, action="decision:leave_as_is", user_id=world.stale)
         if "first version" in (record.reason or "")
     ]
-    assert decided.details["code"] == "STALE_VERSION"
-    decision_id = decided.details["decision_id"]
+    details = decided.details or {}
+    assert details["code"] == "STALE_VERSION"
+    decision_id = details["decision_id"]
     at.text_input(key=f"withdraw_reason_{decision_id}").set_value("asked by mistake")
     at.button(key=f"withdraw_{decision_id}").click().run()
     assert not at.exception, at.exception
