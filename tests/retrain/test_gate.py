@@ -6,11 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, insert, select, update
 
 from core.compare.tables import comparisons
-from core.retrain.gate import GATE_ACTOR, GateSettings, maybe_auto_promote, read_gate
+from core.db import make_engine, upgrade_ops
+from core.retrain.gate import (
+    GATE_ACTOR,
+    GateSettings,
+    advance_gate,
+    maybe_auto_promote,
+    read_gate,
+)
 from core.retrain.tables import retrains
+from tests.conftest import quick_gateway
+from tests.db_fixtures import new_database
 from tests.jobs.conftest import World
 from tests.retrain.drafts import MeasuredUpload, app_row
 from tests.retrain.test_follow import gate_ended, run_to_end
@@ -75,3 +84,48 @@ def test_auto_promotion_only_when_allowed_and_not_worse(
         assert tuple(decided) == ("promoted", GATE_ACTOR.email)
     else:
         assert after == before and decided.decision is None
+
+
+def test_the_gate_reads_the_apps_rows_through_the_apps_engine(
+    world: World,
+    uploads: tuple[MeasuredUpload, ...],
+    db_engine: Engine,
+    db_url: str,
+) -> None:
+    """With schema ops in a database of its own (OPS_DATABASE_URL), the gate reads the
+    user's rows from the app's database and writes its comparison to ops: it once read the
+    app's rows through the ops engine and broke after the training was paid for."""
+    status, row = run_to_end(world, uploads, None)
+    assert status == "succeeded"
+    with new_database(db_engine, db_url, prefix="opsonly") as ops_url:
+        upgrade_ops(ops_url)
+        ops = make_engine(ops_url)
+        try:
+            with ops.begin() as conn:  # the retrain as a separate ops database holds it
+                conn.execute(insert(retrains).values(dict(row._mapping)))
+            gateway = quick_gateway(world.sandbox_url)
+            try:
+                wait = advance_gate(
+                    app_engine=world.engine,
+                    ops_engine=ops,
+                    gateway=gateway,
+                    retrain_id=int(row.id),
+                    settings=GateSettings(
+                        price_per_image_usd=0.03, daily_budget_usd=5.0, auto_promote=False
+                    ),
+                )
+            finally:
+                gateway.close()
+            with ops.connect() as conn:
+                gated = conn.execute(select(retrains).where(retrains.c.id == row.id)).one()
+                comparison = conn.execute(
+                    select(comparisons).where(comparisons.c.id == gated.comparison_id)
+                ).one()
+        finally:
+            ops.dispose()
+    assert wait is not None and gated.error is None
+    assert comparison.user_id == world.users.stale_user
+    assert [column["version_id"] for column in comparison.columns] == [
+        row.previous_version,
+        row.new_version,
+    ]
