@@ -18,14 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Table, and_, func, or_, update
 from sqlalchemy.exc import SQLAlchemyError
+
+from core.beats import Beating
 
 log = logging.getLogger(__name__)
 
@@ -64,41 +64,22 @@ def held_by(table: Table, owner: str) -> ColumnElement[bool]:
     return table.c[OWNER_COLUMN] == owner
 
 
-class KeepLease:
+class KeepLease(Beating):
     """Context manager: renew ``owner``'s lease on row ``row_id`` of ``table`` every third
     of ``length`` until the block ends. A renewal that finds the lease gone (taken over
     after a long outage) sets ``lost``; a database error is logged and tried again at the
     next beat: renewing never fails the step."""
 
     def __init__(self, engine: Engine, table: Table, row_id: int, owner: str, length: timedelta):
+        super().__init__(max(0.2, length.total_seconds() / 3), name="lease")
         self._engine = engine
         self._table = table
         self._row_id = row_id
         self._owner = owner
         self._length = length
-        self._every = max(0.2, length.total_seconds() / 3)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
         self.lost = False
 
-    def __enter__(self) -> KeepLease:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._every + 5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            self.renew()
-
-    def renew(self) -> None:
+    def beat(self) -> None:
         table = self._table
         try:
             with self._engine.begin() as conn:
@@ -112,4 +93,4 @@ class KeepLease:
             return
         if not renewed:
             self.lost = True
-            self._stop.set()
+            self.stop()

@@ -109,14 +109,7 @@ class Machine:
         """Carry out ``event`` on row ``row_id`` if it is in one of the event's source
         states (and matches ``where``): the row as written, or None when it was not (the
         row moved on, or the guard failed). ``values`` may not set ``status``."""
-        transition = self.transition(event)
-        written = dict(values or {})
-        if "status" in written:
-            raise ValueError("a transition sets status itself")
-        if transition.target is not None:
-            written["status"] = transition.target
-        if not written:
-            raise ValueError(f"{self.name}.{event} writes nothing")
+        transition, written = self._written(event, values)
         table = self.table
         statement = (
             update(table)
@@ -136,17 +129,26 @@ class Machine:
     ) -> int:
         """``move`` for every row matching ``where`` and in a source state (a comparison's
         pending images cancelled together); how many moved."""
+        transition, written = self._written(event, values)
+        table = self.table
+        statement = (
+            update(table).where(table.c.status.in_(transition.sources), *where).values(**written)
+        )
+        return int(conn.execute(statement).rowcount)
+
+    def _written(
+        self, event: str, values: Mapping[str, Any] | None
+    ) -> tuple[Transition, dict[str, Any]]:
+        """The transition of ``event`` and the columns it writes (its target state too)."""
         transition = self.transition(event)
         written = dict(values or {})
         if "status" in written:
             raise ValueError("a transition sets status itself")
         if transition.target is not None:
             written["status"] = transition.target
-        table = self.table
-        statement = (
-            update(table).where(table.c.status.in_(transition.sources), *where).values(**written)
-        )
-        return int(conn.execute(statement).rowcount)
+        if not written:
+            raise ValueError(f"{self.name}.{event} writes nothing")
+        return transition, written
 
     def rows(self) -> list[dict[str, str]]:
         """The transition table as rows (event, from, to, who), for the README and tests."""

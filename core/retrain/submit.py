@@ -570,18 +570,12 @@ def _attach(
             },
         )
         if row is not None:
-            audit.record(
+            _record(
                 conn,
-                actor_email=row.requested_by,
-                actor_role=row.requested_role,
-                action=SUBMIT_ACTION,
-                target_user_id=row.user_id,
-                details={
-                    "event": "submitted",
-                    "retrain_id": retrain_id,
-                    "training_id": training.id,
-                    "found_by_listing": found_by_listing,
-                },
+                row,
+                event="submitted",
+                training_id=training.id,
+                found_by_listing=found_by_listing,
             )
             return str(row.status)
     current = _read(engine, retrain_id)
@@ -607,18 +601,12 @@ def _orphan(engine: Engine, gateway: ReplicateGateway, current: Any, training: T
         log.error("retrain %s: cancelling training %s failed: %s", current.id, training.id, exc)
         cancelled = False
     with engine.begin() as conn:
-        audit.record(
+        _record(
             conn,
-            actor_email=current.requested_by,
-            actor_role=current.requested_role,
-            action=SUBMIT_ACTION,
-            target_user_id=current.user_id,
-            details={
-                "event": "orphan_cancelled" if cancelled else "orphan",
-                "retrain_id": current.id,
-                "training_id": training.id,
-                "retrain_status": current.status,
-            },
+            current,
+            event="orphan_cancelled" if cancelled else "orphan",
+            training_id=training.id,
+            retrain_status=current.status,
         )
     return str(current.status)
 
@@ -641,12 +629,17 @@ def _end(engine: Engine, retrain_id: int, event: str, reason: str, *, owner: str
                 select(retrains.c.status).where(retrains.c.id == retrain_id)
             ).scalar_one()
             return current
-        audit.record(
-            conn,
-            actor_email=row.requested_by,
-            actor_role=row.requested_role,
-            action=SUBMIT_ACTION,
-            target_user_id=row.user_id,
-            details={"event": row.status, "retrain_id": retrain_id, "error": reason},
-        )
+        _record(conn, row, event=row.status, error=reason)
     return str(row.status)
+
+
+def _record(conn: Connection, row: Any, *, event: str, **details: Any) -> None:
+    """A ``retrain:submit`` record in the name of the admin who confirmed ``row``."""
+    audit.record(
+        conn,
+        actor_email=row.requested_by,
+        actor_role=row.requested_role,
+        action=SUBMIT_ACTION,
+        target_user_id=row.user_id,
+        details={"event": event, "retrain_id": row.id, **details},
+    )

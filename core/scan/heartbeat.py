@@ -11,12 +11,11 @@ away) is logged and tried again at the next one: a heartbeat never fails the job
 from __future__ import annotations
 
 import logging
-import threading
-from types import TracebackType
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.beats import Beating
 from core.scan.tables import scan_zips, scans
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ def beat_seconds(timeout_seconds: float) -> float:
     return max(0.2, min(MAX_BEAT_SECONDS, timeout_seconds / 4))
 
 
-class Heartbeat:
+class Heartbeat(Beating):
     """Context manager: beat for one scan (``scan_id``) or for every running scan that
     waits for the photos of ``zip_url``, every ``every`` seconds, until the block ends."""
 
@@ -44,30 +43,10 @@ class Heartbeat:
     ) -> None:
         if (scan_id is None) == (zip_url is None):
             raise TypeError("Heartbeat needs exactly one of scan_id and zip_url")
+        super().__init__(every, name="scan-heartbeat", beat_on_entry=True)
         self._engine = ops_engine
         self._scan_id = scan_id
         self._zip_url = zip_url
-        self._every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scan-heartbeat", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self.beat()
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._every + 5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            self.beat()
 
     def beat(self) -> None:
         """Stamp the heartbeat now; a database error is logged, not raised."""
