@@ -60,6 +60,53 @@ def sandbox(sandbox_server: RunningSandbox) -> RunningSandbox:
     return empty_sandbox(sandbox_server)
 
 
+# Lanes, from what each test uses (never tagged by hand): a test's fixtures say whether
+# it drives chromium, starts worker processes, loads dlib, or runs the pages in AppTest.
+LANE_FIXTURES = {
+    "browser": frozenset({"page", "console", "browser"}),
+    "workers": frozenset({"workers", "outage_workers"}),
+    "dlib": frozenset({"face_reader", "photo_measurer", "uploads"}),
+}
+# A module that builds dlib's readers itself (not from a fixture) is in the dlib lane too.
+DLIB_NAMES = ("FaceReader", "PhotoMeasurer", "SharedReaders")
+# Fixtures that build a world of trained users or seed the demo world (seconds each).
+SLOW_FIXTURES = frozenset({"world", "outage_world", "demo_world", "synced_world", "scans"})
+
+
+# Session worlds that are costly to build: every test that needs one runs in the same
+# process under pytest-xdist, so each is built once (a process of its own builds its own).
+SHARED_WORLDS = {"demo_world": "demo-world", "synced_world": "demo-world"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with the lanes its fixtures put it in; ``slow`` is any of them, so
+    ``python -m pytest -m "not slow"`` is the fast lane for a change. Under pytest-xdist
+    (``--dist loadgroup``) a module's tests stay in one process (its module-scoped world is
+    built once), and so do the browser tests (one console) and the demo world's users."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        lanes = {lane for lane, fixtures in LANE_FIXTURES.items() if used & fixtures}
+        module = getattr(item, "module", None)
+        if module is not None and getattr(module, "AppTest", None) is not None:
+            lanes.add("apptest")
+        if module is not None and any(hasattr(module, name) for name in DLIB_NAMES):
+            lanes.add("dlib")
+        if lanes or used & SLOW_FIXTURES or _declared_long(item):
+            lanes.add("slow")
+        for lane in sorted(lanes):
+            item.add_marker(lane)
+        shared = next((SHARED_WORLDS[name] for name in SHARED_WORLDS if name in used), None)
+        group = "browser" if "browser" in lanes else shared or item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _declared_long(item: pytest.Item) -> bool:
+    """The test itself says it may take longer than the default deadline."""
+    marker = item.get_closest_marker("timeout")
+    default = float(item.config.getini("timeout") or 0)
+    return marker is not None and bool(marker.args) and float(marker.args[0]) > default
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Keep each phase's report on the test (``item.rep_call``), so fixtures can report

@@ -100,14 +100,21 @@ def db_session(conn: Connection) -> Iterator[Session]:
 
 @contextmanager
 def new_database(
-    db_engine: Engine, db_url: str, *, prefix: str = "test", console_tables: bool = False
+    db_engine: Engine,
+    db_url: str,
+    *,
+    prefix: str = "test",
+    console_tables: bool = False,
+    template: str | None = None,
 ) -> Iterator[str]:
     """URL of a new database on the test server, dropped (connections and all) afterwards;
-    with ``console_tables``, the app's tables and schema ops in place, as in DEMO."""
+    with ``console_tables``, the app's tables and schema ops in place, as in DEMO; with
+    ``template``, a copy of that database (which must have no connection open)."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = db_engine.execution_options(isolation_level="AUTOCOMMIT")
+    copied = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copied}'))
     url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
     try:
         if console_tables:

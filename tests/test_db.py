@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -326,10 +325,11 @@ def test_a_second_call_reuses_the_running_server(embedded_data_dir: Path) -> Non
     started = _start_time(url)
     assert embedded_postgres_url(embedded_data_dir) == url
 
-    # Another process on the same folder finds the same server, quickly.
+    # Another process on the same folder finds the same server (it did not start one: the
+    # server's start time is unchanged; how fast is core.bench's business, not a test's).
     script = (
-        "import sys, time; t = time.perf_counter(); from core.db import embedded_postgres_url; "
-        "u = embedded_postgres_url(sys.argv[1]); print(u, time.perf_counter() - t)"
+        "import sys; from core.db import embedded_postgres_url; "
+        "print(embedded_postgres_url(sys.argv[1]))"
     )
     done = subprocess.run(
         [sys.executable, "-W", "error", "-c", script, str(embedded_data_dir)],
@@ -340,9 +340,7 @@ def test_a_second_call_reuses_the_running_server(embedded_data_dir: Path) -> Non
         timeout=60,
         check=True,
     )
-    other_url, seconds = done.stdout.split()
-    assert other_url == url
-    assert float(seconds) < 2.0
+    assert done.stdout.strip() == url
     assert _start_time(url) == started
 
 
@@ -351,7 +349,6 @@ def test_two_processes_starting_a_new_folder_share_one_server(tmp_path: Path) ->
         "import sys; from core.db import embedded_postgres_url; "
         "print(embedded_postgres_url(sys.argv[1]))"
     )
-    started = time.perf_counter()
     runs = [
         subprocess.Popen(
             [sys.executable, "-W", "error", "-c", script, str(tmp_path)],
@@ -370,7 +367,6 @@ def test_two_processes_starting_a_new_folder_share_one_server(tmp_path: Path) ->
         urls = {stdout.strip() for stdout, _ in outputs}
         assert len(urls) == 1
         (url,) = urls
-        assert time.perf_counter() - started < 60
         postmaster_pid = (tmp_path / "pg" / "postmaster.pid").read_text().split()[0]
         engine = create_engine(url, poolclass=pool.NullPool)
         try:

@@ -65,3 +65,13 @@ def test_the_photo_checks_and_zip_limits_are_the_code_s() -> None:
             value, meaning = documented[row.name]
             assert float(value.replace(",", "")) == row.value, row.name
             assert meaning == row.help, row.name
+
+
+def test_ci_runs_exactly_the_readme_s_test_command() -> None:
+    """The README's second command (the checks and the tests) is what .ci/run runs."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    command = block.splitlines()[1].split("   #", 1)[0].strip()
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert command.endswith("python -m pytest -n auto --dist loadgroup")
+    assert command in ci.splitlines()

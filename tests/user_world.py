@@ -8,7 +8,6 @@ of a real selfie ZIP, and every row is inserted into the app's own tables.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from core.gateway.values import Training
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.schema import user_models, users
 from tests.photos import selfie_zip
+from tests.waits import until_ended
 
 OWNER = "sandrasocial"
 TEST_TOKEN = "r8_usersWorldTestToken42"
@@ -56,11 +56,9 @@ def train(gateway: ReplicateGateway, destination: str, zip_url: str, trigger: st
         destination,
         {"input_images": zip_url, "trigger_word": trigger, "steps": 1400, "lora_rank": 40},
     )
-    deadline = time.monotonic() + 60
-    while not training.is_terminal:
-        assert time.monotonic() < deadline, f"training {training.id} did not finish"
-        time.sleep(0.05)
-        training = gateway.get_training(training.id)
+    training = until_ended(
+        lambda: gateway.get_training(training.id), timeout=60, what=f"training {training.id}"
+    )
     assert training.status == "succeeded", training.error
     return training
 

@@ -1,4 +1,5 @@
-"""Real worker processes (``python -m core.worker``) for tests, and polling with a deadline.
+"""Real worker processes (``python -m core.worker``) for tests (``wait_for`` lives in
+``tests.waits`` and is re-exported here for the tests that wait on workers).
 
 Why: the job queue is only worth testing with the workers as deployed, separate
 processes in LIVE mode (the test database as DATABASE_URL, the sandbox as
@@ -12,13 +13,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from tests.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["ROOT", "Workers", "wait_for", "worker_env"]
+
 WORKER_TOKEN = "r8_jobsWorkerTestToken7"
 # Settings that pick the mode: a worker's environment sets them itself.
 MODE_SETTINGS = (
@@ -30,19 +33,6 @@ MODE_SETTINGS = (
     "REPLICATE_USERNAME",
     "DATA_DIR",
 )
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.1) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` at the
-    deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def worker_env(

@@ -182,6 +182,16 @@ class Sandbox:
             self.stats.clear()
         self._seed_catalog()
 
+    def save_snapshot(self, name: str) -> None:
+        self.store.save_snapshot(name)
+
+    def restore_snapshot(self, name: str) -> None:
+        """The state saved under ``name``, with nothing planned and nothing counted."""
+        self.store.restore_snapshot(name)
+        self._planned_outcomes.clear()
+        with self._stats_lock:
+            self.stats.clear()
+
     # -- models and versions ----------------------------------------------------------
     def get_model(self, key: str) -> Doc:
         self.tick()

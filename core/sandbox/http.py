@@ -300,8 +300,7 @@ def build_app(
         names = _inputs_to_drop(await _json_body(request))
         return JSONResponse(await _threaded(sandbox.drop_inputs, version_id, names))
 
-    def reset(request: Request) -> Response:
-        sandbox.reset()
+    def clear_rules() -> None:
         faults.clear()
         shapes.clear()
         limits.configure(
@@ -312,7 +311,25 @@ def build_app(
                 "retry_after_as": "seconds",
             }
         )
+
+    def reset(request: Request) -> Response:
+        sandbox.reset()
+        clear_rules()
         return JSONResponse({"reset": True})
+
+    async def save_snapshot(request: Request) -> Response:
+        name = _snapshot_name((await _json_body(request)).get("name"))
+        await _threaded(sandbox.save_snapshot, name)
+        return JSONResponse({"snapshot": name}, status_code=201)
+
+    async def restore_snapshot(request: Request) -> Response:
+        name = _snapshot_name(request.path_params["name"])
+        try:
+            await _threaded(sandbox.restore_snapshot, name)
+        except KeyError as exc:
+            raise Problem(404, "Not found", f"No snapshot named {name!r}.") from exc
+        clear_rules()
+        return JSONResponse({"restored": name})
 
     def stats(request: Request) -> Response:
         with sandbox._stats_lock:
@@ -356,6 +373,8 @@ def build_app(
         Route("/_sandbox/trainings/finish", finish_trainings, methods=["POST"]),
         Route("/_sandbox/versions/{version}/schema", version_schema, methods=["GET", "POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/snapshots", save_snapshot, methods=["POST"]),
+        Route("/_sandbox/snapshots/{name}/restore", restore_snapshot, methods=["POST"]),
         Route("/_sandbox/stats", stats, methods=["GET"]),
     ]
 
@@ -511,6 +530,15 @@ class Gatekeeper:
 
             await self.app(scope, receive, swallow)
         await _fault_response(rule, self.shapes)(scope, receive, send)
+
+
+_SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _snapshot_name(raw: object) -> str:
+    if not isinstance(raw, str) or not _SNAPSHOT_NAME.fullmatch(raw):
+        raise Problem(400, "Bad snapshot", "name: 1-64 letters, digits, '-' or '_'")
+    return raw
 
 
 async def _buffered(receive: Receive) -> tuple[bytes, Receive]:

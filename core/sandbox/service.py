@@ -36,10 +36,11 @@ def _healthy(base_url: str, folder: Path) -> bool:
         return False
 
 
-def _port(previous: int | None) -> int:
+def _port(previous: int | None, *, preferred: bool = True) -> int:
     """The port this folder's sandbox had before (the URLs stored in the demo world carry
     it), else 8787 (the README's address), else any free port."""
-    for candidate in (*((previous,) if previous else ()), PREFERRED_PORT, 0):
+    wanted = (*((previous,) if previous else ()), *((PREFERRED_PORT,) if preferred else ()))
+    for candidate in (*wanted, 0):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", candidate))
@@ -63,30 +64,40 @@ def ensure_sandbox(folder: Path) -> str:
                 base_url = ""
             if base_url and _healthy(base_url, folder):
                 return base_url
-        port = _port(previous_port)
-        pid = spawn_detached(
-            [
-                sys.executable,
-                "-m",
-                "core.sandbox",
-                "--port",
-                str(port),
-                "--data",
-                str(folder),
-                "--training-seconds",
-                str(DEMO_TRAINING_SECONDS),
-            ],
-            log_path=folder / "sandbox.log",
-            what="the Replicate sandbox",
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not _healthy(base_url, folder):
-            if not alive(pid) or time.monotonic() > deadline:
-                raise ConfigError(
-                    f"The Replicate sandbox did not start (see {folder / 'sandbox.log'})."
-                )
-            time.sleep(0.1)
+        # The port chosen may be taken between choosing it and the sandbox binding it
+        # (another process starting a sandbox at that moment): then any free port.
+        for port in (_port(previous_port), _port(None, preferred=False)):
+            pid = spawn_detached(
+                [
+                    sys.executable,
+                    "-m",
+                    "core.sandbox",
+                    "--port",
+                    str(port),
+                    "--data",
+                    str(folder),
+                    "--training-seconds",
+                    str(DEMO_TRAINING_SECONDS),
+                ],
+                log_path=folder / "sandbox.log",
+                what="the Replicate sandbox",
+            )
+            base_url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while not _healthy(base_url, folder):
+                if not alive(pid):
+                    break
+                if time.monotonic() > deadline:
+                    raise ConfigError(
+                        f"The Replicate sandbox did not start (see {folder / 'sandbox.log'})."
+                    )
+                time.sleep(0.1)
+            else:
+                break
+        else:
+            raise ConfigError(
+                f"The Replicate sandbox did not start (see {folder / 'sandbox.log'})."
+            )
         record.write_text(json.dumps({"base_url": base_url, "pid": pid}))
         return base_url
 

@@ -95,6 +95,31 @@ class Store:
         with self._lock:
             self._db.close()
 
+    def save_snapshot(self, name: str) -> None:
+        """Keep the state as it is now under ``name`` (a copy of the SQLite file; the bytes
+        on disk are never changed once written, so they need no copy)."""
+        folder = self.data_dir / "snapshots"
+        folder.mkdir(exist_ok=True)
+        with self._lock:
+            target = sqlite3.connect(folder / f"{name}.sqlite3")
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+
+    def restore_snapshot(self, name: str) -> None:
+        """Put back the state saved under ``name`` (``KeyError`` when there is none). Ids
+        keep counting up from where they are, so listings stay newest first."""
+        path = self.data_dir / "snapshots" / f"{name}.sqlite3"
+        if not path.exists():
+            raise KeyError(name)
+        with self._lock:
+            source = sqlite3.connect(path)
+            try:
+                source.backup(self._db)
+            finally:
+                source.close()
+
     def wipe(self) -> None:
         """Forget everything (the reset control); the caller re-seeds the catalogue."""
         with self._lock:

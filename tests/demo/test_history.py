@@ -7,13 +7,11 @@ import time
 from collections.abc import Callable
 
 from core.demo.history import TrainingStarts
+from tests.waits import wait_for
 
 
 def _wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    wait_for(condition, timeout=seconds, what="the starts to reach that state", every=0.005)
 
 
 def test_an_exclusive_start_waits_for_running_ones_and_goes_before_new_ones() -> None:

@@ -24,6 +24,7 @@ from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from tests.photos import selfie_zip
+from tests.waits import until_ended
 
 MakeGateway = Callable[..., ReplicateGateway]  # the make_gateway fixture
 
@@ -48,9 +49,7 @@ def version(gateway: ReplicateGateway) -> str:
         "sandrasocial/faulty",
         {"input_images": zip_url, "trigger_word": "userz"},
     )
-    while not training.is_terminal:
-        time.sleep(0.05)
-        training = gateway.get_training(training.id)
+    training = until_ended(lambda: gateway.get_training(training.id), what="the training")
     assert training.version_hash
     return training.version_hash
 

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,15 +16,13 @@ from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import ModelVersion, Prediction, ReplicateModel, Training
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from tests.photos import selfie_zip
+from tests.waits import until_ended, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _finish(gateway: ReplicateGateway, training: Training) -> Training:
-    while not training.is_terminal:
-        time.sleep(0.05)
-        training = gateway.get_training(training.id)
-    return training
+    return until_ended(lambda: gateway.get_training(training.id), what=f"training {training.id}")
 
 
 def _start(gateway: ReplicateGateway, destination: str, trigger: str = "userq") -> Training:
@@ -105,14 +102,15 @@ def test_the_cli_sandbox_answers_the_module_level_client(tmp_path: Path) -> None
     )
     try:
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
+
+        def answers() -> bool:
             try:
                 httpx.get(f"{base_url}/_sandbox/health")
-                break
             except httpx.TransportError:
-                assert time.monotonic() < deadline, "the sandbox CLI did not start"
-                time.sleep(0.1)
+                return False
+            return True
+
+        wait_for(answers, timeout=30, what="the sandbox CLI to start")
         env = {**os.environ, "REPLICATE_BASE_URL": base_url, "REPLICATE_API_TOKEN": "r8_any"}
         printed = subprocess.run(
             [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from core.gateway.retry import RetryPolicy
 from core.gateway.values import Prediction, Training
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from tests.photos import selfie_zip
+from tests.waits import until_ended, wait_for
 
 MakeGateway = Callable[..., ReplicateGateway]
 MODEL = "sandrasocial/shaped"
@@ -56,12 +56,7 @@ def _shape(control: httpx.Client, shape: str, **rule: object) -> None:
 
 
 def _finish(gateway: ReplicateGateway, training: Training) -> Training:
-    deadline = time.monotonic() + 30
-    while not training.is_terminal:
-        assert time.monotonic() < deadline, "the training never finished"
-        time.sleep(0.02)
-        training = gateway.get_training(training.id)
-    return training
+    return until_ended(lambda: gateway.get_training(training.id), what="the training")
 
 
 def _train(gateway: ReplicateGateway, zip_url: str) -> Training:
@@ -175,12 +170,14 @@ def test_null_logs_while_processing_and_after_a_cancel(
     _slow(control)
     created = _train(gateway, trained.zip_url)
     assert created.logs == ""  # on create Replicate says ""
-    deadline = time.monotonic() + 10
-    running = gateway.get_training(created.id)
-    while running.status != "processing":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-        running = gateway.get_training(created.id)
+    running = wait_for(
+        lambda: (
+            found if (found := gateway.get_training(created.id)).status == "processing" else None
+        ),
+        timeout=10,
+        what="the training to be processing",
+        every=0.02,
+    )
     assert running.logs is None
     canceled = gateway.cancel_training(created.id)
     assert canceled.status == "canceled" and canceled.logs is None

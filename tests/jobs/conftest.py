@@ -17,12 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from core.db import make_engine
 from core.roles import Actor, Role
 from core.sandbox.server import RunningSandbox
-from tests.conftest import empty_sandbox
+from tests.conftest import instant_sandbox
+from tests.db_fixtures import new_database
 from tests.jobs.world import JobsWorld, build_world
 from tests.user_world import gateway_on
 from tests.workers import Workers, worker_env
@@ -50,20 +51,60 @@ class World:
         )
 
 
+WORLD_SNAPSHOT = "jobs-world"
+
+
+@pytest.fixture(scope="session")
+def jobs_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """A sandbox of the jobs world's own, at an instant pace: the function-scoped
+    ``sandbox`` fixture empties the session's main one."""
+    running = instant_sandbox(tmp_path_factory.mktemp("jobs-sandbox"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def jobs_template(
+    db_engine: Engine, db_url: str, jobs_sandbox: RunningSandbox
+) -> Iterator[tuple[str, JobsWorld]]:
+    """The world built once per session: its rows in a template database (each test gets
+    a copy), its models trained on the jobs sandbox and saved as a snapshot (each test
+    gets them back as built). Building it takes seconds; a copy takes a fraction of one."""
+    base_url = jobs_sandbox.base_url
+    with new_database(db_engine, db_url, prefix="jobs_template", console_tables=True) as url:
+        engine = make_engine(url)
+        try:
+            with gateway_on(base_url) as gateway:
+                users = build_world(engine, gateway, base_url)
+        finally:
+            engine.dispose()  # a template database may have no connection when copied
+        httpx.post(
+            f"{base_url}/_sandbox/snapshots", json={"name": WORLD_SNAPSHOT}
+        ).raise_for_status()
+        yield str(make_url(url).database), users
+
+
 @pytest.fixture
 def world(
-    console_database_url: str, sandbox_server: RunningSandbox, tmp_path: Path
+    db_engine: Engine,
+    db_url: str,
+    jobs_template: tuple[str, JobsWorld],
+    jobs_sandbox: RunningSandbox,
+    tmp_path: Path,
 ) -> Iterator[World]:
-    """A new database with the app's tables and schema ops, and the world in it."""
-    base_url = empty_sandbox(sandbox_server).base_url
-    engine = make_engine(console_database_url)
-    try:
-        with gateway_on(base_url) as gateway:
-            users = build_world(engine, gateway, base_url)
-        yield World(console_database_url, engine, users, base_url, tmp_path)
-    finally:
-        engine.dispose()
-        httpx.delete(f"{base_url}/_sandbox/faults").raise_for_status()
+    """The world as built: a database copied from the template (the app's tables, schema
+    ops and the users' rows) and the jobs sandbox put back to the snapshot (no faults,
+    nothing counted), whatever the previous test did to either."""
+    template, users = jobs_template
+    base_url = jobs_sandbox.base_url
+    httpx.post(f"{base_url}/_sandbox/snapshots/{WORLD_SNAPSHOT}/restore").raise_for_status()
+    with new_database(db_engine, db_url, prefix="jobs", template=template) as url:
+        engine = make_engine(url)
+        try:
+            yield World(url, engine, users, base_url, tmp_path)
+        finally:
+            engine.dispose()
+            httpx.delete(f"{base_url}/_sandbox/faults").raise_for_status()
 
 
 @pytest.fixture

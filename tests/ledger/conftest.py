@@ -9,7 +9,6 @@ HTTP) without the demo world's 20 s seeding.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
 from core.schema import user_models, users
 from tests.photos import selfie_zip
+from tests.waits import until_ended
 
 OWNER = "sandrasocial"
 _stamps = itertools.count(1_700_000_000_000)
@@ -94,11 +94,7 @@ def small_zip() -> bytes:
 
 
 def finish(gateway: ReplicateGateway, training: Training) -> Training:
-    deadline = time.monotonic() + 20
-    while not training.is_terminal and time.monotonic() < deadline:
-        time.sleep(0.02)
-        training = gateway.get_training(training.id)
-    return training
+    return until_ended(lambda: gateway.get_training(training.id), timeout=20, what="the training")
 
 
 @pytest.fixture

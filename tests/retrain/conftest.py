@@ -9,10 +9,17 @@ from collections.abc import Iterator
 import pytest
 
 from core.retrain.measure import PhotoMeasurer
-from tests.jobs.conftest import workers, world
+from tests.jobs.conftest import jobs_sandbox, jobs_template, workers, world
 from tests.retrain.drafts import MeasuredUpload, measure_uploads
 
-__all__ = ["photo_measurer", "uploads", "workers", "world"]
+__all__ = [
+    "jobs_sandbox",
+    "jobs_template",
+    "photo_measurer",
+    "uploads",
+    "workers",
+    "world",
+]
 
 
 @pytest.fixture(scope="session")

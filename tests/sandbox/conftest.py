@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from core.gateway.gateway import ReplicateGateway
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from tests.photos import selfie_zip
+from tests.waits import until_ended
 
 COLUMN_A, COLUMN_B = "sandrasocial/column-a", "sandrasocial/column-b"
 TRIGGER = "usercol"
@@ -36,11 +36,9 @@ def train_version(gateway: ReplicateGateway, destination: str, zip_url: str) -> 
         destination,
         {"input_images": zip_url, "trigger_word": TRIGGER},
     )
-    deadline = time.monotonic() + 30
-    while not training.is_terminal:
-        assert time.monotonic() < deadline, "the instant sandbox's training never ended"
-        time.sleep(0.02)
-        training = gateway.get_training(training.id)
+    training = until_ended(
+        lambda: gateway.get_training(training.id), what="the instant sandbox's training"
+    )
     assert training.version_hash is not None, training.error
     return training.version_hash
 

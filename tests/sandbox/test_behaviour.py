@@ -4,7 +4,6 @@ side the way they would on the real one."""
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import start_sandbox
 from tests.conftest import TEST_TOKEN
 from tests.photos import face_photo, selfie_zip
+from tests.waits import until_ended, wait_for
 
 
 def _upload(client: Client, zip_bytes: bytes) -> str:
@@ -37,12 +37,7 @@ def _train(gateway: ReplicateGateway, destination: str, zip_url: str, trigger: s
         destination,
         {"input_images": zip_url, "trigger_word": trigger},
     )
-    deadline = time.monotonic() + 30
-    while not training.is_terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-        training = gateway.get_training(training.id)
-    return training
+    return until_ended(lambda: gateway.get_training(training.id), what=f"training {training.id}")
 
 
 def _image(gateway: ReplicateGateway, version: str, **prediction_input: object) -> bytes:
@@ -250,13 +245,15 @@ def test_paced_training_moves_through_statuses_with_step_logs(
     assert started.status == "starting"
     seen = {started.status}
     logs = ""
-    while True:
+
+    def read() -> Training:
+        nonlocal logs
         current = gateway.get_training(started.id)
         seen.add(current.status)
         logs = current.logs or logs
-        if current.is_terminal:
-            break
-        time.sleep(0.05)
+        return current
+
+    until_ended(read, what="the paced training to end")
     assert seen == {"starting", "processing", "succeeded"}
     assert "step 1000/1000" in logs and "step 100/1000" in logs
 
@@ -277,9 +274,12 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         input={"input_images": zip_url, "trigger_word": "userk"},
         destination="sandrasocial/kept",
     )
-    while training.status != "succeeded":
-        time.sleep(0.05)
+
+    def reloaded() -> bool:
         training.reload()
+        return training.status == "succeeded"
+
+    wait_for(reloaded, timeout=30, what="the training to succeed", every=0.05)
     connection.close()
     first.stop()
 

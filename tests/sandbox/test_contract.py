@@ -7,7 +7,6 @@ sandbox's shapes drift from Replicate's, the client's own parsing fails here.
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION, O
 from core.sandbox.server import RunningSandbox
 from tests.conftest import TEST_TOKEN
 from tests.photos import selfie_zip
+from tests.waits import wait_for
 
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
@@ -36,11 +36,12 @@ def _train(
         input={"input_images": zip_url, "trigger_word": trigger, **extra_input},
         destination=destination,
     )
-    deadline = time.monotonic() + 30
-    while training.status not in ("succeeded", "failed", "canceled"):
-        assert time.monotonic() < deadline, "training never finished"
-        time.sleep(0.05)
+
+    def reloaded() -> bool:
         training.reload()
+        return training.status in ("succeeded", "failed", "canceled")
+
+    wait_for(reloaded, timeout=30, what="the training to end", every=0.05)
     return training
 
 

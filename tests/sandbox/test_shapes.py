@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email.utils
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
 from tests.conftest import TEST_TOKEN
 from tests.photos import selfie_zip
+from tests.waits import until_ended, wait_for
 
 MODEL = "sandrasocial/wire"
 MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -49,11 +49,7 @@ def wire(
     training = gateway.create_training(
         FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION, MODEL, {"input_images": zip_url}
     )
-    deadline = time.monotonic() + 30
-    while not training.is_terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-        training = gateway.get_training(training.id)
+    training = until_ended(lambda: gateway.get_training(training.id), what="the training")
     assert training.version_hash is not None
     with httpx.Client(
         base_url=f"{sandbox.base_url}/v1", headers={"Authorization": f"Bearer {TEST_TOKEN}"}
@@ -136,12 +132,17 @@ def test_logs_are_null_while_processing_and_after_a_cancel(wire: Wire) -> None:
     wire.shape("null_logs")
     started = _start_training(wire)
     assert started["logs"] == "" and started["status"] == "starting"
-    deadline = time.monotonic() + 10
-    while (running := wire.api.get(f"/trainings/{started['id']}").json())["status"] != (
-        "processing"
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    running = wait_for(
+        lambda: (
+            answer
+            if (answer := wire.api.get(f"/trainings/{started['id']}").json())["status"]
+            == "processing"
+            else None
+        ),
+        timeout=10,
+        what="the training to be processing",
+        every=0.02,
+    )
     assert running["logs"] is None
     canceled = wire.api.post(f"/trainings/{started['id']}/cancel").json()
     assert canceled["status"] == "canceled" and canceled["logs"] is None
@@ -237,8 +238,11 @@ def test_429s_in_both_wordings_and_every_retry_after_form(
     if retry_after_as == "seconds":
         assert answer.headers["retry-after"] == "3"
     elif retry_after_as == "date":
+        # Measured from the answer's own Date (whole seconds, rounded down), not from this
+        # machine's clock after the answer arrived: a loaded machine cannot move it.
         when = email.utils.parsedate_to_datetime(answer.headers["retry-after"])
-        assert 2 <= when.timestamp() - time.time() <= 4.5
+        sent = email.utils.parsedate_to_datetime(answer.headers["date"])
+        assert 3 <= (when - sent).total_seconds() <= 5
     else:
         assert "retry-after" not in answer.headers
 

@@ -94,13 +94,22 @@ def test_latency_on_a_version_delays_only_its_requests(
     fast = client.predictions.create(version=columns.b, input=PROMPT, wait=True)
     delay = 0.6
     _add_rule(control, latency_ms=delay * 1000, version=columns.a)
+
+    def hits() -> int:
+        (listed,) = control.get("/faults").json()["rules"]
+        return int(listed["hits"])
+
+    # A delayed request takes at least the delay (a floor a busy machine cannot break);
+    # which requests the rule delayed is its hit count, not a stopwatch.
     assert _seconds(lambda: client.predictions.get(slow.id)) >= delay
-    assert _seconds(lambda: client.predictions.get(fast.id)) < delay
-    assert _seconds(lambda: client.predictions.list()) < delay  # about no version
+    assert hits() == 1
+    client.predictions.get(fast.id)
+    client.predictions.list()  # about no version
+    assert hits() == 1
     assert _seconds(lambda: client.predictions.create(version=columns.a, input=PROMPT)) >= delay
-    assert _seconds(lambda: client.predictions.create(version=columns.b, input=PROMPT)) < delay
-    (listed,) = control.get("/faults").json()["rules"]
-    assert listed["hits"] == 2
+    assert hits() == 2
+    client.predictions.create(version=columns.b, input=PROMPT)
+    assert hits() == 2
 
 
 @pytest.mark.timeout(30)

@@ -4,7 +4,6 @@ validation error, and it changes neither the rendered image nor the training."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from core.sandbox.catalog import (
 from core.sandbox.server import start_sandbox
 from tests.conftest import TEST_TOKEN
 from tests.sandbox.conftest import COLUMN_A, COLUMN_B, TRIGGER, Columns
+from tests.waits import wait_for
 
 # Weights that are not the version's own: a version that declares hf_lora loads them.
 FOREIGN_WEIGHTS = f"https://replicate.delivery/pbxt/{'0' * 64}/flux-lora.tar"
@@ -52,11 +52,11 @@ def _inputs(client: Client, model: str, version: str, component: str = "Input") 
 
 
 def _finished(training: Training) -> Training:
-    deadline = time.monotonic() + 30
-    while training.status not in ("succeeded", "failed", "canceled"):
-        assert time.monotonic() < deadline, "the instant sandbox's training never ended"
-        time.sleep(0.02)
+    def reloaded() -> bool:
         training.reload()
+        return training.status in ("succeeded", "failed", "canceled")
+
+    wait_for(reloaded, timeout=30, what="the instant sandbox's training to end", every=0.02)
     return training
 
 
