@@ -6,6 +6,7 @@ is reset before each test that uses it, so tests never see each other's models.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ LANE_FIXTURES = {
 }
 # A module that builds dlib's readers itself (not from a fixture) is in the dlib lane too.
 DLIB_NAMES = ("FaceReader", "PhotoMeasurer", "SharedReaders")
+# A module that runs the pages (AppTest itself, or the pages' helper that makes one).
+APPTEST_NAMES = ("AppTest", "new_app")
 # Fixtures that build a world of trained users or seed the demo world (seconds each).
 SLOW_FIXTURES = frozenset({"world", "outage_world", "demo_world", "synced_world", "scans"})
 
@@ -78,6 +81,16 @@ SLOW_FIXTURES = frozenset({"world", "outage_world", "demo_world", "synced_world"
 SHARED_WORLDS = {"demo_world": "demo-world", "synced_world": "demo-world"}
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one process more than the CPUs this run may use. Much of the suite
+    waits (a sandbox holding an answer, a worker's poll, a page rendering in chromium), so
+    with one process per CPU the CPUs idle in those waits."""
+    return len(os.sched_getaffinity(0)) + 1
+
+
+# tryfirst: pytest-xdist reads each test's xdist_group marker in a hook of its own, which
+# would otherwise run before this one and find no group.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test with the lanes its fixtures put it in; ``slow`` is any of them, so
     ``python -m pytest -m "not slow"`` is the fast lane for a change. Under pytest-xdist
@@ -87,7 +100,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         used = set(getattr(item, "fixturenames", ()))
         lanes = {lane for lane, fixtures in LANE_FIXTURES.items() if used & fixtures}
         module = getattr(item, "module", None)
-        if module is not None and getattr(module, "AppTest", None) is not None:
+        if module is not None and any(hasattr(module, name) for name in APPTEST_NAMES):
             lanes.add("apptest")
         if module is not None and any(hasattr(module, name) for name in DLIB_NAMES):
             lanes.add("dlib")

@@ -41,10 +41,8 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Literal, get_args
 
-import choix
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import binomtest
 
 Choice = Literal["left", "right", "tie", "both_bad"]
 _CHOICES: frozenset[str] = frozenset(get_args(Choice))
@@ -217,6 +215,10 @@ def _excludes_half(interval: tuple[float, float]) -> bool:
 
 
 def _binomial_p_value(successes: int, trials: int) -> float:
+    # scipy and choix are imported where they are used: importing scipy.stats costs about
+    # half a second, and every worker imports this module (for Vote) without needing it.
+    from scipy.stats import binomtest
+
     if trials == 0:
         return 1.0
     # scipy may return a value a rounding error above 1 for an even split.
@@ -350,6 +352,8 @@ def _versions(votes: Sequence[Vote]) -> tuple[str, ...]:
 
 
 def _fit_strengths(n_versions: int, pairs: Sequence[tuple[int, int]]) -> NDArray[np.float64]:
+    import choix  # see _binomial_p_value
+
     params = choix.ilsr_pairwise(n_versions, pairs, alpha=BT_ALPHA, max_iter=_BT_MAX_ITER)
     # choix already centres its output; centring here makes "mean 0" this module's promise
     # rather than a detail of the library version.

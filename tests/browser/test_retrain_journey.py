@@ -18,15 +18,16 @@ from PIL import Image
 from playwright.sync_api import Browser, Page
 
 from core.db import embedded_postgres_url, make_engine
+from core.demo.personas import PERSONAS
 from core.gateway.values import is_version_hash
 from core.schema import app_metadata
 from tests.browser.conftest import Console, open_console, wait_for_text
-from tests.browser.test_compare_journeys import BLURRY
 from tests.photos import face_photo
 
 pytestmark = pytest.mark.timeout(900)
 
 ADMIN = "admin@demo.sselfie.test"
+BLURRY = next(persona for persona in PERSONAS if persona.key == "blurry_retrain")
 # Every photo has its verdict: the two bad uploads rejected, none still being checked (the
 # worker may load the earlier photos before or after the uploads, while the first scan runs).
 CHECKED = """() => {

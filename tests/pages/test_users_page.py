@@ -157,16 +157,17 @@ def test_replicate_recovery_is_not_hidden_by_the_cache(
     finally:
         httpx.delete(f"{base_url}/_sandbox/faults").raise_for_status()
 
-    # The breaker lets a probe through after its cool-off: the next reruns show it back.
+    # The breaker lets one probe through after its cool-off (calls made beside the probe
+    # still fail at once, so that rerun may be partial); the reruns after it show it back.
     def recovered() -> bool:
         at.run()
         rows = _table(at).set_index("user")
-        return bool(
+        return not at.warning and bool(
             rows.loc[world.stale, "latest version"] == world.replicate.stale_versions[0][:12]
         )
 
     wait_for(recovered, timeout=30, what="the page to show Replicate back", every=1.0)
-    assert not at.warning
+    assert "?" not in set(_table(at)["latest version"])
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ class FirstScan:
     caller_thread: int
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def first_scan(demo_world: DemoWorld, face_reader: FaceReader) -> FirstScan:
     """One scan WITH dataset facts (dlib reads every photo the dataset checks need)."""
     calls: list[tuple[int, int]] = []
