@@ -73,6 +73,14 @@ def counts(sandbox_url: str) -> dict[str, int]:
     return found
 
 
+def carried_out(sandbox_url: str, kind: str) -> bool:
+    """Whether the sandbox has carried out a create of ``kind`` (``trainings.create``…)
+    since its world was put back (which clears its counts): a kill aimed at "the create
+    carried out, its answer not back" must wait for this, since the row says "creating"
+    from before the request is sent."""
+    return counts(sandbox_url).get(kind, 0) > 0
+
+
 @contextmanager
 def faults(sandbox_url: str, *rules: dict[str, Any]) -> Iterator[None]:
     """The rules in force for the block, cleared after it (also when it fails)."""

@@ -25,7 +25,15 @@ from core.compare.tables import comparison_images, comparisons
 from core.ledger.sync import sync_ledger
 from core.roles import Actor, Role
 from tests.conftest import quick_gateway
-from tests.crashes import RECOVERY_SECONDS, faults, job_running, jobs_left, kill, watch
+from tests.crashes import (
+    RECOVERY_SECONDS,
+    carried_out,
+    faults,
+    job_running,
+    jobs_left,
+    kill,
+    watch,
+)
 from tests.jobs.conftest import World
 from tests.workers import Workers, wait_for
 
@@ -114,7 +122,10 @@ POINTS = (
     ),
     Point(
         "a create carried out, its answer not back yet",
-        lambda world, cid: _any_image(world, cid, "creating"),
+        lambda world, cid: (
+            _any_image(world, cid, "creating")
+            and carried_out(world.sandbox_url, "predictions.create")
+        ),
         rules=(
             {
                 "latency_ms": 20000,

@@ -44,19 +44,37 @@ def demo_data_dir(sandbox_server: RunningSandbox) -> Iterator[Path]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def demo_started(demo_data_dir: Path, sandbox_server: RunningSandbox) -> Iterator[AppTest]:
+    """DEMO started once for the module, by a first page load, as a new user starts it:
+    the embedded PostgreSQL, the seeded world, the worker and the first scan it queues.
+    Its runtime stays cached for the module's tests (their settings are the same), so
+    they see this one start. The worker is then stopped: these tests look at the pages,
+    and its first scan (dlib over every demo photo) would take a CPU away from the rest of
+    the suite for minutes; the worker's own work is tested in tests/jobs and the browser.
+    """
+    with pytest.MonkeyPatch.context() as environment:
+        for name in LIVE_ENV_NAMES:
+            environment.delenv(name, raising=False)
+        environment.setenv("DATA_DIR", str(demo_data_dir))
+        environment.setenv("REPLICATE_BASE_URL", sandbox_server.base_url)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        try:
+            first = _demo_app()
+            stop_worker(demo_data_dir)
+            yield first
+        finally:
+            st.cache_data.clear()
+            st.cache_resource.clear()
+
+
 @pytest.fixture
-def demo_env(
-    monkeypatch: pytest.MonkeyPatch, demo_data_dir: Path, sandbox_server: RunningSandbox
-) -> Iterator[None]:
-    for name in LIVE_ENV_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATA_DIR", str(demo_data_dir))
-    monkeypatch.setenv("REPLICATE_BASE_URL", sandbox_server.base_url)
+def demo_env(demo_started: AppTest) -> Iterator[None]:
+    """The module's DEMO console; each test starts with fresh page data (st.cache_data)."""
     st.cache_data.clear()
-    st.cache_resource.clear()
     yield
     st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def _demo_app() -> AppTest:
@@ -72,9 +90,8 @@ def _acting_as(at: AppTest, role: str) -> AppTest:
     return picker.select(choice).run()
 
 
-@pytest.mark.usefixtures("demo_env")
-def test_demo_is_badged_and_picks_who_acts(demo_data_dir: Path) -> None:
-    at = _demo_app()
+def test_demo_is_badged_and_picks_who_acts(demo_started: AppTest, demo_data_dir: Path) -> None:
+    at = demo_started  # the first page load, which started DEMO
     assert not at.exception, at.exception
     assert not at.error, [element.value for element in at.error]
     badges = " ".join(str(element.value) for element in at.sidebar.markdown)

@@ -24,7 +24,16 @@ from core.jobs.tasks import defer_retrain
 from core.retrain.follow import open_steps
 from core.retrain.tables import RETRAIN_ENDED
 from tests.conftest import quick_gateway
-from tests.crashes import RECOVERY_SECONDS, counts, faults, job_running, jobs_left, kill, watch
+from tests.crashes import (
+    RECOVERY_SECONDS,
+    carried_out,
+    counts,
+    faults,
+    job_running,
+    jobs_left,
+    kill,
+    watch,
+)
 from tests.jobs.conftest import World
 from tests.retrain.drafts import (
     ADMINS,
@@ -95,7 +104,9 @@ POINTS = (
     ),
     Point(
         "the create carried out, its answer not back yet",
-        lambda world, rid: _status(world, rid, "creating"),
+        lambda world, rid: (
+            _status(world, rid, "creating") and carried_out(world.sandbox_url, "trainings.create")
+        ),
         rules=(
             {"latency_ms": 20000, "when": "after", "path": TRAININGS_PATH, "methods": ["POST"]},
         ),
