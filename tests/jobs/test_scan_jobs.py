@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import func, select, text
 from core.audit import list_records
 from core.errors import Conflict
 from core.gateway.retry import RetryPolicy
+from core.jobs.app import app
 from core.jobs.tasks import attach_schedules
 from core.scan import latest_findings, run_scan
 from core.scan.request import ScanOptions, cancel_scan, request_scan
@@ -299,6 +301,18 @@ def _no_jobs_left(world: World, scan_id: int) -> bool:
     return left == 0
 
 
+@pytest.fixture
+def schedules_put_back() -> Iterator[None]:
+    """attach_schedules registers periodic tasks on the process-wide procrastinate app:
+    what this process had before is put back after the test."""
+    registered = app.periodic_registry.periodic_tasks
+    saved = dict(registered)
+    yield
+    registered.clear()
+    registered.update(saved)
+
+
+@pytest.mark.usefixtures("schedules_put_back")
 def test_the_schedule_queues_a_fleet_scan(world: World, workers: Workers) -> None:
     assert {name.split(" ")[0] for name in attach_schedules("0 3 * * *")} <= {
         "maintenance.tick",
