@@ -317,6 +317,35 @@ def wait_for_text(
         time.sleep(POLL_S)
 
 
+ROW_PX = 35  # a table row's height (and the header's) in Streamlit's data grid
+
+
+def grid_rows(page: Page) -> dict[int, list[str]]:
+    """The first data grid's rows on screen: row index -> its cells' texts (the grid draws
+    on a canvas; ``glide-cell-<column>-<row>`` elements are its accessible copies)."""
+    rows: dict[int, list[str]] = {}
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    for cell in grid.locator('[id^="glide-cell-"]').all():
+        row = int(str(cell.get_attribute("id")).rsplit("-", 1)[1])
+        rows.setdefault(row, []).append(cell.inner_text())
+    return rows
+
+
+def click_row_with(page: Page, text: str, timeout_s: float = 30.0) -> None:
+    """Select the first grid's row that has a cell with ``text`` (its checkbox column,
+    drawn on the canvas): other journeys on the same console may add rows above it."""
+    cell = (
+        page.locator('[data-testid="stDataFrame"]')
+        .first.locator('[id^="glide-cell-"]', has_text=text)
+        .first
+    )
+    cell.wait_for(state="attached", timeout=timeout_s * 1000)
+    row = int(str(cell.get_attribute("id")).rsplit("-", 1)[1])
+    frame = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    assert frame is not None
+    page.mouse.click(frame["x"] + 15, frame["y"] + ROW_PX * (row + 1) + ROW_PX // 2)
+
+
 # Journeys that wait for the console's own background work (the demo world's comparisons,
 # queued at the first start behind the first scan) go last: meanwhile the other journeys
 # run, instead of waiting on the same worker first.

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page
 
 from core.demo.personas import PERSONAS
-from tests.browser.conftest import Console, open_console, wait_for_text
+from tests.browser.conftest import Console, click_row_with, open_console, wait_for_text
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -26,7 +26,6 @@ SQUEEZED = next(persona for persona in PERSONAS if persona.key == "squeezed_retr
 SUPPORT = "support@demo.sselfie.test"
 PRODUCT = "product@demo.sselfie.test"
 VOTES = 20
-ROW_PX = 35  # a table row's height (and the header's) in Streamlit's data grid
 # The demo's comparisons start 150 s after the first start, then run: minutes.
 PAIRS_WAIT_S = 600.0
 
@@ -102,13 +101,7 @@ def test_product_records_twenty_blind_votes_and_sees_the_results(
         r"the (earlier|later) version wins \d+ of \d+ decisive votes", page.inner_text("body")
     )
     # One row per reviewed user: a click on the squeezed persona's row opens its results.
-    cell = page.locator('[id^="glide-cell-"]', has_text=SQUEEZED.user_id).first
-    cell.wait_for(state="attached", timeout=30_000)
-    row = int(str(cell.get_attribute("id")).rsplit("-", 1)[1])
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    frame = grid.bounding_box()
-    assert frame is not None
-    page.mouse.click(frame["x"] + 15, frame["y"] + ROW_PX * (row + 1) + ROW_PX // 2)
+    click_row_with(page, SQUEEZED.user_id)
     page.wait_for_function(
         "(user) => [...document.querySelectorAll('input')].some(i => i.value === user)",
         arg=SQUEEZED.user_id,

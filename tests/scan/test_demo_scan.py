@@ -102,7 +102,16 @@ def test_progress_is_reported_on_the_calling_thread(first_scan: FirstScan) -> No
 
 
 def test_the_store_reads_back_the_scan(first_scan: FirstScan, demo_world: DemoWorld) -> None:
-    result = first_scan.result
+    # A scan of this test's own is the latest whichever tests scanned the world before it;
+    # its photo facts are the first scan's (cached), so its findings are the same.
+    result = run_scan(
+        app_engine=demo_world.engine,
+        ops_engine=demo_world.engine,
+        gateway=demo_world.gateway,
+        actor=ADMIN,
+        with_datasets=False,
+    )
+    assert findings_by_user(result) == findings_by_user(first_scan.result)
     ids = [persona.user_id for persona in PERSONAS]
     with demo_world.engine.connect() as conn:
         summary = last_scan(conn)
@@ -154,7 +163,8 @@ def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
     with demo_world.engine.connect() as conn:
         points = [point for point in trend(conn) if point.scan_id >= first_scan.result.scan_id]
     stale = [(point.scan_id, point.users) for point in points if point.code == "STALE_VERSION"]
-    assert stale == [(first_scan.result.scan_id, 1), (second.scan_id, 1)]
+    # Other tests may have scanned the world in between: the first and the newest points.
+    assert stale[0] == (first_scan.result.scan_id, 1) and stale[-1] == (second.scan_id, 1)
 
 
 def test_a_rescan_of_a_repaired_user_shows_it_healthy_and_keeps_the_fleet(
