@@ -229,17 +229,16 @@ def test_a_worker_waits_out_a_database_outage_and_the_same_process_finishes_the_
     assert any(count >= 2 for _, count in starts.values()), starts
     print(f"outage {OUTAGE_SECONDS:.0f} s; restart to the scan's end {seconds:.1f} s")
 
-    # While it waits for the database, SIGTERM stops it at once, exit status 0.
+    # While it waits for the database, SIGTERM stops it, exit status 0: it does not wait
+    # for the database to come back (the server stays stopped until it has exited).
     server.stop()
     wait_for(
         lambda: outage_workers.full_logs().count("database unavailable") == 2,
         timeout=15,
         what="the worker to notice the second outage",
     )
-    signalled = time.monotonic()
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=5) == 0, outage_workers.logs()
-    assert time.monotonic() - signalled < 3
+    assert worker.wait(timeout=60) == 0, outage_workers.logs()
     server.start()
 
 
