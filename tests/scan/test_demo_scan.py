@@ -98,19 +98,24 @@ def test_progress_is_reported_on_the_calling_thread(first_scan: FirstScan) -> No
     assert done == sorted(done) and len(done) > 2  # several steps, never backwards
 
 
-# -- what the pages read -------------------------------------------------------------------
-
-
-def test_the_store_reads_back_the_scan(first_scan: FirstScan, demo_world: DemoWorld) -> None:
-    # A scan of this test's own is the latest whichever tests scanned the world before it;
-    # its photo facts are the first scan's (cached), so its findings are the same.
-    result = run_scan(
+def _scan_again(demo_world: DemoWorld) -> ScanResult:
+    """A scan without reading photos: the first scan's photo facts (cached) still count."""
+    return run_scan(
         app_engine=demo_world.engine,
         ops_engine=demo_world.engine,
         gateway=demo_world.gateway,
         actor=ADMIN,
         with_datasets=False,
     )
+
+
+# -- what the pages read -------------------------------------------------------------------
+
+
+def test_the_store_reads_back_the_scan(first_scan: FirstScan, demo_world: DemoWorld) -> None:
+    # A scan of this test's own is the latest whichever tests scanned the world before it;
+    # its photo facts are the first scan's (cached), so its findings are the same.
+    result = _scan_again(demo_world)
     assert findings_by_user(result) == findings_by_user(first_scan.result)
     ids = [persona.user_id for persona in PERSONAS]
     with demo_world.engine.connect() as conn:
@@ -151,13 +156,7 @@ def test_a_second_scan_adds_a_trend_point_and_reuses_the_photo_facts(
     first_scan: FirstScan,
     demo_world: DemoWorld,
 ) -> None:
-    second = run_scan(
-        app_engine=demo_world.engine,
-        ops_engine=demo_world.engine,
-        gateway=demo_world.gateway,
-        actor=ADMIN,
-        with_datasets=False,
-    )
+    second = _scan_again(demo_world)
     # The photo facts cached by the first scan still count.
     assert findings_by_user(second) == findings_by_user(first_scan.result)
     with demo_world.engine.connect() as conn:
