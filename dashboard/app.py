@@ -67,4 +67,8 @@ def main() -> None:
     navigation_menu.run()
 
 
-main()
+# Streamlit runs this file as ``__main__``. A process that multiprocessing spawns while
+# this file is the main module (an AppTest's process measuring photos) imports it as
+# ``__mp_main__``: it must not start a console (a DEMO with the default data folder) there.
+if __name__ == "__main__":
+    main()
