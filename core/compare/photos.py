@@ -2,101 +2,60 @@
 thumbnail and what its checks found, kept in ``ops.training_photos`` by ZIP URL and member.
 
 Read by the comparisons' start step and by a job the User page queues (``photos.read``:
-dlib, on the datasets queue, one job per ZIP however many ask). Downloading and dlib run
-with no connection held; each ZIP's rows are written in one short transaction. A ZIP that
-cannot be read leaves no rows (the next request tries again) and says why.
+dlib, on the datasets queue, one job per ZIP however many ask), or already by a scan:
+one reading (``core.ledger.datasets.read_dataset``) keeps both the ZIP's dataset facts
+and its photos, so each photo is measured once. Downloading and dlib run with no
+connection held; each ZIP's rows are written in one short transaction. A ZIP that cannot
+be read leaves no rows (the next request tries again) and says why.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from PIL import Image
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.compare.scores import Reference
-from core.compare.tables import training_photos
 from core.errors import DashboardError, DataRejected
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.imaging import SkippedMember, ZipPhoto, read_zip_photos
 from core.jobs.app import Queue, TaskName, defer, zip_lock
-from core.ledger.datasets import MAX_ZIP_BYTES
-from core.ledger.photo_facts import judge_photos, measure_photo
-
-THUMBNAIL_SIDE = 192
-THUMBNAIL_QUALITY = 80
+from core.ledger.datasets import MAX_ZIP_BYTES, DatasetReading, read_dataset, store_reading
+from core.ledger.tables import training_photos
 
 
-def _thumbnail(photo: ZipPhoto) -> bytes:
-    image = photo.image.copy()
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
-    return out.getvalue()
-
-
-def read_zip(gateway: ReplicateGateway, reader: FaceReader, url: str) -> list[dict[str, object]]:
-    """Every member of the ZIP at ``url`` as a ``training_photos`` row (DashboardError when
-    the ZIP cannot be downloaded or opened)."""
-    body = gateway.download(url, max_bytes=MAX_ZIP_BYTES)
-    photos: list[tuple[ZipPhoto, bytes]] = []
-    skipped: list[SkippedMember] = []
-    measures = []
-    for member in read_zip_photos(body):
-        if isinstance(member, SkippedMember):
-            skipped.append(member)
-            continue
-        measures.append(measure_photo(member, reader))
-        photos.append((member, _thumbnail(member)))  # the decoded copy is let go below
-        member.image.close()
-    verdicts = judge_photos(measures)
-    rows: list[dict[str, object]] = [
-        {
-            "zip_url": url,
-            "member": verdict.measure.name,
-            "embedding": list(verdict.measure.embedding) if verdict.measure.embedding else None,
-            "thumbnail": thumbnail,
-            "failing": list(verdict.failing),
-            "skipped": None,
-        }
-        for verdict, (_, thumbnail) in zip(verdicts, photos, strict=True)
-    ]
-    rows += [
-        {
-            "zip_url": url,
-            "member": member.name,
-            "embedding": None,
-            "thumbnail": None,
-            "failing": [],
-            "skipped": member.reason,
-        }
-        for member in skipped
-    ]
-    if not rows:
+def read_zip_body(body: bytes, reader: FaceReader) -> DatasetReading:
+    """A training ZIP's photos read (DataRejected when it cannot be opened or holds no
+    file)."""
+    reading = read_dataset(body, reader)
+    if reading.unreadable:
+        raise DataRejected(reading.facts.error or "the ZIP cannot be opened")
+    if not reading.photos and not reading.skipped:
         raise DataRejected("the ZIP holds no files")
-    return rows
+    return reading
 
 
 def read_missing(
     ops_engine: Engine, gateway: ReplicateGateway, reader: FaceReader, urls: Iterable[str]
 ) -> list[str]:
-    """Read the ZIPs not yet in ``training_photos``; the problems, one line each."""
+    """Read the ZIPs not yet in ``training_photos`` (keeping their dataset facts too, so a
+    scan does not read them again); the problems, one line each."""
     problems = []
     for url in urls:
         with ops_engine.connect() as conn:
             if read_urls(conn, [url]):
                 continue
         try:
-            rows = read_zip(gateway, reader, url)
+            body = gateway.download(url, max_bytes=MAX_ZIP_BYTES)
+            reading = read_zip_body(body, reader)
         except DashboardError as exc:
             problems.append(f"the photos at {url} could not be read: {exc}")
             continue
+        sha = hashlib.sha256(body).hexdigest()
         with ops_engine.begin() as conn:
-            conn.execute(pg_insert(training_photos).values(rows).on_conflict_do_nothing())
+            store_reading(conn, url, sha, reading)
     return problems
 
 

@@ -4,9 +4,9 @@
 seeds, each column's version and exact input, the cost estimate and actual, the verdict.
 ``comparison_images`` one row per (column, seed): the prediction it claimed and ran, its
 status and reason, a preview of the image (kept here because Replicate deletes outputs an
-hour after they end) and the image's scores. ``training_photos`` keeps each training
-photo's face embedding (the identity reference of comparisons), a thumbnail and what its
-checks found (by ZIP URL and member), for comparisons and the User page. ``review_pairs``
+hour after they end) and the image's scores. ``training_photos`` (the identity reference
+of comparisons, with the User page's thumbnails) lives with the dataset facts in
+``core.ledger.tables``: one reading of a ZIP writes both. ``review_pairs``
 are pairs of images of the same user, prompt and seed from two versions, and
 ``review_votes`` one vote per voter per pair, with the side each image was shown on.
 ``compare_grants`` are the extra daily budget an admin granted someone (audited).
@@ -27,7 +27,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
-    PrimaryKeyConstraint,
     Table,
     Text,
     UniqueConstraint,
@@ -123,19 +122,6 @@ comparison_images = Table(
     Column("lease_expires_at", TIMESTAMP(timezone=True)),
     CheckConstraint(one_of("status", IMAGE_STATUSES), name="ck_comparison_images_status"),
     UniqueConstraint("comparison_id", "letter", "seed", name="uq_comparison_images_cell"),
-)
-
-training_photos = Table(
-    "training_photos",
-    ops_metadata,
-    Column("zip_url", Text, nullable=False),
-    Column("member", Text, nullable=False),
-    Column("embedding", ARRAY(Float)),  # the largest face's; None: no face in that photo
-    Column("thumbnail", LargeBinary),  # JPEG, long side <= 192 px; None: skipped unread
-    Column("failing", ARRAY(Text), nullable=False, server_default=text("'{}'")),
-    Column("skipped", Text),  # why the photo could not be used at all
-    Column("computed_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("zip_url", "member", name="pk_training_photos"),
 )
 
 review_pairs = Table(

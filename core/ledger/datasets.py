@@ -1,8 +1,11 @@
 """Dataset facts for training ZIPs: download, read safely, measure, cache by URL.
 
 ``read_dataset`` turns ZIP bytes into a ``DatasetReading`` (the drift engine's
-``DatasetFacts`` plus each photo's verdict and the members skipped); a ZIP that cannot
-be used becomes ``DatasetFacts(error=...)`` rather than an exception.
+``DatasetFacts`` plus each photo's verdict and thumbnail and the members skipped); a ZIP
+that cannot be used becomes ``DatasetFacts(error=...)`` rather than an exception. One
+reading gives both what the scan keeps (``ops.dataset_facts``) and what comparisons and
+the User page keep (``ops.training_photos``, ``photo_rows``): each photo is decoded and
+measured with dlib once, whichever of them reads its ZIP first.
 ``ensure_dataset_facts`` computes what ``ops.dataset_facts`` lacks for some trainings:
 downloads and measurements run on worker threads with no database connection held; each
 URL's result is written on the caller's thread as soon as it is known, in a short
@@ -21,6 +24,7 @@ measured). Each URL's failure stays with that URL. What is cached:
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import time
 from collections import deque
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
+from PIL import Image
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -37,7 +42,7 @@ from core.drift.facts import DatasetFacts
 from core.errors import DashboardError, DataRejected
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.imaging import SkippedMember, ZipLimits, read_zip_photos
+from core.imaging import SkippedMember, ZipLimits, ZipPhoto, read_zip_photos
 from core.ledger.photo_facts import (
     PhotoMeasure,
     PhotoVerdict,
@@ -45,7 +50,7 @@ from core.ledger.photo_facts import (
     judge_photos,
     measure_photo,
 )
-from core.ledger.tables import dataset_facts
+from core.ledger.tables import dataset_facts, training_photos
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,9 @@ FACTS_METHOD = 2
 # indexes, whose entries PostgreSQL caps at 2,704 bytes with their headers: a longer URL
 # cannot be written at all, and the write would fail the whole scan.
 MAX_URL_KEY_BYTES = 2_600
+# The thumbnails kept in ops.training_photos (the User page's photo grid).
+THUMBNAIL_SIDE = 192
+THUMBNAIL_QUALITY = 80
 
 T = TypeVar("T")
 # Where results are written: an engine (each write its own short transaction) or a
@@ -73,11 +81,15 @@ class HasInput(Protocol):
 
 @dataclass(frozen=True)
 class DatasetReading:
-    """A ZIP's facts, each usable photo's verdict, and the members that were skipped."""
+    """A ZIP's facts, each usable photo's verdict (and thumbnail, in the same order), and
+    the members that were skipped. ``unreadable``: the ZIP itself was refused (not a ZIP,
+    over a limit), so what was read of it is not all it holds."""
 
     facts: DatasetFacts
     photos: tuple[PhotoVerdict, ...] = ()
     skipped: tuple[SkippedMember, ...] = ()
+    thumbnails: tuple[bytes, ...] = ()
+    unreadable: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """What ``ops.dataset_facts.facts`` holds: the facts' summary plus the details."""
@@ -124,20 +136,72 @@ def read_dataset(
     """Measure every photo of a training ZIP; an unusable ZIP gives ``facts.error``."""
     skipped: list[SkippedMember] = []
     measures: list[PhotoMeasure] = []
+    thumbnails: list[bytes] = []
     try:
         for member in read_zip_photos(zip_bytes, limits=limits):
             if isinstance(member, SkippedMember):
                 skipped.append(member)
-            else:
-                measures.append(measure_photo(member, reader))  # one decoded photo at a time
+                continue
+            # One decoded photo at a time: measured, its thumbnail made, let go.
+            measures.append(measure_photo(member, reader))
+            thumbnails.append(photo_thumbnail(member))
+            member.image.close()
     except DataRejected as exc:
-        return DatasetReading(DatasetFacts(error=str(exc)), skipped=tuple(skipped))
+        return DatasetReading(DatasetFacts(error=str(exc)), skipped=tuple(skipped), unreadable=True)
     verdicts = judge_photos(measures)
     facts = facts_from_verdicts(verdicts)
     if facts.error is not None and skipped:
         found = "; ".join(f"{m.name}: {m.reason}" for m in skipped[:5])
         facts = DatasetFacts(error=f"{facts.error}; found {found}")
-    return DatasetReading(facts, verdicts, tuple(skipped))
+    return DatasetReading(facts, verdicts, tuple(skipped), tuple(thumbnails))
+
+
+def photo_thumbnail(photo: ZipPhoto) -> bytes:
+    """A JPEG of the decoded photo, long side at most ``THUMBNAIL_SIDE``."""
+    image = photo.image.copy()
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue()
+
+
+def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
+    """The reading as ``ops.training_photos`` rows: one per photo and per skipped member
+    (none for a ZIP that was refused as a whole)."""
+    if reading.unreadable:
+        return []
+    rows: list[dict[str, object]] = [
+        {
+            "zip_url": url,
+            "member": verdict.measure.name,
+            "embedding": list(verdict.measure.embedding) if verdict.measure.embedding else None,
+            "thumbnail": thumbnail,
+            "failing": list(verdict.failing),
+            "skipped": None,
+        }
+        for verdict, thumbnail in zip(reading.photos, reading.thumbnails, strict=True)
+    ]
+    rows += [
+        {
+            "zip_url": url,
+            "member": member.name,
+            "embedding": None,
+            "thumbnail": None,
+            "failing": [],
+            "skipped": member.reason,
+        }
+        for member in reading.skipped
+    ]
+    return rows
+
+
+def store_reading(conn: Connection, url: str, sha: str, reading: DatasetReading) -> None:
+    """Keep one reading of the ZIP at ``url``: its dataset facts (replacing older ones)
+    and its photos (kept when already there)."""
+    _store(conn, url, sha, reading.to_json())
+    rows = photo_rows(url, reading)
+    if rows:
+        conn.execute(insert(training_photos).values(rows).on_conflict_do_nothing())
 
 
 @dataclass(frozen=True)
@@ -366,8 +430,7 @@ def _measured(store: FactsStore, future: Future[Any], url: str, sha: str, tally:
         log.exception("measuring the dataset at %s failed", url)
         tally.failed[url] = f"measuring the photos failed: {type(exc).__name__}: {exc}"
         return
-    stored = reading.to_json()
-    _with(store, lambda conn: _store(conn, url, sha, stored))
+    _with(store, lambda conn: store_reading(conn, url, sha, reading))
     if reading.facts.error is not None:
         tally.rejected[url] = reading.facts.error
     else:

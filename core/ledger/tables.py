@@ -2,14 +2,29 @@
 
 ``trainings`` holds every Replicate training the console has seen, as Replicate last
 reported it, and the user it was attached to (``attached_by`` says which rule matched);
-``dataset_facts`` caches what each training ZIP held, by URL; ``ledger_state`` keeps
-bookmarks such as the newest training id already listed.
+``dataset_facts`` caches what each training ZIP held, by URL; ``training_photos`` (migration
+0006) each of its photos (the largest face's embedding, the identity reference of
+comparisons; a thumbnail; what its checks found), by ZIP URL and member, written by the
+same reading; ``ledger_state`` keeps bookmarks such as the newest training id already
+listed.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import TIMESTAMP, CheckConstraint, Column, Index, Table, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    TIMESTAMP,
+    CheckConstraint,
+    Column,
+    Float,
+    Index,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from core.schema import ops_metadata
 
@@ -63,4 +78,17 @@ ledger_state = Table(
     ops_metadata,
     Column("key", Text, primary_key=True),
     Column("value", Text),
+)
+
+training_photos = Table(
+    "training_photos",
+    ops_metadata,
+    Column("zip_url", Text, nullable=False),
+    Column("member", Text, nullable=False),
+    Column("embedding", ARRAY(Float)),  # the largest face's; None: no face in that photo
+    Column("thumbnail", LargeBinary),  # JPEG, long side <= 192 px; None: skipped unread
+    Column("failing", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("skipped", Text),  # why the photo could not be used at all
+    Column("computed_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("zip_url", "member", name="pk_training_photos"),
 )

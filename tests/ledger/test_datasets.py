@@ -17,6 +17,7 @@ from PIL import Image
 from skimage import data as skdata
 from sqlalchemy import Connection, select
 
+from core.compare.photos import photos_of, read_zip_body, reference_of
 from core.drift.facts import DatasetFacts
 from core.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.gateway.gateway import ReplicateGateway
@@ -28,7 +29,7 @@ from core.ledger import (
     read_dataset,
     sync_trainings,
 )
-from core.ledger.datasets import FACTS_METHOD, zip_trainings
+from core.ledger.datasets import FACTS_METHOD, store_reading, zip_trainings
 from core.ledger.tables import dataset_facts
 from tests.ledger.conftest import AppWorld
 from tests.photos import face_photo, selfie_zip, zip_of
@@ -209,6 +210,51 @@ def test_facts_are_computed_once_and_cached(
     (record,) = ledger_for_user(conn, "anna0001")
     assert record.dataset is not None and record.dataset.image_count == 4
     assert record.dataset == load_dataset_facts(conn, [url])[url]
+
+
+def test_a_scans_reading_keeps_each_photo_for_comparisons_and_the_user_page(
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
+) -> None:
+    """One reading, two uses: what the scan measured is the comparisons' identity
+    reference and the User page's photo grid, with no second dlib pass."""
+    content = zip_of([face_photo(index, long_side=500) for index in range(3)] + [b"notes"])
+    url = app_world.put_zip("anna0001", content)
+    training = app_world.train("anna0001", zip_url=url)
+    ensure_dataset_facts(conn, gateway, face_reader, [training])
+    photos = photos_of(conn, url)
+    assert [photo.member for photo in photos] == [f"image_{i:02d}.jpg" for i in range(4)]
+    read, skipped = photos[:3], photos[3]
+    assert all(photo.has_face and photo.thumbnail and not photo.skipped for photo in read)
+    assert max(Image.open(io.BytesIO(read[0].thumbnail or b"")).size) == 192
+    assert skipped.skipped and skipped.thumbnail is None and not skipped.has_face
+    reference, count = reference_of(conn, [url])
+    assert count == 4 and reference is not None and len(reference.names) == 3
+    # The scan's facts say the same of the photos as the rows do.
+    stored_photos = stored(conn)[url].facts["photos"]
+    assert [photo["failing"] for photo in stored_photos] == [list(p.failing) for p in read]
+
+
+def test_a_comparisons_reading_keeps_the_dataset_facts_for_the_scan(
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    face_reader: FaceReader,
+    control: httpx.Client,
+) -> None:
+    content = selfie_zip(3, long_side=400)
+    url = app_world.put_zip("anna0001", content)
+    training = app_world.train("anna0001", zip_url=url)
+    store_reading(
+        conn, url, hashlib.sha256(content).hexdigest(), read_zip_body(content, face_reader)
+    )
+    before = blob_downloads(control)
+    scan = ensure_dataset_facts(conn, gateway, face_reader, [training])
+    assert (scan.already_cached, scan.computed) == (1, ())
+    assert blob_downloads(control) == before  # nothing downloaded, nothing measured
+    assert load_dataset_facts(conn, [url])[url].image_count == 3
 
 
 def test_same_content_under_another_url_is_not_measured_again(
