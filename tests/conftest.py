@@ -90,6 +90,32 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 # tryfirst: pytest-xdist reads each test's xdist_group marker in a hook of its own, which
 # would otherwise run before this one and find no group.
+# The repository's own DEMO data folder (DATA_DIR's default, relative to the directory the
+# console runs in). No test may create it: a test that does started a console of its own
+# in the developer's checkout, beside the suite.
+REPO_DATA_DIR = Path(__file__).resolve().parents[1] / ".data"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_DATA_DIR_BEFORE] = REPO_DATA_DIR.exists()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # xdist: the controlling process checks once, after every process ended
+    if not session.config.stash.get(_DATA_DIR_BEFORE, True) and REPO_DATA_DIR.exists():
+        writer = session.config.get_terminal_writer()
+        writer.line()
+        writer.line(
+            f"FAILED: a test created {REPO_DATA_DIR} (a console started in the checkout)",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_DATA_DIR_BEFORE = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test with the lanes its fixtures put it in; ``slow`` is any of them, so
