@@ -7,8 +7,13 @@ Why they exist: the pages are only worth testing through the real entry
 - the session's sandbox, emptied once and given real trained models for that world;
 - LIVE settings in the environment pointing at both (DATABASE_URL, an ``r8_`` token,
   REPLICATE_BASE_URL), which is how the real LIVE console is configured;
-- Streamlit's caches cleared around every test, since ``st.cache_resource`` outlives an
-  AppTest and would hand one test's runtime to the next.
+- one console runtime (engines, gateway, schema ops checked) for the module's tests, as a
+  deployed console keeps one for all its sessions: a test's settings are the module's, so
+  ``st.cache_resource`` hands every AppTest the same runtime. Around each test only what
+  a test can change is cleared (``st.cache_data``, the cached Replicate facts); a test
+  that makes Replicate fail asks for ``fresh_runtime``, since the gateway's circuit
+  breaker would carry the outage into the next test. The module's end clears it all, so
+  the runtime lets go of the module's database before it is dropped.
 These modules must not use the function-scoped ``sandbox`` fixture: it empties the sandbox.
 """
 
@@ -27,6 +32,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.db import make_engine
 from core.sandbox.server import RunningSandbox
+from dashboard.diagnosis import forget_facts
 from tests.db_fixtures import new_database
 from tests.user_world import UserWorld, gateway_on, insert_world, seed_replicate
 from tests.workers import MODE_SETTINGS
@@ -98,13 +104,33 @@ def _clear_streamlit_caches() -> None:
     st.cache_resource.clear()
 
 
+def _clear_what_a_test_changes() -> None:
+    st.cache_data.clear()
+    forget_facts()
+
+
+@pytest.fixture(scope="module")
+def module_runtime(pages_database_url: str) -> Iterator[None]:
+    """The module's console runtime, released when the module ends (before its database
+    is dropped)."""
+    _clear_streamlit_caches()
+    yield
+    _clear_streamlit_caches()
+
+
+@pytest.fixture(scope="module")
+def module_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pages-data")
+
+
 @pytest.fixture
 def live_env(
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    module_data_dir: Path,
     pages_database_url: str,
     sandbox_server: RunningSandbox,
     world: UserWorld,
+    module_runtime: None,
 ) -> Iterator[None]:
     """LIVE settings, as a deployment sets them, aimed at the test database and sandbox."""
     for name in LIVE_ENV_NAMES:
@@ -112,14 +138,23 @@ def live_env(
     monkeypatch.setenv("DATABASE_URL", pages_database_url)
     monkeypatch.setenv("REPLICATE_API_TOKEN", LIVE_TOKEN)
     monkeypatch.setenv("REPLICATE_BASE_URL", sandbox_server.base_url)
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATA_DIR", str(module_data_dir))
+    _clear_what_a_test_changes()
+    yield
+    _clear_what_a_test_changes()
+
+
+@pytest.fixture
+def fresh_runtime(live_env: None) -> Iterator[None]:
+    """A runtime of this test's own, dropped after it: for a test that makes Replicate
+    fail (the breaker's state would outlive it) or checks how a runtime starts."""
     _clear_streamlit_caches()
     yield
     _clear_streamlit_caches()
 
 
 @pytest.fixture
-def replicate_down(sandbox_server: RunningSandbox) -> Iterator[None]:
+def replicate_down(sandbox_server: RunningSandbox, fresh_runtime: None) -> Iterator[None]:
     """Every Replicate call answers 503 with Retry-After: 120 s. That is beyond the gateway's
     retry budget, so it gives up at the first answer instead of retrying for seconds."""
     faults = f"{sandbox_server.base_url}/_sandbox/faults"

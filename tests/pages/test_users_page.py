@@ -142,6 +142,7 @@ def test_replicate_down_shows_question_marks_and_a_warning(
     assert at.warning and "unavailable" in at.warning[0].value
 
 
+@pytest.mark.usefixtures("fresh_runtime")
 def test_replicate_recovery_is_not_hidden_by_the_cache(
     app_as: Callable[..., AppTest],
     world: UserWorld,
@@ -178,6 +179,7 @@ def test_replicate_recovery_is_not_hidden_by_the_cache(
     ],
     ids=["plain-503", "hanging"],
 )
+@pytest.mark.usefixtures("fresh_runtime")
 def test_replicate_down_fails_fast_with_the_database_rows_and_a_banner(
     live_env: None, world: UserWorld, sandbox_server: RunningSandbox, fault: dict[str, object]
 ) -> None:
