@@ -67,6 +67,18 @@ def _downloads(world: World) -> Counter[str]:
     )
 
 
+def _scan_jobs_open(world: World) -> int:
+    with world.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM ops.procrastinate_jobs WHERE status IN "
+                    "('todo', 'doing') AND (task_name LIKE 'scan.%' OR task_name LIKE 'dataset.%')"
+                )
+            ).scalar_one()
+        )
+
+
 def _events(world: World, scan_id: int) -> list[str]:
     with world.engine.connect() as conn:
         records = list_records(conn, limit=100)
@@ -92,6 +104,8 @@ def test_a_background_scan_is_shared_by_two_workers_reads_each_zip_once_and_find
     assert _downloads(world) - before == Counter(
         {world.users.zip_path(url): 1 for url in world.users.zip_urls}
     )
+    # The job that ended the scan is recorded as succeeded just after its transaction.
+    wait_for(lambda: not _scan_jobs_open(world), timeout=30, what="the scan's jobs to be recorded")
     with world.engine.connect() as conn:
         jobs = dict(
             conn.execute(
