@@ -301,17 +301,39 @@ def open_console(
         raise AssertionError(f"{url} shows an exception: {exception.first.inner_text()}")
 
 
+# What a page says when Replicate did not answer within a page's budget (a few seconds):
+# "... reload in about N s to try again". On a machine this busy the DEMO sandbox can be
+# that slow; a person reloads, and so does ``wait_for_text(..., reload_when=...)``.
+REPLICATE_SLOW = "Replicate is unavailable"
+RELOAD_EVERY_S = 3.0
+
+
 def wait_for_text(
-    page: Page | Locator, text: str, timeout_s: float = 30.0, *, exact: bool = False
+    page: Page | Locator,
+    text: str,
+    timeout_s: float = 30.0,
+    *,
+    exact: bool = False,
+    reload_when: str | None = None,
 ) -> Locator:
     """The first visible element with ``text`` (in ``page`` or under a locator), polled
-    until ``timeout_s``; an AssertionError after that."""
+    until ``timeout_s``; an AssertionError after that. ``reload_when``: a text that asks
+    the reader to reload (``REPLICATE_SLOW``); while it shows, the page is reloaded."""
     matches = page.get_by_text(text, exact=exact)
     deadline = time.monotonic() + timeout_s
+    reloaded = time.monotonic()
     while True:
         for index in range(matches.count()):
             if matches.nth(index).is_visible():
                 return matches.nth(index)
+        if (
+            reload_when is not None
+            and isinstance(page, Page)
+            and time.monotonic() - reloaded > RELOAD_EVERY_S
+            and page.get_by_text(reload_when).count()
+        ):
+            page.reload()
+            reloaded = time.monotonic()
         if time.monotonic() > deadline:
             raise AssertionError(f"{text!r} did not appear within {timeout_s:.0f} s")
         time.sleep(POLL_S)

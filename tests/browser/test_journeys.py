@@ -20,7 +20,14 @@ import pytest
 from playwright.sync_api import Locator, Page
 
 from core.demo.personas import PERSONAS
-from tests.browser.conftest import Console, click_row_with, grid_rows, open_console, wait_for_text
+from tests.browser.conftest import (
+    REPLICATE_SLOW,
+    Console,
+    click_row_with,
+    grid_rows,
+    open_console,
+    wait_for_text,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -111,7 +118,7 @@ def test_support_finds_the_stale_user_and_an_admin_repairs_them(
 
     click_row_with(page, STALE.user_id)
     wait_for_text(page, f"User {STALE.user_id}", 60)
-    wait_for_text(page, "2 versions behind", 60)
+    wait_for_text(page, "2 versions behind", 60, reload_when=REPLICATE_SLOW)
     wait_for_text(page, "Repairs are done by an admin", 30)
     assert page.get_by_role("button", name="Repoint to the latest version").count() == 0
 
@@ -129,6 +136,7 @@ def test_support_finds_the_stale_user_and_an_admin_repairs_them(
     wait_for_text(page, f"User {STALE.user_id}", 60)
 
     _act_as_admin(page)
+    wait_for_text(page, "2 versions behind", 60, reload_when=REPLICATE_SLOW)
     repair = page.get_by_role("button", name="Repoint to the latest version")
     repair.wait_for(state="visible", timeout=60_000)
     repair.click()
