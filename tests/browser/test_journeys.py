@@ -118,11 +118,9 @@ def test_support_finds_the_stale_user_and_an_admin_repairs_them(
 
     click_row_with(page, STALE.user_id)
     wait_for_text(page, f"User {STALE.user_id}", 60)
-    wait_for_text(page, "2 versions behind", 60, reload_when=REPLICATE_SLOW)
-    wait_for_text(page, "Repairs are done by an admin", 30)
-    assert page.get_by_role("button", name="Repoint to the latest version").count() == 0
 
     # Back returns to the list as it was: the filter in the URL, in its box, and applied.
+    # (Checked before anything reloads the User page: a reload would be a step of its own.)
     page.go_back()
     page.wait_for_function(
         "() => location.search.includes('code=STALE_VERSION')"
@@ -134,6 +132,9 @@ def test_support_finds_the_stale_user_and_an_admin_repairs_them(
     assert "STALE_VERSION" in page.locator(".st-key-code").inner_text()
     click_row_with(page, STALE.user_id)
     wait_for_text(page, f"User {STALE.user_id}", 60)
+    wait_for_text(page, "2 versions behind", 60, reload_when=REPLICATE_SLOW)
+    wait_for_text(page, "Repairs are done by an admin", 30)
+    assert page.get_by_role("button", name="Repoint to the latest version").count() == 0
 
     _act_as_admin(page)
     wait_for_text(page, "2 versions behind", 60, reload_when=REPLICATE_SLOW)
