@@ -231,6 +231,7 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "trainings",
                 "dataset_facts",
                 "ledger_state",
+                "trainings_not_found",
                 "scans",
                 "scan_findings",
                 "scan_users",
@@ -251,7 +252,7 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "procrastinate_periodic_defers",
             }
             version = connection.execute(text("SELECT version_num FROM ops.alembic_version"))
-            assert version.scalar_one() == "0008"
+            assert version.scalar_one() == "0009"
     finally:
         engine.dispose()
 

@@ -7,7 +7,9 @@ the drift engine needs exists only on Replicate. ``sync_trainings`` copies it he
    ``full=True``), afterwards only down to the newest id already listed (a bookmark in
    ``ops.ledger_state``, moved only after a listing completed);
 2. every ``training_id`` in the app's rows the ledger does not have yet (trainings of
-   another account, or older than the listing reaches), one GET each; a 404 is reported;
+   another account, or older than the listing reaches), one GET each; a 404 is reported
+   and remembered (``ops.trainings_not_found``), so later syncs skip that id for
+   ``NOT_FOUND_RECHECK`` (a full sync asks again);
 3. a refresh of ledger rows that were not terminal, so ``processing`` becomes final.
 
 Each training is attached to a user by ``core.ledger.attach``; the strongest evidence
@@ -27,10 +29,21 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, RowMapping, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 from core.drift.facts import AppRow, DatasetFacts, TrainingRecord, VersionOwner
@@ -40,7 +53,7 @@ from core.gateway.limits import map_bounded
 from core.gateway.values import TERMINAL_STATUSES, Training, is_training_id
 from core.ledger.attach import ATTACH_RULES, Attachable, attach, upload_path_user
 from core.ledger.datasets import facts_from_json
-from core.ledger.tables import dataset_facts, ledger_state, trainings
+from core.ledger.tables import dataset_facts, ledger_state, trainings, trainings_not_found
 from core.schema import user_models
 
 NEWEST_LISTED_KEY = "trainings.newest_listed_id"
@@ -49,6 +62,9 @@ NEWEST_LISTED_KEY = "trainings.newest_listed_id"
 FETCH_BATCH = 8
 # Upserts and candidate-row lookups go in chunks of this many trainings.
 CHUNK = 500
+# An id Replicate answered 404 for is not asked about again for this long (the app's
+# rows keep naming it; asking at every sync cost a page one request per such row).
+NOT_FOUND_RECHECK = timedelta(days=1)
 
 # What a Replicate id looks like; anything else in training_id is junk, not fetched.
 
@@ -68,6 +84,7 @@ class SyncReport:
     attached: Mapping[str, int] = field(default_factory=dict)  # newly attached, by rule
     unattached: int = 0  # ledger rows no rule could attach (yet)
     not_found: tuple[str, ...] = ()  # ids Replicate answered 404 for
+    skipped_not_found: int = 0  # ids it answered 404 for lately: not asked again
     errors: Mapping[str, str] = field(default_factory=dict)  # id -> message
     interrupted: str | None = None  # why some fetches were left for the next sync
     seconds: float = 0.0
@@ -94,6 +111,7 @@ class SyncPlan:
     row_ids: frozenset[str]  # training ids named by the app's rows
     in_ledger: frozenset[str]  # those of them the ledger already holds
     open_ids: tuple[str, ...]  # ledger rows whose training was not yet terminal
+    known_missing: frozenset[str] = frozenset()  # answered 404 lately: not asked again
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,18 @@ def read_sync_plan(
         row_ids=row_ids,
         in_ledger=frozenset(_ledger_users(conn, row_ids)),
         open_ids=open_ids,
+        known_missing=frozenset() if full else _known_missing(conn),
+    )
+
+
+def _known_missing(conn: Connection) -> frozenset[str]:
+    """The ids Replicate answered 404 for within ``NOT_FOUND_RECHECK``."""
+    return frozenset(
+        conn.execute(
+            select(trainings_not_found.c.id).where(
+                trainings_not_found.c.last_answered_at > func.now() - NOT_FOUND_RECHECK
+            )
+        ).scalars()
     )
 
 
@@ -149,7 +179,8 @@ def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
     listed = tuple(gateway.list_trainings(until_id=plan.bookmark))
     listed_ids = {training.id for training in listed}
     junk = {training_id for training_id in plan.row_ids if not is_training_id(training_id)}
-    from_rows = _fetch(gateway, sorted(plan.row_ids - plan.in_ledger - listed_ids - junk))
+    asked = plan.row_ids - plan.in_ledger - listed_ids - junk - plan.known_missing
+    from_rows = _fetch(gateway, sorted(asked))
     from_rows.errors.update(
         {
             training_id: "not a Replicate training id; not fetched"
@@ -188,6 +219,7 @@ def write_sync(
     attached.update(_reattach(conn, app, exclude=seen.keys()))
     if fetched.listed:
         _set_state(conn, NEWEST_LISTED_KEY, fetched.listed[0].id)
+    _remember_missing(conn, fetched.from_rows.not_found + fetched.refreshed.not_found, seen)
     unattached = conn.execute(
         select(func.count()).select_from(trainings).where(trainings.c.user_id.is_(None))
     ).scalar_one()
@@ -202,6 +234,9 @@ def write_sync(
         attached=dict(attached),
         unattached=int(unattached),
         not_found=tuple(from_rows.not_found + refreshed.not_found),
+        skipped_not_found=len(
+            ((plan.row_ids - plan.in_ledger) & plan.known_missing) - fetched.seen.keys()
+        ),
         errors={**from_rows.errors, **refreshed.errors},
         interrupted=refreshed.interrupted,
         seconds=round(time.perf_counter() - plan.started, 3),
@@ -447,6 +482,21 @@ def _ledger_users(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]
             )
         )
     return found
+
+
+def _remember_missing(conn: Connection, missing: Sequence[str], found: Iterable[str]) -> None:
+    """Remember the ids answered 404 (when, again); forget those Replicate now has."""
+    if missing:
+        statement = insert(trainings_not_found).values([{"id": id_} for id_ in missing])
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[trainings_not_found.c.id],
+                set_={"last_answered_at": func.now()},
+            )
+        )
+    found_ids = sorted(found)
+    for chunk in _chunks(found_ids, CHUNK):
+        conn.execute(delete(trainings_not_found).where(trainings_not_found.c.id.in_(chunk)))
 
 
 def _state(conn: Connection, key: str) -> str | None:

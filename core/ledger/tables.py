@@ -73,6 +73,17 @@ dataset_facts = Table(
     Index("ix_dataset_facts_content_sha256", "content_sha256"),
 )
 
+# Training ids Replicate answered 404 for (migration 0009): not asked again for a while.
+trainings_not_found = Table(
+    "trainings_not_found",
+    ops_metadata,
+    Column("id", Text, primary_key=True),
+    Column(
+        "first_answered_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()
+    ),
+    Column("last_answered_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+)
+
 ledger_state = Table(
     "ledger_state",
     ops_metadata,

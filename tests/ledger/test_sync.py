@@ -4,12 +4,12 @@ the app's training ids, refreshes, aborted trainings and attachment."""
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text, update
 
 from core.gateway.gateway import ReplicateGateway
 from core.ledger import ledger_for_user, sync_trainings
-from core.ledger.sync import NEWEST_LISTED_KEY
-from core.ledger.tables import ledger_state, trainings
+from core.ledger.sync import NEWEST_LISTED_KEY, NOT_FOUND_RECHECK
+from core.ledger.tables import ledger_state, trainings, trainings_not_found
 from core.schema import user_models
 from tests.ledger.conftest import AppWorld
 
@@ -121,6 +121,46 @@ def test_a_training_id_only_in_user_models_is_fetched(
     assert report.not_found == ("qqqqqqqqqqqqqqqqqqqqqqqqqq",)
     assert report.errors == {"not/an id": "not a Replicate training id; not fetched"}
     assert ledger(conn) == {old.id: ("anna0001", "training_id", "succeeded")}
+
+
+def test_an_id_replicate_answered_404_for_is_not_asked_again_until_a_full_sync(
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
+) -> None:
+    app_world.add_user("carl0003", training_id="qqqqqqqqqqqqqqqqqqqqqqqqqq")  # Replicate: 404
+    first = sync_trainings(conn, gateway)
+    assert first.not_found == ("qqqqqqqqqqqqqqqqqqqqqqqqqq",) and first.skipped_not_found == 0
+    reads = training_reads(control)
+
+    again = sync_trainings(conn, gateway)
+    assert training_reads(control) == reads  # remembered: not asked again
+    assert (again.not_found, again.skipped_not_found) == ((), 1)
+
+    # Long after, it is asked again (and still answers 404).
+    conn.execute(
+        update(trainings_not_found).values(last_answered_at=func.now() - NOT_FOUND_RECHECK * 2)
+    )
+    later = sync_trainings(conn, gateway)
+    assert later.not_found == ("qqqqqqqqqqqqqqqqqqqqqqqqqq",)
+    assert training_reads(control) == reads + 1
+    full = sync_trainings(conn, gateway, full=True)  # a full sync asks about everything
+    assert full.not_found == ("qqqqqqqqqqqqqqqqqqqqqqqqqq",)
+    assert training_reads(control) == reads + 2
+
+
+def test_a_training_once_missing_and_then_found_is_forgotten_as_missing(
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+) -> None:
+    found = app_world.train("anna0001")
+    app_world.add_user("anna0001", training_id=found.id)
+    conn.execute(trainings_not_found.insert().values(id=found.id))
+    sync_trainings(conn, gateway, full=True)
+    assert ledger(conn)[found.id][0] == "anna0001"
+    assert conn.execute(select(trainings_not_found.c.id)).scalars().all() == []
 
 
 def test_aborted_and_failed_trainings_are_stored_as_such(
