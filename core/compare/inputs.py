@@ -2,7 +2,7 @@
 
 Three things differ between "the app" and "Replicate's site", and a comparison separates
 them: the version, the input, and what Replicate actually uses of the input. The app's
-input is rebuilt exactly as the app builds it (``core.demo.app_calls``: prompt template
+input is rebuilt exactly as the app builds it (``core.app.calls``: prompt template
 with the row's trigger word, ethnicity and gender, its fixed preset, the row's weights and
 LoRA scale). The site runs a version with the defaults of the version's own
 ``openapi_schema`` and a prompt the person types, with the trigger word the version was
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.demo.app_calls import (
+from core.app.calls import (
     CATEGORY_ASPECT_RATIOS,
     DEFAULT_ASPECT_RATIO,
     generation_prompt,

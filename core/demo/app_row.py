@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from core.demo.app_calls import APP_MODEL_TYPE, first_trigger_word
+from core.app.calls import APP_MODEL_TYPE, first_trigger_word
 from core.demo.script import Completion
 from core.gateway.values import Training
 

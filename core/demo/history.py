@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from core.demo import app_calls, app_row
+from core.app import calls as app_calls
+from core.demo import app_row
 from core.demo.app_row import ModelRow
 from core.demo.personas import Cast
 from core.demo.photos import photo_set, zip_of

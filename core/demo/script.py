@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.demo.app_calls import APP_TRAINER, APP_TRAINER_VERSION
+from core.app.calls import APP_TRAINER, APP_TRAINER_VERSION
 from core.demo.photos import GOOD_JPEG_QUALITY, GOOD_LONG_SIDE
 
 

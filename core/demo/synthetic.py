@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from core.demo.app_calls import APP_MODEL_TYPE, destination_model, first_trigger_word
+from core.app.calls import APP_MODEL_TYPE, destination_model, first_trigger_word
 from core.demo.personas import DEMO_EMAIL_DOMAIN
 from core.demo.rows import PLAN_GENERATION_LIMITS, SUBSCRIPTION_PLANS
 from core.schema import user_models, users

@@ -5,7 +5,7 @@ The seeds' retrain bugs are decided here, once, as pure functions of what the le
 knows: the destination is the user's existing model (found from their succeeded
 trainings even when the row lost it; never a new model), the trigger word is the one the
 user's current version was trained with (never a new one), and the training input is the
-app's own (its adaptive table by photo count, ``core.demo.app_calls``), with every input
+app's own (its adaptive table by photo count, ``core.app.calls``), with every input
 the trainer's ``TrainingInput`` schema does not declare listed as "ignored by this
 trainer": Replicate drops undeclared inputs silently.
 """
@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.app.calls import APP_TRAINER, APP_TRAINER_VERSION, training_input
 from core.compare.inputs import declared_inputs, ignored_inputs
-from core.demo.app_calls import APP_TRAINER, APP_TRAINER_VERSION, training_input
 from core.drift.facts import TrainingRecord, blank_to_none
 from core.errors import DataRejected
 from core.ledger.datasets import input_images_url

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.app.calls import REALISM_LORA_URL
 from core.compare.columns import (
     DEFAULT_COLUMNS,
     Style,
@@ -32,7 +33,6 @@ from core.compare.scores import (
     noise_floor,
     verdict,
 )
-from core.demo.app_calls import REALISM_LORA_URL
 from core.errors import DataRejected
 from core.sandbox.catalog import lora_version_schema
 

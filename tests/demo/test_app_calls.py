@@ -6,8 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from core.demo import app_row
-from core.demo.app_calls import (
+from core.app.calls import (
     adaptive_params,
     bare_version,
     destination_model,
@@ -18,6 +17,7 @@ from core.demo.app_calls import (
     training_input,
     training_zip_path,
 )
+from core.demo import app_row
 from core.demo.script import Completion
 from core.gateway.values import Training
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from core.app.calls import first_trigger_word
 from core.demo import PERSONAS
-from core.demo.app_calls import first_trigger_word
 from core.demo.personas import CAST
 
 # product.md, "Findings vocabulary".

@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import RowMapping, func, select
 
-from core.demo import PERSONAS, is_seeded, seed_demo_world
-from core.demo.app_calls import (
+from core.app.calls import (
     APP_TRAINER,
     adaptive_params,
     bare_version,
     first_trigger_word,
 )
+from core.demo import PERSONAS, is_seeded, seed_demo_world
 from core.demo.seed import wipe_demo_rows
 from core.drift import AppRow, ModelFacts, TrainingRecord, UserFacts, diagnose
 from core.faces import FaceReader
