@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -53,8 +53,6 @@ from core.compare.scores import (
 )
 from core.compare.states import COMPARISON, ENDED_BY_REPLICATE, IMAGE
 from core.compare.tables import IMAGE_ENDED, comparison_images, comparisons
-from core.demo.comparisons import TOKEN_PREFIX as DEMO_TOKEN_PREFIX
-from core.demo.comparisons import cast_demo_votes
 from core.errors import CreateOutcomeUnknown, DashboardError, DataRejected, ReplicateError
 from core.gateway.lost import find_lost_predictions
 from core.imaging import SkippedMember, ZipPhoto, decode_photo
@@ -646,6 +644,19 @@ def cancel(services: ScanServices, comparison_id: int) -> list[Next]:
 
 # -- finish ------------------------------------------------------------------------------------
 
+# Run in the transaction that finishes a comparison, with its id and confirmation token:
+# DEMO's reviewers vote there (``core.demo.comparisons`` registers them), so the domain
+# needs no knowledge of the demo.
+FinishHook = Callable[[Connection, int, str], None]
+_FINISH_HOOKS: list[FinishHook] = []
+
+
+def on_finish(hook: FinishHook) -> FinishHook:
+    """Register ``hook`` (once) to run whenever a comparison finishes."""
+    if hook not in _FINISH_HOOKS:
+        _FINISH_HOOKS.append(hook)
+    return hook
+
 
 def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSettings) -> None:
     """Finish the comparison when nothing is left to run or score (once: guarded).
@@ -690,8 +701,8 @@ def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSetting
         return
     release_unspent(conn, comparison_id)
     pairs = build_pairs(conn, comparison_id)  # blind review gets this comparison's images
-    if header.confirm_token.startswith(DEMO_TOKEN_PREFIX):
-        cast_demo_votes(conn, comparison_id)  # DEMO's reviewers, so Review is never empty
+    for hook in _FINISH_HOOKS:
+        hook(conn, comparison_id, header.confirm_token)
     audit.record(
         conn,
         actor_email=header.requested_by,

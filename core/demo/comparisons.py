@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.compare.plan import plan_comparison, read_compare_facts
 from core.compare.request import request_comparison
+from core.compare.run import on_finish
 from core.compare.scores import MIN_NOISE_FLOOR
 from core.compare.tables import comparison_images, comparisons, review_pairs, review_votes
 from core.demo.personas import PERSONAS
@@ -95,6 +96,13 @@ def _closeness(scores: dict[str, object] | None) -> float | None:
         return None
     identity = scores.get("identity")
     return float(identity) if isinstance(identity, int | float) else None
+
+
+@on_finish
+def _demo_reviewers_vote(conn: Connection, comparison_id: int, confirm_token: str) -> None:
+    """DEMO's reviewers vote on a finished demo comparison, so Review is never empty."""
+    if confirm_token.startswith(TOKEN_PREFIX):
+        cast_demo_votes(conn, comparison_id)
 
 
 def cast_demo_votes(conn: Connection, comparison_id: int) -> int:
