@@ -97,7 +97,7 @@ def _slowest_prediction(gateway: ReplicateGateway, engine: Any, comparison_id: i
 
 
 def compare_figures() -> dict[str, Any]:
-    from core.bench import standalone_sandbox
+    from core.bench.common import standalone_sandbox
     from core.demo import seed_demo_world
 
     with tempfile.TemporaryDirectory() as tmp, standalone_sandbox(Path(tmp) / "sandbox") as base:

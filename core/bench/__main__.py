@@ -9,57 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from core.bench.common import standalone_sandbox
+
 Figure = Callable[[], dict[str, Any]]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def standalone_sandbox(data_dir: Path) -> Any:
-    """``python -m core.sandbox`` in its own process, as a user would run it."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(data_dir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/_sandbox/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the sandbox did not start")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # a request still hanging on an injected fault
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _hammer(
@@ -215,47 +177,47 @@ def users_page_query(users: int = 100_000, repeats: int = 5) -> dict[str, Any]:
 
 def scan_throughput() -> dict[str, Any]:
     """The fleet scan's requests/s against the configured rate limit, and its speed-up
-    over one user after another (``core.scan.bench``; ``BENCH_SCAN_USERS`` sets the size)."""
-    from core.scan.bench import scan_throughput as figure
+    over one user after another (``core.bench.scan``; ``BENCH_SCAN_USERS`` sets the size)."""
+    from core.bench.scan import scan_throughput as figure
 
     return figure()
 
 
 def dataset_facts_workers() -> dict[str, Any]:
     """Photos/s reading the demo ZIPs with one worker process and with two
-    (``core.jobs.bench``)."""
-    from core.jobs.bench import dataset_facts_workers as figure
+    (``core.bench.jobs``)."""
+    from core.bench.jobs import dataset_facts_workers as figure
 
     return figure()
 
 
 def users_page_replicate_down() -> dict[str, Any]:
     """The Users page's Replicate part with Replicate up, answering plain 503s and hanging
-    (``core.users_bench``)."""
-    from core.users_bench import users_page_replicate_down as figure
+    (``core.bench.users``)."""
+    from core.bench.users import users_page_replicate_down as figure
 
     return figure()
 
 
 def users_finding_filter() -> dict[str, Any]:
-    """The Users page's finding filter at 100k users vs pandas (``core.scan.bench``)."""
-    from core.scan.bench import users_finding_filter as figure
+    """The Users page's finding filter at 100k users vs pandas (``core.bench.scan``)."""
+    from core.bench.scan import users_finding_filter as figure
 
     return figure()
 
 
 def compare() -> dict[str, Any]:
     """A comparison's wall time against its slowest prediction, scoring per image, and
-    memory after 100 comparisons (``core.compare.bench``)."""
-    from core.compare.bench import compare_figures
+    memory after 100 comparisons (``core.bench.compare``)."""
+    from core.bench.compare import compare_figures
 
     return compare_figures()
 
 
 def retrain() -> dict[str, Any]:
     """The retrain wizard's per-photo checks of 25 photos of 12 MP on every core vs a bare
-    decode, and 20 concurrent submits of one retrain vs one submit (``core.retrain.bench``)."""
-    from core.retrain.bench import retrain_figures
+    decode, and 20 concurrent submits of one retrain vs one submit (``core.bench.retrain``)."""
+    from core.bench.retrain import retrain_figures
 
     return retrain_figures()
 

@@ -305,7 +305,7 @@ def _timed(action: Callable[[], tuple[bool, str]]) -> tuple[tuple[bool, str], fl
 
 
 def concurrent_submits() -> dict[str, Any]:
-    from core.bench import standalone_sandbox
+    from core.bench.common import standalone_sandbox
     from core.demo import seed_demo_world
 
     with ExitStack() as stack:

@@ -212,7 +212,7 @@ def _read_all(
 
 def dataset_facts_workers() -> dict[str, Any]:
     """Photos/s reading the demo ZIPs with one worker process and with two (see above)."""
-    from core.bench import standalone_sandbox
+    from core.bench.common import standalone_sandbox
 
     with (
         tempfile.TemporaryDirectory() as tmp,

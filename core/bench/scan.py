@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, insert, select
 
+from core.bench.jobs import bench_gateway, temporary_database, wait_until_idle, worker_processes
 from core.drift import Finding, Fix, scan_error
 from core.drift.findings import make_finding
 from core.gateway.gateway import ReplicateGateway
-from core.jobs.bench import bench_gateway, temporary_database, wait_until_idle, worker_processes
 from core.roles import Actor, Role
 from core.scan.record import finish_scan, record_users, start_scan
 from core.scan.request import ScanOptions, request_scan
@@ -167,7 +167,7 @@ def _background_scan(
 def scan_throughput(users_count: int | None = None) -> dict[str, Any]:
     """Requests/s of a background scan vs the configured limit, and its speed-up over a
     one-by-one scan (see the module docstring)."""
-    from core.bench import standalone_sandbox
+    from core.bench.common import standalone_sandbox
 
     count = users_count or int(os.environ.get(SCAN_USERS_ENV) or SCAN_USERS)
     model_ids = [f"{OWNER}/bench-{index:06d}-selfie-lora" for index in range(count)]

@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 
 from core import users
+from core.bench.scan import create_models
 from core.gateway.breaker import CircuitBreaker
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.runtime import INTERACTIVE
-from core.scan.bench import create_models
 
 MODELS = 50
 OWNER = "sandrasocial"
@@ -46,7 +46,7 @@ def _page_gateway(base_url: str) -> ReplicateGateway:
 
 def users_page_replicate_down() -> dict[str, Any]:
     """Seconds for the Users page's latest versions (50 models) up, down and hanging."""
-    from core.bench import standalone_sandbox
+    from core.bench.common import standalone_sandbox
 
     model_ids = [f"{OWNER}/page-{index:03d}-selfie-lora" for index in range(MODELS)]
     seconds: dict[str, float] = {}
