@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import streamlit as st
 
 from core.compare.photos import TrainingPhoto, photos_of, queue_reads
@@ -17,19 +16,15 @@ from core.ledger.datasets import input_images_url
 from core.links import training_link
 from dashboard.resources import read_only, runtime, writing
 
-# A stored output URL is checked with one short request: Replicate deletes outputs an hour
-# after they end, and the app's blob store may have dropped some.
-CHECK_TIMEOUT_SECONDS = 2.0
 PER_ROW = 6
 
 
 @st.cache_data(ttl=300, max_entries=256, show_spinner=False)
 def _answers(url: str) -> bool:
-    try:
-        with httpx.Client(timeout=CHECK_TIMEOUT_SECONDS, follow_redirects=True) as http:
-            return http.head(url).status_code < 400
-    except httpx.HTTPError:
-        return False
+    """Whether a stored output URL still answers (Replicate deletes outputs an hour after
+    they end; the app's blob store may have dropped some): one HEAD through the gateway,
+    under its download policy, since the URL comes from the app's database."""
+    return runtime().gateway.answers(url)
 
 
 def _photos(urls: Sequence[str]) -> tuple[dict[str, list[TrainingPhoto]], list[str]]:

@@ -43,6 +43,8 @@ from core.gateway.urls import host_problem, origin, redirect_allowed, shown_url
 MAX_REDIRECTS = 5
 MAX_URL_LENGTH = 65_536  # httpx refuses longer URLs (httpx._urlparse.MAX_URL_LENGTH)
 DOWNLOAD_DEADLINE_SECONDS = 120.0
+# Whether a file still answers is asked by a page: one short HEAD, not retried.
+ANSWER_DEADLINE_SECONDS = 2.0
 # A file of the files API: ``urls.get`` is /v1/files/{id}, its bytes are at .../download.
 _OWN_FILE_PATH = re.compile(r"^/v1/files/([A-Za-z0-9_-]+)(?:/download)?/?$")
 _GONE_STATUSES = frozenset({404, 410})
@@ -157,8 +159,10 @@ def fetch(
     *,
     max_bytes: int,
     deadline: Deadline,
+    head: bool = False,
 ) -> bytes:
-    """One attempt: follow allowed redirects from ``start`` and read the body."""
+    """One attempt: follow allowed redirects from ``start`` and read the body (``head``:
+    ask with HEAD and read nothing; b"" when the file answers)."""
     shown = shown_url(start)
     url, visited = start, {str(start)}
     for _ in range(MAX_REDIRECTS + 1):
@@ -168,7 +172,7 @@ def fetch(
         # user:password of a URL goes as Basic auth, never in the URL (httpx logs URLs).
         auth = httpx.BasicAuth(url.username, url.password) if url.userinfo else None
         request = session.build_request(
-            "GET",
+            "HEAD" if head else "GET",
             own_path if own_path is not None else url.copy_with(userinfo=b""),
             headers=_IDENTITY,
             timeout=deadline.timeout(session.timeout),
@@ -200,6 +204,9 @@ def fetch(
                     raise DataRejected(f"{shown} redirects in a loop; it leads to no file.")
                 visited.add(str(url))
                 continue
+            if head:
+                _check_status(response, shown, own=own_path is not None)
+                return b""
             return _read(response, shown, max_bytes, deadline, own=own_path is not None)
         finally:
             response.close()
@@ -283,6 +290,24 @@ def _read(
     response: httpx.Response, shown: str, max_bytes: int, deadline: Deadline, *, own: bool
 ) -> bytes:
     """The body of a streamed response, refusing more than ``max_bytes``."""
+    _check_status(response, shown, own=own)
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise DataRejected(
+            f"{shown} is {int(declared):,} bytes, more than the {max_bytes:,} allowed."
+        )
+    # One growing buffer: BytesIO.getvalue() hands over that buffer rather than a copy.
+    body = io.BytesIO()
+    for chunk in response.iter_bytes():
+        if body.tell() + len(chunk) > max_bytes:
+            raise DataRejected(f"{shown} is larger than the {max_bytes:,} bytes allowed.")
+        body.write(chunk)
+        deadline.check(shown)
+    return body.getvalue()
+
+
+def _check_status(response: httpx.Response, shown: str, *, own: bool) -> None:
+    """What the answer's status says: nothing for a 2xx, else the error it is."""
     status = response.status_code
     if status in _GONE_STATUSES:
         raise ReplicateUnavailable(
@@ -307,16 +332,3 @@ def _read(
         raise DataRejected(f"{shown} refused the download (HTTP {status}); it is not public.")
     if not 200 <= status < 300:
         raise DataRejected(f"{shown} answered HTTP {status} instead of a file.")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise DataRejected(
-            f"{shown} is {int(declared):,} bytes, more than the {max_bytes:,} allowed."
-        )
-    # One growing buffer: BytesIO.getvalue() hands over that buffer rather than a copy.
-    body = io.BytesIO()
-    for chunk in response.iter_bytes():
-        if body.tell() + len(chunk) > max_bytes:
-            raise DataRejected(f"{shown} is larger than the {max_bytes:,} bytes allowed.")
-        body.write(chunk)
-        deadline.check(shown)
-    return body.getvalue()

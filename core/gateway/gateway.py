@@ -38,6 +38,7 @@ from core.gateway.answers import ApiRefusal
 from core.gateway.breaker import OUTAGES, CircuitBreaker
 from core.gateway.client import ReplicateConnection, build_client, close_client
 from core.gateway.download import (
+    ANSWER_DEADLINE_SECONDS,
     DOWNLOAD_DEADLINE_SECONDS,
     Deadline,
     fetch,
@@ -419,6 +420,24 @@ class ReplicateGateway:
         if not uploaded.url:  # the answer had no urls.get: it is the file's own address
             uploaded = replace(uploaded, url=f"{self.base_url}/v1/files/{uploaded.id}")
         return uploaded
+
+    def answers(self, url: str, *, deadline_seconds: float = ANSWER_DEADLINE_SECONDS) -> bool:
+        """Whether the file at ``url`` (a stored output, a blob) still answers: one HEAD
+        under ``download``'s policy (no token but to our own files, redirects at most 5
+        and only to https, addresses checked first), within ``deadline_seconds``, not
+        retried (a page asks). False for any refusal or failure; never raises."""
+        try:
+            target = parse_download_url(url)
+            fetch(
+                self._connection,
+                target,
+                max_bytes=0,
+                deadline=Deadline.after(deadline_seconds),
+                head=True,
+            )
+        except (DashboardError, ApiRefusal, httpx.HTTPError):
+            return False
+        return True
 
     def download(
         self, url: str, *, max_bytes: int, deadline_seconds: float = DOWNLOAD_DEADLINE_SECONDS

@@ -35,6 +35,7 @@ class ThirdParty:
     base_url: str
     headers: list[dict[str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)  # paths asked with HEAD
     flaky_left: int = 0
     big: bytes = b""
 
@@ -45,6 +46,14 @@ def third_party() -> Iterator[ThirdParty]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def do_HEAD(self) -> None:
+            state.headers.append({key.lower(): value for key, value in self.headers.items()})
+            path = urlsplit(self.path).path
+            state.heads.append(path)
+            self.send_response(200 if path == "/files/images.zip" else 404)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
 
         def do_GET(self) -> None:
             state.headers.append({key.lower(): value for key, value in self.headers.items()})
@@ -153,6 +162,39 @@ def test_other_hosts_never_receive_the_token(
     assert len(third_party.headers) == 2
     assert all("authorization" not in headers for headers in third_party.headers)
     assert all(headers["accept-encoding"] == "identity" for headers in third_party.headers)
+
+
+# -- whether a file still answers (one HEAD, the same policy) ------------------------------
+def test_answers_is_one_head_under_the_download_policy(
+    gateway: ReplicateGateway,
+    sandbox: RunningSandbox,
+    control: httpx.Client,
+    third_party: ThirdParty,
+) -> None:
+    kept = _blob(sandbox, "outputs/kept.png", PAYLOAD)
+    assert gateway.answers(kept)
+    assert not gateway.answers(f"{sandbox.base_url}/_blob/outputs/deleted.png")  # 404
+    asked = control.get("/stats").json()["counts"]
+    assert asked.get("HEAD /_blob/outputs/kept.png") == 1
+    assert not any(key.startswith("GET /_blob/outputs/") for key in asked)  # nothing read
+    # Redirected to plain http elsewhere: refused before it is followed, as a download is.
+    _redirect(control, "/_blob/outputs/away.png", f"{third_party.base_url}/files/images.zip")
+    assert not gateway.answers(f"{sandbox.base_url}/_blob/outputs/away.png")
+    assert third_party.paths == [] and third_party.heads == []
+    # Nothing to ask, no exception: an address that is not one, a host that is not there.
+    assert not gateway.answers("file:///etc/passwd")
+    assert not gateway.answers("https://exa mple.com/x.png")
+    assert not gateway.answers("http://127.0.0.1:9/x.png")
+
+
+def test_answers_asks_with_head_and_sends_no_token(
+    gateway: ReplicateGateway, third_party: ThirdParty
+) -> None:
+    assert gateway.answers(f"{third_party.base_url}/files/images.zip")
+    assert not gateway.answers(f"{third_party.base_url}/files/gone.zip")
+    assert third_party.heads == ["/files/images.zip", "/files/gone.zip"]
+    assert third_party.paths == []  # no GET: nothing downloaded
+    assert all("authorization" not in headers for headers in third_party.headers)
 
 
 # -- redirects -------------------------------------------------------------------------------
