@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from core.bench.common import standalone_sandbox
+from core.bench.common import median_seconds, standalone_sandbox
 
 Figure = Callable[[], dict[str, Any]]
 
@@ -89,15 +89,6 @@ def sandbox_model_reads(clients: int = 16, seconds: float = 4.0) -> dict[str, An
     }
 
 
-def _median_seconds(action: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2]
-
-
 def users_page_query(users: int = 100_000, repeats: int = 5) -> dict[str, Any]:
     """The Users page's query (search + one page of 50) at ``users`` users in a real
     PostgreSQL, against loading every row into pandas and filtering there."""
@@ -127,7 +118,7 @@ def users_page_query(users: int = 100_000, repeats: int = 5) -> dict[str, Any]:
             with engine.connect() as conn:
                 conn.exec_driver_sql("ANALYZE")
                 found = search_users(conn, query=query, page=3, page_size=50)
-                database = _median_seconds(
+                database = median_seconds(
                     lambda: search_users(conn, query=query, page=3, page_size=50), repeats
                 )
 
@@ -161,7 +152,7 @@ def users_page_query(users: int = 100_000, repeats: int = 5) -> dict[str, Any]:
                         .iloc[100:150]
                     )
 
-                pandas = _median_seconds(in_pandas, max(1, repeats // 2))
+                pandas = median_seconds(in_pandas, max(1, repeats // 2))
         finally:
             engine.dispose()
             stop_embedded_postgres(tmp)

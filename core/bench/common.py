@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,3 +49,13 @@ def standalone_sandbox(data_dir: Path) -> Any:
         except subprocess.TimeoutExpired:  # a request still hanging on an injected fault
             process.kill()
             process.wait(timeout=10)
+
+
+def median_seconds(action: Callable[[], object], repeats: int) -> float:
+    """The median wall time of ``repeats`` runs of ``action``."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]

@@ -19,7 +19,6 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, insert, select
 
+from core.bench.common import median_seconds
 from core.bench.jobs import bench_gateway, temporary_database, wait_until_idle, worker_processes
 from core.drift import Finding, Fix, scan_error
 from core.drift.findings import make_finding
@@ -213,15 +213,6 @@ def scan_throughput(users_count: int | None = None) -> dict[str, Any]:
     }
 
 
-def _median(action: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return sorted(times)[len(times) // 2]
-
-
 def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> dict[str, Any]:
     """The Users page filtered by a finding code at ``users_count`` users (see above)."""
     import pandas as pd
@@ -273,10 +264,10 @@ def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> d
                 return list(conn.execute(page, {"ids": ids}))
 
             shown = in_database()
-            database = _median(in_database, repeats)
+            database = median_seconds(in_database, repeats)
             wanted = user_ids_with(conn, codes=[FILTER_CODE])
-            filter_only = _median(lambda: user_ids_with(conn, codes=[FILTER_CODE]), repeats)
-            page_only = _median(lambda: conn.execute(page, {"ids": wanted}).all(), repeats)
+            filter_only = median_seconds(lambda: user_ids_with(conn, codes=[FILTER_CODE]), repeats)
+            page_only = median_seconds(lambda: conn.execute(page, {"ids": wanted}).all(), repeats)
 
             def in_pandas() -> Any:
                 frame = pd.read_sql(everything, conn)
@@ -292,7 +283,7 @@ def users_finding_filter(users_count: int = FILTER_USERS, repeats: int = 5) -> d
                     :FILTER_PAGE_SIZE
                 ]
 
-            pandas = _median(in_pandas, max(1, repeats // 2))
+            pandas = median_seconds(in_pandas, max(1, repeats // 2))
     return {
         "users": users_count,
         "users_with_code": int(shown[0].total) if shown else 0,

@@ -494,9 +494,11 @@ def _remember_missing(conn: Connection, missing: Sequence[str], found: Iterable[
                 set_={"last_answered_at": func.now()},
             )
         )
-    found_ids = sorted(found)
-    for chunk in _chunks(found_ids, CHUNK):
-        conn.execute(delete(trainings_not_found).where(trainings_not_found.c.id.in_(chunk)))
+    # The table holds a few ids; a full listing sees every training of the account.
+    remembered = set(conn.execute(select(trainings_not_found.c.id)).scalars())
+    now_found = sorted(remembered.intersection(found))
+    if now_found:
+        conn.execute(delete(trainings_not_found).where(trainings_not_found.c.id.in_(now_found)))
 
 
 def _state(conn: Connection, key: str) -> str | None:
