@@ -14,10 +14,9 @@ import streamlit as st
 from sqlalchemy import Connection, select
 
 from core.compare.tables import comparisons
-from core.errors import ReplicateError
+from core.facts import History
 from core.jobs.app import TaskName
 from core.jobs.tasks import defer_retrain
-from core.ledger.sync import sync_ledger
 from core.repairs.rows import read_row
 from core.repairs.values import RepairPlan
 from core.retrain import follow, promote, submit
@@ -30,22 +29,23 @@ from core.retrain.submit import NewPhoto
 from core.retrain.tables import retrain_photos, retrains
 from core.roles import Actor
 from core.versions import short_version
+from dashboard.history import fresh_within, history_kept_fresh, refresh_user
 from dashboard.resources import read_only, runtime, writing
 
 SCHEMA_TTL_SECONDS = 600
 
 
-def target(user_id: str) -> tuple[RetrainTarget, str | None]:
+def target(user_id: str) -> tuple[RetrainTarget, History, str | None]:
     """Where a retrain of the user would go (before a draft exists: a draft stores its
-    own), and a problem refreshing the training history."""
+    own), how fresh the training history behind it is, and a problem reading the user's
+    trainings. The page never lists the fleet: a history older than
+    ``HISTORY_FRESH_SECONDS`` is handed to the workers (one queued sync), and a draft
+    opens only once it is fresh."""
     live = runtime()
-    problem = None
-    try:
-        sync_ledger(ops_engine=live.ops_engine, app_engine=live.engine, gateway=live.gateway)
-    except ReplicateError as exc:
-        problem = f"The training history could not be refreshed ({exc}); using what is stored."
+    problem = refresh_user(user_id)
     with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
-        return read_target(app, ops, user_id), problem
+        found = read_target(app, ops, user_id)
+    return found, history_kept_fresh(), problem
 
 
 def plan(row: Any, image_count: int) -> TrainingPlan:
@@ -231,7 +231,8 @@ def start(actor: Actor, user_id: str) -> int:
         gateway=live.gateway,
         actor=actor,
         user_id=user_id,
-        refresh_ledger=False,  # the page refreshed it to show the target
+        refresh_ledger=False,  # the workers keep it; the core checks it is fresh
+        history_fresh_within=fresh_within(),
         then=lambda conn, retrain_id: defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id),
     )
     return opened.retrain_id

@@ -23,6 +23,7 @@ from core.roles import Actor, Role
 from core.versions import short_version
 from dashboard import compare_ui, compare_view, identity, navigation, retrain_ui
 from dashboard.confirm_once import ConfirmOnce
+from dashboard.history import wait_for_history
 from dashboard.resources import runtime
 
 CONFIRM = ConfirmOnce("retrain")  # the confirmation dialog's token and button
@@ -388,12 +389,13 @@ if not user_id:
     st.stop()
 st.query_params["user"] = user_id
 try:
-    found, problem = retrain_ui.target(user_id)
+    found, history, problem = retrain_ui.target(user_id)
 except DashboardError as exc:
     st.error(str(exc))
     st.stop()
 if problem:
     st.warning(problem)
+st.caption(history.describe().capitalize() + ".")
 st.markdown(
     f"Into **{found.destination}** (the user's own model) with trigger word "
     f"**{found.trigger_word}** (the one their current version learnt); current version "
@@ -416,7 +418,25 @@ if state is None:
         f"({'its ZIP is known' if found.previous_zip_url else 'its ZIP is unknown'}); add new "
         "ones, check them all, then submit one training."
     )
-    if st.button("Start a retrain", type="primary", icon=":material/add_photo_alternate:"):
+    if not history.fresh:
+        st.info(
+            "A retrain starts once the training history is fresh, so that it cannot miss "
+            "the user's newest training. "
+            + (
+                "A worker is reading it now; this page updates when it is done."
+                if history.syncing
+                else "No worker has read it yet."
+            ),
+            icon=":material/hourglass_top:",
+        )
+        if history.syncing:
+            wait_for_history()
+    if st.button(
+        "Start a retrain",
+        type="primary",
+        icon=":material/add_photo_alternate:",
+        disabled=not history.fresh,
+    ):
         try:
             retrain_ui.start(actor, user_id)
         except DashboardError as exc:

@@ -67,6 +67,7 @@ class TaskName(StrEnum):
     CHECK_RETRAIN = "retrain.check"
     SUBMIT_RETRAIN = "retrain.submit"
     FOLLOW_RETRAIN = "retrain.follow"
+    SYNC_LEDGER = "ledger.sync"
 
 
 app = App(connector=PsycopgConnector(), import_paths=list(TASK_MODULES))

@@ -29,6 +29,7 @@ from core.compare.run import COMPARISON_TASKS, CompareSettings, Next
 from core.errors import Conflict, ReplicateError
 from core.jobs.app import Priority, Queue, TaskName, app, defer
 from core.jobs.status import held_by_jobs
+from core.ledger.sync import sync_ledger
 from core.retrain import draft as retrain_draft
 from core.retrain import follow as retrain_follow
 from core.retrain import gate as retrain_gate
@@ -171,6 +172,32 @@ def defer_next(services: ScanServices, steps: list[Next], *, priority: int) -> N
                 priority=priority,
                 **arguments,
             )
+
+
+@app.task(
+    name=TaskName.SYNC_LEDGER.value,
+    queue=Queue.SCANS.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def sync_history(context: JobContext) -> None:
+    """Bring the training ledger up to date with the account's trainings (a page asked:
+    ``core.facts.request_history_refresh``). A listing that fails is logged; the page
+    shows the history's age, and asks again."""
+    services = services_of(context)
+    try:
+        report = sync_ledger(
+            ops_engine=services.ops_engine, app_engine=services.app_engine, gateway=services.gateway
+        )
+    except ReplicateError as exc:
+        log.warning("the training history could not be synced: %s", exc)
+        return
+    log.info(
+        "training history synced: %s listed, %s new, %s s",
+        report.listed,
+        report.inserted,
+        report.seconds,
+    )
 
 
 @app.task(

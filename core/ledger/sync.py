@@ -34,9 +34,12 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    TIMESTAMP,
+    ColumnElement,
     Connection,
     Engine,
     RowMapping,
+    Text,
     case,
     delete,
     func,
@@ -57,6 +60,9 @@ from core.ledger.tables import dataset_facts, ledger_state, trainings, trainings
 from core.schema import user_models
 
 NEWEST_LISTED_KEY = "trainings.newest_listed_id"
+# When the last listing of the account's trainings completed (the database's clock, text):
+# how fresh the ledger is, for pages deciding whether to ask the workers for a sync.
+LISTED_AT_KEY = "trainings.listed_at"
 # Trainings fetched one by one run this many at a time; after a batch that met an outage
 # the rest wait for the next sync instead of each spending the retry budget.
 FETCH_BATCH = 8
@@ -112,6 +118,7 @@ class SyncPlan:
     in_ledger: frozenset[str]  # those of them the ledger already holds
     open_ids: tuple[str, ...]  # ledger rows whose training was not yet terminal
     known_missing: frozenset[str] = frozenset()  # answered 404 lately: not asked again
+    listing: bool = True  # False: one user's trainings by id only (``sync_user``)
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,58 @@ def read_sync_plan(
     )
 
 
+def read_user_sync_plan(
+    conn: Connection, user_id: str, *, app_conn: Connection | None = None
+) -> SyncPlan:
+    """A sync of one user's trainings by id, with no listing: the row's ``training_id``
+    when the ledger lacks it, and the user's trainings that were not yet terminal. What
+    the account's listing would add (trainings nobody's row names any more) waits for the
+    workers' fleet sync."""
+    started = time.perf_counter()
+    app = app_conn or conn
+    row_ids = frozenset(
+        app.execute(
+            select(func.btrim(user_models.c.training_id)).where(
+                user_models.c.user_id == user_id,
+                func.coalesce(func.btrim(user_models.c.training_id), "") != "",
+            )
+        ).scalars()
+    )
+    open_ids = tuple(
+        conn.execute(
+            select(trainings.c.id)
+            .where(
+                trainings.c.user_id == user_id,
+                trainings.c.status.not_in(sorted(TERMINAL_STATUSES)),
+            )
+            .order_by(trainings.c.id)
+        ).scalars()
+    )
+    return SyncPlan(
+        started=started,
+        bookmark=None,
+        row_ids=row_ids,
+        in_ledger=frozenset(_ledger_users(conn, row_ids)),
+        open_ids=open_ids,
+        known_missing=_known_missing(conn),
+        listing=False,
+    )
+
+
+def last_listing(conn: Connection) -> tuple[str, timedelta] | None:
+    """When the last listing of the account's trainings completed (as stored: a mark that
+    changes with every listing) and how long ago; None when none ever did."""
+    row = conn.execute(
+        select(
+            ledger_state.c.value,
+            func.now() - ledger_state.c.value.cast(TIMESTAMP(timezone=True)),
+        ).where(ledger_state.c.key == LISTED_AT_KEY)
+    ).one_or_none()
+    if row is None or row[0] is None:
+        return None
+    return str(row[0]), row[1]
+
+
 def _known_missing(conn: Connection) -> frozenset[str]:
     """The ids Replicate answered 404 for within ``NOT_FOUND_RECHECK``."""
     return frozenset(
@@ -176,7 +235,7 @@ def _known_missing(conn: Connection) -> frozenset[str]:
 def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
     """The Replicate side of a sync: the listing (raises ``ReplicateError`` when it fails),
     the trainings only the app's rows name, and a refresh of the open ones. No database."""
-    listed = tuple(gateway.list_trainings(until_id=plan.bookmark))
+    listed = tuple(gateway.list_trainings(until_id=plan.bookmark)) if plan.listing else ()
     listed_ids = {training.id for training in listed}
     junk = {training_id for training_id in plan.row_ids if not is_training_id(training_id)}
     asked = plan.row_ids - plan.in_ledger - listed_ids - junk - plan.known_missing
@@ -219,13 +278,15 @@ def write_sync(
     attached.update(_reattach(conn, app, exclude=seen.keys()))
     if fetched.listed:
         _set_state(conn, NEWEST_LISTED_KEY, fetched.listed[0].id)
+    if plan.listing:  # the listing completed (fetch_sync raises when it does not)
+        _set_state(conn, LISTED_AT_KEY, func.now().cast(Text))
     _remember_missing(conn, fetched.from_rows.not_found + fetched.refreshed.not_found, seen)
     unattached = conn.execute(
         select(func.count()).select_from(trainings).where(trainings.c.user_id.is_(None))
     ).scalar_one()
     from_rows, refreshed = fetched.from_rows, fetched.refreshed
     return SyncReport(
-        full_listing=plan.bookmark is None,
+        full_listing=plan.listing and plan.bookmark is None,
         listed=len(fetched.listed),
         fetched_for_rows=len(from_rows.trainings),
         refreshed=len(refreshed.trainings),
@@ -277,6 +338,54 @@ def sync_ledger(
             return write_sync(ops_conn, plan, fetched)
         with app_engine.connect() as app_conn:
             return write_sync(ops_conn, plan, fetched, app_conn=app_conn)
+
+
+def sync_user_trainings(
+    conn: Connection, gateway: ReplicateGateway, user_id: str, *, app_conn: Connection | None = None
+) -> SyncReport:
+    """``sync_user`` on the caller's connection and transaction (tests, scripts)."""
+    plan = read_user_sync_plan(conn, user_id, app_conn=app_conn)
+    if _nothing_to_ask(plan):
+        return _nothing_to_do(plan)
+    return write_sync(conn, plan, fetch_sync(gateway, plan), app_conn=app_conn)
+
+
+def sync_user(
+    *, ops_engine: Engine, app_engine: Engine, gateway: ReplicateGateway, user_id: str
+) -> SyncReport:
+    """One user's trainings by id (``read_user_sync_plan``), committed, the way
+    ``sync_ledger`` runs a fleet sync: no connection held while Replicate is read."""
+    with ops_engine.connect() as ops_conn:
+        if ops_engine is app_engine:
+            plan = read_user_sync_plan(ops_conn, user_id)
+        else:
+            with app_engine.connect() as app_conn:
+                plan = read_user_sync_plan(ops_conn, user_id, app_conn=app_conn)
+    if _nothing_to_ask(plan):
+        return _nothing_to_do(plan)
+    fetched = fetch_sync(gateway, plan)
+    with ops_engine.begin() as ops_conn:
+        if ops_engine is app_engine:
+            return write_sync(ops_conn, plan, fetched)
+        with app_engine.connect() as app_conn:
+            return write_sync(ops_conn, plan, fetched, app_conn=app_conn)
+
+
+def _nothing_to_ask(plan: SyncPlan) -> bool:
+    return not (plan.row_ids - plan.in_ledger - plan.known_missing) and not plan.open_ids
+
+
+def _nothing_to_do(plan: SyncPlan) -> SyncReport:
+    return SyncReport(
+        full_listing=False,
+        listed=0,
+        fetched_for_rows=0,
+        refreshed=0,
+        inserted=0,
+        updated=0,
+        skipped_not_found=len((plan.row_ids - plan.in_ledger) & plan.known_missing),
+        seconds=round(time.perf_counter() - plan.started, 3),
+    )
 
 
 def version_owner(conn: Connection, version_hash: str) -> VersionOwner | None:
@@ -508,7 +617,7 @@ def _state(conn: Connection, key: str) -> str | None:
     return value
 
 
-def _set_state(conn: Connection, key: str, value: str) -> None:
+def _set_state(conn: Connection, key: str, value: str | ColumnElement[str]) -> None:
     statement = insert(ledger_state).values(key=key, value=value)
     conn.execute(
         statement.on_conflict_do_update(
