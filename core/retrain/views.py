@@ -1,6 +1,7 @@
-"""Reading retrains back, for the command line (and the Retrain page): one retrain and
-its photos, the user's retrains, and the ones the commands act on when none is named (the
-actor's newest draft, the one in flight, the one awaiting a decision).
+"""Reading retrains back, for the Retrain page and the command line: one retrain with its
+photos and both gates, the user's current, latest and past retrains, and the ones the
+commands act on when none is named (the actor's newest draft, the one in flight, the one
+awaiting a decision).
 
 Plain values out; the caller owns the connection (a read-only one is enough). Rows of
 ``ops.retrains`` are handed back as read: the plan and the promotion rules take them so.
@@ -13,8 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, null, select
 
+from core.compare.tables import comparisons
 from core.errors import DataRejected, NotFound
+from core.retrain.checks import GateResult
+from core.retrain.draft import draft_gate
+from core.retrain.gate import GateReading, read_gate
 from core.retrain.tables import RETRAIN_RUNNING, retrain_photos, retrains
+
+HISTORY_LIMIT = 50  # the page's table of past retrains
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,17 @@ class RetrainPhoto:
     kept: bool
     measured: bool  # checked: its facts are stored (an unreadable photo's too)
     thumbnail: bytes | None  # JPEG; None until checked, or when not asked for
+
+
+@dataclass(frozen=True)
+class RetrainState:
+    """A retrain as the page shows it."""
+
+    row: Row[Any]  # the retrains row
+    photos: tuple[RetrainPhoto, ...]
+    gate: GateResult | None  # the dataset gate as the photos stand: drafts only
+    comparison_status: str | None  # the promotion gate's comparison, once it has one
+    reading: GateReading | None  # what that comparison says, once it finished
 
 
 def find_retrain(conn: Connection, retrain_id: int) -> Row[Any] | None:
@@ -102,6 +120,20 @@ def retrains_of_user(conn: Connection, user_id: str) -> list[Row[Any]]:
     )
 
 
+def submitted_retrains(
+    conn: Connection, user_id: str, *, limit: int = HISTORY_LIMIT
+) -> list[Row[Any]]:
+    """The user's retrains past their draft (running, ended or decided), newest first."""
+    return list(
+        conn.execute(
+            select(retrains)
+            .where(retrains.c.user_id == user_id, retrains.c.status != "draft")
+            .order_by(retrains.c.id.desc())
+            .limit(limit)
+        ).all()
+    )
+
+
 def retrain_photos_of(
     conn: Connection, retrain_id: int, *, thumbnails: bool = True
 ) -> tuple[RetrainPhoto, ...]:
@@ -135,3 +167,52 @@ def retrain_photos_of(
         )
         for row in rows
     )
+
+
+def state_of(conn: Connection, row: Row[Any]) -> RetrainState:
+    """The retrain ``row`` with its photos, its dataset gate (a draft's) and its promotion
+    gate's comparison."""
+    comparison_status, reading = None, None
+    if row.comparison_id is not None:
+        found = conn.execute(
+            select(comparisons.c.status, comparisons.c.stats).where(
+                comparisons.c.id == row.comparison_id
+            )
+        ).one_or_none()
+        if found is not None:
+            comparison_status = str(found.status)
+            reading = read_gate(found.stats) if found.status == "finished" else None
+    return RetrainState(
+        row=row,
+        photos=retrain_photos_of(conn, row.id),
+        gate=draft_gate(conn, row.id) if row.status == "draft" else None,
+        comparison_status=comparison_status,
+        reading=reading,
+    )
+
+
+def retrain_state(conn: Connection, retrain_id: int) -> RetrainState | None:
+    row = find_retrain(conn, retrain_id)
+    return None if row is None else state_of(conn, row)
+
+
+def current_retrain(conn: Connection, user_id: str, requested_by: str) -> RetrainState | None:
+    """The user's active retrain, else the open draft of them ``requested_by`` started,
+    else None."""
+    row = conn.execute(
+        select(retrains)
+        .where(
+            retrains.c.user_id == user_id,
+            retrains.c.active
+            | ((retrains.c.status == "draft") & (retrains.c.requested_by == requested_by)),
+        )
+        .order_by(retrains.c.active.desc(), retrains.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else state_of(conn, row)
+
+
+def latest_retrain(conn: Connection, user_id: str) -> RetrainState | None:
+    """The user's newest submitted retrain (running, ended or decided), if any."""
+    rows = submitted_retrains(conn, user_id, limit=1)
+    return state_of(conn, rows[0]) if rows else None
