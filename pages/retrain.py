@@ -19,6 +19,7 @@ from core.retrain import promote as promote_rules
 from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
 from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS, RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION
 from core.retrain.tables import RETRAIN_RUNNING
+from core.retrain.views import RetrainState
 from core.roles import Actor, Role
 from core.versions import short_version
 from dashboard import compare_ui, compare_view, identity, navigation, retrain_ui
@@ -33,7 +34,7 @@ PER_ROW = 6
 
 
 @st.dialog("Submit this retrain?", width="large", on_dismiss=CONFIRM.close)
-def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None:
+def _confirm(actor: Actor, state: RetrainState, planned: Any) -> None:
     token = CONFIRM.token
     gate = state.gate
     price = runtime().settings.retrain_price_per_training_usd
@@ -90,7 +91,7 @@ def _keep_toggled(actor: Actor, retrain_id: int, position: int, key: str) -> Non
         st.session_state["retrain_message"] = str(exc)
 
 
-def _photo_grid(actor: Actor, state: retrain_ui.RetrainState) -> None:
+def _photo_grid(actor: Actor, state: RetrainState) -> None:
     photos = state.photos
     for start in range(0, len(photos), PER_ROW):
         for column, photo in zip(
@@ -223,7 +224,7 @@ def _progress(actor: Actor, retrain_id: int) -> None:
         _history(state.row.user_id)
 
 
-def _live(actor: Actor, state: retrain_ui.RetrainState) -> None:
+def _live(actor: Actor, state: RetrainState) -> None:
     row = state.row
     base = runtime().replicate_base_url
     st.markdown(f"**Retrain #{row.id}** · {row.status} · asked by {row.requested_by}: {row.reason}")
@@ -272,7 +273,7 @@ def _live(actor: Actor, state: retrain_ui.RetrainState) -> None:
     _decision(actor, state)
 
 
-def _decision(actor: Actor, state: retrain_ui.RetrainState) -> None:
+def _decision(actor: Actor, state: RetrainState) -> None:
     row = state.row
     st.subheader("Promotion gate")
     if row.comparison_id is not None:
