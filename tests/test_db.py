@@ -252,7 +252,7 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "procrastinate_periodic_defers",
             }
             version = connection.execute(text("SELECT version_num FROM ops.alembic_version"))
-            assert version.scalar_one() == "0009"
+            assert version.scalar_one() == "0010"
     finally:
         engine.dispose()
 

@@ -39,7 +39,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from PIL import Image
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -60,6 +59,7 @@ from core.compare.tables import IMAGE_ENDED, comparison_images, comparisons
 from core.errors import CreateOutcomeUnknown, DashboardError, DataRejected, ReplicateError
 from core.gateway.lost import find_lost_predictions
 from core.imaging import SkippedMember, ZipPhoto, decode_photo
+from core.imaging.measure import jpeg_within
 from core.jobs.app import TaskName
 from core.leases import KeepLease, held_by, is_free, lease_values, new_owner, released
 from core.review.store import build_pairs
@@ -531,11 +531,7 @@ def decode_output(body: bytes) -> ZipPhoto:
 
 def make_preview(decoded: ZipPhoto) -> bytes:
     """A JPEG of at most ``PREVIEW_LONG_SIDE`` px."""
-    image = decoded.image.copy()
-    image.thumbnail((PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=PREVIEW_QUALITY)
-    return out.getvalue()
+    return jpeg_within(decoded.image, PREVIEW_LONG_SIDE, PREVIEW_QUALITY)
 
 
 # -- score -------------------------------------------------------------------------------------

@@ -450,7 +450,9 @@ def check_retrain(context: JobContext, retrain_id: int) -> None:
     """A draft's photos: the previous training's loaded once, each measured once (dlib),
     then the kept ones judged together."""
     services = services_of(context)
-    problem = retrain_draft.load_previous(services.ops_engine, services.gateway, retrain_id)
+    problem = retrain_draft.load_previous(
+        services.ops_engine, services.gateway, retrain_id, services.face_reader
+    )
     measurer: PhotoMeasurer = context.additional_context[PHOTO_MEASURER_KEY]
     retrain_draft.measure_draft(services.ops_engine, measurer, retrain_id)
     with services.ops_engine.begin() as conn:

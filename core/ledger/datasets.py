@@ -24,17 +24,15 @@ measured). Each URL's failure stays with that URL. What is cached:
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
-from PIL import Image
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -42,13 +40,13 @@ from core.drift.facts import DatasetFacts
 from core.errors import DashboardError, DataRejected
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
-from core.imaging import SkippedMember, ZipLimits, ZipPhoto, read_zip_photos
+from core.imaging import SkippedMember, ZipLimits, read_zip_photos
+from core.imaging.measure import MEASURE_LONG_SIDE, PhotoFacts, measure, thumbnail
 from core.ledger.photo_facts import (
-    PhotoMeasure,
     PhotoVerdict,
     facts_from_verdicts,
     judge_photos,
-    measure_photo,
+    measure_of,
 )
 from core.ledger.tables import dataset_facts, training_photos
 
@@ -57,14 +55,12 @@ log = logging.getLogger(__name__)
 # Replicate's own cap on files; the app's upload route refuses ZIPs over 60 MB.
 MAX_ZIP_BYTES = 100 * 1024 * 1024
 # Bumped when a measure or check changes meaning: rows of older methods are recomputed.
-FACTS_METHOD = 2
+FACTS_METHOD = 3  # 3: one measure per photo for every path, at MEASURE_LONG_SIDE
 # ops.dataset_facts (and the scan's scan_zips, with its scan id) key rows by URL in btree
 # indexes, whose entries PostgreSQL caps at 2,704 bytes with their headers: a longer URL
 # cannot be written at all, and the write would fail the whole scan.
 MAX_URL_KEY_BYTES = 2_600
 # The thumbnails kept in ops.training_photos (the User page's photo grid).
-THUMBNAIL_SIDE = 192
-THUMBNAIL_QUALITY = 80
 
 T = TypeVar("T")
 # Where results are written: an engine (each write its own short transaction) or a
@@ -89,6 +85,7 @@ class DatasetReading:
     photos: tuple[PhotoVerdict, ...] = ()
     skipped: tuple[SkippedMember, ...] = ()
     thumbnails: tuple[bytes, ...] = ()
+    measured: tuple[PhotoFacts, ...] = ()  # each photo's facts, in the same order
     unreadable: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -133,36 +130,36 @@ def facts_from_json(raw: Mapping[str, Any]) -> DatasetFacts:
 def read_dataset(
     zip_bytes: bytes, reader: FaceReader, *, limits: ZipLimits | None = None
 ) -> DatasetReading:
-    """Measure every photo of a training ZIP; an unusable ZIP gives ``facts.error``."""
+    """Measure every photo of a training ZIP once (``core.imaging.measure``); an unusable
+    ZIP gives ``facts.error``."""
     skipped: list[SkippedMember] = []
-    measures: list[PhotoMeasure] = []
+    measured: list[PhotoFacts] = []
     thumbnails: list[bytes] = []
     try:
-        for member in read_zip_photos(zip_bytes, limits=limits):
+        for member in read_zip_photos(zip_bytes, limits=limits, long_side=MEASURE_LONG_SIDE):
             if isinstance(member, SkippedMember):
                 skipped.append(member)
                 continue
             # One decoded photo at a time: measured, its thumbnail made, let go.
-            measures.append(measure_photo(member, reader))
-            thumbnails.append(photo_thumbnail(member))
+            measured.append(measure(member, reader))
+            thumbnails.append(thumbnail(member.image))
             member.image.close()
     except DataRejected as exc:
         return DatasetReading(DatasetFacts(error=str(exc)), skipped=tuple(skipped), unreadable=True)
-    verdicts = judge_photos(measures)
+    return reading_of(measured, skipped, thumbnails)
+
+
+def reading_of(
+    measured: Sequence[PhotoFacts], skipped: Sequence[SkippedMember], thumbnails: Sequence[bytes]
+) -> DatasetReading:
+    """A ZIP's reading derived from its photos' facts (pure): the dataset checks judge
+    the photos together, and the dataset's facts follow from their verdicts."""
+    verdicts = judge_photos([measure_of(facts) for facts in measured])
     facts = facts_from_verdicts(verdicts)
     if facts.error is not None and skipped:
         found = "; ".join(f"{m.name}: {m.reason}" for m in skipped[:5])
         facts = DatasetFacts(error=f"{facts.error}; found {found}")
-    return DatasetReading(facts, verdicts, tuple(skipped), tuple(thumbnails))
-
-
-def photo_thumbnail(photo: ZipPhoto) -> bytes:
-    """A JPEG of the decoded photo, long side at most ``THUMBNAIL_SIDE``."""
-    image = photo.image.copy()
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
-    return out.getvalue()
+    return DatasetReading(facts, verdicts, tuple(skipped), tuple(thumbnails), tuple(measured))
 
 
 def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
@@ -175,11 +172,14 @@ def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
             "zip_url": url,
             "member": verdict.measure.name,
             "embedding": list(verdict.measure.embedding) if verdict.measure.embedding else None,
-            "thumbnail": thumbnail,
+            "thumbnail": small,
             "failing": list(verdict.failing),
             "skipped": None,
+            "facts": facts.to_dict(),
         }
-        for verdict, thumbnail in zip(reading.photos, reading.thumbnails, strict=True)
+        for verdict, small, facts in zip(
+            reading.photos, reading.thumbnails, reading.measured, strict=True
+        )
     ]
     rows += [
         {
@@ -189,6 +189,7 @@ def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
             "thumbnail": None,
             "failing": [],
             "skipped": member.reason,
+            "facts": None,
         }
         for member in reading.skipped
     ]
@@ -196,12 +197,22 @@ def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
 
 
 def store_reading(conn: Connection, url: str, sha: str, reading: DatasetReading) -> None:
-    """Keep one reading of the ZIP at ``url``: its dataset facts (replacing older ones)
-    and its photos (kept when already there)."""
+    """Keep one reading of the ZIP at ``url``: its dataset facts and its photos, replacing
+    what an older reading (an older method, or older content) kept."""
     _store(conn, url, sha, reading.to_json())
     rows = photo_rows(url, reading)
     if rows:
-        conn.execute(insert(training_photos).values(rows).on_conflict_do_nothing())
+        statement = insert(training_photos).values(rows)
+        conn.execute(
+            statement.on_conflict_do_update(
+                constraint="pk_training_photos",
+                set_={
+                    column: statement.excluded[column]
+                    for column in ("embedding", "thumbnail", "failing", "skipped", "facts")
+                }
+                | {"computed_at": func.now()},
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,14 @@ import numpy as np
 
 from core.drift.codes import Threshold
 from core.drift.facts import FAILING_REASONS, DatasetFacts
-from core.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, Face, FaceReader
-from core.imaging import Box, ZipPhoto, jpeg_quality_from_table, laplacian_variance
+from core.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, FaceReader
+from core.imaging import ZipPhoto
+from core.imaging.measure import FACE_BOX_MARGIN, PhotoFacts, face_box
+from core.imaging.measure import measure as measure_once
 
-# The face box is grown by this share of its width and height on every side before its
-# sharpness is measured: dlib's box stops at the brows and chin; wider takes in background.
-FACE_BOX_MARGIN = 0.1
+# The face box and its margin are the one measure's; named here for the dataset checks.
+__all__ = ["FACE_BOX_MARGIN", "PHOTO_CHECKS", "PhotoMeasure", "PhotoVerdict", "face_box"]
+
 
 PHOTO_CHECKS: tuple[Threshold, ...] = (
     Threshold(
@@ -101,32 +103,21 @@ class PhotoVerdict:
 
 
 def measure_photo(photo: ZipPhoto, reader: FaceReader) -> PhotoMeasure:
-    """Size, sharpness (the largest face's), JPEG quality and faces of one decoded photo."""
-    faces = reader.read_image(photo.image, min_score=photo_check("min_face_score"))
-    photo_sharpness = laplacian_variance(photo.image)
-    table = photo.luminance_table
+    """Size, sharpness (the largest face's), JPEG quality and faces of one decoded photo:
+    the one measure (``core.imaging.measure``), as the dataset checks read it."""
+    return measure_of(measure_once(photo, reader))
+
+
+def measure_of(facts: PhotoFacts) -> PhotoMeasure:
+    """What the dataset checks read of a photo's facts (pure)."""
     return PhotoMeasure(
-        name=photo.name,
-        short_side=min(photo.size),
-        sharpness=(
-            laplacian_variance(photo.image, face_box(faces[0])) if faces else photo_sharpness
-        ),
-        jpeg_quality=jpeg_quality_from_table(table) if table is not None else None,
-        face_count=len(faces),
-        embedding=faces[0].embedding if faces else None,
-        photo_sharpness=photo_sharpness,
-    )
-
-
-def face_box(face: Face, margin: float = FACE_BOX_MARGIN) -> Box:
-    """The face's box grown by ``margin`` of its width and height on every side (it may
-    reach past the photo's edges; the sharpness measure clips it)."""
-    grow_x, grow_y = margin * face.width, margin * face.height
-    return (
-        round(face.left - grow_x),
-        round(face.top - grow_y),
-        round(face.right + grow_x),
-        round(face.bottom + grow_y),
+        name=facts.name,
+        short_side=facts.short_side,
+        sharpness=facts.sharpness,
+        jpeg_quality=facts.jpeg_quality,
+        face_count=facts.face_count,
+        embedding=facts.embedding,
+        photo_sharpness=facts.photo_sharpness,
     )
 
 

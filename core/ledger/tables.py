@@ -97,9 +97,10 @@ training_photos = Table(
     Column("zip_url", Text, nullable=False),
     Column("member", Text, nullable=False),
     Column("embedding", ARRAY(Float)),  # the largest face's; None: no face in that photo
-    Column("thumbnail", LargeBinary),  # JPEG, long side <= 192 px; None: skipped unread
+    Column("thumbnail", LargeBinary),  # JPEG, 256 px square; None: skipped unread
     Column("failing", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("skipped", Text),  # why the photo could not be used at all
+    Column("facts", JSONB),  # PhotoFacts (migration 0010); None: skipped, or read before
     Column("computed_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("zip_url", "member", name="pk_training_photos"),
 )

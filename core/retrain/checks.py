@@ -28,18 +28,17 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-import imagehash
 import numpy as np
 
 from core.drift.codes import Threshold, threshold
 from core.drift.facts import DatasetFacts
-from core.faces import FaceReader
-from core.imaging import ZipPhoto, laplacian_variance
-from core.ledger.photo_facts import face_box, medoid_index, photo_check
+from core.imaging.measure import CLIPPED_LEVEL, measure
+from core.imaging.measure import PhotoFacts as PhotoFacts  # what the checks judge
+from core.ledger.photo_facts import medoid_index, photo_check
 
 Verdict = Literal["ok", "warn", "reject"]
 _VERDICT_RANK: Mapping[Verdict, int] = MappingProxyType({"ok": 0, "warn": 1, "reject": 2})
@@ -102,7 +101,7 @@ RETRAIN_PHOTO_CHECKS: tuple[Threshold, ...] = (
     ),
     Threshold(
         "clipped_level",
-        250,
+        CLIPPED_LEVEL,
         "A grayscale pixel at this level or brighter counts as clipped (blown-out white); "
         "JPEG noise keeps pure white from reading exactly 255.",
     ),
@@ -225,61 +224,6 @@ def gate_limit(name: str) -> float:
 
 
 @dataclass(frozen=True)
-class PhotoFacts:
-    """What was measured on one photo, in plain values (stored as JSON).
-
-    ``width``/``height``/``short_side`` are the photo's own upright size. ``sharpness`` is
-    the ledger's measure (the largest face's, else the whole photo's). ``mean_luminance``
-    is the grayscale mean (0-255) and ``clipped_share`` the share of pixels at
-    ``clipped_level`` or brighter. ``face_score``, ``face_fraction`` (width over the short
-    side) and ``embedding`` are the largest face's, None without a face. ``phash`` is the
-    64-bit perceptual hash in hex. ``orientation`` is the EXIF orientation applied to make
-    the photo upright (None: stored upright; facts stored before it was kept read None).
-    """
-
-    name: str
-    width: int
-    height: int
-    short_side: int
-    sharpness: float
-    mean_luminance: float
-    clipped_share: float
-    face_count: int
-    face_score: float | None
-    face_fraction: float | None
-    embedding: tuple[float, ...] | None
-    phash: str
-    orientation: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The facts as JSON-safe plain values (the embedding as a list)."""
-        values = asdict(self)
-        values["embedding"] = list(self.embedding) if self.embedding is not None else None
-        return values
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> PhotoFacts:
-        """The facts ``to_dict`` gave (after a JSON round trip too)."""
-        embedding = values["embedding"]
-        score, fraction = values["face_score"], values["face_fraction"]
-        return cls(
-            name=str(values["name"]),
-            width=int(values["width"]),
-            height=int(values["height"]),
-            short_side=int(values["short_side"]),
-            sharpness=float(values["sharpness"]),
-            mean_luminance=float(values["mean_luminance"]),
-            clipped_share=float(values["clipped_share"]),
-            face_count=int(values["face_count"]),
-            face_score=None if score is None else float(score),
-            face_fraction=None if fraction is None else float(fraction),
-            embedding=None if embedding is None else tuple(float(v) for v in embedding),
-            phash=str(values["phash"]),
-            orientation=None if values.get("orientation") is None else int(values["orientation"]),
-        )
-
-
-@dataclass(frozen=True)
 class CheckResult:
     """One check of one photo: its verdict and why, in one plain sentence. ``said`` marks
     an ok result worth showing anyway (the console changed the photo: turned it upright)."""
@@ -328,32 +272,9 @@ class GateResult:
 # -- measuring -----------------------------------------------------------------------------
 
 
-def measure_for_retrain(photo: ZipPhoto, reader: FaceReader) -> PhotoFacts:
-    """Size, sharpness, exposure, faces and perceptual hash of one decoded photo.
-
-    Faces are read once, at the dataset facts' score threshold; sharpness is measured as
-    ``measure_photo`` measures it (its face box, its Laplacian) so the two agree.
-    """
-    faces = reader.read_image(photo.image, min_score=photo_check("min_face_score"))
-    largest = faces[0] if faces else None
-    gray = np.asarray(photo.image.convert("L"))
-    width, height = photo.size
-    return PhotoFacts(
-        name=photo.name,
-        width=width,
-        height=height,
-        short_side=min(width, height),
-        sharpness=laplacian_variance(photo.image, face_box(largest) if largest else None),
-        mean_luminance=float(gray.mean()),
-        clipped_share=float((gray >= photo_limit("clipped_level")).mean()),
-        face_count=len(faces),
-        face_score=largest.score if largest else None,
-        # The face box is in the working copy's pixels, so is the short side it is over.
-        face_fraction=largest.width / min(photo.image.size) if largest else None,
-        embedding=largest.embedding if largest else None,
-        phash=str(imagehash.phash(photo.image)),
-        orientation=photo.orientation,
-    )
+# One measure for every photo path (the ledger, comparisons and here): the facts the
+# checks below judge.
+measure_for_retrain = measure
 
 
 # -- judging one photo ---------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""A draft retrain's photos: the previous training's, loaded once, and every photo
-measured once (dlib; a worker's job, never a page's), then the whole draft judged.
+"""A draft retrain's photos: the previous training's, loaded once with the facts the
+ledger already measured for them, and every other photo measured once (dlib; a worker's
+job, never a page's), then the whole draft judged.
 
 ``check_draft`` is safe to run twice or at once: loading the previous photos is guarded
 by the draft's row lock, and each photo's facts are written only where none are yet.
@@ -9,19 +10,23 @@ checks depend on the set) whenever the set changes (``rejudge``), which is pure 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import statistics
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
 from core.drift.facts import DatasetFacts
 from core.errors import DashboardError
+from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
 from core.imaging import ZipPhoto, read_zip_photos
-from core.ledger.datasets import MAX_ZIP_BYTES, load_dataset_facts
+from core.ledger.datasets import MAX_ZIP_BYTES, load_dataset_facts, read_dataset, store_reading
+from core.ledger.tables import training_photos
 from core.retrain.checks import (
     GateResult,
     PhotoFacts,
@@ -35,24 +40,39 @@ from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS
 from core.retrain.tables import retrain_photos, retrains
 
 
-def load_previous(engine: Engine, gateway: ReplicateGateway, retrain_id: int) -> str | None:
+def load_previous(
+    engine: Engine,
+    gateway: ReplicateGateway,
+    retrain_id: int,
+    face_reader: Callable[[], FaceReader] | None = None,
+) -> str | None:
     """Add every earlier training's photos to the draft (once), named ``v1/<member>``…;
-    what could not be read, if anything (the rest still loads)."""
+    what could not be read, if anything (the rest still loads).
+
+    Each photo comes with the facts and thumbnail ``ops.training_photos`` keeps for it
+    (the scan or a comparison measured it), so the draft does not measure it again. With
+    ``face_reader``, a ZIP nobody has measured yet is read here the way the scan reads it
+    (``core.ledger.datasets``), and kept for the scan and comparisons too: each photo is
+    measured once, whoever reads it first."""
     with engine.connect() as conn:
         row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one()
         loaded = _previous_count(conn, retrain_id)
     if row.status != "draft" or loaded or not row.source_zips:
         return None
-    found: list[tuple[str, bytes]] = []
+    found: list[tuple[str, bytes, Measured | None]] = []
     problems = []
     for source in row.source_zips:
+        url = str(source["url"])
         try:
-            body = gateway.download(str(source["url"]), max_bytes=MAX_ZIP_BYTES)
+            body = gateway.download(url, max_bytes=MAX_ZIP_BYTES)
             members = _photo_members(body)
         except DashboardError as exc:
             problems.append(f"{source['label']}'s photos could not be read: {exc}")
             continue
-        found += [(f"{source['label']}/{name}", content) for name, content in members]
+        measured = _measured_members(engine, url, body, face_reader)
+        found += [
+            (f"{source['label']}/{name}", content, measured.get(name)) for name, content in members
+        ]
     with engine.begin() as conn:
         locked = conn.execute(
             select(retrains.c.status).where(retrains.c.id == retrain_id).with_for_update()
@@ -83,11 +103,52 @@ def load_previous(engine: Engine, gateway: ReplicateGateway, retrain_id: int) ->
                         "name": name,
                         "source": "previous",
                         "content": content,
+                        "facts": None if known is None else _renamed(known.facts, name),
+                        "thumbnail": None if known is None else known.thumbnail,
                     }
-                    for index, (name, content) in enumerate(found)
+                    for index, (name, content, known) in enumerate(found)
                 ],
             )
     return " ".join(problems) or None
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A ZIP member's facts and thumbnail as ``ops.training_photos`` keeps them."""
+
+    facts: dict[str, Any]
+    thumbnail: bytes | None
+
+
+def _measured_members(
+    engine: Engine, url: str, body: bytes, face_reader: Callable[[], FaceReader] | None
+) -> dict[str, Measured]:
+    """The facts kept for the ZIP at ``url``'s photos, by member; when none are and a
+    reader is given, the ZIP is read now (no connection held while dlib runs) and kept."""
+    with engine.connect() as conn:
+        kept = _kept_facts(conn, url)
+    if kept or face_reader is None:
+        return kept
+    reading = read_dataset(body, face_reader())
+    if reading.unreadable:
+        return {}
+    with engine.begin() as conn:
+        store_reading(conn, url, hashlib.sha256(body).hexdigest(), reading)
+        return _kept_facts(conn, url)
+
+
+def _kept_facts(conn: Connection, url: str) -> dict[str, Measured]:
+    rows = conn.execute(
+        select(
+            training_photos.c.member, training_photos.c.facts, training_photos.c.thumbnail
+        ).where(training_photos.c.zip_url == url, training_photos.c.facts.is_not(None))
+    )
+    return {row.member: Measured(dict(row.facts), row.thumbnail) for row in rows}
+
+
+def _renamed(facts: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The member's facts under the draft's name for the photo (``v1/<member>``)."""
+    return {**facts, "name": name}
 
 
 def _previous_count(conn: Connection, retrain_id: int) -> int:

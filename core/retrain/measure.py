@@ -28,22 +28,21 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
-from PIL import Image, ImageOps
-
 from core.faces import FaceReader
-from core.imaging import SkippedMember, ZipPhoto, decode_photo
-from core.retrain.checks import PhotoFacts, measure_for_retrain
+from core.imaging import SkippedMember, decode_photo
+from core.imaging.measure import (
+    MEASURE_LONG_SIDE,
+    THUMBNAIL_SIDE,
+    PhotoFacts,
+    measure,
+    thumbnail,
+)
 
 log = logging.getLogger(__name__)
 
-# The checks read faces at 800 px and sharpness at a 512 px short side: a 1000 px copy
-# holds both (a 2:1 photo keeps 500 px on its short side). 1000 rather than 1024: a
-# 4000 px phone photo decodes straight to it at a quarter of libjpeg's DCT scale (23 ms),
-# where 1024 needs half scale and a resize (67 ms). The packaged ZIP still gets 2048 px.
-CHECK_LONG_SIDE = 1000
-THUMBNAIL_SIDE = 256
-THUMBNAIL_QUALITY = 80
-THUMBNAIL_GROUND = (240, 242, 246)  # Streamlit's light secondary background
+# The measuring size and the one thumbnail are every photo path's (core.imaging.measure).
+CHECK_LONG_SIDE = MEASURE_LONG_SIDE
+__all__ = ["CHECK_LONG_SIDE", "THUMBNAIL_SIDE", "MeasuredPhoto", "PhotoMeasurer", "measure_file"]
 # No photo takes this long (a 12 MP photo: about 0.3 s); past it the pool is taken to be
 # stuck, its processes are stopped and the photos in flight are measured again alone.
 PHOTO_DEADLINE_SECONDS = 120.0
@@ -72,23 +71,12 @@ def measure_file(name: str, content: bytes, reader: FaceReader) -> MeasuredPhoto
         return MeasuredPhoto(facts=None, thumbnail=None, unreadable=decoded.reason)
     try:
         return MeasuredPhoto(
-            facts=measure_for_retrain(decoded, reader),
-            thumbnail=_thumbnail(decoded),
+            facts=measure(decoded, reader),
+            thumbnail=thumbnail(decoded.image),
             unreadable=None,
         )
     finally:
         decoded.image.close()
-
-
-def _thumbnail(photo: ZipPhoto) -> bytes:
-    # Square, the whole photo shown on a pale ground: a grid of thumbnails lines up
-    # whatever each photo's shape.
-    image = ImageOps.pad(
-        photo.image, (THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS, THUMBNAIL_GROUND
-    )
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=THUMBNAIL_QUALITY)
-    return out.getvalue()
 
 
 # -- in each process ---------------------------------------------------------------------------

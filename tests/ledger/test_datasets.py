@@ -21,6 +21,7 @@ from core.compare.photos import photos_of, read_zip_body, reference_of
 from core.drift.facts import DatasetFacts
 from core.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.measure import THUMBNAIL_SIDE
 from core.ledger import (
     DatasetReading,
     ensure_dataset_facts,
@@ -228,7 +229,7 @@ def test_a_scans_reading_keeps_each_photo_for_comparisons_and_the_user_page(
     assert [photo.member for photo in photos] == [f"image_{i:02d}.jpg" for i in range(4)]
     read, skipped = photos[:3], photos[3]
     assert all(photo.has_face and photo.thumbnail and not photo.skipped for photo in read)
-    assert max(Image.open(io.BytesIO(read[0].thumbnail or b"")).size) == 192
+    assert max(Image.open(io.BytesIO(read[0].thumbnail or b"")).size) == THUMBNAIL_SIDE
     assert skipped.skipped and skipped.thumbnail is None and not skipped.has_face
     reference, count = reference_of(conn, [url])
     assert count == 4 and reference is not None and len(reference.names) == 3

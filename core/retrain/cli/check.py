@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import note
+from core.faces import SharedReaders
 from core.retrain import draft, submit
 from core.retrain.cli.common import PROG, Outcome
 from core.retrain.measure import PhotoMeasurer
@@ -52,7 +53,7 @@ def check_command(
         note(line)
     retrain_id, target = opened.retrain_id, opened.target
     note(f"draft retrain #{retrain_id}: loading the earlier trainings' photos")
-    problem = draft.load_previous(runtime.ops_engine, runtime.gateway, retrain_id)
+    problem = draft.load_previous(runtime.ops_engine, runtime.gateway, retrain_id, SharedReaders(1))
     note(f"draft retrain #{retrain_id}: checking every photo (faces, size, sharpness, light)")
     with PhotoMeasurer() as measurer:
         draft.measure_draft(runtime.ops_engine, measurer, retrain_id)

@@ -173,7 +173,7 @@ class ZipPhoto:
 
 
 def read_zip_photos(
-    zip_bytes: bytes, *, limits: ZipLimits | None = None
+    zip_bytes: bytes, *, limits: ZipLimits | None = None, long_side: int = WORKING_LONG_SIDE
 ) -> Iterator[ZipPhoto | SkippedMember]:
     """Every member of the ZIP as a decoded photo or a skip reason, in archive order.
 
@@ -198,7 +198,7 @@ def read_zip_photos(
     except DataRejected:
         archive.close()
         raise
-    return _members(archive, members, limits)
+    return _members(archive, members, limits, long_side)
 
 
 def decode_photo(
@@ -317,12 +317,12 @@ def _check_archive_limits(
 
 
 def _members(
-    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: ZipLimits
+    archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: ZipLimits, long_side: int
 ) -> Iterator[ZipPhoto | SkippedMember]:
     with archive:
         decoded_pixels = 0
         for info in members:
-            outcome = _member(archive, info, limits)
+            outcome = _member(archive, info, limits, long_side)
             if isinstance(outcome, ZipPhoto):
                 decoded_pixels += outcome.size[0] * outcome.size[1]
                 if decoded_pixels > limits.max_total_pixels:
@@ -335,7 +335,7 @@ def _members(
 
 
 def _member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ZipLimits, long_side: int
 ) -> ZipPhoto | SkippedMember:
     reason = _unsafe_name_reason(info)
     if reason is not None:
@@ -351,7 +351,9 @@ def _member(
     except (RuntimeError, zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
         return SkippedMember(info.filename, f"cannot unpack: {exc}")
     with stream:
-        return decode_photo(info.filename, stream, byte_size=info.file_size, limits=limits)
+        return decode_photo(
+            info.filename, stream, byte_size=info.file_size, limits=limits, long_side=long_side
+        )
 
 
 def _unsafe_name_reason(info: zipfile.ZipInfo) -> str | None:
