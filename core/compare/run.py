@@ -40,6 +40,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
+from core.compare.pairs import build_pairs
 from core.compare.photos import read_missing, reference_of
 from core.compare.plan import REPEAT
 from core.compare.request import RUN_ACTION, release_unspent
@@ -58,7 +59,6 @@ from core.gateway.lost import find_lost_predictions
 from core.imaging import SkippedMember, ZipPhoto, decode_photo
 from core.jobs.app import TaskName
 from core.leases import KeepLease, held_by, is_free, lease_values, new_owner, released
-from core.review.store import build_pairs
 from core.scan.services import ScanServices
 
 log = logging.getLogger(__name__)
