@@ -28,6 +28,7 @@ from core.compare.photos import read_missing
 from core.compare.run import COMPARISON_TASKS, CompareSettings, Next
 from core.errors import Conflict, ReplicateError
 from core.jobs.app import Priority, Queue, TaskName, app, defer
+from core.jobs.context import JobServices
 from core.jobs.status import held_by_jobs
 from core.retrain import draft as retrain_draft
 from core.retrain import follow as retrain_follow
@@ -41,7 +42,6 @@ from core.scan.follow import follow_scan
 from core.scan.plan import plan_scan
 from core.scan.request import ScanOptions, abandon_scan, reap_stale_scans, request_scan
 from core.scan.run import describe_failure
-from core.scan.services import ScanServices
 from core.scan.zips import read_zip
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,9 @@ def recovery_of(context: JobContext) -> timedelta:
     return recovery
 
 
-def services_of(context: JobContext) -> ScanServices:
+def services_of(context: JobContext) -> JobServices:
     """The worker's shared services (set by ``core.jobs.worker``)."""
-    services: ScanServices = context.additional_context[SERVICES_KEY]
+    services: JobServices = context.additional_context[SERVICES_KEY]
     return services
 
 
@@ -154,7 +154,7 @@ def job_priority(context: JobContext) -> int:
     return int(context.job.priority)
 
 
-def defer_next(services: ScanServices, steps: list[Next], *, priority: int) -> None:
+def defer_next(services: JobServices, steps: list[Next], *, priority: int) -> None:
     """Queue a comparison step's follow-ups (one queued job per image and step), at the
     priority of the step that made them (a person's comparison stays ahead of scans)."""
     if not steps:
@@ -325,7 +325,7 @@ RETRAIN_TASKS = {
 }
 
 
-def resume_open_work(services: ScanServices, settings: CompareSettings) -> list[str]:
+def resume_open_work(services: JobServices, settings: CompareSettings) -> list[str]:
     """Queue the next step of every open retrain, comparison and image that no waiting or
     running job holds; finish comparisons whose last image ended without finishing them.
     What was resumed, for the log."""
@@ -359,7 +359,7 @@ def resume_open_work(services: ScanServices, settings: CompareSettings) -> list[
     return resumed
 
 
-def _reap(services: ScanServices, stale_after: Any) -> list[int]:
+def _reap(services: JobServices, stale_after: Any) -> list[int]:
     with services.ops_engine.begin() as conn:
         return [summary.id for summary in reap_stale_scans(conn, stale_after=stale_after)]
 

@@ -53,6 +53,7 @@ from core.compare.run import CompareSettings
 from core.config import Settings
 from core.faces import FaceReaders
 from core.jobs.app import TaskName, app
+from core.jobs.context import JobServices
 from core.jobs.tasks import (
     COMPARE_KEY,
     PHOTO_MEASURER_KEY,
@@ -67,7 +68,6 @@ from core.retrain.gate import GateSettings
 from core.retrain.measure import PhotoMeasurer
 from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.heartbeat import beat_seconds
-from core.scan.services import ScanServices
 from core.schema import OPS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,8 @@ def procrastinate_conninfo(sqlalchemy_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def services_for(runtime: Runtime, settings: Settings) -> ScanServices:
-    return ScanServices(
+def services_for(runtime: Runtime, settings: Settings) -> JobServices:
+    return JobServices(
         runtime.engine,
         runtime.ops_engine,
         runtime.gateway,

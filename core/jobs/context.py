@@ -1,4 +1,7 @@
-"""What a scan's steps need from the running process: databases, Replicate, faces."""
+"""What a job's steps need from the running process: databases, Replicate, faces.
+
+Below every domain (scans, comparisons, retrains, the ledger), so that each one's tasks
+can take them from the worker without importing another domain."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from core.gateway.gateway import ReplicateGateway
 
 
 @dataclass(frozen=True)
-class ScanServices:
+class JobServices:
     """Shared by every job a worker runs (engines, gateway and readers are thread-safe)."""
 
     app_engine: Engine  # the app's tables: read only
