@@ -1,7 +1,7 @@
 """The tasks a worker runs: thin shells over core services.
 
 Each task takes its services (engines, gateway, face readers) from the worker's context
-(``core.jobs.worker``), never from module state. A database hiccup makes a job fail and
+(``core.worker``), never from module state. A database hiccup makes a job fail and
 come back later (``DATABASE_RETRY``); when the last attempt fails, the scan it belongs
 to is marked failed with the reason, so nobody waits for a heartbeat timeout to learn it.
 Periodic schedules (the nightly scan, maintenance) are attached by the worker at start,
@@ -74,7 +74,7 @@ def recovery_of(context: JobContext) -> timedelta:
 
 
 def services_of(context: JobContext) -> JobServices:
-    """The worker's shared services (set by ``core.jobs.worker``)."""
+    """The worker's shared services (set by ``core.worker``)."""
     services: JobServices = context.additional_context[SERVICES_KEY]
     return services
 
