@@ -20,26 +20,21 @@ from functools import partial
 from typing import Any
 
 from core.compare.run import CompareSettings
+from core.compare.tasks import COMPARE_KEY
 from core.config import Settings, get_settings
 from core.errors import ConfigError, DashboardError
 from core.faces import FaceReaders
 from core.jobs.app import Queue
-from core.jobs.context import JobServices
-from core.jobs.tasks import (
-    COMPARE_KEY,
-    PHOTO_MEASURER_KEY,
-    RECOVERY_KEY,
-    RETRAIN_KEY,
-    SERVICES_KEY,
-    STALE_AFTER_KEY,
-    attach_schedules,
-)
+from core.jobs.context import RECOVERY_KEY, SERVICES_KEY, JobServices
 from core.jobs.worker import Started, WorkerStopped, procrastinate_conninfo, work
 from core.repairs.availability import repairs_available
 from core.retrain.gate import GateSettings
 from core.retrain.measure import PhotoMeasurer
+from core.retrain.tasks import PHOTO_MEASURER_KEY, RETRAIN_KEY
 from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.heartbeat import beat_seconds
+from core.scan.tasks import STALE_AFTER_KEY
+from core.tasks import attach_schedules
 
 log = logging.getLogger("core.worker")
 

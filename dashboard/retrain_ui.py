@@ -16,7 +16,6 @@ from sqlalchemy import Connection, select
 from core.compare.tables import comparisons
 from core.errors import ReplicateError
 from core.jobs.app import TaskName
-from core.jobs.tasks import defer_retrain
 from core.ledger.sync import sync_ledger
 from core.repairs.rows import read_row
 from core.repairs.values import RepairPlan
@@ -28,6 +27,7 @@ from core.retrain.opening import open_retrain, read_target
 from core.retrain.plan import RetrainTarget, TrainingPlan, plan_of_draft
 from core.retrain.submit import NewPhoto
 from core.retrain.tables import retrain_photos, retrains
+from core.retrain.tasks import defer_retrain
 from core.roles import Actor
 from core.versions import short_version
 from dashboard.resources import read_only, runtime, writing

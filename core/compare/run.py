@@ -2,7 +2,7 @@
 
 A step reads and writes schema ops in short transactions and never holds a connection
 across Replicate or dlib. It returns its follow-ups (``Next``): the worker's task layer
-defers them as jobs (``core.jobs.tasks``), the foreground CLI runs them in-process.
+defers them as jobs (``core.compare.tasks``), the foreground CLI runs them in-process.
 
 - ``start``: the comparison is running; every image's create is queued, and the user's
   training photos are read as the identity reference (cached by ZIP URL and member).

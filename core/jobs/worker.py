@@ -1,6 +1,6 @@
 """The worker loop: runs the app's jobs (``core.jobs.app``) with what the process hands
 it, until SIGTERM or Ctrl-C, and outlives the database. It knows no domain:
-``core.worker`` starts the runtime, attaches the schedules (``core.jobs.tasks``) and
+``core.worker`` starts the runtime, registers every domain's tasks (``core.tasks``) and
 calls ``work`` with a ``Started`` (the database, what every task finds in its job's
 context, how to let go of them).
 
@@ -16,7 +16,7 @@ here have ended (their own queries fail at once; recording how they ended waits 
 so that many workers do not knock at once), and when the database answers says so
 (``database available again after N s``), opens a new connector and runs a new loop.
 Jobs the stopped loop could not record as ended stay ``doing``: on reconnecting its
-worker row is removed and a maintenance run queued (``core.jobs.tasks.maintain``, which
+worker row is removed and a maintenance run queued (``core.maintenance.maintain``, which
 queues again the jobs of workers that are gone), so they run again within seconds. A
 worker started while the database is down waits for it the same way. SIGTERM or Ctrl-C
 during such a wait ends the process at once with status 0.
@@ -383,7 +383,7 @@ def work(
 ) -> None:
     """Run jobs until stopped (or, with ``wait=False``, until the queues are empty) on
     what ``start`` gives (it is called again while the database does not answer). The
-    app's schedules must be attached first."""
+    app's tasks and schedules must be registered first (``core.tasks``)."""
     asyncio.run(
         _work(
             start,

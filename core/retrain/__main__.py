@@ -44,7 +44,6 @@ from core.cli import Note, note, start_cli_runtime
 from core.config import Mode
 from core.errors import DashboardError, DataRejected, NotFound, ReplicateError
 from core.jobs.app import TaskName
-from core.jobs.tasks import defer_retrain
 from core.repairs.availability import repairs_available
 from core.repairs.rows import read_row
 from core.retrain import draft, follow, promote, submit
@@ -53,6 +52,7 @@ from core.retrain.measure import PhotoMeasurer
 from core.retrain.opening import open_retrain
 from core.retrain.plan import TrainingPlan, plan_of_draft
 from core.retrain.tables import RETRAIN_RUNNING, retrain_photos, retrains
+from core.retrain.tasks import defer_retrain
 from core.roles import Actor
 from core.runtime import Runtime
 from core.staff import staff_actor
