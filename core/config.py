@@ -192,6 +192,18 @@ class Settings(BaseSettings):
             "maintenance job looks every quarter of this."
         ),
     )
+    history_fresh_seconds: float = Field(
+        default=300.0,
+        ge=10,
+        le=86400,
+        validation_alias="HISTORY_FRESH_SECONDS",
+        description=(
+            "How old the training history (the ledger's last listing of the account's "
+            "trainings) may be before a page asks the workers for a fresh one; a retrain "
+            "draft opens only on a history this fresh. The workers' maintenance job keeps "
+            "it fresher than this on its own."
+        ),
+    )
     worker_concurrency: int = Field(
         default=4,
         ge=1,

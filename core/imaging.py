@@ -15,6 +15,10 @@ bytes are never copied whole except by the WEBP and HEIC decoders (at most
 
 Every member gets a verdict: a ``ZipPhoto`` or a ``SkippedMember`` with the reason, which
 staff read as is. Only the archive as a whole is refused, with ``DataRejected``.
+
+Why one long module: every hostile-input rule for decoding photos sits in one place, so no
+path can skip one. Moving it, the face reader and the photo measures into one
+``core/imaging/`` package (one pass per photo) is the next step of the house.
 """
 
 from __future__ import annotations

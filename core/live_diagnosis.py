@@ -1,45 +1,44 @@
 """One user's findings computed now, not read from the last scan: the User page's diagnosis.
 
-``gather_live`` reuses the scan's ``gather_facts`` (the row's model with every version, the
-ledger's trainings with their cached dataset facts, the other models those trainings
-went to). When the ledger has a gap for this user (``ledger_gap``: nothing at all, not
-the row's training, or not the training behind the model's latest version) it first
-syncs the ledger, which is cheap after the first full listing (newest first, down to
-the newest id already known), then gathers again. Given a face reader, it also measures
-the photos the dataset checks need that ``ops.dataset_facts`` lacks (the scan's
-``ensure_for_users``; usually cached by an earlier scan), so the page and the scan judge
-the same facts. ``diagnose_live`` runs the drift engine over the facts, or gives the
-user's SCAN_ERROR when Replicate could not be read.
+``gather_live`` reads the user's facts through ``core.facts.read_user_facts`` (the row's
+model with every version, the ledger's trainings with their cached dataset facts, the
+other models those trainings went to; when the ledger has a gap for this user, their
+trainings by id first, and a fleet sync queued for the workers if that is not enough).
+Given a face reader, it also measures the photos the dataset checks need that
+``ops.dataset_facts`` lacks (the scan's ``ensure_for_users``; usually cached by an earlier
+scan), so the page and the scan judge the same facts. ``diagnose_live`` runs the drift
+engine over the facts, or gives the user's SCAN_ERROR when Replicate could not be read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from core.drift import Finding, UserFacts, diagnose, scan_error
-from core.drift.facts import AppRow, TrainingRecord, blank_to_none
-from core.errors import ReplicateError
+from core.drift.facts import AppRow, TrainingRecord
 from core.faces import FaceReader
+from core.facts import ledger_gap, read_user_facts
+from core.facts.history import HISTORY_FRESH
 from core.gateway.gateway import ReplicateGateway
-from core.gateway.values import is_training_id
-from core.ledger.sync import SyncReport, ledger_for_user, sync_ledger
+from core.ledger.sync import SyncReport, ledger_for_user
 from core.scan.datasets import ensure_for_users
-from core.scan.facts import gather_facts
 
-# What the ledger's sync fetches: anything else in training_id is junk it never reads.
+__all__ = ["LiveDiagnosis", "LiveFacts", "diagnose_live", "gather_live", "ledger_gap"]
 
 
 @dataclass(frozen=True)
 class LiveFacts:
-    """The facts of one user, and what the ledger sync on the way did."""
+    """The facts of one user, and what refreshing their training history did."""
 
     facts: UserFacts
-    synced: SyncReport | None = None  # None: the ledger had no gap, no sync ran
-    sync_problem: str | None = None  # the sync failed; the facts use the ledger as it was
+    synced: SyncReport | None = None  # the user's trainings read by id (None: no gap)
+    sync_problem: str | None = None  # why the ledger may be incomplete for this user
     dataset_problem: str | None = None  # photos the dataset checks need could not be read
+    history_syncing: bool = False  # a gap remains and the workers are syncing the ledger
 
 
 @dataclass(frozen=True)
@@ -54,35 +53,12 @@ class LiveDiagnosis:
     synced: SyncReport | None = None
     sync_problem: str | None = None
     dataset_problem: str | None = None
+    history_syncing: bool = False
 
     @property
     def notes(self) -> tuple[str, ...]:
         """Why the findings may be incomplete, for the page."""
         return tuple(note for note in (self.sync_problem, self.dataset_problem) if note)
-
-
-def ledger_gap(facts: UserFacts) -> str | None:
-    """Why the ledger looks incomplete for this user, or None.
-
-    Pure. A gap is a training the row or Replicate names that the ledger lacks: the row's
-    ``training_id``, the training behind the row's model's latest version, or any training
-    at all while the row has a model or a training.
-    """
-    known = {record.id for record in facts.trainings}
-    training_id = blank_to_none(facts.row.training_id)
-    if training_id is not None and is_training_id(training_id) and training_id not in known:
-        return f"the ledger lacks training {training_id} (the row's training_id)"
-    model = facts.model
-    latest = model.latest if model is not None else None
-    if (
-        model is not None
-        and latest is not None
-        and not any(record.version_hash == latest.id for record in facts.trainings)
-    ):
-        return f"the ledger lacks the training that made {model.model_id}'s latest version"
-    if not facts.trainings and (facts.row.model_id is not None or training_id is not None):
-        return "the ledger has no training of this user"
-    return None
 
 
 def gather_live(
@@ -93,24 +69,28 @@ def gather_live(
     gateway: ReplicateGateway,
     sync: bool = True,
     face_reader: Callable[[], FaceReader] | None = None,
+    fresh_within: timedelta = HISTORY_FRESH,
+    list_here: bool = True,
 ) -> LiveFacts:
-    """The user's facts, after a ledger sync when the ledger has a gap (``sync=True``) and,
-    with ``face_reader``, with the photo facts the dataset checks need.
+    """The user's facts, with their trainings read again when the ledger has a gap
+    (``sync=True``) and, with ``face_reader``, with the photo facts the dataset checks need.
 
     Raises what ``gather_facts`` raises (``ReplicateError``, ``DataRejected``). A failed
-    sync or photo reading is not fatal: the facts then use what the ledger had, and
+    refresh or photo reading is not fatal: the facts then use what the ledger had, and
     ``sync_problem``/``dataset_problem`` say why, since findings judged on incomplete
-    facts may miss something.
+    facts may miss something. ``list_here`` (see ``read_user_facts``): the User page
+    passes False, so that it never lists the fleet.
     """
-    facts = gather_facts(row, ops_conn_factory=ops_engine.connect, gateway=gateway)
-    report, sync_problem = None, None
-    if sync and ledger_gap(facts) is not None:
-        try:
-            report = sync_ledger(app_engine=app_engine, ops_engine=ops_engine, gateway=gateway)
-        except ReplicateError as exc:
-            sync_problem = f"The training history could not be synced: {exc}"
-        else:
-            facts = gather_facts(row, ops_conn_factory=ops_engine.connect, gateway=gateway)
+    known = read_user_facts(
+        row,
+        app_engine=app_engine,
+        ops_engine=ops_engine,
+        gateway=gateway,
+        fresh_within=fresh_within,
+        refresh=sync,
+        list_here=list_here,
+    )
+    facts = known.facts
     dataset_problem = None
     if face_reader is not None and facts.trainings:
         dataset_problem = ensure_for_users(
@@ -119,7 +99,11 @@ def gather_live(
         with ops_engine.connect() as conn:  # the ledger again, with the new photo facts
             facts = _with_trainings(facts, ledger_for_user(conn, row.user_id))
     return LiveFacts(
-        facts, synced=report, sync_problem=sync_problem, dataset_problem=dataset_problem
+        facts,
+        synced=known.refreshed,
+        sync_problem=" ".join(known.notes) or None,
+        dataset_problem=dataset_problem,
+        history_syncing=known.gap is not None and known.history.syncing,
     )
 
 
@@ -141,6 +125,7 @@ def diagnose_live(
         synced=live.synced,
         sync_problem=live.sync_problem,
         dataset_problem=live.dataset_problem,
+        history_syncing=live.history_syncing,
     )
 
 

@@ -22,6 +22,7 @@ from procrastinate import Blueprint
 from core import maintenance
 from core.compare import tasks as compare_tasks
 from core.jobs.app import TaskName, app
+from core.ledger import tasks as ledger_tasks
 from core.retrain import tasks as retrain_tasks
 from core.scan import tasks as scan_tasks
 
@@ -30,6 +31,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     scan_tasks.blueprint,
     compare_tasks.blueprint,
     retrain_tasks.blueprint,
+    ledger_tasks.blueprint,
     maintenance.blueprint,
 )
 # No prefix: a task is registered under the name it declares (its ``TaskName``).

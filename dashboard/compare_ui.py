@@ -22,31 +22,19 @@ from core.compare.request import (
     retry_image,
 )
 from core.compare.store import ComparisonView, HistoryRow, history, load_comparison, requesters
-from core.errors import ReplicateError
-from core.ledger.sync import sync_ledger
 from core.roles import Actor
+from dashboard.history import refresh_user
 from dashboard.resources import read_only, runtime, writing
 
 PLAN_TTL_SECONDS = 120
-LEDGER_TTL_SECONDS = 120
-
-
-@st.cache_data(ttl=LEDGER_TTL_SECONDS, show_spinner="Reading the training history…")
-def _refresh_ledger(_key: str) -> str | None:
-    """Bring the training history up to date (new versions since the last scan); a
-    problem as text (the comparison then uses what is stored)."""
-    live = runtime()
-    try:
-        sync_ledger(ops_engine=live.ops_engine, app_engine=live.engine, gateway=live.gateway)
-    except ReplicateError as exc:
-        return f"The training history could not be refreshed ({exc}); using what is stored."
-    return None
 
 
 def facts(user_id: str) -> tuple[CompareFacts, str | None]:
-    """The user's profile, stored version and versions; and a ledger problem, if any."""
+    """The user's profile, stored version and versions (from their trainings, read again
+    by id when the ledger lacks them); and a problem reading them, if any. The page never
+    lists the fleet: a stale history is handed to the workers (``dashboard.history``)."""
     live = runtime()
-    problem = _refresh_ledger(live.replicate_base_url)
+    problem = refresh_user(user_id)
     with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
         return read_compare_facts(app, ops, user_id), problem
 

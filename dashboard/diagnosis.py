@@ -2,8 +2,9 @@
 
 The row (the app's database) is read on every run: it is the truth a repair changes. The
 facts from Replicate and the ledger (``core.live_diagnosis.gather_live``: the model and
-its versions, the trainings, other models, a ledger sync when it has a gap, the photo
-facts already measured) are cached for ``FACTS_TTL_SECONDS`` per user, so opening a
+its versions, the trainings, other models, the user's trainings by id when the ledger has
+a gap, the photo facts already measured) are cached for ``FACTS_TTL_SECONDS`` per user and
+ledger listing (a fleet sync by the workers reads them again), so opening a
 dialog or clicking a button does not call Replicate again. They are frozen values
 holding read-only mappings, which do not pickle, hence ``st.cache_resource``: every
 session gets the same immutable object. Failures are never cached.
@@ -27,6 +28,7 @@ from core.live_diagnosis import LiveDiagnosis, LiveFacts, diagnose_live, gather_
 from core.repairs import read_row
 from core.repairs.values import app_row
 from core.scan.zips import missing_zip_urls, queue_zip_reads
+from dashboard.history import fresh_within, history_now
 from dashboard.resources import read_only, runtime, writing
 
 FACTS_TTL_SECONDS = 30
@@ -40,10 +42,18 @@ def _live_facts(
     user_id: str,
     model_id: str | None,
     training_id: str | None,
+    listed_at: str | None,  # the ledger's last listing: a new one reads the facts again
     _row: AppRow,
 ) -> LiveFacts:
     rt = runtime()
-    return gather_live(_row, app_engine=rt.engine, ops_engine=rt.ops_engine, gateway=rt.gateway)
+    return gather_live(
+        _row,
+        app_engine=rt.engine,
+        ops_engine=rt.ops_engine,
+        gateway=rt.gateway,
+        fresh_within=fresh_within(),
+        list_here=False,  # a page never lists the fleet: the workers do, when asked
+    )
 
 
 def model_row(user_id: str) -> dict[str, Any] | None:
@@ -70,6 +80,7 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
             current.user_id,
             current.model_id,
             current.training_id,
+            history_now().listed_at,
             current,
         )
     except (ReplicateError, DataRejected) as exc:

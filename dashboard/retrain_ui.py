@@ -6,46 +6,49 @@ for the workers, and the page reads its progress from the database."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Connection, select
 
-from core.compare.tables import comparisons
-from core.errors import ReplicateError
+from core.facts import History
 from core.jobs.app import TaskName
-from core.ledger.sync import sync_ledger
 from core.repairs.rows import read_row
 from core.repairs.values import RepairPlan
 from core.retrain import follow, promote, submit
-from core.retrain.checks import GateResult, gate_limit
-from core.retrain.draft import draft_gate, rejudge
-from core.retrain.gate import GateReading, read_gate
+from core.retrain.checks import gate_limit
+from core.retrain.draft import rejudge
 from core.retrain.opening import open_retrain, read_target
 from core.retrain.plan import RetrainTarget, TrainingPlan, plan_of_draft
 from core.retrain.submit import NewPhoto
-from core.retrain.tables import retrain_photos, retrains
 from core.retrain.tasks import defer_retrain
+from core.retrain.views import (
+    RetrainState,
+    current_retrain,
+    latest_retrain,
+    read_retrain,
+    retrain_state,
+    submitted_retrains,
+)
 from core.roles import Actor
 from core.versions import short_version
+from dashboard.history import fresh_within, history_kept_fresh, refresh_user
 from dashboard.resources import read_only, runtime, writing
 
 SCHEMA_TTL_SECONDS = 600
 
 
-def target(user_id: str) -> tuple[RetrainTarget, str | None]:
+def target(user_id: str) -> tuple[RetrainTarget, History, str | None]:
     """Where a retrain of the user would go (before a draft exists: a draft stores its
-    own), and a problem refreshing the training history."""
+    own), how fresh the training history behind it is, and a problem reading the user's
+    trainings. The page never lists the fleet: a history older than
+    ``HISTORY_FRESH_SECONDS`` is handed to the workers (one queued sync), and a draft
+    opens only once it is fresh."""
     live = runtime()
-    problem = None
-    try:
-        sync_ledger(ops_engine=live.ops_engine, app_engine=live.engine, gateway=live.gateway)
-    except ReplicateError as exc:
-        problem = f"The training history could not be refreshed ({exc}); using what is stored."
+    problem = refresh_user(user_id)
     with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
-        return read_target(app, ops, user_id), problem
+        found = read_target(app, ops, user_id)
+    return found, history_kept_fresh(), problem
 
 
 def plan(row: Any, image_count: int) -> TrainingPlan:
@@ -53,81 +56,21 @@ def plan(row: Any, image_count: int) -> TrainingPlan:
     return plan_of_draft(row, image_count)
 
 
-@dataclass(frozen=True)
-class RetrainState:
-    row: Any  # the retrains row
-    photos: tuple[Any, ...]  # its photos, without their bytes
-    gate: GateResult | None  # drafts only
-    comparison_status: str | None
-    reading: GateReading | None
-
-
 def current(user_id: str, actor: Actor) -> RetrainState | None:
     """The user's active retrain, else this admin's open draft of them, else None."""
     with read_only(runtime().ops_engine) as conn:
-        row = conn.execute(
-            select(retrains)
-            .where(
-                retrains.c.user_id == user_id,
-                retrains.c.active
-                | ((retrains.c.status == "draft") & (retrains.c.requested_by == actor.email)),
-            )
-            .order_by(retrains.c.active.desc(), retrains.c.id.desc())
-            .limit(1)
-        ).one_or_none()
-        return None if row is None else _state(conn, row)
+        return current_retrain(conn, user_id, requested_by=actor.email)
 
 
 def latest(user_id: str) -> RetrainState | None:
     """The user's newest submitted retrain (ended or decided), if any."""
     with read_only(runtime().ops_engine) as conn:
-        row = conn.execute(
-            select(retrains)
-            .where(retrains.c.user_id == user_id, retrains.c.status != "draft")
-            .order_by(retrains.c.id.desc())
-            .limit(1)
-        ).one_or_none()
-        return None if row is None else _state(conn, row)
+        return latest_retrain(conn, user_id)
 
 
 def load(retrain_id: int) -> RetrainState | None:
     with read_only(runtime().ops_engine) as conn:
-        row = conn.execute(select(retrains).where(retrains.c.id == retrain_id)).one_or_none()
-        return None if row is None else _state(conn, row)
-
-
-def _state(conn: Connection, row: Any) -> RetrainState:
-    photos = conn.execute(
-        select(
-            retrain_photos.c.position,
-            retrain_photos.c.name,
-            retrain_photos.c.source,
-            retrain_photos.c.thumbnail,
-            retrain_photos.c.verdict,
-            retrain_photos.c.reasons,
-            retrain_photos.c.kept,
-            retrain_photos.c.facts.is_not(None).label("measured"),
-        )
-        .where(retrain_photos.c.retrain_id == row.id)
-        .order_by(retrain_photos.c.position)
-    ).all()
-    status, reading = None, None
-    if row.comparison_id is not None:
-        found = conn.execute(
-            select(comparisons.c.status, comparisons.c.stats).where(
-                comparisons.c.id == row.comparison_id
-            )
-        ).one_or_none()
-        if found is not None:
-            status = str(found.status)
-            reading = read_gate(found.stats) if found.status == "finished" else None
-    return RetrainState(
-        row=row,
-        photos=tuple(photos),
-        gate=draft_gate(conn, row.id) if row.status == "draft" else None,
-        comparison_status=status,
-        reading=reading,
-    )
+        return retrain_state(conn, retrain_id)
 
 
 @st.cache_data(ttl=SCHEMA_TTL_SECONDS, show_spinner=False)
@@ -138,14 +81,7 @@ def expected_seconds(trainer_version: str) -> float | None:
 
 def history(user_id: str) -> list[Any]:
     with read_only(runtime().ops_engine) as conn:
-        return list(
-            conn.execute(
-                select(retrains)
-                .where(retrains.c.user_id == user_id, retrains.c.status != "draft")
-                .order_by(retrains.c.id.desc())
-                .limit(50)
-            ).all()
-        )
+        return submitted_retrains(conn, user_id)
 
 
 def gate_frame(figures: Mapping[str, Any]) -> pd.DataFrame:
@@ -231,7 +167,8 @@ def start(actor: Actor, user_id: str) -> int:
         gateway=live.gateway,
         actor=actor,
         user_id=user_id,
-        refresh_ledger=False,  # the page refreshed it to show the target
+        refresh_ledger=False,  # the workers keep it; the core checks it is fresh
+        history_fresh_within=fresh_within(),
         then=lambda conn, retrain_id: defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id),
     )
     return opened.retrain_id
@@ -300,9 +237,7 @@ def promote_now(
 def keep_current(actor: Actor, retrain_id: int, reason: str, without_gate: str | None) -> int:
     live = runtime()
     with read_only(live.ops_engine) as ops:
-        user_id = ops.execute(
-            select(retrains.c.user_id).where(retrains.c.id == retrain_id)
-        ).scalar_one()
+        user_id = read_retrain(ops, retrain_id).user_id
     with read_only(live.engine) as app:
         row = read_row(app, user_id)
     with writing(live.ops_engine) as conn, conn.begin():

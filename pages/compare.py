@@ -13,13 +13,23 @@ from core.compare.columns import DEFAULT_COLUMNS, MAX_COLUMNS
 from core.compare.inputs import PRESETS
 from core.compare.plan import DEFAULT_SEEDS, MAX_SEEDS, ComparePlan
 from core.errors import DashboardError, DataRejected, PermissionDenied
+from core.facts import History
 from core.roles import Actor
 from dashboard import compare_ui, compare_view, identity, tables
 from dashboard.confirm_once import ConfirmOnce
+from dashboard.history import history_kept_fresh, wait_for_history
 from dashboard.resources import runtime
 
 FREE_TEXT = "free text"
 CONFIRM = ConfirmOnce("compare")  # the confirmation dialog's token and button
+
+
+def _history_caption(history: History) -> None:
+    """How fresh the versions listed are; while the workers sync the history, the page
+    is drawn again when they are done (a new version may appear)."""
+    st.caption(history.describe().capitalize() + ".")
+    if history.syncing:
+        wait_for_history()
 
 
 def _seeds(user_id: str, count: int) -> tuple[int, ...]:
@@ -87,6 +97,7 @@ def _new(actor: Actor) -> None:
         return
     if ledger_problem:
         st.warning(ledger_problem)
+    _history_caption(history_kept_fresh())
     st.caption(
         f"{found.email or 'no email'} · row's trigger word `{found.profile.trigger_word}` · "
         f"stored version `{found.stored or 'none'}` · model `{found.model_id or 'none'}` · "

@@ -19,10 +19,12 @@ from core.retrain import promote as promote_rules
 from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
 from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS, RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION
 from core.retrain.tables import RETRAIN_RUNNING
+from core.retrain.views import RetrainState
 from core.roles import Actor, Role
 from core.versions import short_version
 from dashboard import compare_ui, compare_view, identity, navigation, retrain_ui
 from dashboard.confirm_once import ConfirmOnce
+from dashboard.history import wait_for_history
 from dashboard.resources import runtime
 
 CONFIRM = ConfirmOnce("retrain")  # the confirmation dialog's token and button
@@ -32,7 +34,7 @@ PER_ROW = 6
 
 
 @st.dialog("Submit this retrain?", width="large", on_dismiss=CONFIRM.close)
-def _confirm(actor: Actor, state: retrain_ui.RetrainState, planned: Any) -> None:
+def _confirm(actor: Actor, state: RetrainState, planned: Any) -> None:
     token = CONFIRM.token
     gate = state.gate
     price = runtime().settings.retrain_price_per_training_usd
@@ -89,7 +91,7 @@ def _keep_toggled(actor: Actor, retrain_id: int, position: int, key: str) -> Non
         st.session_state["retrain_message"] = str(exc)
 
 
-def _photo_grid(actor: Actor, state: retrain_ui.RetrainState) -> None:
+def _photo_grid(actor: Actor, state: RetrainState) -> None:
     photos = state.photos
     for start in range(0, len(photos), PER_ROW):
         for column, photo in zip(
@@ -222,7 +224,7 @@ def _progress(actor: Actor, retrain_id: int) -> None:
         _history(state.row.user_id)
 
 
-def _live(actor: Actor, state: retrain_ui.RetrainState) -> None:
+def _live(actor: Actor, state: RetrainState) -> None:
     row = state.row
     base = runtime().replicate_base_url
     st.markdown(f"**Retrain #{row.id}** · {row.status} · asked by {row.requested_by}: {row.reason}")
@@ -271,7 +273,7 @@ def _live(actor: Actor, state: retrain_ui.RetrainState) -> None:
     _decision(actor, state)
 
 
-def _decision(actor: Actor, state: retrain_ui.RetrainState) -> None:
+def _decision(actor: Actor, state: RetrainState) -> None:
     row = state.row
     st.subheader("Promotion gate")
     if row.comparison_id is not None:
@@ -388,12 +390,13 @@ if not user_id:
     st.stop()
 st.query_params["user"] = user_id
 try:
-    found, problem = retrain_ui.target(user_id)
+    found, history, problem = retrain_ui.target(user_id)
 except DashboardError as exc:
     st.error(str(exc))
     st.stop()
 if problem:
     st.warning(problem)
+st.caption(history.describe().capitalize() + ".")
 st.markdown(
     f"Into **{found.destination}** (the user's own model) with trigger word "
     f"**{found.trigger_word}** (the one their current version learnt); current version "
@@ -416,7 +419,25 @@ if state is None:
         f"({'its ZIP is known' if found.previous_zip_url else 'its ZIP is unknown'}); add new "
         "ones, check them all, then submit one training."
     )
-    if st.button("Start a retrain", type="primary", icon=":material/add_photo_alternate:"):
+    if not history.fresh:
+        st.info(
+            "A retrain starts once the training history is fresh, so that it cannot miss "
+            "the user's newest training. "
+            + (
+                "A worker is reading it now; this page updates when it is done."
+                if history.syncing
+                else "No worker has read it yet."
+            ),
+            icon=":material/hourglass_top:",
+        )
+        if history.syncing:
+            wait_for_history()
+    if st.button(
+        "Start a retrain",
+        type="primary",
+        icon=":material/add_photo_alternate:",
+        disabled=not history.fresh,
+    ):
         try:
             retrain_ui.start(actor, user_id)
         except DashboardError as exc:

@@ -34,6 +34,7 @@ from dashboard import (
     scans,
     tables,
 )
+from dashboard.history import wait_for_history
 
 PHOTOS_POLL_SECONDS = 3.0
 _SHOW_NOTE = {
@@ -116,7 +117,9 @@ def _show_findings(
     for note in found.notes:
         st.warning(note)
     if found.synced is not None:
-        st.caption("The training history was synced from Replicate for this view.")
+        st.caption("This user's trainings were read again from Replicate for this view.")
+    if found.history_syncing:
+        wait_for_history(before_rerun=diagnosis.forget_facts)
     if not found.findings:
         st.success("No findings: the row, the model and the trainings agree.")
     repairable = any(finding.fix.action is not None for finding in found.findings)

@@ -189,6 +189,7 @@ def test_settings_table_documents_every_setting() -> None:
         "SCAN_SCHEDULE",
         "SCAN_HEARTBEAT_TIMEOUT_SECONDS",
         "RECOVERY_SECONDS",
+        "HISTORY_FRESH_SECONDS",
         "WORKER_CONCURRENCY",
         "COMPARE_PRICE_PER_IMAGE_USD",
         "COMPARE_PRICE_PER_SECOND_USD",

@@ -23,6 +23,10 @@ When every image has ended and every succeeded image is scored, the comparison f
 once (a guarded update): per-column statistics paired by seed, the noise floor from the
 repeat of column A, the verdict, the actual cost from ``metrics.predict_time``, and the
 ``compare:run`` outcome record.
+
+Why one long module: the comparison's steps form one state machine (start, the claimed paid
+create, follow, score, finish) whose crash and recovery reasoning holds only when the steps
+are read together.
 """
 
 from __future__ import annotations

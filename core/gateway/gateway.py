@@ -11,6 +11,10 @@ reject shapes Replicate really sends. So no client parse error ever leaves the g
 and a paid create whose accepted answer cannot be read at all is ``CreateOutcomeUnknown``
 with its id when the answer named one. How each create avoids being sent twice is said on
 the method.
+
+Why one long module: it is the single door to Replicate, and every call's retries, pace,
+circuit breaker and create guard are rules that must be read together; the values, the
+exchange, the limits and the lost-create search already live beside it.
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ class TaskName(StrEnum):
     CHECK_RETRAIN = "retrain.check"
     SUBMIT_RETRAIN = "retrain.submit"
     FOLLOW_RETRAIN = "retrain.follow"
+    SYNC_LEDGER = "ledger.sync"
 
 
 app = App(connector=PsycopgConnector())

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -36,23 +36,35 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
-    RowMapping,
-    case,
-    delete,
+    Text,
     func,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
 
-from core.drift.facts import AppRow, DatasetFacts, TrainingRecord, VersionOwner
+from core.drift.facts import AppRow
 from core.errors import DashboardError, RateLimited, ReplicateNotFound, ReplicateUnavailable
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import map_bounded
 from core.gateway.values import TERMINAL_STATUSES, Training, is_training_id
-from core.ledger.attach import ATTACH_RULES, Attachable, attach, upload_path_user
-from core.ledger.datasets import facts_from_json
+from core.ledger.attach import Attachable, attach, upload_path_user
+from core.ledger.reads import (
+    LISTED_AT_KEY,
+    last_listing,
+    ledger_for_user,
+    record_of,
+    version_owner,
+)
+from core.ledger.store import (
+    chunks,
+    ledger_users,
+    read_state,
+    remember_missing,
+    row_values,
+    set_state,
+    upsert,
+)
 from core.ledger.tables import dataset_facts, ledger_state, trainings, trainings_not_found
 from core.schema import user_models
 
@@ -69,6 +81,19 @@ NOT_FOUND_RECHECK = timedelta(days=1)
 # What a Replicate id looks like; anything else in training_id is junk, not fetched.
 
 T = TypeVar("T")
+
+# Read here and by every caller that imported them from the sync module.
+__all__ = [
+    "LISTED_AT_KEY",
+    "SyncReport",
+    "last_listing",
+    "ledger_for_user",
+    "sync_ledger",
+    "sync_trainings",
+    "sync_user",
+    "sync_user_trainings",
+    "version_owner",
+]
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,7 @@ class SyncPlan:
     in_ledger: frozenset[str]  # those of them the ledger already holds
     open_ids: tuple[str, ...]  # ledger rows whose training was not yet terminal
     known_missing: frozenset[str] = frozenset()  # answered 404 lately: not asked again
+    listing: bool = True  # False: one user's trainings by id only (``sync_user``)
 
 
 @dataclass(frozen=True)
@@ -154,11 +180,49 @@ def read_sync_plan(
     )
     return SyncPlan(
         started=started,
-        bookmark=None if full else _state(conn, NEWEST_LISTED_KEY),
+        bookmark=None if full else read_state(conn, NEWEST_LISTED_KEY),
         row_ids=row_ids,
-        in_ledger=frozenset(_ledger_users(conn, row_ids)),
+        in_ledger=frozenset(ledger_users(conn, row_ids)),
         open_ids=open_ids,
         known_missing=frozenset() if full else _known_missing(conn),
+    )
+
+
+def read_user_sync_plan(
+    conn: Connection, user_id: str, *, app_conn: Connection | None = None
+) -> SyncPlan:
+    """A sync of one user's trainings by id, with no listing: the row's ``training_id``
+    when the ledger lacks it, and the user's trainings that were not yet terminal. What
+    the account's listing would add (trainings nobody's row names any more) waits for the
+    workers' fleet sync."""
+    started = time.perf_counter()
+    app = app_conn or conn
+    row_ids = frozenset(
+        app.execute(
+            select(func.btrim(user_models.c.training_id)).where(
+                user_models.c.user_id == user_id,
+                func.coalesce(func.btrim(user_models.c.training_id), "") != "",
+            )
+        ).scalars()
+    )
+    open_ids = tuple(
+        conn.execute(
+            select(trainings.c.id)
+            .where(
+                trainings.c.user_id == user_id,
+                trainings.c.status.not_in(sorted(TERMINAL_STATUSES)),
+            )
+            .order_by(trainings.c.id)
+        ).scalars()
+    )
+    return SyncPlan(
+        started=started,
+        bookmark=None,
+        row_ids=row_ids,
+        in_ledger=frozenset(ledger_users(conn, row_ids)),
+        open_ids=open_ids,
+        known_missing=_known_missing(conn),
+        listing=False,
     )
 
 
@@ -176,7 +240,7 @@ def _known_missing(conn: Connection) -> frozenset[str]:
 def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
     """The Replicate side of a sync: the listing (raises ``ReplicateError`` when it fails),
     the trainings only the app's rows name, and a refresh of the open ones. No database."""
-    listed = tuple(gateway.list_trainings(until_id=plan.bookmark))
+    listed = tuple(gateway.list_trainings(until_id=plan.bookmark)) if plan.listing else ()
     listed_ids = {training.id for training in listed}
     junk = {training_id for training_id in plan.row_ids if not is_training_id(training_id)}
     asked = plan.row_ids - plan.in_ledger - listed_ids - junk - plan.known_missing
@@ -205,27 +269,29 @@ def write_sync(
     bookmark. Writes through ``conn``; the caller commits."""
     app = app_conn or conn
     seen = fetched.seen
-    existing = _ledger_users(conn, seen.keys())
+    existing = ledger_users(conn, seen.keys())
     attached: Counter[str] = Counter()
-    for chunk in _chunks(list(seen.values()), CHUNK):
+    for chunk in chunks(list(seen.values()), CHUNK):
         rows = _candidate_rows(app, chunk)
-        values = [_row_values(training, attach(training, rows)) for training in chunk]
+        values = [row_values(training, attach(training, rows)) for training in chunk]
         attached.update(
             value["attached_by"]
             for value in values
             if value["attached_by"] and existing.get(value["id"]) is None
         )
-        _upsert(conn, values)
+        upsert(conn, values)
     attached.update(_reattach(conn, app, exclude=seen.keys()))
     if fetched.listed:
-        _set_state(conn, NEWEST_LISTED_KEY, fetched.listed[0].id)
-    _remember_missing(conn, fetched.from_rows.not_found + fetched.refreshed.not_found, seen)
+        set_state(conn, NEWEST_LISTED_KEY, fetched.listed[0].id)
+    if plan.listing:  # the listing completed (fetch_sync raises when it does not)
+        set_state(conn, LISTED_AT_KEY, func.now().cast(Text))
+    remember_missing(conn, fetched.from_rows.not_found + fetched.refreshed.not_found, seen)
     unattached = conn.execute(
         select(func.count()).select_from(trainings).where(trainings.c.user_id.is_(None))
     ).scalar_one()
     from_rows, refreshed = fetched.from_rows, fetched.refreshed
     return SyncReport(
-        full_listing=plan.bookmark is None,
+        full_listing=plan.listing and plan.bookmark is None,
         listed=len(fetched.listed),
         fetched_for_rows=len(from_rows.trainings),
         refreshed=len(refreshed.trainings),
@@ -279,31 +345,52 @@ def sync_ledger(
             return write_sync(ops_conn, plan, fetched, app_conn=app_conn)
 
 
-def version_owner(conn: Connection, version_hash: str) -> VersionOwner | None:
-    """The newest training in the ledger whose output is this version, whoever's it is
-    (indexed by the hash: ``ix_trainings_version_hash``)."""
-    row = conn.execute(
-        select(trainings.c.id, trainings.c.user_id, trainings.c.destination)
-        .where(func.right(trainings.c.output_version, 64) == version_hash)
-        .order_by(trainings.c.created_at.desc().nulls_last(), trainings.c.id.desc())
-        .limit(1)
-    ).one_or_none()
-    if row is None:
-        return None
-    return VersionOwner(training_id=row.id, user_id=row.user_id, destination=row.destination)
+def sync_user_trainings(
+    conn: Connection, gateway: ReplicateGateway, user_id: str, *, app_conn: Connection | None = None
+) -> SyncReport:
+    """``sync_user`` on the caller's connection and transaction (tests, scripts)."""
+    plan = read_user_sync_plan(conn, user_id, app_conn=app_conn)
+    if _nothing_to_ask(plan):
+        return _nothing_to_do(plan)
+    return write_sync(conn, plan, fetch_sync(gateway, plan), app_conn=app_conn)
 
 
-def ledger_for_user(conn: Connection, user_id: str) -> tuple[TrainingRecord, ...]:
-    """The user's trainings as the drift engine reads them, oldest first, each with its
-    dataset's facts when ``ops.dataset_facts`` has them."""
-    url = trainings.c.input["input_images"].astext
-    rows = conn.execute(
-        select(trainings, dataset_facts.c.facts.label("dataset"))
-        .select_from(trainings.outerjoin(dataset_facts, dataset_facts.c.url == func.btrim(url)))
-        .where(trainings.c.user_id == user_id)
-        .order_by(trainings.c.created_at.asc().nulls_first(), trainings.c.id)
+def sync_user(
+    *, ops_engine: Engine, app_engine: Engine, gateway: ReplicateGateway, user_id: str
+) -> SyncReport:
+    """One user's trainings by id (``read_user_sync_plan``), committed, the way
+    ``sync_ledger`` runs a fleet sync: no connection held while Replicate is read."""
+    with ops_engine.connect() as ops_conn:
+        if ops_engine is app_engine:
+            plan = read_user_sync_plan(ops_conn, user_id)
+        else:
+            with app_engine.connect() as app_conn:
+                plan = read_user_sync_plan(ops_conn, user_id, app_conn=app_conn)
+    if _nothing_to_ask(plan):
+        return _nothing_to_do(plan)
+    fetched = fetch_sync(gateway, plan)
+    with ops_engine.begin() as ops_conn:
+        if ops_engine is app_engine:
+            return write_sync(ops_conn, plan, fetched)
+        with app_engine.connect() as app_conn:
+            return write_sync(ops_conn, plan, fetched, app_conn=app_conn)
+
+
+def _nothing_to_ask(plan: SyncPlan) -> bool:
+    return not (plan.row_ids - plan.in_ledger - plan.known_missing) and not plan.open_ids
+
+
+def _nothing_to_do(plan: SyncPlan) -> SyncReport:
+    return SyncReport(
+        full_listing=False,
+        listed=0,
+        fetched_for_rows=0,
+        refreshed=0,
+        inserted=0,
+        updated=0,
+        skipped_not_found=len((plan.row_ids - plan.in_ledger) & plan.known_missing),
+        seconds=round(time.perf_counter() - plan.started, 3),
     )
-    return tuple(_record(row._mapping) for row in rows)
 
 
 # -- attaching -----------------------------------------------------------------------------
@@ -355,13 +442,13 @@ def _reattach(conn: Connection, app: Connection, *, exclude: Iterable[str]) -> C
     loose = [
         record
         for record in (
-            _record(row._mapping)
+            record_of(row._mapping)
             for row in conn.execute(select(trainings).where(trainings.c.user_id.is_(None)))
         )
         if record.id not in skip
     ]
     found: Counter[str] = Counter()
-    for chunk in _chunks(loose, CHUNK):
+    for chunk in chunks(loose, CHUNK):
         rows = _candidate_rows(app, chunk)
         for record in chunk:
             user_id, rule = attach(record, rows)
@@ -383,7 +470,7 @@ def _fetch(gateway: ReplicateGateway, ids: Sequence[str]) -> _Fetched:
     """Read trainings one by one, a few at a time; a 404 or an error stays with its id,
     and an outage stops the rest (they are read on the next sync)."""
     fetched = _Fetched()
-    for batch in _chunks(list(ids), FETCH_BATCH):
+    for batch in chunks(list(ids), FETCH_BATCH):
         for outcome in map_bounded(gateway.get_training, batch, max_workers=FETCH_BATCH):
             error = outcome.error
             if error is None and outcome.value is not None:
@@ -399,145 +486,6 @@ def _fetch(gateway: ReplicateGateway, ids: Sequence[str]) -> _Fetched:
         if fetched.interrupted is not None:
             break
     return fetched
-
-
-# -- ops tables ----------------------------------------------------------------------------
-
-
-def _row_values(
-    training: Training, attachment: tuple[str, str] | tuple[None, None]
-) -> dict[str, Any]:
-    user_id, rule = attachment
-    return {
-        "id": training.id,
-        "user_id": user_id,
-        "attached_by": rule,
-        "trainer_model": training.trainer_model,
-        "trainer_version": training.trainer_version,
-        "destination": training.destination,
-        "status": training.status,
-        "input": dict(training.input),
-        "output_version": training.output_version,
-        "output_weights": training.output_weights,
-        "error": training.error,
-        "created_at": training.created_at,
-        "started_at": training.started_at,
-        "completed_at": training.completed_at,
-    }
-
-
-def _upsert(conn: Connection, values: list[dict[str, Any]]) -> None:
-    if not values:
-        return
-    statement = insert(trainings).values(values)
-    new = statement.excluded
-    replaced = {
-        name: new[name]
-        for name in (
-            "trainer_model",
-            "trainer_version",
-            "destination",
-            "status",
-            "input",
-            "output_version",
-            "output_weights",
-            "error",
-            "created_at",
-            "started_at",
-            "completed_at",
-        )
-    }
-    # The strongest evidence ever seen wins: the app's rows forget (a retrain clears
-    # training_id), so a weaker rule or none never overrides a stronger earlier one.
-    keeps_old = or_(
-        new.user_id.is_(None), _rule_rank(new.attached_by) > _rule_rank(trainings.c.attached_by)
-    )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[trainings.c.id],
-            set_={
-                **replaced,
-                "synced_at": func.now(),
-                "user_id": case((keeps_old, trainings.c.user_id), else_=new.user_id),
-                "attached_by": case((keeps_old, trainings.c.attached_by), else_=new.attached_by),
-            },
-        )
-    )
-
-
-def _rule_rank(column: Any) -> Any:
-    """0 for the strongest attach rule, larger for weaker ones, 99 for none."""
-    return case({rule: rank for rank, rule in enumerate(ATTACH_RULES)}, value=column, else_=99)
-
-
-def _ledger_users(conn: Connection, ids: Iterable[str]) -> dict[str, str | None]:
-    """Which of ``ids`` the ledger holds, each with its user (None: unattached)."""
-    wanted = sorted(set(ids))
-    found: dict[str, str | None] = {}
-    for chunk in _chunks(wanted, 5000):
-        found.update(
-            (row.id, row.user_id)
-            for row in conn.execute(
-                select(trainings.c.id, trainings.c.user_id).where(trainings.c.id.in_(chunk))
-            )
-        )
-    return found
-
-
-def _remember_missing(conn: Connection, missing: Sequence[str], found: Iterable[str]) -> None:
-    """Remember the ids answered 404 (when, again); forget those Replicate now has."""
-    if missing:
-        statement = insert(trainings_not_found).values([{"id": id_} for id_ in missing])
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[trainings_not_found.c.id],
-                set_={"last_answered_at": func.now()},
-            )
-        )
-    # The table holds a few ids; a full listing sees every training of the account.
-    remembered = set(conn.execute(select(trainings_not_found.c.id)).scalars())
-    now_found = sorted(remembered.intersection(found))
-    if now_found:
-        conn.execute(delete(trainings_not_found).where(trainings_not_found.c.id.in_(now_found)))
-
-
-def _state(conn: Connection, key: str) -> str | None:
-    value: str | None = conn.execute(
-        select(ledger_state.c.value).where(ledger_state.c.key == key)
-    ).scalar_one_or_none()
-    return value
-
-
-def _set_state(conn: Connection, key: str, value: str) -> None:
-    statement = insert(ledger_state).values(key=key, value=value)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ledger_state.c.key], set_={"value": statement.excluded.value}
-        )
-    )
-
-
-def _record(row: RowMapping) -> TrainingRecord:
-    stored = row.get("dataset")
-    dataset: DatasetFacts | None = facts_from_json(stored) if stored is not None else None
-    return TrainingRecord(
-        id=row["id"],
-        trainer_model=row["trainer_model"],
-        trainer_version=row["trainer_version"],
-        status=row["status"],
-        input=row["input"] or {},
-        output_version=row["output_version"],
-        output_weights=row["output_weights"],
-        error=row["error"],
-        created_at=row["created_at"],
-        completed_at=row["completed_at"],
-        dataset=dataset,
-    )
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def forget_ledger(conn: Connection) -> None:

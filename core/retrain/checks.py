@@ -18,6 +18,10 @@ counted as failing by the ledger, and a dataset the gate passes must not raise
 Checks that need the whole set (who the user is, near-duplicates) read it through the
 facts: identity is the distance to the medoid face of the photos showing exactly one face,
 as the ledger reads it, so the majority decides who the user is.
+
+Why one long module: every check's threshold row (with its help text, which the page
+renders), its measure and its verdict sit together, so a threshold can never drift from the
+sentence that explains it; about a third are threshold rows.
 """
 
 from __future__ import annotations

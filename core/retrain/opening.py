@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Connection, Engine
 
-from core.errors import ReplicateError
+from core.errors import Conflict, ReplicateError
+from core.facts.history import read_history
 from core.gateway.gateway import ReplicateGateway
 from core.ledger.sync import ledger_for_user, sync_ledger
 from core.retrain.plan import RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION, RetrainTarget
@@ -54,13 +56,28 @@ def open_retrain(
     user_id: str,
     photos: Sequence[NewPhoto] = (),
     refresh_ledger: bool = True,
+    history_fresh_within: timedelta | None = None,
     then: Callable[[Connection, int], None] | None = None,
 ) -> Opened:
     """A new draft retrain of ``user_id`` (admins only), with ``photos`` added; ``then``
     runs in the same transaction (the page queues the draft's checks there). Network
-    first, with no connection held; then one short transaction."""
+    first, with no connection held; then one short transaction.
+
+    ``refresh_ledger``: sync the ledger here first (the command line). A page does not
+    list the fleet: it passes ``history_fresh_within``, and a history older than that is
+    refused (``Conflict``), since a draft opened on it could miss the user's newest
+    training and start from fewer photos."""
     require(actor, Permission.RETRAIN)
     notes: list[str] = []
+    if history_fresh_within is not None and not refresh_ledger:
+        with ops_engine.connect() as conn:
+            history = read_history(conn, fresh_within=history_fresh_within)
+        if not history.fresh:
+            raise Conflict(
+                f"The training history is not fresh ({history.describe()}): a retrain "
+                "opened now could miss the user's newest training. Try again when the "
+                "workers have read it."
+            )
     if refresh_ledger:
         try:
             sync_ledger(ops_engine=ops_engine, app_engine=app_engine, gateway=gateway)

@@ -25,6 +25,10 @@
 Every status change is a transition of ``core.retrain.states.RETRAIN`` (compare-and-set).
 The app's row is not touched by any of this: the user keeps generating with the current
 version until a promotion writes the new one.
+
+Why one long module: the claimed submit is one state machine (draft, confirmation, claim,
+upload, the one create, recovery after a lost answer) whose crash reasoning only holds when
+its steps are read together.
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ database, network or clock. The choices, and why:
   give the same numbers. Strengths compare only within one fit: a version's strength is
   relative to the others in the same call, and versions that never met (directly or through
   a chain of opponents) are only tied together by the regularisation.
+
+Why one long module: pure statistics whose derivations are written next to the code (exact
+tests, Bradley-Terry, the votes still needed); split, the reasoning behind each number would
+be read apart from it.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ its destination and remembers the dataset it read; a prediction renders an image
 that dataset, softer for poor datasets, without likeness when the prompt lacks the
 trained trigger word, degraded when ``hf_lora`` names other weights. Like Replicate, it
 reads only the inputs a version's schema declares; the rest are echoed and ignored.
+
+Why one long module: a test double of Replicate's behaviour (models, versions, trainings,
+predictions, files) and of the app's failure modes, not the domain; the state it keeps is
+shared by every route.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ the shape rules (``core.sandbox.shapes``) and render them with this server's own
 in place of the stored ``BASE`` marker. Handlers are plain functions, so Starlette runs
 them in its thread pool; the fault and rate-limit layer is async, so injected latency and
 hangs cost no thread.
+
+Why one long module: a test double of Replicate's HTTP surface (every route the client uses,
+plus the control API), not the domain; one file keeps the API it imitates readable side by
+side.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """One user's facts for the drift engine: Replicate's answers and the ledger.
 
-``gather_facts`` reads, for one ``user_models`` row, what ``diagnose`` needs: the row's
-model and ALL its versions (404 → ``found=False``), the ledger's trainings of the user
-(``ledger_for_user``, with their cached dataset facts) and every other model those
-trainings went to. It raises the gateway's errors (``ReplicateError``, ``DataRejected``
-for a model id that is not ``owner/name``); the scan turns them into that user's
-SCAN_ERROR.
+``gather_facts`` (one user's facts for ``diagnose``) lives in ``core.facts``, the one home
+of what is known about a user; it is imported here for the scan's batches.
 
 ``ledger_problem`` is the pure decision whether the ledger can be trusted for one user
 after this scan's sync: when the listing failed, or a training this user depends on could
@@ -15,76 +11,17 @@ with the reason instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection
+from core.drift.facts import UserFacts, blank_to_none
+from core.facts.gather import gather_facts, model_facts
+from core.gateway.values import TERMINAL_STATUSES, is_training_id
+from core.ledger.sync import SyncReport
 
-from core.decisions import decisions_for
-from core.drift.facts import AppRow, ModelFacts, UserFacts, blank_to_none
-from core.errors import ReplicateNotFound
-from core.gateway.gateway import ReplicateGateway
-from core.gateway.values import TERMINAL_STATUSES, is_training_id, is_version_hash
-from core.ledger.sync import SyncReport, ledger_for_user, version_owner
-from core.versions import normalise_version
-
-ConnectionFactory = Callable[[], AbstractContextManager[Connection]]
-# What the ledger's sync fetches: anything else in training_id is junk it never reads.
-
-
-def model_facts(gateway: ReplicateGateway, model_id: str) -> ModelFacts:
-    """Replicate's answer for one model: 404, or the model with every version."""
-    model = gateway.get_model(model_id)
-    if model is None:
-        return ModelFacts(model_id, found=False)
-    if model.latest_version is None:
-        return ModelFacts(model_id, found=True)  # no version yet: nothing to list
-    try:
-        versions = gateway.list_versions(model_id)
-    except ReplicateNotFound:  # deleted between the two calls
-        return ModelFacts(model_id, found=False)
-    return ModelFacts(model_id, found=True, versions=tuple(versions))
-
-
-def gather_facts(
-    user_row: AppRow, *, ops_conn_factory: ConnectionFactory, gateway: ReplicateGateway
-) -> UserFacts:
-    """Everything ``diagnose`` needs about one user (see the module docstring).
-
-    ``ops_conn_factory`` opens a connection to schema ``ops`` (``ops_engine.connect``):
-    this runs on the scan's worker threads, each of which needs its own connection.
-    """
-    with ops_conn_factory() as conn:
-        ledger = ledger_for_user(conn, user_row.user_id)
-        decided = decisions_for(conn, [user_row.user_id]).get(user_row.user_id, ())
-    model_id = user_row.model_id
-    model = model_facts(gateway, model_id) if model_id is not None else None
-    others: dict[str, ModelFacts] = {}
-    for record in ledger:
-        destination = record.destination
-        if destination and destination != model_id and destination not in others:
-            others[destination] = model_facts(gateway, destination)
-    owner = None
-    stored = normalise_version(user_row.replicate_version_id)
-    if (
-        stored is not None
-        and is_version_hash(stored)
-        and not (model is not None and model.has_version(stored))
-        and not any(record.version_hash == stored for record in ledger)
-    ):
-        with ops_conn_factory() as conn:  # whose is it, then? (rare: an indexed lookup)
-            owner = version_owner(conn, stored)
-    return UserFacts(
-        row=user_row,
-        model=model,
-        trainings=ledger,
-        models_by_id=others,
-        stored_owner=owner,
-        decisions=decided,
-    )
+__all__ = ["LedgerHealth", "gather_facts", "ledger_problem", "model_facts"]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ from sqlalchemy import Connection, func, select, text, update
 
 from core.gateway.gateway import ReplicateGateway
 from core.ledger import ledger_for_user, sync_trainings
-from core.ledger.sync import NEWEST_LISTED_KEY, NOT_FOUND_RECHECK
+from core.ledger.sync import (
+    NEWEST_LISTED_KEY,
+    NOT_FOUND_RECHECK,
+    last_listing,
+    sync_user_trainings,
+)
 from core.ledger.tables import ledger_state, trainings, trainings_not_found
 from core.schema import user_models
 from tests.ledger.conftest import AppWorld
@@ -263,3 +268,48 @@ def test_one_sync_attaches_a_page_of_users(
     assert report.listed == 60 and report.inserted == 60 and report.unattached == 0
     # No round trip per row: the listing carries what the ledger stores.
     assert training_reads(control) == reads_before
+
+
+def test_one_users_refresh_reads_their_trainings_by_id_and_lists_nothing(
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+    control: httpx.Client,
+) -> None:
+    older = app_world.train("anna0001")
+    newest = app_world.train("anna0001")
+    bens = app_world.train("ben00002")
+    app_world.add_user("anna0001", training_id=newest.id)
+    app_world.add_user("ben00002", training_id=bens.id)
+    listings, reads = listing_requests(control), training_reads(control)
+
+    report = sync_user_trainings(conn, gateway, "anna0001")
+
+    assert listing_requests(control) == listings  # nothing fleet-wide
+    assert training_reads(control) - reads == 1  # the row's training, by id
+    assert not report.full_listing and report.fetched_for_rows == 1
+    # Only anna's row's training: her older one waits for the workers' listing.
+    assert ledger(conn) == {newest.id: ("anna0001", "training_id", "succeeded")}
+    assert older.id not in ledger(conn) and bens.id not in ledger(conn)
+    assert last_listing(conn) is None  # no listing completed: the history is not fresh
+    again = sync_user_trainings(conn, gateway, "anna0001")
+    assert training_reads(control) - reads == 1 and again.fetched_for_rows == 0
+
+
+def test_a_completed_listing_is_recorded_and_a_users_refresh_leaves_it(
+    app_world: AppWorld,
+    conn: Connection,
+    gateway: ReplicateGateway,
+) -> None:
+    app_world.add_user("anna0001", training_id=app_world.train("anna0001").id)
+    assert last_listing(conn) is None
+    sync_trainings(conn, gateway)
+    listing = last_listing(conn)
+    assert listing is not None
+    mark, age = listing
+    assert age.total_seconds() >= 0
+    conn.execute(update(trainings).values(status="processing"))  # an unfinished one
+    report = sync_user_trainings(conn, gateway, "anna0001")
+    assert report.refreshed == 1  # read again by id, now final
+    listed_again = last_listing(conn)
+    assert listed_again is not None and listed_again[0] == mark

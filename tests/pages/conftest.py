@@ -31,6 +31,7 @@ from sqlalchemy import Engine, text
 from streamlit.testing.v1 import AppTest
 
 from core.db import make_engine
+from core.ledger.sync import LISTED_AT_KEY, sync_ledger
 from core.sandbox.server import RunningSandbox
 from dashboard.diagnosis import forget_facts
 from tests.db_fixtures import new_database
@@ -93,6 +94,9 @@ def world(pages_database_url: str, sandbox_server: RunningSandbox) -> Iterator[U
                 text("INSERT INTO ops.staff (email, role) VALUES (:email, 'product')"),
                 {"email": STAFF_ONLY_EMAIL},
             )
+        # The workers keep the training history synced; pages only read it.
+        with gateway_on(base_url) as gateway:
+            sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
     finally:
         engine.dispose()
     yield seeded
@@ -139,6 +143,8 @@ def live_env(
     monkeypatch.setenv("REPLICATE_API_TOKEN", LIVE_TOKEN)
     monkeypatch.setenv("REPLICATE_BASE_URL", sandbox_server.base_url)
     monkeypatch.setenv("DATA_DIR", str(module_data_dir))
+    # The world's sync stands for the workers' (none run here): it stays fresh.
+    monkeypatch.setenv("HISTORY_FRESH_SECONDS", "86400")
     _clear_what_a_test_changes()
     yield
     _clear_what_a_test_changes()
@@ -219,3 +225,39 @@ def texts(at: AppTest) -> str:
         parts += [str(element.value) for element in getattr(at, kind)]
     parts += [f"{metric.label}: {metric.value}" for metric in at.metric]
     return "\n".join(parts)
+
+
+def listing_requests(sandbox: RunningSandbox) -> int:
+    """How often the sandbox was asked for the account's list of trainings."""
+    stats = httpx.get(f"{sandbox.base_url}/_sandbox/stats").json()
+    return int(stats["counts"].get("GET /v1/trainings", 0))
+
+
+def listed_ago(engine: Engine, interval: str) -> None:
+    """Make the ledger's last listing look ``interval`` old (a PostgreSQL interval)."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE ops.ledger_state SET value = (now() - CAST(:ago AS interval))::text"
+                " WHERE key = :key"
+            ),
+            {"ago": interval, "key": LISTED_AT_KEY},
+        )
+
+
+def history_syncs_waiting(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM ops.procrastinate_jobs"
+                    " WHERE task_name = 'ledger.sync' AND status = 'todo'"
+                )
+            ).scalar_one()
+        )
+
+
+def forget_history_syncs(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL search_path TO ops, public"))  # procrastinate's triggers
+        conn.execute(text("DELETE FROM procrastinate_jobs WHERE task_name = 'ledger.sync'"))

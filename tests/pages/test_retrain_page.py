@@ -11,7 +11,16 @@ from sqlalchemy import Engine, delete, func, select
 from streamlit.testing.v1 import AppTest
 
 from core.retrain.tables import retrains
-from tests.pages.conftest import EMAIL_OF, open_page, texts
+from core.sandbox.server import RunningSandbox
+from tests.pages.conftest import (
+    EMAIL_OF,
+    forget_history_syncs,
+    history_syncs_waiting,
+    listed_ago,
+    listing_requests,
+    open_page,
+    texts,
+)
 from tests.user_world import UserWorld
 
 pytestmark = pytest.mark.timeout(180)
@@ -85,3 +94,32 @@ def test_the_user_page_offers_the_wizard_to_admins_only(
 
     assert "Open the retrain wizard" in retrain_links("admin")
     assert retrain_links("support") == []
+
+
+def test_a_stale_history_is_left_to_the_workers_and_holds_the_start(
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    engine: Engine,
+    sandbox_server: RunningSandbox,
+    fresh_runtime: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HISTORY_FRESH_SECONDS", "60")
+    with engine.begin() as conn:
+        conn.execute(delete(retrains).where(retrains.c.user_id == world.stale))
+    listed_ago(engine, "1 hour")
+    listings = listing_requests(sandbox_server)
+    try:
+        at = open_page(app_as("admin"), "retrain", user=world.stale)
+        assert not at.exception, at.exception
+        assert "(the user's own model)" in texts(at)  # the target, from what is stored
+        start = next(button for button in at.button if button.label == "Start a retrain")
+        assert start.disabled
+        assert "A worker is reading it now" in texts(at)
+        at.run()
+        assert history_syncs_waiting(engine) == 1  # asked once, however often the page runs
+        assert listing_requests(sandbox_server) == listings  # the page listed nothing itself
+        assert _drafts(engine, world.stale) == 0
+    finally:
+        listed_ago(engine, "0 s")
+        forget_history_syncs(engine)

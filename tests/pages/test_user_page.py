@@ -5,11 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION
+from core.sandbox.server import RunningSandbox
 from core.schema import user_models, users
-from tests.pages.conftest import frames_with, open_page, texts
+from dashboard.diagnosis import forget_facts
+from tests.pages.conftest import (
+    forget_history_syncs,
+    frames_with,
+    history_syncs_waiting,
+    listed_ago,
+    listing_requests,
+    open_page,
+    texts,
+)
 from tests.user_world import UserWorld
 
 
@@ -117,3 +128,33 @@ def test_replicate_down_keeps_the_database_part(
     assert _metrics(at)["latest version"] == "?"
     assert _metrics(at)["stored version"] == world.replicate.stale_versions[-1][:12]
     assert list(frames_with(at, "column")[-1]["column"])[:2] == ["id", "user_id"]
+
+
+def test_the_user_page_never_lists_the_fleet_and_asks_the_workers_once_for_a_gap(
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    engine: Engine,
+    sandbox_server: RunningSandbox,
+) -> None:
+    # The foreign row names a training the ledger holds for another user: a gap that the
+    # user's trainings by id cannot close. Only a listing could, and one just ran.
+    listed_ago(engine, "0 s")
+    forget_history_syncs(engine)
+    listings = listing_requests(sandbox_server)
+    try:
+        at = open_page(app_as("support"), "user", user=world.foreign)
+        assert not at.exception, at.exception
+        assert "The training history is incomplete" in texts(at)
+        assert "it was not there either" in texts(at)
+        assert history_syncs_waiting(engine) == 0  # a listing this recent would not help
+        listed_ago(engine, "1 hour")  # an old listing: the workers are asked, once
+        forget_facts()
+        at.run()
+        assert "a worker is reading Replicate's training list" in texts(at)
+        forget_facts()
+        at.run()
+        assert history_syncs_waiting(engine) == 1
+        assert listing_requests(sandbox_server) == listings  # the page itself listed nothing
+    finally:
+        listed_ago(engine, "0 s")
+        forget_history_syncs(engine)
