@@ -15,11 +15,26 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
+from typing import Any
 
-from core.config import get_settings
+from core.compare.run import CompareSettings
+from core.compare.tasks import COMPARE_KEY
+from core.config import Settings, get_settings
 from core.errors import ConfigError, DashboardError
+from core.faces import FaceReaders
 from core.jobs.app import Queue
-from core.jobs.worker import WorkerStopped, run_worker
+from core.jobs.context import RECOVERY_KEY, SERVICES_KEY, JobServices
+from core.jobs.worker import Started, WorkerStopped, procrastinate_conninfo, work
+from core.repairs.availability import repairs_available
+from core.retrain.gate import GateSettings
+from core.retrain.measure import PhotoMeasurer
+from core.retrain.tasks import PHOTO_MEASURER_KEY, RETRAIN_KEY
+from core.runtime import BATCH, Runtime, start_runtime
+from core.scan.heartbeat import beat_seconds
+from core.scan.tasks import STALE_AFTER_KEY
+from core.tasks import attach_schedules
 
 log = logging.getLogger("core.worker")
 
@@ -95,6 +110,91 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    concurrency: int,
+    queues: Sequence[str] | None = None,
+    name: str | None = None,
+    wait: bool = True,
+) -> None:
+    """Run every domain's jobs until stopped (or, with ``wait=False``, until the queues
+    are empty) on the runtime ``settings`` describe, with the schedules they set."""
+    for attached in attach_schedules(
+        settings.scan_cron, recovery_seconds=settings.recovery_seconds
+    ):
+        log.info("periodic: %s", attached)
+    work(
+        partial(_start, settings),
+        concurrency=concurrency,
+        recovery_seconds=settings.recovery_seconds,
+        queues=queues,
+        name=name,
+        wait=wait,
+    )
+
+
+def _start(settings: Settings) -> Started:
+    """The runtime (``core.runtime``: DEMO's embedded PostgreSQL and sandbox, or LIVE's
+    databases and Replicate) and what every task finds in its job's context."""
+    runtime = start_runtime(settings, seed_demo=False, replicate=BATCH, start_worker=False)
+    # A retrain draft's checks run on processes of their own, one per core (dlib's face
+    # descriptor holds the GIL), started by the first draft and stopped with the worker.
+    measurer = PhotoMeasurer()
+
+    def close() -> None:
+        measurer.close()
+        runtime.gateway.close()
+        runtime.engine.dispose()
+        if runtime.ops_engine is not runtime.engine:
+            runtime.ops_engine.dispose()
+
+    try:
+        context = _context(runtime, settings, measurer)
+    except BaseException:
+        close()
+        raise
+    ops_url = runtime.ops_engine.url.render_as_string(hide_password=False)
+    return Started(procrastinate_conninfo(ops_url), context, close)
+
+
+def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> dict[str, Any]:
+    """What every task finds in ``context.additional_context``."""
+    return {
+        SERVICES_KEY: services_for(runtime, settings),
+        STALE_AFTER_KEY: timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
+        RECOVERY_KEY: timedelta(seconds=settings.recovery_seconds),
+        COMPARE_KEY: compare_settings(settings),
+        RETRAIN_KEY: GateSettings(
+            price_per_image_usd=settings.compare_price_per_image_usd,
+            daily_budget_usd=settings.compare_daily_budget_usd,
+            # The gate promotes only where a promotion and its audit commit together.
+            auto_promote=settings.retrain_auto_promote and repairs_available(settings)[0],
+        ),
+        PHOTO_MEASURER_KEY: measurer,
+    }
+
+
+def services_for(runtime: Runtime, settings: Settings) -> JobServices:
+    """The services a worker's jobs share; each of its threads gets its own dlib face
+    reader, so photos are read in parallel."""
+    return JobServices(
+        runtime.engine,
+        runtime.ops_engine,
+        runtime.gateway,
+        FaceReaders(),
+        heartbeat_seconds=beat_seconds(settings.scan_heartbeat_timeout_seconds),
+    )
+
+
+def compare_settings(settings: Settings) -> CompareSettings:
+    return CompareSettings(
+        price_per_second_usd=settings.compare_price_per_second_usd,
+        prediction_timeout_seconds=settings.compare_prediction_timeout_seconds,
+        lease=timedelta(seconds=settings.recovery_seconds),
+    )
 
 
 if __name__ == "__main__":

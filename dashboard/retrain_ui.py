@@ -13,7 +13,6 @@ import streamlit as st
 
 from core.facts import History
 from core.jobs.app import TaskName
-from core.jobs.tasks import defer_retrain
 from core.repairs.rows import read_row
 from core.repairs.values import RepairPlan
 from core.retrain import follow, promote, submit
@@ -22,6 +21,7 @@ from core.retrain.draft import rejudge
 from core.retrain.opening import open_retrain, read_target
 from core.retrain.plan import RetrainTarget, TrainingPlan, plan_of_draft
 from core.retrain.submit import NewPhoto
+from core.retrain.tasks import defer_retrain
 from core.retrain.views import (
     RetrainState,
     current_retrain,

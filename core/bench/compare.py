@@ -53,10 +53,10 @@ from core.faces import FaceReader, SharedReaders
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.imaging import SkippedMember, decode_photo
+from core.jobs.context import JobServices
 from core.ledger.sync import sync_ledger
 from core.roles import Actor, Role
 from core.runtime import BATCH
-from core.scan.services import ScanServices
 
 PREDICTION_SECONDS = 12.0
 SMALL_COMPARISONS = 100
@@ -115,7 +115,7 @@ def compare_figures() -> dict[str, Any]:
             sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
             cores = os.cpu_count() or 1
             readers = SharedReaders(cores)
-            services = ScanServices(engine, engine, gateway, readers)
+            services = JobServices(engine, engine, gateway, readers)
             reader = readers()
             for _ in range(cores):
                 readers()  # loaded before the clock starts, as in a running worker
@@ -189,7 +189,7 @@ def _scoring_seconds(
     return statistics.median(scoring), statistics.median(decoding)
 
 
-def _rss_growth(engine: Any, gateway: ReplicateGateway, services: ScanServices) -> dict[str, Any]:
+def _rss_growth(engine: Any, gateway: ReplicateGateway, services: JobServices) -> dict[str, Any]:
     process = psutil.Process()
 
     def one() -> None:

@@ -33,7 +33,7 @@ from core.compare.tables import comparison_images, comparisons
 from core.config import Mode
 from core.errors import DashboardError
 from core.faces import SharedReaders
-from core.scan.services import ScanServices
+from core.jobs.context import JobServices
 from core.staff import staff_actor
 
 FOREGROUND_DEADLINE_SECONDS = 1800.0
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print(args.json, {"comparison_id": comparison_id, "status": "queued"})
             return 0
         # As many dlib readers as CPUs: images are scored side by side.
-        services = ScanServices(
+        services = JobServices(
             runtime.engine, runtime.ops_engine, runtime.gateway, SharedReaders(os.cpu_count() or 1)
         )
         run_here(

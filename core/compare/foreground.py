@@ -17,13 +17,13 @@ from core.compare import run
 from core.compare.run import CompareSettings, Next
 from core.errors import ReplicateUnavailable
 from core.jobs.app import TaskName
-from core.scan.services import ScanServices
+from core.jobs.context import JobServices
 
 # An image is done when one of these returns no follow-up (ended, or scored).
 IMAGE_STEPS = frozenset({TaskName.FOLLOW_IMAGE, TaskName.SCORE_IMAGE})
 
 
-def _step(services: ScanServices, settings: CompareSettings, step: Next) -> list[Next]:
+def _step(services: JobServices, settings: CompareSettings, step: Next) -> list[Next]:
     if step.task is TaskName.START_COMPARISON:
         return run.start(services, step.argument)
     if step.task is TaskName.PREDICT_IMAGE:
@@ -36,7 +36,7 @@ def _step(services: ScanServices, settings: CompareSettings, step: Next) -> list
 
 
 def run_here(
-    services: ScanServices,
+    services: JobServices,
     settings: CompareSettings,
     comparison_id: int,
     *,

@@ -3,7 +3,7 @@
 Each open state of ``core.compare.states`` has an owner; when that owner died (a worker
 killed between two steps, or in the middle of one), nothing would move the row again.
 ``open_steps`` lists the step that moves each open row on; the job layer queues those no
-waiting or running job already holds (``core.jobs.tasks``), and every step is safe to run
+waiting or running job already holds (``core.maintenance``), and every step is safe to run
 twice. A claim on a create is resumed only once its lease lapsed: until then its run is
 alive, however slow Replicate is.
 """

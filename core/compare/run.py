@@ -2,7 +2,7 @@
 
 A step reads and writes schema ops in short transactions and never holds a connection
 across Replicate or dlib. It returns its follow-ups (``Next``): the worker's task layer
-defers them as jobs (``core.jobs.tasks``), the foreground CLI runs them in-process.
+defers them as jobs (``core.compare.tasks``), the foreground CLI runs them in-process.
 
 - ``start``: the comparison is running; every image's create is queued, and the user's
   training photos are read as the identity reference (cached by ZIP URL and member).
@@ -43,6 +43,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
+from core.compare.pairs import build_pairs
 from core.compare.photos import read_missing, reference_of
 from core.compare.plan import REPEAT
 from core.compare.request import RUN_ACTION, release_unspent
@@ -61,9 +62,8 @@ from core.gateway.lost import find_lost_predictions
 from core.imaging import SkippedMember, ZipPhoto, decode_photo
 from core.imaging.measure import jpeg_within
 from core.jobs.app import TaskName
+from core.jobs.context import JobServices
 from core.leases import KeepLease, held_by, is_free, lease_values, new_owner, released
-from core.review.store import build_pairs
-from core.scan.services import ScanServices
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _beat(conn: Connection, comparison_id: int) -> None:
 # -- start -------------------------------------------------------------------------------------
 
 
-def start(services: ScanServices, comparison_id: int) -> list[Next]:
+def start(services: JobServices, comparison_id: int) -> list[Next]:
     """Start the comparison: every pending image's create queued, and the user's training
     photos read as the identity reference. Run again on a comparison already running
     without its reference (its first run died half-way), it reads the reference and queues
@@ -143,7 +143,7 @@ def start(services: ScanServices, comparison_id: int) -> list[Next]:
     return steps
 
 
-def read_reference(services: ScanServices, zip_urls: list[str]) -> dict[str, Any]:
+def read_reference(services: JobServices, zip_urls: list[str]) -> dict[str, Any]:
     """Read (or find already read) the user's training photos; what they gave."""
     problems = read_missing(services.ops_engine, services.gateway, services.face_reader(), zip_urls)
     reference, photos = load_reference(services, zip_urls)
@@ -154,7 +154,7 @@ def read_reference(services: ScanServices, zip_urls: list[str]) -> dict[str, Any
     }
 
 
-def load_reference(services: ScanServices, zip_urls: list[str]) -> tuple[Reference | None, int]:
+def load_reference(services: JobServices, zip_urls: list[str]) -> tuple[Reference | None, int]:
     """The identity reference from the photos read (and how many photos were read)."""
     with services.ops_engine.connect() as conn:
         return reference_of(conn, zip_urls)
@@ -163,7 +163,7 @@ def load_reference(services: ScanServices, zip_urls: list[str]) -> tuple[Referen
 # -- predict -----------------------------------------------------------------------------------
 
 
-def predict(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+def predict(services: JobServices, settings: CompareSettings, image_id: int) -> list[Next]:
     """Claim one image and send its create, once. An image found ``creating`` or ``lost``
     is left to the run holding its lease; once that lease lapsed it is taken over and its
     create searched for (never resent)."""
@@ -214,7 +214,7 @@ def predict(services: ScanServices, settings: CompareSettings, image_id: int) ->
 
 
 def _take_over(
-    services: ScanServices, settings: CompareSettings, image_id: int, owner: str
+    services: JobServices, settings: CompareSettings, image_id: int, owner: str
 ) -> list[Next]:
     """An image another run claimed: nothing to do while its lease is live; after it
     lapsed, this run takes the claim over and looks for the create on Replicate."""
@@ -234,7 +234,7 @@ def _take_over(
 
 
 def _search(
-    services: ScanServices,
+    services: JobServices,
     settings: CompareSettings,
     image_id: int,
     owner: str,
@@ -309,7 +309,7 @@ def _search(
     return []
 
 
-def _unattached_twin(services: ScanServices, claimed: Any) -> str | None:
+def _unattached_twin(services: JobServices, claimed: Any) -> str | None:
     """The newest prediction on Replicate with this image's version, seed and prompt,
     created since its claim, that no comparison image holds yet."""
     candidates = find_lost_predictions(
@@ -334,7 +334,7 @@ def _unattached_twin(services: ScanServices, claimed: Any) -> str | None:
 
 
 def _attach(
-    services: ScanServices, image_id: int, owner: str, prediction_id: str, event: str
+    services: JobServices, image_id: int, owner: str, prediction_id: str, event: str
 ) -> bool | None:
     """Give the image its prediction while this run holds the lease: True when it did;
     None when another image holds that id; False when the image moved on without this run
@@ -364,7 +364,7 @@ def _attach(
     return bool(holder == prediction_id)
 
 
-def _orphan(services: ScanServices, image_id: int, prediction_id: str) -> list[Next]:
+def _orphan(services: JobServices, image_id: int, prediction_id: str) -> list[Next]:
     """This run's create answered after its claim was taken over and the image moved on:
     nobody follows that prediction, so it is cancelled rather than left to run."""
     log.error(
@@ -380,7 +380,7 @@ def _orphan(services: ScanServices, image_id: int, prediction_id: str) -> list[N
 
 
 def _fail(
-    services: ScanServices,
+    services: JobServices,
     settings: CompareSettings,
     image_id: int,
     event: str,
@@ -426,7 +426,7 @@ def _lock_comparison_of(conn: Connection, image_id: int) -> int:
 # -- follow ------------------------------------------------------------------------------------
 
 
-def follow(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+def follow(services: JobServices, settings: CompareSettings, image_id: int) -> list[Next]:
     """Poll one image's prediction; keep its image when it succeeds and score it. An image
     already kept but not scored (its run died in between) is handed to ``score``."""
     with services.ops_engine.connect() as conn:
@@ -537,7 +537,7 @@ def make_preview(decoded: ZipPhoto) -> bytes:
 # -- score -------------------------------------------------------------------------------------
 
 
-def score(services: ScanServices, settings: CompareSettings, image_id: int) -> list[Next]:
+def score(services: JobServices, settings: CompareSettings, image_id: int) -> list[Next]:
     """Score an image whose scoring could not run when it was downloaded (the reference was
     still being read), or was retried."""
     with services.ops_engine.connect() as conn:
@@ -557,7 +557,7 @@ def score(services: ScanServices, settings: CompareSettings, image_id: int) -> l
 
 
 def _score_decoded(
-    services: ScanServices,
+    services: JobServices,
     settings: CompareSettings,
     image_id: int,
     decoded: ZipPhoto | DashboardError,
@@ -597,7 +597,7 @@ def _score_decoded(
 
 
 def _score_preview(
-    services: ScanServices, image_id: int, reference: Reference | None, exc: Exception
+    services: JobServices, image_id: int, reference: Reference | None, exc: Exception
 ) -> dict[str, Any]:
     with services.ops_engine.connect() as conn:
         preview = conn.execute(
@@ -614,7 +614,7 @@ def _score_preview(
 # -- cancel ------------------------------------------------------------------------------------
 
 
-def cancel(services: ScanServices, comparison_id: int) -> list[Next]:
+def cancel(services: JobServices, comparison_id: int) -> list[Next]:
     """Cancel on Replicate what a cancelled comparison still runs. An image whose create is
     claimed but not attached yet is left to the run holding it (or to recovery, which finds
     the prediction): it is cancelled when it is followed, so nothing sent runs on unseen."""
@@ -722,7 +722,7 @@ def _maybe_finish(conn: Connection, comparison_id: int, settings: CompareSetting
     )
 
 
-def finish_if_done(services: ScanServices, settings: CompareSettings, comparison_id: int) -> None:
+def finish_if_done(services: JobServices, settings: CompareSettings, comparison_id: int) -> None:
     """Finish a running comparison whose images all ended and are scored (the job that
     ended its last image died before it could); nothing otherwise."""
     with services.ops_engine.begin() as conn:

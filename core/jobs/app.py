@@ -1,12 +1,12 @@
 """The one procrastinate ``App``, the names of its tasks and queues, and ``defer``.
 
-The app is built at import time with a connector that has no address yet: procrastinate
-registers tasks on an app object, and a worker gives it the real connector when it
-starts (``core.jobs.worker``: ``app.replace_connector``). Pages, the CLI and the tasks
-themselves never open the app: ``defer`` writes the job by name with the caller's own
-database connection, inside the caller's transaction, so a job exists exactly when the
-rows that describe it (a scan, its batches) were committed, and a rollback takes both
-back.
+The app is built at import time with a connector that has no address yet: a worker gives
+it the real connector when it starts (``core.jobs.worker``: ``app.replace_connector``),
+after adding every domain's tasks to it (``core.tasks``; this module knows no domain).
+Pages, the CLI and the tasks themselves never open the app: ``defer`` writes the job by
+name with the caller's own database connection, inside the caller's transaction, so a
+job exists exactly when the rows that describe it (a scan, its batches) were committed,
+and a rollback takes both back.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from procrastinate.tasks import configure_task
 from sqlalchemy import Connection, text
 
 from core.schema import OPS_SCHEMA
-
-TASK_MODULES = ("core.jobs.tasks",)
 
 
 class Queue(StrEnum):
@@ -70,7 +68,7 @@ class TaskName(StrEnum):
     SYNC_LEDGER = "ledger.sync"
 
 
-app = App(connector=PsycopgConnector(), import_paths=list(TASK_MODULES))
+app = App(connector=PsycopgConnector())
 
 
 def zip_lock(url: str) -> str:

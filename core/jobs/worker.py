@@ -1,17 +1,12 @@
-"""A worker process: ``python -m core.worker [--concurrency N] [--queue NAME ...]``.
+"""The worker loop: runs the app's jobs (``core.jobs.app``) with what the process hands
+it, until SIGTERM or Ctrl-C, and outlives the database. It knows no domain:
+``core.worker`` starts the runtime, registers every domain's tasks (``core.tasks``) and
+calls ``work`` with a ``Started`` (the database, what every task finds in its job's
+context, how to let go of them).
 
-It connects as the console does (``core.runtime``: DEMO's embedded PostgreSQL and
-sandbox, or LIVE's databases and Replicate), gives the procrastinate app a connector to
-schema ops, and runs jobs until SIGTERM or Ctrl-C (running jobs finish first; a second
-signal stops at once, and their jobs are run again by another worker's maintenance).
-Any number of workers on any number of machines pointed at the same database share the
-queue; ``--queue`` lets a machine take only some work (``datasets`` is dlib, CPU-bound).
-
-Tasks are plain functions, so they run on a thread pool of ``concurrency`` threads; each
-thread gets its own dlib face reader, so photos are read in parallel. A retrain draft's
-checks run on processes of their own instead, one per core (``core.retrain.measure``:
-dlib's face descriptor holds the GIL), started by the first draft and stopped with the
-worker.
+Running jobs finish first on SIGTERM or Ctrl-C; a second signal stops at once, and their
+jobs are run again by another worker's maintenance. Tasks are plain functions, so they
+run on a thread pool of ``concurrency`` threads.
 
 The database going away never ends the process. procrastinate's worker loop stops when
 it loses its connection (LISTEN, the heartbeat, fetching a job) once the jobs running
@@ -21,7 +16,7 @@ here have ended (their own queries fail at once; recording how they ended waits 
 so that many workers do not knock at once), and when the database answers says so
 (``database available again after N s``), opens a new connector and runs a new loop.
 Jobs the stopped loop could not record as ended stay ``doing``: on reconnecting its
-worker row is removed and a maintenance run queued (``core.jobs.tasks.maintain``, which
+worker row is removed and a maintenance run queued (``core.maintenance.maintain``, which
 queues again the jobs of workers that are gone), so they run again within seconds. A
 worker started while the database is down waits for it the same way. SIGTERM or Ctrl-C
 during such a wait ends the process at once with status 0.
@@ -36,10 +31,10 @@ import random
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
@@ -49,25 +44,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.worker import Worker
 from sqlalchemy import make_url
 
-from core.compare.run import CompareSettings
-from core.config import Settings
-from core.faces import FaceReaders
 from core.jobs.app import TaskName, app
-from core.jobs.tasks import (
-    COMPARE_KEY,
-    PHOTO_MEASURER_KEY,
-    RECOVERY_KEY,
-    RETRAIN_KEY,
-    SERVICES_KEY,
-    STALE_AFTER_KEY,
-    attach_schedules,
-)
-from core.repairs.availability import repairs_available
-from core.retrain.gate import GateSettings
-from core.retrain.measure import PhotoMeasurer
-from core.runtime import BATCH, Runtime, start_runtime
-from core.scan.heartbeat import beat_seconds
-from core.scan.services import ScanServices
 from core.schema import OPS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -93,24 +70,6 @@ def procrastinate_conninfo(sqlalchemy_url: str) -> str:
     """The libpq URI for a SQLAlchemy URL (procrastinate speaks psycopg, not SQLAlchemy)."""
     url = make_url(sqlalchemy_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
-
-
-def services_for(runtime: Runtime, settings: Settings) -> ScanServices:
-    return ScanServices(
-        runtime.engine,
-        runtime.ops_engine,
-        runtime.gateway,
-        FaceReaders(),
-        heartbeat_seconds=beat_seconds(settings.scan_heartbeat_timeout_seconds),
-    )
-
-
-def compare_settings(settings: Settings) -> CompareSettings:
-    return CompareSettings(
-        price_per_second_usd=settings.compare_price_per_second_usd,
-        prediction_timeout_seconds=settings.compare_prediction_timeout_seconds,
-        lease=timedelta(seconds=settings.recovery_seconds),
-    )
 
 
 def heartbeat_seconds(recovery_seconds: float) -> float:
@@ -390,13 +349,20 @@ def _unrecorded_job(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) ->
     loop.default_exception_handler(context)
 
 
-async def _start(settings: Settings, stop: StopRequest, outage: Outage) -> Runtime | None:
-    """The runtime, once the database answers; None when asked to stop meanwhile."""
+@dataclass(frozen=True)
+class Started:
+    """What the process hands the worker loop once its runtime is up (``core.worker``)."""
+
+    conninfo: str  # libpq URI of the database holding schema ops
+    additional_context: dict[str, Any]  # what every task finds in its job's context
+    close: Callable[[], None]  # releases the runtime when the worker stops
+
+
+async def _start(start: Callable[[], Started], stop: StopRequest, outage: Outage) -> Started | None:
+    """``start()``, once the database answers; None when asked to stop meanwhile."""
     while not stop.requested:
         try:
-            return await asyncio.to_thread(
-                start_runtime, settings, seed_demo=False, replicate=BATCH, start_worker=False
-            )
+            return await asyncio.to_thread(start)
         except Exception as exc:
             lost = connection_error(exc)
             if lost is None:
@@ -406,22 +372,35 @@ async def _start(settings: Settings, stop: StopRequest, outage: Outage) -> Runti
     return None
 
 
-def run_worker(
-    settings: Settings,
+def work(
+    start: Callable[[], Started],
     *,
     concurrency: int,
+    recovery_seconds: float,
     queues: Sequence[str] | None = None,
     name: str | None = None,
     wait: bool = True,
 ) -> None:
-    """Run jobs until stopped (or, with ``wait=False``, until the queues are empty)."""
-    asyncio.run(_work(settings, concurrency=concurrency, queues=queues, name=name, wait=wait))
+    """Run jobs until stopped (or, with ``wait=False``, until the queues are empty) on
+    what ``start`` gives (it is called again while the database does not answer). The
+    app's tasks and schedules must be registered first (``core.tasks``)."""
+    asyncio.run(
+        _work(
+            start,
+            concurrency=concurrency,
+            recovery_seconds=recovery_seconds,
+            queues=queues,
+            name=name,
+            wait=wait,
+        )
+    )
 
 
 async def _work(
-    settings: Settings,
+    start: Callable[[], Started],
     *,
     concurrency: int,
+    recovery_seconds: float,
     queues: Sequence[str] | None,
     name: str | None,
     wait: bool,
@@ -435,54 +414,26 @@ async def _work(
     stop.install()
     try:
         outage = Outage(stop)
-        runtime = await _start(settings, stop, outage)
-        if runtime is None:
+        started = await _start(start, stop, outage)
+        if started is None:
             return
-        # The retrain checks' processes (one per core), started by the first draft to check.
-        measurer = PhotoMeasurer()
         try:
-            for attached in attach_schedules(
-                settings.scan_cron, recovery_seconds=settings.recovery_seconds
-            ):
-                log.info("periodic: %s", attached)
             options: WorkerOptions = {
                 "concurrency": concurrency,
                 "name": name or f"{os.uname().nodename}:{os.getpid()}",
                 "wait": wait,
-                "additional_context": _context(runtime, settings, measurer),
+                "additional_context": started.additional_context,
                 "fetch_job_polling_interval": POLL_SECONDS,
                 "abort_job_polling_interval": POLL_SECONDS,
-                "update_heartbeat_interval": heartbeat_seconds(settings.recovery_seconds),
-                "stalled_worker_timeout": max(30.0, settings.recovery_seconds),
+                "update_heartbeat_interval": heartbeat_seconds(recovery_seconds),
+                "stalled_worker_timeout": max(30.0, recovery_seconds),
                 # Signals are StopRequest's: it must also end a wait for the database.
                 "install_signal_handlers": False,
             }
             if queues:
                 options["queues"] = list(queues)
-            ops_url = runtime.ops_engine.url.render_as_string(hide_password=False)
-            await _serve(procrastinate_conninfo(ops_url), options, stop, outage)
+            await _serve(started.conninfo, options, stop, outage)
         finally:
-            measurer.close()
-            runtime.gateway.close()
-            runtime.engine.dispose()
-            if runtime.ops_engine is not runtime.engine:
-                runtime.ops_engine.dispose()
+            started.close()
     finally:
         stop.uninstall()
-
-
-def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> dict[str, Any]:
-    """What every task finds in ``context.additional_context``."""
-    return {
-        SERVICES_KEY: services_for(runtime, settings),
-        STALE_AFTER_KEY: timedelta(seconds=settings.scan_heartbeat_timeout_seconds),
-        RECOVERY_KEY: timedelta(seconds=settings.recovery_seconds),
-        COMPARE_KEY: compare_settings(settings),
-        RETRAIN_KEY: GateSettings(
-            price_per_image_usd=settings.compare_price_per_image_usd,
-            daily_budget_usd=settings.compare_daily_budget_usd,
-            # The gate promotes only where a promotion and its audit commit together.
-            auto_promote=settings.retrain_auto_promote and repairs_available(settings)[0],
-        ),
-        PHOTO_MEASURER_KEY: measurer,
-    }

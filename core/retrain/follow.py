@@ -235,7 +235,7 @@ def open_steps(conn: Connection) -> list[tuple[str, int]]:
     confirmed and not created (a create under a live lease is its run's; one whose lease
     lapsed is searched for, never sent again), ``follow`` for one training, or succeeded
     and its promotion gate not read yet. The maintenance job queues each of these that no
-    job holds (``core.jobs.tasks``)."""
+    job holds (``core.maintenance``)."""
     unmeasured = (
         select(retrain_photos.c.retrain_id)
         .where(retrain_photos.c.facts.is_(None))

@@ -1,9 +1,8 @@
-"""Blind review's rows: pairs built from saved comparisons, the next pair for a voter, one
-vote per voter per pair, and the votes back as ``stats.Vote`` for the results.
+"""Blind review's rows: the next pair for a voter, one vote per voter per pair, and the
+votes back as ``stats.Vote`` for the results.
 
-A pair is two images of the same user, prompt and seed made by two different versions
-(the repeat of column A is never paired: it is the noise floor, not a version). Pairs are
-built in the transaction that finishes a comparison. The voter
+A pair is two images of the same user, prompt and seed made by two different versions,
+built in the transaction that finishes a comparison (``core.compare.pairs``). The voter
 sees the two images in an order chosen at random per pair and recorded with the vote; the
 vote names the images, never the screen sides.
 """
@@ -14,13 +13,11 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import combinations
 
 from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
-from core.compare.plan import REPEAT
 from core.compare.tables import (
     VOTE_CHOICES,
     comparison_images,
@@ -34,58 +31,6 @@ from core.review.stats import Choice, Vote
 from core.roles import Actor, Permission, require
 
 _CHOICE_OF = {"x": "left", "y": "right", "tie": "tie", "both_bad": "both_bad"}
-
-
-def build_pairs(conn: Connection, comparison_id: int) -> int:
-    """Pair the comparison's succeeded images (same seed, different versions); how many
-    new pairs."""
-    header = conn.execute(
-        select(comparisons.c.user_id).where(comparisons.c.id == comparison_id)
-    ).one_or_none()
-    if header is None:
-        return 0
-    images = conn.execute(
-        select(
-            comparison_images.c.id,
-            comparison_images.c.seed,
-            comparison_images.c.version_id,
-            comparison_images.c.letter,
-        ).where(
-            comparison_images.c.comparison_id == comparison_id,
-            comparison_images.c.status == "succeeded",
-            comparison_images.c.preview.is_not(None),
-            comparison_images.c.letter != REPEAT,
-        )
-    ).all()
-    by_seed: dict[int, list[tuple[int, str]]] = {}
-    for image in images:
-        by_seed.setdefault(image.seed, []).append((image.id, image.version_id))
-    rows = []
-    for same_seed in by_seed.values():
-        seen: set[frozenset[str]] = set()
-        for (first_id, first_version), (second_id, second_version) in combinations(
-            sorted(same_seed), 2
-        ):
-            versions = frozenset((first_version, second_version))
-            if first_version == second_version or versions in seen:
-                continue  # the same version twice (latest and site) says nothing of versions
-            seen.add(versions)
-            rows.append(
-                {
-                    "comparison_id": comparison_id,
-                    "user_id": header.user_id,
-                    "image_x": first_id,
-                    "image_y": second_id,
-                    "version_x": first_version,
-                    "version_y": second_version,
-                }
-            )
-    if not rows:
-        return 0
-    inserted = conn.execute(
-        pg_insert(review_pairs).values(rows).on_conflict_do_nothing().returning(review_pairs.c.id)
-    ).all()
-    return len(inserted)
 
 
 @dataclass(frozen=True)

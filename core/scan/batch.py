@@ -25,13 +25,13 @@ from core.drift.facts import AppRow
 from core.errors import DataRejected, ReplicateError
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import Outcome, map_bounded
+from core.jobs.context import JobServices
 from core.scan.datasets import dataset_gaps
 from core.scan.facts import LedgerHealth, gather_facts, ledger_problem
 from core.scan.heartbeat import Heartbeat
 from core.scan.record import lock_scan, record_users
 from core.scan.request import record_outcome
 from core.scan.scope import Page, given_ids
-from core.scan.services import ScanServices
 from core.scan.store import summary_from_row
 from core.scan.tables import scan_batches, scan_zips, scans
 from core.scan.values import UserScan
@@ -51,7 +51,7 @@ class BatchWork:
     failed_zips: Mapping[str, str]  # url -> why this scan could not read its photos
 
 
-def check_batch(services: ScanServices, scan_id: int, batch_no: int) -> list[UserScan] | None:
+def check_batch(services: JobServices, scan_id: int, batch_no: int) -> list[UserScan] | None:
     """Check and store batch ``batch_no`` of scan ``scan_id``; its users' results, or None
     when there was nothing to do (the scan ended, or the batch was already stored)."""
     work = _read_work(services.ops_engine, scan_id, batch_no)

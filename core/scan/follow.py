@@ -16,12 +16,12 @@ from __future__ import annotations
 from sqlalchemy import and_, any_, exists, func, select, text, update
 
 from core.jobs.app import Queue, TaskName, defer
+from core.jobs.context import JobServices
 from core.ledger.datasets import FACTS_METHOD
 from core.ledger.tables import dataset_facts
 from core.scan.batch import finish_if_done
 from core.scan.plan import follow_later
 from core.scan.record import lock_scan
-from core.scan.services import ScanServices
 from core.scan.tables import scan_batches, scan_zips, scans
 from core.scan.zips import recount_zips
 
@@ -39,7 +39,7 @@ _NO_LIVE_JOB = text(
 )
 
 
-def follow_scan(services: ScanServices, scan_id: int) -> bool:
+def follow_scan(services: JobServices, scan_id: int) -> bool:
     """One look at the scan (see the module docstring); True while it is still followed."""
     with services.ops_engine.begin() as conn:
         if lock_scan(conn, scan_id) != "running":

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.errors import DataRejected, ReplicateError
 from core.jobs.app import Queue, TaskName, defer
+from core.jobs.context import JobServices
 from core.ledger.datasets import cached_urls
 from core.ledger.sync import sync_ledger
 from core.scan.batch import finish_if_done, without_rows
@@ -38,7 +39,6 @@ from core.scan.heartbeat import Heartbeat
 from core.scan.record import lock_scan, record_users
 from core.scan.request import ScanOptions
 from core.scan.scope import Page, Scope
-from core.scan.services import ScanServices
 from core.scan.tables import scan_batches, scan_zips, scans
 from core.scan.values import UserScan
 from core.scan.zips import queue_zip_reads
@@ -81,7 +81,7 @@ def batch_size(total: int, concurrency: int) -> int:
     return max(concurrency, min(concurrency * BATCH_PER_WORKER, math.ceil(total / PROGRESS_STEPS)))
 
 
-def plan_scan(services: ScanServices, scan_id: int) -> None:
+def plan_scan(services: JobServices, scan_id: int) -> None:
     """The ``scan.plan`` job: plan the whole scan, deferring its batch and ZIP jobs."""
     start = start_plan(services, scan_id)
     if start is None:
@@ -93,7 +93,7 @@ def plan_scan(services: ScanServices, scan_id: int) -> None:
         end_plan(services, scan_id, defer_jobs=True)
 
 
-def start_plan(services: ScanServices, scan_id: int) -> PlanStart | None:
+def start_plan(services: JobServices, scan_id: int) -> PlanStart | None:
     """Claim the scan and sync the ledger; None when the scan ended or is already
     planned (a job that ran twice)."""
     with services.ops_engine.begin() as conn:
@@ -141,7 +141,7 @@ def start_plan(services: ScanServices, scan_id: int) -> PlanStart | None:
     )
 
 
-def _sync(services: ScanServices) -> LedgerHealth:
+def _sync(services: JobServices) -> LedgerHealth:
     try:
         report = sync_ledger(
             ops_engine=services.ops_engine, app_engine=services.app_engine, gateway=services.gateway
@@ -153,7 +153,7 @@ def _sync(services: ScanServices) -> LedgerHealth:
 
 
 def plan_page(
-    services: ScanServices, start: PlanStart, page: Page, *, defer_jobs: bool
+    services: JobServices, start: PlanStart, page: Page, *, defer_jobs: bool
 ) -> PlannedPage | None:
     """Plan one page of users in one transaction; None when the scan ended meanwhile."""
     scan_id = start.scan_id
@@ -250,7 +250,7 @@ def _add_zips(
     return pending, new_urls, new_pending
 
 
-def end_plan(services: ScanServices, scan_id: int, *, defer_jobs: bool) -> None:
+def end_plan(services: JobServices, scan_id: int, *, defer_jobs: bool) -> None:
     """Every batch is known: phase ``check``; follow the waiting batches (jobs), or end
     the scan now if nothing is left."""
     with services.ops_engine.begin() as conn:

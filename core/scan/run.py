@@ -39,12 +39,12 @@ from core.db import database_problem
 from core.errors import Conflict, DashboardError, DatabaseUnavailable
 from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.jobs.context import JobServices
 from core.roles import Actor
 from core.scan.batch import check_batch
 from core.scan.heartbeat import Heartbeat, beat_seconds
 from core.scan.plan import end_plan, plan_page, start_plan
 from core.scan.request import DEFAULT_STALE_AFTER, ScanOptions, abandon_scan, request_scan
-from core.scan.services import ScanServices
 from core.scan.store import scan_summary
 from core.scan.values import ScanResult, UserScan
 from core.scan.zips import ensure_zips_inline
@@ -90,7 +90,7 @@ def run_scan(
         scan_id = request_scan(
             conn, actor, options, background=False, stale_after=stale_after, via=via
         ).id
-    services = ScanServices(
+    services = JobServices(
         app_engine,
         ops_engine,
         gateway,
@@ -172,7 +172,7 @@ def _give_up(ops_engine: Engine, scan_id: int, reason: str, *, wait_seconds: flo
         time.sleep(RETRY_GIVE_UP_SECONDS)
 
 
-def _run(services: ScanServices, scan_id: int, progress: Progress) -> list[UserScan]:
+def _run(services: JobServices, scan_id: int, progress: Progress) -> list[UserScan]:
     start = start_plan(services, scan_id)
     if start is None:
         return []

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from sqlalchemy import Connection, func, select, update
 
 from core.jobs.app import Queue, TaskName, defer, zip_lock
+from core.jobs.context import JobServices
 from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
 from core.scan.datasets import needed_by_user, rejected_zips
 from core.scan.heartbeat import Heartbeat
-from core.scan.services import ScanServices
 from core.scan.tables import scan_zips, scans
 
 
-def read_zip(services: ScanServices, url: str, *, recheck: bool = False) -> str | None:
+def read_zip(services: JobServices, url: str, *, recheck: bool = False) -> str | None:
     """Measure ``url``'s photos unless cached (``recheck``: unless cached and usable),
     then settle the scans waiting for it; returns why they could not be read (None: read,
     or cached, or rejected for good)."""
@@ -74,7 +74,7 @@ def recount_zips(conn: Connection, scan_ids: set[int]) -> None:
 
 
 def ensure_zips_inline(
-    services: ScanServices, urls: list[str], *, max_workers: int, recheck: bool = False
+    services: JobServices, urls: list[str], *, max_workers: int, recheck: bool = False
 ) -> None:
     """The foreground scan's way: measure ``urls`` here and now (``max_workers`` at a
     time, each committed as measured), then settle them."""

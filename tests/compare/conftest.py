@@ -18,9 +18,9 @@ from core.compare.run import CompareSettings
 from core.compare.tables import comparison_images, comparisons
 from core.demo.personas import PERSONAS
 from core.faces import FaceReader
+from core.jobs.context import JobServices
 from core.ledger.sync import sync_ledger
 from core.roles import Actor, Role
-from core.scan.services import ScanServices
 from tests.demo_world import DemoWorld
 
 SUPPORT = Actor("support@demo.sselfie.test", Role.SUPPORT)
@@ -72,7 +72,7 @@ def compare(
     def run(persona: str, **options: Any) -> tuple[int, dict[str, Any]]:
         plan = plan_for(synced_world, persona, **options)
         comparison_id = request(synced_world, plan)
-        services = ScanServices(
+        services = JobServices(
             synced_world.engine, synced_world.engine, synced_world.gateway, lambda: face_reader
         )
         run_here(services, SETTINGS, comparison_id, deadline_seconds=240)

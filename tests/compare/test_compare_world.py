@@ -22,7 +22,7 @@ from core.compare.tables import comparison_images, comparisons
 from core.errors import PermissionDenied
 from core.faces import FaceReader
 from core.jobs.app import TaskName
-from core.scan.services import ScanServices
+from core.jobs.context import JobServices
 from core.schema import audit_log
 from tests.compare.conftest import PRICE, SETTINGS, SUPPORT, load, plan_for, request
 from tests.demo_world import DemoWorld
@@ -130,7 +130,7 @@ def test_a_lost_create_answer_is_found_on_replicate_and_never_sent_twice(
 def test_a_refused_create_fails_one_image_which_is_retried_alone(
     synced_world: DemoWorld, face_reader: FaceReader
 ) -> None:
-    services = ScanServices(
+    services = JobServices(
         synced_world.engine, synced_world.engine, synced_world.gateway, lambda: face_reader
     )
     plan = plan_for(synced_world, "healthy_single", columns="stored", seed_count=2, repeat=False)

@@ -11,10 +11,10 @@ from core.compare.plan import read_compare_facts
 from core.compare.tables import comparisons
 from core.demo.comparisons import REVIEWERS, TOKEN_PREFIX, queue_demo_comparisons
 from core.faces import FaceReader
+from core.jobs.context import JobServices
 from core.review.stats import summarise
 from core.review.store import votes
 from core.roles import Actor, Role
-from core.scan.services import ScanServices
 from tests.compare.conftest import SETTINGS, USER_OF
 from tests.demo_world import DemoWorld
 
@@ -41,7 +41,7 @@ def test_demo_comparisons_are_queued_once_then_voted_on(
             )
         ).all()
     assert {row.status for row in queued} == {"queued"}
-    services = ScanServices(
+    services = JobServices(
         synced_world.engine, synced_world.engine, synced_world.gateway, lambda: face_reader
     )
     for row in queued:

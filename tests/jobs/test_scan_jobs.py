@@ -20,12 +20,12 @@ from core.audit import list_records
 from core.errors import Conflict
 from core.gateway.retry import RetryPolicy
 from core.jobs.app import app
-from core.jobs.tasks import attach_schedules
 from core.scan import latest_findings, run_scan
 from core.scan.request import ScanOptions, cancel_scan, request_scan
 from core.scan.store import checked_users, scan_summary
 from core.scan.tables import scan_findings, scan_users, scan_zips
 from core.scan.values import ScanSummary
+from core.tasks import attach_schedules
 from tests.conftest import quick_gateway
 from tests.jobs.conftest import ADMIN, HEARTBEAT_TIMEOUT_SECONDS, World
 from tests.workers import Workers, wait_for

@@ -13,8 +13,9 @@ from PIL import Image
 from sqlalchemy import Engine, func, insert, select, text
 from streamlit.testing.v1 import AppTest
 
+from core.compare.pairs import build_pairs
 from core.compare.tables import comparison_images, comparisons, review_pairs, review_votes
-from core.review.store import build_pairs, record_vote
+from core.review.store import record_vote
 from core.roles import Actor, Role
 from tests.pages.conftest import EMAIL_OF, open_page, texts
 from tests.user_world import UserWorld

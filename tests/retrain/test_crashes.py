@@ -24,9 +24,9 @@ from sqlalchemy import select, text
 from core.compare import recovery as compare_recovery
 from core.compare.tables import comparison_images, comparisons
 from core.jobs.app import TaskName
-from core.jobs.tasks import defer_retrain
 from core.retrain.follow import open_steps
 from core.retrain.tables import RETRAIN_ENDED
+from core.retrain.tasks import defer_retrain
 from tests.conftest import quick_gateway
 from tests.crashes import (
     RECOVERY_SECONDS,

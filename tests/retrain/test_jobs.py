@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from core.compare.tables import comparisons
 from core.jobs.app import TaskName
-from core.jobs.tasks import defer_retrain
 from core.retrain.draft import draft_gate
 from core.retrain.opening import open_retrain
 from core.retrain.submit import NewPhoto
 from core.retrain.tables import retrain_photos, retrains
+from core.retrain.tasks import defer_retrain
 from tests.conftest import quick_gateway
 from tests.jobs.conftest import World
 from tests.photos import face_photo

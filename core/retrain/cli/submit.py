@@ -13,10 +13,10 @@ from sqlalchemy import Connection, Row
 from core.cli import Note, note
 from core.errors import NotFound, ReplicateError
 from core.jobs.app import TaskName
-from core.jobs.tasks import defer_retrain
 from core.retrain import follow, submit
 from core.retrain.cli.common import PROG, Outcome, retrain_json, retrain_lines, stored_retrain
 from core.retrain.tables import RETRAIN_RUNNING
+from core.retrain.tasks import defer_retrain
 from core.retrain.views import newest_draft, retrain_of_user
 from core.roles import Actor
 from core.runtime import Runtime

