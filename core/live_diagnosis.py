@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 
 from core.drift import Finding, UserFacts, diagnose, scan_error
 from core.drift.facts import AppRow, TrainingRecord
-from core.faces import FaceReader
 from core.facts import ledger_gap, read_user_facts
 from core.facts.history import HISTORY_FRESH
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import FaceReader
 from core.ledger.sync import SyncReport, ledger_for_user
 from core.scan.datasets import ensure_for_users
 

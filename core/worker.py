@@ -23,7 +23,7 @@ from core.compare.run import CompareSettings
 from core.compare.tasks import COMPARE_KEY
 from core.config import Settings, get_settings
 from core.errors import ConfigError, DashboardError
-from core.faces import FaceReaders
+from core.imaging.faces import FaceReaders
 from core.jobs.app import Queue
 from core.jobs.context import RECOVERY_KEY, SERVICES_KEY, JobServices
 from core.jobs.worker import Started, WorkerStopped, procrastinate_conninfo, work

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from replicate.client import Client
 
-from core.faces import FaceReader
 from core.gateway.client import ReplicateConnection, build_client
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import RateLimits
 from core.gateway.retry import RetryPolicy
+from core.imaging.faces import FaceReader
 from core.sandbox.server import RunningSandbox, start_sandbox
 
 pytest_plugins = ["tests.db_fixtures", "tests.demo_world"]

@@ -49,10 +49,10 @@ from core.db import (
     upgrade_ops,
 )
 from core.demo.personas import PERSONAS
-from core.faces import FaceReader, SharedReaders
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.imaging import SkippedMember, decode_photo
+from core.imaging.faces import FaceReader, SharedReaders
 from core.jobs.context import JobServices
 from core.ledger.sync import sync_ledger
 from core.roles import Actor, Role

@@ -55,10 +55,10 @@ from core.db import (
 from core.demo.personas import PERSONAS
 from core.demo.photos import face_photo
 from core.errors import Conflict
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway, build_client
 from core.gateway.limits import RateLimits
 from core.imaging import SkippedMember, decode_photo
+from core.imaging.faces import FaceReader
 from core.ledger.photo_facts import photo_check
 from core.ledger.sync import ledger_for_user, sync_ledger
 from core.retrain.checks import PhotoFacts, judge_for_retrain, measure_for_retrain

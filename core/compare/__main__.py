@@ -32,7 +32,7 @@ from core.compare.run import CompareSettings
 from core.compare.tables import comparison_images, comparisons
 from core.config import Mode
 from core.errors import DashboardError
-from core.faces import SharedReaders
+from core.imaging.faces import SharedReaders
 from core.jobs.context import JobServices
 from core.staff import staff_actor
 

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Engine, select
 
 from core.compare.scores import Reference
 from core.errors import DashboardError, DataRejected
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import FaceReader
 from core.jobs.app import Queue, TaskName, defer, zip_lock
 from core.ledger.datasets import MAX_ZIP_BYTES, DatasetReading, read_dataset, store_reading
 from core.ledger.tables import training_photos

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.faces import Face, FaceReader
 from core.imaging import ZipPhoto, laplacian_variance
+from core.imaging.faces import Face, FaceReader
 from core.ledger.photo_facts import face_box, medoid_index
 
 # Below this, two identity means are the same as far as dlib can tell (its distances move

@@ -25,8 +25,8 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.faces import MIN_FACE_SCORE, Face, FaceReader
 from core.imaging.decode import Box, ZipPhoto, jpeg_quality_from_table, laplacian_variance
+from core.imaging.faces import MIN_FACE_SCORE, Face, FaceReader
 
 MEASURE_LONG_SIDE = 1000
 # The face box is grown by this share of its width and height on every side before its

@@ -20,8 +20,8 @@ from procrastinate import JobContext, RetryStrategy
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import FaceReader
 
 DATABASE_RETRY = RetryStrategy(
     max_attempts=4, wait=5, retry_exceptions={OperationalError, InterfaceError}

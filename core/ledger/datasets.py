@@ -38,9 +38,9 @@ from sqlalchemy.dialects.postgresql import insert
 
 from core.drift.facts import DatasetFacts
 from core.errors import DashboardError, DataRejected
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
 from core.imaging import SkippedMember, ZipLimits, read_zip_photos
+from core.imaging.faces import FaceReader
 from core.imaging.measure import MEASURE_LONG_SIDE, PhotoFacts, measure, thumbnail
 from core.ledger.photo_facts import (
     PhotoVerdict,

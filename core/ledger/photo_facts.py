@@ -27,8 +27,8 @@ import numpy as np
 
 from core.drift.codes import Threshold
 from core.drift.facts import FAILING_REASONS, DatasetFacts
-from core.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, FaceReader
 from core.imaging import ZipPhoto
+from core.imaging.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, FaceReader
 from core.imaging.measure import FACE_BOX_MARGIN, PhotoFacts, face_box
 from core.imaging.measure import measure as measure_once
 

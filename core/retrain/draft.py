@@ -22,9 +22,9 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from core.drift.facts import DatasetFacts
 from core.errors import DashboardError
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
 from core.imaging import ZipPhoto, read_zip_photos
+from core.imaging.faces import FaceReader
 from core.ledger.datasets import MAX_ZIP_BYTES, load_dataset_facts, read_dataset, store_reading
 from core.ledger.tables import training_photos
 from core.retrain.checks import (

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
 
-from core.faces import FaceReader
 from core.imaging import SkippedMember, decode_photo
+from core.imaging.faces import FaceReader
 from core.imaging.measure import (
     MEASURE_LONG_SIDE,
     THUMBNAIL_SIDE,

@@ -24,8 +24,8 @@ from itertools import groupby
 
 from sqlalchemy import Connection, Engine, func, select
 
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import FaceReader
 from core.ledger.datasets import (
     cached_urls,
     ensure_dataset_facts,

@@ -37,8 +37,8 @@ from sqlalchemy.exc import DBAPIError
 
 from core.db import database_problem
 from core.errors import Conflict, DashboardError, DatabaseUnavailable
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import FaceReader
 from core.jobs.context import JobServices
 from core.roles import Actor
 from core.scan.batch import check_batch

@@ -17,7 +17,7 @@ from core.compare.request import request_comparison
 from core.compare.run import CompareSettings
 from core.compare.tables import comparison_images, comparisons
 from core.demo.personas import PERSONAS
-from core.faces import FaceReader
+from core.imaging.faces import FaceReader
 from core.jobs.context import JobServices
 from core.ledger.sync import sync_ledger
 from core.roles import Actor, Role

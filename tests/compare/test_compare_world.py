@@ -20,7 +20,7 @@ from core.compare.request import retry_image
 from core.compare.run import Next
 from core.compare.tables import comparison_images, comparisons
 from core.errors import PermissionDenied
-from core.faces import FaceReader
+from core.imaging.faces import FaceReader
 from core.jobs.app import TaskName
 from core.jobs.context import JobServices
 from core.schema import audit_log

@@ -10,7 +10,7 @@ from core.compare.foreground import run_here
 from core.compare.plan import read_compare_facts
 from core.compare.tables import comparisons
 from core.demo.comparisons import REVIEWERS, TOKEN_PREFIX, queue_demo_comparisons
-from core.faces import FaceReader
+from core.imaging.faces import FaceReader
 from core.jobs.context import JobServices
 from core.review.stats import summarise
 from core.review.store import votes

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from core.demo.photos import PhotoSpec, face_photo, render_photo, selfie_zip, zip_of
-from core.faces import SAME_PERSON_DISTANCE, FaceReader, distance
+from core.imaging.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.sandbox.dataset import read_training_zip
 
 

@@ -21,8 +21,8 @@ from core.app.calls import (
 from core.demo import PERSONAS, is_seeded, seed_demo_world
 from core.demo.seed import wipe_demo_rows
 from core.drift import AppRow, ModelFacts, TrainingRecord, UserFacts, diagnose
-from core.faces import FaceReader
 from core.gateway.values import Training, is_version_hash
+from core.imaging.faces import FaceReader
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION, OSTRIS_TRAINER
 from core.sandbox.dataset import laplacian_variance
 from core.schema import ai_images, generated_images, user_models, users

@@ -12,8 +12,8 @@ from skimage import data as skdata
 
 from core.demo.photos import PhotoSpec, render_photo
 from core.errors import DataRejected
-from core.faces import MIN_FACE_SCORE, FaceReader
 from core.imaging import ZipPhoto, decode_photo
+from core.imaging.faces import MIN_FACE_SCORE, FaceReader
 from core.ledger.photo_facts import judge_photos, measure_photo, photo_check
 from tests.imaging.corpus import blank_png, gray16_png, jpeg, selfie, with_orientation
 

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from core.errors import DataRejected
-from core.faces import FaceReader
 from core.imaging import (
     WORKING_LONG_SIDE,
     SkippedMember,
@@ -33,6 +32,7 @@ from core.imaging import (
     laplacian_variance,
     read_zip_photos,
 )
+from core.imaging.faces import FaceReader
 from core.ledger import read_dataset
 from core.sandbox.dataset import read_training_zip
 from tests.imaging.corpus import (
@@ -221,7 +221,7 @@ def test_members_are_streamed_not_buffered() -> None:
 CHILD = """
 import json, re, sys
 from core.errors import DataRejected
-from core.faces import FaceReader
+from core.imaging.faces import FaceReader
 from core.ledger import read_dataset
 from core.sandbox.dataset import read_training_zip
 from tests.photos import face_photo, zip_of

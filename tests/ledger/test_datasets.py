@@ -19,8 +19,8 @@ from sqlalchemy import Connection, select
 
 from core.compare.photos import photos_of, read_zip_body, reference_of
 from core.drift.facts import DatasetFacts
-from core.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.imaging.measure import THUMBNAIL_SIDE
 from core.ledger import (
     DatasetReading,

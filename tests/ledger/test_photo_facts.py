@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from core.drift.facts import FAILING_REASONS
-from core.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, Face
 from core.imaging import jpeg_quality_from_table, libjpeg_luminance_table
+from core.imaging.faces import MIN_FACE_SCORE, SAME_PERSON_DISTANCE, Face
 from core.ledger.photo_facts import (
     FACE_BOX_MARGIN,
     PHOTO_CHECKS,

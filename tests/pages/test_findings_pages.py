@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.db import make_engine
-from core.faces import FaceReader
+from core.imaging.faces import FaceReader
 from core.roles import Actor, Role
 from core.sandbox.server import RunningSandbox
 from core.scan.run import run_scan

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from core.drift.codes import threshold
 from core.drift.facts import DatasetFacts
-from core.faces import FaceReader
 from core.imaging import SkippedMember, ZipPhoto, decode_photo
+from core.imaging.faces import FaceReader
 from core.ledger.photo_facts import measure_photo, photo_check
 from core.retrain.checks import (
     GATE_CHECKS,

@@ -12,7 +12,7 @@ import signal
 import pytest
 from PIL import Image
 
-from core.faces import FaceReader
+from core.imaging.faces import FaceReader
 from core.retrain.measure import CHECK_LONG_SIDE, THUMBNAIL_SIDE, PhotoMeasurer, measure_file
 from tests.photos import face_photo
 

@@ -13,10 +13,10 @@ from PIL import Image
 from pydantic.v1 import ValidationError
 from replicate.client import Client
 
-from core.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.gateway.client import build_client
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import Training
+from core.imaging.faces import SAME_PERSON_DISTANCE, FaceReader, distance
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import start_sandbox
 from tests.conftest import TEST_TOKEN

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from core.db import make_engine
-from core.faces import FaceReader
+from core.imaging.faces import FaceReader
 from core.roles import Actor, Role
 from core.scan import ScanResult, run_scan
 from core.schema import user_models, users

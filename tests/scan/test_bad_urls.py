@@ -26,8 +26,8 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, select
 
 from core.db import make_engine
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import FaceReader
 from core.ledger.datasets import load_dataset_facts
 from core.ledger.tables import dataset_facts, trainings
 from core.roles import Actor, Role

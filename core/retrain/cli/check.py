@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import note
-from core.faces import SharedReaders
+from core.imaging.faces import SharedReaders
 from core.retrain import draft, submit
 from core.retrain.cli.common import PROG, Outcome
 from core.retrain.measure import PhotoMeasurer
