@@ -37,23 +37,33 @@ def _number(value: Any, digits: int = 3) -> str:
 def stats_frame(view: ComparisonView) -> pd.DataFrame:
     """Per column: faces found, identity (mean ± spread), change against A paired by seed,
     sharpness."""
-    stats = {row["letter"]: row for row in (view.stats or {}).get("columns", [])}
     rows = []
     for column in view.columns:
-        found = stats.get(column["letter"], {})
+        found = view.stats.column(column["letter"]) if view.stats is not None else None
+        if found is None:
+            rows.append(
+                {
+                    "column": column["label"],
+                    "faces": f"{MISSING} of {MISSING}",
+                    "identity (lower = more like the user)": MISSING,
+                    "identity vs A (paired by seed)": MISSING,
+                    "face sharpness": MISSING,
+                    "sharpness vs A": MISSING,
+                }
+            )
+            continue
         rows.append(
             {
                 "column": column["label"],
-                "faces": f"{found.get('faces', MISSING)} of {found.get('images', MISSING)}",
+                "faces": f"{found.faces} of {found.images}",
                 "identity (lower = more like the user)": (
-                    f"{_number(found.get('identity_mean'))} ± "
-                    f"{_number(found.get('identity_spread'))}"
-                    if found.get("identity_mean") is not None
+                    f"{_number(found.identity_mean)} ± {_number(found.identity_spread)}"
+                    if found.identity_mean is not None
                     else MISSING
                 ),
-                "identity vs A (paired by seed)": _number(found.get("identity_vs_a")),
-                "face sharpness": _number(found.get("sharpness_mean"), 1),
-                "sharpness vs A": _number(found.get("sharpness_vs_a"), 1),
+                "identity vs A (paired by seed)": _number(found.identity_vs_a),
+                "face sharpness": _number(found.sharpness_mean, 1),
+                "sharpness vs A": _number(found.sharpness_vs_a, 1),
             }
         )
     return pd.DataFrame(rows)
@@ -237,7 +247,7 @@ def show(actor: Actor, comparison_id: int) -> None:
     if view.stats:
         st.dataframe(stats_frame(view), hide_index=True)
         st.caption(
-            f"Noise floor {_number(view.stats.get('noise_floor'))}: the largest change the "
+            f"Noise floor {_number(view.stats.noise_floor)}: the largest change the "
             "repeat of column A shows (never below 0.030). Identity is the distance of the "
             "image's face to the medoid of the user's own training photos."
         )

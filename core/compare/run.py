@@ -48,6 +48,7 @@ from core.compare.photos import read_missing, reference_of
 from core.compare.plan import REPEAT
 from core.compare.request import RUN_ACTION, release_unspent
 from core.compare.scores import (
+    ComparisonStats,
     ImageScore,
     Reference,
     column_stats,
@@ -754,13 +755,7 @@ def summarise(
     ]
     floor = noise_floor(baseline, by_letter.get(REPEAT, {}))
     lines = verdict(names, stats, floor)
-    return (
-        {
-            "noise_floor": floor,
-            "columns": [stat.__dict__ for stat in stats],
-            "repeat": column_stats(REPEAT, by_letter.get(REPEAT, {}), baseline).__dict__
-            if REPEAT in by_letter
-            else None,
-        },
-        lines,
+    repeat = (
+        column_stats(REPEAT, by_letter.get(REPEAT, {}), baseline) if REPEAT in by_letter else None
     )
+    return ComparisonStats(floor, tuple(stats), repeat).to_json(), lines

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -155,6 +157,84 @@ class ColumnStats:
     identity_vs_a: float | None
     sharpness_vs_a: float | None
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ColumnStats:
+        return cls(
+            letter=str(raw["letter"]),
+            images=int(raw.get("images") or 0),
+            faces=int(raw.get("faces") or 0),
+            identity_mean=_float(raw.get("identity_mean")),
+            identity_spread=_float(raw.get("identity_spread")),
+            sharpness_mean=_float(raw.get("sharpness_mean")),
+            identity_vs_a=_float(raw.get("identity_vs_a")),
+            sharpness_vs_a=_float(raw.get("sharpness_vs_a")),
+        )
+
+
+@dataclass(frozen=True)
+class ComparisonStats:
+    """A finished comparison's figures as ``ops.comparisons.stats`` keeps them: each
+    column's, the repeat of column A's, and the noise floor the repeat shows."""
+
+    noise_floor: float
+    columns: tuple[ColumnStats, ...]
+    repeat: ColumnStats | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "noise_floor": self.noise_floor,
+            "columns": [column.to_json() for column in self.columns],
+            "repeat": None if self.repeat is None else self.repeat.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ComparisonStats:
+        repeat = raw.get("repeat")
+        return cls(
+            noise_floor=float(raw.get("noise_floor") or 0.0),
+            columns=tuple(ColumnStats.from_json(column) for column in raw.get("columns") or ()),
+            repeat=None if not repeat else ColumnStats.from_json(repeat),
+        )
+
+    def column(self, letter: str) -> ColumnStats | None:
+        return next((column for column in self.columns if column.letter == letter), None)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class Reading(StrEnum):
+    """How one column reads against column A: the one rule the verdict's sentences and
+    the promotion gate both follow."""
+
+    NO_FACE_EITHER = "no face in either"
+    LOSES_LIKENESS = "loses the likeness"  # no face where A has one
+    A_LOSES_LIKENESS = "A loses the likeness"  # a face where A has none
+    NOTHING_TO_COMPARE = "no seed with a face in both"
+    SAME = "no difference beyond noise"
+    CLOSER = "closer to the user than A"
+    FURTHER = "further from the user than A"
+
+
+def read_column(base: ColumnStats, column: ColumnStats, floor: float) -> Reading:
+    """How ``column`` compares with ``base`` (column A) beyond the noise floor (pure)."""
+    if column.faces == 0 and base.faces == 0:
+        return Reading.NO_FACE_EITHER
+    if column.faces == 0:
+        return Reading.LOSES_LIKENESS
+    if base.faces == 0:
+        return Reading.A_LOSES_LIKENESS
+    change = column.identity_vs_a
+    if change is None:
+        return Reading.NOTHING_TO_COMPARE
+    if abs(change) <= floor:
+        return Reading.SAME
+    return Reading.CLOSER if change < 0 else Reading.FURTHER
+
 
 def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
@@ -211,32 +291,30 @@ def verdict(
     lines: list[str] = []
     for column in stats[1:]:
         label, base_label = names[column.letter], names[base.letter]
-        if column.faces == 0 and base.faces == 0:
+        reading = read_column(base, column, floor)
+        change = column.identity_vs_a
+        if reading is Reading.NO_FACE_EITHER:
             lines.append(f"{label}, like {base_label}, finds no face in any image.")
-            continue
-        if column.faces == 0 and base.faces > 0:
+        elif reading is Reading.LOSES_LIKENESS:
             lines.append(
                 f"{label} finds no face in any of its {column.images} images; {base_label} "
                 f"finds one in {base.faces}: it loses the likeness."
             )
-            continue
-        if base.faces == 0 and column.faces > 0:
+        elif reading is Reading.A_LOSES_LIKENESS:
             lines.append(
                 f"{base_label} finds no face in any image; {label} finds one in "
                 f"{column.faces} of {column.images}: {base_label} loses the likeness."
             )
-            continue
-        change = column.identity_vs_a
-        if change is None:
+        elif reading is Reading.NOTHING_TO_COMPARE or change is None:
             lines.append(f"{label}: no seed where both columns show a face to compare.")
-        elif abs(change) <= floor:
+        elif reading is Reading.SAME:
             lines.append(
                 f"{label} and {base_label}: no difference in likeness beyond noise "
                 f"({change:+.3f}, noise floor {floor:.3f})."
             )
         else:
-            closer = label if change < 0 else base_label
-            further = base_label if change < 0 else label
+            closer = label if reading is Reading.CLOSER else base_label
+            further = base_label if reading is Reading.CLOSER else label
             lines.append(
                 f"{closer} is closer to the user's photos than {further} by "
                 f"{abs(change):.3f}, beyond noise (floor {floor:.3f})."

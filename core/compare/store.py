@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, select
 
+from core.compare.scores import ComparisonStats
 from core.compare.tables import IMAGE_ENDED, comparison_images, comparisons
 from core.errors import NotFound
 
@@ -57,7 +58,7 @@ class ComparisonView:
     repeat_letter: str | None
     estimate_usd: Decimal
     actual_usd: Decimal | None
-    stats: Mapping[str, Any] | None
+    stats: ComparisonStats | None
     verdict: tuple[str, ...]
     reference: Mapping[str, Any] | None
     finished_at: datetime | None
@@ -119,7 +120,7 @@ def load_comparison(
         repeat_letter=header.repeat_letter,
         estimate_usd=header.estimate_usd,
         actual_usd=header.actual_usd,
-        stats=header.stats,
+        stats=None if not header.stats else ComparisonStats.from_json(header.stats),
         verdict=tuple(header.verdict or ()),
         reference=header.reference,
         finished_at=header.finished_at,

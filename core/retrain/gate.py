@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from core.compare.plan import plan_comparison, read_compare_facts
 from core.compare.request import request_comparison
+from core.compare.scores import ComparisonStats, Reading, read_column
 from core.compare.tables import comparisons
 from core.errors import DashboardError, ReplicateUnavailable
 from core.gateway.gateway import ReplicateGateway
@@ -57,23 +58,31 @@ class GateReading:
 
 
 def read_gate(stats: Mapping[str, Any] | None) -> GateReading | None:
-    """The gate's reading of a finished comparison's stats (pure); None without them."""
-    if not stats or len(stats.get("columns") or []) < 2:
+    """The gate's reading of a finished comparison's stats (pure); None without them. The
+    new version (column B) is read against the current one (column A) by the comparison's
+    own rule (``core.compare.scores.read_column``): not worse unless it loses the likeness
+    or is further from the user's photos beyond the noise floor, or nothing can be
+    compared."""
+    if not stats:
         return None
-    current, new = stats["columns"][0], stats["columns"][1]
-    floor = float(stats.get("noise_floor") or 0.0)
-    if new.get("faces", 0) == 0 and current.get("faces", 0) > 0:
+    found = ComparisonStats.from_json(stats)
+    if len(found.columns) < 2:
+        return None
+    current, new = found.columns[0], found.columns[1]
+    floor = found.noise_floor
+    reading = read_column(current, new, floor)
+    change = new.identity_vs_a
+    if reading is Reading.LOSES_LIKENESS:
         return GateReading(False, "The new version finds no face where the current one does.")
-    change = new.get("identity_vs_a")
-    if change is None:
+    if change is None or reading in (Reading.NO_FACE_EITHER, Reading.A_LOSES_LIKENESS):
         return GateReading(False, "No seed shows a face in both versions: nothing to compare.")
-    if change > floor:
+    if reading is Reading.FURTHER:
         return GateReading(
             False,
             f"The new version is further from the user's photos by {change:.3f}, beyond the "
             f"noise floor ({floor:.3f}): worse.",
         )
-    better = " and closer" if change < -floor else ""
+    better = " and closer" if reading is Reading.CLOSER else ""
     return GateReading(
         True,
         f"The new version is not worse{better} ({change:+.3f} against a noise floor of "

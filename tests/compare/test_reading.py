@@ -1,0 +1,65 @@
+"""One rule reads a column against column A, for the comparison's sentences and the
+promotion gate alike; the stored stats are typed records that round-trip through JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.compare.scores import ColumnStats, ComparisonStats, Reading, read_column, verdict
+from core.retrain.gate import read_gate
+
+pytestmark = pytest.mark.timeout(30)
+FLOOR = 0.03
+
+
+def column(letter: str, *, faces: int = 4, change: float | None = None) -> ColumnStats:
+    return ColumnStats(
+        letter=letter,
+        images=4,
+        faces=faces,
+        identity_mean=0.4 if faces else None,
+        identity_spread=0.01 if faces > 1 else None,
+        sharpness_mean=120.0,
+        identity_vs_a=change,
+        sharpness_vs_a=None if change is None else -3.0,
+    )
+
+
+CASES = [
+    (column("A", faces=0), column("B", faces=0), Reading.NO_FACE_EITHER, False),
+    (column("A"), column("B", faces=0), Reading.LOSES_LIKENESS, False),
+    (column("A", faces=0), column("B"), Reading.A_LOSES_LIKENESS, False),
+    (column("A"), column("B", change=None), Reading.NOTHING_TO_COMPARE, False),
+    (column("A"), column("B", change=0.02), Reading.SAME, True),
+    (column("A"), column("B", change=-0.05), Reading.CLOSER, True),
+    (column("A"), column("B", change=0.05), Reading.FURTHER, False),
+]
+
+
+@pytest.mark.parametrize(("base", "new", "reading", "not_worse"), CASES)
+def test_the_gate_and_the_sentences_read_a_column_by_one_rule(
+    base: ColumnStats, new: ColumnStats, reading: Reading, not_worse: bool
+) -> None:
+    assert read_column(base, new, FLOOR) is reading
+    stored = json.loads(json.dumps(ComparisonStats(FLOOR, (base, new)).to_json()))
+    gate = read_gate(stored)
+    assert gate is not None and gate.not_worse is not_worse
+    (sentence,) = verdict({"A": "A (stored)", "B": "B (new)"}, [base, new], FLOOR)
+    if reading is Reading.LOSES_LIKENESS:
+        assert "B (new) finds no face" in sentence and "loses the likeness" in sentence
+    if reading is Reading.FURTHER:
+        assert sentence.startswith("A (stored) is closer")
+    if reading is Reading.CLOSER:
+        assert sentence.startswith("B (new) is closer")
+
+
+def test_stored_stats_round_trip_and_read_old_rows() -> None:
+    stats = ComparisonStats(FLOOR, (column("A"), column("B", change=0.01)), column("R"))
+    assert ComparisonStats.from_json(json.loads(json.dumps(stats.to_json()))) == stats
+    assert stats.column("B") == column("B", change=0.01) and stats.column("Z") is None
+    # A row written before "repeat" was kept reads as no repeat.
+    older = {"noise_floor": FLOOR, "columns": [column("A").to_json()]}
+    assert ComparisonStats.from_json(older).repeat is None
+    assert read_gate(older) is None  # one column: nothing for the gate to read
