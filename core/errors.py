@@ -20,9 +20,16 @@ SQLAlchemy) are translated into this tree at the boundary that saw them.
         ├── ReplicateNotFound        404 (also a NotFound)
         ├── InvalidVersion           422: the version does not exist or is not ours
         └── InvalidInput             422: the input failed validation
+
+A part of a page that could not be read carries a ``Problem``: the message, which reads
+as text everywhere, and its ``kind`` (``Problem.of`` an error), so a page decides how to
+show it (Replicate down is said once, at the top) by kind, never by matching the text.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
 
 
 class DashboardError(Exception):
@@ -104,3 +111,61 @@ class InvalidInput(ReplicateError):
 
 class ReplicateNotFound(ReplicateError, NotFound):
     """Replicate answered 404 for a model, version, training, prediction or file."""
+
+
+class ProblemKind(StrEnum):
+    """What kind of trouble a ``Problem`` is, for the page to decide how to show it."""
+
+    REPLICATE_DOWN = "replicate down"  # an outage, throttling: try again later
+    REPLICATE = "replicate"  # Replicate refused or answered something unusable
+    NOT_FOUND = "not found"
+    CONFLICT = "conflict"  # changed since it was read: preview again
+    REJECTED = "rejected"  # the data cannot be used as it is
+    DENIED = "denied"
+    DATABASE = "database"
+    ABSENT = "absent"  # nothing to read (no row, no id stored): not an error
+    OTHER = "other"  # a message whose kind nobody said
+
+
+class Problem(str):
+    """A message with its kind: a ``str`` (shown, compared and searched as the message)
+    that also says what kind of trouble it is."""
+
+    kind: ProblemKind
+
+    def __new__(cls, kind: ProblemKind, message: str) -> Problem:
+        made = super().__new__(cls, message)
+        made.kind = kind
+        return made
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        # Cached page data is pickled: rebuild with the kind, not from the text alone.
+        return (self.kind, str(self))
+
+    @classmethod
+    def said(cls, message: str) -> Problem:
+        """``message`` as a problem: itself when it is one, else of no known kind."""
+        return message if isinstance(message, Problem) else cls(ProblemKind.OTHER, message)
+
+    @classmethod
+    def of(cls, exc: DashboardError) -> Problem:
+        """The problem an error is, with its message."""
+        return cls(_kind_of(exc), str(exc))
+
+
+def _kind_of(exc: DashboardError) -> ProblemKind:
+    if isinstance(exc, ReplicateUnavailable):
+        return ProblemKind.REPLICATE_DOWN
+    if isinstance(exc, NotFound):
+        return ProblemKind.NOT_FOUND
+    if isinstance(exc, ReplicateError):
+        return ProblemKind.REPLICATE
+    if isinstance(exc, Conflict):
+        return ProblemKind.CONFLICT
+    if isinstance(exc, DataRejected):
+        return ProblemKind.REJECTED
+    if isinstance(exc, PermissionDenied):
+        return ProblemKind.DENIED
+    if isinstance(exc, DatabaseUnavailable):
+        return ProblemKind.DATABASE
+    return ProblemKind.OTHER

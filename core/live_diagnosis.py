@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from core.drift import Finding, UserFacts, diagnose, scan_error
 from core.drift.facts import AppRow, TrainingRecord
+from core.errors import Problem
 from core.facts import ledger_gap, read_user_facts
 from core.facts.history import HISTORY_FRESH
 from core.gateway.gateway import ReplicateGateway
@@ -49,7 +50,7 @@ class LiveDiagnosis:
     user_id: str
     facts: UserFacts | None
     findings: tuple[Finding, ...]
-    problem: str | None = None
+    problem: Problem | None = None
     synced: SyncReport | None = None
     sync_problem: str | None = None
     dataset_problem: str | None = None
@@ -113,7 +114,7 @@ def diagnose_live(
     """Findings for ``row`` from ``live`` facts (the row replaced by ``row``, which the
     caller read just now), or the SCAN_ERROR for ``problem`` when the facts failed."""
     if live is None:
-        message = problem or "the facts were not gathered"
+        message = Problem.said(problem or "the facts were not gathered")
         return LiveDiagnosis(
             row.user_id, None, (scan_error(row.user_id, message),), problem=message
         )

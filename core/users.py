@@ -30,7 +30,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from core.errors import DataRejected, NotFound, ReplicateError, ReplicateNotFound
+from core.errors import (
+    DataRejected,
+    NotFound,
+    Problem,
+    ProblemKind,
+    ReplicateError,
+    ReplicateNotFound,
+)
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import ModelVersion, ReplicateModel, Training, is_training_id
 from core.schema import user_models, users
@@ -300,12 +307,12 @@ class UserDetail:
     record: UserRecord
     model_id: str | None
     model: ReplicateModel | None
-    model_problem: str | None
+    model_problem: Problem | None
     versions: tuple[ModelVersion, ...]
-    versions_problem: str | None
+    versions_problem: Problem | None
     training_id: str | None
     training: Training | None
-    training_problem: str | None
+    training_problem: Problem | None
     comparison: VersionComparison
 
     @property
@@ -392,52 +399,61 @@ def replicate_facts(gateway: ReplicateGateway, record: UserRecord) -> UserDetail
 
 def _model_facts(
     gateway: ReplicateGateway, model_id: str | None, record: UserRecord
-) -> tuple[ReplicateModel | None, str | None, tuple[ModelVersion, ...], str | None]:
+) -> tuple[ReplicateModel | None, Problem | None, tuple[ModelVersion, ...], Problem | None]:
     if record.model_row is None:
-        problem = "This user has no user_models row: they never started a training."
+        problem = Problem(
+            ProblemKind.ABSENT, "This user has no user_models row: they never started a training."
+        )
         return None, problem, (), problem
     if model_id is None:
-        problem = (
+        problem = Problem(
+            ProblemKind.ABSENT,
             "No replicate_model_id is stored, so there is no model to compare with. "
-            "Look for the user's trainings on Replicate to find their model."
+            "Look for the user's trainings on Replicate to find their model.",
         )
         return None, problem, (), problem
     try:
         model = gateway.get_model(model_id.strip())
     except (ReplicateError, DataRejected) as exc:
-        return None, str(exc), (), f"Versions not read: {exc}"
+        failed = Problem.of(exc)
+        return None, failed, (), Problem(failed.kind, f"Versions not read: {exc}")
     if model is None:
-        problem = (
+        problem = Problem(
+            ProblemKind.NOT_FOUND,
             f"Model {model_id} does not exist on Replicate (404). The row points at a "
             "deleted or never-created model; find the user's real model from their "
-            "trainings."
+            "trainings.",
         )
         return None, problem, (), problem
     try:
         versions = tuple(gateway.list_versions(model_id.strip()))
     except ReplicateError as exc:
-        return model, None, (), str(exc)
+        return model, None, (), Problem.of(exc)
     return model, None, versions, None
 
 
 def _training_facts(
     gateway: ReplicateGateway, training_id: str | None, record: UserRecord
-) -> tuple[Training | None, str | None]:
+) -> tuple[Training | None, Problem | None]:
     if record.model_row is None:
-        return None, "No user_models row, so no training is recorded."
+        return None, Problem(ProblemKind.ABSENT, "No user_models row, so no training is recorded.")
     if training_id is None:
-        return None, (
+        return None, Problem(
+            ProblemKind.ABSENT,
             "No training_id is stored (the app clears it when a retrain starts "
-            "over, and sets it when Replicate accepts the training)."
+            "over, and sets it when Replicate accepts the training).",
         )
     if not is_training_id(training_id.strip()):
-        return None, f"training_id {training_id!r} is not a Replicate training id."
+        return None, Problem(
+            ProblemKind.REJECTED, f"training_id {training_id!r} is not a Replicate training id."
+        )
     try:
         return gateway.get_training(training_id.strip()), None
     except ReplicateNotFound:
-        return None, (
+        return None, Problem(
+            ProblemKind.NOT_FOUND,
             f"Training {training_id} is not on Replicate (404): it was made with "
-            "another account or token, or deleted."
+            "another account or token, or deleted.",
         )
     except ReplicateError as exc:
-        return None, str(exc)
+        return None, Problem.of(exc)

@@ -23,7 +23,7 @@ import streamlit as st
 
 from core.decisions import decisions_for
 from core.drift.facts import AppRow
-from core.errors import DataRejected, NotFound, ReplicateError
+from core.errors import DataRejected, NotFound, Problem, ReplicateError
 from core.live_diagnosis import LiveDiagnosis, LiveFacts, diagnose_live, gather_live
 from core.repairs import read_row
 from core.repairs.values import app_row
@@ -84,7 +84,7 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
             current,
         )
     except (ReplicateError, DataRejected) as exc:
-        return diagnose_live(current, problem=str(exc))
+        return diagnose_live(current, problem=Problem.of(exc))
     # Decisions are read now, not with the cached facts: one taken a moment ago shows.
     with read_only(runtime().ops_engine) as conn:
         decided = decisions_for(conn, [current.user_id]).get(current.user_id, ())

@@ -21,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from core.drift import Finding, RepairAction, UserFacts
-from core.errors import Conflict, DashboardError, DataRejected
+from core.errors import Conflict, DashboardError, DataRejected, Problem, ProblemKind
 from core.repairs import RepairPlan
 from core.roles import Actor
 from dashboard import actions, drift_tables, loaders
@@ -76,7 +76,7 @@ def _take(nonce: str) -> bool:
     return True
 
 
-def _release(nonce: str, message: str) -> None:
+def _release(nonce: str, message: Problem) -> None:
     """A refused attempt (no reason, a conflict): the key may be used again."""
     st.session_state.setdefault(USED, set()).discard(nonce)
     st.session_state[SUBMITTING] = None
@@ -188,8 +188,8 @@ def _repair_dialog(actor: Actor, facts: UserFacts, action: RepairAction, nonce: 
     st.write(plan.explanation)
     st.dataframe(drift_tables.plan_frame(plan), hide_index=True)
     message = st.session_state.get(f"repair_message_{nonce}")
-    if message and message.startswith("conflict:"):
-        st.error(message.removeprefix("conflict:"))
+    if isinstance(message, Problem) and message.kind is ProblemKind.CONFLICT:
+        st.error(message)
         st.button(
             "Preview again",
             key=f"repair_again_{nonce}",
@@ -227,10 +227,10 @@ def _apply(actor: Actor, plan: RepairPlan, reason: str, nonce: str) -> None:
         with st.spinner("Repairing…"):
             audit_id = actions.repair(actor, plan, reason)
     except Conflict as exc:
-        _release(nonce, f"conflict:{exc}")
+        _release(nonce, Problem.of(exc))
         st.rerun()
     except DashboardError as exc:  # no reason given, not allowed
-        _release(nonce, str(exc))
+        _release(nonce, Problem.of(exc))
         st.rerun()
     with st.spinner("Rescanning this user…"):
         rescan = actions.rescan_user(actor, plan.user_id)
@@ -257,7 +257,7 @@ def _undo_dialog(actor: Actor, user_id: str, audit_id: int, nonce: str) -> None:
     )
     message = st.session_state.get(f"repair_message_{nonce}")
     if message:
-        st.error(message.removeprefix("conflict:"))
+        st.error(message)
     reason = st.text_area("Reason (required; stored in the audit log)", key=f"undo_reason_{nonce}")
     submitting = st.session_state.get(SUBMITTING) == nonce
     st.button(
@@ -278,7 +278,7 @@ def _undo_dialog(actor: Actor, user_id: str, audit_id: int, nonce: str) -> None:
         with st.spinner("Undoing…"):
             undo_id = actions.undo(actor, audit_id, reason)
     except DashboardError as exc:
-        _release(nonce, str(exc))
+        _release(nonce, Problem.of(exc))
         st.rerun()
     with st.spinner("Rescanning this user…"):
         rescan = actions.rescan_user(actor, user_id)

@@ -12,7 +12,7 @@ from core import links as links_to
 from core.compare.columns import columns_proving, user_versions
 from core.drift import Finding
 from core.drift.facts import AppRow
-from core.errors import DashboardError
+from core.errors import DashboardError, Problem, ProblemKind
 from core.live_diagnosis import LiveDiagnosis
 from core.redaction import redacted
 from core.repairs import repairs_available
@@ -87,7 +87,7 @@ def _show_finding(
 
 def _outage(problem: str | None) -> bool:
     """Whether a problem is Replicate being down (said once, at the top of the page)."""
-    return bool(problem) and str(problem).startswith("Replicate is unavailable")
+    return isinstance(problem, Problem) and problem.kind is ProblemKind.REPLICATE_DOWN
 
 
 def _replicate_part(problem: str | None, otherwise: str) -> None:
