@@ -213,6 +213,14 @@ def retrain() -> dict[str, Any]:
     return retrain_figures()
 
 
+def photo_measurements() -> dict[str, Any]:
+    """dlib runs per training photo of one user across a scan, a User page visit, a
+    comparison's reference and a retrain draft (``core.bench.photos``; goal: 1)."""
+    from core.bench.photos import photo_measurements as figure
+
+    return figure()
+
+
 FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
@@ -222,6 +230,7 @@ FIGURES: dict[str, Figure] = {
     "users_page_replicate_down": users_page_replicate_down,
     "compare": compare,
     "retrain": retrain,
+    "photo_measurements": photo_measurements,
 }
 
 
