@@ -213,6 +213,15 @@ def retrain() -> dict[str, Any]:
     return retrain_figures()
 
 
+def page_loads() -> dict[str, Any]:
+    """Each page's first load and rerun through the real entry at 1,500 demo users and at
+    100,000: time, Replicate calls (fleet listings apart) and SQL statements, vs the
+    Settings page (``core.bench.page_loads``)."""
+    from core.bench.page_loads import page_loads as figure
+
+    return figure()
+
+
 FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
@@ -222,6 +231,7 @@ FIGURES: dict[str, Figure] = {
     "users_page_replicate_down": users_page_replicate_down,
     "compare": compare,
     "retrain": retrain,
+    "page_loads": page_loads,
 }
 
 
