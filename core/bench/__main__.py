@@ -229,6 +229,15 @@ def page_loads_browser() -> dict[str, Any]:
     return figure()
 
 
+def page_loads() -> dict[str, Any]:
+    """Each page's first load and rerun through the real entry at 1,500 demo users and at
+    100,000: time, Replicate calls (fleet listings apart) and SQL statements, vs the
+    Settings page (``core.bench.page_loads``)."""
+    from core.bench.page_loads import page_loads as figure
+
+    return figure()
+
+
 FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
@@ -239,6 +248,7 @@ FIGURES: dict[str, Figure] = {
     "compare": compare,
     "retrain": retrain,
     "photo_measurements": photo_measurements,
+    "page_loads": page_loads,
     "page_loads_browser": page_loads_browser,
 }
 
