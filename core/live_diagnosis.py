@@ -12,14 +12,14 @@ engine over the facts, or gives the user's SCAN_ERROR when Replicate could not b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import Engine
 
 from core.drift import Finding, UserFacts, diagnose, scan_error
-from core.drift.facts import AppRow, TrainingRecord
+from core.drift.facts import AppRow, ModelFacts, TrainingRecord
 from core.errors import Problem
 from core.facts import ledger_gap, read_user_facts
 from core.facts.history import HISTORY_FRESH
@@ -72,6 +72,7 @@ def gather_live(
     face_reader: Callable[[], FaceReader] | None = None,
     fresh_within: timedelta = HISTORY_FRESH,
     list_here: bool = True,
+    known_models: Mapping[str, ModelFacts] | None = None,
 ) -> LiveFacts:
     """The user's facts, with their trainings read again when the ledger has a gap
     (``sync=True``) and, with ``face_reader``, with the photo facts the dataset checks need.
@@ -90,6 +91,7 @@ def gather_live(
         fresh_within=fresh_within,
         refresh=sync,
         list_here=list_here,
+        known_models=known_models,
     )
     facts = known.facts
     dataset_problem = None

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from core.drift.facts import ModelFacts
 from core.errors import (
     DataRejected,
     NotFound,
@@ -315,6 +316,21 @@ class UserDetail:
     training_problem: Problem | None
     comparison: VersionComparison
 
+    def known_models(self) -> dict[str, ModelFacts]:
+        """The row's model as this detail read it, for the diagnosis not to read it again
+        (empty when it was not read)."""
+        found_parts = ReplicateParts(
+            self.model,
+            self.model_problem,
+            self.versions,
+            self.versions_problem,
+            self.training,
+            self.training_problem,
+        )
+        key = self.model_id.strip() if self.model_id is not None else None
+        found = found_parts.model_facts(key)
+        return {} if found is None or key is None else {key: found}
+
     @property
     def user_id(self) -> str:
         return self.record.user_id
@@ -367,32 +383,74 @@ def _text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+@dataclass(frozen=True)
+class ReplicateParts:
+    """What Replicate says of a user's row: its model, the model's versions and the row's
+    training, each with why it is missing (``Problem``)."""
+
+    model: ReplicateModel | None
+    model_problem: Problem | None
+    versions: tuple[ModelVersion, ...]
+    versions_problem: Problem | None
+    training: Training | None
+    training_problem: Problem | None
+
+    def model_facts(self, model_id: str | None) -> ModelFacts | None:
+        """The model as the diagnosis reads it (None when it was not read), so that the
+        page's diagnosis does not ask Replicate again."""
+        if model_id is None:
+            return None
+        if self.model is not None:
+            if self.versions_problem is not None:
+                return None  # the versions could not be read: the diagnosis tries itself
+            return ModelFacts(model_id, found=True, versions=self.versions)
+        gone = self.model_problem is not None and self.model_problem.kind is ProblemKind.NOT_FOUND
+        return ModelFacts(model_id, found=False) if gone else None
+
+
+def read_replicate_parts(gateway: ReplicateGateway, record: UserRecord) -> ReplicateParts:
+    """Replicate's answers for ``record``: one model read, one versions read, one training
+    read at most."""
+    row = record.model_row or {}
+    model_id = _text(row.get("replicate_model_id"))
+    model, model_problem, versions, versions_problem = _model_facts(gateway, model_id, record)
+    training, training_problem = _training_facts(gateway, _text(row.get("training_id")), record)
+    return ReplicateParts(
+        model, model_problem, versions, versions_problem, training, training_problem
+    )
+
+
 def replicate_facts(gateway: ReplicateGateway, record: UserRecord) -> UserDetail:
     """Complete ``record`` with the Replicate model, its versions and the row's training."""
+    return user_detail_of(record, read_replicate_parts(gateway, record))
+
+
+def user_detail_of(record: UserRecord, parts: ReplicateParts) -> UserDetail:
+    """The User page's facts from the row read now and Replicate's answers (pure)."""
     row = record.model_row or {}
     model_id = _text(row.get("replicate_model_id"))
     stored = _text(row.get("replicate_version_id"))
-    model, model_problem, versions, versions_problem = _model_facts(gateway, model_id, record)
-    training_id = _text(row.get("training_id"))
-    training, training_problem = _training_facts(gateway, training_id, record)
+    model, versions = parts.model, parts.versions
     latest = (
         model.latest_version.id if model is not None and model.latest_version is not None else None
     )
     comparison = compare_versions(
         stored,
         latest=latest,
-        version_ids=[version.id for version in versions] if versions_problem is None else None,
+        version_ids=[version.id for version in versions]
+        if parts.versions_problem is None
+        else None,
     )
     return UserDetail(
         record=record,
         model_id=model_id,
         model=model,
-        model_problem=model_problem,
+        model_problem=parts.model_problem,
         versions=versions,
-        versions_problem=versions_problem,
-        training_id=training_id,
-        training=training,
-        training_problem=training_problem,
+        versions_problem=parts.versions_problem,
+        training_id=_text(row.get("training_id")),
+        training=parts.training,
+        training_problem=parts.training_problem,
         comparison=comparison,
     )
 

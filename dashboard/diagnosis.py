@@ -16,19 +16,21 @@ page catches up when they are read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
 from core.decisions import decisions_for
-from core.drift.facts import AppRow
+from core.drift.facts import AppRow, ModelFacts
 from core.errors import DataRejected, NotFound, Problem, ReplicateError
 from core.live_diagnosis import LiveDiagnosis, LiveFacts, diagnose_live, gather_live
 from core.repairs import read_row
 from core.repairs.values import app_row
 from core.scan.zips import missing_zip_urls, queue_zip_reads
 from dashboard.history import fresh_within, history_now
+from dashboard.loaders import forget_replicate_parts
 from dashboard.resources import read_only, runtime, writing
 
 FACTS_TTL_SECONDS = 30
@@ -44,6 +46,7 @@ def _live_facts(
     training_id: str | None,
     listed_at: str | None,  # the ledger's last listing: a new one reads the facts again
     _row: AppRow,
+    _known: Mapping[str, ModelFacts],
 ) -> LiveFacts:
     rt = runtime()
     return gather_live(
@@ -53,6 +56,7 @@ def _live_facts(
         gateway=rt.gateway,
         fresh_within=fresh_within(),
         list_here=False,  # a page never lists the fleet: the workers do, when asked
+        known_models=_known,
     )
 
 
@@ -65,12 +69,20 @@ def model_row(user_id: str) -> dict[str, Any] | None:
             return None
 
 
-def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
+def user_diagnosis(
+    user_id: str,
+    *,
+    row: Mapping[str, Any] | None = None,
+    known_models: Mapping[str, ModelFacts] | None = None,
+) -> LiveDiagnosis | None:
     """The user's findings now; None when they have no ``user_models`` row (never trained).
 
-    Replicate failing gives the user's SCAN_ERROR with the message, not an exception.
+    ``row``: the row the caller read just now (else it is read here); ``known_models``:
+    models the caller read from Replicate moments ago (the User page's own reads), not
+    asked for again. Replicate failing gives the user's SCAN_ERROR with the message, not
+    an exception.
     """
-    row = model_row(user_id)
+    row = dict(row) if row is not None else model_row(user_id)
     if row is None:
         return None
     current = app_row(row)
@@ -82,6 +94,7 @@ def user_diagnosis(user_id: str) -> LiveDiagnosis | None:
             current.training_id,
             history_now().listed_at,
             current,
+            dict(known_models or {}),
         )
     except (ReplicateError, DataRejected) as exc:
         return diagnose_live(current, problem=Problem.of(exc))
@@ -105,3 +118,4 @@ def photos_pending(user_id: str, stored_version: str | None) -> int:
 def forget_facts() -> None:
     """Drop the cached facts (after a repair, an undo or a scan)."""
     _live_facts.clear()
+    forget_replicate_parts()

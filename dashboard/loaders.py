@@ -66,12 +66,50 @@ def latest_versions(model_ids: Iterable[str | None]) -> dict[str, LatestVersion]
         return partial.result
 
 
+# Replicate's answers for a user's row are kept this long (the row itself is read on
+# every run): a click or a dialog on the User page does not ask Replicate again.
+REPLICATE_PARTS_TTL_SECONDS = 30
+
+
+@st.cache_resource(
+    ttl=REPLICATE_PARTS_TTL_SECONDS, max_entries=64, show_spinner="Reading this user's model…"
+)
+def _replicate_parts(
+    replicate_base_url: str,
+    user_id: str,
+    has_row: bool,
+    model_id: str | None,
+    training_id: str | None,
+    _record: users.UserRecord,
+) -> users.ReplicateParts:
+    # Frozen values holding Problems and read-only mappings: shared, not pickled.
+    return users.read_replicate_parts(runtime().gateway, _record)
+
+
 def user_detail(user_id: str) -> UserDetail:
-    """The User page's facts. The connection is returned before Replicate is called."""
+    """The User page's facts: the row read now, Replicate's answers for it cached briefly.
+    The connection is returned before Replicate is called."""
     rt = runtime()
     with read_only(rt.engine) as conn:
         record = users.read_user_record(conn, user_id)
-    return users.replicate_facts(rt.gateway, record)
+    row = record.model_row or {}
+    parts = _replicate_parts(
+        rt.replicate_base_url,
+        record.user_id,
+        record.model_row is not None,
+        _key(row.get("replicate_model_id")),
+        _key(row.get("training_id")),
+        record,
+    )
+    return users.user_detail_of(record, parts)
+
+
+def _key(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def forget_replicate_parts() -> None:
+    _replicate_parts.clear()
 
 
 @st.cache_data(ttl=30, max_entries=4, show_spinner=False)

@@ -224,7 +224,11 @@ if not user_id:
 actor = identity.current_actor()
 try:
     detail = loaders.user_detail(user_id)
-    found = diagnosis.user_diagnosis(detail.user_id)
+    found = diagnosis.user_diagnosis(
+        detail.user_id,
+        row=detail.record.model_row,
+        known_models=detail.known_models(),
+    )
 except DashboardError as exc:
     st.title("User")
     st.error(str(exc))

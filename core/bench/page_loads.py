@@ -41,8 +41,8 @@ from core.bench.scan import BENCH_ACTOR
 from core.compare.photos import read_missing
 from core.demo import PERSONAS, add_synthetic_users, seed_demo_world
 from core.detached import PROJECT_DIR
-from core.faces import FaceReader
 from core.gateway.gateway import ReplicateGateway
+from core.imaging.faces import FaceReader
 from core.scan.datasets import succeeded_trainings
 from core.scan.run import run_scan
 

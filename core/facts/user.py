@@ -13,6 +13,7 @@ line) may ask for the listing here instead (``list_here``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -65,6 +66,7 @@ def read_user_facts(
     fresh_within: timedelta,
     refresh: bool = True,
     list_here: bool = False,
+    known_models: Mapping[str, ModelFacts] | None = None,
 ) -> KnownUser:
     """Everything known about ``row``'s user (see the module docstring).
 
@@ -72,9 +74,12 @@ def read_user_facts(
     ``refresh=False`` the ledger is taken as it is (the scan, whose plan just synced it).
     ``list_here``: a gap the user's trainings by id leave is closed by listing the
     account's trainings here and now (a worker or a command line); a page leaves it False
-    and the listing is queued for the workers.
+    and the listing is queued for the workers. ``known_models``: models the caller read
+    from Replicate moments ago, not asked for again.
     """
-    facts = gather_facts(row, ops_conn_factory=ops_engine.connect, gateway=gateway)
+    facts = gather_facts(
+        row, ops_conn_factory=ops_engine.connect, gateway=gateway, known_models=known_models
+    )
     gap = ledger_gap(facts) if refresh else None
     report, problem = None, None
     if gap is not None:
