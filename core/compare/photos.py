@@ -21,7 +21,7 @@ from core.compare.scores import Reference
 from core.errors import DashboardError, DataRejected
 from core.gateway.gateway import ReplicateGateway
 from core.imaging.faces import FaceReader
-from core.jobs.app import Queue, TaskName, defer, zip_lock
+from core.jobs.app import Queue, TaskName, defer, waiting_locks, zip_lock
 from core.ledger.datasets import MAX_ZIP_BYTES, DatasetReading, read_dataset, store_reading
 from core.ledger.tables import training_photos
 
@@ -74,8 +74,12 @@ def read_urls(conn: Connection, urls: Sequence[str]) -> set[str]:
 
 def queue_reads(conn: Connection, urls: Sequence[str]) -> list[str]:
     """Queue a read of each ZIP not read yet (one job per ZIP whoever asks); those."""
-    missing = [url for url in dict.fromkeys(urls) if url not in read_urls(conn, urls)]
+    already = read_urls(conn, urls)
+    missing = [url for url in dict.fromkeys(urls) if url not in already]
+    waiting = waiting_locks(conn, ["photos:" + zip_lock(url) for url in missing])
     for url in missing:
+        if "photos:" + zip_lock(url) in waiting:
+            continue  # already queued: that job reads it
         defer(
             conn,
             TaskName.READ_TRAINING_PHOTOS,

@@ -12,7 +12,7 @@ and a rollback takes both back.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -111,6 +111,21 @@ def defer(
     except AlreadyEnqueued:
         return None
     return job_id
+
+
+def waiting_locks(conn: Connection, queueing_locks: Sequence[str]) -> set[str]:
+    """Which of ``queueing_locks`` a waiting job already holds (one query): a page that
+    asks again every run skips those instead of having each insert refused."""
+    if not queueing_locks:
+        return set()
+    rows = conn.execute(
+        text(
+            "SELECT queueing_lock FROM ops.procrastinate_jobs"
+            " WHERE status = 'todo' AND queueing_lock = ANY(:locks)"
+        ),
+        {"locks": list(queueing_locks)},
+    ).scalars()
+    return {str(lock) for lock in rows}
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import Connection, func, select, update
 
-from core.jobs.app import Queue, TaskName, defer, zip_lock
+from core.jobs.app import Queue, TaskName, defer, waiting_locks, zip_lock
 from core.jobs.context import JobServices
 from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
 from core.scan.datasets import needed_by_user, rejected_zips
@@ -106,7 +106,10 @@ def queue_zip_reads(conn: Connection, urls: list[str], *, recheck: bool = False)
     ``recheck``: even when they were rejected before); the caller commits. Reading photos
     changes nothing but the facts cache."""
     extra = {"recheck": True} if recheck else {}
+    waiting = waiting_locks(conn, [zip_lock(url) for url in urls])
     for url in urls:
+        if zip_lock(url) in waiting:
+            continue  # already queued: that job reads it
         defer(
             conn,
             TaskName.READ_ZIP,
