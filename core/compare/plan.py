@@ -35,10 +35,9 @@ from core.compare.inputs import (
     site_input,
 )
 from core.errors import DataRejected, ReplicateError
+from core.facts.stored import read_stored_user
 from core.gateway.gateway import ReplicateGateway
 from core.ledger.datasets import input_images_url
-from core.ledger.sync import ledger_for_user
-from core.users import read_user_record
 
 DEFAULT_SEEDS = 4
 MAX_SEEDS = 8
@@ -113,10 +112,9 @@ def _number(value: Any) -> float | None:
 
 def read_compare_facts(app: Connection, ops: Connection, user_id: str) -> CompareFacts:
     """The user's rows and ledger. ``NotFound`` for an unknown user."""
-    record = read_user_record(app, user_id)
-    row = record.model_row or {}
+    stored = read_stored_user(app, ops, user_id)
+    record, row, trainings = stored.record, stored.model_row, stored.trainings
     user = record.user
-    trainings = ledger_for_user(ops, record.user_id)
     versions = user_versions(trainings)
     zips: list[str] = []
     for training in trainings:

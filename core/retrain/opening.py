@@ -18,13 +18,13 @@ from sqlalchemy import Connection, Engine
 
 from core.errors import Conflict, ReplicateError
 from core.facts.history import read_history
+from core.facts.stored import read_stored_user
 from core.gateway.gateway import ReplicateGateway
-from core.ledger.sync import ledger_for_user, sync_ledger
+from core.ledger.sync import sync_ledger
 from core.retrain.plan import RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION, RetrainTarget
 from core.retrain.plan import retrain_target as decide_target
 from core.retrain.submit import NewPhoto, add_photos, open_draft
 from core.roles import Actor, Permission, require
-from core.users import read_user_record
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,11 @@ def read_target(app: Connection, ops: Connection, user_id: str) -> RetrainTarget
     """Where a retrain of ``user_id`` would go, from their row (``app``) and the training
     history (``ops``): ``NotFound`` for an unknown user, ``DataRejected`` for one without
     a succeeded training."""
-    record = read_user_record(app, user_id)
-    row = record.model_row or {}
+    stored = read_stored_user(app, ops, user_id)
     return decide_target(
-        ledger_for_user(ops, record.user_id),
-        stored_version=row.get("replicate_version_id"),
-        row_model=row.get("replicate_model_id"),
+        stored.trainings,
+        stored_version=stored.model_row.get("replicate_version_id"),
+        row_model=stored.model_row.get("replicate_model_id"),
     )
 
 
