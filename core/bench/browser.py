@@ -62,29 +62,35 @@ def _environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def console_command(port: int) -> list[str]:
+    """``streamlit run`` of the console on loopback, as a new user starts it (also the
+    browser tests' console)."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+
+
 @contextmanager
 def _console(data_dir: Path) -> Iterator[str]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = (data_dir / "streamlit.log").open("wb")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard/app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
+        console_command(port),
         cwd=REPO_ROOT,
         env=_environment(data_dir),
         stdin=subprocess.DEVNULL,

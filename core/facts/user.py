@@ -77,9 +77,13 @@ def read_user_facts(
     and the listing is queued for the workers. ``known_models``: models the caller read
     from Replicate moments ago, not asked for again.
     """
-    facts = gather_facts(
-        row, ops_conn_factory=ops_engine.connect, gateway=gateway, known_models=known_models
-    )
+
+    def gather(models: Mapping[str, ModelFacts] | None) -> UserFacts:
+        return gather_facts(
+            row, ops_conn_factory=ops_engine.connect, gateway=gateway, known_models=models
+        )
+
+    facts = gather(known_models)
     gap = ledger_gap(facts) if refresh else None
     report, problem = None, None
     if gap is not None:
@@ -91,12 +95,7 @@ def read_user_facts(
             problem = f"This user's trainings could not be read again: {exc}"
         else:
             if report.inserted or report.updated:
-                facts = gather_facts(
-                    row,
-                    ops_conn_factory=ops_engine.connect,
-                    gateway=gateway,
-                    known_models=_models_of(facts),
-                )
+                facts = gather(_models_of(facts))  # the ledger again; models already read
                 gap = ledger_gap(facts)
     if gap is not None and list_here and problem is None:
         try:
@@ -104,12 +103,7 @@ def read_user_facts(
         except ReplicateError as exc:
             problem = f"The training history could not be synced: {exc}"
         else:
-            facts = gather_facts(
-                row,
-                ops_conn_factory=ops_engine.connect,
-                gateway=gateway,
-                known_models=_models_of(facts),
-            )
+            facts = gather(_models_of(facts))
             gap = ledger_gap(facts)
     with ops_engine.connect() as conn:
         history = read_history(conn, fresh_within=fresh_within)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -331,12 +331,30 @@ def sync_ledger(
 ) -> SyncReport:
     """One sync, committed: read the databases, let go of them, read Replicate, then
     write everything in one short transaction (schema ops; the app's rows only read)."""
+    return _sync_on_engines(
+        ops_engine,
+        app_engine,
+        gateway,
+        lambda conn, app_conn: read_sync_plan(conn, app_conn=app_conn, full=full),
+    )
+
+
+def _sync_on_engines(
+    ops_engine: Engine,
+    app_engine: Engine,
+    gateway: ReplicateGateway,
+    read_plan: Callable[[Connection, Connection | None], SyncPlan],
+) -> SyncReport:
+    """Plan on the databases, let go of them, read Replicate, write in one transaction
+    (the app's tables through their own engine when they live elsewhere)."""
     with ops_engine.connect() as ops_conn:
         if ops_engine is app_engine:
-            plan = read_sync_plan(ops_conn, full=full)
+            plan = read_plan(ops_conn, None)
         else:
             with app_engine.connect() as app_conn:
-                plan = read_sync_plan(ops_conn, app_conn=app_conn, full=full)
+                plan = read_plan(ops_conn, app_conn)
+    if not plan.listing and _nothing_to_ask(plan):
+        return _nothing_to_do(plan)
     fetched = fetch_sync(gateway, plan)
     with ops_engine.begin() as ops_conn:
         if ops_engine is app_engine:
@@ -360,20 +378,12 @@ def sync_user(
 ) -> SyncReport:
     """One user's trainings by id (``read_user_sync_plan``), committed, the way
     ``sync_ledger`` runs a fleet sync: no connection held while Replicate is read."""
-    with ops_engine.connect() as ops_conn:
-        if ops_engine is app_engine:
-            plan = read_user_sync_plan(ops_conn, user_id)
-        else:
-            with app_engine.connect() as app_conn:
-                plan = read_user_sync_plan(ops_conn, user_id, app_conn=app_conn)
-    if _nothing_to_ask(plan):
-        return _nothing_to_do(plan)
-    fetched = fetch_sync(gateway, plan)
-    with ops_engine.begin() as ops_conn:
-        if ops_engine is app_engine:
-            return write_sync(ops_conn, plan, fetched)
-        with app_engine.connect() as app_conn:
-            return write_sync(ops_conn, plan, fetched, app_conn=app_conn)
+    return _sync_on_engines(
+        ops_engine,
+        app_engine,
+        gateway,
+        lambda conn, app_conn: read_user_sync_plan(conn, user_id, app_conn=app_conn),
+    )
 
 
 def _nothing_to_ask(plan: SyncPlan) -> bool:

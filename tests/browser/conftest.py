@@ -42,6 +42,7 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
+from core.bench.browser import console_command
 from core.db import stop_embedded_postgres
 from core.jobs.service import stop_worker
 from core.sandbox.service import stop_sandbox
@@ -194,23 +195,7 @@ def console() -> Iterator[Console]:
     data_dir = Path(tempfile.mkdtemp(prefix="sselfie-browser-"))
     port = _free_port()
     running = Console(f"http://127.0.0.1:{port}", data_dir, data_dir / "streamlit.log")
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "dashboard/app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    command = console_command(port)
     with running.log_path.open("wb") as log:
         server = subprocess.Popen(
             command,
