@@ -13,6 +13,7 @@ import streamlit as st
 
 from core import audit, repairs, users
 from core.audit import AuditRecord
+from core.facts import record as user_record
 from core.staff import StaffMember, list_staff
 from core.users import LatestState, LatestVersion, UserDetail, UsersPage
 from dashboard.resources import read_only, runtime
@@ -80,10 +81,10 @@ def _replicate_parts(
     has_row: bool,
     model_id: str | None,
     training_id: str | None,
-    _record: users.UserRecord,
-) -> users.ReplicateParts:
+    _record: user_record.UserRecord,
+) -> user_record.ReplicateParts:
     # Frozen values holding Problems and read-only mappings: shared, not pickled.
-    return users.read_replicate_parts(runtime().gateway, _record)
+    return user_record.read_replicate_parts(runtime().gateway, _record)
 
 
 def user_detail(user_id: str) -> UserDetail:
@@ -91,7 +92,7 @@ def user_detail(user_id: str) -> UserDetail:
     The connection is returned before Replicate is called."""
     rt = runtime()
     with read_only(rt.engine) as conn:
-        record = users.read_user_record(conn, user_id)
+        record = user_record.read_user_record(conn, user_id)
     row = record.model_row or {}
     parts = _replicate_parts(
         rt.replicate_base_url,
@@ -101,7 +102,7 @@ def user_detail(user_id: str) -> UserDetail:
         _key(row.get("training_id")),
         record,
     )
-    return users.user_detail_of(record, parts)
+    return user_record.user_detail_of(record, parts)
 
 
 def _key(value: object) -> str | None:

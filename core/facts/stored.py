@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from core.drift.facts import TrainingRecord
+from core.facts.record import UserRecord, read_user_record
 from core.ledger.reads import ledger_for_user
-from core.users import UserRecord, read_user_record
 
 
 @dataclass(frozen=True)

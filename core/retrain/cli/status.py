@@ -3,11 +3,11 @@ only: no actor needed)."""
 
 from __future__ import annotations
 
+from core.facts.record import read_user_record
 from core.retrain.cli.common import Outcome, retrain_json, retrain_lines
 from core.retrain.gate import gate_outcome
 from core.retrain.views import retrains_of_user
 from core.runtime import Runtime
-from core.users import read_user_record
 
 
 def status_command(runtime: Runtime, user_id: str) -> Outcome:
