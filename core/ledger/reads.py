@@ -1,16 +1,21 @@
 """Reading the training ledger: one user's trainings for the drift engine, whose a version
-is, and when the account's trainings were last listed. Written by ``core.ledger.sync``.
+is, when the account's trainings were last listed, and the app's rows the attach rules
+read. Written by ``core.ledger.sync``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import TIMESTAMP, Connection, RowMapping, func, select
+from sqlalchemy import TIMESTAMP, Connection, RowMapping, func, or_, select
 
-from core.drift.facts import DatasetFacts, TrainingRecord, VersionOwner
+from core.drift.facts import AppRow, DatasetFacts, TrainingRecord, VersionOwner
+from core.ledger.attach import Attachable, upload_path_user
 from core.ledger.datasets import facts_from_json
 from core.ledger.tables import dataset_facts, ledger_state, trainings
+from core.schema import user_models
 
 # When the last listing of the account's trainings completed (the database's clock, text):
 # how fresh the ledger is, for pages deciding whether to ask the workers for a sync.
@@ -74,3 +79,46 @@ def record_of(row: RowMapping) -> TrainingRecord:
         completed_at=row["completed_at"],
         dataset=dataset,
     )
+
+
+# -- the app's rows, for attaching trainings to users ------------------------------------
+
+
+def app_rows(conn: Connection, *, where: Any = None) -> list[AppRow]:
+    """``user_models`` rows as ``AppRow`` values (all of them, or those ``where`` picks)."""
+    statement = select(
+        user_models.c.user_id,
+        user_models.c.replicate_model_id,
+        user_models.c.replicate_version_id,
+        user_models.c.trigger_word,
+        user_models.c.training_status,
+        user_models.c.training_id,
+        user_models.c.lora_weights_url,
+        user_models.c.failure_reason,
+        user_models.c.updated_at,
+    )
+    if where is not None:
+        statement = statement.where(where)
+    return [AppRow(**row._mapping) for row in conn.execute(statement)]
+
+
+def candidate_rows(app: Connection, batch: Sequence[Attachable]) -> list[AppRow]:
+    """The rows any attach rule could pick for these trainings, in one query."""
+    ids = {training.id.strip() for training in batch}
+    models = {training.destination.strip() for training in batch if training.destination}
+    triggers = {
+        value.strip()
+        for training in batch
+        if isinstance(value := training.input.get("trigger_word"), str)
+    }
+    users = {
+        user for training in batch if (user := upload_path_user(training.input.get("input_images")))
+    }
+    tests = [func.btrim(user_models.c.training_id).in_(sorted(ids))]
+    if models:
+        tests.append(func.btrim(user_models.c.replicate_model_id).in_(sorted(models)))
+    if triggers:
+        tests.append(func.btrim(user_models.c.trigger_word).in_(sorted(triggers)))
+    if users:
+        tests.append(user_models.c.user_id.in_(sorted(users)))
+    return app_rows(app, where=or_(*tests))

@@ -31,26 +31,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
     Text,
     func,
-    or_,
     select,
     update,
 )
 
-from core.drift.facts import AppRow
 from core.errors import DashboardError, RateLimited, ReplicateNotFound, ReplicateUnavailable
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.limits import map_bounded
 from core.gateway.values import TERMINAL_STATUSES, Training, is_training_id
-from core.ledger.attach import Attachable, attach, upload_path_user
+from core.ledger.attach import attach
 from core.ledger.reads import (
     LISTED_AT_KEY,
+    app_rows,
+    candidate_rows,
     last_listing,
     ledger_for_user,
     record_of,
@@ -86,6 +86,7 @@ T = TypeVar("T")
 __all__ = [
     "LISTED_AT_KEY",
     "SyncReport",
+    "app_rows",
     "last_listing",
     "ledger_for_user",
     "sync_ledger",
@@ -272,7 +273,7 @@ def write_sync(
     existing = ledger_users(conn, seen.keys())
     attached: Counter[str] = Counter()
     for chunk in chunks(list(seen.values()), CHUNK):
-        rows = _candidate_rows(app, chunk)
+        rows = candidate_rows(app, chunk)
         values = [row_values(training, attach(training, rows)) for training in chunk]
         attached.update(
             value["attached_by"]
@@ -406,46 +407,6 @@ def _nothing_to_do(plan: SyncPlan) -> SyncReport:
 # -- attaching -----------------------------------------------------------------------------
 
 
-def app_rows(conn: Connection, *, where: Any = None) -> list[AppRow]:
-    """``user_models`` rows as ``AppRow`` values (all of them, or those ``where`` picks)."""
-    statement = select(
-        user_models.c.user_id,
-        user_models.c.replicate_model_id,
-        user_models.c.replicate_version_id,
-        user_models.c.trigger_word,
-        user_models.c.training_status,
-        user_models.c.training_id,
-        user_models.c.lora_weights_url,
-        user_models.c.failure_reason,
-        user_models.c.updated_at,
-    )
-    if where is not None:
-        statement = statement.where(where)
-    return [AppRow(**row._mapping) for row in conn.execute(statement)]
-
-
-def _candidate_rows(app: Connection, batch: Sequence[Attachable]) -> list[AppRow]:
-    """The rows any attach rule could pick for these trainings, in one query."""
-    ids = {training.id.strip() for training in batch}
-    models = {training.destination.strip() for training in batch if training.destination}
-    triggers = {
-        value.strip()
-        for training in batch
-        if isinstance(value := training.input.get("trigger_word"), str)
-    }
-    users = {
-        user for training in batch if (user := upload_path_user(training.input.get("input_images")))
-    }
-    tests = [func.btrim(user_models.c.training_id).in_(sorted(ids))]
-    if models:
-        tests.append(func.btrim(user_models.c.replicate_model_id).in_(sorted(models)))
-    if triggers:
-        tests.append(func.btrim(user_models.c.trigger_word).in_(sorted(triggers)))
-    if users:
-        tests.append(user_models.c.user_id.in_(sorted(users)))
-    return app_rows(app, where=or_(*tests))
-
-
 def _reattach(conn: Connection, app: Connection, *, exclude: Iterable[str]) -> Counter[str]:
     """Try the rules again on unattached ledger rows (the app's rows may name them now)."""
     skip = set(exclude)
@@ -459,7 +420,7 @@ def _reattach(conn: Connection, app: Connection, *, exclude: Iterable[str]) -> C
     ]
     found: Counter[str] = Counter()
     for chunk in chunks(loose, CHUNK):
-        rows = _candidate_rows(app, chunk)
+        rows = candidate_rows(app, chunk)
         for record in chunk:
             user_id, rule = attach(record, rows)
             if user_id is None or rule is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, func, select
 
 from core.drift.facts import AppRow
-from core.ledger.sync import app_rows
+from core.ledger.reads import app_rows
 from core.schema import user_models, users
 
 PAGE_SIZE = 2000
