@@ -169,10 +169,14 @@ def page_loads_browser(users: int = 1500) -> dict[str, Any]:
                 "audit": f"{base_url}/audit?as={ADMIN}",
             }
             loads: dict[str, dict[str, float]] = {}
+            exceptions: dict[str, str] = {}
             for name, url in targets.items():
                 first = _timed(partial(page.goto, url), page)
                 again = _timed(partial(page.goto, url), page)
                 loads[name] = {"first_s": round(first, 2), "again_s": round(again, 2)}
+                shown = page.locator('[data-testid="stException"]')
+                if shown.count():  # a figure of a broken page would mean nothing
+                    exceptions[name] = shown.first.inner_text()[:300]
             baseline = max(loads["settings"]["again_s"], 1e-3)
             for figures in loads.values():
                 figures["ratio"] = round(figures["first_s"] / baseline, 2)
@@ -196,5 +200,6 @@ def page_loads_browser(users: int = 1500) -> dict[str, Any]:
         "pages": loads,
         "clicks": clicks,
         "slowest_load_s": slowest,
+        "exceptions": exceptions,
         "load_average": round(load_average, 2),
     }
