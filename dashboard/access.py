@@ -3,11 +3,12 @@
 LIVE: the IdP proves the email (``st.login``); the role comes from the ``[roles]`` lists
 in secrets, else from ``ops.staff``. An email in neither gets no access at all.
 DEMO: there is no login; staff pick who they act as from ``ops.staff`` (or a built-in
-list, one person per role, when that table is empty).
+list, one person per role, when that table is empty), so it serves only this machine.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -131,3 +132,42 @@ def auth_problem(section: Mapping[str, Any] | None) -> str | None:
             "log in. Complete it (see .streamlit/secrets.toml.example) and restart."
         )
     return None
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether Streamlit's ``server.address`` serves this machine only.
+
+    Unset or empty means every interface (Streamlit's default). ``localhost``, a loopback
+    IP (127.0.0.0/8, ::1) and a Unix socket (``unix://...``) are local; a host name other
+    than localhost is not trusted to resolve to loopback.
+    """
+    text = (address or "").strip()
+    if not text:
+        return False
+    if text.startswith("unix://") or text.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def demo_bind_problem(address: str | None, *, app_path: str) -> str | None:
+    """Why DEMO must not serve on ``address`` (the message, with the command to use), or
+    None when it listens on loopback only.
+
+    DEMO has no login: anyone who can reach it acts as any staff member, admin included.
+    The repository's ``.streamlit/config.toml`` binds to loopback, but only when the
+    console is started from the repository's root.
+    """
+    if is_loopback(address):
+        return None
+    shown = (address or "").strip().replace("`", "")
+    where = f"on `{shown}`" if shown else "on every network interface"
+    return (
+        f"DEMO has no login, so it serves only this machine, but this console listens "
+        f"{where}. Stop it and start it again on loopback:\n\n"
+        f"`python -m streamlit run {app_path} --server.address 127.0.0.1`\n\n"
+        "(from the repository's root, `python -m streamlit run dashboard/app.py` does this "
+        "by itself). To serve other machines, configure LIVE, which requires staff login."
+    )

@@ -47,6 +47,17 @@ def _live_actor(settings: Settings) -> Actor:
     return actor
 
 
+def _demo_on_loopback_only() -> None:
+    """DEMO has no login: refuse to serve when Streamlit listens beyond this machine (the
+    repository's .streamlit/config.toml binds to loopback only when run from its root)."""
+    problem = access.demo_bind_problem(
+        st.get_option("server.address"), app_path=str(Path(_ROOT) / "dashboard" / "app.py")
+    )
+    if problem is not None:
+        st.error(problem, icon=":material/lan:")
+        st.stop()
+
+
 def main() -> None:
     try:
         settings = get_settings()
@@ -54,6 +65,7 @@ def main() -> None:
         if settings.mode is Mode.LIVE:
             actor = _live_actor(settings)
         else:
+            _demo_on_loopback_only()
             load_runtime(settings)
             keep_worker_alive(settings)
             actor = identity.pick_demo_actor(access.demo_staff(loaders.staff_members()))
