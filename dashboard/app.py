@@ -36,6 +36,11 @@ def _live_actor(settings: Settings) -> Actor:
     if email is None:
         identity.show_login(auth_section)
         st.stop()
+    ended = identity.session_ended(settings.session_max_age_seconds)
+    if ended is not None:
+        identity.forget_actor()
+        identity.show_login(auth_section, ended=ended)
+        st.stop()
     role_map = access.parse_role_map(identity.secrets_section("roles"))
     load_runtime(settings)
     role = access.role_for(email, role_map=role_map, staff=loaders.staff_members())
@@ -44,6 +49,7 @@ def _live_actor(settings: Settings) -> Actor:
         st.stop()
     actor = Actor(email, role)
     identity.show_signed_in(actor)
+    identity.watch_session_end(settings.session_max_age_seconds)
     return actor
 
 
