@@ -270,6 +270,20 @@ class Settings(BaseSettings):
         ),
     )
 
+    session_max_age_seconds: int = Field(
+        default=28800,
+        ge=1,
+        le=2_592_000,
+        validation_alias="SESSION_MAX_AGE_SECONDS",
+        description=(
+            "LIVE: how long one login lasts. Once the login (the ID token's iat) is older, "
+            "or the ID token has expired (its exp; identity providers often give an hour), "
+            "the session acts as nobody: the console shows the login page saying why, and "
+            "Log in again starts a new login. Streamlit's own login cookie lasts 30 days "
+            "and checks neither."
+        ),
+    )
+
     @field_validator("database_url", "ops_database_url", mode="before")
     @classmethod
     def _normalize_url(cls, value: Any, info: ValidationInfo) -> Any:

@@ -3,12 +3,15 @@
 LIVE: the IdP proves the email (``st.login``); the role comes from the ``[roles]`` lists
 in secrets, else from ``ops.staff``. An email in neither gets no access at all.
 DEMO: there is no login; staff pick who they act as from ``ops.staff`` (or a built-in
-list, one person per role, when that table is empty).
+list, one person per role, when that table is empty), so it serves only this machine.
+LIVE: a login lasts ``SESSION_MAX_AGE_SECONDS`` and no longer than the IdP's ID token.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import ConfigError
@@ -131,3 +134,103 @@ def auth_problem(section: Mapping[str, Any] | None) -> str | None:
             "log in. Complete it (see .streamlit/secrets.toml.example) and restart."
         )
     return None
+
+
+def session_end(claims: Mapping[str, Any], *, max_age_seconds: float, now: float) -> str | None:
+    """Why a LIVE login may no longer be used (the login page's message), or None.
+
+    ``iat`` (when the IdP issued the ID token, that is, the login) and ``exp`` (when the IdP
+    says the token expires) are seconds since the epoch. Every OIDC ID token carries both
+    and authlib refuses a login without them; Streamlit keeps them in ``st.user`` but never
+    looks at them again, and its identity cookie lasts 30 days. A claim that is missing or
+    not a number is not checked (only a hand-made user, as in AppTest, lacks them).
+    """
+    expires = _epoch_seconds(claims.get("exp"))
+    issued = _epoch_seconds(claims.get("iat"))
+    if expires is not None and now >= expires:
+        return (
+            f"Your login expired at {_utc(expires)}: the identity provider's token for it "
+            "is no longer valid. Log in again to continue."
+        )
+    if issued is not None and now - issued > max_age_seconds:
+        return (
+            f"Your session has ended: you logged in at {_utc(issued)}, and a login lasts "
+            f"{_span(max_age_seconds)} here (SESSION_MAX_AGE_SECONDS). Log in again to "
+            "continue."
+        )
+    return None
+
+
+def session_left(claims: Mapping[str, Any], *, max_age_seconds: float, now: float) -> float | None:
+    """Seconds until ``session_end`` will end this login (None: it cannot tell)."""
+    ends = [
+        moment
+        for moment in (
+            _epoch_seconds(claims.get("exp")),
+            _plus(_epoch_seconds(claims.get("iat")), max_age_seconds),
+        )
+        if moment is not None
+    ]
+    return min(ends) - now if ends else None
+
+
+def _epoch_seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _plus(moment: float | None, seconds: float) -> float | None:
+    return None if moment is None else moment + seconds
+
+
+def _utc(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(seconds: float) -> str:
+    whole = round(seconds)
+    if whole >= 3600 and whole % 3600 == 0:
+        return f"{whole // 3600} h"
+    if whole >= 60 and whole % 60 == 0:
+        return f"{whole // 60} min"
+    return f"{whole} s"
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether Streamlit's ``server.address`` serves this machine only.
+
+    Unset or empty means every interface (Streamlit's default). ``localhost``, a loopback
+    IP (127.0.0.0/8, ::1) and a Unix socket (``unix://...``) are local; a host name other
+    than localhost is not trusted to resolve to loopback.
+    """
+    text = (address or "").strip()
+    if not text:
+        return False
+    if text.startswith("unix://") or text.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(text.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def demo_bind_problem(address: str | None, *, app_path: str) -> str | None:
+    """Why DEMO must not serve on ``address`` (the message, with the command to use), or
+    None when it listens on loopback only.
+
+    DEMO has no login: anyone who can reach it acts as any staff member, admin included.
+    The repository's ``.streamlit/config.toml`` binds to loopback, but only when the
+    console is started from the repository's root.
+    """
+    if is_loopback(address):
+        return None
+    shown = (address or "").strip().replace("`", "")
+    where = f"on `{shown}`" if shown else "on every network interface"
+    return (
+        f"DEMO has no login, so it serves only this machine, but this console listens "
+        f"{where}. Stop it and start it again on loopback:\n\n"
+        f"`python -m streamlit run {app_path} --server.address 127.0.0.1`\n\n"
+        "(from the repository's root, `python -m streamlit run dashboard/app.py` does this "
+        "by itself). To serve other machines, configure LIVE, which requires staff login."
+    )

@@ -36,6 +36,11 @@ def _live_actor(settings: Settings) -> Actor:
     if email is None:
         identity.show_login(auth_section)
         st.stop()
+    ended = identity.session_ended(settings.session_max_age_seconds)
+    if ended is not None:
+        identity.forget_actor()
+        identity.show_login(auth_section, ended=ended)
+        st.stop()
     role_map = access.parse_role_map(identity.secrets_section("roles"))
     load_runtime(settings)
     role = access.role_for(email, role_map=role_map, staff=loaders.staff_members())
@@ -44,7 +49,19 @@ def _live_actor(settings: Settings) -> Actor:
         st.stop()
     actor = Actor(email, role)
     identity.show_signed_in(actor)
+    identity.watch_session_end(settings.session_max_age_seconds)
     return actor
+
+
+def _demo_on_loopback_only() -> None:
+    """DEMO has no login: refuse to serve when Streamlit listens beyond this machine (the
+    repository's .streamlit/config.toml binds to loopback only when run from its root)."""
+    problem = access.demo_bind_problem(
+        st.get_option("server.address"), app_path=str(Path(_ROOT) / "dashboard" / "app.py")
+    )
+    if problem is not None:
+        st.error(problem, icon=":material/lan:")
+        st.stop()
 
 
 def main() -> None:
@@ -54,6 +71,7 @@ def main() -> None:
         if settings.mode is Mode.LIVE:
             actor = _live_actor(settings)
         else:
+            _demo_on_loopback_only()
             load_runtime(settings)
             keep_worker_alive(settings)
             actor = identity.pick_demo_actor(access.demo_staff(loaders.staff_members()))

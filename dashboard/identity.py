@@ -2,10 +2,18 @@
 
 The acting ``Actor`` is kept in ``st.session_state`` for later write actions, which check
 the role again in core (``core.roles.require``): hiding a control is not access control.
+
+A LIVE login ends after ``SESSION_MAX_AGE_SECONDS`` or when the IdP's ID token expires
+(``access.session_end``): the console then shows the login page saying so, and "Log in
+again" replaces the old login with a new one. It does not call ``st.logout()`` by itself:
+that sends the browser at once to the IdP's end-session page, where the IdP has one
+(ending the person's session there, not only the console's), and then to a fresh session,
+so the page could never say why. The login page offers "Log out" for that.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,16 +54,47 @@ def logged_in_email() -> str | None:
     return access.verified_email(st.user.to_dict())
 
 
-def show_login(auth_section: Mapping[str, Any]) -> None:
-    """The only thing a logged-out visitor sees in LIVE."""
+def show_login(auth_section: Mapping[str, Any], *, ended: str | None = None) -> None:
+    """The only thing a logged-out visitor sees in LIVE; ``ended``: why their login ended."""
     provider = access.login_provider(auth_section)
     st.title("SSELFIE console")
+    if ended is not None:
+        st.warning(ended, icon=":material/timer_off:")
     st.info("Staff only. Log in with your company account to continue.")
-    if st.button("Log in", type="primary", key="login", icon=":material/login:"):
+    label = "Log in" if ended is None else "Log in again"
+    if st.button(label, type="primary", key="login", icon=":material/login:"):
         if provider is None:
             st.login()
         else:
             st.login(provider)
+    if ended is not None:
+        st.button("Log out", key="logout", on_click=st.logout, icon=":material/logout:")
+
+
+def session_ended(max_age_seconds: float) -> str | None:
+    """Why this session's login may no longer be used (for the login page), or None."""
+    return access.session_end(st.user.to_dict(), max_age_seconds=max_age_seconds, now=time.time())
+
+
+# How often an open page looks whether its login has ended. A page's own fragments rerun
+# (their polling, a button inside one) without the entry, so without this a tab left open
+# on, say, a retrain's progress would go on working past the end of its login.
+SESSION_WATCH_SECONDS = 15.0
+
+
+def watch_session_end(max_age_seconds: float) -> None:
+    """Run the whole console again once this login has ended: it then shows the login page."""
+    left = access.session_left(st.user.to_dict(), max_age_seconds=max_age_seconds, now=time.time())
+    if left is None:
+        return
+
+    @st.fragment(run_every=min(max(left, 1.0), SESSION_WATCH_SECONDS))
+    def watch() -> None:
+        if session_ended(max_age_seconds) is not None:
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        watch()
 
 
 def show_no_access(email: str) -> None:
@@ -112,6 +151,19 @@ def pick_demo_actor(members: Sequence[StaffMember]) -> Actor:
 
 def remember_actor(actor: Actor) -> None:
     st.session_state[ACTOR_KEY] = actor
+
+
+def forget_actor() -> None:
+    """This session acts as nobody any more (its login ended). A tab that was showing the
+    console loses its page links too: the browser keeps drawing the last navigation it was
+    sent, so it gets one with no page in it (a session that never had one gets none, as a
+    logged-out visitor: asked for a page by address, it would say "page not found")."""
+    if st.session_state.pop(ACTOR_KEY, None) is not None:
+        st.navigation([st.Page(_no_page, title="Log in", default=True)], position="hidden")
+
+
+def _no_page() -> None:
+    """Registered, never run: the login page is drawn by the entry itself."""
 
 
 def current_actor() -> Actor:

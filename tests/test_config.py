@@ -197,6 +197,7 @@ def test_settings_table_documents_every_setting() -> None:
         "COMPARE_PREDICTION_TIMEOUT_SECONDS",
         "RETRAIN_AUTO_PROMOTE",
         "RETRAIN_PRICE_PER_TRAINING_USD",
+        "SESSION_MAX_AGE_SECONDS",
     }
     assert len(rows) == len(Settings.model_fields)
     assert all(row.help for row in rows.values())

@@ -18,7 +18,10 @@ impossible here; ``python -m tests.browser.install`` puts it in place) against a
 - ``page``: a fresh context and page per test; when the test fails, a screenshot is saved
   in the console's data folder and its path and the log's tail are written to stderr
   (teardown then keeps the screenshots and streamlit.log, and removes the rest).
-- ``open_console`` and ``wait_for_text``: waits that always have a deadline.
+- ``open_console``, ``wait_until_rendered`` and ``wait_for_text``: waits that always have
+  a deadline.
+- ``running_console`` and ``console_page``: the same for a console started otherwise (the
+  LIVE login test's, with its own settings and secrets), torn down the same way.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -91,7 +96,7 @@ class Console:
             return f"(no log: {exc})"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -125,7 +130,8 @@ def _wait_until_healthy(server: subprocess.Popen[bytes], console: Console) -> No
         time.sleep(POLL_S)
 
 
-def _stop_server(server: subprocess.Popen[bytes]) -> None:
+def stop_process(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within ``STOP_TIMEOUT_S``."""
     server.send_signal(signal.SIGTERM)
     try:
         server.wait(timeout=STOP_TIMEOUT_S)
@@ -190,17 +196,30 @@ def _remove_data_dir(data_dir: Path) -> None:
             child.unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="session")
-def console() -> Iterator[Console]:
-    data_dir = Path(tempfile.mkdtemp(prefix="sselfie-browser-"))
-    port = _free_port()
+@contextmanager
+def running_console(
+    data_dir: Path,
+    environment: Mapping[str, str],
+    *options: str,
+    port: int | None = None,
+    stops: Sequence[tuple[str, Callable[[], object]]] = (),
+) -> Iterator[Console]:
+    """``streamlit run`` of the console (``console_command`` and ``options``) from the
+    repository's root on ``port`` (a free loopback port by default) with ``environment``,
+    its log in ``data_dir``; healthy when the block starts.
+
+    When it ends, each step runs even when one before failed: streamlit is stopped, then
+    ``stops`` (what the console started), then any process still running for ``data_dir``
+    is killed and reported, then the folder is removed (failure screenshots and the log
+    kept). A failed step fails the test.
+    """
+    port = port or free_port()
     running = Console(f"http://127.0.0.1:{port}", data_dir, data_dir / "streamlit.log")
-    command = console_command(port)
     with running.log_path.open("wb") as log:
         server = subprocess.Popen(
-            command,
+            [*console_command(port), *options],
             cwd=REPO_ROOT,
-            env=new_user_environment(data_dir),
+            env=dict(environment),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -210,14 +229,26 @@ def console() -> Iterator[Console]:
         _wait_until_healthy(server, running)
         yield running
     finally:
-        _guarded("stopping streamlit", errors, _stop_server, server)
-        _guarded("stopping the DEMO worker", errors, stop_worker, data_dir)
-        _guarded("stopping the sandbox", errors, stop_sandbox, data_dir / "sandbox")
-        _guarded("stopping the embedded PostgreSQL", errors, stop_embedded_postgres, data_dir)
+        _guarded("stopping streamlit", errors, stop_process, server)
+        for what, stop in stops:
+            _guarded(what, errors, stop)
         _guarded("checking for leftover processes", errors, _no_leftovers, data_dir)
         _guarded("removing the data folder", errors, _remove_data_dir, data_dir)
     if errors:
         pytest.fail("console teardown: " + "; ".join(errors))
+
+
+@pytest.fixture(scope="session")
+def console() -> Iterator[Console]:
+    data_dir = Path(tempfile.mkdtemp(prefix="sselfie-browser-"))
+    # The first page load starts these, detached: they outlive streamlit.
+    started = (
+        ("stopping the DEMO worker", partial(stop_worker, data_dir)),
+        ("stopping the sandbox", partial(stop_sandbox, data_dir / "sandbox")),
+        ("stopping the embedded PostgreSQL", partial(stop_embedded_postgres, data_dir)),
+    )
+    with running_console(data_dir, new_user_environment(data_dir), stops=started) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -234,8 +265,13 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser, console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
+@contextmanager
+def console_page(
+    browser: Browser, console: Console, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh context (no cookies: nobody logged in) and page; when the test failed, a
+    screenshot is saved in the console's data folder and the log's tail written out. Use it
+    in a fixture: the test's outcome is known only once the test has returned."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     opened = context.new_page()
@@ -246,6 +282,12 @@ def page(browser: Browser, console: Console, request: pytest.FixtureRequest) -> 
             _report_failure(opened, console, request.node.nodeid)
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
+    with console_page(browser, console, request) as opened:
+        yield opened
 
 
 def _report_failure(page: Page, console: Console, nodeid: str) -> None:
@@ -268,22 +310,28 @@ def _left_ms(deadline: float) -> float:
 def open_console(
     page: Page, base_url: str, path: str = "", *, timeout_s: float = RENDER_TIMEOUT_S, **query: str
 ) -> None:
-    """Go to ``base_url/path?query`` and wait until Streamlit has finished rendering it.
-
-    The script must have run to its end with the websocket connected, and the sidebar
-    navigation or the main area must be visible. An uncaught exception on the page fails
-    at once, with its text, instead of letting the test wait for text that never comes.
-    """
+    """Go to ``base_url/path?query`` and wait until Streamlit has finished rendering it
+    (``wait_until_rendered``)."""
     url = f"{base_url.rstrip('/')}/{path.lstrip('/')}"
     if query:
         url += "?" + urlencode(query)
     deadline = time.monotonic() + timeout_s
     page.goto(url, wait_until="domcontentloaded", timeout=timeout_s * 1000)
+    wait_until_rendered(page, timeout_s=max(deadline - time.monotonic(), POLL_S))
+
+
+def wait_until_rendered(page: Page, *, timeout_s: float = RENDER_TIMEOUT_S) -> None:
+    """Wait until the console in ``page`` (just opened, or reached by a redirect) has run
+    its script to the end with the websocket connected, and the sidebar navigation or the
+    main area is visible. An uncaught exception on the page fails at once, with its text,
+    instead of letting the test wait for text that never comes.
+    """
+    deadline = time.monotonic() + timeout_s
     page.locator(SCRIPT_DONE).wait_for(state="attached", timeout=_left_ms(deadline))
     page.locator(RENDERED).first.wait_for(state="visible", timeout=_left_ms(deadline))
     exception = page.locator('[data-testid="stException"]')
     if exception.count():
-        raise AssertionError(f"{url} shows an exception: {exception.first.inner_text()}")
+        raise AssertionError(f"{page.url} shows an exception: {exception.first.inner_text()}")
 
 
 # What a page says when Replicate did not answer within a page's budget (a few seconds):
