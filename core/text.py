@@ -21,9 +21,10 @@ Markdown that shows exactly its characters:
   ``:material_x:``, ``:streamlit:`` and emoji ``:name:`` into pictures and `` -> ``,
   `` -- ``, `` <= `` … into arrows and dashes. A WORD JOINER (U+2060: no width, no
   break) goes inside each of those, so they stay the characters typed;
-- a value longer than ``limit`` characters is cut with an ellipsis, so a 3,000-character
-  id cannot push a sentence off the screen. Ids a person must copy whole go in
-  ``st.code`` or a table, which show plain text: never cut there.
+- a value longer than ``limit`` characters is cut with an ellipsis, and so is any run
+  of characters without a space longer than ``SHORT`` (an id inside a message), so a
+  3,000-character id cannot push a sentence off the screen. Ids a person must copy
+  whole go in ``st.code`` or a table, which show plain text: never cut there.
 
 Only for Markdown: ``st.code``, ``st.text``, ``st.json``, tables and the options of a
 select box show plain text, where the escapes would show. What Streamlit 1.67 draws from
@@ -74,13 +75,17 @@ _JOIN_AT = re.compile(
     r"|(?<=:)(?=[\w+-]+:)"  # :name: (emoji, :material_x:, :streamlit:)
 )
 _ARROWS = re.compile(r"(?<!\S)(<->|->|<-|--|>=|<=|~=)(?!\S)")
+_LONG_RUN = re.compile(rf"\S{{{SHORT + 1},}}")
 
 
 def cut(text: str, limit: int | None) -> str:
-    """``text``, or its first ``limit - 1`` characters and an ellipsis when longer."""
-    if limit is None or len(text) <= limit:
+    """``text`` with each run without a space longer than ``SHORT`` cut to its first
+    ``SHORT - 1`` characters and an ellipsis, then the whole likewise at ``limit``
+    (None: as it is)."""
+    if limit is None:
         return text
-    return text[: max(0, limit - 1)] + ELLIPSIS
+    text = _LONG_RUN.sub(lambda run: run[0][: SHORT - 1] + ELLIPSIS, text)
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + ELLIPSIS
 
 
 def inert(text: object, *, limit: int | None = SHORT) -> str:

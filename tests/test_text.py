@@ -12,7 +12,7 @@ import string
 
 import pytest
 
-from core.text import ELLIPSIS, REPLACEMENT, SHORT, WORD_JOINER, cut, inert
+from core.text import ELLIPSIS, MESSAGE, REPLACEMENT, SHORT, WORD_JOINER, cut, inert
 
 # What a reader sees: each escape undone, the invisible joiners gone.
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -113,6 +113,15 @@ def test_long_values_are_cut_with_an_ellipsis() -> None:
     # cut first, escape after: an escape is never split in two
     assert inert("[" * 400).endswith("\\[" + ELLIPSIS)
     assert cut("abcdef", 4) == "abc" + ELLIPSIS
+
+
+def test_an_id_inside_a_long_message_is_cut_and_the_words_around_it_kept() -> None:
+    message = f"No user with id '{'9' * 3000}'. Search the Users page."
+    shown = inert(message, limit=MESSAGE)
+    assert shown.startswith("No user with id \\'" + "9" * (SHORT - 2) + ELLIPSIS + " ")
+    assert shown.endswith("Search the Users page\\.")
+    assert inert(message, limit=None) == inert(message, limit=None)  # never cut: whole
+    assert "9" * 3000 in inert(message, limit=None)
 
 
 def test_anything_is_shown_as_its_text() -> None:
