@@ -5,7 +5,6 @@ Presentation only: what a "?" or "—" means is decided here, once, for every pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -42,15 +41,6 @@ def latest_cell(model_id: str | None, latest: Mapping[str, LatestVersion]) -> st
     if found.state is LatestState.INVALID_ID:
         return "invalid id"
     return short_version(found.version_id) if found.version_id else "no versions"
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
-
-
-def plain(text: object) -> str:
-    """``text`` shown as typed in Streamlit's Markdown (st.caption, st.error...): an email
-    or an error message from elsewhere must not become a link, a heading or a formula."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 # Tables whose rows open something: a click on any cell does it (or the row's checkbox).
