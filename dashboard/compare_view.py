@@ -21,6 +21,7 @@ from core.compare.plan import REPEAT
 from core.compare.store import ComparisonView, HistoryRow, ImageView
 from core.errors import DashboardError
 from core.links import prediction_link, version_link
+from core.redaction import shown_value, with_urls_redacted
 from core.roles import Actor
 from core.text import inert
 from core.versions import short_version
@@ -80,7 +81,7 @@ def diff_frame(columns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         cells: dict[str, str] = {"input": row.name, "differs": "yes" if row.differs else ""}
         for index, column in enumerate(columns):
             value = row.values[index]
-            shown = MISSING if value is None else _as_sent(value)
+            shown = MISSING if value is None else _as_sent(shown_value(row.name, value))
             if index in row.ignored_in:
                 shown += "  (ignored by Replicate)"
             cells[str(column["letter"])] = shown
@@ -110,8 +111,9 @@ def history_frame(rows: Sequence[HistoryRow]) -> pd.DataFrame:
 
 
 def _as_sent(value: Any) -> str:
-    """A value as it goes to Replicate: text as is, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
+    """A value as it goes to Replicate: text as is, anything else as JSON (URLs without
+    their secrets)."""
+    return with_urls_redacted(value if isinstance(value, str) else json.dumps(value))
 
 
 def _cell(actor: Actor, view: ComparisonView, image: ImageView | None, label: str) -> None:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.config import Settings, settings_table
 from core.gateway.values import ModelVersion
+from core.redaction import with_urls_redacted
 from core.staff import StaffMember
 from core.users import LatestState, LatestVersion, UserRow
 from core.versions import short_version
@@ -109,12 +110,14 @@ def users_columns() -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    """Any stored value as text, with NULL visible as such."""
+    """Any stored value as text, with NULL visible as such and URLs without their secrets
+    (``core.redaction.redacted_url``)."""
     if value is None:
         return "NULL"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    return repr(value) if isinstance(value, str) and value != value.strip() else str(value)
+    text = repr(value) if isinstance(value, str) and value != value.strip() else str(value)
+    return with_urls_redacted(text)
 
 
 def columns_frame(row: Mapping[str, Any]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import DashboardError
+from core.redaction import without_url_secrets
 from core.roles import Role
 from core.text import inert
 from dashboard import (
@@ -115,4 +116,4 @@ if record.target_user_id:
 if record.before is not None or record.after is not None:
     st.dataframe(drift_tables.change_frame(record), hide_index=True)
 if record.details:
-    st.json(record.details, expanded=False)
+    st.json(without_url_secrets(record.details), expanded=False)

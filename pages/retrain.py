@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.errors import DashboardError
 from core.links import training_link, version_link
+from core.redaction import shown_value, with_urls_redacted
 from core.repairs.availability import repairs_available
 from core.retrain import promote as promote_rules
 from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
@@ -162,7 +163,7 @@ def _draft_live(actor: Actor, retrain_id: int) -> None:
             [
                 {
                     "input": row.name,
-                    "value": str(row.value),
+                    "value": with_urls_redacted(str(shown_value(row.name, row.value))),
                     "meaning": row.meaning,
                     "taken by the trainer": "ignored by this trainer" if row.ignored else "yes",
                 }
@@ -367,7 +368,7 @@ def _decision(actor: Actor, state: RetrainState) -> None:
 
 
 def _cell(value: Any) -> str:
-    return "—" if value is None else str(value)
+    return "—" if value is None else with_urls_redacted(str(value))
 
 
 def _decide(
