@@ -128,9 +128,10 @@ def without_url_secrets(value: Any) -> Any:
 
 
 def shown_value(key: str, value: Any) -> Any:
-    """``value``, or ``[redacted]`` when ``key`` names a secret; URLs in it shown without
-    their credentials (``redacted_url``)."""
-    return REDACTED if is_secret_key(key) else without_url_secrets(value)
+    """``value``, or ``[redacted]`` when ``key`` names a secret. URLs inside it are left as
+    they are: findings store what this gives as their evidence, and what is stored does
+    not change; the tables that show it redact them (``with_urls_redacted``)."""
+    return REDACTED if is_secret_key(key) else value
 
 
 def redacted(values: Mapping[str, Any]) -> dict[str, Any]:

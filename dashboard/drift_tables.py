@@ -153,7 +153,7 @@ def _changes_cell(entry: TimelineEntry) -> str:
         return ""
     if entry.compared_with is None:
         return "first succeeded training" if entry.status == "succeeded" else NONE
-    return entry.changes_text or f"same as {entry.compared_with}"
+    return with_urls_redacted(entry.changes_text) or f"same as {entry.compared_with}"
 
 
 def timeline_columns() -> dict[str, Any]:
