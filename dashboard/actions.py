@@ -17,6 +17,7 @@ from core.scan.request import ScanOptions, request_scan
 from core.scan.request import cancel_scan as cancel
 from core.scan.values import ScanSummary
 from dashboard import diagnosis, scans
+from dashboard.messages import said
 from dashboard.resources import read_only, runtime, writing
 
 
@@ -80,14 +81,15 @@ def cancel_scan(actor: Actor, scan_id: int) -> ScanSummary:
 def rescan_user(actor: Actor, user_id: str) -> str:
     """Queue a scan of one user after a repair or undo, so the Users and Fleet pages (which
     read each user's latest scan) show the row as it is once a worker has checked it.
-    Best effort: the repair is done whatever happens here; the text says what follows."""
+    Best effort: the repair is done whatever happens here; the text (Markdown) says what
+    follows."""
     try:
         with writing(runtime().ops_engine) as conn, conn.begin():
             summary = request_scan(
                 conn, actor, ScanOptions.of([user_id]), background=True, stale_after=_stale_after()
             )
     except DashboardError as exc:
-        return f"This user was not rescanned ({exc}); the next scan shows the change."
+        return f"This user was not rescanned ({said(exc)}); the next scan shows the change."
     finally:
         _forget()
     return (

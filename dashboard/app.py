@@ -18,7 +18,7 @@ import streamlit as st  # noqa: E402
 from core.config import Mode, Settings, get_settings  # noqa: E402
 from core.errors import DashboardError  # noqa: E402
 from core.roles import Actor, Role  # noqa: E402
-from dashboard import access, identity, loaders, navigation, queue_status  # noqa: E402
+from dashboard import access, identity, loaders, messages, navigation, queue_status  # noqa: E402
 from dashboard.resources import keep_worker_alive, load_runtime  # noqa: E402
 
 st.set_page_config(page_title="SSELFIE console", page_icon=":material/face:", layout="wide")
@@ -29,7 +29,7 @@ def _live_actor(settings: Settings) -> Actor:
     auth_section = identity.secrets_section("auth")
     problem = access.auth_problem(auth_section)
     if problem is not None:
-        st.error(problem)
+        messages.error(problem)
         st.stop()
     assert auth_section is not None
     email = identity.logged_in_email()
@@ -76,7 +76,7 @@ def main() -> None:
             keep_worker_alive(settings)
             actor = identity.pick_demo_actor(access.demo_staff(loaders.staff_members()))
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         st.stop()
     identity.remember_actor(actor)
     if actor.role is Role.ADMIN:

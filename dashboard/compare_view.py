@@ -21,9 +21,11 @@ from core.compare.plan import REPEAT
 from core.compare.store import ComparisonView, HistoryRow, ImageView
 from core.errors import DashboardError
 from core.links import prediction_link, version_link
+from core.redaction import shown_value, with_urls_redacted
 from core.roles import Actor
+from core.text import inert
 from core.versions import short_version
-from dashboard import compare_ui, tables
+from dashboard import compare_ui, messages, tables
 from dashboard.resources import runtime
 
 POLL_SECONDS = 2.0
@@ -79,7 +81,7 @@ def diff_frame(columns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         cells: dict[str, str] = {"input": row.name, "differs": "yes" if row.differs else ""}
         for index, column in enumerate(columns):
             value = row.values[index]
-            shown = MISSING if value is None else _as_sent(value)
+            shown = MISSING if value is None else _as_sent(shown_value(row.name, value))
             if index in row.ignored_in:
                 shown += "  (ignored by Replicate)"
             cells[str(column["letter"])] = shown
@@ -109,12 +111,13 @@ def history_frame(rows: Sequence[HistoryRow]) -> pd.DataFrame:
 
 
 def _as_sent(value: Any) -> str:
-    """A value as it goes to Replicate: text as is, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
+    """A value as it goes to Replicate: text as is, anything else as JSON (URLs without
+    their secrets)."""
+    return with_urls_redacted(value if isinstance(value, str) else json.dumps(value))
 
 
 def _cell(actor: Actor, view: ComparisonView, image: ImageView | None, label: str) -> None:
-    st.caption(label)
+    st.caption(inert(label))
     if image is None:
         st.caption(MISSING)
         return
@@ -130,11 +133,15 @@ def _cell(actor: Actor, view: ComparisonView, image: ImageView | None, label: st
                 f"{_number(scores.get('identity'))} · sharp {_number(scores.get('sharpness'), 0)}"
             )
             if scores.get("identity_place"):
-                st.caption(str(scores["identity_place"]))
+                st.caption(messages.said(scores["identity_place"]))
         else:
             st.caption(":red[no face found]")
     elif image.ended:
-        st.error(f"{image.status}: {image.error or 'no reason given'}", icon=":material/error:")
+        st.error(
+            f"{inert(image.status)}: "
+            f"{messages.said(image.error) if image.error else 'no reason given'}",
+            icon=":material/error:",
+        )
         if image.can_retry and view.status != "cancelled":
             st.button(
                 "Retry this image",
@@ -144,11 +151,11 @@ def _cell(actor: Actor, view: ComparisonView, image: ImageView | None, label: st
                 args=(actor, image.id),
             )
     else:
-        st.caption(f"{image.status}…")
+        st.caption(f"{inert(image.status)}…")
     if image.prediction_id:
         link = prediction_link(runtime().replicate_base_url, image.prediction_id)
         st.caption(
-            f"[{image.prediction_id}]({link})"
+            f"[{inert(image.prediction_id)}]({link})"
             + (f" · try {image.attempt}" if image.attempt > 1 else "")
         )
 
@@ -175,7 +182,7 @@ def images_grid(actor: Actor, view: ComparisonView) -> None:
         letters.append(REPEAT)
         labels[REPEAT] = f"R: {view.repeat_letter} again (noise floor)"
     for seed in view.seeds:
-        st.markdown(f"**Seed {seed}**")
+        st.markdown(f"**Seed {inert(seed)}**")
         for column, letter in zip(st.columns(len(letters)), letters, strict=True):
             with column:
                 _cell(actor, view, view.image(letter, seed), labels[letter])
@@ -184,13 +191,13 @@ def images_grid(actor: Actor, view: ComparisonView) -> None:
 def _header(view: ComparisonView) -> None:
     st.subheader(f"Comparison #{view.id}")
     st.markdown(
-        f"User [`{view.user_id}`]({tables.user_link(view.user_id)}) · asked by "
-        f"{view.requested_by} at {view.requested_at:%Y-%m-%d %H:%M} UTC · "
-        f"{'preset ' + view.preset if view.preset else 'free text'}"
+        f"User [{inert(view.user_id)}]({tables.user_link(view.user_id)}) · asked by "
+        f"{inert(view.requested_by)} at {view.requested_at:%Y-%m-%d %H:%M} UTC · "
+        f"{'preset ' + inert(view.preset) if view.preset else 'free text'}"
     )
-    st.caption(f"Prompt: {view.prompt}")
+    st.caption(f"Prompt: {messages.said(view.prompt)}")
     status, images, estimate, actual = st.columns(4)
-    status.metric("status", view.status)
+    status.metric("status", inert(view.status))
     images.metric("images", f"{view.done} of {len(view.images)} ended")
     estimate.metric("estimated", f"${view.estimate_usd:.2f}")
     actual.metric(
@@ -214,11 +221,11 @@ def show(actor: Actor, comparison_id: int) -> None:
     try:
         view = compare_ui.comparison(comparison_id)
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         return
     notice = st.session_state.pop("compare_notice", None)
     if notice:
-        st.error(notice)
+        messages.error(notice)
     _header(view)
     if view.is_active:
         seen = _signature(view)
@@ -243,7 +250,7 @@ def show(actor: Actor, comparison_id: int) -> None:
             args=(actor, view.id),
         )
     for line in view.verdict:
-        st.success(line, icon=":material/fact_check:")
+        messages.success(line, icon=":material/fact_check:")
     if view.stats:
         st.dataframe(stats_frame(view), hide_index=True)
         st.caption(
@@ -254,21 +261,22 @@ def show(actor: Actor, comparison_id: int) -> None:
     if view.reference:
         reference = view.reference
         st.caption(
-            f"Likeness measured against {reference.get('faces', 0)} faces in the user's "
-            f"{reference.get('photos', 0)} training photos."
-            + (f" {reference['problem']}" if reference.get("problem") else "")
+            f"Likeness measured against {inert(reference.get('faces', 0))} faces in the user's "
+            f"{inert(reference.get('photos', 0))} training photos."
+            + (f" {messages.said(reference['problem'])}" if reference.get("problem") else "")
         )
     images_grid(actor, view)
     with st.expander("What each column sends", icon=":material/difference:"):
         st.dataframe(diff_frame(view.columns), hide_index=True, height="content")
         for column in view.columns:
             if column.get("note"):
-                st.caption(f"{column['letter']}: {column['note']}")
+                st.caption(f"{inert(column['letter'])}: {messages.said(column['note'])}")
             if column.get("model_id"):
                 link = version_link(
                     runtime().replicate_base_url, str(column["model_id"]), str(column["version_id"])
                 )
                 st.caption(
-                    f"{column['letter']}: [{short_version(str(column['version_id']))}]({link}) "
-                    f"of {column['model_id']}"
+                    f"{inert(column['letter'])}: "
+                    f"[{inert(short_version(str(column['version_id'])))}]({link}) "
+                    f"of {inert(column['model_id'])}"
                 )

@@ -14,6 +14,7 @@ from core.drift import Finding
 from core.drift.facts import AppRow
 from core.errors import DashboardError
 from core.roles import Actor
+from dashboard import messages
 from dashboard.resources import runtime, writing
 
 MESSAGE = "decision_message"
@@ -53,7 +54,7 @@ def decision_controls(actor: Actor, finding: Finding, row: AppRow) -> None:
 def show_message() -> None:
     message = st.session_state.pop(MESSAGE, None)
     if message:
-        st.error(message)
+        messages.error(message)
 
 
 def _leave(actor: Actor, code: str, row: dict[str, object], reason_key: str) -> None:

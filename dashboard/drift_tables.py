@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.audit import AuditRecord
 from core.drift import CODES, Finding, Severity, code_spec
+from core.redaction import with_urls_redacted
 from core.repairs import RepairPlan
 from core.scan.values import CodeCount, WorstUser
 from core.timeline import TimelineEntry, VersionLine
@@ -38,12 +39,15 @@ SEVERITY_NAMES: tuple[str, ...] = tuple(level.value for level in Severity)
 
 
 def compact(value: Any, *, none: str = NONE) -> str:
-    """One cell's text: JSON for lists and objects, ``none`` for nothing."""
+    """One cell's text: JSON for lists and objects, ``none`` for nothing; URLs in it
+    without their secrets (``core.redaction.redacted_url``)."""
     if value is None:
         return none
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return str(value)
+        return with_urls_redacted(
+            json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        )
+    return with_urls_redacted(str(value))
 
 
 def code_help(code: str) -> str:
@@ -137,7 +141,9 @@ def timeline_frame(entries: Sequence[TimelineEntry]) -> pd.DataFrame:
             "JPEG quality": pd.array([entry.jpeg_quality for entry in entries], dtype="Int64"),
             "failing photos": pd.array([entry.failing_photos for entry in entries], dtype="Int64"),
             "parameters vs previous": [_changes_cell(entry) for entry in entries],
-            "note": [entry.error or entry.dataset_note or "" for entry in entries],
+            "note": [
+                with_urls_redacted(entry.error or entry.dataset_note or "") for entry in entries
+            ],
         }
     )
 
@@ -147,7 +153,7 @@ def _changes_cell(entry: TimelineEntry) -> str:
         return ""
     if entry.compared_with is None:
         return "first succeeded training" if entry.status == "succeeded" else NONE
-    return entry.changes_text or f"same as {entry.compared_with}"
+    return with_urls_redacted(entry.changes_text) or f"same as {entry.compared_with}"
 
 
 def timeline_columns() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from core.config import Mode
 from core.roles import Actor, Role
 from core.staff import StaffMember
+from core.text import inert
 from dashboard import access
 
 ACTOR_KEY = "actor"
@@ -100,7 +101,7 @@ def watch_session_end(max_age_seconds: float) -> None:
 def show_no_access(email: str) -> None:
     """The only thing a logged-in email without a role sees."""
     st.title("No access")
-    shown = email or "your account (the identity provider sent no email)"
+    shown = inert(email) if email else "your account (the identity provider sent no email)"
     st.error(
         f"{shown} is not on the console's staff list. Ask an admin to add you to "
         "[roles] in the secrets or to ops.staff, then log in again."
@@ -109,7 +110,7 @@ def show_no_access(email: str) -> None:
 
 
 def show_signed_in(actor: Actor) -> None:
-    st.sidebar.caption(f"Signed in as **{actor.email}** ({actor.role.value})")
+    st.sidebar.caption(f"Signed in as **{inert(actor.email)}** ({actor.role.value})")
     st.sidebar.button("Log out", key="logout", on_click=st.logout, icon=":material/logout:")
 
 
@@ -178,6 +179,6 @@ def require_role_on_page(*roles: Role) -> Actor:
     """Stop a page whose role check fails (navigation already hides it; belt and braces)."""
     actor = current_actor()
     if actor.role not in roles:
-        st.error(f"{actor.email} ({actor.role.value}) cannot open this page.")
+        st.error(f"{inert(actor.email)} ({actor.role.value}) cannot open this page.")
         st.stop()
     return actor

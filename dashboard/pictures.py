@@ -14,6 +14,7 @@ from core.drift.facts import TrainingRecord
 from core.generations import Generation, recent_generations
 from core.ledger.datasets import input_images_url
 from core.links import training_link
+from core.text import inert
 from dashboard.resources import read_only, runtime, writing
 
 PER_ROW = 6
@@ -36,11 +37,12 @@ def _photos(urls: Sequence[str]) -> tuple[dict[str, list[TrainingPhoto]], list[s
 
 
 def _caption(photo: TrainingPhoto) -> str:
+    """The photo's name (from its ZIP) and what fails, as Markdown (an image's caption is)."""
     if photo.skipped:
-        return f"{photo.member}: skipped ({photo.skipped})"
+        return f"{inert(photo.member)}: skipped ({inert(photo.skipped)})"
     if photo.failing:
-        return f"{photo.member}: {', '.join(photo.failing)}"
-    return photo.member
+        return f"{inert(photo.member)}: {inert(', '.join(photo.failing))}"
+    return inert(photo.member)
 
 
 def training_photos(trainings: Sequence[TrainingRecord]) -> None:
@@ -65,8 +67,8 @@ def training_photos(trainings: Sequence[TrainingRecord]) -> None:
         failing = sum(1 for photo in photos if photo.failing or photo.skipped)
         when = f"{training.created_at:%Y-%m-%d}" if training.created_at else "—"
         st.markdown(
-            f"**[{training.id}]({training_link(base, training.id)})** · {when} · "
-            f"{training.status} · {len(photos)} photos"
+            f"**[{inert(training.id)}]({training_link(base, training.id)})** · {when} · "
+            f"{inert(training.status)} · {len(photos)} photos"
             + (f" · :red[{failing} failing a check]" if failing else "")
         )
         shown = [photo for photo in photos if photo.thumbnail]
@@ -96,4 +98,4 @@ def generations(user_id: str) -> None:
     for start in range(0, len(alive), PER_ROW):
         for column, item in zip(st.columns(PER_ROW), alive[start : start + PER_ROW], strict=False):
             when = f"{item.created_at:%Y-%m-%d}" if item.created_at else ""
-            column.image(item.url, caption=f"{when} · {item.source}", width="stretch")
+            column.image(item.url, caption=f"{when} · {inert(item.source)}", width="stretch")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import DashboardError
-from dashboard import scans
+from dashboard import messages, scans
 
 REFRESH_SECONDS = 5.0
 
@@ -16,7 +16,7 @@ def _queue() -> None:
     try:
         state = scans.queue()
     except DashboardError as exc:
-        st.caption(f"Job queue: unreadable ({exc})")
+        st.caption(f"Job queue: unreadable ({messages.said(exc)})")
         return
     st.caption(
         f"**Workers** {state.workers_alive} alive · **jobs** {state.waiting} waiting, "
@@ -25,7 +25,7 @@ def _queue() -> None:
         "training photos. Failed jobs are in the worker logs.",
     )
     if state.problem is not None:
-        st.warning(state.problem, icon=":material/engineering:")
+        messages.warning(state.problem, icon=":material/engineering:")
 
 
 def sidebar() -> None:

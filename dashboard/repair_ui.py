@@ -24,7 +24,8 @@ from core.drift import Finding, RepairAction, UserFacts
 from core.errors import Conflict, DashboardError, DataRejected, Problem, ProblemKind
 from core.repairs import RepairPlan
 from core.roles import Actor
-from dashboard import actions, drift_tables, loaders
+from core.text import inert
+from dashboard import actions, drift_tables, loaders, messages
 
 OPEN = "repair_open"
 UNDO_OPEN = "undo_open"
@@ -128,8 +129,8 @@ def show_last_repair(user_id: str) -> None:
     if record is None:
         return
     st.caption(
-        f"Last repair: #{record.id} {record.action.removeprefix('repair:')} by "
-        f"{record.actor_email} at {record.at:%Y-%m-%d %H:%M} UTC."
+        f"Last repair: #{record.id} {inert(record.action.removeprefix('repair:'))} by "
+        f"{inert(record.actor_email)} at {record.at:%Y-%m-%d %H:%M} UTC."
     )
     undo_button(user_id, record.id)
 
@@ -141,9 +142,9 @@ def show_result(user_id: str, *, may_repair: bool) -> None:
         if may_repair:
             show_last_repair(user_id)
         return
-    st.success(done["message"], icon=":material/check_circle:")
+    st.success(done["message"], icon=":material/check_circle:")  # the page's words
     if done.get("rescan"):
-        st.caption(done["rescan"])
+        st.caption(done["rescan"])  # Markdown, its data inert (actions.rescan_user)
     if may_repair and done.get("undoable"):
         undo_button(user_id, int(done["audit_id"]))
 
@@ -169,10 +170,10 @@ def _plan(facts: UserFacts, action: RepairAction, nonce: str) -> RepairPlan | No
         try:
             st.session_state[key] = actions.preview_repair(action, facts)
         except DataRejected as exc:
-            st.warning(str(exc))
+            messages.warning(exc)
             return None
         except DashboardError as exc:
-            st.error(str(exc))
+            messages.error(exc)
             return None
     plan: RepairPlan = st.session_state[key]
     return plan
@@ -180,16 +181,18 @@ def _plan(facts: UserFacts, action: RepairAction, nonce: str) -> RepairPlan | No
 
 @st.dialog("Repair this user's row", width="large", on_dismiss=_close)
 def _repair_dialog(actor: Actor, facts: UserFacts, action: RepairAction, nonce: str) -> None:
-    st.markdown(f"**{REPAIR_LABELS.get(action, action.value)}** for user `{facts.row.user_id}`")
+    st.markdown(
+        f"**{REPAIR_LABELS.get(action, action.value)}** for user {inert(facts.row.user_id)}"
+    )
     plan = _plan(facts, action, nonce)
     if plan is None:
         st.button("Close", key=f"repair_close_{nonce}", on_click=_close)
         return
-    st.write(plan.explanation)
+    st.markdown(messages.said(plan.explanation))
     st.dataframe(drift_tables.plan_frame(plan), hide_index=True)
     message = st.session_state.get(f"repair_message_{nonce}")
     if isinstance(message, Problem) and message.kind is ProblemKind.CONFLICT:
-        st.error(message)
+        messages.error(message)
         st.button(
             "Preview again",
             key=f"repair_again_{nonce}",
@@ -199,7 +202,7 @@ def _repair_dialog(actor: Actor, facts: UserFacts, action: RepairAction, nonce: 
         )
         return
     if message:
-        st.error(message)
+        messages.error(message)
     reason = st.text_area(
         "Reason (required; stored in the audit log)",
         key=f"repair_reason_{nonce}",
@@ -252,12 +255,12 @@ def _apply(actor: Actor, plan: RepairPlan, reason: str, nonce: str) -> None:
 @st.dialog("Undo a repair", width="large", on_dismiss=_close)
 def _undo_dialog(actor: Actor, user_id: str, audit_id: int, nonce: str) -> None:
     st.markdown(
-        f"Put back what repair **#{audit_id}** replaced in the row of `{user_id}`. "
+        f"Put back what repair **#{audit_id}** replaced in the row of {inert(user_id)}. "
         "Refused if the row changed since the repair."
     )
     message = st.session_state.get(f"repair_message_{nonce}")
     if message:
-        st.error(message)
+        messages.error(message)
     reason = st.text_area("Reason (required; stored in the audit log)", key=f"undo_reason_{nonce}")
     submitting = st.session_state.get(SUBMITTING) == nonce
     st.button(

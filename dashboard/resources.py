@@ -23,6 +23,7 @@ from core.db import database_errors
 from core.errors import ConfigError
 from core.jobs.service import ensure_worker
 from core.runtime import Runtime, start_runtime
+from dashboard.messages import said
 
 DEMO_STARTING = "Starting the demo database and Replicate sandbox…"
 LIVE_CONNECTING = "Connecting to the app's database and checking schema ops…"
@@ -79,8 +80,8 @@ def _start(settings: Settings, started: _Started) -> Runtime:
         with slot.status(label, expanded=True) as status:
 
             def step(message: str) -> None:
-                status.update(label=f"{message}…")
-                status.write(message)
+                status.update(label=f"{said(message)}…")
+                status.write(said(message))
 
             started.runtime = start_runtime(settings, progress=step)
         slot.empty()  # started: the page itself follows
@@ -118,7 +119,7 @@ def keep_worker_alive(settings: Settings) -> None:
         try:
             ensure_worker(settings)
         except ConfigError as exc:
-            st.sidebar.error(f"The background worker could not be started: {exc}")
+            st.sidebar.error(f"The background worker could not be started: {said(exc)}")
 
 
 @contextmanager

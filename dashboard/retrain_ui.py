@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.facts import History
 from core.jobs.app import TaskName
+from core.redaction import with_urls_redacted
 from core.repairs.rows import read_row
 from core.repairs.values import RepairPlan
 from core.retrain import follow, promote, submit
@@ -151,7 +152,7 @@ def history_frame(rows: Sequence[Any]) -> pd.DataFrame:
                     if item.status == "succeeded"
                     else ""
                 ),
-                "error": item.error or "",
+                "error": with_urls_redacted(item.error or ""),
             }
             for item in rows
         ]

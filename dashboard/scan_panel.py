@@ -15,7 +15,8 @@ import streamlit as st
 
 from core.scan.progress import scan_progress
 from core.scan.values import ScanSummary
-from dashboard import scans
+from core.text import inert
+from dashboard import messages, scans
 from dashboard.resources import runtime
 
 POLL_SECONDS = 2.0
@@ -43,7 +44,7 @@ def _show(summary: ScanSummary) -> None:
     progress = scan_progress(summary, now=datetime.now(UTC), stale_after=_stale_after())
     number, status, when, users = st.columns(4)
     number.metric("last fleet scan", f"#{summary.id}")
-    status.metric("status", summary.status)
+    status.metric("status", inert(summary.status))
     if summary.finished_at is not None:
         when.metric(
             "ended",
@@ -61,10 +62,11 @@ def _show(summary: ScanSummary) -> None:
         f"{summary.users_scanned} of {summary.users_total}" if progress.users else "—",
     )
     st.caption(
-        f"Requested by {summary.requested_by or 'the command line'} at {_when(summary.started_at)}."
+        f"Requested by {inert(summary.requested_by or 'the command line')} at "
+        f"{_when(summary.started_at)}."
     )
     if summary.is_active:
-        st.markdown(f"**{progress.headline.capitalize()}**")
+        st.markdown(f"**{inert(progress.headline.capitalize())}**")
         if progress.photos is not None:
             done, total = progress.photos
             st.progress(min(1.0, done / total), text=f"Photos: {done} of {total} trainings read")
@@ -72,19 +74,20 @@ def _show(summary: ScanSummary) -> None:
             done, total = progress.users
             st.progress(min(1.0, done / total), text=f"Users: {done} of {total} checked")
         if progress.stalled is not None:
-            st.warning(progress.stalled, icon=":material/heart_broken:")
+            messages.warning(progress.stalled, icon=":material/heart_broken:")
         problem = scans.queue().problem
         if problem is not None:
-            st.warning(problem, icon=":material/engineering:")
+            messages.warning(problem, icon=":material/engineering:")
     elif summary.status == "failed":
         st.error(
-            f"Scan #{summary.id} failed: {summary.error or 'no reason recorded'}. The "
+            f"Scan #{summary.id} failed: "
+            f"{messages.said(summary.error) if summary.error else 'no reason recorded'}. The "
             "users it checked keep their findings; the figures show each user's latest "
             "check. Start a new scan."
         )
     elif summary.status == "cancelled":
         st.info(
-            f"Scan #{summary.id} was cancelled by {summary.cancelled_by or 'an admin'}; "
+            f"Scan #{summary.id} was cancelled by {inert(summary.cancelled_by or 'an admin')}; "
             f"the {summary.users_scanned} users it checked keep their findings."
         )
 

@@ -5,7 +5,6 @@ Presentation only: what a "?" or "—" means is decided here, once, for every pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -16,6 +15,7 @@ import streamlit as st
 
 from core.config import Settings, settings_table
 from core.gateway.values import ModelVersion
+from core.redaction import with_urls_redacted
 from core.staff import StaffMember
 from core.users import LatestState, LatestVersion, UserRow
 from core.versions import short_version
@@ -42,15 +42,6 @@ def latest_cell(model_id: str | None, latest: Mapping[str, LatestVersion]) -> st
     if found.state is LatestState.INVALID_ID:
         return "invalid id"
     return short_version(found.version_id) if found.version_id else "no versions"
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
-
-
-def plain(text: object) -> str:
-    """``text`` shown as typed in Streamlit's Markdown (st.caption, st.error...): an email
-    or an error message from elsewhere must not become a link, a heading or a formula."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 # Tables whose rows open something: a click on any cell does it (or the row's checkbox).
@@ -119,12 +110,14 @@ def users_columns() -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    """Any stored value as text, with NULL visible as such."""
+    """Any stored value as text, with NULL visible as such and URLs without their secrets
+    (``core.redaction.redacted_url``)."""
     if value is None:
         return "NULL"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    return repr(value) if isinstance(value, str) and value != value.strip() else str(value)
+    text = repr(value) if isinstance(value, str) and value != value.strip() else str(value)
+    return with_urls_redacted(text)
 
 
 def columns_frame(row: Mapping[str, Any]) -> pd.DataFrame:

@@ -5,8 +5,19 @@ from __future__ import annotations
 import streamlit as st
 
 from core.errors import DashboardError
+from core.redaction import without_url_secrets
 from core.roles import Role
-from dashboard import drift_tables, identity, loaders, navigation, paging, repair_ui, tables
+from core.text import inert
+from dashboard import (
+    drift_tables,
+    identity,
+    loaders,
+    messages,
+    navigation,
+    paging,
+    repair_ui,
+    tables,
+)
 
 ACTION_KEY = "action"
 ACTOR_KEY = "actor_email"
@@ -31,7 +42,7 @@ st.caption(
 try:
     actions = loaders.audit_actions()
 except DashboardError as exc:
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 
 action_column, actor_column, user_column = st.columns(3)
@@ -54,7 +65,7 @@ filters = {"action": action, "actor": _blank_to_none(actor), "user_id": _blank_t
 try:
     records, total, page = loaders.audit_page(paging.requested_page(PAGE_KEY), **filters)
 except DashboardError as exc:
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 
 table_slot = st.empty()
@@ -86,15 +97,18 @@ if picked is None:
     st.stop()
 
 record = records[picked]
-st.subheader(f"#{record.id} · {record.action}")
+st.subheader(f"#{record.id} · {inert(record.action)}")
 st.markdown(
-    f"**{record.actor_email}** ({record.actor_role}) at {record.at:%Y-%m-%d %H:%M:%S %Z}"
-    + (f" · reason: {record.reason}" if record.reason else "")
+    f"**{inert(record.actor_email)}** ({inert(record.actor_role)}) at "
+    f"{record.at:%Y-%m-%d %H:%M:%S %Z}"
+    + (f" · reason: {messages.said(record.reason)}" if record.reason else "")
 )
 
 if record.target_user_id:
     repair_ui.show_result(record.target_user_id, may_repair=False)
-    if st.button(f"Open user {record.target_user_id}", icon=":material/person:", key="open_user"):
+    if st.button(
+        f"Open user {inert(record.target_user_id)}", icon=":material/person:", key="open_user"
+    ):
         navigation.open_user(record.target_user_id)
     if record.action.startswith("repair:"):
         repair_ui.undo_button(record.target_user_id, record.id, key="undo_from_audit")
@@ -102,4 +116,4 @@ if record.target_user_id:
 if record.before is not None or record.after is not None:
     st.dataframe(drift_tables.change_frame(record), hide_index=True)
 if record.details:
-    st.json(record.details, expanded=False)
+    st.json(without_url_secrets(record.details), expanded=False)

@@ -15,7 +15,8 @@ from core.compare.plan import DEFAULT_SEEDS, MAX_SEEDS, ComparePlan
 from core.errors import DashboardError, DataRejected, PermissionDenied
 from core.facts import History
 from core.roles import Actor
-from dashboard import compare_ui, compare_view, identity, tables
+from core.text import inert
+from dashboard import compare_ui, compare_view, identity, messages, tables
 from dashboard.confirm_once import ConfirmOnce
 from dashboard.history import history_kept_fresh, wait_for_history
 from dashboard.resources import runtime
@@ -27,7 +28,7 @@ CONFIRM = ConfirmOnce("compare")  # the confirmation dialog's token and button
 def _history_caption(history: History) -> None:
     """How fresh the versions listed are; while the workers sync the history, the page
     is drawn again when they are done (a new version may appear)."""
-    st.caption(history.describe().capitalize() + ".")
+    st.caption(messages.said(history.describe().capitalize()) + ".")
     if history.syncing:
         wait_for_history()
 
@@ -71,7 +72,7 @@ def _confirm(actor: Actor, planned: ComparePlan, estimate: str, left: str) -> No
             comparison_id = compare_ui.request(actor, planned, token)
         except DashboardError as exc:
             CONFIRM.failed()
-            st.error(str(exc))
+            messages.error(exc)
             return
         CONFIRM.close()
         st.query_params["comparison"] = str(comparison_id)
@@ -93,14 +94,15 @@ def _new(actor: Actor) -> None:
     try:
         found, ledger_problem = compare_ui.facts(user_id)
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         return
     if ledger_problem:
-        st.warning(ledger_problem)
+        messages.warning(ledger_problem)
     _history_caption(history_kept_fresh())
     st.caption(
-        f"{found.email or 'no email'} · row's trigger word `{found.profile.trigger_word}` · "
-        f"stored version `{found.stored or 'none'}` · model `{found.model_id or 'none'}` · "
+        f"{inert(found.email or 'no email')} · row's trigger word "
+        f"{inert(found.profile.trigger_word)} · stored version {inert(found.stored or 'none')} · "
+        f"model {inert(found.model_id or 'none')} · "
         f"{len(found.versions)} version(s) from the user's trainings"
     )
     options = list(DEFAULT_COLUMNS) + [f"v{item.number}" for item in found.versions]
@@ -149,14 +151,16 @@ def _new(actor: Actor) -> None:
             repeat,
         )
     except DataRejected as exc:
-        st.warning(str(exc))
+        messages.warning(exc)
         return
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         return
     for note in planned.notes:
-        st.info(note, icon=":material/info:")
-    ignored = [f"{c.column.letter}: {', '.join(c.ignored)}" for c in planned.columns if c.ignored]
+        messages.info(note, icon=":material/info:")
+    ignored = [
+        f"{c.column.letter}: {inert(', '.join(c.ignored))}" for c in planned.columns if c.ignored
+    ]
     if ignored:
         st.warning(
             "Replicate will ignore inputs these versions do not declare: " + "; ".join(ignored)
@@ -231,7 +235,7 @@ raw_id = st.query_params.get("comparison")
 if raw_id:
     st.button("← New comparison or history", on_click=_open_new)
     if not raw_id.isdigit():
-        st.error(f"{raw_id!r} is not a comparison number.")
+        st.error(f"{inert(repr(raw_id))} is not a comparison number.")
     else:
         compare_view.show(actor, int(raw_id))
     st.stop()
@@ -240,6 +244,6 @@ with new_tab:
     try:
         _new(actor)
     except PermissionDenied as exc:
-        st.error(str(exc))
+        messages.error(exc)
 with history_tab:
     _history()

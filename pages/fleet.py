@@ -14,6 +14,7 @@ from dashboard import (
     charts,
     drift_tables,
     identity,
+    messages,
     navigation,
     scan_panel,
     scans,
@@ -29,7 +30,7 @@ def _request_scan(actor: Actor) -> None:
     try:
         summary = actions.scan(actor)
     except DashboardError as exc:
-        st.session_state[NOTICE] = ("warning", str(exc))
+        st.session_state[NOTICE] = ("warning", messages.said(exc))
         return
     st.session_state[NOTICE] = (
         "success",
@@ -43,7 +44,7 @@ def _cancel_scan(actor: Actor, scan_id: int) -> None:
     try:
         summary = actions.cancel_scan(actor, scan_id)
     except DashboardError as exc:
-        st.session_state[NOTICE] = ("warning", str(exc))
+        st.session_state[NOTICE] = ("warning", messages.said(exc))
         return
     st.session_state[NOTICE] = (
         "info",
@@ -97,11 +98,11 @@ try:
     summary = scans.last_scan()
     counts, trend, worst = scans.fleet(summary)
 except DashboardError as exc:
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 
 if NOTICE in st.session_state:
-    kind, text = st.session_state.pop(NOTICE)
+    kind, text = st.session_state.pop(NOTICE)  # Markdown: the page's words, data inert
     getattr(st, kind)(text)
 scan_panel.fleet_scan_panel(summary)
 _controls(actor, summary)

@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.errors import DashboardError
 from core.links import training_link, version_link
+from core.redaction import shown_value, with_urls_redacted
 from core.repairs.availability import repairs_available
 from core.retrain import promote as promote_rules
 from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
@@ -21,8 +22,9 @@ from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS, RETRAIN_TRAINER, RETR
 from core.retrain.tables import RETRAIN_RUNNING
 from core.retrain.views import RetrainState
 from core.roles import Actor, Role
+from core.text import inert
 from core.versions import short_version
-from dashboard import compare_ui, compare_view, identity, navigation, retrain_ui
+from dashboard import compare_ui, compare_view, identity, messages, navigation, retrain_ui
 from dashboard.confirm_once import ConfirmOnce
 from dashboard.history import wait_for_history
 from dashboard.resources import runtime
@@ -39,10 +41,10 @@ def _confirm(actor: Actor, state: RetrainState, planned: Any) -> None:
     gate = state.gate
     price = runtime().settings.retrain_price_per_training_usd
     st.markdown(
-        f"**One training** of {planned.image_count} photos into **{planned.destination}** "
-        f"with trigger word **{planned.trigger_word}**, trainer "
-        f"`{planned.trainer}:{planned.trainer_version[:12]}…` (pinned). Estimated at "
-        f"**${price:.2f}**."
+        f"**One training** of {planned.image_count} photos into "
+        f"**{inert(planned.destination)}** with trigger word **{inert(planned.trigger_word)}**, "
+        f"trainer {inert(f'{planned.trainer}:{planned.trainer_version[:12]}…')} (pinned). "
+        f"Estimated at **${price:.2f}**."
     )
     st.caption(
         "Sent: the photos re-encoded at full quality (JPEG 95, at most 2048 px, upright, no "
@@ -53,7 +55,10 @@ def _confirm(actor: Actor, state: RetrainState, planned: Any) -> None:
     reason = st.text_area("Why (kept in the audit log)", key=f"retrain_reason_{token}")
     override = None
     if gate is not None and gate.blocks:
-        st.error("The dataset gate blocks this retrain:\n\n- " + "\n- ".join(gate.blocks))
+        st.error(
+            "The dataset gate blocks this retrain:\n\n- "
+            + "\n- ".join(messages.said(block) for block in gate.blocks)
+        )
         override = st.text_area(
             "Override reason (only if you are sure; audited)", key=f"retrain_override_{token}"
         )
@@ -77,7 +82,7 @@ def _confirm(actor: Actor, state: RetrainState, planned: Any) -> None:
             )
         except DashboardError as exc:
             CONFIRM.failed()
-            st.error(str(exc))
+            messages.error(exc)
             return
         CONFIRM.close()
         st.rerun()
@@ -103,9 +108,9 @@ def _photo_grid(actor: Actor, state: RetrainState) -> None:
                 else:
                     st.caption("checking…" if not photo.measured else "no picture")
                 verdict = BADGE.get(photo.verdict or "", ":gray-badge[checking]")
-                st.markdown(f"{verdict} `{photo.name}` · {photo.source}")
+                st.markdown(f"{verdict} {inert(photo.name)} · {inert(photo.source)}")
                 for reason in photo.reasons:
-                    st.caption(reason)
+                    st.caption(messages.said(reason))
                 # The stored choice is part of the key: a photo the checks drop shows
                 # unticked at once (a widget keeps its own state under an unchanged key).
                 key = f"keep_{state.row.id}_{photo.position}_{photo.kept}"
@@ -134,17 +139,20 @@ def _draft_live(actor: Actor, retrain_id: int) -> None:
             "(a worker reads each face; you can leave and come back).",
         )
     if state.row.error:
-        st.warning(state.row.error)
+        messages.warning(state.row.error)
     _photo_grid(actor, state)
     st.subheader("Dataset gate")
     gate = state.gate
     if gate is not None:
         if gate.blocks:
-            st.error("Blocked:\n\n- " + "\n- ".join(gate.blocks), icon=":material/block:")
+            st.error(
+                "Blocked:\n\n- " + "\n- ".join(messages.said(block) for block in gate.blocks),
+                icon=":material/block:",
+            )
         else:
             st.success("The dataset passes the gate.", icon=":material/check_circle:")
         for warning in gate.warnings:
-            st.warning(warning)
+            messages.warning(warning)
         st.dataframe(retrain_ui.gate_frame(gate.figures), hide_index=True)
     st.subheader("Parameters")
     planned = retrain_ui.plan(state.row, len(kept))
@@ -155,7 +163,7 @@ def _draft_live(actor: Actor, retrain_id: int) -> None:
             [
                 {
                     "input": row.name,
-                    "value": str(row.value),
+                    "value": with_urls_redacted(str(shown_value(row.name, row.value))),
                     "meaning": row.meaning,
                     "taken by the trainer": "ignored by this trainer" if row.ignored else "yes",
                 }
@@ -167,7 +175,8 @@ def _draft_live(actor: Actor, retrain_id: int) -> None:
     if planned.ignored:
         st.caption(
             f"Replicate drops what {RETRAIN_TRAINER} does not declare: "
-            f"{', '.join(planned.ignored)}. They are sent as the app sends them, and do nothing."
+            f"{inert(', '.join(planned.ignored))}. They are sent as the app sends them, and do "
+            "nothing."
         )
     left, right = st.columns(2)
     if (
@@ -199,7 +208,7 @@ def _uploads(actor: Actor, retrain_id: int) -> None:
             try:
                 retrain_ui.add_uploads(actor, retrain_id, [(f.name, f.getvalue()) for f in files])
             except DashboardError as exc:
-                st.error(str(exc))
+                messages.error(exc)
 
 
 def _duration(seconds: float) -> str:
@@ -227,10 +236,13 @@ def _progress(actor: Actor, retrain_id: int) -> None:
 def _live(actor: Actor, state: RetrainState) -> None:
     row = state.row
     base = runtime().replicate_base_url
-    st.markdown(f"**Retrain #{row.id}** · {row.status} · asked by {row.requested_by}: {row.reason}")
+    st.markdown(
+        f"**Retrain #{row.id}** · {inert(row.status)} · asked by {inert(row.requested_by)}: "
+        f"{messages.said(row.reason)}"
+    )
     if row.training_id:
         st.markdown(
-            f"Training `{row.training_id}` · "
+            f"Training {inert(row.training_id)} · "
             f"[open on Replicate ↗]({training_link(base, row.training_id)})"
         )
     if row.status in RETRAIN_RUNNING:
@@ -245,8 +257,8 @@ def _live(actor: Actor, state: RetrainState) -> None:
         )
         st.progress(
             min(1.0, fraction),
-            text=f"{row.status}: {step} · {_elapsed(row.submitted_at or row.requested_at)} "
-            f"elapsed{usual}",
+            text=f"{inert(row.status)}: {step} · "
+            f"{_elapsed(row.submitted_at or row.requested_at)} elapsed{usual}",
         )
         st.caption("This carries on when you close the tab; come back any time.")
         reason = st.text_input("Why cancel", key=f"cancel_reason_{row.id}")
@@ -254,22 +266,23 @@ def _live(actor: Actor, state: RetrainState) -> None:
             try:
                 retrain_ui.cancel(actor, row.id, reason)
             except DashboardError as exc:
-                st.error(str(exc))
+                messages.error(exc)
         return
     if row.status != "succeeded":
         st.error(
-            f"The retrain ended {row.status}: {row.error or 'no reason given'}. "
+            f"The retrain ended {inert(row.status)}: "
+            f"{messages.said(row.error) if row.error else 'no reason given'}. "
             "The app's row was not touched."
         )
         return
-    st.success(f"New version `{row.new_version}` in {row.destination}.")
+    st.success(f"New version {inert(row.new_version)} in {inert(row.destination)}.")
     if row.new_version:
         st.markdown(
             "[Open the version on Replicate ↗]"
             f"({version_link(base, row.destination, row.new_version)})"
         )
     if row.error:
-        st.warning(row.error)
+        messages.warning(row.error)
     _decision(actor, state)
 
 
@@ -284,31 +297,36 @@ def _decision(actor: Actor, state: RetrainState) -> None:
             query_params={"comparison": str(row.comparison_id)},
         )
         if state.reading is not None:
-            (st.success if state.reading.not_worse else st.error)(state.reading.sentence)
+            (messages.success if state.reading.not_worse else messages.error)(
+                state.reading.sentence
+            )
             with st.expander("The gate's images: A the current version, B the new one"):
                 try:
                     view = compare_ui.comparison(row.comparison_id)
                 except DashboardError as exc:
-                    st.error(str(exc))
+                    messages.error(exc)
                 else:
                     compare_view.images_grid(actor, view)
                     if view.stats:
                         st.dataframe(compare_view.stats_frame(view), hide_index=True)
     if row.decision is not None:
-        st.info(f"{row.decision.title()} by {row.decided_by}: {row.decision_reason}")
+        st.info(
+            f"{inert(row.decision.title())} by {inert(row.decided_by)}: "
+            f"{messages.said(row.decision_reason)}"
+        )
         return
     ready = promote_rules.readiness(row, state.comparison_status)
     if not ready.open:
-        st.info(ready.why, icon=":material/hourglass_top:")
+        messages.info(ready.why, icon=":material/hourglass_top:")
         return
     allowed, why = repairs_available(runtime().settings)
     if not allowed:
-        st.warning(why)
+        messages.warning(why)
         return
     try:
         shown = retrain_ui.promotion_preview(row.id)
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         return
     st.caption("Promoting writes these columns of the user's row (now → after promoting):")
     st.dataframe(
@@ -322,10 +340,10 @@ def _decision(actor: Actor, state: RetrainState) -> None:
     )
     message = st.session_state.pop(f"decide_message_{row.id}", None)
     if message:
-        st.error(message)
+        messages.error(message)
     st.text_input("Why (kept in the audit log)", key=f"decide_reason_{row.id}")
     if ready.needs_reason_without_gate:
-        st.warning(ready.why)
+        messages.warning(ready.why)
         st.text_input(
             "Why decide without the gate's comparison (audited)", key=f"without_gate_{row.id}"
         )
@@ -350,7 +368,7 @@ def _decision(actor: Actor, state: RetrainState) -> None:
 
 
 def _cell(value: Any) -> str:
-    return "—" if value is None else str(value)
+    return "—" if value is None else with_urls_redacted(str(value))
 
 
 def _decide(
@@ -392,22 +410,23 @@ st.query_params["user"] = user_id
 try:
     found, history, problem = retrain_ui.target(user_id)
 except DashboardError as exc:
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 if problem:
-    st.warning(problem)
-st.caption(history.describe().capitalize() + ".")
+    messages.warning(problem)
+st.caption(messages.said(history.describe().capitalize()) + ".")
+current_version = short_version(found.current_version) if found.current_version else "none"
 st.markdown(
-    f"Into **{found.destination}** (the user's own model) with trigger word "
-    f"**{found.trigger_word}** (the one their current version learnt); current version "
-    f"`{short_version(found.current_version) if found.current_version else 'none'}`; trainer "
+    f"Into **{inert(found.destination)}** (the user's own model) with trigger word "
+    f"**{inert(found.trigger_word)}** (the one their current version learnt); current version "
+    f"{inert(current_version)}; trainer "
     f"`{RETRAIN_TRAINER}:{RETRAIN_TRAINER_VERSION[:12]}…` (pinned)."
 )
 for note in found.notes:
-    st.caption(note)
+    st.caption(messages.said(note))
 message = st.session_state.pop("retrain_message", None)
 if message:
-    st.error(message)
+    messages.error(message)
 state = retrain_ui.current(user_id, actor)
 if state is None:
     last = retrain_ui.latest(user_id)
@@ -441,7 +460,7 @@ if state is None:
         try:
             retrain_ui.start(actor, user_id)
         except DashboardError as exc:
-            st.error(str(exc))
+            messages.error(exc)
         st.rerun()
 elif state.row.status == "draft":
     _uploads(actor, state.row.id)

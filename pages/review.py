@@ -10,8 +10,9 @@ import streamlit as st
 from core.errors import Conflict, DashboardError
 from core.review.stats import ReviewSummary, headline
 from core.roles import Actor, Role
+from core.text import inert
 from core.versions import short_version
-from dashboard import identity, review_ui
+from dashboard import identity, messages, review_ui
 
 PAIR = "review_pair"
 REVEALED = "review_revealed"
@@ -30,15 +31,17 @@ def _vote(actor: Actor, side: str) -> None:
     st.session_state.pop(PAIR, None)  # the next run shows the next pair, however it went
     try:
         revealed = review_ui.vote(actor, pair.pair_id, side, x_on_left=pair.x_on_left)
+    # Kept as Markdown: the page's words, the data in them inert.
     except Conflict as exc:
-        st.session_state[REVEALED] = str(exc)
+        st.session_state[REVEALED] = messages.said(exc)
         return
     except DashboardError as exc:
-        st.session_state[REVEALED] = f"Not recorded: {exc}"
+        st.session_state[REVEALED] = f"Not recorded: {messages.said(exc)}"
         return
     st.session_state[REVEALED] = (
-        f"Recorded: {SIDES[side][0].lower()}. Left was {short_version(revealed.left_version)}, "
-        f"right was {short_version(revealed.right_version)}."
+        f"Recorded: {SIDES[side][0].lower()}. Left was "
+        f"{inert(short_version(revealed.left_version))}, right was "
+        f"{inert(short_version(revealed.right_version))}."
     )
 
 
@@ -51,7 +54,7 @@ def _voting(actor: Actor, user_filter: str | None) -> None:
         try:
             pair = review_ui.pair_for(actor.email, user_filter)
         except DashboardError as exc:
-            st.error(str(exc))
+            messages.error(exc)
             return
         st.session_state[PAIR] = pair
     if pair is None:
@@ -62,8 +65,8 @@ def _voting(actor: Actor, user_filter: str | None) -> None:
         )
         return
     st.caption(
-        f"{pair.remaining} pair(s) left for you · user `{pair.user_id}` · seed {pair.seed} · "
-        f"prompt: {pair.prompt}"
+        f"{pair.remaining} pair(s) left for you · user {inert(pair.user_id)} · seed "
+        f"{inert(pair.seed)} · prompt: {messages.said(pair.prompt)}"
     )
     left, right = st.columns(2)
     left.image(pair.left_preview, caption="Left", width="stretch")
@@ -89,7 +92,7 @@ def _results(user_filter: str | None) -> None:
     try:
         summary = review_ui.results(user_filter)
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         return
     if summary.method == "none":
         st.info("No votes yet" + (" for this user." if user_filter else "."))
@@ -105,7 +108,7 @@ def _results(user_filter: str | None) -> None:
         text = duel.verdict
         for version, short in names.items():
             text = text.replace(version, short)
-        st.success(text, icon=":material/balance:")
+        messages.success(text, icon=":material/balance:")
         low, high = duel.interval
         st.dataframe(
             pd.DataFrame(
@@ -166,7 +169,7 @@ def _overview() -> None:
     try:
         found = review_ui.overview()
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         return
     if not found.per_user:
         st.info("No votes yet.")
@@ -174,7 +177,7 @@ def _overview() -> None:
     st.subheader("Across users: the earlier version against the later one")
     pooled = found.by_age.head_to_head
     if pooled is not None:
-        st.success(pooled.verdict, icon=":material/balance:")
+        messages.success(pooled.verdict, icon=":material/balance:")
         if pooled.votes_to_settle:
             st.caption(
                 f"About {pooled.votes_to_settle} more decisive vote(s) at this rate would "

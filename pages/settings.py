@@ -7,7 +7,7 @@ import streamlit as st
 from core.errors import DashboardError
 from core.roles import Role
 from core.staff import StaffMember
-from dashboard import access, identity, loaders, resources, tables
+from dashboard import access, identity, loaders, messages, resources, tables
 
 identity.require_role_on_page(Role.ADMIN)
 st.title("Settings")
@@ -16,7 +16,7 @@ try:
     staff = loaders.staff_members()
     role_map = access.parse_role_map(identity.secrets_section("roles"))
 except DashboardError as exc:
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 
 st.caption(

@@ -18,6 +18,7 @@ from core.redaction import redacted
 from core.repairs import repairs_available
 from core.retrain.plan import RETRAIN_FINDINGS
 from core.roles import Actor, Permission, allowed
+from core.text import inert
 from core.timeline import build_timeline, how_far_behind, version_lines
 from core.versions import Level, short_version
 from dashboard import (
@@ -26,6 +27,7 @@ from dashboard import (
     drift_tables,
     identity,
     loaders,
+    messages,
     navigation,
     pictures,
     repair_ui,
@@ -38,10 +40,10 @@ from dashboard.history import wait_for_history
 
 PHOTOS_POLL_SECONDS = 3.0
 _SHOW_NOTE = {
-    Level.ERROR: st.error,
-    Level.WARNING: st.warning,
-    Level.INFO: st.info,
-    Level.OK: st.success,
+    Level.ERROR: messages.error,
+    Level.WARNING: messages.warning,
+    Level.INFO: messages.info,
+    Level.OK: messages.success,
 }
 
 
@@ -60,8 +62,8 @@ def _show_finding(
             finding.severity.value,
             color=drift_tables.SEVERITY_COLORS.get(finding.severity.value, "gray"),
         )
-        st.markdown(f"**{finding.title}** · `{finding.code}`")
-        st.markdown(f"**Fix:** {finding.fix.text}")
+        st.markdown(f"**{inert(finding.title)}** · `{finding.code}`")
+        st.markdown(f"**Fix:** {messages.said(finding.fix.text)}")
         with st.expander(f"Evidence ({len(finding.evidence)} values)"):
             st.dataframe(drift_tables.evidence_frame(finding), hide_index=True)
         proving = columns_proving(finding.code, versions)
@@ -95,8 +97,10 @@ def _replicate_part(problem: str | None, otherwise: str) -> None:
     banner when Replicate is down."""
     if _outage(problem):
         st.caption("Not read: Replicate is unavailable (see the note at the top).")
+    elif problem:
+        messages.warning(problem)
     else:
-        st.warning(problem or otherwise)
+        st.warning(otherwise)
 
 
 def _show_findings(
@@ -113,9 +117,9 @@ def _show_findings(
             "page shows what the last scan found."
         )
     elif found.problem is not None:
-        st.warning(f"The findings could not be checked now: {found.problem}")
+        st.warning(f"The findings could not be checked now: {messages.said(found.problem)}")
     for note in found.notes:
-        st.warning(note)
+        messages.warning(note)
     if found.synced is not None:
         st.caption("This user's trainings were read again from Replicate for this view.")
     if found.history_syncing:
@@ -126,7 +130,7 @@ def _show_findings(
     if repairable and not may_repair:
         st.caption("Repairs are done by an admin; the fix says what they would do.")
     elif repairable and repairs_why is not None:
-        st.caption(repairs_why)
+        st.caption(messages.said(repairs_why))
     versions = len(user_versions(found.facts.trainings)) if found.facts is not None else 0
     decision_ui.show_message()
     for finding in found.findings:
@@ -176,7 +180,7 @@ def _last_check_words(user_id: str) -> str:
         words = "No scan has checked this user yet."
     else:
         kind = "fleet scan" if check.scope == "all" else "rescan"
-        found = ", ".join(check.codes) if check.codes else "no finding"
+        found = inert(", ".join(check.codes)) if check.codes else "no finding"
         words = (
             f"Last checked by {kind} #{check.scan_id}"
             f"{f' at {check.finished_at:%Y-%m-%d %H:%M} UTC' if check.finished_at else ''}"
@@ -184,7 +188,7 @@ def _last_check_words(user_id: str) -> str:
         )
     for scan in pending:
         kind = "Fleet scan" if scan.is_fleet else "Rescan"
-        words += f" {kind} #{scan.id} ({scan.status}) will check them again."
+        words += f" {kind} #{scan.id} ({inert(scan.status)}) will check them again."
     return words
 
 
@@ -194,7 +198,10 @@ def _photos_note(user_id: str, stored_version: str | None) -> None:
     try:
         pending = diagnosis.photos_pending(user_id, stored_version)
     except DashboardError as exc:
-        st.warning(f"The photos of this user's trainings could not be queued for reading: {exc}")
+        st.warning(
+            "The photos of this user's trainings could not be queued for reading: "
+            + messages.said(exc)
+        )
         return
     if not pending:
         return
@@ -231,13 +238,13 @@ try:
     )
 except DashboardError as exc:
     st.title("User")
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 
 record, comparison = detail.record, detail.comparison
 model_row = record.model_row or {}
 base_url = resources.runtime().replicate_base_url
-st.title(f"User {detail.user_id}")
+st.title(f"User {inert(detail.user_id)}")
 # As text, not Markdown: an email would become a mailto link, other values formatting.
 st.text(f"{record.user.get('email') or 'no email'} · plan {record.user.get('plan') or '—'}")
 if record.model_row is None:
@@ -262,18 +269,19 @@ outages = [
     if problem is not None and _outage(problem)
 ]
 if outages:  # one banner, not one warning per part
-    st.warning(outages[0], icon=":material/cloud_off:")
+    messages.warning(outages[0], icon=":material/cloud_off:")
 
 status, stored, latest, behind = st.columns(4)
-status.metric("training status (row)", str(model_row.get("training_status") or "—"))
+status.metric("training status (row)", inert(model_row.get("training_status") or "—"))
 stored.metric(
     "stored version",
-    short_version(comparison.normalised or comparison.stored) or "—",
-    help=f"As stored: {comparison.stored!r}; the app generates with the part after the last ':'",
+    inert(short_version(comparison.normalised or comparison.stored) or "—"),
+    help=f"As stored: {inert(repr(comparison.stored))}; the app generates with the part after "
+    "the last ':'",
 )
 latest.metric(
     "latest version",
-    short_version(comparison.latest) or tables.UNKNOWN,
+    inert(short_version(comparison.latest)) if comparison.latest else tables.UNKNOWN,
     help="The model's newest version on Replicate",
 )
 behind.metric(
@@ -289,7 +297,7 @@ plainly = (
     else None
 )
 if plainly:
-    st.markdown(plainly)
+    st.markdown(messages.said(plainly))
 
 st.subheader("Findings")
 may_repair = allowed(actor, Permission.REPAIR)
@@ -332,7 +340,7 @@ try:
     retrains_run = retrain_ui.history(detail.user_id)
 except DashboardError as exc:
     retrains_run = []
-    st.warning(f"The console's retrains could not be read: {exc}")
+    st.warning(f"The console's retrains could not be read: {messages.said(exc)}")
 if retrains_run:
     st.dataframe(retrain_ui.history_frame(retrains_run), hide_index=True)
 else:
@@ -383,15 +391,15 @@ with replicate:
     else:
         model = detail.model
         st.markdown(
-            f"[**{model.key}**]({links_to.model_link(base_url, model.key)}) · "
-            f"{model.visibility} · {model.run_count} runs"
+            f"[**{inert(model.key)}**]({links_to.model_link(base_url, model.key)}) · "
+            f"{inert(model.visibility)} · {inert(model.run_count)} runs"
         )
         newest = detail.latest_version
         if newest is not None:
             st.markdown(
-                f"Latest version [`{newest.id}`]"
+                f"Latest version [{inert(newest.id)}]"
                 f"({links_to.version_link(base_url, model.key, newest.id)}) "
-                f"created {newest.created_at or '?'}"
+                f"created {inert(newest.created_at or '?')}"
             )
 
     st.subheader("Training (row's training_id)")
@@ -400,12 +408,12 @@ with replicate:
     else:
         training = detail.training
         st.markdown(
-            f"[`{training.id}`]({links_to.training_link(base_url, training.id)}) · status "
-            f"**{training.status}** · trainer {tables.plain(training.trainer_model)} · "
-            f"created {training.created_at or '?'}"
+            f"[{inert(training.id)}]({links_to.training_link(base_url, training.id)}) · status "
+            f"**{inert(training.status)}** · trainer {inert(training.trainer_model)} · "
+            f"created {inert(training.created_at or '?')}"
         )
         if training.error:
-            st.error(f"Training error: {tables.plain(training.error)}")
+            st.error(f"Training error: {messages.said(training.error)}")
         st.dataframe(
             tables.mapping_frame(
                 {

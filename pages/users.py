@@ -11,10 +11,12 @@ import streamlit as st
 from core.errors import DashboardError
 from core.scan.progress import scan_progress
 from core.scan.values import ScanSummary
+from core.text import inert
 from core.users import LatestState, LatestVersion, UsersPage
 from dashboard import (
     drift_tables,
     loaders,
+    messages,
     navigation,
     paging,
     resources,
@@ -36,7 +38,7 @@ def _load(
         found = loaders.search_users(query, page, user_ids)
         return found, loaders.latest_versions(row.model_id for row in found.rows)
     except DashboardError as exc:
-        st.error(str(exc))
+        messages.error(exc)
         st.stop()
 
 
@@ -58,7 +60,7 @@ def _scan_caption(summary: ScanSummary | None) -> str:
         where = (
             "is queued, waiting for a worker"
             if summary.status == "queued"
-            else f"is running: {progress.words}"
+            else f"is running: {inert(progress.words)}"
         )
         return (
             f"Fleet scan #{summary.id} {where}. Findings show as users are checked; "
@@ -67,7 +69,9 @@ def _scan_caption(summary: ScanSummary | None) -> str:
     if summary.status == "failed":
         return (
             f"Findings: each user's latest scan; the last fleet scan, #{summary.id}, "
-            f"failed at {when}: {summary.error or 'no reason recorded'}."
+            f"failed at {when}: "
+            + (messages.said(summary.error) if summary.error else "no reason recorded")
+            + "."
         )
     if summary.status == "cancelled":
         return (
@@ -86,7 +90,7 @@ st.title("Users")
 try:
     summary = scans.last_scan()
 except DashboardError as exc:
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 query = st.text_input(
     "Search",
@@ -120,7 +124,7 @@ filtered = bool(codes or severities)
 try:
     among = scans.user_ids_with(summary, codes, severities) if filtered else None
 except DashboardError as exc:
-    st.error(str(exc))
+    messages.error(exc)
     st.stop()
 result, latest = _load(query, paging.requested_page(PAGE_KEY), among)
 
@@ -142,7 +146,7 @@ unreachable = [item for item in latest.values() if item.state is LatestState.UNR
 if unreachable:
     notice_slot.warning(
         f"Latest versions show '{tables.UNKNOWN}' for {len(unreachable)} model(s): "
-        f"{unreachable[0].message}",
+        f"{messages.said(unreachable[0].message)}",
         icon=":material/cloud_off:",
     )
 

@@ -24,6 +24,7 @@ from core.imaging.faces import FaceReader
 from core.jobs.app import Queue, TaskName, defer, waiting_locks, zip_lock
 from core.ledger.datasets import MAX_ZIP_BYTES, DatasetReading, read_dataset, store_reading
 from core.ledger.tables import training_photos
+from core.redaction import redacted_url
 
 
 def read_zip_body(body: bytes, reader: FaceReader) -> DatasetReading:
@@ -51,7 +52,7 @@ def read_missing(
             body = gateway.download(url, max_bytes=MAX_ZIP_BYTES)
             reading = read_zip_body(body, reader)
         except DashboardError as exc:
-            problems.append(f"the photos at {url} could not be read: {exc}")
+            problems.append(f"the photos at {redacted_url(url)} could not be read: {exc}")
             continue
         sha = hashlib.sha256(body).hexdigest()
         with ops_engine.begin() as conn:

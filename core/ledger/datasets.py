@@ -49,6 +49,7 @@ from core.ledger.photo_facts import (
     measure_of,
 )
 from core.ledger.tables import dataset_facts, training_photos
+from core.redaction import redacted_url
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +439,7 @@ def _measured(store: FactsStore, future: Future[Any], url: str, sha: str, tally:
     try:
         reading: DatasetReading = future.result()
     except Exception as exc:  # a bug or a photo Pillow/dlib chokes on: not cached
-        log.exception("measuring the dataset at %s failed", url)
+        log.exception("measuring the dataset at %s failed", redacted_url(url))
         tally.failed[url] = f"measuring the photos failed: {type(exc).__name__}: {exc}"
         return
     _with(store, lambda conn: store_reading(conn, url, sha, reading))

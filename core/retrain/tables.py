@@ -138,7 +138,8 @@ retrain_photos = Table(
     Column("source", Text, nullable=False),
     Column("content", LargeBinary, nullable=False),  # the file as given
     Column("thumbnail", LargeBinary),  # JPEG, 256 px square; None until checked
-    Column("facts", JSONB),  # core.retrain.checks.PhotoFacts; None until checked
+    # core.retrain.checks.PhotoFacts; None (SQL NULL, never JSON null) until checked
+    Column("facts", JSONB(none_as_null=True)),
     Column("verdict", Text),  # ok, warn or reject; None until checked
     Column("reasons", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("kept", Boolean, nullable=False, server_default=text("true")),

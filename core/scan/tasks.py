@@ -18,6 +18,7 @@ from procrastinate import Blueprint, JobContext
 from core.errors import Conflict
 from core.jobs.app import Queue, TaskName
 from core.jobs.context import DATABASE_RETRY, services_of
+from core.redaction import redacted_url
 from core.roles import Actor, Role
 from core.scan.batch import check_batch
 from core.scan.follow import follow_scan
@@ -104,7 +105,7 @@ def read_photos(context: JobContext, url: str, recheck: bool = False) -> None:
     """Measure one training ZIP's photos (once, whoever asked) and tell the scans."""
     error = read_zip(services_of(context), url, recheck=recheck)
     if error is not None:
-        log.warning("the photos at %s could not be read: %s", url, error)
+        log.warning("the photos at %s could not be read: %s", redacted_url(url), error)
 
 
 @blueprint.task(name=TaskName.NIGHTLY_SCAN.value, queue=Queue.MAINTENANCE.value, pass_context=True)

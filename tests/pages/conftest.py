@@ -19,6 +19,7 @@ These modules must not use the function-scoped ``sandbox`` fixture: it empties t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,19 @@ def frames_with(at: AppTest, column: str) -> list[pd.DataFrame]:
     return [frame.value for frame in at.dataframe if column in frame.value.columns]
 
 
+# A backslash escape of ASCII punctuation, as ``core.text.inert`` writes them.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+WORD_JOINER = "\u2060"
+
+
+def unescaped(markdown: object) -> str:
+    """Markdown as a reader sees its characters: each backslash escape undone and the
+    invisible word joiners gone (``core.text.inert``'s marks), the page's own markup kept."""
+    return _ESCAPE.sub(r"\1", str(markdown)).replace(WORD_JOINER, "")
+
+
 def texts(at: AppTest) -> str:
-    """Everything the run showed as text, for plain `in` checks."""
+    """Everything the run showed as text (as read: see ``unescaped``), for plain `in` checks."""
     parts: list[str] = []
     for kind in (
         "title",
@@ -222,8 +234,8 @@ def texts(at: AppTest) -> str:
         "info",
         "success",
     ):
-        parts += [str(element.value) for element in getattr(at, kind)]
-    parts += [f"{metric.label}: {metric.value}" for metric in at.metric]
+        parts += [unescaped(element.value) for element in getattr(at, kind)]
+    parts += [f"{unescaped(metric.label)}: {unescaped(metric.value)}" for metric in at.metric]
     return "\n".join(parts)
 
 

@@ -16,6 +16,7 @@ from tests.pages.conftest import (
     new_app,
     open_page,
     texts,
+    unescaped,
 )
 from tests.user_world import UserWorld
 
@@ -128,14 +129,14 @@ def test_secrets_roles_decide_and_can_be_changed(live_env: None) -> None:
 def test_live_without_auth_refuses_to_start(live_env: None) -> None:
     at = new_app(email="admin@staff.test", secrets={"roles": dict(ROLES)}).run()
     assert not at.exception
-    assert at.error and "no [auth] block" in at.error[0].value
+    assert at.error and "no [auth] block" in unescaped(at.error[0].value)
     assert not at.dataframe and not at.button
 
 
 def test_incomplete_auth_names_what_is_missing(live_env: None) -> None:
     auth = {key: value for key, value in AUTH.items() if key != "cookie_secret"}
     at = new_app(email="admin@staff.test", secrets={"auth": auth}).run()
-    assert at.error and "cookie_secret" in at.error[0].value
+    assert at.error and "cookie_secret" in unescaped(at.error[0].value)
 
 
 def test_bad_roles_section_stops_with_the_fix(live_env: None) -> None:
@@ -144,7 +145,7 @@ def test_bad_roles_section_stops_with_the_fix(live_env: None) -> None:
         secrets={"auth": dict(AUTH), "roles": {"owner": ["admin@staff.test"]}},
     ).run()
     assert not at.exception
-    assert at.error and "unknown role 'owner'" in at.error[0].value
+    assert at.error and "unknown role 'owner'" in unescaped(at.error[0].value)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +164,7 @@ def test_half_configured_live_names_what_is_missing(
     monkeypatch.delenv(missing)
     at = new_app(email="admin@staff.test").run()
     assert not at.exception
-    assert at.error and f"{missing} is missing" in at.error[0].value
+    assert at.error and f"{missing} is missing" in unescaped(at.error[0].value)
     assert not at.dataframe
 
 
@@ -180,5 +181,5 @@ def test_unreachable_database_is_a_message_not_a_traceback(
     monkeypatch.setenv("DATABASE_URL", "postgresql://console:secret-pw@127.0.0.1:9/app")
     at = new_app(email="admin@staff.test").run()
     assert not at.exception
-    assert at.error and "Could not connect to DATABASE_URL" in at.error[0].value
-    assert "secret-pw" not in at.error[0].value
+    assert at.error and "Could not connect to DATABASE_URL" in unescaped(at.error[0].value)
+    assert "secret-pw" not in unescaped(at.error[0].value)

@@ -20,6 +20,7 @@ from tests.pages.conftest import (
     listing_requests,
     open_page,
     texts,
+    unescaped,
 )
 from tests.user_world import UserWorld
 
@@ -42,7 +43,7 @@ def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest], world:
     assert metrics["latest version"] == versions[0][:12]
     assert metrics["versions behind"] == "2"
     assert metrics["training status (row)"] == "completed"
-    assert "Stored ≠ latest — 2 versions behind." in [error.value for error in at.error]
+    assert "Stored ≠ latest — 2 versions behind." in [unescaped(error.value) for error in at.error]
 
     db_users, db_model = frames_with(at, "column")[-2:]
     assert list(db_users["column"]) == [column.name for column in users.columns]
@@ -62,7 +63,7 @@ def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest], world:
 def test_healthy_row_is_marked_as_latest(app_as: Callable[..., AppTest], world: UserWorld) -> None:
     at = _user_page(app_as, world.healthy, role="admin")
     assert _metrics(at)["versions behind"] == "0"
-    assert [success.value for success in at.success] == [
+    assert [unescaped(success.value) for success in at.success] == [
         "Stored = latest.",
         "No findings: the row, the model and the trainings agree.",
     ]
@@ -75,7 +76,7 @@ def test_prefixed_and_foreign_values_are_named(
     prefixed = _user_page(app_as, world.prefixed)
     assert any("not a bare version id" in error.value for error in prefixed.error)
     foreign = _user_page(app_as, world.foreign, role="product")
-    assert "Not a version of this model." in [error.value for error in foreign.error]
+    assert "Not a version of this model." in [unescaped(error.value) for error in foreign.error]
     assert _metrics(foreign)["stored version"] == FAST_FLUX_TRAINER_VERSION[:12]
 
 
@@ -83,7 +84,7 @@ def test_malformed_row_shows_what_is_there(
     app_as: Callable[..., AppTest], world: UserWorld
 ) -> None:
     at = _user_page(app_as, world.malformed)
-    warnings = " ".join(warning.value for warning in at.warning)
+    warnings = " ".join(unescaped(warning.value) for warning in at.warning)
     assert "No replicate_model_id is stored" in warnings
     assert "is not a Replicate training id" in warnings
     model_row = frames_with(at, "column")[-1].set_index("column")["value"]
@@ -96,7 +97,7 @@ def test_missing_model_and_user_without_a_row(
     app_as: Callable[..., AppTest], world: UserWorld
 ) -> None:
     missing = _user_page(app_as, world.missing_model)
-    assert any("does not exist on Replicate (404)" in w.value for w in missing.warning)
+    assert any("does not exist on Replicate (404)" in unescaped(w.value) for w in missing.warning)
     no_row = _user_page(app_as, world.no_row)
     # Signed up, never trained: one calm note, not red errors and repeated warnings.
     (note,) = no_row.info
@@ -109,7 +110,7 @@ def test_unknown_user_gets_a_clear_message(
 ) -> None:
     at = open_page(app_as("support"), "user", user="no-such-user")
     assert not at.exception
-    assert at.error and "No user with id 'no-such-user'" in at.error[0].value
+    assert at.error and "No user with id 'no-such-user'" in unescaped(at.error[0].value)
     assert "Search the Users page" in at.error[0].value
 
 
