@@ -128,7 +128,7 @@ def _results(user_filter: str | None) -> None:
         if duel.votes_to_settle:
             st.caption(
                 f"About {duel.votes_to_settle} more decisive vote(s) at this rate would "
-                "settle it (the interval would exclude 50%)."
+                "settle it (the exact test above would give p < 0.05)."
             )
     else:
         st.dataframe(

@@ -15,12 +15,11 @@ database, network or clock. The choices, and why:
   inside 0–1 and behaves at 0 or all wins and at small counts, where the normal
   approximation does not) and a two-sided exact binomial test against 50% (scipy), since
   review rounds are small and exact is cheap. "Settled" means p < 0.05.
-- ``votes_to_settle`` answers "how much longer should we keep voting?": the extra
+- ``votes_to_settle`` answers "how much longer should we keep voting?": the fewest extra
   decisive votes, split at the observed rate in whole votes (a half vote goes to the
-  even-split side), until the Wilson interval excludes 50%. Wilson is the interval staff
-  see in the verdict, but it is a little less strict than the exact test, so near the line
-  the two disagree: 14 of 20 needs 1 more vote by Wilson, yet 15 of 21 has p = 0.078,
-  still "not settled".
+  even-split side), after which the same exact test the verdict reports gives p < 0.05.
+  (It once used the Wilson interval, which is a little less strict: it said 14 of 20
+  needed 1 more vote, yet 15 of 21 has p = 0.078, still "not settled".)
   Read it as an estimate of the remaining effort, not a promise of the verdict.
 - Three or more versions: ``bradley_terry`` fits log-strengths with choix's I-LSR. A small
   regularisation (``BT_ALPHA``) keeps a version that never lost finite instead of running
@@ -58,6 +57,9 @@ SETTLED_P = 0.05
 # votes_to_settle stops looking here: beyond this many more votes the difference is too
 # small to be worth a review round, and "None" says so.
 MAX_EXTRA_VOTES = 10_000
+# How far below the halving's answer votes_to_settle looks for a count that settles too
+# (the exact test's p-value wobbles by a vote or two as whole votes are added).
+SETTLE_WINDOW = 8
 # choix's I-LSR regularisation: a pseudo-count on every pair of versions. Small enough not
 # to pull well-measured strengths, large enough that a version that never lost (or never
 # won) gets a finite strength, in the fit and in every bootstrap resample.
@@ -135,9 +137,9 @@ class HeadToHead:
     p_value: float
     # p_value < SETTLED_P.
     settled: bool
-    # More decisive votes, splitting at the observed rate, until the Wilson interval
-    # excludes 50%: 0 when it already does; None at exactly 50%, with no decisive vote, or
-    # when more than MAX_EXTRA_VOTES would be needed.
+    # The fewest more decisive votes, splitting at the observed rate, after which the exact
+    # test gives p < SETTLED_P: 0 when it already does; None at exactly 50%, with no
+    # decisive vote, or when more than MAX_EXTRA_VOTES would be needed.
     votes_to_settle: int | None
     # One line for staff, e.g. "v2 wins 14 of 20 decisive votes (70%, 95% CI 48–85%);
     # p = 0.115: not settled".
@@ -251,15 +253,29 @@ def _votes_to_settle(wins: int, decisive: int) -> int | None:
     if decisive == 0 or 2 * wins == decisive:
         # No rate, or a rate of exactly 50%: no number of votes at that rate settles it.
         return None
-    if _excludes_half(wilson_interval(wins, decisive)):
-        return 0
-    # The interval narrows roughly like 1/sqrt(n), so a direct search over whole votes is
-    # cheap at this bound and, unlike a closed form, agrees exactly with wilson_interval.
-    for extra in range(1, MAX_EXTRA_VOTES + 1):
+
+    def settles(extra: int) -> bool:
         projected = wins + _projected_wins(wins, decisive, extra)
-        if _excludes_half(wilson_interval(projected, decisive + extra)):
-            return extra
-    return None
+        return _binomial_p_value(projected, decisive + extra) < SETTLED_P
+
+    if settles(0):
+        return 0
+    if not settles(MAX_EXTRA_VOTES):
+        return None
+    # The p-value falls as votes at a steady rate accumulate, but not strictly (whole
+    # votes, a discrete test): find a count that settles by halving, then walk back while
+    # fewer still settle, so the answer is the first count the page's own test accepts.
+    low, high = 0, MAX_EXTRA_VOTES  # settles(low) is False, settles(high) is True
+    while high - low > 1:
+        middle = (low + high) // 2
+        if settles(middle):
+            high = middle
+        else:
+            low = middle
+    for fewer in range(max(1, high - SETTLE_WINDOW), high):
+        if settles(fewer):
+            return fewer
+    return high
 
 
 def _percent(value: float) -> str:

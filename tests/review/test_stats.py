@@ -190,17 +190,31 @@ def test_head_to_head_rejects_a_version_against_itself() -> None:
 # --- votes to settle -------------------------------------------------------------------
 
 
-def test_votes_to_settle_seven_of_ten_is_the_first_count_that_excludes_half() -> None:
-    needed = head_to_head(record("v2", "v1", 7, 3), "v2", "v1").votes_to_settle
-    assert needed is not None and needed > 0
+def _p_after(wins: int, decisive: int, extra: int) -> float:
+    """The exact test's p after ``extra`` more votes split at the observed rate in whole
+    votes (a half vote going to the even-split side)."""
+    rate = Fraction(wins, decisive)
+    extra_wins = math.ceil(rate * extra - Fraction(1, 2)) if rate > Fraction(1, 2) else None
+    assert extra_wins is not None
+    return head_to_head(
+        record("v2", "v1", wins + extra_wins, decisive - wins + extra - extra_wins), "v2", "v1"
+    ).p_value
 
-    def low_after(extra: int) -> float:
-        # The extra votes split 70/30 in whole votes, a half vote going to the 30% side.
-        extra_wins = math.ceil(Fraction(7, 10) * extra - Fraction(1, 2))
-        return wilson_interval(7 + extra_wins, 10 + extra)[0]
 
-    assert low_after(needed) > 0.5
-    assert low_after(needed - 1) <= 0.5
+@pytest.mark.parametrize(("wins", "losses"), [(7, 3), (14, 6), (2, 1)])
+def test_votes_to_settle_is_the_first_count_the_exact_test_settles(wins: int, losses: int) -> None:
+    duel = head_to_head(record("v2", "v1", wins, losses), "v2", "v1")
+    needed = duel.votes_to_settle
+    assert needed is not None and needed > 0 and not duel.settled
+    decisive = wins + losses
+    assert _p_after(wins, decisive, needed) < 0.05  # the test the verdict reports
+    assert all(_p_after(wins, decisive, fewer) >= 0.05 for fewer in range(needed))
+
+
+def test_fourteen_of_twenty_needs_more_than_one_vote() -> None:
+    # The Wilson interval said 1 more vote; 15 of 21 still has p = 0.078 by the exact test.
+    duel = head_to_head(record("v2", "v1", 14, 6), "v2", "v1")
+    assert duel.votes_to_settle is not None and duel.votes_to_settle >= 5
 
 
 def test_votes_to_settle_does_not_depend_on_which_version_is_first() -> None:
