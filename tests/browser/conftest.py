@@ -51,6 +51,7 @@ from core.bench.browser import console_command
 from core.db import stop_embedded_postgres
 from core.jobs.service import stop_worker
 from core.sandbox.service import stop_sandbox
+from core.text import WORD_JOINER
 from tests.workers import MODE_SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -352,7 +353,7 @@ def wait_for_text(
     """The first visible element with ``text`` (in ``page`` or under a locator), polled
     until ``timeout_s``; an AssertionError after that. ``reload_when``: a text that asks
     the reader to reload (``REPLICATE_SLOW``); while it shows, the page is reloaded."""
-    matches = page.get_by_text(text, exact=exact)
+    matches = page.get_by_text(_as_shown(text, exact=exact))
     deadline = time.monotonic() + timeout_s
     reloaded = time.monotonic()
     while True:
@@ -370,6 +371,14 @@ def wait_for_text(
         if time.monotonic() > deadline:
             raise AssertionError(f"{text!r} did not appear within {timeout_s:.0f} s")
         time.sleep(POLL_S)
+
+
+def _as_shown(text: str, *, exact: bool) -> re.Pattern[str]:
+    """``text`` as a page shows it: data is shown through ``core.text.inert``, which puts an
+    invisible word joiner into emails, URLs and arrows so they stay text, so one may stand
+    between any two characters."""
+    pattern = (WORD_JOINER + "?").join(re.escape(character) for character in text)
+    return re.compile(f"^{pattern}$" if exact else pattern)
 
 
 ROW_PX = 35  # a table row's height (and the header's) in Streamlit's data grid
