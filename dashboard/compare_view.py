@@ -18,6 +18,7 @@ import streamlit as st
 
 from core.compare.inputs import input_diff
 from core.compare.plan import REPEAT
+from core.compare.scores import Tone, column_tones
 from core.compare.store import ComparisonView, HistoryRow, ImageView
 from core.errors import DashboardError
 from core.links import prediction_link, version_link
@@ -249,8 +250,11 @@ def show(actor: Actor, comparison_id: int) -> None:
             on_click=_cancel,
             args=(actor, view.id),
         )
-    for line in view.verdict:
-        messages.success(line, icon=":material/fact_check:")
+    # Each line coloured by what it means: its column worse than A (or a version without a
+    # face) red, better green, no difference neutral.
+    show = {Tone.WORSE: messages.error, Tone.BETTER: messages.success}
+    for line, tone in zip(view.verdict, column_tones(view.stats, len(view.verdict)), strict=True):
+        show.get(tone, messages.info)(line, icon=":material/fact_check:")
     if view.stats:
         st.dataframe(stats_frame(view), hide_index=True)
         st.caption(

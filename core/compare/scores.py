@@ -220,6 +220,38 @@ class Reading(StrEnum):
     FURTHER = "further from the user than A"
 
 
+class Tone(StrEnum):
+    """What a reading means, for the colour it is shown in: the column read against A,
+    and any version that lost the face."""
+
+    WORSE = "worse"  # red
+    BETTER = "better"  # green
+    NO_DIFFERENCE = "no difference"  # neutral
+
+
+TONE_OF: Mapping[Reading, Tone] = {
+    Reading.NO_FACE_EITHER: Tone.NO_DIFFERENCE,
+    Reading.LOSES_LIKENESS: Tone.WORSE,
+    # A version without a face is a problem whichever column it is (the gate refuses it too).
+    Reading.A_LOSES_LIKENESS: Tone.WORSE,
+    Reading.NOTHING_TO_COMPARE: Tone.NO_DIFFERENCE,
+    Reading.SAME: Tone.NO_DIFFERENCE,
+    Reading.CLOSER: Tone.BETTER,
+    Reading.FURTHER: Tone.WORSE,
+}
+
+
+def column_tones(stats: ComparisonStats | None, lines: int) -> tuple[Tone, ...]:
+    """The tone of each verdict line (one per column after A, in order), or no difference
+    for every line when the stats do not say (pure)."""
+    if stats is None or len(stats.columns) - 1 != lines:
+        return (Tone.NO_DIFFERENCE,) * lines
+    base = stats.columns[0]
+    return tuple(
+        TONE_OF[read_column(base, column, stats.noise_floor)] for column in stats.columns[1:]
+    )
+
+
 def read_column(base: ColumnStats, column: ColumnStats, floor: float) -> Reading:
     """How ``column`` compares with ``base`` (column A) beyond the noise floor (pure)."""
     if column.faces == 0 and base.faces == 0:

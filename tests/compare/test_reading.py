@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from core.compare.scores import ColumnStats, ComparisonStats, Reading, read_column, verdict
+from core.compare.scores import (
+    ColumnStats,
+    ComparisonStats,
+    Reading,
+    Tone,
+    column_tones,
+    read_column,
+    verdict,
+)
 from core.retrain.gate import read_gate
 
 pytestmark = pytest.mark.timeout(30)
@@ -63,3 +71,23 @@ def test_stored_stats_round_trip_and_read_old_rows() -> None:
     older = {"noise_floor": FLOOR, "columns": [column("A").to_json()]}
     assert ComparisonStats.from_json(older).repeat is None
     assert read_gate(older) is None  # one column: nothing for the gate to read
+
+
+def test_each_verdict_line_is_coloured_by_what_it_means_for_its_column() -> None:
+    stats = ComparisonStats(
+        FLOOR,
+        (
+            column("A"),
+            column("B", change=0.05),  # further from the user: worse
+            column("C", change=-0.05),  # closer: better
+            column("D", change=0.01),  # within noise
+            column("E", faces=0),  # loses the likeness: worse
+        ),
+    )
+    assert column_tones(stats, 4) == (Tone.WORSE, Tone.BETTER, Tone.NO_DIFFERENCE, Tone.WORSE)
+    # A whose images show no face loses the likeness: a problem, as the gate reads it.
+    no_face_a = ComparisonStats(FLOOR, (column("A", faces=0), column("B")))
+    assert column_tones(no_face_a, 1) == (Tone.WORSE,)
+    # Lines the stats do not account for ("A alone", nothing scored) stay neutral.
+    assert column_tones(ComparisonStats(FLOOR, (column("A"),)), 1) == (Tone.NO_DIFFERENCE,)
+    assert column_tones(None, 2) == (Tone.NO_DIFFERENCE, Tone.NO_DIFFERENCE)
