@@ -422,6 +422,13 @@ class SettingHelp:
     secret: bool
 
 
+def written(value: object) -> str:
+    """A setting's value as a person writes it: 600, not 600.0."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def settings_table() -> tuple[SettingHelp, ...]:
     """Every setting with its default and one-line help, in declaration order."""
     rows: list[SettingHelp] = []
@@ -439,7 +446,7 @@ def settings_table() -> tuple[SettingHelp, ...]:
         elif default is None:
             shown = "(unset)"
         else:
-            shown = str(default)
+            shown = written(default)
         secret = field.annotation is SecretStr or SecretStr in get_args(field.annotation)
         rows.append(SettingHelp(env_name, shown, field.description or "", secret))
     return tuple(rows)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from core.config import Settings, settings_table
+from core.config import Mode, Settings, settings_table, written
 from core.gateway.values import ModelVersion
 from core.redaction import with_urls_redacted
 from core.staff import StaffMember
@@ -167,8 +167,10 @@ def settings_frame(settings: Settings) -> pd.DataFrame:
         value = getattr(settings, field_name)
         if row.secret:
             values.append("set" if value is not None else "unset")
+        elif field_name == "scan_schedule" and settings.scan_cron is None:
+            values.append("off" + (" (always off in DEMO)" if settings.mode is Mode.DEMO else ""))
         else:
-            values.append(NONE if value is None else str(value))
+            values.append(NONE if value is None else written(value))
     rows = settings_table()
     return pd.DataFrame(
         {

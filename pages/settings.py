@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.config import Mode
 from core.errors import DashboardError
 from core.roles import Role
 from core.staff import StaffMember
@@ -32,10 +33,17 @@ st.caption(
     "'Acting as' list is ops.staff, or three built-in people when it is empty."
 )
 from_secrets = [StaffMember(email, role) for email, role in sorted(role_map.items())]
-if not staff and not from_secrets:
+built_in = access.demo_staff(()) if settings.mode is Mode.DEMO and not staff else ()
+if not staff and not from_secrets and not built_in:
     st.info("Nobody is listed: ops.staff is empty and the secrets have no [roles].")
 else:
     st.dataframe(
-        tables.staff_frame([("[roles] in secrets", from_secrets), ("ops.staff", staff)]),
+        tables.staff_frame(
+            [
+                ("[roles] in secrets", from_secrets),
+                ("ops.staff", staff),
+                ("built in (DEMO, while ops.staff is empty)", built_in),
+            ]
+        ),
         hide_index=True,
     )

@@ -141,3 +141,18 @@ def test_picked_admin_gets_settings_and_can_open_users() -> None:
     open_page(at, "user", user=first_user)
     assert not at.exception, at.exception
     assert f"User {first_user}" in texts(at)
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_settings_are_true_to_demo() -> None:
+    at = _acting_as(_demo_app(), "admin")
+    open_page(at, "settings")
+    assert not at.exception, at.exception
+    settings, staff = (frame.value for frame in at.dataframe[:2])
+    values = settings.set_index("setting")["value"].to_dict()
+    defaults = settings.set_index("setting")["default"].to_dict()
+    assert values["SCAN_SCHEDULE"] == "off (always off in DEMO)"  # DEMO never scans by itself
+    assert values["RECOVERY_SECONDS"] == "60" and defaults["RECOVERY_SECONDS"] == "60"
+    # The people the "Acting as" list offers are listed, not "Nobody is listed".
+    assert "Nobody is listed" not in texts(at)
+    assert set(staff["role"]) == {"support", "product", "admin"}
