@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from core.bench.common import free_port
 from core.db import stop_embedded_postgres
 from core.demo.personas import PERSONAS
 from core.jobs.service import stop_worker
@@ -50,27 +50,21 @@ MODE_SETTINGS = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN", "REP
 PERSONA_USER = next(persona.user_id for persona in PERSONAS if persona.key == "blurry_retrain")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _environment(data_dir: Path) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name not in MODE_SETTINGS}
     env["DATA_DIR"] = str(data_dir)
     return env
 
 
-def console_command(port: int) -> list[str]:
-    """``streamlit run`` of the console on loopback, as a new user starts it (also the
-    browser tests' console)."""
+def console_command(port: int, script: str = "dashboard/app.py") -> list[str]:
+    """``streamlit run`` of ``script`` (the console) on loopback, as a new user starts it
+    (also the browser tests' console and sample pages)."""
     return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        "dashboard/app.py",
+        script,
         "--server.port",
         str(port),
         "--server.address",
@@ -86,7 +80,7 @@ def console_command(port: int) -> list[str]:
 
 @contextmanager
 def _console(data_dir: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = (data_dir / "streamlit.log").open("wb")
     server = subprocess.Popen(

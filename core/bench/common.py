@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -23,7 +24,7 @@ def _free_port() -> int:
 @contextmanager
 def standalone_sandbox(data_dir: Path) -> Any:
     """``python -m core.sandbox`` in its own process, as a user would run it."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "core.sandbox", "--port", str(port), "--data", str(data_dir)],
         stdout=subprocess.DEVNULL,

@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from core.bench.browser import console_command
+from core.bench.common import free_port
 from core.db import stop_embedded_postgres
 from core.jobs.service import stop_worker
 from core.sandbox.service import stop_sandbox
@@ -95,12 +95,6 @@ class Console:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError as exc:
             return f"(no log: {exc})"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def new_user_environment(data_dir: Path) -> dict[str, str]:

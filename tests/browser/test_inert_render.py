@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
+from core.bench.browser import console_command
+from core.bench.common import free_port
 from tests.browser.conftest import SCRIPT_DONE
 from tests.browser.inert_samples import SAMPLES, as_read
 
@@ -58,34 +58,12 @@ _INSPECT = """(formatting) => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def sample_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``streamlit run inert_sample.py`` on a free loopback port (no console, no data)."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("inert-render") / "streamlit.log"
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(SAMPLE_PAGE),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    command = console_command(port, str(SAMPLE_PAGE))
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     with log.open("wb") as output:
         server = subprocess.Popen(

@@ -36,11 +36,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 
+from core.bench.common import free_port
 from core.sandbox.server import RunningSandbox
 from tests.browser.conftest import (
     Console,
     console_page,
-    free_port,
     new_user_environment,
     open_console,
     running_console,
