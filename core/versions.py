@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from core.gateway.values import is_version_hash
+from core.gateway.values import ModelVersion, is_version_hash
 
 SHORT_LENGTH = 12
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -158,3 +159,36 @@ def compare_versions(
         is_version_of_model=member,
         versions_behind=behind,
     )
+
+
+def version_name(
+    version_id: str | None, versions: Sequence[ModelVersion], *, this_year: int | None = None
+) -> str:
+    """How staff call a version: ``v2 · trained 3 Oct`` (its place among the model's
+    versions, oldest first, and the day it was made; the year when not this one's), or its
+    short hash when it is not among ``versions``. ``this_year`` defaults to today's. The
+    hash itself is shown beside it to copy.
+
+    The one naming of versions on every page, so that "v2" means the same everywhere.
+    """
+    wanted = normalise_version(version_id)
+    if wanted is None:
+        return "no version"
+    oldest_first = sorted(
+        versions, key=lambda item: (item.created_at is None, item.created_at or _EPOCH, item.id)
+    )
+    for number, version in enumerate(oldest_first, start=1):
+        if version.id == wanted:
+            if version.created_at is None:
+                return f"v{number}"
+            return f"v{number} · trained {_day(version.created_at, this_year)}"
+    return short_version(wanted)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _day(when: datetime, this_year: int | None) -> str:
+    day = f"{when.day} {when:%b}"
+    current = this_year if this_year is not None else datetime.now(UTC).year
+    return day if when.year == current else f"{day} {when.year}"

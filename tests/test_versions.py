@@ -109,3 +109,20 @@ def test_latest_defaults_to_the_newest_listed_version() -> None:
 def test_model_without_versions() -> None:
     comparison = compare_versions(V1, latest=None, version_ids=())
     assert comparison.is_latest is False and comparison.is_version_of_model is False
+
+
+def test_versions_are_named_by_their_place_and_day_and_unknown_ones_by_their_hash() -> None:
+    from datetime import UTC, datetime
+
+    from core.gateway.values import ModelVersion
+    from core.versions import version_name
+
+    newer = ModelVersion("b" * 64, datetime(2026, 10, 3, tzinfo=UTC))
+    older = ModelVersion("a" * 64, datetime(2025, 9, 1, tzinfo=UTC))
+    versions = [newer, older]  # Replicate lists newest first
+    assert version_name("b" * 64, versions, this_year=2026) == "v2 · trained 3 Oct"
+    assert version_name(f"owner/name:{'A' * 64}", versions, this_year=2026) == (
+        "v1 · trained 1 Sep 2025"
+    )
+    assert version_name("c" * 64, versions, this_year=2026) == "c" * 12
+    assert version_name(None, versions) == "no version"
