@@ -5,18 +5,19 @@ for the workers, and the page reads its progress from the database."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core.facts import History
+from core.gateway.values import ModelVersion
 from core.jobs.app import TaskName
 from core.redaction import with_urls_redacted
 from core.repairs.rows import read_row
 from core.repairs.values import RepairPlan
-from core.retrain import follow, promote, submit
+from core.retrain import estimate, follow, promote, submit
 from core.retrain.checks import gate_limit
 from core.retrain.draft import rejudge
 from core.retrain.opening import open_retrain, read_target
@@ -32,23 +33,24 @@ from core.retrain.views import (
     submitted_retrains,
 )
 from core.roles import Actor
-from core.versions import short_version
+from core.versions import version_name
 from dashboard.history import fresh_within, history_kept_fresh, refresh_user
 from dashboard.resources import read_only, runtime, writing
 
 SCHEMA_TTL_SECONDS = 600
 
 
-def target(user_id: str) -> tuple[RetrainTarget, History, str | None]:
+def target(user_id: str, into: str | None = None) -> tuple[RetrainTarget, History, str | None]:
     """Where a retrain of the user would go (before a draft exists: a draft stores its
     own), how fresh the training history behind it is, and a problem reading the user's
     trainings. The page never lists the fleet: a history older than
     ``HISTORY_FRESH_SECONDS`` is handed to the workers (one queued sync), and a draft
-    opens only once it is fresh."""
+    opens only once it is fresh. ``into``: another of the user's models, chosen by the
+    admin (the core checks it is one of theirs)."""
     live = runtime()
     problem = refresh_user(user_id)
     with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
-        found = read_target(app, ops, user_id)
+        found = read_target(app, ops, user_id, into=into)
     return found, history_kept_fresh(), problem
 
 
@@ -74,10 +76,12 @@ def load(retrain_id: int) -> RetrainState | None:
         return retrain_state(conn, retrain_id)
 
 
-@st.cache_data(ttl=SCHEMA_TTL_SECONDS, show_spinner=False)
-def expected_seconds(trainer_version: str) -> float | None:
+@st.cache_data(ttl=SCHEMA_TTL_SECONDS, max_entries=16, show_spinner=False)
+def usual_duration(trainer_version: str) -> str:
+    """How long a training on this trainer usually takes, in words (or that it is not
+    known yet): from the account's recent trainings in the history."""
     with read_only(runtime().ops_engine) as conn:
-        return follow.expected_seconds(conn, trainer_version)
+        return estimate.usual_duration(follow.recent_durations(conn, trainer_version))
 
 
 def history(user_id: str) -> list[Any]:
@@ -126,8 +130,9 @@ def gate_frame(figures: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["figure", "this retrain", "before", "rule"])
 
 
-def history_frame(rows: Sequence[Any]) -> pd.DataFrame:
-    """One row per retrain: who, why, photos, the gate, the training and the decision."""
+def history_frame(rows: Sequence[Any], versions: Sequence[ModelVersion] = ()) -> pd.DataFrame:
+    """One row per retrain: who, why, photos, the gate, the training and the decision; its
+    new version named as staff call it (``versions``: the model's, for the number)."""
     return pd.DataFrame(
         [
             {
@@ -144,7 +149,7 @@ def history_frame(rows: Sequence[Any]) -> pd.DataFrame:
                     if item.override_reason
                     else "—"
                 ),
-                "new version": short_version(item.new_version) if item.new_version else "",
+                "new version": version_name(item.new_version, versions) if item.new_version else "",
                 "decision": (
                     f"{item.decision} by {item.decided_by}"
                     if item.decision
@@ -159,8 +164,9 @@ def history_frame(rows: Sequence[Any]) -> pd.DataFrame:
     )
 
 
-def start(actor: Actor, user_id: str) -> int:
-    """Open a draft (the core decides where it goes) and queue its checks."""
+def start(actor: Actor, user_id: str, into: str | None = None) -> int:
+    """Open a draft (the core decides where it goes; ``into``: the admin's choice among
+    the user's models) and queue its checks."""
     live = runtime()
     opened = open_retrain(
         app_engine=live.engine,
@@ -171,14 +177,26 @@ def start(actor: Actor, user_id: str) -> int:
         refresh_ledger=False,  # the workers keep it; the core checks it is fresh
         history_fresh_within=fresh_within(),
         then=lambda conn, retrain_id: defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id),
+        into=into,
     )
     return opened.retrain_id
 
 
-def add_uploads(actor: Actor, retrain_id: int, uploads: Sequence[tuple[str, bytes]]) -> None:
+def add_uploads(
+    actor: Actor,
+    retrain_id: int,
+    uploads: Sequence[tuple[str, bytes]],
+    on_each: Callable[[int, NewPhoto], None] | None = None,
+) -> None:
+    """Add the uploads to the draft (all or none) and queue their checks for a worker;
+    ``on_each`` after each photo is written (the page's progress)."""
     with writing(runtime().ops_engine) as conn, conn.begin():
         submit.add_photos(
-            conn, actor, retrain_id, [NewPhoto(name, "upload", data) for name, data in uploads]
+            conn,
+            actor,
+            retrain_id,
+            [NewPhoto(name, "upload", data) for name, data in uploads],
+            on_each=on_each,
         )
         defer_retrain(conn, TaskName.CHECK_RETRAIN, retrain_id)
 

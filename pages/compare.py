@@ -16,7 +16,7 @@ from core.errors import DashboardError, DataRejected, PermissionDenied
 from core.facts import History
 from core.roles import Actor
 from core.text import inert
-from dashboard import compare_ui, compare_view, identity, messages, tables
+from dashboard import compare_ui, compare_view, identity, messages, tables, user_picker
 from dashboard.confirm_once import ConfirmOnce
 from dashboard.history import history_kept_fresh, wait_for_history
 from dashboard.resources import runtime
@@ -80,17 +80,11 @@ def _confirm(actor: Actor, planned: ComparePlan, estimate: str, left: str) -> No
 
 
 def _new(actor: Actor) -> None:
-    user_id = st.text_input(
-        "User id", value=st.query_params.get("user", ""), placeholder="the app's user id"
-    ).strip()
-    if "\x00" in user_id:
-        st.error("A user id is plain text.")
+    picked = user_picker.pick_user(key="compare_user")
+    if picked is None:
+        st.info("Enter a user's email or id, or open Compare from a user's page.")
         return
-    if not user_id:
-        st.info("Enter a user id, or open Compare from a user's page.")
-        return
-    if st.query_params.get("user") != user_id:
-        st.query_params["user"] = user_id
+    user_id = picked.user_id
     try:
         found, ledger_problem = compare_ui.facts(user_id)
     except DashboardError as exc:

@@ -13,18 +13,33 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import DashboardError
+from core.gateway.values import ModelVersion
 from core.links import training_link, version_link
 from core.redaction import shown_value, with_urls_redacted
 from core.repairs.availability import repairs_available
 from core.retrain import promote as promote_rules
 from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
-from core.retrain.plan import MAX_PHOTO_BYTES, MAX_PHOTOS, RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION
+from core.retrain.plan import (
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS,
+    RETRAIN_TRAINER,
+    RETRAIN_TRAINER_VERSION,
+    RetrainTarget,
+)
 from core.retrain.tables import RETRAIN_RUNNING
 from core.retrain.views import RetrainState
 from core.roles import Actor, Role
 from core.text import inert
-from core.versions import short_version
-from dashboard import compare_ui, compare_view, identity, messages, navigation, retrain_ui
+from core.versions import version_name
+from dashboard import (
+    compare_ui,
+    compare_view,
+    identity,
+    messages,
+    navigation,
+    retrain_ui,
+    user_picker,
+)
 from dashboard.confirm_once import ConfirmOnce
 from dashboard.history import wait_for_history
 from dashboard.resources import runtime
@@ -72,18 +87,25 @@ def _confirm(actor: Actor, state: RetrainState, planned: Any) -> None:
         key=f"retrain_confirm_{token}",
     )
     if submitting and token:
-        try:
-            retrain_ui.confirm(
-                actor,
-                state.row.id,
-                token=token,
-                reason=reason,
-                override_reason=override,
+        with st.status("Submitting: checking the photos and the dataset gate again…") as status:
+            try:
+                retrain_ui.confirm(
+                    actor,
+                    state.row.id,
+                    token=token,
+                    reason=reason,
+                    override_reason=override,
+                )
+            except DashboardError as exc:
+                CONFIRM.failed()
+                status.update(label="Not submitted", state="error")
+                messages.error(exc)
+                return
+            st.write(
+                "Queued for a worker: it packages the photos, uploads them and creates one "
+                "training. Opening its live progress…"
             )
-        except DashboardError as exc:
-            CONFIRM.failed()
-            messages.error(exc)
-            return
+            status.update(label="Submitted: a worker takes it from here", state="complete")
         CONFIRM.close()
         st.rerun()
 
@@ -204,15 +226,44 @@ def _uploads(actor: Actor, retrain_id: int) -> None:
             type=UPLOAD_TYPES,
             accept_multiple_files=True,
         )
-        if st.form_submit_button("Add photos", icon=":material/upload:") and files:
-            try:
-                retrain_ui.add_uploads(actor, retrain_id, [(f.name, f.getvalue()) for f in files])
-            except DashboardError as exc:
-                messages.error(exc)
+        added = st.form_submit_button("Add photos", icon=":material/upload:")
+    if added and files:
+        _add(actor, retrain_id, [(f.name, f.getvalue()) for f in files])
 
 
-def _duration(seconds: float) -> str:
-    return f"{round(seconds)} s" if seconds < 120 else f"{round(seconds / 60)} min"
+def _add(actor: Actor, retrain_id: int, uploads: list[tuple[str, bytes]]) -> None:
+    """Save the uploads to the draft with each step in view (the saving runs here, the
+    checks on a worker: the photo grid below shows them as they are read)."""
+    count = len(uploads)
+    megabytes = sum(len(data) for _, data in uploads) / 2**20
+    with st.status(
+        f"Adding {count} photo{'s' if count != 1 else ''} ({megabytes:.1f} MB) to the draft…",
+        expanded=True,
+    ) as status:
+        bar = st.progress(0.0, text=f"Saving photo 1 of {count}…")
+
+        def saved(done: int, photo: Any) -> None:
+            bar.progress(
+                done / count,
+                text=f"Saved photo {done} of {count}: {inert(photo.name)} "
+                f"({len(photo.content) / 2**20:.1f} MB)",
+            )
+
+        try:
+            retrain_ui.add_uploads(actor, retrain_id, uploads, on_each=saved)
+        except DashboardError as exc:
+            status.update(label="No photo was added", state="error")
+            messages.error(exc)
+            return
+        st.write(
+            "Queued their checks for a worker (faces, sharpness, exposure, the same person, "
+            "near-duplicates): each photo's verdict appears below as it is read."
+        )
+        status.update(
+            label=f"Added {count} photo{'s' if count != 1 else ''}; a worker is checking them",
+            state="complete",
+            expanded=False,
+        )
 
 
 def _elapsed(since: datetime | None) -> str:
@@ -223,17 +274,17 @@ def _elapsed(since: datetime | None) -> str:
 
 
 @st.fragment(run_every=3.0)
-def _progress(actor: Actor, retrain_id: int) -> None:
+def _progress(actor: Actor, retrain_id: int, versions: tuple[ModelVersion, ...]) -> None:
     state = retrain_ui.load(retrain_id)
     if state is None:
         return
     try:
-        _live(actor, state)
+        _live(actor, state, versions)
     finally:
-        _history(state.row.user_id)
+        _history(state.row.user_id, versions)
 
 
-def _live(actor: Actor, state: RetrainState) -> None:
+def _live(actor: Actor, state: RetrainState, versions: tuple[ModelVersion, ...]) -> None:
     row = state.row
     base = runtime().replicate_base_url
     st.markdown(
@@ -248,23 +299,18 @@ def _live(actor: Actor, state: RetrainState) -> None:
     if row.status in RETRAIN_RUNNING:
         fraction = (row.step or 0) / row.steps if row.steps else 0.0
         step = f"step {row.step}/{row.steps}" if row.steps else "waiting for the first step"
-        expected = retrain_ui.expected_seconds(row.trainer_version)
-        usual = (
-            f" · usually about {_duration(expected)} in all (the account's recent "
-            "trainings on this trainer)"
-            if expected
-            else ""
-        )
         st.progress(
             min(1.0, fraction),
             text=f"{inert(row.status)}: {step} · "
-            f"{_elapsed(row.submitted_at or row.requested_at)} elapsed{usual}",
+            f"{_elapsed(row.submitted_at or row.requested_at)} elapsed · "
+            f"{retrain_ui.usual_duration(row.trainer_version)}",
         )
         st.caption("This carries on when you close the tab; come back any time.")
         reason = st.text_input("Why cancel", key=f"cancel_reason_{row.id}")
         if st.button("Cancel the training", icon=":material/cancel:", key=f"cancel_{row.id}"):
             try:
-                retrain_ui.cancel(actor, row.id, reason)
+                with st.spinner("Asking Replicate to cancel the training…", show_time=True):
+                    retrain_ui.cancel(actor, row.id, reason)
             except DashboardError as exc:
                 messages.error(exc)
         return
@@ -275,8 +321,11 @@ def _live(actor: Actor, state: RetrainState) -> None:
             "The app's row was not touched."
         )
         return
-    st.success(f"New version {inert(row.new_version)} in {inert(row.destination)}.")
+    st.success(
+        f"New version {inert(version_name(row.new_version, versions))} in {inert(row.destination)}."
+    )
     if row.new_version:
+        st.code(row.new_version, language=None)
         st.markdown(
             "[Open the version on Replicate ↗]"
             f"({version_link(base, row.destination, row.new_version)})"
@@ -360,7 +409,7 @@ def _decision(actor: Actor, state: RetrainState) -> None:
     )
     keep_col.button(
         "Keep the current version",
-        icon=":material/undo:",
+        icon=":material/check:",
         key=f"keep_{row.id}",
         on_click=_decide,
         args=(actor, row.id, "keep", shown, f"decide_reason_{row.id}", f"without_gate_{row.id}"),
@@ -385,54 +434,98 @@ def _decide(
         st.session_state[f"decide_message_{retrain_id}"] = str(exc)
 
 
-def _history(user_id: str) -> None:
+def _history(user_id: str, versions: tuple[ModelVersion, ...]) -> None:
     """The retrains the console ran for this user (read fresh with the live view)."""
     st.subheader("Retrains run from this console")
     past = retrain_ui.history(user_id)
     if past:
-        st.dataframe(retrain_ui.history_frame(past), hide_index=True)
+        st.dataframe(retrain_ui.history_frame(past, versions), hide_index=True)
     else:
         st.caption("None yet.")
 
 
+def _choose_destination(user_id: str, found: RetrainTarget) -> str:
+    """The admin's choice among the user's models (the default first, saying why)."""
+    default = found.destination
+    return str(
+        st.selectbox(
+            "Train into",
+            [default, *found.other_destinations],
+            format_func=lambda model: (
+                f"{model} (default: {found.why})"
+                if model == default
+                else f"{model} (another model of this user's)"
+            ),
+            key=f"retrain_into_{user_id}",
+            help="A retrain adds a version to one of the user's own models, never a new one.",
+        )
+    )
+
+
+def _where(found: RetrainTarget, *, drafted: bool) -> None:
+    """Where the retrain goes (a draft's: where it was opened into) and why, the user's
+    other models, the trigger word, the current version (named, its hash to copy) and the
+    pinned trainer."""
+    others = found.other_destinations
+    also = ""
+    if others:
+        listed = ", ".join(f"**{inert(model)}**" for model in others)
+        also = f" The user also has {listed}" + (
+            f": choose above to train into {'it' if len(others) == 1 else 'one of them'} instead."
+            if not drafted
+            else "."
+        )
+    st.markdown(
+        f"Into **{inert(found.destination)}** (the user's own model): {inert(found.why)}.{also}"
+    )
+    current = version_name(found.current_version, found.versions)
+    st.markdown(
+        f"Trigger word **{inert(found.trigger_word)}** (the one their current version "
+        f"learnt); current version {inert(current)}; trainer "
+        f"`{RETRAIN_TRAINER}:{RETRAIN_TRAINER_VERSION[:12]}…` (pinned)."
+    )
+    if found.current_version:
+        st.code(found.current_version, language=None)
+
+
 actor = identity.require_role_on_page(Role.ADMIN)
 st.title("Retrain")
-user_id = st.text_input(
-    "User id", value=st.query_params.get("user", ""), key="retrain_user"
-).strip()
-if not user_id:
+picked = user_picker.pick_user(key="retrain_user")
+if picked is None:
     st.info(
         "Open a user here from their User page (a finding whose fix is a retrain links "
-        "here), or paste their id."
+        "here), or type their email or id."
     )
     st.stop()
-st.query_params["user"] = user_id
+user_id = picked.user_id
+st.subheader(inert(picked.email or user_id))
+state = retrain_ui.current(user_id, actor)
 try:
-    found, history, problem = retrain_ui.target(user_id)
+    # A draft keeps the model it was opened into; before one, the admin may choose.
+    found, history, problem = retrain_ui.target(
+        user_id, state.row.destination if state is not None else None
+    )
+    if state is None and found.other_destinations:
+        into = _choose_destination(user_id, found)
+        if into != found.destination:
+            found, history, problem = retrain_ui.target(user_id, into)
 except DashboardError as exc:
     messages.error(exc)
     st.stop()
 if problem:
     messages.warning(problem)
 st.caption(messages.said(history.describe().capitalize()) + ".")
-current_version = short_version(found.current_version) if found.current_version else "none"
-st.markdown(
-    f"Into **{inert(found.destination)}** (the user's own model) with trigger word "
-    f"**{inert(found.trigger_word)}** (the one their current version learnt); current version "
-    f"{inert(current_version)}; trainer "
-    f"`{RETRAIN_TRAINER}:{RETRAIN_TRAINER_VERSION[:12]}…` (pinned)."
-)
+_where(found, drafted=state is not None)
 for note in found.notes:
     st.caption(messages.said(note))
 message = st.session_state.pop("retrain_message", None)
 if message:
     messages.error(message)
-state = retrain_ui.current(user_id, actor)
 if state is None:
     last = retrain_ui.latest(user_id)
     if last is not None:
         with st.container(border=True):
-            _live(actor, last)  # how the last one ended, and its decision
+            _live(actor, last, found.versions)  # how the last one ended, and its decision
     st.caption(
         "A retrain starts from the photos of the training behind the current version "
         f"({'its ZIP is known' if found.previous_zip_url else 'its ZIP is unknown'}); add new "
@@ -458,7 +551,12 @@ if state is None:
         disabled=not history.fresh,
     ):
         try:
-            retrain_ui.start(actor, user_id)
+            with st.spinner(
+                f"Opening a draft into {inert(found.destination)}: reading the trainer's "
+                "inputs and queueing the earlier photos' checks…",
+                show_time=True,
+            ):
+                retrain_ui.start(actor, user_id, found.destination)
         except DashboardError as exc:
             messages.error(exc)
         st.rerun()
@@ -466,9 +564,9 @@ elif state.row.status == "draft":
     _uploads(actor, state.row.id)
     _draft_live(actor, state.row.id)
 else:
-    _progress(actor, state.row.id)
+    _progress(actor, state.row.id, found.versions)
 if state is None or state.row.status == "draft":
-    _history(user_id)
+    _history(user_id, found.versions)
 
 with st.expander("Thresholds of the checks"):
     st.dataframe(

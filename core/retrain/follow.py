@@ -55,11 +55,11 @@ def progress_of(logs: str | None) -> Progress | None:
     return Progress(int(step), int(steps))
 
 
-def expected_seconds(conn: Connection, trainer_version: str, *, sample: int = 50) -> float | None:
-    """How long a training on this trainer version usually takes: the median of the
-    account's last ``sample`` succeeded ones in the training history (None: none known)."""
+def recent_durations(conn: Connection, trainer_version: str, *, sample: int = 50) -> list[float]:
+    """How long the account's last ``sample`` succeeded trainings on this trainer version
+    took, in seconds, newest first (from the training history; empty: none known)."""
     took = func.extract("epoch", trainings.c.completed_at - trainings.c.created_at)
-    durations = [
+    return [
         float(value)
         for value in conn.execute(
             select(took)
@@ -74,6 +74,12 @@ def expected_seconds(conn: Connection, trainer_version: str, *, sample: int = 50
         ).scalars()
         if value is not None and value >= 0
     ]
+
+
+def expected_seconds(conn: Connection, trainer_version: str, *, sample: int = 50) -> float | None:
+    """How long a training on this trainer version usually takes: the median of the
+    account's last ``sample`` succeeded ones in the training history (None: none known)."""
+    durations = recent_durations(conn, trainer_version, sample=sample)
     return statistics.median(durations) if durations else None
 
 

@@ -34,15 +34,18 @@ class Opened:
     notes: tuple[str, ...]  # what the person should know (the ledger or schema unread…)
 
 
-def read_target(app: Connection, ops: Connection, user_id: str) -> RetrainTarget:
+def read_target(
+    app: Connection, ops: Connection, user_id: str, *, into: str | None = None
+) -> RetrainTarget:
     """Where a retrain of ``user_id`` would go, from their row (``app``) and the training
     history (``ops``): ``NotFound`` for an unknown user, ``DataRejected`` for one without
-    a succeeded training."""
+    a succeeded training. ``into``: another of the user's models, chosen by the admin."""
     stored = read_stored_user(app, ops, user_id)
     return decide_target(
         stored.trainings,
         stored_version=stored.model_row.get("replicate_version_id"),
         row_model=stored.model_row.get("replicate_model_id"),
+        into=into,
     )
 
 
@@ -57,6 +60,7 @@ def open_retrain(
     refresh_ledger: bool = True,
     history_fresh_within: timedelta | None = None,
     then: Callable[[Connection, int], None] | None = None,
+    into: str | None = None,
 ) -> Opened:
     """A new draft retrain of ``user_id`` (admins only), with ``photos`` added; ``then``
     runs in the same transaction (the page queues the draft's checks there). Network
@@ -65,7 +69,10 @@ def open_retrain(
     ``refresh_ledger``: sync the ledger here first (the command line). A page does not
     list the fleet: it passes ``history_fresh_within``, and a history older than that is
     refused (``Conflict``), since a draft opened on it could miss the user's newest
-    training and start from fewer photos."""
+    training and start from fewer photos.
+
+    ``into``: the admin's choice among the user's models (default: the one the row's
+    current version was trained into); the core checks it is one of theirs."""
     require(actor, Permission.RETRAIN)
     notes: list[str] = []
     if history_fresh_within is not None and not refresh_ledger:
@@ -85,7 +92,7 @@ def open_retrain(
                 f"The training history could not be refreshed ({exc}); using what is stored."
             )
     with app_engine.connect() as app, ops_engine.connect() as ops:
-        target = read_target(app, ops, user_id)
+        target = read_target(app, ops, user_id, into=into)
     notes += target.notes
     try:
         schema = gateway.trainer_input_schema(RETRAIN_TRAINER, RETRAIN_TRAINER_VERSION)

@@ -20,6 +20,7 @@ from core.app.calls import APP_TRAINER, APP_TRAINER_VERSION, training_input
 from core.compare.inputs import declared_inputs, ignored_inputs
 from core.drift.facts import TrainingRecord, blank_to_none
 from core.errors import DataRejected
+from core.gateway.values import ModelVersion
 from core.ledger.datasets import input_images_url
 from core.versions import normalise_version
 
@@ -70,6 +71,12 @@ class RetrainTarget:
     photo_zips: tuple[tuple[str, str], ...]
     current_version: str | None  # the bare hash the row stores (None: malformed or empty)
     notes: tuple[str, ...]  # e.g. the row lost its model id: found from the ledger
+    why: str = ""  # why this destination, in words ("the model the app's row points at…")
+    # The user's other models (their succeeded trainings went there too), newest first:
+    # the wizard names them and lets the admin choose one instead.
+    other_destinations: tuple[str, ...] = ()
+    # The destination's versions the user's trainings made (id, made at): for naming them.
+    versions: tuple[ModelVersion, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,11 +110,20 @@ class TrainingPlan:
 
 
 def retrain_target(
-    trainings: Sequence[TrainingRecord], *, stored_version: str | None, row_model: str | None
+    trainings: Sequence[TrainingRecord],
+    *,
+    stored_version: str | None,
+    row_model: str | None,
+    into: str | None = None,
 ) -> RetrainTarget:
     """The user's destination and trigger word from their succeeded trainings (oldest
     first or any order). ``DataRejected`` when they never had a succeeded training: the
-    wizard retrains an existing model, it does not make a first one."""
+    wizard retrains an existing model, it does not make a first one.
+
+    By default the retrain goes into the model the row's current version was trained into;
+    ``into`` (an admin's choice) is another of the user's models, one their succeeded
+    trainings went into, and then its own latest training gives the trigger word and the
+    photos compared against (``DataRejected`` for a model that is not one of theirs)."""
     succeeded = sorted(
         (t for t in trainings if t.status == "succeeded" and t.version_hash is not None),
         key=lambda t: (t.created_at is None, t.created_at),
@@ -153,6 +169,22 @@ def retrain_target(
         )
     elif not row_model:
         notes.append(f"The row lost its model id: the retrain goes to {destination!r}.")
+    why = _why(destination, row_model, found_current=behind.version_hash == current)
+    models = _models_of(succeeded)
+    chosen = (into or "").strip()
+    if chosen and chosen != destination:
+        if chosen not in models:
+            raise DataRejected(
+                f"{chosen!r} is not a model this user's trainings went into; a retrain goes "
+                f"into one of theirs: {', '.join(repr(model) for model in models)}."
+            )
+        behind = next(t for t in reversed(succeeded) if t.destination == chosen)
+        notes = [
+            f"You chose {chosen!r} instead of {destination!r} (the one the row's current "
+            f"version was trained into): its latest training {behind.id} gives the trigger "
+            "word and the photos the gate compares with."
+        ]
+        destination, why = chosen, "the model you chose"
     trigger = behind.input.get("trigger_word")
     if not isinstance(trigger, str) or not trigger.strip():
         raise DataRejected(
@@ -172,6 +204,43 @@ def retrain_target(
         photo_zips=tuple(photo_zips),
         current_version=current,
         notes=tuple(notes),
+        why=why,
+        other_destinations=tuple(model for model in models if model != destination),
+        versions=_versions_of(succeeded, destination),
+    )
+
+
+def _versions_of(succeeded: Sequence[TrainingRecord], destination: str) -> tuple[ModelVersion, ...]:
+    """The destination's versions the user's trainings made, each made when its training
+    ended (for ``core.versions.version_name``)."""
+    found = []
+    for training in succeeded:
+        version = training.version_hash
+        if version is not None and training.destination == destination:
+            found.append(ModelVersion(version, training.completed_at or training.created_at))
+    return tuple(found)
+
+
+def _models_of(succeeded: Sequence[TrainingRecord]) -> tuple[str, ...]:
+    """The models the user's succeeded trainings went into, newest training first."""
+    return tuple(
+        dict.fromkeys(t.destination for t in reversed(succeeded) if t.destination is not None)
+    )
+
+
+def _why(destination: str, row_model: str | None, *, found_current: bool) -> str:
+    """Why the default destination, in words (the notes tell what was odd on the way)."""
+    points = (row_model or "").strip() == destination
+    if found_current:
+        return (
+            "the model the app's row points at, and the one its current version was trained into"
+            if points
+            else "the model the row's current version was trained into"
+        )
+    return (
+        "the model the app's row points at, and the one of the user's latest succeeded training"
+        if points
+        else "the model of the user's latest succeeded training"
     )
 
 

@@ -122,8 +122,17 @@ def open_draft(
     )
 
 
-def add_photos(conn: Connection, actor: Actor, retrain_id: int, photos: Sequence[NewPhoto]) -> None:
-    """Append photos to a draft (at most ``MAX_PHOTOS`` in all, ``MAX_PHOTO_BYTES`` each)."""
+def add_photos(
+    conn: Connection,
+    actor: Actor,
+    retrain_id: int,
+    photos: Sequence[NewPhoto],
+    *,
+    on_each: Callable[[int, NewPhoto], None] | None = None,
+) -> None:
+    """Append photos to a draft (at most ``MAX_PHOTOS`` in all, ``MAX_PHOTO_BYTES`` each),
+    all or none (the caller's transaction). ``on_each(done, photo)`` after each one is
+    written, for a page to show how far it is."""
     require(actor, Permission.RETRAIN)
     _draft(conn, retrain_id)
     count = int(
@@ -150,21 +159,18 @@ def add_photos(conn: Connection, actor: Actor, retrain_id: int, photos: Sequence
         ).scalars()
     )
     photos = [replace(photo, name=_unique(photo.name, taken)) for photo in photos]
-    if photos:
+    for index, photo in enumerate(photos):
         conn.execute(
             pg_insert(retrain_photos).values(
-                [
-                    {
-                        "retrain_id": retrain_id,
-                        "position": count + index,
-                        "name": photo.name,
-                        "source": photo.source,
-                        "content": photo.content,
-                    }
-                    for index, photo in enumerate(photos)
-                ]
+                retrain_id=retrain_id,
+                position=count + index,
+                name=photo.name,
+                source=photo.source,
+                content=photo.content,
             )
         )
+        if on_each is not None:
+            on_each(index + 1, photo)
 
 
 def _unique(name: str, taken: set[str]) -> str:
