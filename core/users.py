@@ -311,3 +311,24 @@ __all__ = [
     "search_users",
     "user_detail_of",
 ]
+
+
+NAMED_AT_MOST = 20
+
+
+def users_named(conn: Connection, typed: str) -> tuple[UserRow, ...]:
+    """The users ``typed`` names exactly: by id, or by email in any case (a part of an
+    email, a trigger word or a model id names nobody here: the Users page searches those).
+
+    Several rows when several users share an email (the app does not forbid it), at most
+    ``NAMED_AT_MOST``; one row per user even when they have several model rows.
+    """
+    wanted = typed.strip()
+    if not wanted:
+        return ()
+    named = or_(users.c.id == wanted, func.lower(users.c.email) == wanted.lower())
+    found = conn.execute(_page_of(select(*_ROW_COLUMNS).where(named), 1, NAMED_AT_MOST * 4)).all()
+    rows: dict[str, UserRow] = {}
+    for row in found:  # newest change first: a user's newest model row speaks for them
+        rows.setdefault(row.id, _user_row(row))
+    return tuple(rows.values())[:NAMED_AT_MOST]

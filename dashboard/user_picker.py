@@ -1,8 +1,8 @@
 """One box to choose a user by email or by id, for every page that works on one user.
 
-What is typed is looked up with the Users page's own search (``core.users.search_users``)
-and kept only where it is exactly the user's id or, in any case, their email: a part of
-an email, a trigger word or a model id picks nobody here (the Users page searches those).
+What is typed is looked up by ``core.users.users_named``: exactly the user's id or, in any
+case, their email; a part of an email, a trigger word or a model id picks nobody here (the
+Users page searches those, and the box says how many it would find).
 Once one user is found the box says who it is ("email · id") and the address keeps their
 id (``?user=<id>``), so a reload or a copied link opens the same user; nothing found, or
 several users with that email, is said plainly and picks nobody.
@@ -10,13 +10,12 @@ several users with that email, is said plainly and picks nobody.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import streamlit as st
 
 from core.text import inert
-from core.users import MAX_PAGE_SIZE, UserRow, search_users
+from core.users import search_users, users_named
 from dashboard.resources import read_only, runtime
 
 QUERY_KEY = "user"
@@ -33,25 +32,13 @@ class PickedUser:
         return f"{self.email} · {self.user_id}" if self.email else self.user_id
 
 
-def exact_matches(rows: Sequence[UserRow], typed: str) -> tuple[PickedUser, ...]:
-    """The users among ``rows`` whose id is ``typed`` or whose email is ``typed`` in any
-    case (pure: the search's rows in, the exact ones out, each once)."""
-    wanted = typed.strip()
-    folded = wanted.casefold()
-    found = {
-        row.user_id: PickedUser(row.user_id, row.email)
-        for row in rows
-        if row.user_id == wanted or (row.email is not None and row.email.casefold() == folded)
-    }
-    return tuple(found.values())
-
-
 def find_users(typed: str) -> tuple[tuple[PickedUser, ...], int]:
-    """The users ``typed`` names exactly, and how many users the search matched in all
-    (emails containing it, trigger words, models…), to say why nobody was picked."""
+    """The users ``typed`` names exactly, and, when none, how many users the Users page's
+    search would find (emails containing it, trigger words, models…), to say where to look."""
     with read_only(runtime().engine) as conn:
-        found = search_users(conn, query=typed, page_size=MAX_PAGE_SIZE)
-    return exact_matches(found.rows, typed), found.total
+        named = users_named(conn, typed)
+        total = 0 if named else search_users(conn, query=typed, page_size=1).total
+    return tuple(PickedUser(row.user_id, row.email) for row in named), total
 
 
 def pick_user(*, key: str, label: str = "User (email or id)") -> PickedUser | None:

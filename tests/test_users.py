@@ -21,7 +21,7 @@ from core.gateway.gateway import ReplicateGateway
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
 from core.schema import users
-from core.users import LatestState, latest_versions, load_user_detail, search_users
+from core.users import LatestState, latest_versions, load_user_detail, search_users, users_named
 from tests.user_world import (
     FILLERS,
     ReplicateWorld,
@@ -359,3 +359,24 @@ def test_replicate_down_keeps_the_database_part(
 
 def test_fillers_are_in_the_world(conn: Connection, world: UserWorld) -> None:
     assert search_users(conn, query="filler").total == FILLERS
+
+
+def test_users_are_named_exactly_by_id_or_by_email_in_any_case(
+    conn: Connection, world: UserWorld
+) -> None:
+    conn.execute(
+        users.insert(),
+        [
+            {"id": "named-1", "email": "Ann@Example.test"},
+            {"id": "named-2", "email": "ann@example.test"},  # the app does not fold case
+            {"id": "named-3", "email": "joann@example.test"},
+        ],
+    )
+    assert {row.user_id for row in users_named(conn, " ANN@example.test ")} == {
+        "named-1",
+        "named-2",
+    }
+    assert [row.email for row in users_named(conn, "named-3")] == ["joann@example.test"]
+    assert users_named(conn, "example.test") == ()  # a part of an email names nobody
+    assert users_named(conn, "named-") == ()
+    assert [row.user_id for row in users_named(conn, world.stale)] == [world.stale]

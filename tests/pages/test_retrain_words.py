@@ -22,8 +22,6 @@ from core.ledger.sync import sync_ledger
 from core.retrain.tables import retrains
 from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
-from core.users import UserRow
-from dashboard.user_picker import PickedUser, exact_matches
 from tests.pages.conftest import open_page, texts, unescaped
 from tests.photos import selfie_zip
 from tests.user_world import OWNER, STALE_TRIGGER, UserWorld, gateway_on, train
@@ -192,20 +190,6 @@ def test_a_user_is_found_by_email_in_any_case(
     assert "No user has the email or id nobody@example.test." in _plain(at)
     at.text_input(key=key).input("example.test").run()  # part of many emails: nobody picked
     assert "users' email, trigger word or model contain it" in _plain(at)
-
-
-def test_several_users_with_one_email_pick_nobody() -> None:
-    rows = [
-        UserRow("u1", "Ann@Example.test", None, None, None, None, None, None),
-        UserRow("u2", "ann@example.test", None, None, None, None, None, None),
-        UserRow("u3", "joann@example.test", None, None, None, None, None, None),
-    ]
-    assert exact_matches(rows, " ANN@example.test ") == (
-        PickedUser("u1", "Ann@Example.test"),
-        PickedUser("u2", "ann@example.test"),
-    )
-    assert exact_matches(rows, "u3") == (PickedUser("u3", "joann@example.test"),)
-    assert exact_matches(rows, "example.test") == ()
 
 
 def _jpeg() -> bytes:
