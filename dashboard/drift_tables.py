@@ -20,6 +20,7 @@ from core.repairs import RepairPlan
 from core.scan.values import CodeCount, WorstUser
 from core.timeline import TimelineEntry, VersionLine
 from core.versions import short_version
+from dashboard.messages import said
 from dashboard.tables import NONE, user_link
 
 BadgeColor = Literal["red", "orange", "blue", "gray"]
@@ -94,19 +95,65 @@ def with_findings(
     return frame
 
 
-def findings_columns() -> dict[str, Any]:
+# A finding code's pill in a table: its capitals at about this many pixels each, plus its
+# padding and the gap to the next one (measured in Chromium with Streamlit's font).
+_PILL_PX_PER_CHARACTER = 7.8
+_PILL_PX_AROUND = 22
+_CELL_PX_AROUND = 16
+_FINDINGS_MIN_PX = 110
+
+
+def findings_width(codes: Iterable[Sequence[str]]) -> int:
+    """The width (px) of the "findings" column that shows every code of every row in full
+    (sized by itself, the table cut a code short: "DATASET_…")."""
+    widest = max(
+        (
+            sum(len(code) * _PILL_PX_PER_CHARACTER + _PILL_PX_AROUND for code in row_codes)
+            for row_codes in codes
+        ),
+        default=0.0,
+    )
+    return max(_FINDINGS_MIN_PX, round(widest + _CELL_PX_AROUND))
+
+
+def findings_columns(codes: Iterable[Sequence[str]] = ()) -> dict[str, Any]:
+    """The "worst" and "findings" columns; ``codes``: each row's, to size the column."""
     return {
         "worst": st.column_config.TextColumn(
-            "worst",
+            "worst finding",
             help="The most serious finding of the user's latest finished scan. "
             f"'{NO_FINDING}': the scan found them healthy. '{NOT_SCANNED}': "
             "no scan has checked them yet (a scan running now, users added "
             "since, or no scan at all).",
         ),
         "findings": st.column_config.ListColumn(
-            "findings", help="Finding codes of the latest finished scan, most serious first"
+            "findings",
+            help="Finding codes of the latest finished scan, most serious first "
+            "(the Finding filter above and the User page explain each)",
+            width=findings_width(codes),
         ),
     }
+
+
+def refused_choices(asked: Sequence[str], known: Sequence[str], *, noun: str) -> str | None:
+    """Why some values an address asked a filter for were not used (the sentence for the
+    page, the values inert), or None when every one was known. ``noun``: what the filter
+    picks ("finding", "severity")."""
+    wanted = list(dict.fromkeys(value for value in asked if value))
+    unknown = [value for value in wanted if value not in known]
+    if not unknown:
+        return None
+    used = [value for value in wanted if value in known]
+    names = " or ".join(f"'{said(value)}'" for value in unknown[:3])
+    if len(unknown) > 3:
+        names += f" (and {len(unknown) - 3} more)"
+    instead = f"filtering by {', '.join(used)} only" if used else f"showing every {noun}"
+    listed = (
+        f"There are {', '.join(known)}."
+        if len(known) <= 5
+        else f"The {noun.capitalize()} box lists them all."
+    )
+    return f"No {noun} called {names}: {instead}. {listed}"
 
 
 # -- User page -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from core.roles import Actor, Role
 from core.staff import StaffMember
 from core.text import inert
 from dashboard import access
+from dashboard.messages import said
 
 ACTOR_KEY = "actor"
 ACTING_AS_KEY = "acting_as"
@@ -132,8 +133,11 @@ def pick_demo_actor(members: Sequence[StaffMember]) -> Actor:
     roles = dict(zip(options, members, strict=True))
     by_email = {member.email: option for option, member in roles.items()}
     chosen = st.session_state.get(ACTING_AS_CHOSEN_KEY)
+    asked = str(st.query_params.get(ACTING_AS_PARAM, "")).strip()
+    refused = False
     if chosen not in roles:
-        chosen = by_email.get(str(st.query_params.get(ACTING_AS_PARAM, "")).strip().lower())
+        chosen = by_email.get(asked.lower())
+        refused = bool(asked) and chosen is None
     if chosen in roles:
         st.session_state[ACTING_AS_KEY] = chosen
     choice = st.sidebar.selectbox(
@@ -145,6 +149,13 @@ def pick_demo_actor(members: Sequence[StaffMember]) -> Actor:
         "(kept in the address as ?as=, so a reload or a copied link keeps it).",
     )
     member = roles[choice] if choice in roles else members[0]
+    if refused:
+        st.warning(
+            f"Nobody called '{said(asked)}' is on DEMO's staff list, so the link's ?as= "
+            f"was not used: acting as {inert(member.email)} ({member.role.value}) instead. "
+            "Pick someone else under 'Acting as' in the sidebar.",
+            icon=":material/person_off:",
+        )
     if st.query_params.get(ACTING_AS_PARAM) != member.email:
         st.query_params[ACTING_AS_PARAM] = member.email
     return Actor(member.email, member.role)

@@ -35,12 +35,18 @@ def users_page() -> StreamlitPage:
 KEPT_PARAMS = ("as",)
 
 
+def kept_params() -> dict[str, str]:
+    """The parameters that follow the visitor, as this page has them: a link to another
+    page carries them, so in DEMO a new tab acts as the same person (in LIVE the login is
+    the browser's, and none is set)."""
+    return {name: str(st.query_params[name]) for name in KEPT_PARAMS if name in st.query_params}
+
+
 def go(page: StreamlitPage, **query: str) -> NoReturn:
     """Switch to ``page`` with ``query``, keeping the parameters that follow the visitor:
     set here, in one step, rather than by the next page's run, which would rewrite the
     browser's history entry of this page (Back then lost the Users filters)."""
-    kept = {name: str(st.query_params[name]) for name in KEPT_PARAMS if name in st.query_params}
-    st.switch_page(page, query_params={**kept, **query})
+    st.switch_page(page, query_params={**kept_params(), **query})
 
 
 # The User page's own parameter: on any other page it only appears on the history entry
@@ -119,16 +125,50 @@ def settings_page() -> StreamlitPage:
     return st.Page(SETTINGS, title="Settings", icon=":material/settings:", url_path="settings")
 
 
+# The pages only some roles get: (the page, its section, who gets it, the same in words).
+_RESTRICTED = (
+    (review_page, "Quality", (Role.PRODUCT, Role.ADMIN), "product and admins"),
+    (retrain_page, "Quality", (Role.ADMIN,), "admins"),
+    (audit_page, "Admin", (Role.ADMIN,), "admins"),
+    (settings_page, "Admin", (Role.ADMIN,), "admins"),
+)
+_REFUSED = "navigation_refused"
+
+
+def _refusal(page: StreamlitPage, allowed: str, role: Role) -> StreamlitPage:
+    """What answers the address of ``page`` for a role that does not get it: never the
+    page's script, only a note for the Users page saying why, and the switch to it."""
+    title, address = page.title, page.url_path
+
+    def refuse() -> None:
+        st.session_state[_REFUSED] = (
+            f"The {title} page (/{address}) is for {allowed} only, and you are "
+            f"{role.value}: showing the Users page instead."
+        )
+        go(users_page())
+
+    return st.Page(refuse, title=title, url_path=address, visibility="hidden")
+
+
+def show_refused_page() -> None:
+    """On the Users page: say which page was asked for and refused, once."""
+    refused = st.session_state.pop(_REFUSED, None)
+    if isinstance(refused, str):
+        st.warning(refused, icon=":material/block:")
+
+
 def pages_for(role: Role) -> dict[str, list[StreamlitPage]]:
-    """The navigation for ``role``, by section."""
+    """The navigation for ``role``, by section. The address of a page the role does not
+    get answers with a hidden refusal (``_refusal``), so a typed or shared link says why
+    instead of falling back to the Users page without a word."""
     pages: dict[str, list[StreamlitPage]] = {
         "Users": [users_page(), user_page(), users_alias_page()],
         "Fleet": [fleet_page()],
         "Quality": [compare_page()],
     }
-    if role in (Role.PRODUCT, Role.ADMIN):
-        pages["Quality"].append(review_page())
-    if role is Role.ADMIN:
-        pages["Quality"].append(retrain_page())
-        pages["Admin"] = [audit_page(), settings_page()]
+    for page, section, roles, allowed in _RESTRICTED:
+        if role in roles:
+            pages.setdefault(section, []).append(page())
+        else:
+            pages["Users"].append(_refusal(page(), allowed, role))
     return pages

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pandas as pd
 import streamlit as st
@@ -18,7 +18,8 @@ from core.gateway.values import ModelVersion
 from core.redaction import with_urls_redacted
 from core.staff import StaffMember
 from core.users import LatestState, LatestVersion, UserRow
-from core.versions import short_version
+from core.versions import normalise_version, short_version
+from dashboard import navigation
 
 UNKNOWN = "?"
 NONE = "—"
@@ -59,8 +60,23 @@ def picked_row(selection: Any, count: int) -> int | None:
 
 
 def user_link(user_id: str) -> str:
-    """A link to the User page that works when opened in a new tab."""
-    return f"user?user={quote(user_id, safe='')}"
+    """A link to the User page that works when opened in a new tab: it keeps who is acting
+    (DEMO's ``?as=``; in LIVE the login is the browser's, so there is none to keep)."""
+    query = {navigation.OPENED_PARAM: user_id, **navigation.kept_params()}
+    return "user?" + urlencode(query, quote_via=quote, safe="")
+
+
+def stored_cell(row: UserRow, latest: Mapping[str, LatestVersion]) -> str:
+    """The "stored version" cell: its short hash as stored, and whether it is the model's
+    latest version when Replicate said which that is."""
+    shown = row.stored_version_short
+    if not shown:
+        return NONE
+    found = latest.get(row.model_id) if row.model_id else None
+    if found is None or found.state is not LatestState.FOUND or found.version_id is None:
+        return shown
+    same = normalise_version(row.stored_version) == found.version_id
+    return f"{shown} · {'latest' if same else 'not latest'}"
 
 
 def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) -> pd.DataFrame:
@@ -71,7 +87,7 @@ def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) ->
             "email": [row.email for row in rows],
             "plan": [row.plan for row in rows],
             "training status": [row.training_status for row in rows],
-            "stored version": [row.stored_version_short for row in rows],
+            "stored version": [stored_cell(row, latest) for row in rows],
             "latest version": [latest_cell(row.model_id, latest) for row in rows],
             "trigger word": [row.trigger_word for row in rows],
             "model id": [row.model_id for row in rows],
@@ -92,14 +108,49 @@ def users_frame(rows: Sequence[UserRow], latest: Mapping[str, LatestVersion]) ->
     )
 
 
+# The Users table as shown: who (the email), how bad the last scan found them, what the
+# app generates with, then every finding code (as wide as the page's longest list of them,
+# so last of these); then what is looked up less often (the user id stays, to search and
+# copy). At 1500 px wide, everything up to the first finding code fits beside the sidebar.
+USERS_ORDER = (
+    "email",
+    "worst",
+    "training status",
+    "stored version",
+    "latest version",
+    "trigger word",
+    "findings",
+    "plan",
+    "updated",
+    "user",
+    "model id",
+    "open",
+)
+
+
+# "…:0123456789ab · not latest", the widest stored cell, in full.
+STORED_WIDTH = 185
+
+
 def users_columns() -> dict[str, Any]:
     return {
-        "user": st.column_config.TextColumn("user", help="The app's users.id", pinned=True),
-        "stored version": st.column_config.TextColumn(
-            "stored version (short)",
-            help="First 12 characters of user_models.replicate_version_id, exactly as stored.",
+        "email": st.column_config.TextColumn("email", help="users.email"),
+        "training status": st.column_config.TextColumn(
+            "training status", help="user_models.training_status, as stored"
         ),
-        "latest version": st.column_config.TextColumn("latest version (short)", help=LATEST_HELP),
+        "user": st.column_config.TextColumn(
+            "user id", help="The app's users.id (the search finds it typed in full)"
+        ),
+        "stored version": st.column_config.TextColumn(
+            "stored version",
+            width=STORED_WIDTH,
+            help="First 12 characters of user_models.replicate_version_id, exactly as "
+            "stored, and whether it is the model's latest version ('latest') or not "
+            "('not latest'). The User page names each version and shows the full ids.",
+        ),
+        "latest version": st.column_config.TextColumn(
+            "latest version", help=f"First 12 characters. {LATEST_HELP}"
+        ),
         "updated": st.column_config.DatetimeColumn(
             "updated", format="YYYY-MM-DD HH:mm", help="Last change to the user or their model row"
         ),

@@ -87,6 +87,17 @@ def _scan_caption(summary: ScanSummary | None) -> str:
 navigation.keep_place("users")
 to_first_page = paging.back_to_first_page(PAGE_KEY)
 st.title("Users")
+navigation.show_refused_page()
+# What the address asks for, read before the widgets: they drop what they cannot show.
+refusals = [
+    drift_tables.refused_choices(
+        st.query_params.get_all(CODE_KEY), drift_tables.CODE_NAMES, noun="finding"
+    ),
+    drift_tables.refused_choices(
+        st.query_params.get_all(SEVERITY_KEY), drift_tables.SEVERITY_NAMES, noun="severity"
+    ),
+]
+asked_page = paging.asked_page(PAGE_KEY)
 try:
     summary = scans.last_scan()
 except DashboardError as exc:
@@ -128,12 +139,16 @@ except DashboardError as exc:
     st.stop()
 result, latest = _load(query, paging.requested_page(PAGE_KEY), among)
 
-notice_slot, table_slot = st.empty(), st.empty()
+notices, table_slot = st.container(), st.empty()
 count_column, pages_column = st.columns([3, 2], vertical_alignment="center")
 with pages_column:
     page = st.pagination(result.page_count, key=PAGE_KEY, bind="query-params")
 if page != result.page:  # the widget reset itself (a stale link, a shrunk result)
     result, latest = _load(query, page, among)
+refusals.append(paging.page_refusal(asked_page, shown=result.page, page_count=result.page_count))
+for refusal in refusals:
+    if refusal is not None:
+        notices.warning(refusal, icon=":material/filter_alt_off:")
 if result.total:
     count_column.caption(f"rows {result.first_row}–{result.last_row} of {result.total}")
 elif filtered:
@@ -144,7 +159,7 @@ found = scans.findings_of_rows(summary, [row.user_id for row in result.rows])
 
 unreachable = [item for item in latest.values() if item.state is LatestState.UNREACHABLE]
 if unreachable:
-    notice_slot.warning(
+    notices.warning(
         f"Latest versions show '{tables.UNKNOWN}' for {len(unreachable)} model(s): "
         f"{messages.said(unreachable[0].message)}",
         icon=":material/cloud_off:",
@@ -155,8 +170,11 @@ frame = drift_tables.with_findings(
 )
 selection = table_slot.dataframe(
     drift_tables.coloured(frame, "worst"),
-    column_config={**tables.users_columns(), **drift_tables.findings_columns()},
+    height="content",  # every row of the page, with no scroll box inside the page
+    column_order=tables.USERS_ORDER,
+    column_config={**tables.users_columns(), **drift_tables.findings_columns(frame["findings"])},
     hide_index=True,
+    placeholder=tables.NONE,
     on_select="rerun",
     selection_mode=tables.OPEN_ON_CLICK,
     key="users_table",

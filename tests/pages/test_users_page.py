@@ -31,34 +31,40 @@ def test_lists_seeded_users_newest_first_with_stored_and_latest(
     app_as: Callable[..., AppTest],
     world: UserWorld,
 ) -> None:
-    table = _table(app_as("support"))
-    assert list(table.columns) == [
-        "user",
-        "worst",
-        "findings",
-        "open",
+    at = app_as("support")
+    table = _table(at)
+    # Shown: the email first, how bad the scan found them, what the app generates with,
+    # the finding codes; the user id later (still there to search and copy), the link last.
+    assert list(at.dataframe[0].proto.column_order) == [
         "email",
-        "plan",
+        "worst",
         "training status",
         "stored version",
         "latest version",
         "trigger word",
-        "model id",
+        "findings",
+        "plan",
         "updated",
+        "user",
+        "model id",
+        "open",
     ]
     assert set(table["worst"]) == {"not scanned yet"}  # no scan yet
     assert list(table["user"][:7]) == list(world.special)
     rows = table.set_index("user")
     stale_versions = world.replicate.stale_versions
-    assert rows.loc[world.stale, "stored version"] == stale_versions[-1][:12]
+    assert rows.loc[world.stale, "stored version"] == stale_versions[-1][:12] + " · not latest"
     assert rows.loc[world.stale, "latest version"] == stale_versions[0][:12]
-    assert rows.loc[world.healthy, "latest version"] == rows.loc[world.healthy, "stored version"]
+    healthy = rows.loc[world.healthy]
+    assert healthy["stored version"] == healthy["latest version"] + " · latest"
     # owner/name:hash shows the hash the app sends, marked so the prefix still shows.
-    assert rows.loc[world.prefixed, "stored version"] == "…:" + world.replicate.healthy_version[:12]
+    assert rows.loc[world.prefixed, "stored version"] == (
+        "…:" + world.replicate.healthy_version[:12] + " · latest"
+    )
     assert rows.loc[world.malformed, "stored version"] == "  not-a-vers"
     assert rows.loc[world.malformed, "latest version"] == "—"
     assert rows.loc[world.missing_model, "latest version"] == "missing"
-    assert rows.loc[world.healthy, "open"] == f"user?user={world.healthy}"
+    assert rows.loc[world.healthy, "open"] == f"user?user={world.healthy}"  # LIVE: no ?as=
 
 
 def test_search_by_email_id_trigger_word_and_model_id(
@@ -138,6 +144,7 @@ def test_replicate_down_shows_question_marks_and_a_warning(
     at = app_as("support")
     rows = _table(at).set_index("user")
     assert rows.loc[world.stale, "latest version"] == "?"
+    # Not knowing the latest, the stored version is shown alone.
     assert rows.loc[world.stale, "stored version"] == world.replicate.stale_versions[-1][:12]
     assert at.warning and "unavailable" in at.warning[0].value
 
