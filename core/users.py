@@ -332,3 +332,17 @@ def users_named(conn: Connection, typed: str) -> tuple[UserRow, ...]:
     for row in found:  # newest change first: a user's newest model row speaks for them
         rows.setdefault(row.id, _user_row(row))
     return tuple(rows.values())[:NAMED_AT_MOST]
+
+
+def emails_of(conn: Connection, user_ids: Iterable[str]) -> dict[str, str | None]:
+    """Each user's email by id, for tables that lead with the person (one query however
+    many ids; the ids may come from ops, possibly another database, so they are values)."""
+    wanted = list(dict.fromkeys(user_ids))
+    if not wanted:
+        return {}
+    found = conn.execute(
+        select(users.c.id, users.c.email).where(
+            users.c.id == any_(bindparam("user_ids", wanted, type_=ARRAY(String)))
+        )
+    ).all()
+    return {row.id: row.email for row in found}

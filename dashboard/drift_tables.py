@@ -290,10 +290,19 @@ def counts_frame(counts: Iterable[CodeCount]) -> pd.DataFrame:
     )
 
 
-def worst_users_frame(worst: Iterable[WorstUser]) -> pd.DataFrame:
+def counts_columns() -> dict[str, Any]:
+    return {
+        "code": st.column_config.TextColumn("finding", width="medium"),
+        "users": st.column_config.NumberColumn("users", width="small"),
+        "what it means": st.column_config.TextColumn("what it means", width="large"),
+    }
+
+
+def worst_users_frame(worst: Iterable[WorstUser], emails: Mapping[str, str | None]) -> pd.DataFrame:
     items = list(worst)
     return pd.DataFrame(
         {
+            "email": [emails.get(item.user_id) or NONE for item in items],
             "user": [item.user_id for item in items],
             "worst": [item.worst_severity for item in items],
             "findings": [list(item.codes) for item in items],
@@ -305,7 +314,9 @@ def worst_users_frame(worst: Iterable[WorstUser]) -> pd.DataFrame:
 
 def worst_users_columns() -> dict[str, Any]:
     return {
-        "findings": st.column_config.ListColumn("findings"),
+        "email": st.column_config.TextColumn("email", pinned=True),
+        "user": st.column_config.TextColumn("user id"),
+        "findings": st.column_config.ListColumn("findings", width="large"),
         "open": st.column_config.LinkColumn(
             "open", display_text="open ↗", help="Open the User page in a new tab"
         ),

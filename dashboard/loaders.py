@@ -30,6 +30,12 @@ def last_undoable_repair(user_id: str) -> AuditRecord | None:
         return repairs.last_undoable_repair(conn, user_id)
 
 
+def emails_of(user_ids: Iterable[str]) -> dict[str, str | None]:
+    """Each user's email by id (a user the app no longer has is missing)."""
+    with read_only(runtime().engine) as conn:
+        return users.emails_of(conn, user_ids)
+
+
 def search_users(query: str, page: int, user_ids: Sequence[str] | None = None) -> UsersPage:
     """One page of the Users table (only ``user_ids`` when given: a finding filter)."""
     with read_only(runtime().engine) as conn:

@@ -14,6 +14,7 @@ from dashboard import (
     charts,
     drift_tables,
     identity,
+    loaders,
     messages,
     navigation,
     scan_panel,
@@ -116,12 +117,20 @@ if not counts and not trend:
     st.stop()
 
 st.subheader("Findings by code")
-st.caption("Users per code in each user's latest scan.")
-table_column, chart_column = st.columns([3, 2], gap="large")
-table_column.dataframe(
-    drift_tables.coloured(drift_tables.counts_frame(counts), "severity"), hide_index=True
+st.caption("Users per finding in each user's latest scan. Click a finding to list its users.")
+by_code = st.dataframe(
+    drift_tables.coloured(drift_tables.counts_frame(counts), "severity"),
+    column_config=drift_tables.counts_columns(),
+    hide_index=True,
+    height="content",
+    on_select="rerun",
+    selection_mode=tables.OPEN_ON_CLICK,
+    key="findings_by_code",
 )
-chart_column.plotly_chart(charts.counts_bar(counts), key="counts_chart")
+picked_code = tables.picked_row(by_code, len(counts))
+if picked_code is not None:
+    navigation.go(navigation.users_page(), code=counts[picked_code].code)
+st.plotly_chart(charts.counts_bar(counts), key="counts_chart")
 
 st.subheader("Trend over scans")
 st.caption(
@@ -134,10 +143,17 @@ else:
     st.info("The trend starts with the first finished fleet scan.")
 
 st.subheader("Worst users")
+st.caption("Click a row to open the user.")
+try:
+    emails = loaders.emails_of(item.user_id for item in worst)
+except DashboardError as exc:
+    messages.error(exc)
+    st.stop()
 selection = st.dataframe(
-    drift_tables.coloured(drift_tables.worst_users_frame(worst), "worst"),
+    drift_tables.coloured(drift_tables.worst_users_frame(worst, emails), "worst"),
     column_config=drift_tables.worst_users_columns(),
     hide_index=True,
+    height="content",
     on_select="rerun",
     selection_mode=tables.OPEN_ON_CLICK,
     key="worst_users",

@@ -21,7 +21,14 @@ from core.gateway.gateway import ReplicateGateway
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
 from core.schema import users
-from core.users import LatestState, latest_versions, load_user_detail, search_users, users_named
+from core.users import (
+    LatestState,
+    emails_of,
+    latest_versions,
+    load_user_detail,
+    search_users,
+    users_named,
+)
 from tests.user_world import (
     FILLERS,
     ReplicateWorld,
@@ -380,3 +387,12 @@ def test_users_are_named_exactly_by_id_or_by_email_in_any_case(
     assert users_named(conn, "example.test") == ()  # a part of an email names nobody
     assert users_named(conn, "named-") == ()
     assert [row.user_id for row in users_named(conn, world.stale)] == [world.stale]
+
+
+def test_emails_are_read_by_id_in_one_query(conn: Connection, world: UserWorld) -> None:
+    found = emails_of(conn, [world.stale, world.healthy, world.stale, "nobody-here"])
+    assert found == {
+        world.stale: world.email(world.stale),
+        world.healthy: world.email(world.healthy),
+    }
+    assert emails_of(conn, []) == {}

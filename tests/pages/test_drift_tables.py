@@ -119,9 +119,17 @@ def test_fleet_frames_and_charts() -> None:
         ("critical", ("STALE_VERSION", "STALE_VERSION")): [3, 1],
         ("warning", ("DATASET_SHRANK", "DATASET_SHRANK")): [2, 0],
     }
-    worst = drift_tables.worst_users_frame([WorstUser("u1", "critical", ("STALE_VERSION",), 2)])
-    assert worst.to_dict("records") == [
+    worst = drift_tables.worst_users_frame(
+        [
+            WorstUser("u1", "critical", ("STALE_VERSION",), 2),
+            WorstUser("gone", "info", ("PARAMS_CHANGED",), 1),
+        ],
+        {"u1": "ann@example.test"},
+    )
+    assert worst.to_dict("records")[1]["email"] == "—"  # a user the app no longer has
+    assert worst.to_dict("records")[:1] == [
         {
+            "email": "ann@example.test",
             "user": "u1",
             "worst": "critical",
             "findings": ["STALE_VERSION"],

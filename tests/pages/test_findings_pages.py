@@ -200,8 +200,29 @@ def test_fleet_page_shows_counts_trend_and_worst_users(
     (worst,) = frames_with(at, "count")
     assert set(worst["user"]) == {user for user, codes in _codes(scans).items() if codes}
     assert worst.set_index("user").loc[world.stale, "open"] == f"user?user={world.stale}"
+    assert list(worst.columns[:2]) == ["email", "user"]  # the person first, the key beside
+    emails = dict(zip(worst["user"], worst["email"], strict=True))
+    assert emails[world.stale] == world.email(world.stale)
     assert "scan_now" not in [button.key for button in at.button]
     assert "Only admins start scans" in texts(at)
+
+
+def test_a_finding_on_the_fleet_page_opens_the_users_with_it(
+    app_as: Callable[..., AppTest], world: UserWorld, scans: tuple[ScanResult, ...]
+) -> None:
+    at = open_page(app_as("support"), "fleet")
+    (counts,) = frames_with(at, "what it means")
+    index = list(counts["code"]).index("STALE_VERSION")
+    at.session_state["findings_by_code"] = {
+        "selection": {"rows": [index], "columns": [], "cells": []}
+    }
+    at.run()
+    assert not at.exception, at.exception
+    assert at.query_params["code"] == "STALE_VERSION"
+    assert "Users" in [title.value for title in at.title]
+    shown = frames_with(at, "training status")[0]  # the Users table, filtered by the code
+    stale_users = {user for user, codes in _codes(scans).items() if "STALE_VERSION" in codes}
+    assert set(shown["user id" if "user id" in shown else "user"]) == stale_users
 
 
 def test_a_worst_user_row_opens_the_user(
