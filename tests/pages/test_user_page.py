@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION
@@ -32,15 +33,36 @@ def _user_page(app_as: Callable[..., AppTest], user_id: str, role: str = "suppor
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
-    return {metric.label: str(metric.value) for metric in at.metric}
+    return {unescaped(metric.label): unescaped(metric.value) for metric in at.metric}
+
+
+# "v2 · trained 3 Oct" (the year only when it is not this one's): core.versions.version_name
+NAMED = r"trained \d{1,2} [A-Z][a-z]{2}( \d{4})?"
+
+
+def _copyable(at: AppTest) -> list[str]:
+    return [str(code.value) for code in at.code]
+
+
+def test_the_heading_is_the_users_email_with_the_id_below_to_copy(
+    app_as: Callable[..., AppTest], world: UserWorld, engine: Engine
+) -> None:
+    with engine.connect() as conn:
+        email = conn.execute(select(users.c.email).where(users.c.id == world.stale)).scalar_one()
+    at = _user_page(app_as, world.stale)
+    assert [unescaped(title.value) for title in at.title] == [email]
+    assert f"User {world.stale}" in [unescaped(c.value).split(" · ")[0] for c in at.caption]
+    assert _copyable(at)[0] == world.stale
 
 
 def test_stale_row_shows_stored_vs_latest(app_as: Callable[..., AppTest], world: UserWorld) -> None:
     at = _user_page(app_as, world.stale)
     versions = world.replicate.stale_versions
     metrics = _metrics(at)
-    assert metrics["stored version"] == versions[-1][:12]
-    assert metrics["latest version"] == versions[0][:12]
+    # Named as staff call them, each full hash beside to copy.
+    assert re.fullmatch(f"v1 · {NAMED}", metrics["stored version"]), metrics
+    assert re.fullmatch(f"v3 · {NAMED}", metrics["latest version"]), metrics
+    assert versions[-1] in _copyable(at) and versions[0] in _copyable(at)
     assert metrics["versions behind"] == "2"
     assert metrics["training status (row)"] == "completed"
     assert "Stored ≠ latest — 2 versions behind." in [unescaped(error.value) for error in at.error]
@@ -77,7 +99,8 @@ def test_prefixed_and_foreign_values_are_named(
     assert any("not a bare version id" in error.value for error in prefixed.error)
     foreign = _user_page(app_as, world.foreign, role="product")
     assert "Not a version of this model." in [unescaped(error.value) for error in foreign.error]
-    assert _metrics(foreign)["stored version"] == FAST_FLUX_TRAINER_VERSION[:12]
+    # Not a version of the model: no place among its versions, so its short hash.
+    assert _metrics(foreign)["stored version"] == f"version {FAST_FLUX_TRAINER_VERSION[:12]}…"
 
 
 def test_malformed_row_shows_what_is_there(
@@ -127,7 +150,9 @@ def test_replicate_down_keeps_the_database_part(
     warnings = [warning.value for warning in at.warning]
     assert any("Replicate is unavailable" in text and "try again" in text for text in warnings)
     assert _metrics(at)["latest version"] == "?"
-    assert _metrics(at)["stored version"] == world.replicate.stale_versions[-1][:12]
+    stored = world.replicate.stale_versions[-1]
+    assert _metrics(at)["stored version"] == f"version {stored[:12]}…"  # versions unknown
+    assert stored in _copyable(at)
     assert list(frames_with(at, "column")[-1]["column"])[:2] == ["id", "user_id"]
 
 
