@@ -92,3 +92,13 @@ def changed_fields(
 def detail_label(key: str) -> str:
     """A details key in words: ``users_checked`` as "users checked"."""
     return key.replace("_", " ")
+
+
+def details_summary(details: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """A record's plain details (not the nested ones) as (label in words, value), for a
+    one-line summary in the list: "event: finished · scan id: 12"."""
+    return [
+        (detail_label(str(key)), value)
+        for key, value in (details or {}).items()
+        if value is not None and not isinstance(value, Mapping | list | tuple)
+    ]

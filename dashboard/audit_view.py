@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.audit import AuditRecord
-from core.audit_words import action_words, changed_fields, detail_label
+from core.audit_words import action_words, changed_fields, detail_label, details_summary
 from dashboard.drift_tables import compact
 from dashboard.tables import NONE, user_link
 
@@ -30,11 +30,18 @@ def audit_frame(records: Sequence[AuditRecord]) -> pd.DataFrame:
             "action": [record.action for record in records],
             "user": [record.target_user_id or NONE for record in records],
             "reason": [record.reason or "" for record in records],
+            "details": [_summary(record) for record in records],
             "open": [
                 user_link(record.target_user_id) if record.target_user_id else None
                 for record in records
             ],
         }
+    )
+
+
+def _summary(record: AuditRecord) -> str:
+    return " · ".join(
+        f"{label}: {compact(value)}" for label, value in details_summary(record.details)
     )
 
 

@@ -152,7 +152,9 @@ def test_the_audit_page_says_every_action_in_words_with_the_key_beside(
         assert table.loc[record_id, "what"] == ACTION_WORDS[key], key
         assert table.loc[record_id, "action"] == key
     assert list(table.columns[:2]) == ["at", "actor"]  # who did it, before what
-    assert not {"before", "after", "details"} & set(table.columns)  # no raw JSON cells
+    assert not {"before", "after"} & set(table.columns)  # no raw JSON cells
+    # The plain details in words; the nested ones only in the record's own view.
+    assert set(table["details"]) == {"retrain id: 7"}
 
 
 def test_a_record_shows_its_changed_fields_and_details_in_words_and_json_only_folded(

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import Engine, select
+from PIL import Image
+from sqlalchemy import Engine, delete, insert, select
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
-from core.schema import user_models, users
+from core.schema import ai_images, generated_images, user_models, users
 from dashboard.diagnosis import forget_facts
 from tests.pages.conftest import (
     forget_history_syncs,
@@ -184,3 +191,93 @@ def test_the_user_page_never_lists_the_fleet_and_asks_the_workers_once_for_a_gap
     finally:
         listed_ago(engine, "0 s")
         forget_history_syncs(engine)
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 90)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def generations(
+    engine: Engine, world: UserWorld, sandbox_server: RunningSandbox, live_env: None
+) -> Iterator[dict[str, str]]:
+    """Three generations of the healthy user of three shapes (a Maya chat image, a feed
+    planner one, a studio photo) and one whose URL no longer answers; removed after."""
+    base = sandbox_server.base_url
+    urls = {}
+    for name, size in {"wide": (900, 400), "tall": (300, 700), "square": (512, 512)}.items():
+        path = f"outputs/words-{name}.jpg"
+        httpx.put(f"{base}/_blob/{path}", content=_jpeg(*size)).raise_for_status()
+        urls[name] = f"{base}/_blob/{path}"
+    day = datetime(2025, 10, 3, 12, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ai_images),
+            [
+                {
+                    "user_id": world.healthy,
+                    "image_url": urls["wide"],
+                    "source": "maya_chat",
+                    "created_at": day,
+                },
+                {
+                    "user_id": world.healthy,
+                    "image_url": urls["tall"],
+                    "source": "feed_planner",
+                    "created_at": day - timedelta(days=1),
+                },
+                {
+                    "user_id": world.healthy,
+                    "image_url": f"{base}/_blob/outputs/words-gone.jpg",
+                    "source": "maya_chat",
+                    "created_at": day - timedelta(days=3),
+                },
+            ],
+        )
+        conn.execute(
+            insert(generated_images).values(
+                user_id=world.healthy,
+                category="portrait",
+                image_urls=json.dumps([urls["square"]]),
+                selected_url=urls["square"],
+                created_at=day - timedelta(days=2),
+            )
+        )
+    yield urls
+    with engine.begin() as conn:
+        conn.execute(delete(ai_images).where(ai_images.c.user_id == world.healthy))
+        conn.execute(delete(generated_images).where(generated_images.c.user_id == world.healthy))
+
+
+def test_generations_are_captioned_in_words_as_same_size_square_thumbnails(
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    generations: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown: list[bytes] = []  # every picture the run handed to the browser
+    load = MemoryMediaFileStorage.load_and_get_id
+
+    def recording(self: MemoryMediaFileStorage, data: Any, *args: Any, **kwargs: Any) -> str:
+        if isinstance(data, bytes):
+            shown.append(data)
+        return load(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
+    at = _user_page(app_as, world.healthy)
+    (recent,) = [e for e in at.expander if e.label == "Recent generations"]
+    captions = [unescaped(caption) for image in recent.get("image") for caption in image.captions]
+    assert captions == [
+        "Maya chat image, 3 Oct 2025",
+        "Feed planner image, 2 Oct 2025",
+        "Studio photo · portrait, 1 Oct 2025",
+    ]
+    assert not [c for c in captions if "ai_images" in c or "generated_images" in c]
+    assert "1 of the 4 newest images no longer answer (deleted)." in texts(at)
+    # Every thumbnail is the same square, whatever the shape of the image it shows.
+    sizes = {Image.open(io.BytesIO(data)).size for data in shown}
+    assert len(shown) == 3 and len(sizes) == 1, sizes
+    ((width, height),) = sizes
+    assert width == height
