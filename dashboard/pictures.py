@@ -1,9 +1,11 @@
 """The User page's pictures: each training's photos (thumbnails from its ZIP, failing ones
 marked with the reason; read by a worker the first time) and the user's recent generations
-(shown when their URL still answers)."""
+(shown when their URL still answers), both in one grid: ``PER_ROW`` fixed columns of
+same-size square thumbnails (``core.imaging.measure.thumbnail``), so rows line up."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,21 +13,35 @@ import streamlit as st
 
 from core.compare.photos import TrainingPhoto, photos_of, queue_reads
 from core.drift.facts import TrainingRecord
+from core.errors import DashboardError
 from core.generations import Generation, recent_generations
+from core.imaging.decode import ZipPhoto, decode_photo
+from core.imaging.measure import thumbnail
 from core.ledger.datasets import input_images_url
 from core.links import training_link
 from core.text import inert
 from dashboard.resources import read_only, runtime, writing
 
 PER_ROW = 6
+# A generated image is read whole to make its thumbnail; the app's outputs are a few MB.
+GENERATION_MAX_BYTES = 20 * 1024 * 1024
+THUMBNAIL_READ_SIDE = 512  # enough for a 256 px square, and a JPEG decodes at 1/4 scale
 
 
 @st.cache_data(ttl=300, max_entries=256, show_spinner=False)
-def _answers(url: str) -> bool:
-    """Whether a stored output URL still answers (Replicate deletes outputs an hour after
-    they end; the app's blob store may have dropped some): one HEAD through the gateway,
-    under its download policy, since the URL comes from the app's database."""
-    return runtime().gateway.answers(url)
+def _generation_thumbnail(url: str) -> bytes | None:
+    """The square thumbnail of a stored output, or None when its URL no longer answers
+    (Replicate deletes outputs an hour after they end; the app's blob store may have
+    dropped some) or holds no picture. Read through the gateway, under its download
+    policy, since the URL comes from the app's database."""
+    try:
+        data = runtime().gateway.download(url, max_bytes=GENERATION_MAX_BYTES)
+    except DashboardError:
+        return None
+    photo = decode_photo(
+        "generation", io.BytesIO(data), byte_size=len(data), long_side=THUMBNAIL_READ_SIDE
+    )
+    return thumbnail(photo.image) if isinstance(photo, ZipPhoto) else None
 
 
 def _photos(urls: Sequence[str]) -> tuple[dict[str, list[TrainingPhoto]], list[str]]:
@@ -72,11 +88,7 @@ def training_photos(trainings: Sequence[TrainingRecord]) -> None:
             + (f" · :red[{failing} failing a check]" if failing else "")
         )
         shown = [photo for photo in photos if photo.thumbnail]
-        for start in range(0, len(shown), PER_ROW):
-            for column, photo in zip(
-                st.columns(PER_ROW), shown[start : start + PER_ROW], strict=False
-            ):
-                column.image(photo.thumbnail or b"", caption=_caption(photo), width="stretch")
+        _grid([(photo.thumbnail or b"", _caption(photo)) for photo in shown])
         for photo in photos:
             if photo.skipped:
                 st.caption(f":red[{_caption(photo)}]")
@@ -90,12 +102,24 @@ def generations(user_id: str) -> None:
         st.info("No generations of this user are stored in the app's tables.")
         return
     with ThreadPoolExecutor(max_workers=8) as pool:
-        answering = list(pool.map(_answers, [item.url for item in recent]))
-    alive = [item for item, ok in zip(recent, answering, strict=True) if ok]
+        thumbnails = list(pool.map(_generation_thumbnail, [item.url for item in recent]))
+    alive = [
+        (picture, inert(item.caption()))
+        for item, picture in zip(recent, thumbnails, strict=True)
+        if picture is not None
+    ]
     gone = len(recent) - len(alive)
     if gone:
         st.caption(f"{gone} of the {len(recent)} newest images no longer answer (deleted).")
-    for start in range(0, len(alive), PER_ROW):
-        for column, item in zip(st.columns(PER_ROW), alive[start : start + PER_ROW], strict=False):
-            when = f"{item.created_at:%Y-%m-%d}" if item.created_at else ""
-            column.image(item.url, caption=f"{when} · {inert(item.source)}", width="stretch")
+    _grid(alive)
+
+
+def _grid(pictures: Sequence[tuple[bytes, str]]) -> None:
+    """Square thumbnails ``PER_ROW`` to a row, every row the same columns (a short last
+    row keeps them), each with its caption (Markdown) under it."""
+    for start in range(0, len(pictures), PER_ROW):
+        columns = st.columns(PER_ROW, gap="small", vertical_alignment="top")
+        for column, (picture, caption) in zip(
+            columns, pictures[start : start + PER_ROW], strict=False
+        ):
+            column.image(picture, caption=caption, width="stretch")

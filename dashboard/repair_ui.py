@@ -20,6 +20,7 @@ from typing import Any
 
 import streamlit as st
 
+from core.audit_words import action_words
 from core.drift import Finding, RepairAction, UserFacts
 from core.errors import Conflict, DashboardError, DataRejected, Problem, ProblemKind
 from core.repairs import RepairPlan
@@ -129,7 +130,7 @@ def show_last_repair(user_id: str) -> None:
     if record is None:
         return
     st.caption(
-        f"Last repair: #{record.id} {inert(record.action.removeprefix('repair:'))} by "
+        f"Last repair (#{record.id}): {action_words(record.action)}, by "
         f"{inert(record.actor_email)} at {record.at:%Y-%m-%d %H:%M} UTC."
     )
     undo_button(user_id, record.id)

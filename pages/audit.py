@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.audit_words import action_words
 from core.errors import DashboardError
 from core.redaction import without_url_secrets
 from core.roles import Role
 from core.text import inert
 from dashboard import (
-    drift_tables,
+    audit_view,
     identity,
     loaders,
     messages,
@@ -53,6 +54,7 @@ action = action_column.selectbox(
     key=ACTION_KEY,
     bind="query-params",
     placeholder="any action",
+    format_func=lambda key: f"{action_words(key)} ({key})",
     on_change=to_first_page,
 )
 actor = actor_column.text_input(
@@ -84,8 +86,8 @@ count_column.caption(
 )
 
 selection = table_slot.dataframe(
-    drift_tables.audit_frame(records),
-    column_config=drift_tables.audit_columns(),
+    audit_view.audit_frame(records),
+    column_config=audit_view.audit_columns(),
     hide_index=True,
     on_select="rerun",
     selection_mode=tables.OPEN_ON_CLICK,
@@ -97,7 +99,8 @@ if picked is None:
     st.stop()
 
 record = records[picked]
-st.subheader(f"#{record.id} · {inert(record.action)}")
+st.subheader(action_words(record.action))  # the console's own words, not data
+st.caption(f"Record #{record.id} · {inert(record.action)}")
 st.markdown(
     f"**{inert(record.actor_email)}** ({inert(record.actor_role)}) at "
     f"{record.at:%Y-%m-%d %H:%M:%S %Z}"
@@ -114,6 +117,20 @@ if record.target_user_id:
         repair_ui.undo_button(record.target_user_id, record.id, key="undo_from_audit")
     repair_ui.open_dialogs(acting, record.target_user_id, None)
 if record.before is not None or record.after is not None:
-    st.dataframe(drift_tables.change_frame(record), hide_index=True)
+    changes = audit_view.change_frame(record)
+    if changes.empty:
+        st.caption("What it wrote equals what was there: no field changed.")
+    else:
+        st.markdown("**What changed** (field: before → after)")
+        st.dataframe(changes, hide_index=True)
 if record.details:
-    st.json(without_url_secrets(record.details), expanded=False)
+    st.markdown("**Details**")
+    st.dataframe(audit_view.details_frame(record.details), hide_index=True)
+if record.before is not None or record.after is not None or record.details:
+    with st.expander("The record as stored (JSON, for engineers)", icon=":material/data_object:"):
+        st.json(
+            without_url_secrets(
+                {"before": record.before, "after": record.after, "details": record.details}
+            ),
+            expanded=True,
+        )

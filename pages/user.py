@@ -12,7 +12,9 @@ from core import links as links_to
 from core.compare.columns import columns_proving, user_versions
 from core.drift import Finding
 from core.drift.facts import AppRow
+from core.drift.words import Namer, evidence_ids, evidence_sentence
 from core.errors import DashboardError, Problem, ProblemKind
+from core.gateway.values import ModelVersion
 from core.live_diagnosis import LiveDiagnosis
 from core.redaction import redacted
 from core.repairs import repairs_available
@@ -20,7 +22,7 @@ from core.retrain.plan import RETRAIN_FINDINGS
 from core.roles import Actor, Permission, allowed
 from core.text import inert
 from core.timeline import build_timeline, how_far_behind, version_lines
-from core.versions import Level, short_version
+from core.versions import Level, normalise_version, version_name
 from dashboard import (
     decision_ui,
     diagnosis,
@@ -54,6 +56,7 @@ def _show_finding(
     *,
     buttons: bool,
     versions: int,
+    names: Namer,
     retrain_link: bool,
     row: AppRow | None,
 ) -> None:
@@ -63,8 +66,12 @@ def _show_finding(
             color=drift_tables.SEVERITY_COLORS.get(finding.severity.value, "gray"),
         )
         st.markdown(f"**{inert(finding.title)}** · `{finding.code}`")
+        st.markdown(messages.said(evidence_sentence(finding, names)))
         st.markdown(f"**Fix:** {messages.said(finding.fix.text)}")
-        with st.expander(f"Evidence ({len(finding.evidence)} values)"):
+        ids = evidence_ids(finding)
+        if ids:  # beside the words, for a ticket or Replicate's search
+            st.caption(" · ".join(f"{label}: {inert(value)}" for label, value in ids))
+        with st.expander("Raw evidence (for engineers)", icon=":material/data_object:"):
             st.dataframe(drift_tables.evidence_frame(finding), hide_index=True)
         proving = columns_proving(finding.code, versions)
         if proving is not None:
@@ -107,6 +114,7 @@ def _show_findings(
     actor: Actor,
     found: LiveDiagnosis,
     *,
+    names: Namer,
     may_repair: bool,
     may_retrain: bool,
     repairs_why: str | None,
@@ -140,23 +148,25 @@ def _show_findings(
             found.user_id,
             buttons=may_repair and repairs_why is None,
             versions=versions,
+            names=names,
             retrain_link=may_retrain,
             # Admins may leave a finding as it is (a decision against the row shown).
             row=found.facts.row if may_repair and found.facts is not None else None,
         )
 
 
-def _ids(user_id: str, stored: str | None, latest: str | None, row: Mapping[str, Any]) -> None:
+def _ids(stored: str | None, latest: str | None, row: Mapping[str, Any], names: Namer) -> None:
     """The full ids, each copyable (the code block's copy button), and links to Replicate."""
     model_id = row.get("replicate_model_id")
     with st.expander("Ids and links", icon=":material/content_copy:"):
-        st.caption("user id")
-        st.code(user_id, language=None)
+        if isinstance(model_id, str) and model_id.strip():
+            st.caption("the user's model")
+            st.code(model_id, language=None)
         if stored:
-            st.caption("stored replicate_version_id, exactly as stored")
+            st.caption(f"the version the row stores ({names.version(stored)}), exactly as stored")
             st.code(stored, language=None)
         if latest:
-            st.caption("the model's latest version")
+            st.caption(f"the model's latest version ({names.version(latest)})")
             st.code(latest, language=None)
         links = []
         if isinstance(model_id, str) and model_id.strip() and "/" in model_id:
@@ -170,6 +180,13 @@ def _ids(user_id: str, stored: str | None, latest: str | None, row: Mapping[str,
             links.append(f"[training]({links_to.training_link(base_url, training_id.strip())})")
         if links:
             st.markdown("On Replicate: " + " · ".join(links))
+
+
+def _version_words(version: ModelVersion, versions: tuple[ModelVersion, ...]) -> str:
+    """A version as staff call it, and when Replicate made it."""
+    named = version_name(version.id, versions)
+    made = f"{version.created_at:%Y-%m-%d %H:%M} UTC" if version.created_at else "an unknown time"
+    return f"{named}, created {made}"
 
 
 def _last_check_words(user_id: str) -> str:
@@ -244,9 +261,12 @@ except DashboardError as exc:
 record, comparison = detail.record, detail.comparison
 model_row = record.model_row or {}
 base_url = resources.runtime().replicate_base_url
-st.title(f"User {inert(detail.user_id)}")
-# As text, not Markdown: an email would become a mailto link, other values formatting.
-st.text(f"{record.user.get('email') or 'no email'} · plan {record.user.get('plan') or '—'}")
+names = Namer(detail.versions)
+email = record.user.get("email")
+# The person first (inert: an email would become a mailto link); the id below, to copy.
+st.title(inert(email) if isinstance(email, str) and email.strip() else "User without an email")
+st.caption(f"User {inert(detail.user_id)} · plan {inert(record.user.get('plan') or '—')}")
+st.code(detail.user_id, language=None)
 if record.model_row is None:
     # Signed up, never trained: nothing is wrong and nothing can drift. One calm note.
     st.info(
@@ -257,7 +277,7 @@ if record.model_row is None:
     st.subheader("users row")
     st.dataframe(tables.columns_frame(record.user), hide_index=True)
     st.stop()
-_ids(detail.user_id, comparison.stored, comparison.latest, model_row)
+_ids(comparison.stored, comparison.latest, model_row, names)
 outages = [
     problem
     for problem in (
@@ -275,15 +295,19 @@ status, stored, latest, behind = st.columns(4)
 status.metric("training status (row)", inert(model_row.get("training_status") or "—"))
 stored.metric(
     "stored version",
-    inert(short_version(comparison.normalised or comparison.stored) or "—"),
+    inert(names.version(comparison.stored)) if comparison.stored else "—",
     help=f"As stored: {inert(repr(comparison.stored))}; the app generates with the part after "
     "the last ':'",
 )
+if normalise_version(comparison.stored):
+    stored.code(normalise_version(comparison.stored) or "", language=None)
 latest.metric(
     "latest version",
-    inert(short_version(comparison.latest)) if comparison.latest else tables.UNKNOWN,
+    inert(names.version(comparison.latest)) if comparison.latest else tables.UNKNOWN,
     help="The model's newest version on Replicate",
 )
+if comparison.latest:
+    latest.code(comparison.latest, language=None)
 behind.metric(
     "versions behind",
     tables.UNKNOWN if comparison.versions_behind is None else str(comparison.versions_behind),
@@ -312,6 +336,7 @@ if found is not None:
     _show_findings(
         actor,
         found,
+        names=names,
         may_repair=may_repair,
         may_retrain=allowed(actor, Permission.RETRAIN),
         repairs_why=None if available else why,
@@ -397,12 +422,12 @@ with replicate:
         newest = detail.latest_version
         if newest is not None:
             st.markdown(
-                f"Latest version [{inert(newest.id)}]"
-                f"({links_to.version_link(base_url, model.key, newest.id)}) "
-                f"created {inert(newest.created_at or '?')}"
+                f"Latest version: {inert(_version_words(newest, detail.versions))} "
+                f"([open on Replicate]({links_to.version_link(base_url, model.key, newest.id)}))"
             )
+            st.code(newest.id, language=None)
 
-    st.subheader("Training (row's training_id)")
+    st.subheader("The row's training")
     if detail.training is None:
         _replicate_part(detail.training_problem, "No training.")
     else:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from core.drift.codes import RepairAction
 from core.drift.facts import AppRow, ModelFacts, TrainingRecord, UserFacts
-from core.drift.findings import Fix, short
+from core.drift.findings import Fix
+from core.drift.words import Namer, namer_for_stored_text
 from core.versions import VersionComparison, compare_versions, normalise_version
 
 
@@ -92,6 +93,12 @@ class Context:
         destinations = [record.destination for record in self.succeeded if record.destination]
         return destinations[-1] if destinations else None
 
+    @property
+    def names(self) -> Namer:
+        """Names of the row's model's versions for a fix's text ("v3 · trained 1 Dec
+        2026"; a short hash when the versions are unknown)."""
+        return namer_for_stored_text(self.model.versions if self.model is not None else ())
+
     def repoint_fix(self, why: str) -> Fix:
         """``repoint_latest`` when the latest version and its training's weights are known;
         otherwise the next step that makes it possible. ``why`` opens the text."""
@@ -99,20 +106,21 @@ class Context:
         if latest is not None and record is not None:
             return Fix(
                 RepairAction.REPOINT_LATEST,
-                f"{why} Repoint the row to the latest version {short(latest)}… with the "
-                f"weights of training {record.id}, which made it.",
+                f"{why} Point the app at {self.names.version(latest)}, the model's newest "
+                "version, with the weights file of the user's training that made it.",
             )
         if latest is None:
             return Fix(
                 None,
-                f"{why} The model has no version to repoint to; retrain into "
-                f"{self.model_id} with the previous photos.",
+                f"{why} The user's model has no version to point the app at; retrain into "
+                "it with the previous photos.",
             )
         return Fix(
             None,
-            f"{why} No training in this user's ledger made the latest version "
-            f"{short(latest)}…, so its weights are unknown: find that training on "
-            "Replicate before repointing.",
+            f"{why} The training that made the newest version, "
+            f"{self.names.version(latest)}, is not in this user's training history, so "
+            "its weights file is unknown: find that training on Replicate before pointing "
+            "the app at it.",
         )
 
 

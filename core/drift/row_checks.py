@@ -18,7 +18,7 @@ from __future__ import annotations
 from core.drift.codes import ROW_STATUS_FOR_REPLICATE, RepairAction
 from core.drift.context import Context
 from core.drift.facts import blank_to_none
-from core.drift.findings import Finding, Fix, make_finding, short
+from core.drift.findings import Finding, Fix, make_finding
 
 # The URL the app's admin "sync" routes build from a hash instead of using output.weights.
 CONSTRUCTED_WEIGHTS_URL = "https://replicate.delivery/pbxt/{hash}/flux-lora.tar"
@@ -46,8 +46,8 @@ def check_trigger_word(ctx: Context) -> Finding | None:
         },
         fix=Fix(
             RepairAction.RESTORE_TRIGGER_WORD,
-            f"Restore the trigger word {trained!r} that training {record.id} taught the "
-            "LoRA; prompts with any other word get no likeness.",
+            f"Put back the trigger word “{trained}” that the user's training taught the "
+            "model; prompts with any other word get no likeness.",
         ),
         stored_trigger_word=ctx.row.trigger_word,
         trained_trigger_word=trained,
@@ -64,13 +64,14 @@ def check_status_sync(ctx: Context) -> Finding | None:
         return None
     if record.succeeded:
         text = (
-            f"Mark the row completed with version {short(record.version_hash)}… and its "
-            "weights, as the app's progress poll would have."
+            f"Mark the row completed, with the version the training made "
+            f"({ctx.names.version(record.version_hash)}) and its weights file, as the app's "
+            "progress check would have."
         )
     elif expected == "failed":
-        text = "Mark the row failed with Replicate's error, as the app's progress poll would."
+        text = "Mark the row failed with Replicate's error, as the app's progress check would."
     else:
-        text = "Mark the row training: Replicate is still running it."
+        text = "Mark the row as training: Replicate is still running it."
     return make_finding(
         "STATUS_OUT_OF_SYNC",
         evidence={
@@ -102,12 +103,13 @@ def check_weights_url(ctx: Context) -> Finding | None:
     constructed = CONSTRUCTED_WEIGHTS_URL.format(hash=ctx.stored_hash)
     is_latest = ctx.stored_hash is not None and ctx.stored_hash == ctx.latest_version
     if is_latest:
-        fix = ctx.repoint_fix("The app sends these weights as hf_lora.")
+        fix = ctx.repoint_fix("The app sends the row's weights file with every image.")
     else:
         fix = Fix(
             None,
-            f"Set lora_weights_url to {expected}, the weights of training "
-            f"{record.id}; or repoint to the latest version, which replaces both.",
+            "Set the row's weights file to the one the training that made "
+            f"{ctx.names.version(ctx.stored_hash)} produced; or point the app at the newest "
+            "version, which replaces both.",
         )
     return make_finding(
         "WEIGHTS_URL_MISMATCH",

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from core.drift.codes import RepairAction
 from core.drift.context import Context
-from core.drift.facts import blank_to_none
+from core.drift.facts import TrainingRecord, blank_to_none
 from core.drift.findings import Finding, Fix, make_finding, short
-from core.gateway.values import is_version_hash
+from core.drift.words import namer_for_stored_text
+from core.gateway.values import ModelVersion, is_version_hash
 
 
 def _stored_shape(raw: str | None) -> str:
@@ -49,16 +50,17 @@ def check_version_format(ctx: Context) -> Finding | None:
     if hash_ok and member is not False:
         fix = Fix(
             RepairAction.NORMALISE_VERSION,
-            f"Store the bare hash {short(ctx.stored_hash)}… that the value already names"
+            f"Store {ctx.names.version(ctx.stored_hash)}, the version the value already "
+            "names, on its own, so the app sends exactly that version"
             + ("." if member else " (the model's versions could not be checked)."),
         )
     elif ctx.versions_known:
-        fix = ctx.repoint_fix("The stored value names no version of the model.")
+        fix = ctx.repoint_fix("What the row stores is no version of the user's model.")
     else:
         fix = Fix(
             None,
-            "The stored value names no usable version and the model's versions "
-            "are unknown; resolve the model id first.",
+            "What the row stores is no usable version, and the user's model's versions "
+            "could not be read; find the user's model first.",
         )
     return make_finding(
         "VERSION_FORMAT",
@@ -184,13 +186,14 @@ def check_model_id_missing(ctx: Context) -> Finding | None:
     destination = ctx.latest_destination
     if destination is not None:
         text = (
-            f"The ledger says the user's latest succeeded training went to {destination}; "
-            "check it on Replicate, then store it as replicate_model_id."
+            f"The user's latest successful training went to {destination}: check that "
+            "model on Replicate, then store it as the row's model."
         )
     else:
         text = (
-            "No succeeded training names a destination model; find the user's model on "
-            "Replicate (the app names it user-{first 8 chars of the user id}-selfie-lora)."
+            "No successful training says which model it went to: find the user's model on "
+            "Replicate (the app names it user-{first 8 characters of the user id}-selfie-lora) "
+            "and store it as the row's model."
         )
     return make_finding(
         "MODEL_ID_MISSING",
@@ -220,13 +223,13 @@ def check_model_not_found(ctx: Context) -> Finding | None:
     ]
     if alive:
         text = (
-            f"The ledger's trainings also went to {', '.join(alive)}, which still exists; "
+            f"The user's trainings also went to {', '.join(alive)}, which still exists; "
             "decide whether the user should generate from it."
         )
     else:
         text = (
-            f"{ctx.model_id} and its versions are gone: retrain into it (the app recreates "
-            "the model on 404) with the previous photos at full quality."
+            f"{ctx.model_id} and its versions are gone: retrain into it (the app makes the "
+            "model again when it is missing) with the previous photos at full quality."
         )
     return make_finding(
         "MODEL_NOT_FOUND",
@@ -243,14 +246,17 @@ def check_model_not_found(ctx: Context) -> Finding | None:
 def check_version_lost(ctx: Context) -> Finding | None:
     if ctx.stored_hash is not None or ctx.row.training_status not in ("failed", "pending"):
         return None
-    good = None
+    good: TrainingRecord | None = None
+    versions: tuple[ModelVersion, ...] = ()
     for record in reversed(ctx.succeeded):
         model = ctx.facts.model_facts(record.destination)
         if model is not None and model.has_version(record.version_hash):
-            good = record
+            good, versions = record, model.versions
             break
     if good is None:
         return None
+    done = good.completed_at
+    finished = f" on {done.day} {done:%b %Y}" if done else ""
     return make_finding(
         "VERSION_LOST",
         evidence={
@@ -267,8 +273,9 @@ def check_version_lost(ctx: Context) -> Finding | None:
         },
         fix=Fix(
             RepairAction.RESTORE_LAST_GOOD_VERSION,
-            f"Restore version {short(good.version_hash)}… and the weights of training "
-            f"{good.id}, so the user can generate again while the retrain is sorted out.",
+            f"Point the app back at {namer_for_stored_text(versions).version(good.version_hash)},"
+            f" made by the user's last successful training{finished}, with that training's "
+            "weights file, so the user can generate again while the retrain is sorted out.",
         ),
         last_good_short=short(good.version_hash),
         last_good_training_id=good.id,

@@ -19,7 +19,6 @@ from typing import Any
 from core.drift.codes import ROW_STATUS_FOR_REPLICATE, RepairAction
 from core.drift.context import Context
 from core.drift.facts import blank_to_none
-from core.drift.findings import short
 from core.errors import DataRejected
 from core.repairs.values import RepairPlan, completed_target, make_plan
 
@@ -50,9 +49,9 @@ def plan_restore_trigger_word(ctx: Context, row: Mapping[str, Any]) -> RepairPla
         row,
         {"trigger_word": trained},
         explanation=(
-            f"The row's trigger word {stored!r} is not the word {trained!r} that "
-            f"training {record.id} ({reference}) taught the LoRA, so the app's "
-            f"prompts get no likeness. Restore {trained!r}."
+            f"The row's trigger word {stored!r} is not the word {trained!r} that the "
+            f"user's training ({reference}) taught the model, so the app's prompts get no "
+            f"likeness. Put back {trained!r}."
         ),
         evidence={
             "stored_trigger_word": stored,
@@ -101,7 +100,10 @@ def plan_sync_status(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
             **completed_target(record, version, completed_at=True),
             "lora_weights_url": weights,
         }
-        outcome = f"completed with version {short(version)}… and its weights"
+        outcome = (
+            f"completed with the version it made ({ctx.names.version(version)}) and its "
+            "weights file"
+        )
     elif expected == "failed":
         reason = record.error or f"Training {record.status}"
         target = {"training_status": "failed", "failure_reason": reason}
@@ -114,9 +116,9 @@ def plan_sync_status(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
         row,
         target,
         explanation=(
-            f"The row says {status!r} but Replicate says {record.status!r} for "
-            f"training {record.id}: nobody polled it to the end. Mark the row "
-            f"{outcome}, as the app's progress poll would have."
+            f"The row says {status!r} but Replicate says its training "
+            f"{record.status}: the app never checked it to the end. Mark the row "
+            f"{outcome}, as the app's progress check would have."
         ),
         evidence={
             "training_id": record.id,

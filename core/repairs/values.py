@@ -177,5 +177,5 @@ def refuse_while_training(ctx: Context, repair: str) -> None:
 
 
 def when_text(when: datetime | None) -> str:
-    """A date for explanations: ``2025-06-02``, or ``an unknown date``."""
-    return when.date().isoformat() if when is not None else "an unknown date"
+    """A date for explanations: ``2 Jun 2025``, or ``an unknown date``."""
+    return f"{when.day} {when:%b %Y}" if when is not None else "an unknown date"

@@ -56,12 +56,13 @@ def _stored_description(ctx: Context) -> str:
     comparison = ctx.comparison
     if ctx.stored_hash is None:
         return "no version"
+    named = ctx.names.version(ctx.stored_hash)
     if comparison is not None and comparison.is_version_of_model is False:
-        return f"{short(ctx.stored_hash)}…, which is not a version of {ctx.model_id}"
+        return f"{named}, which is not a version of the user's model"
     if comparison is not None and comparison.versions_behind:
         plural = "version" if comparison.versions_behind == 1 else "versions"
-        return f"{short(ctx.stored_hash)}…, {comparison.versions_behind} {plural} behind"
-    return f"{short(ctx.stored_hash)}…"
+        return f"{named}, {comparison.versions_behind} {plural} behind"
+    return named
 
 
 def plan_repoint_latest(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
@@ -90,10 +91,10 @@ def plan_repoint_latest(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
         row,
         target,
         explanation=(
-            f"The row stores {_stored_description(ctx)}. Point it at the latest "
-            f"version {short(latest)}… of {ctx.model_id}, made by training "
-            f"{record.id} on {when_text(record.completed_at)}, with that training's "
-            "weights, so the app generates with what Replicate's site runs."
+            f"The app generates with {_stored_description(ctx)}. Point it at "
+            f"{ctx.names.version(latest)}, the model's newest version, made by the user's "
+            f"training of {when_text(record.completed_at)}, with that training's weights "
+            "file, so the app generates with what Replicate's site runs."
         ),
         evidence={
             "model_id": ctx.model_id,
@@ -139,9 +140,9 @@ def plan_normalise_version(ctx: Context, row: Mapping[str, Any]) -> RepairPlan:
         row,
         {"replicate_version_id": bare},
         explanation=(
-            f"The row stores {raw!r} instead of a bare version id. Store the hash it "
-            f"already names, {short(bare)}…, as 64 lower-case hex characters, the "
-            f"way the app should have.{checked}"
+            f"The row stores the version with more around it ({raw!r}) than the version "
+            f"id alone. Store {ctx.names.version(bare)} on its own, the way the app "
+            f"should have.{checked}"
         ),
         evidence={
             "stored_version": raw,
@@ -201,9 +202,10 @@ def plan_restore_last_good_version(ctx: Context, row: Mapping[str, Any]) -> Repa
         target,
         explanation=(
             f"{what_failed} after the app had cleared the row, so the user has "
-            f"nothing to generate with. Restore version {short(version)}… and the "
-            f"weights of training {good.id} ({when_text(good.completed_at)}), which "
-            f"still exists in {good.destination}."
+            f"nothing to generate with. Point the app back at "
+            f"{ctx.names.version(version)}, made by the user's training of "
+            f"{when_text(good.completed_at)}, with that training's weights file: it still "
+            "exists in the user's model."
         ),
         evidence={
             "training_status": status,

@@ -186,11 +186,8 @@ def test_an_admin_scans_leaves_the_page_and_the_scan_finishes(page: Page, consol
 
     open_console(page, console.base_url, f"audit?action=scan:run&as={ADMIN}")
     _poll_cells(page, "scan:run", 60)
-    details = [cell for cell in _cells(page) if f'"scan_id": {number}' in cell]
+    details = [cell for cell in _cells(page) if f"scan id: {number}" in cell]
     events = {
-        match.group(1)
-        for cell in details
-        for match in [re.search(r'"event": "(\w+)"', cell)]
-        if match
+        match.group(1) for cell in details for match in [re.search(r"event: (\w+)", cell)] if match
     }
     assert events == {"requested", "finished"}, details

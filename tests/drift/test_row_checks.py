@@ -132,7 +132,8 @@ def test_weights_of_another_training_on_a_stale_version_is_a_weights_only_fix() 
     facts = healthy(FIRST, SECOND, replicate_version_id=FIRST.version_hash)
     assert codes(facts) == {"STALE_VERSION", "WEIGHTS_URL_MISMATCH"}
     fix = only(facts, "WEIGHTS_URL_MISMATCH").fix
-    assert fix.action is None and str(FIRST.output_weights) in fix.text
+    assert fix.action is None and "the training that made v1 · trained 2 Jun 2025" in fix.text
+    assert str(FIRST.output_weights) not in fix.text  # the id is shown beside, not in words
 
 
 def test_matching_weights_and_unknown_producer_are_not_judged() -> None:

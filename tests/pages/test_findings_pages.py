@@ -7,11 +7,14 @@ a trend of two points; nothing here writes, so every test sees the same scans.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Dataframe, Expander
 
 from core.db import make_engine
 from core.imaging.faces import FaceReader
@@ -19,7 +22,7 @@ from core.roles import Actor, Role
 from core.sandbox.server import RunningSandbox
 from core.scan.run import run_scan
 from core.scan.values import ScanResult
-from tests.pages.conftest import frames_with, new_app, open_page, texts
+from tests.pages.conftest import frames_with, new_app, open_page, texts, unescaped
 from tests.user_world import UserWorld, gateway_on
 
 
@@ -123,19 +126,89 @@ def test_stale_user_page_shows_the_finding_how_far_behind_and_the_fix_but_no_rep
     assert not at.exception, at.exception
     shown = texts(at)
     versions = world.replicate.stale_versions
+    trainings = world.replicate.stale_trainings
     assert "**Generating with a version 2 behind the latest** · `STALE_VERSION`" in shown
     assert (
         f"The app generates with {versions[-1][:12]}…, 2 versions behind the latest "
         f"{versions[0][:12]}…"
     ) in shown
-    assert (
-        f"**Fix:** Replicate's site runs the latest version; the app does not. Repoint the "
-        f"row to the latest version {versions[0][:12]}…" in shown
-    )
+    # The evidence in a sentence, versions named as staff call them.
+    assert re.search(
+        f"The row stores v1 · {NAMED}; the model's latest is v3 · {NAMED} "
+        r"\(2 versions behind\)\.",
+        shown,
+    ), shown
+    # The fix in words; the ids beside it, not in it.
+    (fix,) = [
+        line
+        for line in shown.splitlines()
+        if line.startswith("**Fix:**") and "Replicate's site runs" in line
+    ]
+    assert re.fullmatch(
+        r"\*\*Fix:\*\* Replicate's site runs the latest version; the app does not\. Point "
+        f"the app at v3 · {NAMED}, the model's newest version, with the weights file of the "
+        r"user's training that made it\.",
+        fix,
+    ), fix
+    assert trainings[-1].id not in fix and versions[0][:12] not in fix
+    assert f"training that made the latest version: {trainings[-1].id}" in shown
     assert "Repairs are done by an admin" in shown
     assert not [button for button in at.button if (button.key or "").startswith("repair_")]
+    # The raw evidence is kept, folded, for engineers.
+    assert "Raw evidence (for engineers)" in [expander.label for expander in at.expander]
     evidence = frames_with(at, "evidence")[0].set_index("evidence")["value"]
     assert evidence["versions_behind"] == "2" and evidence["latest_version"] == versions[0]
+
+
+# "v2 · trained 3 Oct" (the year only when it is not this one's): core.versions.version_name
+NAMED = r"trained \d{1,2} [A-Z][a-z]{2}(?: \d{4})?"
+
+
+def _shown_in_order(node: Any, out: list[str]) -> None:
+    """What a reader sees of ``node``, in page order: Markdown as read, tables' headers and
+    cells; an expander for engineers (the raw evidence) is folded, so skipped."""
+    if isinstance(node, Expander) and "for engineers" in node.label:
+        return
+    if isinstance(node, Dataframe):
+        frame = node.value
+        out.extend(str(column) for column in frame.columns)
+        out.extend(str(cell) for cell in frame.to_numpy().ravel())
+        return
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for key in sorted(children):
+            _shown_in_order(children[key], out)
+        return
+    for attribute in ("label", "value"):
+        value = getattr(node, attribute, None)
+        if isinstance(value, str):
+            out.append(unescaped(value))
+
+
+def _findings_section(at: AppTest) -> str:
+    """The User page's Findings part as read: from its heading to the Timeline's."""
+    shown: list[str] = []
+    _shown_in_order(at.main, shown)
+    start, end = shown.index("Findings"), shown.index("Timeline")
+    return "\n".join(shown[start:end])
+
+
+@pytest.mark.parametrize("kind", ["stale", "prefixed", "foreign", "missing_model"])
+def test_findings_are_read_in_sentences_not_evidence_keys(
+    kind: str,
+    app_as: Callable[..., AppTest],
+    world: UserWorld,
+    scans: tuple[ScanResult, ...],
+) -> None:
+    user_id = getattr(world, kind)
+    at = open_page(app_as("support"), "user", user=user_id)
+    assert not at.exception, at.exception
+    (last,) = [user for user in scans[-1].users if user.user_id == user_id]
+    keys = {key for finding in last.findings for key in finding.evidence if "_" in key}
+    assert keys, kind  # each of these users has findings with such evidence
+    section = _findings_section(at)
+    shown = sorted(key for key in keys if re.search(rf"\b{key}\b", section))
+    assert not shown, (shown, section)
 
 
 def test_timeline_and_versions_of_the_stale_user(
