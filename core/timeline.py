@@ -25,7 +25,7 @@ from typing import Any
 from core.drift.facts import TrainingRecord
 from core.gateway.values import ModelVersion
 from core.redaction import shown_value
-from core.versions import normalise_version, short_version
+from core.versions import normalise_version, short_version, version_name
 
 
 @dataclass(frozen=True)
@@ -193,10 +193,12 @@ def how_far_behind(
     plural = "version" if behind == 1 else "versions"
     gap = _days_between(stored_version.created_at, latest_version.created_at)
     later = f", {gap} after the stored one" if gap else ""
+    undated = ", created on an unknown date" if latest_version.created_at is None else ""
     return (
-        f"The app generates with {short_version(stored_hash)}…, {behind} {plural} behind "
-        f"the latest {short_version(newest)}… (created {_day(latest_version.created_at)}"
-        f"{later}); Replicate's site runs the latest."
+        f"The app generates with {version_name(stored_hash, versions)} "
+        f"({short_version(stored_hash)}…), {behind} {plural} behind the latest "
+        f"{version_name(newest, versions)} ({short_version(newest)}…{undated}{later}); "
+        "Replicate's site runs the latest."
     )
 
 

@@ -15,11 +15,12 @@ import streamlit as st
 
 from core.audit import AuditRecord
 from core.drift import CODES, Finding, Severity, code_spec
+from core.gateway.values import ModelVersion
 from core.redaction import with_urls_redacted
 from core.repairs import RepairPlan
 from core.scan.values import CodeCount, WorstUser
 from core.timeline import TimelineEntry, VersionLine
-from core.versions import short_version
+from core.versions import short_version, version_name
 from dashboard.messages import said
 from dashboard.tables import NONE, user_link
 
@@ -227,10 +228,10 @@ def timeline_columns() -> dict[str, Any]:
 
 def version_lines_frame(lines: Sequence[VersionLine]) -> pd.DataFrame:
     """The row's model's versions, newest first, with the training behind each."""
+    versions = [ModelVersion(line.version_id, line.created_at) for line in lines]
     return pd.DataFrame(
         {
-            "#": [line.number for line in lines],
-            "version": [short_version(line.version_id) for line in lines],
+            "version": [version_name(line.version_id, versions) for line in lines],
             "created": pd.to_datetime([line.created_at for line in lines], utc=True),
             "training": [line.training_id or NONE for line in lines],
             "trainer": [line.trainer or NONE for line in lines],

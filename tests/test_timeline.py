@@ -134,8 +134,9 @@ def test_how_far_behind_in_plain_words() -> None:
     first, last = records[0].version_hash or "", records[-1].version_hash or ""
     text = how_far_behind(first, versions)
     assert text is not None
-    assert f"{first[:12]}…, 2 versions behind the latest {last[:12]}…" in text
-    assert "(created 2025-06-04, 2 days after the stored one)" in text
+    assert text.startswith("The app generates with v1 · trained ")
+    assert f"({first[:12]}…), 2 versions behind the latest v3 · trained " in text
+    assert f"({last[:12]}…, 2 days after the stored one)" in text
     one_behind = how_far_behind(records[1].version_hash, versions)
     assert one_behind is not None and "1 version behind" in one_behind
     assert "is the latest" in (how_far_behind(f" {last.upper()} ", versions) or "")

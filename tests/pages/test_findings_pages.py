@@ -128,10 +128,11 @@ def test_stale_user_page_shows_the_finding_how_far_behind_and_the_fix_but_no_rep
     versions = world.replicate.stale_versions
     trainings = world.replicate.stale_trainings
     assert "**Generating with a version 2 behind the latest** · `STALE_VERSION`" in shown
-    assert (
-        f"The app generates with {versions[-1][:12]}…, 2 versions behind the latest "
-        f"{versions[0][:12]}…"
-    ) in shown
+    assert re.search(
+        f"The app generates with v1 · {NAMED} \\({versions[-1][:12]}…\\), 2 versions behind "
+        f"the latest v3 · {NAMED} \\({versions[0][:12]}…",
+        shown,
+    ), shown
     # The evidence in a sentence, versions named as staff call them.
     assert re.search(
         f"The row stores v1 · {NAMED}; the model's latest is v3 · {NAMED} "
@@ -232,7 +233,8 @@ def test_timeline_and_versions_of_the_stale_user(
     assert list(versions["training"]) == [training.id for training in reversed(trainings)]
     assert list(versions["stored"]) == [False, False, True]
     assert list(versions["latest"]) == [True, False, False]
-    assert list(versions["#"]) == [3, 2, 1]
+    assert [name.split(" · ")[0] for name in versions["version"]] == ["v3", "v2", "v1"]
+    assert all(re.fullmatch(f"v\\d · {NAMED}", name) for name in versions["version"])
 
 
 def test_healthy_user_has_no_findings(
