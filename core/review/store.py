@@ -25,8 +25,11 @@ from core.compare.tables import (
     review_pairs,
     review_votes,
 )
+from core.drift.facts import TrainingRecord
 from core.errors import Conflict, DataRejected, NotFound
+from core.ledger.reads import record_of
 from core.ledger.tables import trainings
+from core.review.names import column_words
 from core.review.stats import Choice, Vote
 from core.roles import Actor, Permission, require
 
@@ -101,11 +104,16 @@ def next_pair(
 
 @dataclass(frozen=True)
 class Revealed:
-    """What the voter may see once they voted: the versions on each side."""
+    """What the voter may see once they voted: the versions on each side, and the
+    comparison column each image came from (``names.column_words``; None when the
+    comparison did not record its columns)."""
 
     left_version: str
     right_version: str
     choice: str
+    user_id: str = ""
+    left_column: str | None = None
+    right_column: str | None = None
 
 
 def record_vote(
@@ -134,10 +142,28 @@ def record_vote(
             )
     except IntegrityError:
         raise Conflict("You already voted on this pair; here is the next one.") from None
-    left, right = (
-        (pair.version_x, pair.version_y) if x_on_left else (pair.version_y, pair.version_x)
-    )
-    return Revealed(left, right, choice)
+    x_column, y_column = _columns_of(conn, pair.comparison_id, pair.image_x, pair.image_y)
+    if x_on_left:
+        return Revealed(pair.version_x, pair.version_y, choice, pair.user_id, x_column, y_column)
+    return Revealed(pair.version_y, pair.version_x, choice, pair.user_id, y_column, x_column)
+
+
+def _columns_of(
+    conn: Connection, comparison_id: int, image_x: int, image_y: int
+) -> tuple[str | None, str | None]:
+    """The comparison columns two images came from, in words."""
+    letters = {
+        int(image_id): letter
+        for image_id, letter in conn.execute(
+            select(comparison_images.c.id, comparison_images.c.letter).where(
+                comparison_images.c.id.in_((image_x, image_y))
+            )
+        )
+    }
+    columns = conn.execute(
+        select(comparisons.c.columns).where(comparisons.c.id == comparison_id)
+    ).scalar_one_or_none()
+    return column_words(letters.get(image_x), columns), column_words(letters.get(image_y), columns)
 
 
 def votes(conn: Connection, *, user_id: str | None = None) -> list[Vote]:
@@ -185,3 +211,22 @@ def trained_at(conn: Connection, versions: Iterable[str]) -> dict[str, datetime]
         .group_by(version_hash)
     ).all()
     return {str(version): at for version, at in rows}
+
+
+def trainings_of(
+    conn: Connection, user_ids: Iterable[str]
+) -> dict[str, tuple[TrainingRecord, ...]]:
+    """Each user's trainings in the ledger, oldest first (as ``ledger_for_user`` orders
+    them, without the dataset facts), in one query for every reviewed user."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(trainings)
+        .where(trainings.c.user_id.in_(wanted))
+        .order_by(trainings.c.user_id, trainings.c.created_at.asc().nulls_first(), trainings.c.id)
+    )
+    found: dict[str, list[TrainingRecord]] = {}
+    for row in rows:
+        found.setdefault(row.user_id, []).append(record_of(row._mapping))
+    return {user_id: tuple(records) for user_id, records in found.items()}
