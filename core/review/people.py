@@ -1,18 +1,20 @@
 """Whom a review is about, from the app's ``users`` table: each reviewed user's email (the
 review leads with it), and the user the Review page's filter names (an exact user id or
-email). Both go through the Users page's search (``core.users.search_users``), the one
+email). Both are ``core.users``' readings (``emails_of``, ``users_named``), the one
 reading of users by email or id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from core.errors import DataRejected
-from core.users import MAX_PAGE_SIZE, UserRow, search_users
+from core.users import UserRow, emails_of, users_named
+
+__all__ = ["Person", "chosen_user", "emails_of", "find_user"]
 
 
 @dataclass(frozen=True)
@@ -22,17 +24,6 @@ class Person:
 
     user_id: str
     email: str | None
-
-
-def emails_of(conn: Connection, user_ids: Iterable[str]) -> dict[str, str | None]:
-    """Each user's email as the app stores it; users the app does not hold are left out."""
-    wanted = sorted(set(user_ids))
-    found: dict[str, str | None] = {}
-    for start in range(0, len(wanted), MAX_PAGE_SIZE):
-        chunk = wanted[start : start + MAX_PAGE_SIZE]
-        page = search_users(conn, user_ids=chunk, page_size=MAX_PAGE_SIZE)
-        found.update({row.user_id: row.email for row in page.rows})
-    return found
 
 
 def chosen_user(rows: Sequence[UserRow], text: str) -> Person | None:
@@ -59,5 +50,4 @@ def find_user(conn: Connection, text: str) -> Person:
     """The user a filter names: exactly a user id or an email. A text the app's users do
     not match is taken as a user id as typed, since votes outlive a deleted user's row."""
     wanted = text.strip()
-    found = search_users(conn, query=wanted, page_size=MAX_PAGE_SIZE)
-    return chosen_user(found.rows, wanted) or Person(wanted, None)
+    return chosen_user(users_named(conn, wanted), wanted) or Person(wanted, None)
