@@ -19,8 +19,9 @@ from dashboard.drift_tables import compact
 from dashboard.tables import NONE, user_link
 
 
-def audit_frame(records: Sequence[AuditRecord]) -> pd.DataFrame:
-    """The records, newest first: who, what (in words, the key beside), for whom, why."""
+def audit_frame(records: Sequence[AuditRecord], emails: Mapping[str, str | None]) -> pd.DataFrame:
+    """The records, newest first: who, what (in words, the key beside), for whom (their
+    email from ``emails``, the id beside), why."""
     return pd.DataFrame(
         {
             "id": [record.id for record in records],
@@ -28,6 +29,10 @@ def audit_frame(records: Sequence[AuditRecord]) -> pd.DataFrame:
             "actor": [record.actor_email for record in records],
             "what": [action_words(record.action) for record in records],
             "action": [record.action for record in records],
+            "user email": [
+                (emails.get(record.target_user_id) or NONE) if record.target_user_id else NONE
+                for record in records
+            ],
             "user": [record.target_user_id or NONE for record in records],
             "reason": [record.reason or "" for record in records],
             "details": [_summary(record) for record in records],

@@ -13,7 +13,6 @@ from typing import Any, Literal
 import pandas as pd
 import streamlit as st
 
-from core.audit import AuditRecord
 from core.drift import CODES, Finding, Severity, code_spec
 from core.gateway.values import ModelVersion
 from core.redaction import with_urls_redacted
@@ -149,11 +148,12 @@ def refused_choices(asked: Sequence[str], known: Sequence[str], *, noun: str) ->
     if len(unknown) > 3:
         names += f" (and {len(unknown) - 3} more)"
     instead = f"filtering by {', '.join(used)} only" if used else f"showing every {noun}"
-    listed = (
-        f"There are {', '.join(known)}."
-        if len(known) <= 5
-        else f"The {noun.capitalize()} box lists them all."
-    )
+    if not known:
+        listed = "None is recorded yet."
+    elif len(known) <= 5:
+        listed = f"There are {', '.join(known)}."
+    else:
+        listed = f"The {noun.capitalize()} box lists them all."
     return f"No {noun} called {names}: {instead}. {listed}"
 
 
@@ -322,47 +322,3 @@ def worst_users_columns() -> dict[str, Any]:
             "open", display_text="open ↗", help="Open the User page in a new tab"
         ),
     }
-
-
-# -- Audit page ----------------------------------------------------------------------------
-
-
-def audit_frame(records: Sequence[AuditRecord]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "id": [record.id for record in records],
-            "at": pd.to_datetime([record.at for record in records], utc=True),
-            "actor": [record.actor_email for record in records],
-            "role": [record.actor_role for record in records],
-            "action": [record.action for record in records],
-            "user": [record.target_user_id or NONE for record in records],
-            "reason": [record.reason or "" for record in records],
-            "before": [compact(record.before) for record in records],
-            "after": [compact(record.after) for record in records],
-            "details": [compact(record.details) for record in records],
-            "open": [
-                user_link(record.target_user_id) if record.target_user_id else None
-                for record in records
-            ],
-        }
-    )
-
-
-def audit_columns() -> dict[str, Any]:
-    return {
-        "at": st.column_config.DatetimeColumn("at", format="YYYY-MM-DD HH:mm:ss"),
-        "open": st.column_config.LinkColumn("user page", display_text="open ↗"),
-    }
-
-
-def change_frame(record: AuditRecord) -> pd.DataFrame:
-    """An audit record's before and after side by side, one column a line."""
-    before, after = record.before or {}, record.after or {}
-    names = list(dict.fromkeys([*before, *after]))
-    return pd.DataFrame(
-        {
-            "column": names,
-            "before": [_stored(before.get(name)) for name in names],
-            "after": [_stored(after.get(name)) for name in names],
-        }
-    )

@@ -11,6 +11,7 @@ from core.roles import Role
 from core.text import inert
 from dashboard import (
     audit_view,
+    drift_tables,
     identity,
     loaders,
     messages,
@@ -46,6 +47,10 @@ except DashboardError as exc:
     messages.error(exc)
     st.stop()
 
+refusals = [
+    drift_tables.refused_choices(st.query_params.get_all(ACTION_KEY), actions, noun="action")
+]
+asked_page = paging.asked_page(PAGE_KEY)
 action_column, actor_column, user_column = st.columns(3)
 action = action_column.selectbox(
     "Action",
@@ -78,6 +83,14 @@ with pages_column:
     )
 if shown_page != page:
     records, total, page = loaders.audit_page(shown_page, **filters)
+refusals.append(
+    paging.page_refusal(
+        asked_page, shown=page, page_count=max(1, -(-total // loaders.AUDIT_PAGE_SIZE))
+    )
+)
+for refusal in refusals:
+    if refusal is not None:
+        st.warning(refusal, icon=":material/filter_alt_off:")
 first = (page - 1) * loaders.AUDIT_PAGE_SIZE + 1
 count_column.caption(
     f"records {first}–{first + len(records) - 1} of {total}"
@@ -85,8 +98,13 @@ count_column.caption(
     else "No audit record matches these filters."
 )
 
+try:
+    emails = loaders.emails_of(record.target_user_id for record in records if record.target_user_id)
+except DashboardError as exc:
+    messages.error(exc)
+    st.stop()
 selection = table_slot.dataframe(
-    audit_view.audit_frame(records),
+    audit_view.audit_frame(records, emails),
     column_config=audit_view.audit_columns(),
     hide_index=True,
     on_select="rerun",

@@ -12,7 +12,7 @@ from core.drift import RepairAction, diagnose
 from core.repairs import RepairPlan
 from core.scan.values import CodeCount, TrendPoint, WorstUser
 from core.timeline import build_timeline, version_lines
-from dashboard import charts, drift_tables
+from dashboard import audit_view, charts, drift_tables
 from tests.drift.builders import healthy, training
 
 WHEN = datetime(2026, 2, 2, 12, 0, tzinfo=UTC)
@@ -93,10 +93,10 @@ def test_plan_and_change_frames_show_null_as_null() -> None:
         reason="ticket",
         details={"evidence": {"n": 1}},
     )
-    change = drift_tables.change_frame(record).set_index("column")
+    change = audit_view.change_frame(record).set_index("column")
     assert change.loc["failure_reason"].to_dict() == {"before": "NULL", "after": "boom"}
-    table = drift_tables.audit_frame([record])
-    assert table["details"][0] == '{"evidence": {"n": 1}}'
+    table = audit_view.audit_frame([record], {"u1": "ann@example.test"})
+    assert table["user email"][0] == "ann@example.test"
     assert table["open"][0] == "user?user=u1"
 
 

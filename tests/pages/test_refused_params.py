@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 from dashboard import drift_tables
-from tests.pages.conftest import APP_TIMEOUT, new_app, texts
+from tests.pages.conftest import APP_TIMEOUT, new_app, open_page, texts
 from tests.user_world import FILLERS, UserWorld
 
 SUPPORT = "support@staff.test"
@@ -183,3 +183,21 @@ def test_the_findings_column_is_as_wide_as_its_widest_codes() -> None:
     two = width(["DATASET_SHRANK", "DATASET_DEGRADED"], [])
     assert one >= 13 * 7 and two >= one + 16 * 7
     assert width([]) > 0  # an empty page still gets a header-wide column
+
+
+@pytest.mark.usefixtures("world")
+def test_the_audit_log_names_an_unknown_action_and_a_page_it_does_not_have(
+    app_as: Callable[..., AppTest],
+) -> None:
+    at = open_page(app_as("admin"), "audit", action="repair:[x](https://evil.example)")
+    warnings = _warnings(at)
+    assert any(
+        warning.startswith("No action called 'repair\\:\\[x\\]")
+        and warning.endswith("': showing every action. None is recorded yet.")
+        for warning in warnings
+    ), warnings
+    assert at.selectbox(key="action").value is None
+    paged = open_page(app_as("admin"), "audit", audit_page="9")
+    assert "There is no page '9': this list has only page 1, so page 1 is shown." in _warnings(
+        paged
+    )
