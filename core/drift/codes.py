@@ -75,7 +75,7 @@ CODES: tuple[CodeSpec, ...] = (
     CodeSpec(
         "MODEL_ID_MISSING",
         Severity.CRITICAL,
-        "No replicate_model_id stored, though {reason}",
+        "No model stored in the row, though {reason}",
         "replicate_model_id is empty while the row is completed, has a training_id, or "
         "the user has trainings.",
     ),
