@@ -51,6 +51,13 @@ def compact(value: Any, *, none: str = NONE) -> str:
     return with_urls_redacted(str(value))
 
 
+def code_plain(code: str) -> str:
+    try:
+        return code_spec(code).plain
+    except KeyError:
+        return ""
+
+
 def code_help(code: str) -> str:
     try:
         return code_spec(code).help
@@ -286,16 +293,21 @@ def counts_frame(counts: Iterable[CodeCount]) -> pd.DataFrame:
             "code": [item.code for item in items],
             "severity": [item.severity for item in items],
             "users": [item.users for item in items],
-            "what it means": [code_help(item.code) for item in items],
+            "what it means": [code_plain(item.code) for item in items],
+            "exactly": [code_help(item.code) for item in items],
         }
     )
 
 
 def counts_columns() -> dict[str, Any]:
     return {
-        "code": st.column_config.TextColumn("finding", width="medium"),
-        "users": st.column_config.NumberColumn("users", width="small"),
-        "what it means": st.column_config.TextColumn("what it means", width="large"),
+        "code": st.column_config.TextColumn("finding", width=210),
+        "severity": st.column_config.TextColumn("severity", width=80),
+        "users": st.column_config.NumberColumn("users", width=60),
+        "what it means": st.column_config.TextColumn("what it means", width=430),
+        "exactly": st.column_config.TextColumn(
+            "exactly", help="The rule in the app's column names", width="large"
+        ),
     }
 
 

@@ -41,6 +41,11 @@ class CodeSpec:
     title: str
     help: str
 
+    @property
+    def plain(self) -> str:
+        """What the code means in a few words a support agent reads at a glance."""
+        return PLAIN_WORDS[self.code]
+
 
 CODES: tuple[CodeSpec, ...] = (
     CodeSpec(
@@ -156,6 +161,29 @@ CODES: tuple[CodeSpec, ...] = (
 
 _CODES_BY_NAME: Mapping[str, CodeSpec] = MappingProxyType({spec.code: spec for spec in CODES})
 CODE_ORDER: Mapping[str, int] = MappingProxyType({spec.code: n for n, spec in enumerate(CODES)})
+
+
+# What each code means in a few words (the Fleet page's table, the Users page's tips);
+# ``help`` says it exactly, in the app's column names.
+PLAIN_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "VERSION_FORMAT": "The row's version is not stored as a bare version id",
+        "VERSION_NOT_IN_MODEL": "The app generates with a version that is not this model's",
+        "STALE_VERSION": "The app generates with an older version than the latest",
+        "TRIGGER_WORD_MISMATCH": "The app sends a trigger word the model did not learn",
+        "MODEL_ID_MISSING": "The row names no model, though the user trained one",
+        "MODEL_NOT_FOUND": "The row's model does not exist on Replicate",
+        "VERSION_LOST": "A failed retrain wiped the version the app generated with",
+        "STATUS_OUT_OF_SYNC": "The row's training status disagrees with Replicate",
+        "WEIGHTS_URL_MISMATCH": "The row's weights file is not its version's",
+        "DUPLICATE_MODELS": "The user's trainings went to more than one model",
+        "DATASET_SHRANK": "The latest training had fewer photos than the one before",
+        "DATASET_DEGRADED": "The latest training's photos are worse than before",
+        "TRAINER_CHANGED": "The trainer changed between the last two trainings",
+        "PARAMS_CHANGED": "The training settings changed between the last two trainings",
+        "SCAN_ERROR": "This user could not be checked",
+    }
+)
 
 
 def code_spec(code: str) -> CodeSpec:

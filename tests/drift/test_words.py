@@ -79,3 +79,11 @@ def test_evidence_from_an_older_scan_says_less_but_never_raises() -> None:
 def test_unknown_code_falls_back() -> None:
     finding = Finding("NEW_CODE", CODES[0].severity, "t", {}, Fix(None, "x"))
     assert "evidence below" in evidence_sentence(finding)
+
+
+def test_every_code_says_what_it_means_in_a_few_words() -> None:
+    from core.drift.codes import CODES
+
+    for spec in CODES:
+        assert 0 < len(spec.plain) <= 70, spec.code
+        assert "_" not in spec.plain, spec.code  # words, not column names

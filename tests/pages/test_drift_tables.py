@@ -103,7 +103,9 @@ def test_plan_and_change_frames_show_null_as_null() -> None:
 def test_fleet_frames_and_charts() -> None:
     counts = [CodeCount("STALE_VERSION", "critical", 3), CodeCount("PARAMS_CHANGED", "info", 5)]
     frame = drift_tables.counts_frame(counts)
-    assert list(frame["users"]) == [3, 5] and frame["what it means"][0].startswith("The row")
+    assert list(frame["users"]) == [3, 5] and frame["what it means"][0].startswith(
+        "The app generates with an older version"
+    )
     bar = charts.counts_bar(counts)
     assert {trace.name for trace in bar.data} == {"critical", "info"}
     trend = charts.trend_lines(
