@@ -22,6 +22,8 @@ from core.compare.request import (
     retry_image,
 )
 from core.compare.store import ComparisonView, HistoryRow, history, load_comparison, requesters
+from core.errors import DashboardError
+from core.gateway.values import ModelVersion
 from core.roles import Actor
 from dashboard.history import refresh_user
 from dashboard.resources import read_only, runtime, writing
@@ -58,6 +60,29 @@ def plan(
         seeds=seeds,
         repeat=repeat,
     )
+
+
+@st.cache_data(ttl=PLAN_TTL_SECONDS, max_entries=64, show_spinner=False)
+def names_for(user_id: str, model_id: str | None) -> tuple[str | None, tuple[ModelVersion, ...]]:
+    """What a comparison's bottom line calls the user and the versions: the user's email
+    (None when unknown) and the model's versions, to name them by
+    (``core.versions.version_name``); from the user's trainings when Replicate cannot
+    list them, none when neither can be read."""
+    live = runtime()
+    try:
+        with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
+            found: CompareFacts | None = read_compare_facts(app, ops, user_id)
+    except DashboardError:
+        found = None
+    email = found.email if found else None
+    model = model_id or (found.model_id if found else None)
+    if model is not None:
+        try:
+            return email, tuple(live.gateway.list_versions(model))
+        except DashboardError:
+            pass  # named from the user's trainings instead
+    known = found.versions if found else ()
+    return email, tuple(ModelVersion(item.version_id, item.created_at) for item in known)
 
 
 def budget(actor: Actor) -> Budget:

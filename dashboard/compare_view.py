@@ -1,6 +1,8 @@
-"""One comparison as the Compare page shows it: the verdict, the figures per column, the
-images side by side by seed (each with its scores, its reason when it failed, a retry),
-and the exact input of every column with what Replicate ignores.
+"""One comparison as the Compare page shows it: its bottom line (one plain sentence naming
+the cause, coloured by what it means), the verdict, the figures per column, the images
+side by side by seed (each with its scores, its reason when it failed, a retry; the
+prediction ids to copy in an expander), and the exact input of every column with what
+Replicate ignores.
 
 While the comparison runs, a fragment reads it again every ``POLL_SECONDS``: images
 appear as they finish, and the whole page is drawn again when it ends. Navigation, a
@@ -16,6 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.compare.bottom_line import bottom_line, column_title, sides_of
 from core.compare.inputs import input_diff
 from core.compare.plan import REPEAT
 from core.compare.scores import Tone, column_tones
@@ -37,16 +40,17 @@ def _number(value: Any, digits: int = 3) -> str:
     return MISSING if value is None else f"{float(value):.{digits}f}"
 
 
-def stats_frame(view: ComparisonView) -> pd.DataFrame:
-    """Per column: faces found, identity (mean ± spread), change against A paired by seed,
-    sharpness."""
+def stats_frame(view: ComparisonView, titles: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per column (headed by ``titles`` by letter, else its saved label): faces found,
+    identity (mean ± spread), change against A paired by seed, sharpness."""
     rows = []
     for column in view.columns:
+        title = (titles or {}).get(str(column["letter"]), str(column["label"]))
         found = view.stats.column(column["letter"]) if view.stats is not None else None
         if found is None:
             rows.append(
                 {
-                    "column": column["label"],
+                    "column": title,
                     "faces": f"{MISSING} of {MISSING}",
                     "identity (lower = more like the user)": MISSING,
                     "identity vs A (paired by seed)": MISSING,
@@ -57,7 +61,7 @@ def stats_frame(view: ComparisonView) -> pd.DataFrame:
             continue
         rows.append(
             {
-                "column": column["label"],
+                "column": title,
                 "faces": f"{found.faces} of {found.images}",
                 "identity (lower = more like the user)": (
                     f"{_number(found.identity_mean)} ± {_number(found.identity_spread)}"
@@ -154,10 +158,10 @@ def _cell(actor: Actor, view: ComparisonView, image: ImageView | None, label: st
     else:
         st.caption(f"{inert(image.status)}…")
     if image.prediction_id:
+        # The id itself is in the "Prediction ids" expander, to copy; here only the link.
         link = prediction_link(runtime().replicate_base_url, image.prediction_id)
         st.caption(
-            f"[{inert(image.prediction_id)}]({link})"
-            + (f" · try {image.attempt}" if image.attempt > 1 else "")
+            f"[on Replicate ↗]({link})" + (f" · try {image.attempt}" if image.attempt > 1 else "")
         )
 
 
@@ -176,12 +180,26 @@ def _cancel(actor: Actor, comparison_id: int) -> None:
         st.session_state["compare_notice"] = str(exc)
 
 
-def images_grid(actor: Actor, view: ComparisonView) -> None:
-    letters = [str(column["letter"]) for column in view.columns]
+def _labels(view: ComparisonView, titles: Mapping[str, str] | None) -> dict[str, str]:
+    """Each letter's heading (``titles`` over the saved labels), the repeat's included."""
     labels = {str(column["letter"]): str(column["label"]) for column in view.columns}
+    labels.update(titles or {})
+    if view.repeat_letter:
+        labels[REPEAT] = (
+            f"R: {labels.get(view.repeat_letter, view.repeat_letter)} again (noise floor)"
+        )
+    return labels
+
+
+def images_grid(
+    actor: Actor, view: ComparisonView, titles: Mapping[str, str] | None = None
+) -> None:
+    """The images side by side by seed, each column headed by ``titles`` (by letter, else
+    its saved label)."""
+    letters = [str(column["letter"]) for column in view.columns]
     if view.repeat_letter:
         letters.append(REPEAT)
-        labels[REPEAT] = f"R: {view.repeat_letter} again (noise floor)"
+    labels = _labels(view, titles)
     for seed in view.seeds:
         st.markdown(f"**Seed {inert(seed)}**")
         for column, letter in zip(st.columns(len(letters)), letters, strict=True):
@@ -189,13 +207,55 @@ def images_grid(actor: Actor, view: ComparisonView) -> None:
                 _cell(actor, view, view.image(letter, seed), labels[letter])
 
 
-def _header(view: ComparisonView) -> None:
+def prediction_frame(view: ComparisonView, titles: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Each image's prediction on Replicate (and any earlier try's), to copy."""
+    labels = _labels(view, titles)
+    return pd.DataFrame(
+        [
+            {
+                "seed": image.seed,
+                "column": labels.get(image.letter, image.letter),
+                "prediction": image.prediction_id,
+                "try": image.attempt,
+                "earlier tries": ", ".join(image.earlier_predictions),
+            }
+            for image in view.images
+            if image.prediction_id or image.earlier_predictions
+        ]
+    )
+
+
+def bottom_line_titles(
+    view: ComparisonView, roles: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Show the comparison's bottom line (one plain sentence, coloured by what it means:
+    worse red, better green, no difference neutral) and return each column's title by
+    letter, its version named as staff name versions (``roles`` call the columns by their
+    part, as the gate's current and new)."""
+    model_id = next((str(c["model_id"]) for c in view.columns if c.get("model_id")), None)
+    email, versions = compare_ui.names_for(view.user_id, model_id)
+    sides = sides_of(view.columns, versions, roles=roles)
+    titles = {
+        side.letter: column_title(column, side, (roles or {}).get(side.letter))
+        for column, side in zip(view.columns, sides, strict=True)
+    }
+    found = bottom_line(sides, view.stats, email or "this user")
+    if found is not None:
+        show = {Tone.WORSE: st.error, Tone.BETTER: st.success}.get(found.tone, st.info)
+        show(f"**{messages.said(found.sentence)}**", icon=":material/campaign:")
+    return titles
+
+
+def _header(view: ComparisonView) -> dict[str, str]:
+    """The comparison's heading, its bottom line, and its figures of cost; each column's
+    title by letter."""
     st.subheader(f"Comparison #{view.id}")
     st.markdown(
         f"User [{inert(view.user_id)}]({tables.user_link(view.user_id)}) · asked by "
         f"{inert(view.requested_by)} at {view.requested_at:%Y-%m-%d %H:%M} UTC · "
         f"{'preset ' + inert(view.preset) if view.preset else 'free text'}"
     )
+    titles = bottom_line_titles(view)
     st.caption(f"Prompt: {messages.said(view.prompt)}")
     status, images, estimate, actual = st.columns(4)
     status.metric("status", inert(view.status))
@@ -206,6 +266,7 @@ def _header(view: ComparisonView) -> None:
         MISSING if view.actual_usd is None else f"${view.actual_usd:.3f}",
         help="Replicate's metrics.predict_time of every image times the price per second",
     )
+    return titles
 
 
 def _signature(view: ComparisonView) -> tuple[object, ...]:
@@ -227,7 +288,7 @@ def show(actor: Actor, comparison_id: int) -> None:
     notice = st.session_state.pop("compare_notice", None)
     if notice:
         messages.error(notice)
-    _header(view)
+    titles = _header(view)
     if view.is_active:
         seen = _signature(view)
 
@@ -256,7 +317,7 @@ def show(actor: Actor, comparison_id: int) -> None:
     for line, tone in zip(view.verdict, column_tones(view.stats, len(view.verdict)), strict=True):
         show.get(tone, messages.info)(line, icon=":material/fact_check:")
     if view.stats:
-        st.dataframe(stats_frame(view), hide_index=True)
+        st.dataframe(stats_frame(view, titles), hide_index=True)
         st.caption(
             f"Noise floor {_number(view.stats.noise_floor)}: the largest change the "
             "repeat of column A shows (never below 0.030). Identity is the distance of the "
@@ -269,7 +330,11 @@ def show(actor: Actor, comparison_id: int) -> None:
             f"{inert(reference.get('photos', 0))} training photos."
             + (f" {messages.said(reference['problem'])}" if reference.get("problem") else "")
         )
-    images_grid(actor, view)
+    images_grid(actor, view, titles)
+    predictions = prediction_frame(view, titles)
+    if not predictions.empty:
+        with st.expander("Prediction ids", icon=":material/tag:"):
+            st.dataframe(predictions, hide_index=True)
     with st.expander("What each column sends", icon=":material/difference:"):
         st.dataframe(diff_frame(view.columns), hide_index=True, height="content")
         for column in view.columns:

@@ -19,6 +19,7 @@ from core.redaction import shown_value, with_urls_redacted
 from core.repairs.availability import repairs_available
 from core.retrain import promote as promote_rules
 from core.retrain.checks import GATE_CHECKS, RETRAIN_PHOTO_CHECKS
+from core.retrain.gate import GATE_ROLES
 from core.retrain.plan import (
     MAX_PHOTO_BYTES,
     MAX_PHOTOS,
@@ -346,18 +347,25 @@ def _decision(actor: Actor, state: RetrainState) -> None:
             query_params={"comparison": str(row.comparison_id)},
         )
         if state.reading is not None:
+            try:
+                view = compare_ui.comparison(row.comparison_id)
+            except DashboardError as exc:
+                messages.error(exc)
+                view = None
+            # The bottom line first, in words; the gate's reading with its figures below.
+            titles = compare_view.bottom_line_titles(view, GATE_ROLES) if view else {}
             (messages.success if state.reading.not_worse else messages.error)(
                 state.reading.sentence
             )
-            with st.expander("The gate's images: A the current version, B the new one"):
-                try:
-                    view = compare_ui.comparison(row.comparison_id)
-                except DashboardError as exc:
-                    messages.error(exc)
-                else:
-                    compare_view.images_grid(actor, view)
+            if view is not None:
+                with st.expander("The gate's images: the current version against the new one"):
+                    compare_view.images_grid(actor, view, titles)
                     if view.stats:
-                        st.dataframe(compare_view.stats_frame(view), hide_index=True)
+                        st.dataframe(compare_view.stats_frame(view, titles), hide_index=True)
+                    predictions = compare_view.prediction_frame(view, titles)
+                    if not predictions.empty:
+                        st.caption("Prediction ids, to copy:")
+                        st.dataframe(predictions, hide_index=True)
     if row.decision is not None:
         st.info(
             f"{inert(row.decision.title())} by {inert(row.decided_by)}: "

@@ -66,6 +66,7 @@ class PlannedColumn:
     schema_known: bool
     ignored: tuple[str, ...]  # inputs Replicate will drop for this version
     inputs: Mapping[int, Mapping[str, Any]]  # by seed
+    trigger_sent: str | None = None  # the trigger word its prompt carries
 
     def to_json(self) -> dict[str, Any]:
         first = next(iter(self.inputs.values()))
@@ -77,6 +78,7 @@ class PlannedColumn:
             "model_id": self.column.model_id,
             "style": self.column.style.value,
             "trigger_word": self.column.trigger_word,
+            "trigger_sent": self.trigger_sent,
             "note": self.column.note,
             "schema_known": self.schema_known,
             "ignored": list(self.ignored),
@@ -191,14 +193,15 @@ def plan_comparison(
             schemas[column.version_id] = _schema(gateway, column, notes)
         schema = schemas[column.version_id]
         inputs: dict[int, dict[str, Any]] = {}
+        # The site types the trigger word the version learned; the app sends the row's.
+        sent = (
+            column.trigger_word or facts.profile.trigger_word
+            if column.style is Style.SITE
+            else facts.profile.trigger_word
+        )
         for seed in shared_seeds:
             if column.style is Style.SITE:
-                inputs[seed] = site_input(
-                    schema,
-                    trigger_word=column.trigger_word or facts.profile.trigger_word,
-                    prompt=body,
-                    seed=seed,
-                )
+                inputs[seed] = site_input(schema, trigger_word=sent, prompt=body, seed=seed)
             else:
                 inputs[seed] = app_input(
                     _profile_for(column, facts.profile), prompt=body, category=category, seed=seed
@@ -210,6 +213,7 @@ def plan_comparison(
                 schema_known=declared_inputs(schema) is not None,
                 ignored=ignored_inputs(schema, first),
                 inputs=inputs,
+                trigger_sent=sent,
             )
         )
     return ComparePlan(

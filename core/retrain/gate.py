@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 # The same seeds for every gate, so two gates of one user are comparable.
 GATE_SEEDS = (1101, 2202, 3303, 4404)
 GATE_PRESET = "headshot"
+# What the gate's columns are to staff: A the version the user has, B the retrain's.
+GATE_ROLES: Mapping[str, str] = MappingProxyType({"A": "current", "B": "new"})
 # Waiting on the gate's comparison reads only our own database (its status), so the wait
 # is short: an admin sees Promote within seconds of the comparison's end.
 GATE_POLL_SECONDS = 3.0

@@ -279,7 +279,7 @@ def _console_rows(conn: Any) -> tuple[int, int]:
         }
         for letter, name, label, version in (
             ("A", "stored", LINK, BACKTICK),
-            ("B", "v1", f"B: {ICONS}", "b" * 64),
+            ("B", ICONS, f"B: {ICONS}", "b" * 64),  # a name heads its column
             ("C", "v2", MATH, "c" * 64),
         )
     ]
