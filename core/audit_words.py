@@ -66,6 +66,31 @@ def action_words(action: str) -> str:
     return ACTION_WORDS.get(action, UNKNOWN_ACTION)
 
 
+# The records written twice for one piece of work (when asked for, when it ended) say
+# which they are by their ``details["event"]``.
+_EVENT_WORDS: Mapping[tuple[str, str], str] = MappingProxyType(
+    {
+        ("compare:run", "requested"): "Asked for a comparison of versions on the user's images",
+        ("compare:run", "finished"): "A comparison of versions on the user's images ended",
+        ("scan:run", "requested"): "Asked for a scan of users",
+    }
+)
+
+
+def record_words(action: str, details: Mapping[str, Any] | None) -> str:
+    """One audit record in words: its action's, told apart by the event it records when
+    the action is written more than once for one piece of work."""
+    event = (details or {}).get("event")
+    if not isinstance(event, str):
+        return action_words(action)
+    said = _EVENT_WORDS.get((action, event))
+    if said is not None:
+        return said
+    if action == "scan:run":
+        return f"A scan of users ended: {event.replace('_', ' ')}"
+    return f"{action_words(action)} ({event.replace('_', ' ')})"
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One field a record changed: its value before and after (None: not stored)."""

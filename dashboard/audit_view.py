@@ -14,7 +14,12 @@ import pandas as pd
 import streamlit as st
 
 from core.audit import AuditRecord
-from core.audit_words import action_words, changed_fields, detail_label, details_summary
+from core.audit_words import (
+    changed_fields,
+    detail_label,
+    details_summary,
+    record_words,
+)
 from dashboard.drift_tables import compact
 from dashboard.tables import NONE, user_link
 
@@ -27,7 +32,7 @@ def audit_frame(records: Sequence[AuditRecord], emails: Mapping[str, str | None]
             "id": [record.id for record in records],
             "at": pd.to_datetime([record.at for record in records], utc=True),
             "actor": [record.actor_email for record in records],
-            "what": [action_words(record.action) for record in records],
+            "what": [record_words(record.action, record.details) for record in records],
             "action": [record.action for record in records],
             "user email": [
                 (emails.get(record.target_user_id) or NONE) if record.target_user_id else NONE

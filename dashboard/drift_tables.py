@@ -154,11 +154,15 @@ def refused_choices(asked: Sequence[str], known: Sequence[str], *, noun: str) ->
     names = " or ".join(f"'{said(value)}'" for value in unknown[:3])
     if len(unknown) > 3:
         names += f" (and {len(unknown) - 3} more)"
-    instead = f"filtering by {', '.join(used)} only" if used else f"showing every {noun}"
+    instead = (
+        f"filtering by {', '.join(said(value) for value in used)} only"
+        if used
+        else f"showing every {noun}"
+    )
     if not known:
         listed = "None is recorded yet."
     elif len(known) <= 5:
-        listed = f"There are {', '.join(known)}."
+        listed = f"There are {', '.join(said(value) for value in known)}."
     else:
         listed = f"The {noun.capitalize()} box lists them all."
     return f"No {noun} called {names}: {instead}. {listed}"

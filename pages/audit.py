@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.audit_words import action_words
+from core.audit_words import action_words, record_words
 from core.errors import DashboardError
 from core.redaction import without_url_secrets
 from core.roles import Role
@@ -117,7 +117,7 @@ if picked is None:
     st.stop()
 
 record = records[picked]
-st.subheader(action_words(record.action))  # the console's own words, not data
+st.subheader(inert(record_words(record.action, record.details)))  # an event is data
 st.caption(f"Record #{record.id} · {inert(record.action)}")
 st.markdown(
     f"**{inert(record.actor_email)}** ({inert(record.actor_role)}) at "

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from core.audit_words import ACTION_WORDS, UNKNOWN_ACTION, action_words, changed_fields
 from core.drift.codes import RepairAction
 from core.schema import DECISION_KINDS, audit_log
-from tests.pages.conftest import frames_with, open_page, texts
+from tests.pages.conftest import frames_with, open_page, texts, unescaped
 
 CORE = Path(__file__).resolve().parents[2] / "core"
 # The values the variable part of an f-string action can take, by the prefix before it.
@@ -167,7 +167,7 @@ def test_a_record_shows_its_changed_fields_and_details_in_words_and_json_only_fo
     at.run()
     assert not at.exception, at.exception
     shown = texts(at)
-    assert at.subheader[0].value == ACTION_WORDS["repair:repoint_latest"]
+    assert unescaped(at.subheader[0].value) == ACTION_WORDS["repair:repoint_latest"]
     assert f"Record #{record_id} · repair:repoint_latest" in shown
     assert shown.index("ops.person@staff.test") < shown.index("words test")
     (change,) = frames_with(at, "column")
@@ -185,3 +185,13 @@ def test_a_record_shows_its_changed_fields_and_details_in_words_and_json_only_fo
     ]
     (raw,) = at.expander[0].get("json")
     assert len(at.get("json")) == 1 and '"replicate_version_id": "aaa"' in raw.proto.body
+
+
+def test_records_written_twice_for_one_piece_of_work_say_which_they_are() -> None:
+    from core.audit_words import record_words
+
+    assert record_words("compare:run", {"event": "requested"}).startswith("Asked for")
+    assert record_words("compare:run", {"event": "finished"}).endswith("ended")
+    assert record_words("scan:run", {"event": "requested"}) == "Asked for a scan of users"
+    assert record_words("scan:run", {"event": "cancelled"}) == "A scan of users ended: cancelled"
+    assert record_words("scan:run", None) == record_words("scan:run", {"event": 3})
