@@ -19,6 +19,11 @@ measured). Each URL's failure stays with that URL. What is cached:
 - the same content under another URL: the facts are copied, not recomputed;
 - NOT a network failure, a file gone for now or an unexpected error in measuring: the
   next scan tries again. A non-``DashboardError`` from a download is a bug and propagates.
+
+Every URL is kept (and looked up) as ``core.redaction.stored_url`` gives it, never with
+its userinfo or signature; a given URL that lost its secrets there is downloaded from the
+full URL its caller gave, or else from its source (``core.ledger.sources``). The results
+(``DatasetScan``) name each ZIP by its stored URL.
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ from core.ledger.photo_facts import (
     judge_photos,
     measure_of,
 )
+from core.ledger.sources import download_address
 from core.ledger.tables import dataset_facts, training_photos
-from core.redaction import redacted_url
+from core.redaction import lost_secrets, redacted_url, storable, stored_url
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +171,10 @@ def reading_of(
 
 def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
     """The reading as ``ops.training_photos`` rows: one per photo and per skipped member
-    (none for a ZIP that was refused as a whole)."""
+    (none for a ZIP that was refused as a whole), keyed by the stored URL."""
     if reading.unreadable:
         return []
+    url = stored_url(url)
     rows: list[dict[str, object]] = [
         {
             "zip_url": url,
@@ -189,7 +196,7 @@ def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
             "embedding": None,
             "thumbnail": None,
             "failing": [],
-            "skipped": member.reason,
+            "skipped": storable(member.reason),
             "facts": None,
         }
         for member in reading.skipped
@@ -248,15 +255,22 @@ def too_long_to_keep(url: str) -> str | None:
     )
 
 
+def stored_keys(urls: Iterable[str]) -> dict[str, str]:
+    """Each of ``urls`` (as given, full or stored) -> the key it is kept under."""
+    return {url: stored_url(url) for url in urls}
+
+
 def load_dataset_facts(conn: Connection, urls: Iterable[str]) -> dict[str, DatasetFacts]:
-    """The cached facts of those ``urls`` that have them."""
-    wanted = sorted(set(urls))
+    """The cached facts of those ``urls`` that have them (by each URL as given)."""
+    keys = stored_keys(urls)
+    wanted = sorted(set(keys.values()))
     if not wanted:
         return {}
     rows = conn.execute(
         select(dataset_facts.c.url, dataset_facts.c.facts).where(dataset_facts.c.url.in_(wanted))
     )
-    return {row.url: facts_from_json(row.facts) for row in rows}
+    found = {row.url: facts_from_json(row.facts) for row in rows}
+    return {url: found[key] for url, key in keys.items() if key in found}
 
 
 @dataclass(frozen=True)
@@ -296,11 +310,13 @@ def _with(store: FactsStore, work: Callable[[Connection], T]) -> T:
 
 
 def cached_urls(conn: Connection, urls: Iterable[str]) -> set[str]:
-    """Which of ``urls`` have facts of the current method (nothing left to measure)."""
-    wanted = sorted(set(urls))
+    """Which of ``urls`` (as given) have facts of the current method (nothing left to
+    measure)."""
+    keys = stored_keys(urls)
+    wanted = sorted(set(keys.values()))
     if not wanted:
         return set()
-    return set(
+    found = set(
         conn.execute(
             select(dataset_facts.c.url).where(
                 dataset_facts.c.url.in_(wanted),
@@ -308,6 +324,7 @@ def cached_urls(conn: Connection, urls: Iterable[str]) -> set[str]:
             )
         ).scalars()
     )
+    return {url for url, key in keys.items() if key in found}
 
 
 def ensure_dataset_facts(
@@ -328,7 +345,13 @@ def ensure_dataset_facts(
     known; given a connection, writes go through it and the caller commits.
     """
     started = time.perf_counter()
-    every = list(dict.fromkeys(url for url in map(input_images_url, trainings) if url))
+    # Stored URL -> where to download it: the full URL when a caller gave it.
+    addresses: dict[str, str] = {}
+    for given in (url for url in map(input_images_url, trainings) if url):
+        key = stored_url(given)
+        if key not in addresses or lost_secrets(addresses[key]):
+            addresses[key] = given
+    every = list(addresses)
     tally = _Tally()
     for url in every:
         if (reason := too_long_to_keep(url)) is not None:
@@ -365,7 +388,14 @@ def ensure_dataset_facts(
         while todo or pending:
             while todo and len(pending) < workers:
                 url = todo.popleft()
-                pending[pool.submit(gateway.download, url, max_bytes=max_bytes)] = (url, None)
+                try:  # on this thread: ``store`` may be the caller's connection
+                    address = download_address(store, gateway, addresses[url])
+                except DashboardError as exc:  # its source cannot say for now: next scan
+                    tally.failed[url] = str(exc)
+                    continue
+                pending[pool.submit(gateway.download, address, max_bytes=max_bytes)] = (url, None)
+            if not pending:
+                break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 url, sha = pending.pop(future)
@@ -450,7 +480,9 @@ def _measured(store: FactsStore, future: Future[Any], url: str, sha: str, tally:
 
 
 def _store(conn: Connection, url: str, sha: str | None, facts: Mapping[str, Any]) -> None:
-    statement = insert(dataset_facts).values(url=url, content_sha256=sha, facts=dict(facts))
+    statement = insert(dataset_facts).values(
+        url=stored_url(url), content_sha256=sha, facts=storable(dict(facts))
+    )
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[dataset_facts.c.url],

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, func, select, update
 from core.jobs.app import Queue, TaskName, defer, waiting_locks, zip_lock
 from core.jobs.context import JobServices
 from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
+from core.redaction import stored_url
 from core.scan.datasets import needed_by_user, rejected_zips
 from core.scan.heartbeat import Heartbeat
 from core.scan.tables import scan_zips, scans
@@ -116,6 +117,6 @@ def queue_zip_reads(conn: Connection, urls: list[str], *, recheck: bool = False)
             queue=Queue.DATASETS,
             lock=zip_lock(url),
             queueing_lock=zip_lock(url),
-            url=url,
+            url=stored_url(url),  # the job asks the ZIP's source for its full URL
             **extra,
         )
