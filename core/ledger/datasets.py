@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
@@ -135,10 +136,14 @@ def facts_from_json(raw: Mapping[str, Any]) -> DatasetFacts:
 
 
 def read_dataset(
-    zip_bytes: bytes, reader: FaceReader, *, limits: ZipLimits | None = None
+    zip_bytes: bytes,
+    reader: FaceReader,
+    *,
+    limits: ZipLimits | None = None,
+    on_photo: Callable[[], None] | None = None,
 ) -> DatasetReading:
     """Measure every photo of a training ZIP once (``core.imaging.measure``); an unusable
-    ZIP gives ``facts.error``."""
+    ZIP gives ``facts.error``. ``on_photo`` is called as each photo is measured (progress)."""
     skipped: list[SkippedMember] = []
     measured: list[PhotoFacts] = []
     thumbnails: list[bytes] = []
@@ -151,6 +156,8 @@ def read_dataset(
             measured.append(measure(member, reader))
             thumbnails.append(thumbnail(member.image))
             member.image.close()
+            if on_photo is not None:
+                on_photo()
     except DataRejected as exc:
         return DatasetReading(DatasetFacts(error=str(exc)), skipped=tuple(skipped), unreadable=True)
     return reading_of(measured, skipped, thumbnails)
@@ -336,6 +343,7 @@ def ensure_dataset_facts(
     max_workers: int = 2,
     max_bytes: int = MAX_ZIP_BYTES,
     recheck: bool = False,
+    on_photo: Callable[[str], None] | None = None,
 ) -> DatasetScan:
     """Compute and cache the facts of every training ZIP that ``ops.dataset_facts`` lacks.
 
@@ -343,6 +351,7 @@ def ensure_dataset_facts(
     are held in memory). ``recheck`` downloads cached URLs again and recomputes those whose
     content changed. Given an engine, each result commits on its own as soon as it is
     known; given a connection, writes go through it and the caller commits.
+    ``on_photo(url)`` is called (on a reading thread) as each photo of ``url`` is measured.
     """
     started = time.perf_counter()
     # Stored URL -> where to download it: the full URL when a caller gave it.
@@ -382,8 +391,9 @@ def ensure_dataset_facts(
     pending: dict[Future[Any], tuple[str, str | None]] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-facts") as pool:
 
-        def measure(content: bytes) -> Future[Any]:
-            return pool.submit(read_dataset, content, reader)
+        def measure(url: str, content: bytes) -> Future[Any]:
+            counted = None if on_photo is None else partial(on_photo, url)
+            return pool.submit(read_dataset, content, reader, on_photo=counted)
 
         while todo or pending:
             while todo and len(pending) < workers:
@@ -421,7 +431,7 @@ def _downloaded(
     url: str,
     cached: Mapping[str, tuple[str | None, int | None]],
     tally: _Tally,
-    submit: Callable[[bytes], Future[Any]],
+    submit: Callable[[str, bytes], Future[Any]],
     pending: dict[Future[Any], tuple[str, str | None]],
 ) -> None:
     """A download finished: cache a rejection, reuse known content, or start measuring."""
@@ -446,7 +456,7 @@ def _downloaded(
     if same:
         tally.reused.append(url)
         return
-    pending[submit(content)] = (url, sha)
+    pending[submit(url, content)] = (url, sha)
 
 
 def _copy_same_content(conn: Connection, url: str, sha: str) -> bool:
