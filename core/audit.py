@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from core.redaction import storable
 from core.roles import Role
 from core.schema import audit_log
 
@@ -131,9 +132,10 @@ def _filters(
 
 
 def _json_object(value: Mapping[str, object] | None) -> dict[str, Any] | None:
+    """``value`` as stored: JSON, with every URL in it without its secrets."""
     if value is None:
         return None
-    return {str(key): _json_value(item) for key, item in value.items()}
+    return {str(key): storable(_json_value(item)) for key, item in value.items()}
 
 
 def _json_value(value: object) -> Any:

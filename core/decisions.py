@@ -18,6 +18,7 @@ from core import audit
 from core.drift.codes import CODE_ORDER
 from core.drift.decisions import Decision, row_fingerprint, row_values
 from core.errors import Conflict, DataRejected, NotFound
+from core.redaction import storable
 from core.roles import Actor, Permission, require
 from core.schema import DECISION_KINDS, decisions
 
@@ -58,7 +59,7 @@ def record_decision(
                 decided_by=actor.email,
                 decided_role=actor.role.value,
                 row_fingerprint=row_fingerprint(app_row),
-                row_values=values,
+                row_values=storable(values),  # the fingerprint (of the full row) is compared
                 retrain_id=retrain_id,
             )
             .returning(decisions.c.id)

@@ -23,6 +23,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Table, update
 
+from core.redaction import storable
+
 
 @dataclass(frozen=True)
 class State:
@@ -141,7 +143,8 @@ class Machine:
     ) -> tuple[Transition, dict[str, Any]]:
         """The transition of ``event`` and the columns it writes (its target state too)."""
         transition = self.transition(event)
-        written = dict(values or {})
+        # URLs are kept without their secrets, whatever a transition writes.
+        written = {column: storable(value) for column, value in (values or {}).items()}
         if "status" in written:
             raise ValueError("a transition sets status itself")
         if transition.target is not None:

@@ -11,9 +11,15 @@ query (an S3, GCS or Azure SAS presigned URL, a CloudFront signed URL, an OAuth 
 parameter in ``SIGNED_URL_PARAMETERS`` (or starting with one of
 ``SIGNED_URL_PREFIXES``, or named like a secret key) replaced by ``[redacted]``; the
 other parameters, the host and the path stay as they were, so staff can still tell one
-ZIP from another. What is stored and downloaded is never changed: the URL as given stays
-the cache key and the download address. (The gateway's own messages name a URL by
-``core.gateway.urls.shown_url``, which drops the query altogether.)
+ZIP from another. (The gateway's own messages name a URL by ``core.gateway.urls.shown_url``,
+which drops the query altogether.)
+
+What schema ops keeps is redacted the same way, at the write: ``stored_url`` for a column
+holding one URL, ``storable`` for a JSON value or a text (every URL inside it). A stored
+URL says when something was taken out (``lost_secrets``): its userinfo becomes
+``[redacted]@`` rather than nothing. Such a URL no longer downloads; whoever downloads it
+asks its source for the full one (a training ZIP: ``core.ledger.sources``). The URL
+Replicate delivers (``replicate.delivery``, no query) is stored as it is.
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ SIGNED_URL_PREFIXES = ("x-amz-", "x-goog-")
 _URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]+")
 # "scheme://userinfo@": up to the authority's last "@" (a password may hold one).
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+_STORED_USERINFO = rf"\1{REDACTED}@"  # "[" and "]" are plain in a replacement
 
 
 def is_secret_key(key: str) -> bool:
@@ -101,9 +108,25 @@ def _redacted_parameters(part: str) -> str:
 def redacted_url(url: str) -> str:
     """``url`` without its userinfo and with every signature-like parameter's value
     (query and fragment) replaced by ``[redacted]``; anything else as it was."""
+    return _without_secrets(url, userinfo=r"\1")
+
+
+def stored_url(url: str) -> str:
+    """``url`` as schema ops keeps it: as ``redacted_url`` shows it, except that a
+    userinfo becomes ``[redacted]@`` (so ``lost_secrets`` can tell). The same URL with
+    another signature is stored the same; storing a stored URL changes nothing."""
+    return _without_secrets(url, userinfo=_STORED_USERINFO)
+
+
+def lost_secrets(url: str) -> bool:
+    """Whether a stored URL had something taken out (and so no longer downloads)."""
+    return REDACTED in url
+
+
+def _without_secrets(url: str, *, userinfo: str) -> str:
     rest, hash_sign, fragment = url.partition("#")
     address, question, query = rest.partition("?")
-    address = _USERINFO.sub(r"\1", address)
+    address = _USERINFO.sub(userinfo, address)
     shown = address + question + _redacted_parameters(query) if question else address
     return shown + hash_sign + _redacted_parameters(fragment) if hash_sign else shown
 
@@ -113,6 +136,21 @@ def with_urls_redacted(text: str) -> str:
     if "://" not in text:
         return text
     return _URL_IN_TEXT.sub(lambda found: redacted_url(found[0]), text)
+
+
+def storable(value: Any) -> Any:
+    """``value`` as schema ops may keep it: every URL in its text (strings, and the
+    strings inside mappings, lists and tuples, which come back as dicts and lists) as
+    ``stored_url`` gives it; anything else as it was."""
+    if isinstance(value, str):
+        if "://" not in value:
+            return value
+        return _URL_IN_TEXT.sub(lambda found: stored_url(found[0]), value)
+    if isinstance(value, Mapping):
+        return {key: storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
 
 
 def without_url_secrets(value: Any) -> Any:

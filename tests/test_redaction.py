@@ -7,9 +7,12 @@ import pytest
 from core.redaction import (
     REDACTED,
     is_secret_parameter,
+    lost_secrets,
     redacted,
     redacted_url,
     shown_value,
+    storable,
+    stored_url,
     with_urls_redacted,
     without_url_secrets,
 )
@@ -116,3 +119,23 @@ def test_inputs_are_shown_with_secrets_redacted_by_key_and_in_urls() -> None:
         "trigger_word": "user5040",
     }
     assert shown_value("steps", 1000) == 1000 and shown_value("wandb_api_key", "k") == R
+
+
+def test_stored_urls_keep_no_secret_and_say_they_lost_one() -> None:
+    signed = "https://bucket.s3.amazonaws.com/z.zip?X-Amz-Signature=abc&X-Amz-Credential=k"
+    login = "https://user:pass@blob.example.com/z.zip"
+    kept = stored_url(signed)
+    assert kept == (
+        "https://bucket.s3.amazonaws.com/z.zip?X-Amz-Signature=[redacted]&X-Amz-Credential=[redacted]"
+    )
+    assert stored_url(login) == "https://[redacted]@blob.example.com/z.zip"
+    assert lost_secrets(kept) and lost_secrets(stored_url(login))
+    assert stored_url(kept) == kept  # storing a stored URL changes nothing
+    delivery = "https://replicate.delivery/xezq/abc/trained_model.tar"
+    assert stored_url(delivery) == delivery and not lost_secrets(delivery)
+    value = {"input_images": signed, "notes": [f"see {login} now", 3], "steps": 1400}
+    assert storable(value) == {
+        "input_images": kept,
+        "notes": ["see https://[redacted]@blob.example.com/z.zip now", 3],
+        "steps": 1400,
+    }

@@ -22,9 +22,16 @@ from core.errors import DashboardError, DataRejected
 from core.gateway.gateway import ReplicateGateway
 from core.imaging.faces import FaceReader
 from core.jobs.app import Queue, TaskName, defer, waiting_locks, zip_lock
-from core.ledger.datasets import MAX_ZIP_BYTES, DatasetReading, read_dataset, store_reading
+from core.ledger.datasets import (
+    MAX_ZIP_BYTES,
+    DatasetReading,
+    read_dataset,
+    store_reading,
+    stored_keys,
+)
+from core.ledger.sources import download_address
 from core.ledger.tables import training_photos
-from core.redaction import redacted_url
+from core.redaction import redacted_url, stored_url
 
 
 def read_zip_body(body: bytes, reader: FaceReader) -> DatasetReading:
@@ -49,7 +56,8 @@ def read_missing(
             if read_urls(conn, [url]):
                 continue
         try:
-            body = gateway.download(url, max_bytes=MAX_ZIP_BYTES)
+            address = download_address(ops_engine, gateway, url)
+            body = gateway.download(address, max_bytes=MAX_ZIP_BYTES)
             reading = read_zip_body(body, reader)
         except DashboardError as exc:
             problems.append(f"the photos at {redacted_url(url)} could not be read: {exc}")
@@ -61,22 +69,26 @@ def read_missing(
 
 
 def read_urls(conn: Connection, urls: Sequence[str]) -> set[str]:
-    """Which of ``urls`` have their photos read."""
-    if not urls:
+    """Which of ``urls`` (as given, full or stored) have their photos read."""
+    keys = stored_keys(urls)
+    if not keys:
         return set()
-    return set(
+    found = set(
         conn.execute(
             select(training_photos.c.zip_url)
-            .where(training_photos.c.zip_url.in_(list(urls)))
+            .where(training_photos.c.zip_url.in_(sorted(set(keys.values()))))
             .group_by(training_photos.c.zip_url)
         ).scalars()
     )
+    return {url for url, key in keys.items() if key in found}
 
 
 def queue_reads(conn: Connection, urls: Sequence[str]) -> list[str]:
     """Queue a read of each ZIP not read yet (one job per ZIP whoever asks); those."""
     already = read_urls(conn, urls)
-    missing = [url for url in dict.fromkeys(urls) if url not in already]
+    # The job is given the stored URL (its arguments are kept in schema ops): it asks the
+    # ZIP's source for the full one.
+    missing = list(dict.fromkeys(stored_url(url) for url in urls if url not in already))
     waiting = waiting_locks(conn, ["photos:" + zip_lock(url) for url in missing])
     for url in missing:
         if "photos:" + zip_lock(url) in waiting:
@@ -104,7 +116,7 @@ class TrainingPhoto:
 def photos_of(conn: Connection, url: str) -> list[TrainingPhoto]:
     rows = conn.execute(
         select(training_photos)
-        .where(training_photos.c.zip_url == url)
+        .where(training_photos.c.zip_url == stored_url(url))
         .order_by(training_photos.c.member)
     ).all()
     return [
@@ -124,7 +136,7 @@ def reference_of(conn: Connection, urls: Sequence[str]) -> tuple[Reference | Non
     rows = conn.execute(
         select(
             training_photos.c.zip_url, training_photos.c.member, training_photos.c.embedding
-        ).where(training_photos.c.zip_url.in_(list(urls)))
+        ).where(training_photos.c.zip_url.in_(sorted({stored_url(url) for url in urls})))
     ).all()
     faces = {
         f"{_zip_name(row.zip_url)}/{row.member}": row.embedding for row in rows if row.embedding

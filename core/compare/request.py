@@ -41,6 +41,7 @@ from core.compare.tables import (
 )
 from core.errors import Conflict, DataRejected, NotFound, PermissionDenied
 from core.jobs.app import Priority, Queue, TaskName, defer
+from core.redaction import storable, stored_url
 from core.roles import Actor, Permission, Role, require
 
 RUN_ACTION = "compare:run"
@@ -179,9 +180,9 @@ def request_comparison(
                         preset=plan.preset,
                         category=plan.category,
                         seeds=list(plan.seeds),
-                        columns=columns,
+                        columns=storable(columns),
                         repeat_letter=plan.columns[0].column.letter if plan.repeat else None,
-                        reference_zips=list(plan.facts.zip_urls),
+                        reference_zips=[stored_url(url) for url in plan.facts.zip_urls],
                         estimate_usd=estimate,
                         price_per_image_usd=_usd(price_per_image_usd),
                     )
@@ -202,7 +203,7 @@ def request_comparison(
                     "letter": planned.column.letter,
                     "seed": seed,
                     "version_id": planned.column.version_id,
-                    "input": dict(planned.inputs[seed]),
+                    "input": storable(dict(planned.inputs[seed])),
                 }
             )
     if plan.repeat:
@@ -214,7 +215,7 @@ def request_comparison(
                     "letter": REPEAT,
                     "seed": seed,
                     "version_id": first.column.version_id,
-                    "input": dict(first.inputs[seed]),
+                    "input": storable(dict(first.inputs[seed])),
                 }
             )
     conn.execute(insert(comparison_images), rows)

@@ -19,6 +19,11 @@ measured). Each URL's failure stays with that URL. What is cached:
 - the same content under another URL: the facts are copied, not recomputed;
 - NOT a network failure, a file gone for now or an unexpected error in measuring: the
   next scan tries again. A non-``DashboardError`` from a download is a bug and propagates.
+
+Every URL is kept (and looked up) as ``core.redaction.stored_url`` gives it, never with
+its userinfo or signature; a given URL that lost its secrets there is downloaded from the
+full URL its caller gave, or else from its source (``core.ledger.sources``). The results
+(``DatasetScan``) name each ZIP by its stored URL.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
@@ -48,8 +54,9 @@ from core.ledger.photo_facts import (
     judge_photos,
     measure_of,
 )
+from core.ledger.sources import download_address
 from core.ledger.tables import dataset_facts, training_photos
-from core.redaction import redacted_url
+from core.redaction import lost_secrets, redacted_url, storable, stored_url
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +136,14 @@ def facts_from_json(raw: Mapping[str, Any]) -> DatasetFacts:
 
 
 def read_dataset(
-    zip_bytes: bytes, reader: FaceReader, *, limits: ZipLimits | None = None
+    zip_bytes: bytes,
+    reader: FaceReader,
+    *,
+    limits: ZipLimits | None = None,
+    on_photo: Callable[[], None] | None = None,
 ) -> DatasetReading:
     """Measure every photo of a training ZIP once (``core.imaging.measure``); an unusable
-    ZIP gives ``facts.error``."""
+    ZIP gives ``facts.error``. ``on_photo`` is called as each photo is measured (progress)."""
     skipped: list[SkippedMember] = []
     measured: list[PhotoFacts] = []
     thumbnails: list[bytes] = []
@@ -145,6 +156,8 @@ def read_dataset(
             measured.append(measure(member, reader))
             thumbnails.append(thumbnail(member.image))
             member.image.close()
+            if on_photo is not None:
+                on_photo()
     except DataRejected as exc:
         return DatasetReading(DatasetFacts(error=str(exc)), skipped=tuple(skipped), unreadable=True)
     return reading_of(measured, skipped, thumbnails)
@@ -165,9 +178,10 @@ def reading_of(
 
 def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
     """The reading as ``ops.training_photos`` rows: one per photo and per skipped member
-    (none for a ZIP that was refused as a whole)."""
+    (none for a ZIP that was refused as a whole), keyed by the stored URL."""
     if reading.unreadable:
         return []
+    url = stored_url(url)
     rows: list[dict[str, object]] = [
         {
             "zip_url": url,
@@ -189,7 +203,7 @@ def photo_rows(url: str, reading: DatasetReading) -> list[dict[str, object]]:
             "embedding": None,
             "thumbnail": None,
             "failing": [],
-            "skipped": member.reason,
+            "skipped": storable(member.reason),
             "facts": None,
         }
         for member in reading.skipped
@@ -248,15 +262,22 @@ def too_long_to_keep(url: str) -> str | None:
     )
 
 
+def stored_keys(urls: Iterable[str]) -> dict[str, str]:
+    """Each of ``urls`` (as given, full or stored) -> the key it is kept under."""
+    return {url: stored_url(url) for url in urls}
+
+
 def load_dataset_facts(conn: Connection, urls: Iterable[str]) -> dict[str, DatasetFacts]:
-    """The cached facts of those ``urls`` that have them."""
-    wanted = sorted(set(urls))
+    """The cached facts of those ``urls`` that have them (by each URL as given)."""
+    keys = stored_keys(urls)
+    wanted = sorted(set(keys.values()))
     if not wanted:
         return {}
     rows = conn.execute(
         select(dataset_facts.c.url, dataset_facts.c.facts).where(dataset_facts.c.url.in_(wanted))
     )
-    return {row.url: facts_from_json(row.facts) for row in rows}
+    found = {row.url: facts_from_json(row.facts) for row in rows}
+    return {url: found[key] for url, key in keys.items() if key in found}
 
 
 @dataclass(frozen=True)
@@ -296,11 +317,13 @@ def _with(store: FactsStore, work: Callable[[Connection], T]) -> T:
 
 
 def cached_urls(conn: Connection, urls: Iterable[str]) -> set[str]:
-    """Which of ``urls`` have facts of the current method (nothing left to measure)."""
-    wanted = sorted(set(urls))
+    """Which of ``urls`` (as given) have facts of the current method (nothing left to
+    measure)."""
+    keys = stored_keys(urls)
+    wanted = sorted(set(keys.values()))
     if not wanted:
         return set()
-    return set(
+    found = set(
         conn.execute(
             select(dataset_facts.c.url).where(
                 dataset_facts.c.url.in_(wanted),
@@ -308,6 +331,7 @@ def cached_urls(conn: Connection, urls: Iterable[str]) -> set[str]:
             )
         ).scalars()
     )
+    return {url for url, key in keys.items() if key in found}
 
 
 def ensure_dataset_facts(
@@ -319,6 +343,7 @@ def ensure_dataset_facts(
     max_workers: int = 2,
     max_bytes: int = MAX_ZIP_BYTES,
     recheck: bool = False,
+    on_photo: Callable[[str], None] | None = None,
 ) -> DatasetScan:
     """Compute and cache the facts of every training ZIP that ``ops.dataset_facts`` lacks.
 
@@ -326,9 +351,16 @@ def ensure_dataset_facts(
     are held in memory). ``recheck`` downloads cached URLs again and recomputes those whose
     content changed. Given an engine, each result commits on its own as soon as it is
     known; given a connection, writes go through it and the caller commits.
+    ``on_photo(url)`` is called (on a reading thread) as each photo of ``url`` is measured.
     """
     started = time.perf_counter()
-    every = list(dict.fromkeys(url for url in map(input_images_url, trainings) if url))
+    # Stored URL -> where to download it: the full URL when a caller gave it.
+    addresses: dict[str, str] = {}
+    for given in (url for url in map(input_images_url, trainings) if url):
+        key = stored_url(given)
+        if key not in addresses or lost_secrets(addresses[key]):
+            addresses[key] = given
+    every = list(addresses)
     tally = _Tally()
     for url in every:
         if (reason := too_long_to_keep(url)) is not None:
@@ -359,13 +391,21 @@ def ensure_dataset_facts(
     pending: dict[Future[Any], tuple[str, str | None]] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-facts") as pool:
 
-        def measure(content: bytes) -> Future[Any]:
-            return pool.submit(read_dataset, content, reader)
+        def measure(url: str, content: bytes) -> Future[Any]:
+            counted = None if on_photo is None else partial(on_photo, url)
+            return pool.submit(read_dataset, content, reader, on_photo=counted)
 
         while todo or pending:
             while todo and len(pending) < workers:
                 url = todo.popleft()
-                pending[pool.submit(gateway.download, url, max_bytes=max_bytes)] = (url, None)
+                try:  # on this thread: ``store`` may be the caller's connection
+                    address = download_address(store, gateway, addresses[url])
+                except DashboardError as exc:  # its source cannot say for now: next scan
+                    tally.failed[url] = str(exc)
+                    continue
+                pending[pool.submit(gateway.download, address, max_bytes=max_bytes)] = (url, None)
+            if not pending:
+                break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 url, sha = pending.pop(future)
@@ -391,7 +431,7 @@ def _downloaded(
     url: str,
     cached: Mapping[str, tuple[str | None, int | None]],
     tally: _Tally,
-    submit: Callable[[bytes], Future[Any]],
+    submit: Callable[[str, bytes], Future[Any]],
     pending: dict[Future[Any], tuple[str, str | None]],
 ) -> None:
     """A download finished: cache a rejection, reuse known content, or start measuring."""
@@ -416,7 +456,7 @@ def _downloaded(
     if same:
         tally.reused.append(url)
         return
-    pending[submit(content)] = (url, sha)
+    pending[submit(url, content)] = (url, sha)
 
 
 def _copy_same_content(conn: Connection, url: str, sha: str) -> bool:
@@ -450,7 +490,9 @@ def _measured(store: FactsStore, future: Future[Any], url: str, sha: str, tally:
 
 
 def _store(conn: Connection, url: str, sha: str | None, facts: Mapping[str, Any]) -> None:
-    statement = insert(dataset_facts).values(url=url, content_sha256=sha, facts=dict(facts))
+    statement = insert(dataset_facts).values(
+        url=stored_url(url), content_sha256=sha, facts=storable(dict(facts))
+    )
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[dataset_facts.c.url],

@@ -1,5 +1,10 @@
 """Writing the training ledger's tables (schema ops) for ``core.ledger.sync``: upserts that
-keep the strongest attachment, the ids Replicate answered 404 for, bookmarks."""
+keep the strongest attachment, the ids Replicate answered 404 for, bookmarks.
+
+A training is kept with the URLs in its input, weights and error as ``core.redaction``
+stores them (no userinfo, no signature): the ZIP a presigned ``input_images`` names is read
+again from Replicate's record of the training when its photos are downloaded
+(``core.ledger.sources``)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from core.gateway.values import Training
 from core.ledger.attach import ATTACH_RULES
 from core.ledger.tables import ledger_state, trainings, trainings_not_found
+from core.redaction import storable
 
 T = TypeVar("T")
 
@@ -28,10 +34,10 @@ def row_values(
         "trainer_version": training.trainer_version,
         "destination": training.destination,
         "status": training.status,
-        "input": dict(training.input),
+        "input": storable(dict(training.input)),
         "output_version": training.output_version,
-        "output_weights": training.output_weights,
-        "error": training.error,
+        "output_weights": storable(training.output_weights),
+        "error": storable(training.error),
         "created_at": training.created_at,
         "started_at": training.started_at,
         "completed_at": training.completed_at,

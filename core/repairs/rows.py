@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from core.errors import Conflict, DataRejected, NotFound
+from core.redaction import lost_secrets, storable
 from core.repairs.values import WRITABLE_COLUMNS
 from core.schema import user_models
 
@@ -51,7 +52,8 @@ def refuse_if_changed(
     changed = [
         f"{column} is now {_shown(current.get(column))}, {since} had {_shown(value)}"
         for column, value in expected.items()
-        if current.get(column) != value
+        # Audit records keep URLs without their secrets: compared as kept.
+        if storable(current.get(column)) != storable(value)
     ]
     if changed:
         raise Conflict(f"The row changed since {since}: {'; '.join(changed)}. {then}")
@@ -99,6 +101,14 @@ def from_audit(values: Mapping[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise DataRejected(
             f"The audit record names columns repairs never write: {sorted(unknown)}."
+        )
+    lost = sorted(
+        column for column, value in values.items() if isinstance(value, str) and lost_secrets(value)
+    )
+    if lost:
+        raise DataRejected(
+            f"The audit record keeps {', '.join(lost)} without the URL's signature or "
+            "password, so it cannot be written back from here; set it by hand."
         )
     return {column: _typed(column, value) for column, value in values.items()}
 

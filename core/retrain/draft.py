@@ -26,7 +26,9 @@ from core.gateway.gateway import ReplicateGateway
 from core.imaging import ZipPhoto, read_zip_photos
 from core.imaging.faces import FaceReader
 from core.ledger.datasets import MAX_ZIP_BYTES, load_dataset_facts, read_dataset, store_reading
+from core.ledger.sources import download_address
 from core.ledger.tables import training_photos
+from core.redaction import stored_url
 from core.retrain.checks import (
     GateResult,
     PhotoFacts,
@@ -64,7 +66,8 @@ def load_previous(
     for source in row.source_zips:
         url = str(source["url"])
         try:
-            body = gateway.download(url, max_bytes=MAX_ZIP_BYTES)
+            # Kept without its signature: the full URL comes from the training's record.
+            body = gateway.download(download_address(engine, gateway, url), max_bytes=MAX_ZIP_BYTES)
             members = _photo_members(body)
         except DashboardError as exc:
             problems.append(f"{source['label']}'s photos could not be read: {exc}")
@@ -141,7 +144,7 @@ def _kept_facts(conn: Connection, url: str) -> dict[str, Measured]:
     rows = conn.execute(
         select(
             training_photos.c.member, training_photos.c.facts, training_photos.c.thumbnail
-        ).where(training_photos.c.zip_url == url, training_photos.c.facts.is_not(None))
+        ).where(training_photos.c.zip_url == stored_url(url), training_photos.c.facts.is_not(None))
     )
     return {row.member: Measured(dict(row.facts), row.thumbnail) for row in rows}
 

@@ -57,6 +57,7 @@ from core.gateway.gateway import ReplicateGateway
 from core.gateway.lost import find_lost_training
 from core.gateway.values import Training
 from core.leases import KeepLease, held_by, is_free, lease_values, new_owner, released
+from core.redaction import storable, stored_url
 from core.retrain.checks import GateResult
 from core.retrain.draft import draft_gate
 from core.retrain.package import package_photos
@@ -113,8 +114,11 @@ def open_draft(
                 trigger_word=target.trigger_word,
                 previous_training_id=target.previous_training_id,
                 previous_version=target.current_version,
-                previous_zip_url=target.previous_zip_url,
-                source_zips=[{"label": label, "url": url} for label, url in target.photo_zips],
+                # Kept without secrets: a draft asks each ZIP's source for its full URL.
+                previous_zip_url=storable(target.previous_zip_url),
+                source_zips=[
+                    {"label": label, "url": stored_url(url)} for label, url in target.photo_zips
+                ],
                 heartbeat_at=func.now(),
             )
             .returning(retrains.c.id)

@@ -14,11 +14,14 @@ side.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.redaction import REDACTED
 from core.sandbox.engine import Page, Problem, Sandbox
 from core.sandbox.faults import (
     FaultBook,
@@ -42,6 +46,18 @@ from core.sandbox.store import BASE, Doc, dump
 PROBLEM_JSON = "application/problem+json"
 # Ids in stats keys: jobs (26 characters, either alphabet), files (48), versions (64 hex).
 _ID_SEGMENT = re.compile(r"/(?:[a-z0-9]{26}|[A-Za-z0-9_-]{48}|[0-9a-f]{64})(?=/|$)")
+
+
+def _redacted_login(authorization: str) -> bool:
+    """Whether a Basic ``authorization`` header logs in with a redacted userinfo."""
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        login = base64.b64decode(encoded).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return False
+    return REDACTED in unquote(login)
 
 
 def _base(request: Request) -> str:
@@ -246,6 +262,11 @@ def build_app(
         return _render(request, {"url": f"{BASE}{path}", "size": len(content)}, 201)
 
     def get_blob(request: Request) -> Response:
+        # A signature or password the console stored without its secret ("[redacted]") is
+        # refused, as S3 or Blob would refuse a wrong one: only the full URL downloads.
+        given = [*request.query_params.values(), request.headers.get("authorization", "")]
+        if any(REDACTED in unquote(value) or _redacted_login(value) for value in given):
+            raise Problem(403, "Forbidden", "The request signature does not match.")
         content, content_type = sandbox.get_blob(request.path_params["path"])
         return Response(content, media_type=content_type)
 

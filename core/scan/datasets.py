@@ -33,6 +33,7 @@ from core.ledger.datasets import (
     zip_trainings,
 )
 from core.ledger.tables import dataset_facts, trainings
+from core.redaction import stored_url
 from core.versions import normalise_version
 
 # ZIPs downloaded or read at once (each is held in memory while read; dlib runs one
@@ -104,7 +105,8 @@ def succeeded_trainings(
             row.id,
             row.destination,
             row.created_at,
-            row.zip_url.strip() if row.zip_url else None,
+            # The key of the ZIP's rows, whatever an older ledger row still holds.
+            stored_url(row.zip_url.strip()) if row.zip_url else None,
             row.version_hash,
         )
         for row in conn.execute(statement)

@@ -32,6 +32,7 @@ from core.jobs.app import Queue, TaskName, defer
 from core.jobs.context import JobServices
 from core.ledger.datasets import cached_urls
 from core.ledger.sync import sync_ledger
+from core.redaction import storable, stored_url
 from core.scan.batch import finish_if_done, without_rows
 from core.scan.datasets import needed_by_user, rejected_zips
 from core.scan.facts import LedgerHealth
@@ -132,7 +133,7 @@ def start_plan(services: JobServices, scan_id: int) -> PlanStart | None:
             .values(
                 phase=PHASE_PLAN,
                 users_total=total,
-                ledger_health=health.to_json(),
+                ledger_health=storable(health.to_json()),
                 heartbeat_at=func.now(),
             )
         )
@@ -184,7 +185,7 @@ def plan_page(
                     scan_id=scan_id,
                     batch_no=number,
                     user_ids=members,
-                    zip_urls=zips,
+                    zip_urls=[stored_url(url) for url in zips],
                     state="waiting" if zips else "queued",
                 )
             )
@@ -237,7 +238,7 @@ def _add_zips(
                 [
                     {
                         "scan_id": scan_id,
-                        "url": url,
+                        "url": stored_url(url),
                         "state": "done" if url in cached else "pending",
                     }
                     for url in new_urls

@@ -24,12 +24,16 @@ class ScanProgress:
     photos: tuple[int, int] | None  # (read, needed) once known and non-zero
     users: tuple[int, int] | None  # (checked, in scope) once counted
     stalled: str | None = None  # why it looks dead, while it is still marked running
+    photos_read: int = 0  # photos measured so far, while some trainings' are still read
 
     @property
     def words(self) -> str:
         parts = [self.headline]
         if self.photos is not None:
-            parts.append(f"photos of {self.photos[0]} of {self.photos[1]} trainings read")
+            read = f"photos of {self.photos[0]} of {self.photos[1]} trainings read"
+            if self.photos_read and self.photos[0] < self.photos[1]:
+                read += f" ({self.photos_read} photo{'' if self.photos_read == 1 else 's'} so far)"
+            parts.append(read)
         if self.users is not None:
             parts.append(f"{self.users[0]} of {self.users[1]} users checked")
         return "; ".join(parts)
@@ -60,4 +64,4 @@ def scan_progress(summary: ScanSummary, *, now: datetime, stale_after: timedelta
             "they may have died or been stopped. A new scan request marks it failed; "
             "a worker that comes back carries on with it."
         )
-    return ScanProgress(headline, photos, users, stalled)
+    return ScanProgress(headline, photos, users, stalled, summary.photos_read)

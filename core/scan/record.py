@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from core.redaction import storable
 from core.scan.tables import scan_findings, scan_users, scans
 from core.scan.values import UserScan
 
@@ -66,7 +67,7 @@ def record_users(conn: Connection, scan_id: int, results: Sequence[UserScan]) ->
         ],
     )
     rows = [
-        {"scan_id": scan_id, "user_id": result.user_id, **finding.to_dict()}
+        {"scan_id": scan_id, "user_id": result.user_id, **storable(finding.to_dict())}
         for result in results
         for finding in result.findings
     ]
@@ -95,5 +96,5 @@ def fail_scan(conn: Connection, scan_id: int, error: str) -> None:
     conn.execute(
         update(scans)
         .where(scans.c.id == scan_id)
-        .values(status="failed", finished_at=func.now(), error=error[:ERROR_MAX_CHARS])
+        .values(status="failed", finished_at=func.now(), error=storable(error)[:ERROR_MAX_CHARS])
     )

@@ -77,6 +77,7 @@ def summary_from_row(row: Row[Any]) -> ScanSummary:
         picked_up_at=row.picked_up_at,
         zips_total=row.zips_total,
         zips_done=row.zips_done,
+        photos_read=row.photos_read,
         batches_total=row.batches_total,
         batches_done=row.batches_done,
         planned=row.planned,

@@ -60,6 +60,8 @@ scans = Table(
     Column("zips_done", Integer, nullable=False, server_default=text("0")),
     Column("ledger_health", JSONB),  # how the scan's ledger sync went (core.scan.facts)
     Column("cancelled_by", Text),
+    # Photos measured so far in the ZIPs it waits for (migration 0011).
+    Column("photos_read", Integer, nullable=False, server_default=text("0")),
     CheckConstraint(
         "status IN ('queued', 'running', 'finished', 'failed', 'cancelled')", name="ck_scans_status"
     ),

@@ -60,6 +60,7 @@ class ScanSummary:
     picked_up_at: datetime | None = None
     zips_total: int = 0
     zips_done: int = 0
+    photos_read: int = 0  # photos measured so far in the ZIPs it waits for
     batches_total: int = 0
     batches_done: int = 0
     planned: bool = False

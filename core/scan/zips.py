@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from core.jobs.app import Queue, TaskName, defer, waiting_locks, zip_lock
 from core.jobs.context import JobServices
 from core.ledger.datasets import cached_urls, ensure_dataset_facts, zip_trainings
+from core.redaction import stored_url
 from core.scan.datasets import needed_by_user, rejected_zips
 from core.scan.heartbeat import Heartbeat
 from core.scan.tables import scan_zips, scans
@@ -38,11 +39,26 @@ def read_zip(services: JobServices, url: str, *, recheck: bool = False) -> str |
                 zip_trainings(url),
                 max_workers=1,
                 recheck=recheck,
+                on_photo=lambda read: count_photo(services.ops_engine, read),
             )
         error = done.failed.get(url)
     with services.ops_engine.begin() as conn:
         settle_zips(conn, {url: error})
     return error
+
+
+def count_photo(engine: Engine, url: str) -> None:
+    """One more photo of ``url`` measured: every scan waiting for it counts it (the
+    progress its page shows while the ZIP is still being read)."""
+    waiting = select(scan_zips.c.scan_id).where(
+        scan_zips.c.url == stored_url(url), scan_zips.c.state == "pending"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            update(scans)
+            .where(scans.c.id.in_(waiting), scans.c.status == "running")
+            .values(photos_read=scans.c.photos_read + 1)
+        )
 
 
 def settle_zips(conn: Connection, outcomes: Mapping[str, str | None]) -> None:
@@ -87,6 +103,7 @@ def ensure_zips_inline(
         zip_trainings(*urls),
         max_workers=max_workers,
         recheck=recheck,
+        on_photo=lambda read: count_photo(services.ops_engine, read),
     )
     with services.ops_engine.begin() as conn:
         settle_zips(conn, {url: done.failed.get(url) for url in urls})
@@ -116,6 +133,6 @@ def queue_zip_reads(conn: Connection, urls: list[str], *, recheck: bool = False)
             queue=Queue.DATASETS,
             lock=zip_lock(url),
             queueing_lock=zip_lock(url),
-            url=url,
+            url=stored_url(url),  # the job asks the ZIP's source for its full URL
             **extra,
         )
