@@ -13,6 +13,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from core.compare.bottom_line import Dataset
 from core.compare.plan import CompareFacts, ComparePlan, plan_comparison, read_compare_facts
 from core.compare.request import (
     Budget,
@@ -63,11 +64,14 @@ def plan(
 
 
 @st.cache_data(ttl=PLAN_TTL_SECONDS, max_entries=64, show_spinner=False)
-def names_for(user_id: str, model_id: str | None) -> tuple[str | None, tuple[ModelVersion, ...]]:
+def names_for(
+    user_id: str, model_id: str | None
+) -> tuple[str | None, tuple[ModelVersion, ...], dict[str, Dataset]]:
     """What a comparison's bottom line calls the user and the versions: the user's email
     (None when unknown) and the model's versions, to name them by
     (``core.versions.version_name``); from the user's trainings when Replicate cannot
-    list them, none when neither can be read."""
+    list them, none when neither can be read. With what each of the user's versions was
+    trained on, by version id, as measured."""
     live = runtime()
     try:
         with read_only(live.engine) as app, read_only(live.ops_engine) as ops:
@@ -75,14 +79,19 @@ def names_for(user_id: str, model_id: str | None) -> tuple[str | None, tuple[Mod
     except DashboardError:
         found = None
     email = found.email if found else None
+    known = found.versions if found else ()
+    datasets = {item.version_id: Dataset(item.photos, item.median_px) for item in known}
     model = model_id or (found.model_id if found else None)
     if model is not None:
         try:
-            return email, tuple(live.gateway.list_versions(model))
+            return email, tuple(live.gateway.list_versions(model)), datasets
         except DashboardError:
             pass  # named from the user's trainings instead
-    known = found.versions if found else ()
-    return email, tuple(ModelVersion(item.version_id, item.created_at) for item in known)
+    return (
+        email,
+        tuple(ModelVersion(item.version_id, item.created_at) for item in known),
+        datasets,
+    )
 
 
 def budget(actor: Actor) -> Budget:

@@ -232,9 +232,8 @@ def bottom_line_titles(
     worse red, better green, no difference neutral) and return each column's title by
     letter, its version named as staff name versions (``roles`` call the columns by their
     part, as the gate's current and new)."""
-    model_id = next((str(c["model_id"]) for c in view.columns if c.get("model_id")), None)
-    email, versions = compare_ui.names_for(view.user_id, model_id)
-    sides = sides_of(view.columns, versions, roles=roles)
+    email, versions, datasets = compare_ui.names_for(view.user_id, _model_of(view))
+    sides = sides_of(view.columns, versions, roles=roles, datasets=datasets)
     titles = {
         side.letter: column_title(column, side, (roles or {}).get(side.letter))
         for column, side in zip(view.columns, sides, strict=True)
@@ -246,12 +245,22 @@ def bottom_line_titles(
     return titles
 
 
+def _model_of(view: ComparisonView) -> str | None:
+    return next((str(c["model_id"]) for c in view.columns if c.get("model_id")), None)
+
+
 def _header(view: ComparisonView) -> dict[str, str]:
     """The comparison's heading, its bottom line, and its figures of cost; each column's
     title by letter."""
     st.subheader(f"Comparison #{view.id}")
+    email = compare_ui.names_for(view.user_id, _model_of(view))[0]
+    person = (
+        f"[{inert(email)}]({tables.user_link(view.user_id)}) ({inert(view.user_id)})"
+        if email
+        else f"[{inert(view.user_id)}]({tables.user_link(view.user_id)})"
+    )
     st.markdown(
-        f"User [{inert(view.user_id)}]({tables.user_link(view.user_id)}) · asked by "
+        f"User {person} · asked by "
         f"{inert(view.requested_by)} at {view.requested_at:%Y-%m-%d %H:%M} UTC · "
         f"{'preset ' + inert(view.preset) if view.preset else 'free text'}"
     )

@@ -24,6 +24,22 @@ from core.versions import normalise_version, version_name
 
 # How many input names a sentence lists before "and N more".
 LISTED_INPUTS = 3
+# The inputs that name a version's own weights: two versions send different ones by nature,
+# so they are a cause only between columns of one version.
+VERSION_INPUTS = frozenset({"hf_lora"})
+# A version trained on photos this much smaller (median short side) is named for it; the
+# dataset checks' own threshold for "squeezed".
+SQUEEZED_RATIO = 0.75
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What a version was trained on, as measured: photo count and median short side."""
+
+    photos: int | None
+    median_px: int | None
+
+
 _NUMBERED = re.compile(r"v([0-9]+)\b")
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 # The worst news first: a lost face, then a likeness change beyond noise, then the rest.
@@ -54,6 +70,8 @@ class Side:
     trigger_trained: str | None = None  # the one its version was trained with, when known
     inputs: Mapping[str, Any] = field(default_factory=dict)  # what it sends, seed aside
     ignored: tuple[str, ...] = ()  # inputs its version does not declare
+    photos: int | None = None  # photos its version was trained on, when measured
+    median_px: int | None = None  # their median short side, when measured
 
     @property
     def behind(self) -> int | None:
@@ -131,8 +149,33 @@ def _causes(base: Side, other: Side) -> list[str]:
     """What the two columns differ by, in words: trigger word, version, inputs."""
     trigger = _trigger_cause(base, other)
     version = _version_cause(base, other)
-    found = [cause for cause in (trigger, version) if cause is not None]
+    dataset = _dataset_cause(base, other)
+    found = [cause for cause in (trigger, version, dataset) if cause is not None]
     return found + _input_causes(base, other, also=bool(found))
+
+
+def _dataset_cause(base: Side, other: Side) -> str | None:
+    """Fewer or smaller photos behind one of two versions (the retrain that lost photos)."""
+    if base.version_id == other.version_id:
+        return None
+    parts: list[str] = []
+    if base.photos and other.photos and base.photos != other.photos:
+        fewer, more = (other, base) if other.photos < base.photos else (base, other)
+        parts.append(
+            f"{fewer.version} was trained on {fewer.photos} photos, {more.version} on {more.photos}"
+        )
+    if base.median_px and other.median_px:
+        small, large = (other, base) if other.median_px < base.median_px else (base, other)
+        if (
+            small.median_px
+            and large.median_px
+            and small.median_px < large.median_px * SQUEEZED_RATIO
+        ):
+            parts.append(
+                f"{small.version}'s photos were squeezed to {small.median_px} px "
+                f"({large.version}'s: {large.median_px} px)"
+            )
+    return "; ".join(parts) or None
 
 
 def _unlearned(side: Side) -> bool:
@@ -190,8 +233,11 @@ def _uses(side: Side) -> str:
 
 def _input_causes(base: Side, other: Side, *, also: bool) -> list[str]:
     names = sorted(set(base.inputs) | set(other.inputs))
+    own_weights = VERSION_INPUTS if base.version_id != other.version_id else frozenset()
     differing = [
-        name for name in names if name != "seed" and _sent(base, name) != _sent(other, name)
+        name
+        for name in names
+        if name != "seed" and name not in own_weights and _sent(base, name) != _sent(other, name)
     ]
     causes: list[str] = []
     if differing:
@@ -266,11 +312,13 @@ def sides_of(
     versions: Sequence[ModelVersion],
     *,
     roles: Mapping[str, str] | None = None,
+    datasets: Mapping[str, Dataset] | None = None,
     this_year: int | None = None,
 ) -> tuple[Side, ...]:
     """Each saved column (``ComparisonView.columns``) as a ``Side``, its version named
     among the model's ``versions``. ``roles`` calls a column by its part instead of its
-    name (the gate's ``{"A": "current", "B": "new"}``)."""
+    name (the gate's ``{"A": "current", "B": "new"}``); ``datasets`` say, by version id,
+    what each version was trained on."""
     # version_name numbers the model's versions oldest first: the newest is the last.
     latest_number = len(versions) or None
     sides = []
@@ -279,6 +327,7 @@ def sides_of(
         version_id = normalise_version(str(column["version_id"])) or str(column["version_id"])
         version = version_name(version_id, versions, this_year=this_year)
         role = (roles or {}).get(letter)
+        trained = (datasets or {}).get(version_id)
         who, images, named = _words(str(column.get("name") or ""), version, role)
         sides.append(
             Side(
@@ -294,6 +343,8 @@ def sides_of(
                 trigger_trained=str(column["trigger_word"]) if column.get("trigger_word") else None,
                 inputs=dict(column.get("input") or {}),
                 ignored=tuple(column.get("ignored") or ()),
+                photos=trained.photos if trained else None,
+                median_px=trained.median_px if trained else None,
             )
         )
     return tuple(sides)
@@ -321,6 +372,7 @@ def column_title(column: Mapping[str, Any], side: Side, role: str | None = None)
         return f"{role} ({side.version})"
     how = "site's way" if column.get("style") == "site" else "app's input"
     name = str(column.get("name") or "")
-    if name == side.version or normalise_version(name) == side.version_id:
+    same = name == side.version or side.version.startswith(f"{name} · ")
+    if same or normalise_version(name) == side.version_id:
         return f"{side.letter}: {side.version} ({how})"
     return f"{side.letter}: {name} ({side.version}, {how})"

@@ -47,6 +47,8 @@ class UserVersion:
     weights_url: str | None  # the training's output.weights
     training_id: str
     created_at: datetime | None
+    photos: int | None = None  # photos in the training's ZIP, when measured
+    median_px: int | None = None  # their median short side, when measured
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def user_versions(trainings: Iterable[TrainingRecord]) -> tuple[UserVersion, ...
                 weights_url=training.output_weights,
                 training_id=training.id,
                 created_at=training.created_at,
+                photos=training.dataset.image_count if training.dataset else None,
+                median_px=training.dataset.median_short_side if training.dataset else None,
             )
         )
     return tuple(found)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from core.compare.bottom_line import bottom_line, column_title, sides_of, trigger_sent
+from core.compare.bottom_line import Dataset, bottom_line, column_title, sides_of, trigger_sent
 from core.compare.scores import ColumnStats, ComparisonStats, Tone
 from core.gateway.values import ModelVersion
 
@@ -77,7 +77,13 @@ def stats(*changes: float | None, faces: tuple[int, ...] | None = None) -> Compa
 
 
 def line(columns: list[dict[str, Any]], figures: ComparisonStats, **options: Any) -> Any:
-    sides = sides_of(columns, VERSIONS, this_year=YEAR, roles=options.pop("roles", None))
+    sides = sides_of(
+        columns,
+        VERSIONS,
+        this_year=YEAR,
+        roles=options.pop("roles", None),
+        datasets=options.pop("datasets", None),
+    )
     found = bottom_line(sides, figures, options.pop("person", "zoe@example.com"))
     assert found is not None
     return found
@@ -195,3 +201,33 @@ def test_an_older_comparison_tells_its_trigger_word_from_the_prompt() -> None:
     for saved in (app, site):
         del saved["trigger_sent"]  # recorded before the word was kept with the column
     assert trigger_sent(app) == "user_9" and trigger_sent(site) == "user9"
+
+
+def test_a_version_trained_on_fewer_or_squeezed_photos_is_named_for_it() -> None:
+    columns = [
+        column("A", "v1", V1, extra={"hf_lora": "https://x/1.tar"}),
+        column("B", "v2", V2, extra={"hf_lora": "https://x/2.tar"}),
+    ]
+    found = line(
+        columns,
+        stats(0.3),
+        datasets={V1: Dataset(21, 1024), V2: Dataset(12, 512)},
+    )
+    assert found.tone is Tone.WORSE
+    assert found.sentence == (
+        "v2 · trained 7 Oct makes images less like zoe@example.com than v1 · trained 3 Oct, "
+        "beyond noise, because v2 · trained 7 Oct was trained on 12 photos, v1 · trained "
+        "3 Oct on 21; v2 · trained 7 Oct's photos were squeezed to 512 px (v1 · trained "
+        "3 Oct's: 1024 px)."
+    )
+    # Each version's own weights differ by nature: not named as a cause between versions.
+    unmeasured = line(columns, stats(0.3))
+    assert "hf_lora" not in unmeasured.sentence
+    same_version = line(
+        [
+            column("A", "stored", V1, extra={"hf_lora": "https://x/1.tar"}),
+            column("B", "site", V1, style="site", extra={"hf_lora": "https://x/other.tar"}),
+        ],
+        stats(0.3),
+    )
+    assert "hf_lora" in same_version.sentence  # one version, other weights: a cause
