@@ -186,7 +186,8 @@ def how_far_behind(
             f"the model's {len(ids)} versions; the latest is {short_version(newest)}…."
         )
     if stored_hash == newest:
-        return f"The stored version is the latest ({len(ids)} version(s) in the model)."
+        plural = "version" if len(ids) == 1 else "versions"
+        return f"The stored version is the latest ({len(ids)} {plural} in the model)."
     top = ids.index(newest) if newest in ids else 0
     behind = ids.index(stored_hash) - top
     stored_version, latest_version = versions[ids.index(stored_hash)], versions[top]

@@ -291,23 +291,37 @@ outages = [
 if outages:  # one banner, not one warning per part
     messages.warning(outages[0], icon=":material/cloud_off:")
 
+
+def _version_metric(column: Any, label: str, version: str | None, *, none: str, help: str) -> None:
+    """A version as a metric: its number large ("v2"), the day it was trained under it,
+    then its hash to copy (the whole name does not fit a metric's width)."""
+    if not version:
+        column.metric(label, none, help=help)
+        return
+    number, _, day = names.version(version).partition(" · ")
+    column.metric(label, inert(number), help=help)
+    if day:
+        column.caption(inert(day))
+    column.code(version, language=None)
+
+
 status, stored, latest, behind = st.columns(4)
 status.metric("training status (row)", inert(model_row.get("training_status") or "—"))
-stored.metric(
+_version_metric(
+    stored,
     "stored version",
-    inert(names.version(comparison.stored)) if comparison.stored else "—",
+    normalise_version(comparison.stored),
+    none="—",
     help=f"As stored: {inert(repr(comparison.stored))}; the app generates with the part after "
     "the last ':'",
 )
-if normalise_version(comparison.stored):
-    stored.code(normalise_version(comparison.stored) or "", language=None)
-latest.metric(
+_version_metric(
+    latest,
     "latest version",
-    inert(names.version(comparison.latest)) if comparison.latest else tables.UNKNOWN,
+    comparison.latest,
+    none=tables.UNKNOWN,
     help="The model's newest version on Replicate",
 )
-if comparison.latest:
-    latest.code(comparison.latest, language=None)
 behind.metric(
     "versions behind",
     tables.UNKNOWN if comparison.versions_behind is None else str(comparison.versions_behind),
