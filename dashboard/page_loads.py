@@ -81,11 +81,12 @@ class Page:
     path: str  # as registered in dashboard.navigation
     title: str  # how its title starts: the run checks it landed on this page
     opens_user: bool = False
+    headed_by_user: bool = False  # its title is the user's email (their id under it)
 
 
 PAGES = (
     Page("Users", navigation.USERS, "Users"),
-    Page("User", navigation.USER, "User ", opens_user=True),
+    Page("User", navigation.USER, "", opens_user=True, headed_by_user=True),
     Page("Fleet", navigation.FLEET, "Fleet drift"),
     Page("Compare", navigation.COMPARE, "Compare", opens_user=True),
     Page("Review", navigation.REVIEW, "Blind review"),
@@ -184,7 +185,12 @@ def _load(
     at = _open(page, user_id)
     first = _run(at, statements, sandbox)
     shown = str(at.title[0].value) if at.title else ""
-    if not shown.startswith(page.title):
+    landed = (
+        any(str(caption.value).startswith(f"User {user_id}") for caption in at.caption)
+        if page.headed_by_user
+        else shown.startswith(page.title)
+    )
+    if not shown or not landed:
         raise RuntimeError(f"opening {page.path} showed {shown!r}, not the {page.name} page")
     return first, _run(at, statements, sandbox)
 
