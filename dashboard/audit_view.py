@@ -27,20 +27,22 @@ from dashboard.tables import NONE, user_link
 def audit_frame(records: Sequence[AuditRecord], emails: Mapping[str, str | None]) -> pd.DataFrame:
     """The records, newest first: who, what (in words, the key beside), for whom (their
     email from ``emails``, the id beside), why."""
+    # What a reader scans for first, left to right; the keys to copy after (a wide table
+    # shows only its first columns on a laptop until scrolled).
     return pd.DataFrame(
         {
-            "id": [record.id for record in records],
             "at": pd.to_datetime([record.at for record in records], utc=True),
             "actor": [record.actor_email for record in records],
             "what": [record_words(record.action, record.details) for record in records],
-            "action": [record.action for record in records],
             "user email": [
                 (emails.get(record.target_user_id) or NONE) if record.target_user_id else NONE
                 for record in records
             ],
-            "user": [record.target_user_id or NONE for record in records],
             "reason": [record.reason or "" for record in records],
             "details": [_summary(record) for record in records],
+            "user": [record.target_user_id or NONE for record in records],
+            "action": [record.action for record in records],
+            "id": [record.id for record in records],
             "open": [
                 user_link(record.target_user_id) if record.target_user_id else None
                 for record in records
@@ -58,7 +60,8 @@ def _summary(record: AuditRecord) -> str:
 def audit_columns() -> dict[str, Any]:
     return {
         "at": st.column_config.DatetimeColumn("at", format="YYYY-MM-DD HH:mm:ss"),
-        "what": st.column_config.TextColumn("what", width="large"),
+        "what": st.column_config.TextColumn("what", width=320),
+        "user": st.column_config.TextColumn("user id"),
         "action": st.column_config.TextColumn(
             "action key", help="The action as stored (what the Action filter matches)"
         ),

@@ -161,7 +161,7 @@ def test_an_admin_retrains_the_blurry_persona_and_promotes_the_new_version(
         again.wait_for_function(
             "(user) => [...document.querySelectorAll('[id^=glide-cell]')]"
             ".some(cell => cell.innerText.includes(user))",
-            arg=BLURRY.user_id,
+            arg=BLURRY.email,  # the log leads with the person
             timeout=60_000,
         )
     again.close()
