@@ -9,6 +9,7 @@ or a closed tab lose nothing: the next visit reads the same row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
@@ -113,15 +114,22 @@ def fleet_scan_panel(summary: ScanSummary | None) -> None:
     panel()
 
 
-def follow_fleet_scan(summary: ScanSummary | None) -> None:
-    """Elsewhere (the Users page): nothing drawn; while a fleet scan is active, rerun the
-    page whenever it stores findings or ends, so its tables fill in by themselves."""
+def follow_fleet_scan(
+    summary: ScanSummary | None, caption: Callable[[ScanSummary | None], str]
+) -> None:
+    """Elsewhere (the Users page): the scan's ``caption``, redrawn every poll while a fleet
+    scan is active, so its progress (photos read, users checked) moves as it happens; and
+    the whole page rerun whenever the scan stores findings or ends, so its tables fill in
+    by themselves."""
     if summary is None or not summary.is_active:
+        st.caption(caption(summary))
         return
 
     @st.fragment(run_every=POLL_SECONDS)
     def watch() -> None:
-        if _changed(summary, scans.last_scan()):
+        current = scans.last_scan()
+        if _changed(summary, current):
             st.rerun(scope="app")
+        st.caption(caption(current))
 
     watch()

@@ -129,8 +129,7 @@ severities = severity_column.multiselect(
     placeholder="any severity",
     help="Users with a finding of ANY of these severities (with codes too: both must match)",
 )
-st.caption(_scan_caption(summary))
-scan_panel.follow_fleet_scan(summary)
+scan_panel.follow_fleet_scan(summary, _scan_caption)
 filtered = bool(codes or severities)
 try:
     among = scans.user_ids_with(summary, codes, severities) if filtered else None
