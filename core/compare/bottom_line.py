@@ -24,6 +24,9 @@ from core.versions import normalise_version, version_name
 
 # How many input names a sentence lists before "and N more".
 LISTED_INPUTS = 3
+# Faces this much less sharp than column A's are named, likeness aside: a blurred version
+# can stay "like the person" by the identity measure while looking plainly worse.
+BLURRED_RATIO = 0.5
 # The inputs that name a version's own weights: two versions send different ones by nature,
 # so they are a cause only between columns of one version.
 VERSION_INPUTS = frozenset({"hf_lora"})
@@ -111,7 +114,35 @@ def bottom_line(
     readings.sort(key=lambda item: (item[0], item[1]))
     _, _, other, reading = readings[0]
     base = sides[0]
+    other_stats = stats.column(other.letter)
+    other_sharpness = other_stats.sharpness_mean if other_stats is not None else None
+    blurred = _blurred(base, other, base_stats.sharpness_mean, other_sharpness)
+    if reading is Reading.SAME and blurred is not None:
+        causes = _causes(base, other)
+        because = f", because {'; '.join(causes)}" if causes else ""
+        sentence = (
+            f"No difference in likeness beyond noise between {base.who} and {other.who}, "
+            f"but {blurred}{because}."
+        )
+        return BottomLine(sentence, Tone.WORSE)
     return BottomLine(_sentence(base, other, reading, person), TONE_OF[reading])
+
+
+def _blurred(
+    base: Side, other: Side, base_sharpness: float | None, other_sharpness: float | None
+) -> str | None:
+    """Words for faces far less sharp on one side than the other, or None."""
+    if not base_sharpness or not other_sharpness:
+        return None
+    if other_sharpness < base_sharpness * BLURRED_RATIO:
+        soft, sharp, low, high = other, base, other_sharpness, base_sharpness
+    elif base_sharpness < other_sharpness * BLURRED_RATIO:
+        soft, sharp, low, high = base, other, base_sharpness, other_sharpness
+    else:
+        return None
+    return (
+        f"{soft.who}'s faces are far less sharp than {sharp.who}'s ({low:.0f} against {high:.0f})"
+    )
 
 
 def _sentence(base: Side, other: Side, reading: Reading, person: str) -> str:

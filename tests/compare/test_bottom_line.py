@@ -231,3 +231,22 @@ def test_a_version_trained_on_fewer_or_squeezed_photos_is_named_for_it() -> None
         stats(0.3),
     )
     assert "hf_lora" in same_version.sentence  # one version, other weights: a cause
+
+
+def test_faces_far_less_sharp_are_named_even_when_the_likeness_is_the_same() -> None:
+    from dataclasses import replace
+
+    columns = [column("A", "v1", V1), column("B", "v2", V2)]
+    same = stats(0.004)
+    blurred = ComparisonStats(
+        FLOOR, (same.columns[0], replace(same.columns[1], sharpness_mean=40.0))
+    )
+    found = line(columns, blurred, datasets={V1: Dataset(16, 1024), V2: Dataset(16, 480)})
+    assert found.tone is Tone.WORSE
+    assert found.sentence == (
+        "No difference in likeness beyond noise between v1 · trained 3 Oct and v2 · trained "
+        "7 Oct, but v2 · trained 7 Oct's faces are far less sharp than v1 · trained 3 Oct's "
+        "(40 against 120), because v2 · trained 7 Oct's photos were squeezed to 480 px "
+        "(v1 · trained 3 Oct's: 1024 px)."
+    )
+    assert line(columns, same).tone is Tone.NO_DIFFERENCE  # as sharp: nothing to name
