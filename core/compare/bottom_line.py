@@ -118,20 +118,23 @@ def bottom_line(
     other_sharpness = other_stats.sharpness_mean if other_stats is not None else None
     blurred = _blurred(base, other, base_stats.sharpness_mean, other_sharpness)
     if reading is Reading.SAME and blurred is not None:
+        words, base_is_soft = blurred
         causes = _causes(base, other)
         because = f", because {'; '.join(causes)}" if causes else ""
         sentence = (
             f"No difference in likeness beyond noise between {base.who} and {other.who}, "
-            f"but {blurred}{because}."
+            f"but {words}{because}."
         )
-        return BottomLine(sentence, Tone.WORSE)
+        # Read against A, as every line is: a sharper column is better, a softer worse.
+        return BottomLine(sentence, Tone.BETTER if base_is_soft else Tone.WORSE)
     return BottomLine(_sentence(base, other, reading, person), TONE_OF[reading])
 
 
 def _blurred(
     base: Side, other: Side, base_sharpness: float | None, other_sharpness: float | None
-) -> str | None:
-    """Words for faces far less sharp on one side than the other, or None."""
+) -> tuple[str, bool] | None:
+    """Words for faces far less sharp on one side than the other, and whether that side
+    is column A's; None when neither is."""
     if not base_sharpness or not other_sharpness:
         return None
     if other_sharpness < base_sharpness * BLURRED_RATIO:
@@ -140,9 +143,10 @@ def _blurred(
         soft, sharp, low, high = base, other, base_sharpness, other_sharpness
     else:
         return None
-    return (
+    words = (
         f"{soft.who}'s faces are far less sharp than {sharp.who}'s ({low:.0f} against {high:.0f})"
     )
+    return words, soft is base
 
 
 def _sentence(base: Side, other: Side, reading: Reading, person: str) -> str:

@@ -250,3 +250,7 @@ def test_faces_far_less_sharp_are_named_even_when_the_likeness_is_the_same() -> 
         "(v1 · trained 3 Oct's: 1024 px)."
     )
     assert line(columns, same).tone is Tone.NO_DIFFERENCE  # as sharp: nothing to name
+    sharper = ComparisonStats(
+        FLOOR, (replace(same.columns[0], sharpness_mean=40.0), same.columns[1])
+    )
+    assert line(columns, sharper).tone is Tone.BETTER  # B is the sharp one
