@@ -177,9 +177,17 @@ def add_photos(
             on_each(index + 1, photo)
 
 
+def upload_label(name: str | None) -> str:
+    """An uploaded file's name as the draft keeps it: control characters (a NUL the
+    database cannot store, a newline) dropped, at most 200 characters, "photo" when
+    nothing is left. Only a label: the photo is judged by its bytes."""
+    printable = "".join(ch for ch in (name or "") if ch >= " " and ch != "\x7f")
+    return printable.strip()[:200].strip() or "photo"
+
+
 def _unique(name: str, taken: set[str]) -> str:
     """``name``, or ``name (2)``… when the draft has it already (checks name photos)."""
-    clean = (name or "photo").strip()[:200] or "photo"
+    clean = upload_label(name)
     chosen, number = clean, 1
     while chosen in taken:
         number += 1

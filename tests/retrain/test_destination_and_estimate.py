@@ -72,3 +72,12 @@ def test_an_estimate_never_reads_0_s() -> None:
     assert duration_words(90) == "about 2 min"
     assert duration_words(2 * 3600 + 600) == "about 2 h 10 min"
     assert duration_words(3600) == "about 1 h"
+
+
+def test_an_uploads_name_is_kept_without_control_characters() -> None:
+    from core.retrain.submit import upload_label
+
+    assert upload_label("self\x00ie\n.jpg") == "selfie.jpg"  # a NUL the database refuses
+    assert upload_label("\x00\x01 ") == "photo"
+    assert upload_label(None) == "photo"
+    assert len(upload_label("x" * 500)) == 200
