@@ -380,12 +380,20 @@ ROW_PX = 35  # a table row's height (and the header's) in Streamlit's data grid
 
 def grid_rows(page: Page) -> dict[int, list[str]]:
     """The first data grid's rows on screen: row index -> its cells' texts (the grid draws
-    on a canvas; ``glide-cell-<column>-<row>`` elements are its accessible copies)."""
+    on a canvas; ``glide-cell-<column>-<row>`` elements are its accessible copies). Read
+    in one step in the page: the grid redraws its copies whenever the page reruns, so a
+    cell counted first may be gone when read one by one."""
+    cells: list[list[str]] = page.evaluate(
+        """() => {
+            const grid = document.querySelector('[data-testid="stDataFrame"]');
+            if (!grid) return [];
+            return [...grid.querySelectorAll('[id^="glide-cell-"]')]
+                .map(cell => [cell.id, cell.innerText]);
+        }"""
+    )
     rows: dict[int, list[str]] = {}
-    grid = page.locator('[data-testid="stDataFrame"]').first
-    for cell in grid.locator('[id^="glide-cell-"]').all():
-        row = int(str(cell.get_attribute("id")).rsplit("-", 1)[1])
-        rows.setdefault(row, []).append(cell.inner_text())
+    for cell_id, text in cells:
+        rows.setdefault(int(cell_id.rsplit("-", 1)[1]), []).append(text)
     return rows
 
 
