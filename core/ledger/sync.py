@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -139,6 +139,9 @@ class SyncPlan:
     open_ids: tuple[str, ...]  # ledger rows whose training was not yet terminal
     known_missing: frozenset[str] = frozenset()  # answered 404 lately: not asked again
     listing: bool = True  # False: one user's trainings by id only (``sync_user``)
+    # The listing also stops at the first training created before this (the watch: its
+    # bookmark's creation, so a bookmark Replicate no longer lists never means every page).
+    listed_after: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,11 @@ def _known_missing(conn: Connection) -> frozenset[str]:
 def fetch_sync(gateway: ReplicateGateway, plan: SyncPlan) -> SyncFetch:
     """The Replicate side of a sync: the listing (raises ``ReplicateError`` when it fails),
     the trainings only the app's rows name, and a refresh of the open ones. No database."""
-    listed = tuple(gateway.list_trainings(until_id=plan.bookmark)) if plan.listing else ()
+    listed = (
+        tuple(gateway.list_trainings(until_id=plan.bookmark, created_after=plan.listed_after))
+        if plan.listing
+        else ()
+    )
     listed_ids = {training.id for training in listed}
     junk = {training_id for training_id in plan.row_ids if not is_training_id(training_id)}
     asked = plan.row_ids - plan.in_ledger - listed_ids - junk - plan.known_missing
