@@ -39,6 +39,8 @@ POSTGRES_DRIVER_SCHEME = "postgresql+psycopg"
 _POSTGRES_SCHEMES = frozenset(
     {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+psycopg3"}
 )
+# A shorter watch would list trainings more often than anything needs.
+MIN_WATCH_INTERVAL_SECONDS = 10
 _SECRETS_HINT = "in the environment or as a root-level key in .streamlit/secrets.toml"
 
 # Values copied from templates and docs rather than from Replicate's token page.
@@ -204,6 +206,18 @@ class Settings(BaseSettings):
             "it fresher than this on its own."
         ),
     )
+    watch_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        validation_alias="WATCH_INTERVAL_SECONDS",
+        description=(
+            "How often the workers' watch reads what is new on Replicate (only the "
+            "trainings since its last look, and the unfinished ones by id) and queues a "
+            "retrain review for each user whose training ended since. On in DEMO too; 0 "
+            "turns it off."
+        ),
+    )
     worker_concurrency: int = Field(
         default=4,
         ge=1,
@@ -343,6 +357,21 @@ class Settings(BaseSettings):
                 )
             return value.strip()
         return value
+
+    @field_validator("watch_interval_seconds")
+    @classmethod
+    def _check_watch_interval(cls, value: float) -> float:
+        if 0 < value < MIN_WATCH_INTERVAL_SECONDS:
+            raise ConfigError(
+                f"WATCH_INTERVAL_SECONDS {value:g} is too short: give at least "
+                f"{MIN_WATCH_INTERVAL_SECONDS} seconds, or 0 to turn the watch off."
+            )
+        return value
+
+    @property
+    def watch_seconds(self) -> float | None:
+        """The watch's interval in seconds, or None when it is off (0)."""
+        return self.watch_interval_seconds or None
 
     @property
     def scan_cron(self) -> str | None:

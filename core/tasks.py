@@ -2,7 +2,7 @@
 
 Each domain declares its tasks on a procrastinate ``Blueprint`` of its own
 (``core/scan/tasks.py``, ``core/compare/tasks.py``, ``core/retrain/tasks.py``,
-``core/maintenance.py``); ``register_tasks`` adds them all to the one app
+``core/watch/tasks.py``, ``core/maintenance.py``); ``register_tasks`` adds them all to the one app
 (``core.jobs.app``), which itself knows no domain. A new domain's tasks: a ``TaskName``
 each, a blueprint in the domain, and its line in ``BLUEPRINTS``.
 
@@ -25,6 +25,8 @@ from core.jobs.app import TaskName, app
 from core.ledger import tasks as ledger_tasks
 from core.retrain import tasks as retrain_tasks
 from core.scan import tasks as scan_tasks
+from core.watch import tasks as watch_tasks
+from core.watch.decisions import watch_cron
 
 # One line per domain.
 BLUEPRINTS: tuple[Blueprint, ...] = (
@@ -32,6 +34,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     compare_tasks.blueprint,
     retrain_tasks.blueprint,
     ledger_tasks.blueprint,
+    watch_tasks.blueprint,
     maintenance.blueprint,
 )
 # No prefix: a task is registered under the name it declares (its ``TaskName``).
@@ -49,10 +52,16 @@ def register_tasks() -> None:
         raise RuntimeError(f"no task is registered as {', '.join(missing)}: see BLUEPRINTS")
 
 
-def attach_schedules(scan_cron: str | None, *, recovery_seconds: float = 60.0) -> list[str]:
+def attach_schedules(
+    scan_cron: str | None,
+    *,
+    recovery_seconds: float = 60.0,
+    watch_seconds: float | None = None,
+) -> list[str]:
     """Register the tasks and attach the periodic ones to the app (once per process):
     the maintenance job every quarter of RECOVERY_SECONDS, the nightly scan on
-    ``scan_cron`` if set. What was attached."""
+    ``scan_cron`` if set, the watch's tick when ``watch_seconds`` (its interval) is
+    given. What was attached."""
     register_tasks()
     attached = []
     schedules: list[tuple[Any, str, str]] = [
@@ -60,6 +69,9 @@ def attach_schedules(scan_cron: str | None, *, recovery_seconds: float = 60.0) -
     ]
     if scan_cron:
         schedules.append((scan_tasks.nightly, scan_cron, "nightly-scan"))
+    if watch_seconds is not None:
+        cron, _ = watch_cron(watch_seconds)
+        schedules.append((watch_tasks.watch, cron, watch_tasks.PERIODIC_ID))
     for task, cron, periodic_id in schedules:
         if (task.name, periodic_id) in app.periodic_registry.periodic_tasks:
             continue

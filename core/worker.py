@@ -35,6 +35,8 @@ from core.runtime import BATCH, Runtime, start_runtime
 from core.scan.heartbeat import beat_seconds
 from core.scan.tasks import STALE_AFTER_KEY
 from core.tasks import attach_schedules
+from core.watch.decisions import DEFAULT_INTERVAL_SECONDS
+from core.watch.tasks import WATCH_KEY, watch_settings
 
 log = logging.getLogger("core.worker")
 
@@ -123,7 +125,9 @@ def run_worker(
     """Run every domain's jobs until stopped (or, with ``wait=False``, until the queues
     are empty) on the runtime ``settings`` describe, with the schedules they set."""
     for attached in attach_schedules(
-        settings.scan_cron, recovery_seconds=settings.recovery_seconds
+        settings.scan_cron,
+        recovery_seconds=settings.recovery_seconds,
+        watch_seconds=settings.watch_seconds,
     ):
         log.info("periodic: %s", attached)
     work(
@@ -174,6 +178,7 @@ def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> d
             auto_promote=settings.retrain_auto_promote and repairs_available(settings)[0],
         ),
         PHOTO_MEASURER_KEY: measurer,
+        WATCH_KEY: watch_settings(settings.watch_seconds or DEFAULT_INTERVAL_SECONDS),
     }
 
 

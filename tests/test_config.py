@@ -190,6 +190,7 @@ def test_settings_table_documents_every_setting() -> None:
         "SCAN_HEARTBEAT_TIMEOUT_SECONDS",
         "RECOVERY_SECONDS",
         "HISTORY_FRESH_SECONDS",
+        "WATCH_INTERVAL_SECONDS",
         "WORKER_CONCURRENCY",
         "COMPARE_PRICE_PER_IMAGE_USD",
         "COMPARE_PRICE_PER_SECOND_USD",
@@ -213,3 +214,11 @@ def test_settings_table_documents_every_setting() -> None:
 def test_secret_inputs_accepted_as_secretstr() -> None:
     settings = get_settings(database_url=SecretStr(DB), replicate_api_token=SecretStr(TOKEN))
     assert settings.mode is Mode.LIVE
+
+
+def test_the_watch_looks_every_five_minutes_unless_told_otherwise() -> None:
+    assert get_settings().watch_interval_seconds == 300.0
+    assert get_settings(watch_interval_seconds=60).watch_interval_seconds == 60.0
+    assert get_settings(watch_interval_seconds=0).watch_seconds is None  # off
+    with pytest.raises(ConfigError, match="WATCH_INTERVAL_SECONDS"):
+        get_settings(watch_interval_seconds=1)

@@ -31,6 +31,7 @@ from core.ledger import tables as ledger_tables
 from core.retrain import tables as retrain_tables
 from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, app_metadata, ops_metadata, ops_objects_only
+from core.watch import tables as watch_tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SETTING_NAMES = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN", "REPLICATE_BASE_URL")
@@ -247,6 +248,7 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
                 "review_votes",
                 "compare_grants",
                 "decisions",
+                "retrain_reviews",
                 "procrastinate_jobs",
                 "procrastinate_events",
                 "procrastinate_workers",
@@ -256,7 +258,7 @@ def test_migrations_on_an_empty_database_touch_only_schema_ops(fresh_database_ur
             head = ScriptDirectory.from_config(
                 alembic_config(fresh_database_url)
             ).get_current_head()
-            assert head is not None and head >= "0012"
+            assert head is not None and head >= "0013"
             assert version.scalar_one() == head
     finally:
         engine.dispose()
@@ -281,6 +283,7 @@ def test_migrated_ops_schema_matches_the_metadata(conn: Connection) -> None:
     assert scan_tables.scans.metadata is ops_metadata  # and the scan's
     assert compare_tables.comparisons.metadata is ops_metadata  # and the comparisons'
     assert retrain_tables.retrains.metadata is ops_metadata  # and the retrains'
+    assert watch_tables.retrain_reviews.metadata is ops_metadata  # and the watch's
     context = MigrationContext.configure(
         conn,
         opts={

@@ -39,7 +39,7 @@ def worker_env(
     *, database_url: str, sandbox_url: str, data_dir: Path, **extra: str
 ) -> dict[str, str]:
     """A worker's (or the CLI's) environment: LIVE, aimed at a test database and sandbox,
-    no schedule."""
+    no schedule, no watch."""
     env = {name: value for name, value in os.environ.items() if name not in MODE_SETTINGS}
     env.update(
         DATABASE_URL=database_url,
@@ -47,6 +47,7 @@ def worker_env(
         REPLICATE_BASE_URL=sandbox_url,
         DATA_DIR=str(data_dir),
         SCAN_SCHEDULE="",
+        WATCH_INTERVAL_SECONDS="0",
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)

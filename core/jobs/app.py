@@ -31,7 +31,7 @@ class Queue(StrEnum):
 
     SCANS = "scans"  # planning a scan, checking batches of users, following a scan
     DATASETS = "datasets"  # reading a training ZIP's photos (dlib: CPU-bound)
-    MAINTENANCE = "maintenance"  # retrying jobs of dead workers, the nightly scan
+    MAINTENANCE = "maintenance"  # retrying jobs of dead workers, the nightly scan, the watch
     COMPARE = "compare"  # comparisons: creating and following predictions, scoring images
     RETRAIN = "retrain"  # retrains: checking photos, the one training create, following it
 
@@ -66,6 +66,7 @@ class TaskName(StrEnum):
     SUBMIT_RETRAIN = "retrain.submit"
     FOLLOW_RETRAIN = "retrain.follow"
     SYNC_LEDGER = "ledger.sync"
+    WATCH = "watch.pass"
 
 
 app = App(connector=PsycopgConnector())

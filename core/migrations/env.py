@@ -17,10 +17,17 @@ from core.ledger import tables as ledger_tables
 from core.retrain import tables as retrain_tables
 from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, ops_metadata, ops_objects_only
+from core.watch import tables as watch_tables
 
 # Importing them registers the ledger's, the scan's, the comparisons' and the retrains'
-# tables in ops_metadata.
-REGISTERED_TABLE_MODULES = (ledger_tables, scan_tables, compare_tables, retrain_tables)
+# tables in ops_metadata (and the watch's reviews).
+REGISTERED_TABLE_MODULES = (
+    ledger_tables,
+    scan_tables,
+    compare_tables,
+    retrain_tables,
+    watch_tables,
+)
 
 # Several console processes may start at once: the first migrates, the others wait and
 # then find the version table at head (arbitrary constant, distinct from the app-tables key).

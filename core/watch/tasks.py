@@ -1,0 +1,79 @@
+"""The watch's periodic job (``watch.pass``): a tick every minute (every
+WATCH_INTERVAL_SECONDS when that is shorter) that runs a pass once the last one is
+WATCH_INTERVAL_SECONDS old. Registered with every other domain's by ``core.tasks``, which
+attaches its schedule when a worker starts, in DEMO too.
+
+The tick's queueing lock keeps one waiting, its lock one running: passes never overlap,
+however many workers share the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from procrastinate import Blueprint, JobContext
+
+from core.errors import ReplicateError
+from core.jobs.app import Queue, TaskName
+from core.jobs.context import DATABASE_RETRY, services_of
+from core.watch.decisions import DEFAULT_INTERVAL_SECONDS, watch_cron
+from core.watch.run import run_watch_if_due
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint()
+
+WATCH_KEY = "watch"
+WATCH_LOCK = "watch"
+PERIODIC_ID = "watch"
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    interval: timedelta  # WATCH_INTERVAL_SECONDS
+    tick: timedelta  # how often the periodic job looks (its cron)
+
+
+def watch_settings(interval_seconds: float) -> WatchSettings:
+    _, tick = watch_cron(interval_seconds)
+    return WatchSettings(timedelta(seconds=interval_seconds), timedelta(seconds=tick))
+
+
+@blueprint.task(
+    name=TaskName.WATCH.value,
+    queue=Queue.MAINTENANCE.value,
+    pass_context=True,
+    queueing_lock=WATCH_LOCK,
+    lock=WATCH_LOCK,
+    retry=DATABASE_RETRY,
+)
+def watch(context: JobContext, timestamp: int) -> None:
+    """A tick: a watch pass when the last one is WATCH_INTERVAL_SECONDS old. A listing
+    that fails is logged and tried again at the next tick (nothing was written)."""
+    services = services_of(context)
+    settings: WatchSettings = context.additional_context.get(
+        WATCH_KEY, watch_settings(DEFAULT_INTERVAL_SECONDS)
+    )
+    try:
+        report = run_watch_if_due(
+            ops_engine=services.ops_engine,
+            app_engine=services.app_engine,
+            gateway=services.gateway,
+            interval=settings.interval,
+            tick=settings.tick,
+        )
+    except ReplicateError as exc:
+        log.warning("the watch could not read Replicate: %s", exc)
+        return
+    if report is None:
+        return
+    log.info(
+        "watch: %s new trainings, %s unfinished read again, %s reviews queued (%s), %s s",
+        report.new_trainings,
+        report.refreshed,
+        len(report.queued),
+        ", ".join(review.training_id for review in report.queued) or "none",
+        report.seconds,
+    )
