@@ -12,7 +12,8 @@ queued: one line per review, or with ``--json`` one object per pass, ``{"listed"
 when it is 0, off for the workers) until Ctrl-C (the workers do the same on their own;
 this is for watching by hand).
 
-A failure is one line on stderr, ``error: <Kind>: <message>``. Exit status: 0 when the
+A failure is one line on stderr: ``error: <Kind>: <message>`` for the pass, as the other
+command lines say it for the start (``core.cli.start_cli_runtime``). Exit status: 0 when the
 pass ran (whatever it queued); 2 when the settings are wrong; 1 when the pass could not
 run (Replicate's listing or the database failed: nothing was written); 130 on Ctrl-C.
 """
@@ -28,10 +29,9 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import DBAPIError
 
-from core.config import Mode, Settings, get_settings
+from core.cli import start_cli_runtime
 from core.db import database_problem
-from core.errors import ConfigError, DashboardError
-from core.runtime import BATCH, Runtime, start_runtime
+from core.errors import DashboardError
 from core.watch.decisions import DEFAULT_INTERVAL_SECONDS
 from core.watch.run import WatchReport, run_watch
 
@@ -46,19 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     parser.add_argument("--json", action="store_true", help="print each pass as one JSON object")
     args = parser.parse_args(argv)
-    try:
-        settings = get_settings()
-    except ConfigError as exc:
-        _error(exc)
-        return 2
-    try:
-        runtime = _runtime(settings)
-    except ConfigError as exc:
-        _error(exc)
-        return 2
-    except DashboardError as exc:
-        _error(exc)
-        return 1
+    started = start_cli_runtime(start_worker=False)
+    if isinstance(started, int):
+        return started  # said on stderr, in one line
+    settings, runtime = started
     try:
         while True:
             report = run_watch(
@@ -85,20 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime.engine.dispose()
         if runtime.ops_engine is not runtime.engine:
             runtime.ops_engine.dispose()
-
-
-def _runtime(settings: Settings) -> Runtime:
-    return start_runtime(
-        settings,
-        seed_demo=settings.mode is Mode.DEMO,
-        progress=_note,
-        replicate=BATCH,
-        start_worker=False,
-    )
-
-
-def _note(message: str) -> None:
-    sys.stderr.write(f"  {message}{os.linesep}")
 
 
 def _shown(report: WatchReport, *, as_json: bool) -> str:
