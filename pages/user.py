@@ -41,6 +41,7 @@ from dashboard import (
 from dashboard.history import wait_for_history
 
 PHOTOS_POLL_SECONDS = 3.0
+GENERATIONS_OPEN = "generations_open"
 _SHOW_NOTE = {
     Level.ERROR: messages.error,
     Level.WARNING: messages.warning,
@@ -398,8 +399,15 @@ if allowed(actor, Permission.RETRAIN):
 st.subheader("Pictures")
 with st.expander("Training photos, each training's ZIP", icon=":material/photo_library:"):
     pictures.training_photos(trainings)
-with st.expander("Recent generations", icon=":material/image:"):
-    pictures.generations(detail.user_id)
+# Each generation is downloaded to make its thumbnail: only when someone opens them.
+recent = st.expander(
+    "Recent generations", icon=":material/image:", key=GENERATIONS_OPEN, on_change="rerun"
+)
+with recent:
+    if recent.open:
+        pictures.generations(detail.user_id)
+    else:
+        st.caption("Open to read the user's newest images.")
 
 st.subheader("Versions")
 if detail.versions_problem is not None:

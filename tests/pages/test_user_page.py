@@ -270,6 +270,9 @@ def test_generations_are_captioned_in_words_as_same_size_square_thumbnails(
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
     at = _user_page(app_as, world.healthy)
+    assert not shown  # nothing downloaded until someone opens them
+    at.session_state["generations_open"] = True
+    at.run()
     (recent,) = [e for e in at.expander if e.label == "Recent generations"]
     images = [image for image in recent.get("image") if isinstance(image, ImageElement)]
     captions = [unescaped(caption) for image in images for caption in image.captions]
