@@ -41,6 +41,12 @@ _POSTGRES_SCHEMES = frozenset(
 )
 # A shorter watch would list trainings more often than anything needs.
 MIN_WATCH_INTERVAL_SECONDS = 10
+# The watch's interval when WATCH_INTERVAL_SECONDS is unset: LIVE reads Replicate every 5
+# minutes; DEMO's sandbox is ours, and a demo retrain should be caught while one watches.
+LIVE_WATCH_INTERVAL_SECONDS = 300.0
+DEMO_WATCH_INTERVAL_SECONDS = 20.0
+# Where alerts link to when CONSOLE_BASE_URL is unset (Streamlit's own address).
+DEFAULT_CONSOLE_URL = "http://localhost:8501"
 _SECRETS_HINT = "in the environment or as a root-level key in .streamlit/secrets.toml"
 
 # Values copied from templates and docs rather than from Replicate's token page.
@@ -206,16 +212,45 @@ class Settings(BaseSettings):
             "it fresher than this on its own."
         ),
     )
-    watch_interval_seconds: float = Field(
-        default=300.0,
+    watch_interval_seconds: float | None = Field(
+        default=None,
         ge=0,
         le=86400,
         validation_alias="WATCH_INTERVAL_SECONDS",
         description=(
             "How often the workers' watch reads what is new on Replicate (only the "
             "trainings since its last look, and the unfinished ones by id) and queues a "
-            "retrain review for each user whose training ended since. On in DEMO too; 0 "
-            "turns it off."
+            "retrain review for each user whose training ended since. Unset: every 300 s "
+            "in LIVE and every 20 s in DEMO (so a demo retrain is caught while you "
+            "watch); 0 turns it off."
+        ),
+    )
+    watch_daily_budget_usd: float = Field(
+        default=2.0,
+        ge=0,
+        validation_alias="WATCH_DAILY_BUDGET_USD",
+        description=(
+            "What the retrain reviews' automatic comparisons may be estimated at per UTC "
+            "day, all users together; over it a review says so and compares nothing "
+            "(the row and dataset checks still run). 0 turns the comparisons off."
+        ),
+    )
+    alert_webhook_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="ALERT_WEBHOOK_URL",
+        description=(
+            "A Slack-compatible incoming webhook (https://hooks.slack.com/services/...) "
+            "that gets one message per retrain the watch judges worse or broken. Unset: "
+            "no alerts (the verdicts are still on Fleet and the User page). A secret: "
+            "it is never shown."
+        ),
+    )
+    console_base_url: str | None = Field(
+        default=None,
+        validation_alias="CONSOLE_BASE_URL",
+        description=(
+            "The console's address as staff open it (https://console.example.com), for "
+            "the links in alerts. Unset: http://localhost:8501."
         ),
     )
     worker_concurrency: int = Field(
@@ -358,10 +393,42 @@ class Settings(BaseSettings):
             return value.strip()
         return value
 
+    @field_validator("alert_webhook_url", mode="before")
+    @classmethod
+    def _check_webhook(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if isinstance(raw, str):
+            parts = urlsplit(raw.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                # The value is a secret: the message names the setting, not the value.
+                raise ConfigError(
+                    "ALERT_WEBHOOK_URL is not an http(s) URL; give the incoming webhook's "
+                    "address (https://hooks.slack.com/services/...) or unset it."
+                )
+            return SecretStr(raw.strip())
+        return value
+
+    @field_validator("console_base_url", mode="before")
+    @classmethod
+    def _check_console_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str):
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(
+                    f"CONSOLE_BASE_URL {value!r} is not an http(s) URL; give the address "
+                    "staff open the console at, e.g. https://console.example.com."
+                )
+            return value.strip().rstrip("/")
+        return value
+
     @field_validator("watch_interval_seconds")
     @classmethod
-    def _check_watch_interval(cls, value: float) -> float:
-        if 0 < value < MIN_WATCH_INTERVAL_SECONDS:
+    def _check_watch_interval(cls, value: float | None) -> float | None:
+        if value is not None and 0 < value < MIN_WATCH_INTERVAL_SECONDS:
             raise ConfigError(
                 f"WATCH_INTERVAL_SECONDS {value:g} is too short: give at least "
                 f"{MIN_WATCH_INTERVAL_SECONDS} seconds, or 0 to turn the watch off."
@@ -370,8 +437,20 @@ class Settings(BaseSettings):
 
     @property
     def watch_seconds(self) -> float | None:
-        """The watch's interval in seconds, or None when it is off (0)."""
+        """The watch's interval in seconds, or None when it is off (0); unset, the
+        mode's default."""
+        if self.watch_interval_seconds is None:
+            return (
+                LIVE_WATCH_INTERVAL_SECONDS
+                if self.mode is Mode.LIVE
+                else DEMO_WATCH_INTERVAL_SECONDS
+            )
         return self.watch_interval_seconds or None
+
+    @property
+    def console_url(self) -> str:
+        """Where staff open the console: CONSOLE_BASE_URL, else Streamlit's default."""
+        return self.console_base_url or DEFAULT_CONSOLE_URL
 
     @property
     def scan_cron(self) -> str | None:

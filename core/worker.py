@@ -178,7 +178,13 @@ def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> d
             auto_promote=settings.retrain_auto_promote and repairs_available(settings)[0],
         ),
         PHOTO_MEASURER_KEY: measurer,
-        WATCH_KEY: watch_settings(settings.watch_seconds or DEFAULT_INTERVAL_SECONDS),
+        WATCH_KEY: watch_settings(
+            settings.watch_seconds or DEFAULT_INTERVAL_SECONDS,
+            daily_budget_usd=settings.watch_daily_budget_usd,
+            price_per_image_usd=settings.compare_price_per_image_usd,
+            webhook_url=settings.alert_webhook_url,
+            console_url=settings.console_url,
+        ),
     }
 
 

@@ -191,6 +191,9 @@ def test_settings_table_documents_every_setting() -> None:
         "RECOVERY_SECONDS",
         "HISTORY_FRESH_SECONDS",
         "WATCH_INTERVAL_SECONDS",
+        "WATCH_DAILY_BUDGET_USD",
+        "ALERT_WEBHOOK_URL",
+        "CONSOLE_BASE_URL",
         "WORKER_CONCURRENCY",
         "COMPARE_PRICE_PER_IMAGE_USD",
         "COMPARE_PRICE_PER_SECOND_USD",
@@ -206,6 +209,7 @@ def test_settings_table_documents_every_setting() -> None:
         "DATABASE_URL",
         "OPS_DATABASE_URL",
         "REPLICATE_API_TOKEN",
+        "ALERT_WEBHOOK_URL",  # a Slack webhook's address is its credential
     }
     assert rows["REPLICATE_OWNER"].default == "sandrasocial"
     assert rows["DATA_DIR"].default == ".data"
@@ -216,9 +220,23 @@ def test_secret_inputs_accepted_as_secretstr() -> None:
     assert settings.mode is Mode.LIVE
 
 
-def test_the_watch_looks_every_five_minutes_unless_told_otherwise() -> None:
-    assert get_settings().watch_interval_seconds == 300.0
+def test_the_watch_looks_every_five_minutes_in_live_unless_told_otherwise() -> None:
+    live = {"database_url": SecretStr(DB), "replicate_api_token": SecretStr(TOKEN)}
+    assert get_settings(**live).watch_seconds == 300.0
+    assert get_settings().watch_seconds == 20.0  # DEMO: caught while someone watches
+    assert get_settings(**live, watch_interval_seconds=30).watch_seconds == 30.0
     assert get_settings(watch_interval_seconds=60).watch_interval_seconds == 60.0
     assert get_settings(watch_interval_seconds=0).watch_seconds is None  # off
     with pytest.raises(ConfigError, match="WATCH_INTERVAL_SECONDS"):
         get_settings(watch_interval_seconds=1)
+
+
+def test_the_alert_webhook_is_a_secret_checked_without_showing_it() -> None:
+    settings = get_settings(alert_webhook_url="https://hooks.example/services/T0/B0/abc")
+    assert "abc" not in repr(settings)
+    with pytest.raises(ConfigError, match="ALERT_WEBHOOK_URL") as refused:
+        get_settings(alert_webhook_url="hooks.example/services/T0/B0/xyz")
+    assert "xyz" not in str(refused.value)
+    assert get_settings(alert_webhook_url="  ").alert_webhook_url is None
+    assert get_settings().console_url == "http://localhost:8501"
+    assert get_settings(console_base_url="https://c.example/").console_url == "https://c.example"

@@ -11,12 +11,39 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 # How a training ends for the watch: Replicate's terminal statuses but ``aborted``
 # (terminated before running: nothing was trained, nothing to review).
 ENDED_STATUSES = frozenset({"succeeded", "failed", "canceled"})
 # WATCH_INTERVAL_SECONDS' default: what a worker or a hand run uses when given none.
 DEFAULT_INTERVAL_SECONDS = 300.0
+
+
+class Verdict(StrEnum):
+    """What a retrain review says of one ended training (``ops.retrain_reviews.verdict``)."""
+
+    BETTER = "better"  # the new version is closer to the user's photos beyond the noise
+    SAME = "same"  # no difference beyond the noise (or nothing changed: a failed training)
+    WORSE = "worse"  # the new version loses the face or is further beyond the noise
+    BROKEN = "broken"  # the app's row is wrong after it (stale, lost or malformed version…)
+
+    @property
+    def words(self) -> str:
+        return VERDICT_WORDS[self]
+
+    @property
+    def alerts(self) -> bool:
+        """Whether a retrain so judged sends an alert."""
+        return self in (Verdict.WORSE, Verdict.BROKEN)
+
+
+VERDICT_WORDS = {
+    Verdict.BETTER: "Better",
+    Verdict.SAME: "No difference",
+    Verdict.WORSE: "Worse",
+    Verdict.BROKEN: "Broken",
+}
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,35 @@
-"""The watch's table in schema ``ops`` (migration 0013).
+"""The watch's table in schema ``ops`` (migrations 0013, 0014).
 
-``retrain_reviews``: one row per ended training of a user that a watch pass saw end, the
-review it queued for that user (``status`` 'queued' until the review step exists). The
+``retrain_reviews``: one row per ended training of a user that a watch pass saw end, and
+the review of it (``core.watch.review``) and its alert (``core.watch.alerts``). The
 training id is the key, so two passes, or two workers, never queue two reviews of one
 training (inserts are ``ON CONFLICT DO NOTHING``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import TIMESTAMP, CheckConstraint, Column, Index, Table, Text, func
+from sqlalchemy import (
+    TIMESTAMP,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from core.schema import ops_metadata
 
-REVIEW_STATUSES = ("queued",)
+# queued (a watch pass saw the training end) -> comparing (its comparison runs) -> done.
+REVIEW_STATUSES = ("queued", "comparing", "done")
+VERDICTS = ("better", "same", "worse", "broken")
+# none: nothing to alert; off: no ALERT_WEBHOOK_URL; queued -> sending -> sent | failed;
+# unknown: a sender died between claiming and recording (never sent again).
+ALERT_STATUSES = ("none", "off", "queued", "sending", "sent", "failed", "unknown")
 
 retrain_reviews = Table(
     "retrain_reviews",
@@ -24,10 +41,37 @@ retrain_reviews = Table(
     Column("ended_at", TIMESTAMP(timezone=True)),  # Replicate's completed_at
     Column("status", Text, nullable=False, server_default="queued"),
     Column("seen_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("status IN ('queued')", name="ck_retrain_reviews_status"),
+    # What the review found (migration 0014).
+    Column("verdict", Text),  # better, same, worse, broken; None until done
+    Column("sentence", Text),  # what is wrong, or what changed, in one sentence
+    Column("codes", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("previous_version", Text),  # what the user had before the training
+    Column("new_version", Text),  # what the training made (succeeded only)
+    Column("photos_before", Integer),
+    Column("photos_after", Integer),
+    Column("comparison_id", BigInteger),  # ops.comparisons.id of the automatic comparison
+    Column("skipped", Text),  # why no comparison ran (budget, no version to compare)
+    Column("reading", JSONB),  # the comparison's reading: change, floor, sentence
+    Column("reviewed_at", TIMESTAMP(timezone=True)),
+    # The alert of a worse or broken retrain.
+    Column("alert_status", Text, nullable=False, server_default="none"),
+    Column("alert_attempts", Integer, nullable=False, server_default="0"),
+    Column("alert_claimed_at", TIMESTAMP(timezone=True)),
+    Column("alert_sent_at", TIMESTAMP(timezone=True)),
+    Column("alert_error", Text),
+    CheckConstraint("status IN ('queued', 'comparing', 'done')", name="ck_retrain_reviews_status"),
+    CheckConstraint(
+        "verdict IS NULL OR verdict IN ('better', 'same', 'worse', 'broken')",
+        name="ck_retrain_reviews_verdict",
+    ),
+    CheckConstraint(
+        "alert_status IN ('none', 'off', 'queued', 'sending', 'sent', 'failed', 'unknown')",
+        name="ck_retrain_reviews_alert_status",
+    ),
     CheckConstraint(
         "training_status IN ('succeeded', 'failed', 'canceled')",
         name="ck_retrain_reviews_training_status",
     ),
     Index("ix_retrain_reviews_user_id", "user_id", "seen_at"),
+    Index("ix_retrain_reviews_ended_at", text("ended_at DESC")),
 )

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from procrastinate import Blueprint, JobContext
+from pydantic import SecretStr
 
+from core.config import DEFAULT_CONSOLE_URL
 from core.errors import ReplicateError
 from core.jobs.app import Queue, TaskName
 from core.jobs.context import DATABASE_RETRY, services_of
@@ -34,11 +36,37 @@ PERIODIC_ID = "watch"
 class WatchSettings:
     interval: timedelta  # WATCH_INTERVAL_SECONDS
     tick: timedelta  # how often the periodic job looks (its cron)
+    daily_budget_usd: float = 2.0  # WATCH_DAILY_BUDGET_USD: the reviews' comparisons
+    price_per_image_usd: float = 0.03  # COMPARE_PRICE_PER_IMAGE_USD
+    webhook_url: SecretStr | None = None  # ALERT_WEBHOOK_URL (None: alerts off)
+    console_url: str = DEFAULT_CONSOLE_URL  # CONSOLE_BASE_URL, for the alerts' links
 
 
-def watch_settings(interval_seconds: float) -> WatchSettings:
+def watch_settings(
+    interval_seconds: float,
+    *,
+    daily_budget_usd: float = 2.0,
+    price_per_image_usd: float = 0.03,
+    webhook_url: SecretStr | None = None,
+    console_url: str = DEFAULT_CONSOLE_URL,
+) -> WatchSettings:
     _, tick = watch_cron(interval_seconds)
-    return WatchSettings(timedelta(seconds=interval_seconds), timedelta(seconds=tick))
+    return WatchSettings(
+        timedelta(seconds=interval_seconds),
+        timedelta(seconds=tick),
+        daily_budget_usd=daily_budget_usd,
+        price_per_image_usd=price_per_image_usd,
+        webhook_url=webhook_url,
+        console_url=console_url,
+    )
+
+
+def watch_settings_of(context: JobContext) -> WatchSettings:
+    """The watch settings the worker was started with (defaults for a bare app)."""
+    settings: WatchSettings = context.additional_context.get(
+        WATCH_KEY, watch_settings(DEFAULT_INTERVAL_SECONDS)
+    )
+    return settings
 
 
 @blueprint.task(
@@ -53,9 +81,7 @@ def watch(context: JobContext, timestamp: int) -> None:
     """A tick: a watch pass when the last one is WATCH_INTERVAL_SECONDS old. A listing
     that fails is logged and tried again at the next tick (nothing was written)."""
     services = services_of(context)
-    settings: WatchSettings = context.additional_context.get(
-        WATCH_KEY, watch_settings(DEFAULT_INTERVAL_SECONDS)
-    )
+    settings = watch_settings_of(context)
     try:
         report = run_watch_if_due(
             ops_engine=services.ops_engine,
