@@ -20,11 +20,12 @@ from core.compare.run import COMPARISON_TASKS, CompareSettings
 from core.compare.tasks import compare_settings_of, defer_next
 from core.jobs.app import Priority, Queue, TaskName
 from core.jobs.context import JobServices, recovery_of, services_of
-from core.jobs.status import held_by_jobs
+from core.jobs.status import held_by_jobs, held_keys
 from core.retrain import follow as retrain_follow
 from core.retrain.tasks import RETRAIN_TASKS, defer_retrain
 from core.scan.request import reap_stale_scans
 from core.scan.tasks import stale_after_of
+from core.watch import run as watch_run
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,11 @@ def resume_open_work(services: JobServices, settings: CompareSettings) -> list[s
             if step.argument
             not in (held_comparisons if step.argument_name == "comparison_id" else held_images)
         ]
+        held_reviews = held_keys(conn, [TaskName.REVIEW_RETRAIN.value], "training_id")
+        for training_id in watch_run.open_reviews(conn):
+            if training_id not in held_reviews:
+                watch_run.queue_review(conn, training_id)
+                resumed.append(f"retrain review {training_id}")
     defer_next(services, orphans, priority=Priority.PERSON_WAITING)
     resumed += [f"{step.argument_name} {step.argument} ({step.task.value})" for step in orphans]
     with services.ops_engine.connect() as conn:

@@ -151,6 +151,14 @@ CODES: tuple[CodeSpec, ...] = (
         "succeeded trainings.",
     ),
     CodeSpec(
+        "RETRAIN_REGRESSED",
+        Severity.CRITICAL,
+        "The latest retrain made a version worse than the one before (comparison #{comparison_id})",
+        "The watch's automatic comparison of the user's latest retrain (the version before "
+        "it against the new one, the app's own input, fixed seeds) found the new version "
+        "loses the face or is further from the user's photos beyond the noise floor.",
+    ),
+    CodeSpec(
         "SCAN_ERROR",
         Severity.WARNING,
         "Could not check this user: {message}",
@@ -181,6 +189,7 @@ PLAIN_WORDS: Mapping[str, str] = MappingProxyType(
         "DATASET_DEGRADED": "The latest training's photos are worse than before",
         "TRAINER_CHANGED": "The trainer changed between the last two trainings",
         "PARAMS_CHANGED": "The training settings changed between the last two trainings",
+        "RETRAIN_REGRESSED": "The latest retrain made the user's images worse",
         "SCAN_ERROR": "This user could not be checked",
     }
 )

@@ -35,6 +35,7 @@ CHECKS: tuple[Check, ...] = (
     history_checks.check_dataset_degraded,
     history_checks.check_trainer_changed,
     history_checks.check_params_changed,
+    history_checks.check_retrain_regressed,
 )
 
 

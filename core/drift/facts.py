@@ -195,6 +195,25 @@ def _chronological(record: TrainingRecord) -> tuple[int, datetime, str]:
 
 
 @dataclass(frozen=True)
+class RetrainReview:
+    """The watch's judgement of the user's latest reviewed training
+    (``ops.retrain_reviews``): its verdict (better, same, worse, broken), what the
+    automatic comparison read, and the versions it compared."""
+
+    training_id: str
+    verdict: str | None
+    sentence: str | None = None
+    comparison_id: int | None = None
+    previous_version: str | None = None
+    new_version: str | None = None
+    ended_at: datetime | None = None
+    reading: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reading", _read_only(self.reading))
+
+
+@dataclass(frozen=True)
 class VersionOwner:
     """Who a version belongs to, by the ledger: the training that made it."""
 
@@ -223,6 +242,8 @@ class UserFacts:
     stored_owner: VersionOwner | None = None
     # An admin's decisions to leave a finding as it is (``core.drift.decisions``).
     decisions: tuple[Decision, ...] = ()
+    # The watch's review of the user's latest reviewed training (RETRAIN_REGRESSED).
+    retrain: RetrainReview | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trainings", tuple(sorted(self.trainings, key=_chronological)))

@@ -252,3 +252,42 @@ def check_params_changed(ctx: Context) -> Finding | None:
         fix=Fix(None, _params_advice(changed, counts)),
         changed=", ".join(changed),
     )
+
+
+# The watch's verdict on a retrain whose new version is worse (``core.watch``).
+WORSE_VERDICT = "worse"
+
+
+def check_retrain_regressed(ctx: Context) -> Finding | None:
+    """The watch judged the user's latest reviewed retrain worse: its comparison found
+    the new version loses the face or is further from the user beyond the noise floor.
+    Raised while that review is the user's latest (a later, better retrain clears it)."""
+    review = ctx.facts.retrain
+    if review is None or review.verdict != WORSE_VERDICT:
+        return None
+    previous = review.previous_version
+    return make_finding(
+        "RETRAIN_REGRESSED",
+        evidence={
+            "training_id": review.training_id,
+            "comparison_id": review.comparison_id,
+            "previous_version": previous,
+            "new_version": review.new_version,
+            "stored_version": ctx.stored_hash,
+            "reason": review.reading.get("sentence") or review.sentence,
+            "change": review.reading.get("change"),
+            "noise_floor": review.reading.get("noise_floor"),
+        },
+        fix=Fix(
+            None,
+            (
+                f"Keep the app on the version before the retrain ({short(previous)}…) and "
+                if previous
+                else "Keep the app on the version before the retrain and "
+            )
+            + "open the comparison; then "
+            + RETRAIN_ADVICE[0].lower()
+            + RETRAIN_ADVICE[1:],
+        ),
+        comparison_id=review.comparison_id if review.comparison_id is not None else "?",
+    )

@@ -42,6 +42,8 @@ ID_LABELS: Mapping[str, str] = {
     "identified_by_training_id": "training that made the stored version",
     "belongs_to_user_id": "user it belongs to",
     "user_id": "user",
+    "previous_version": "version before the retrain",
+    "new_version": "version the retrain made",
 }
 
 
@@ -303,6 +305,16 @@ def _params_changed(evidence: Mapping[str, Any], names: Namer) -> str:
     return said
 
 
+def _retrain_regressed(evidence: Mapping[str, Any], names: Namer) -> str:
+    said = (
+        f"The watch compared {names.version(evidence.get('previous_version'))} with the "
+        f"retrain's {names.version(evidence.get('new_version'))} on the app's own input: "
+        "the new version is worse"
+    )
+    reason = evidence.get("reason")
+    return said + (f". {reason}" if isinstance(reason, str) and reason.strip() else ".")
+
+
 def _scan_error(evidence: Mapping[str, Any], names: Namer) -> str:
     return f"This user could not be checked: {_said(evidence.get('message'), 'no reason given')}"
 
@@ -324,6 +336,7 @@ SENTENCES: Mapping[str, Sentence] = {
     "DATASET_DEGRADED": _dataset_degraded,
     "TRAINER_CHANGED": _trainer_changed,
     "PARAMS_CHANGED": _params_changed,
+    "RETRAIN_REGRESSED": _retrain_regressed,
     "SCAN_ERROR": _scan_error,
 }
 NO_SENTENCE = "The evidence below shows what was found."

@@ -3,7 +3,8 @@
 ``gather_facts`` reads, for one ``user_models`` row, what ``diagnose`` needs: the row's
 model and ALL its versions (404 → ``found=False``), the ledger's trainings of the user
 (``ledger_for_user``, with their cached dataset facts), the decisions taken about them and
-every other model those trainings went to. It raises the gateway's errors
+every other model those trainings went to, and the watch's review of the latest retrain.
+It raises the gateway's errors
 (``ReplicateError``, ``DataRejected`` for a model id that is not ``owner/name``); the scan
 turns them into that user's SCAN_ERROR. It never syncs the ledger: ``core.facts.user``
 decides that.
@@ -21,6 +22,7 @@ from core.drift.facts import AppRow, ModelFacts, UserFacts
 from core.errors import ReplicateNotFound
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import is_version_hash
+from core.ledger.reviews import latest_review
 from core.ledger.sync import ledger_for_user, version_owner
 from core.versions import normalise_version
 
@@ -58,6 +60,7 @@ def gather_facts(
     with ops_conn_factory() as conn:
         ledger = ledger_for_user(conn, user_row.user_id)
         decided = decisions_for(conn, [user_row.user_id]).get(user_row.user_id, ())
+        retrain = latest_review(conn, user_row.user_id)
     known = dict(known_models or {})
 
     def read(model_id: str) -> ModelFacts:
@@ -89,4 +92,5 @@ def gather_facts(
         models_by_id=others,
         stored_owner=owner,
         decisions=decided,
+        retrain=retrain,
     )

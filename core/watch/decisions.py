@@ -8,7 +8,7 @@ bookmark (the newest training listed): the first, complete listing is the ledger
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -100,3 +100,91 @@ def reviews_due(
         and training.id not in seen
     ]
     return sorted(due, key=lambda training: (training.ended_at or since, training.id))
+
+
+# The findings that say the app's row is wrong after a training: it did not store the
+# new version (or stored it in the wrong form), kept a stale one, lost it on a failure,
+# overwrote the trigger word, or trained into another model. Any of them: broken.
+BROKEN_CODES = frozenset(
+    {
+        "VERSION_FORMAT",
+        "VERSION_NOT_IN_MODEL",
+        "STALE_VERSION",
+        "TRIGGER_WORD_MISMATCH",
+        "MODEL_ID_MISSING",
+        "MODEL_NOT_FOUND",
+        "VERSION_LOST",
+        "STATUS_OUT_OF_SYNC",
+        "WEIGHTS_URL_MISMATCH",
+        "DUPLICATE_MODELS",
+    }
+)
+
+
+def judge(
+    *, training_status: str, row_codes: Iterable[str], tone: str | None, row_gone: bool = False
+) -> Verdict | None:
+    """The verdict on one ended training (pure).
+
+    ``tone`` is the automatic comparison's bottom line (worse, better, no difference: the
+    new version read against the one before, beyond the noise floor), None when none ran.
+    A new version that is worse is said first, whatever the row (the chart answers "do
+    retrains make images better?"; the sentence names the row too); then a wrong row is
+    broken; a training that failed or was canceled and left the row right changed
+    nothing; otherwise the comparison decides, and without one nothing is judged (None:
+    the review says why)."""
+    if tone == "worse":
+        return Verdict.WORSE
+    if row_gone or any(code in BROKEN_CODES for code in row_codes):
+        return Verdict.BROKEN
+    if training_status != "succeeded":
+        return Verdict.SAME
+    if tone == "better":
+        return Verdict.BETTER
+    if tone == "no difference":
+        return Verdict.SAME
+    return None
+
+
+def review_sentence(
+    *,
+    verdict: Verdict | None,
+    training_status: str,
+    row_sentences: Sequence[str],
+    comparison: str | None,
+    skipped: str | None,
+    row_gone: bool = False,
+) -> str:
+    """What the review found, in one or two sentences for support (pure): the comparison's
+    bottom line first when it judged the new version worse, what is wrong with the row,
+    else what the comparison or the training's end says."""
+    row = (
+        "The user's row is gone from the app's database."
+        if row_gone
+        else (
+            f"The app's row is wrong after it: {_first_sentence(row_sentences)}"
+            if row_sentences
+            else ""
+        )
+    )
+    compared = comparison or ""
+    if verdict is Verdict.WORSE:
+        return _joined(compared, row)
+    if verdict is Verdict.BROKEN:
+        return _joined(row, compared or skipped or "")
+    if training_status != "succeeded":
+        return (
+            f"The training {'was canceled' if training_status == 'canceled' else 'failed'}; "
+            "the app's row still holds the version it had."
+        )
+    return compared or skipped or "Nothing to compare the new version with."
+
+
+def _first_sentence(sentences: Sequence[str]) -> str:
+    first = sentences[0].strip()
+    more = len(sentences) - 1
+    return first + (f" (and {more} more finding{'s' if more > 1 else ''})" if more else "")
+
+
+def _joined(*parts: str) -> str:
+    return " ".join(part.strip() for part in parts if part and part.strip())

@@ -13,7 +13,8 @@ A pass reuses the ledger's sync (``core.ledger.sync``: ``read_sync_plan``, ``fet
 3. in the same transaction as the ledger's write, a row of ``ops.retrain_reviews`` for
    every training attached to a user that ended (succeeded, failed, canceled) since the
    watch began (``watch.since`` in ``ops.ledger_state``, set by the first pass) and has
-   none yet, ``ON CONFLICT DO NOTHING``: two passes, or two workers, queue one review.
+   none yet, ``ON CONFLICT DO NOTHING``, and its ``watch.review`` job
+   (``core.watch.review``): two passes, or two workers, queue one review.
 
 Replicate calls of a pass with nothing new: exactly one listing call (the bookmark is on
 the first page) plus one GET per training the ledger holds as unfinished, whatever the
@@ -34,6 +35,8 @@ from sqlalchemy import Connection, Engine, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.gateway.gateway import ReplicateGateway
+from core.jobs.app import Queue, TaskName, defer
+from core.ledger.reviews import retrain_reviews
 from core.ledger.store import read_state, set_state
 from core.ledger.sync import SyncFetch, SyncPlan, fetch_sync, read_sync_plan, write_sync
 from core.ledger.tables import trainings
@@ -44,7 +47,10 @@ from core.watch.decisions import (
     pass_due,
     reviews_due,
 )
-from core.watch.tables import retrain_reviews
+
+# A review starts this long after the watch saw the training end: the app writes its row
+# when Replicate's webhook reaches it, usually within seconds of the end.
+REVIEW_GRACE_SECONDS = 10.0
 
 # Kept in ops.ledger_state: when the watch began (reviews are for trainings ended since)
 # and when its last pass wrote.
@@ -235,8 +241,37 @@ def _queue_reviews(conn: Connection, due: list[EndedTraining]) -> tuple[QueuedRe
         .returning(retrain_reviews.c.training_id)
     )
     inserted = set(conn.execute(statement).scalars())
+    for training_id in sorted(inserted):
+        queue_review(conn, training_id, after_seconds=REVIEW_GRACE_SECONDS)
     return tuple(
         QueuedReview(training.id, training.user_id or "", training.status)
         for training in due
         if training.id in inserted
+    )
+
+
+def review_lock(training_id: str) -> str:
+    return f"review:{training_id}"
+
+
+def queue_review(conn: Connection, training_id: str, *, after_seconds: float | None = None) -> None:
+    """Queue the next step of ``training_id``'s review in the caller's transaction (one
+    waiting job per review: its queueing lock)."""
+    defer(
+        conn,
+        TaskName.REVIEW_RETRAIN,
+        queue=Queue.MAINTENANCE,
+        queueing_lock=review_lock(training_id),
+        lock=review_lock(training_id),
+        schedule_in_seconds=after_seconds,
+        training_id=training_id,
+    )
+
+
+def open_reviews(conn: Connection) -> list[str]:
+    """The reviews not done yet, for the maintenance job to resume those no job holds."""
+    return list(
+        conn.execute(
+            select(retrain_reviews.c.training_id).where(retrain_reviews.c.status != "done")
+        ).scalars()
     )

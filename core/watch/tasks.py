@@ -21,7 +21,8 @@ from core.errors import ReplicateError
 from core.jobs.app import Queue, TaskName
 from core.jobs.context import DATABASE_RETRY, services_of
 from core.watch.decisions import DEFAULT_INTERVAL_SECONDS, watch_cron
-from core.watch.run import run_watch_if_due
+from core.watch.review import ReviewSettings, advance_review
+from core.watch.run import queue_review, run_watch_if_due
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +104,28 @@ def watch(context: JobContext, timestamp: int) -> None:
         ", ".join(review.training_id for review in report.queued) or "none",
         report.seconds,
     )
+
+
+@blueprint.task(
+    name=TaskName.REVIEW_RETRAIN.value,
+    queue=Queue.MAINTENANCE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def review_retrain(context: JobContext, training_id: str) -> None:
+    """One step of a retrain's review (``core.watch.review``); the next is queued when
+    it has one (its comparison still runs, or Replicate could not be read)."""
+    services = services_of(context)
+    settings = watch_settings_of(context)
+    after = advance_review(
+        services,
+        ReviewSettings(
+            daily_budget_usd=settings.daily_budget_usd,
+            price_per_image_usd=settings.price_per_image_usd,
+            webhook_set=settings.webhook_url is not None,
+        ),
+        training_id,
+    )
+    if after is not None:
+        with services.ops_engine.begin() as conn:
+            queue_review(conn, training_id, after_seconds=after)

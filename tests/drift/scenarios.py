@@ -7,9 +7,10 @@ misses do not. Shared by the scenario tests and the whole-engine property tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.drift import ModelFacts, UserFacts
+from core.drift.facts import RetrainReview
 from tests.drift.builders import (
     FAST_TRAINER_VERSION,
     MODEL_ID,
@@ -96,6 +97,22 @@ def _weights_rebuilt() -> UserFacts:
     )
 
 
+def _retrain_judged(verdict: str) -> UserFacts:
+    # Two healthy trainings of the same 16 photos; the watch's comparison of the first
+    # version against the second judged the retrain ``verdict``.
+    first, second = training(1, photos=16), training(2, photos=16)
+    review = RetrainReview(
+        training_id=second.id,
+        verdict=verdict,
+        sentence="The new version is further from the user's photos.",
+        comparison_id=7,
+        previous_version=first.version_hash,
+        new_version=second.version_hash,
+        reading={"change": 0.12, "noise_floor": 0.03, "sentence": "Further by 0.120."},
+    )
+    return replace(healthy(first, second), retrain=review)
+
+
 def scenarios() -> tuple[Scenario, ...]:
     one = training(1, photos=15)
     return (
@@ -178,4 +195,7 @@ def scenarios() -> tuple[Scenario, ...]:
             healthy(training(1, photos=18), training(2, photos=14)),
             "PARAMS_CHANGED",
         ),
+        # Only the watch's verdict "worse" raises it; a retrain judged the same is healthy.
+        _scenario("retrain_regressed", _retrain_judged("worse"), "RETRAIN_REGRESSED"),
+        _scenario("retrain_no_difference", _retrain_judged("same")),
     )

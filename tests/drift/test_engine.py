@@ -45,6 +45,7 @@ VOCABULARY = {
     "DATASET_DEGRADED": "warning",
     "TRAINER_CHANGED": "info",
     "PARAMS_CHANGED": "info",
+    "RETRAIN_REGRESSED": "critical",
     "SCAN_ERROR": "warning",
 }
 DRIFT_SOURCES = Path(__file__).resolve().parents[2] / "core" / "drift"
