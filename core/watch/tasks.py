@@ -10,18 +10,15 @@ however many workers share the queue.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 
 from procrastinate import Blueprint, JobContext
-from pydantic import SecretStr
 
-from core.config import DEFAULT_CONSOLE_URL
 from core.errors import ReplicateError
 from core.jobs.app import Queue, TaskName
 from core.jobs.context import DATABASE_RETRY, services_of
-from core.watch.decisions import DEFAULT_INTERVAL_SECONDS, watch_cron
+from core.watch.decisions import DEFAULT_INTERVAL_SECONDS
 from core.watch.run import run_watch_if_due
+from core.watch.settings import WatchSettings, watch_settings
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +27,6 @@ blueprint = Blueprint()
 WATCH_KEY = "watch"
 WATCH_LOCK = "watch"
 PERIODIC_ID = "watch"
-
-
-@dataclass(frozen=True)
-class WatchSettings:
-    interval: timedelta  # WATCH_INTERVAL_SECONDS
-    tick: timedelta  # how often the periodic job looks (its cron)
-    daily_budget_usd: float = 2.0  # WATCH_DAILY_BUDGET_USD: the reviews' comparisons
-    price_per_image_usd: float = 0.03  # COMPARE_PRICE_PER_IMAGE_USD
-    webhook_url: SecretStr | None = None  # ALERT_WEBHOOK_URL (None: alerts off)
-    console_url: str = DEFAULT_CONSOLE_URL  # CONSOLE_BASE_URL, for the alerts' links
-
-
-def watch_settings(
-    interval_seconds: float,
-    *,
-    daily_budget_usd: float = 2.0,
-    price_per_image_usd: float = 0.03,
-    webhook_url: SecretStr | None = None,
-    console_url: str = DEFAULT_CONSOLE_URL,
-) -> WatchSettings:
-    _, tick = watch_cron(interval_seconds)
-    return WatchSettings(
-        timedelta(seconds=interval_seconds),
-        timedelta(seconds=tick),
-        daily_budget_usd=daily_budget_usd,
-        price_per_image_usd=price_per_image_usd,
-        webhook_url=webhook_url,
-        console_url=console_url,
-    )
 
 
 def watch_settings_of(context: JobContext) -> WatchSettings:
