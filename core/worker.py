@@ -185,6 +185,7 @@ def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> d
             price_per_image_usd=settings.compare_price_per_image_usd,
             webhook_url=settings.alert_webhook_url,
             console_url=settings.console_url,
+            alert_deadline_seconds=settings.alert_deadline_seconds,
         ),
     }
 

@@ -67,6 +67,7 @@ class TaskName(StrEnum):
     FOLLOW_RETRAIN = "retrain.follow"
     SYNC_LEDGER = "ledger.sync"
     WATCH = "watch.pass"
+    SEND_ALERT = "watch.alert"
 
 
 app = App(connector=PsycopgConnector())

@@ -58,12 +58,17 @@ def held_by_jobs(conn: Connection, task_names: Sequence[str], argument: str) -> 
     """The ``argument`` ids (a retrain's, an image's…) that a waiting or running job of one
     of ``task_names`` holds: their owner is alive or about to run. A job whose worker died
     is ``doing`` until the maintenance job queues it again, so it still counts here."""
+    return {int(value) for value in held_keys_by_jobs(conn, task_names, argument)}
+
+
+def held_keys_by_jobs(conn: Connection, task_names: Sequence[str], argument: str) -> set[str]:
+    """``held_by_jobs`` for text keys (a training's id), as the jobs' arguments hold them."""
     rows = conn.execute(
         text(
-            "SELECT DISTINCT (args ->> :argument)::bigint FROM ops.procrastinate_jobs"
+            "SELECT DISTINCT args ->> :argument FROM ops.procrastinate_jobs"
             " WHERE status IN ('todo', 'doing') AND task_name = ANY(:tasks)"
             " AND args ->> :argument IS NOT NULL"
         ),
         {"argument": argument, "tasks": list(task_names)},
     ).scalars()
-    return {int(value) for value in rows if value is not None}
+    return {str(value) for value in rows}

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from pydantic import SecretStr
 
-from core.config import DEFAULT_CONSOLE_URL
+from core.config import DEFAULT_ALERT_DEADLINE_SECONDS, DEFAULT_CONSOLE_URL
 from core.watch.decisions import watch_cron
 
 
@@ -21,6 +21,7 @@ class WatchSettings:
     price_per_image_usd: float = 0.03  # COMPARE_PRICE_PER_IMAGE_USD
     webhook_url: SecretStr | None = None  # ALERT_WEBHOOK_URL (None: alerts off)
     console_url: str = DEFAULT_CONSOLE_URL  # CONSOLE_BASE_URL, for the alerts' links
+    alert_deadline_seconds: float = DEFAULT_ALERT_DEADLINE_SECONDS  # ALERT_DEADLINE_SECONDS
 
 
 def watch_settings(
@@ -30,6 +31,7 @@ def watch_settings(
     price_per_image_usd: float = 0.03,
     webhook_url: SecretStr | None = None,
     console_url: str = DEFAULT_CONSOLE_URL,
+    alert_deadline_seconds: float = DEFAULT_ALERT_DEADLINE_SECONDS,
 ) -> WatchSettings:
     _, tick = watch_cron(interval_seconds)
     return WatchSettings(
@@ -39,4 +41,5 @@ def watch_settings(
         price_per_image_usd=price_per_image_usd,
         webhook_url=webhook_url,
         console_url=console_url,
+        alert_deadline_seconds=alert_deadline_seconds,
     )

@@ -5,17 +5,22 @@ attaches its schedule when a worker starts, in DEMO too.
 
 The tick's queueing lock keeps one waiting, its lock one running: passes never overlap,
 however many workers share the queue.
+
+``watch.alert`` sends one worse or broken retrain's alert (``core.watch.alerts``), queued
+by its review and again by itself while the webhook cannot take it yet.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from procrastinate import Blueprint, JobContext
 
 from core.errors import ReplicateError
 from core.jobs.app import Queue, TaskName
 from core.jobs.context import DATABASE_RETRY, services_of
+from core.watch import alerts
 from core.watch.decisions import DEFAULT_INTERVAL_SECONDS
 from core.watch.run import run_watch_if_due
 from core.watch.settings import WatchSettings, watch_settings
@@ -71,3 +76,26 @@ def watch(context: JobContext, timestamp: int) -> None:
         ", ".join(review.training_id for review in report.queued) or "none",
         report.seconds,
     )
+
+
+@blueprint.task(
+    name=TaskName.SEND_ALERT.value,
+    queue=Queue.MAINTENANCE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def alert(context: JobContext, training_id: str, queued_at: str) -> None:
+    """One attempt at a worse or broken retrain's alert (``core.watch.alerts``); when the
+    webhook could not take it yet, the next attempt is queued after the wait."""
+    services = services_of(context)
+    since = datetime.fromisoformat(queued_at)
+    wait = alerts.send_alert(
+        ops_engine=services.ops_engine,
+        app_engine=services.app_engine,
+        settings=watch_settings_of(context),
+        training_id=training_id,
+        queued_at=since,
+    )
+    if wait is not None:
+        with services.ops_engine.begin() as conn:
+            alerts.defer_alert(conn, training_id, queued_at=since, after_seconds=wait)
