@@ -42,6 +42,8 @@ _OTHER_WORDS: Mapping[str, str] = {
     "decision:keep": "Decided to keep the current version; its finding is left as it is",
     "decision:leave_as_is": "Left a finding as it is, with a reason",
     "decision:withdraw": "Withdrew a decision: the finding is judged afresh",
+    "watch:alert": "Alerted the team (or gave up) about a retrain judged worse or broken",
+    "watch:review": "Judged a retrain the app made: its row, its photos and its images",
 }
 
 
@@ -73,6 +75,11 @@ _EVENT_WORDS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("compare:run", "requested"): "Asked for a comparison of versions on the user's images",
         ("compare:run", "finished"): "A comparison of versions on the user's images ended",
         ("scan:run", "requested"): "Asked for a scan of users",
+        ("watch:alert", "sent"): "Alerted the team that a retrain came out worse or broken",
+        ("watch:alert", "failed"): "Could not alert the team about a worse or broken retrain",
+        ("watch:alert", "unknown"): (
+            "An alert about a worse or broken retrain may have been sent; it is not sent again"
+        ),
     }
 )
 

@@ -47,6 +47,9 @@ LIVE_WATCH_INTERVAL_SECONDS = 300.0
 DEMO_WATCH_INTERVAL_SECONDS = 20.0
 # Where alerts link to when CONSOLE_BASE_URL is unset (Streamlit's own address).
 DEFAULT_CONSOLE_URL = "http://localhost:8501"
+# How long an alert is tried for when ALERT_DEADLINE_SECONDS is unset: a quarter of an
+# hour rides out a webhook's short outage and still reaches someone while it matters.
+DEFAULT_ALERT_DEADLINE_SECONDS = 900.0
 _SECRETS_HINT = "in the environment or as a root-level key in .streamlit/secrets.toml"
 
 # Values copied from templates and docs rather than from Replicate's token page.
@@ -251,6 +254,19 @@ class Settings(BaseSettings):
         description=(
             "The console's address as staff open it (https://console.example.com), for "
             "the links in alerts. Unset: http://localhost:8501."
+        ),
+    )
+    alert_deadline_seconds: float = Field(
+        default=DEFAULT_ALERT_DEADLINE_SECONDS,
+        ge=1,
+        le=86400,
+        validation_alias="ALERT_DEADLINE_SECONDS",
+        description=(
+            "How long the workers keep trying to send one alert, from when its review "
+            "queued it: an unreachable webhook, a 429 or a 5xx is tried again after 1, 5, "
+            "15 and 45 s, then every 2 minutes; past this the alert is recorded as not "
+            "sent, with the reason, and audited. A webhook that refuses the message (any "
+            "other 4xx) fails it at once."
         ),
     )
     worker_concurrency: int = Field(

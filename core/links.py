@@ -1,4 +1,5 @@
-"""Where staff can see a model, version or training on Replicate itself.
+"""Where staff can see a model, version or training on Replicate itself, and a user on
+the console's own User page (for links that leave the console: alerts).
 
 In LIVE the pages link to replicate.com (the pages Replicate's own site shows for the
 account); against any other base URL (DEMO's sandbox, a test server) there is no website,
@@ -11,6 +12,9 @@ from urllib.parse import quote, urlsplit
 
 REPLICATE_WEB = "https://replicate.com"
 _API_HOST = "api.replicate.com"
+# The User page's address and query parameter (``dashboard.navigation`` serves it there).
+USER_PAGE_PATH = "user"
+USER_PAGE_PARAM = "user"
 
 
 def _is_replicate(base_url: str) -> bool:
@@ -42,3 +46,11 @@ def prediction_link(base_url: str, prediction_id: str) -> str:
     if _is_replicate(base_url):
         return f"{REPLICATE_WEB}/p/{quote(prediction_id, safe='')}"
     return f"{base_url.rstrip('/')}/v1/predictions/{quote(prediction_id, safe='')}"
+
+
+def user_page_link(console_url: str, user_id: str) -> str:
+    """The console's User page of ``user_id`` (``console_url``: CONSOLE_BASE_URL), as
+    the Users table's "open ↗" opens it. Nothing of who is acting is kept: in LIVE the
+    login is the browser's, and DEMO serves this machine only."""
+    user = quote(user_id, safe="")
+    return f"{console_url.rstrip('/')}/{USER_PAGE_PATH}?{USER_PAGE_PARAM}={user}"

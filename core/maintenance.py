@@ -20,11 +20,12 @@ from core.compare.run import COMPARISON_TASKS, CompareSettings
 from core.compare.tasks import compare_settings_of, defer_next
 from core.jobs.app import Priority, Queue, TaskName
 from core.jobs.context import JobServices, recovery_of, services_of
-from core.jobs.status import held_by_jobs, held_keys
+from core.jobs.status import held_by_jobs, held_keys_by_jobs
 from core.retrain import follow as retrain_follow
 from core.retrain.tasks import RETRAIN_TASKS, defer_retrain
 from core.scan.request import reap_stale_scans
 from core.scan.tasks import stale_after_of
+from core.watch import alerts
 from core.watch import run as watch_run
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,10 @@ async def maintain(context: JobContext, timestamp: int) -> None:
         include_aborted=True,
     )
     services = services_of(context)
-    for what in await asyncio.to_thread(resume_open_work, services, compare_settings_of(context)):
+    resumed = await asyncio.to_thread(
+        resume_open_work, services, compare_settings_of(context), recovery=recovery
+    )
+    for what in resumed:
         log.warning("%s had no live owner; its next step is queued again", what)
     stale_after = stale_after_of(context)
     reaped = await asyncio.to_thread(_reap, services, stale_after)
@@ -72,12 +76,17 @@ async def maintain(context: JobContext, timestamp: int) -> None:
         log.warning("scan %s had no heartbeat for %s and was marked failed", scan_id, stale_after)
 
 
-def resume_open_work(services: JobServices, settings: CompareSettings) -> list[str]:
+def resume_open_work(
+    services: JobServices, settings: CompareSettings, *, recovery: timedelta
+) -> list[str]:
     """Queue the next step of every open retrain, comparison and image that no waiting or
     running job holds; finish comparisons whose last image ended without finishing them.
     What was resumed, for the log."""
     resumed: list[str] = []
     with services.ops_engine.begin() as conn:
+        # Alerts: a claim older than ``recovery`` is given up as unknown (never sent
+        # again), a queued alert with no job gets one.
+        resumed += alerts.resume_alerts(conn, recovery=recovery)
         held = held_by_jobs(conn, [task.value for task in RETRAIN_TASKS.values()], "retrain_id")
         for step, retrain_id in retrain_follow.open_steps(conn):
             if retrain_id not in held:
@@ -96,7 +105,7 @@ def resume_open_work(services: JobServices, settings: CompareSettings) -> list[s
             if step.argument
             not in (held_comparisons if step.argument_name == "comparison_id" else held_images)
         ]
-        held_reviews = held_keys(conn, [TaskName.REVIEW_RETRAIN.value], "training_id")
+        held_reviews = held_keys_by_jobs(conn, [TaskName.REVIEW_RETRAIN.value], "training_id")
         for training_id in watch_run.open_reviews(conn):
             if training_id not in held_reviews:
                 watch_run.queue_review(conn, training_id)

@@ -36,7 +36,8 @@ from core.scan.heartbeat import beat_seconds
 from core.scan.tasks import STALE_AFTER_KEY
 from core.tasks import attach_schedules
 from core.watch.decisions import DEFAULT_INTERVAL_SECONDS
-from core.watch.tasks import WATCH_KEY, watch_settings
+from core.watch.settings import watch_settings
+from core.watch.tasks import WATCH_KEY
 
 log = logging.getLogger("core.worker")
 
@@ -184,6 +185,7 @@ def _context(runtime: Runtime, settings: Settings, measurer: PhotoMeasurer) -> d
             price_per_image_usd=settings.compare_price_per_image_usd,
             webhook_url=settings.alert_webhook_url,
             console_url=settings.console_url,
+            alert_deadline_seconds=settings.alert_deadline_seconds,
         ),
     }
 

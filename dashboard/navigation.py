@@ -11,6 +11,7 @@ from typing import NoReturn
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from core.links import USER_PAGE_PARAM, USER_PAGE_PATH
 from core.roles import Role
 
 USERS = "../pages/users.py"
@@ -51,7 +52,7 @@ def go(page: StreamlitPage, **query: str) -> NoReturn:
 
 # The User page's own parameter: on any other page it only appears on the history entry
 # described in keep_place.
-OPENED_PARAM = "user"
+OPENED_PARAM = USER_PAGE_PARAM
 _PLACES = "navigation_places"
 
 
@@ -93,7 +94,11 @@ def users_alias_page() -> StreamlitPage:
 def user_page() -> StreamlitPage:
     """The detail page, opened with ``?user=ID`` (from the Users table or a shared link)."""
     return st.Page(
-        USER, title="User", icon=":material/person:", url_path="user", visibility="hidden"
+        USER,
+        title="User",
+        icon=":material/person:",
+        url_path=USER_PAGE_PATH,
+        visibility="hidden",
     )
 
 

@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.config import Mode, Settings, settings_table, written
 from core.gateway.values import ModelVersion
+from core.links import USER_PAGE_PATH
 from core.redaction import with_urls_redacted
 from core.staff import StaffMember
 from core.users import LatestState, LatestVersion, UserRow
@@ -63,7 +64,7 @@ def user_link(user_id: str) -> str:
     """A link to the User page that works when opened in a new tab: it keeps who is acting
     (DEMO's ``?as=``; in LIVE the login is the browser's, so there is none to keep)."""
     query = {navigation.OPENED_PARAM: user_id, **navigation.kept_params()}
-    return "user?" + urlencode(query, quote_via=quote, safe="")
+    return f"{USER_PAGE_PATH}?" + urlencode(query, quote_via=quote, safe="")
 
 
 def stored_cell(row: UserRow, latest: Mapping[str, LatestVersion]) -> str:

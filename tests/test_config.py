@@ -194,6 +194,7 @@ def test_settings_table_documents_every_setting() -> None:
         "WATCH_DAILY_BUDGET_USD",
         "ALERT_WEBHOOK_URL",
         "CONSOLE_BASE_URL",
+        "ALERT_DEADLINE_SECONDS",
         "WORKER_CONCURRENCY",
         "COMPARE_PRICE_PER_IMAGE_USD",
         "COMPARE_PRICE_PER_SECOND_USD",

@@ -68,6 +68,7 @@ class TaskName(StrEnum):
     SYNC_LEDGER = "ledger.sync"
     WATCH = "watch.pass"
     REVIEW_RETRAIN = "watch.review"
+    SEND_ALERT = "watch.alert"
 
 
 app = App(connector=PsycopgConnector())

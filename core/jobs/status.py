@@ -58,11 +58,11 @@ def held_by_jobs(conn: Connection, task_names: Sequence[str], argument: str) -> 
     """The ``argument`` ids (a retrain's, an image's…) that a waiting or running job of one
     of ``task_names`` holds: their owner is alive or about to run. A job whose worker died
     is ``doing`` until the maintenance job queues it again, so it still counts here."""
-    return {int(value) for value in held_keys(conn, task_names, argument)}
+    return {int(value) for value in held_keys_by_jobs(conn, task_names, argument)}
 
 
-def held_keys(conn: Connection, task_names: Sequence[str], argument: str) -> set[str]:
-    """``held_by_jobs`` for arguments that are text (a training's id)."""
+def held_keys_by_jobs(conn: Connection, task_names: Sequence[str], argument: str) -> set[str]:
+    """``held_by_jobs`` for text keys (a training's id), as the jobs' arguments hold them."""
     rows = conn.execute(
         text(
             "SELECT DISTINCT args ->> :argument FROM ops.procrastinate_jobs"
@@ -71,4 +71,4 @@ def held_keys(conn: Connection, task_names: Sequence[str], argument: str) -> set
         ),
         {"argument": argument, "tasks": list(task_names)},
     ).scalars()
-    return {str(value) for value in rows if value is not None}
+    return {str(value) for value in rows}

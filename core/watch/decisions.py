@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core.roles import Actor, Role
+
 # How a training ends for the watch: Replicate's terminal statuses but ``aborted``
 # (terminated before running: nothing was trained, nothing to review).
 ENDED_STATUSES = frozenset({"succeeded", "failed", "canceled"})
 # WATCH_INTERVAL_SECONDS' default: what a worker or a hand run uses when given none.
 DEFAULT_INTERVAL_SECONDS = 300.0
+# Who the watch's own writes are by in the audit log (its alerts): nobody asked for them,
+# so no staff member; admin-level, like the promotion gate's actor.
+WATCH_ACTOR = Actor("retrain-watch@sselfie-console", Role.ADMIN)
 
 
 class Verdict(StrEnum):

@@ -48,19 +48,15 @@ from core.ledger.reads import app_rows
 from core.ledger.reviews import retrain_reviews
 from core.live_diagnosis import gather_live
 from core.retrain.gate import GATE_PRESET, GATE_SEEDS
-from core.roles import Actor, Role
 from core.scan.record import finish_scan, record_users, start_scan
 from core.scan.values import UserScan
 from core.schema import user_models
 from core.users import emails_of
 from core.watch.alerts import queue_alert
-from core.watch.decisions import BROKEN_CODES, judge, review_sentence
+from core.watch.decisions import BROKEN_CODES, WATCH_ACTOR, judge, review_sentence
 
 log = logging.getLogger(__name__)
 
-# Who the watch acts as: its comparisons are counted against its own daily budget, and
-# its records say it was the watch, not a person.
-WATCH_ACTOR = Actor("retrain-watch@sselfie-console", Role.ADMIN)
 REVIEW_ACTION = "watch:review"
 REVIEW_TOKEN_PREFIX = "retrain-review:"
 # The comparison's progress is in our own database: looking often costs nothing.

@@ -5,24 +5,26 @@ attaches its schedule when a worker starts, in DEMO too.
 
 The tick's queueing lock keeps one waiting, its lock one running: passes never overlap,
 however many workers share the queue.
+
+``watch.alert`` sends one worse or broken retrain's alert (``core.watch.alerts``), queued
+by its review and again by itself while the webhook cannot take it yet.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 
 from procrastinate import Blueprint, JobContext
-from pydantic import SecretStr
 
-from core.config import DEFAULT_CONSOLE_URL
 from core.errors import ReplicateError
 from core.jobs.app import Queue, TaskName
 from core.jobs.context import DATABASE_RETRY, services_of
-from core.watch.decisions import DEFAULT_INTERVAL_SECONDS, watch_cron
+from core.watch import alerts
+from core.watch.decisions import DEFAULT_INTERVAL_SECONDS
 from core.watch.review import ReviewSettings, advance_review
 from core.watch.run import queue_review, run_watch_if_due
+from core.watch.settings import WatchSettings, watch_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,35 +33,6 @@ blueprint = Blueprint()
 WATCH_KEY = "watch"
 WATCH_LOCK = "watch"
 PERIODIC_ID = "watch"
-
-
-@dataclass(frozen=True)
-class WatchSettings:
-    interval: timedelta  # WATCH_INTERVAL_SECONDS
-    tick: timedelta  # how often the periodic job looks (its cron)
-    daily_budget_usd: float = 2.0  # WATCH_DAILY_BUDGET_USD: the reviews' comparisons
-    price_per_image_usd: float = 0.03  # COMPARE_PRICE_PER_IMAGE_USD
-    webhook_url: SecretStr | None = None  # ALERT_WEBHOOK_URL (None: alerts off)
-    console_url: str = DEFAULT_CONSOLE_URL  # CONSOLE_BASE_URL, for the alerts' links
-
-
-def watch_settings(
-    interval_seconds: float,
-    *,
-    daily_budget_usd: float = 2.0,
-    price_per_image_usd: float = 0.03,
-    webhook_url: SecretStr | None = None,
-    console_url: str = DEFAULT_CONSOLE_URL,
-) -> WatchSettings:
-    _, tick = watch_cron(interval_seconds)
-    return WatchSettings(
-        timedelta(seconds=interval_seconds),
-        timedelta(seconds=tick),
-        daily_budget_usd=daily_budget_usd,
-        price_per_image_usd=price_per_image_usd,
-        webhook_url=webhook_url,
-        console_url=console_url,
-    )
 
 
 def watch_settings_of(context: JobContext) -> WatchSettings:
@@ -129,3 +102,26 @@ def review_retrain(context: JobContext, training_id: str) -> None:
     if after is not None:
         with services.ops_engine.begin() as conn:
             queue_review(conn, training_id, after_seconds=after)
+
+
+@blueprint.task(
+    name=TaskName.SEND_ALERT.value,
+    queue=Queue.MAINTENANCE.value,
+    pass_context=True,
+    retry=DATABASE_RETRY,
+)
+def alert(context: JobContext, training_id: str, queued_at: str) -> None:
+    """One attempt at a worse or broken retrain's alert (``core.watch.alerts``); when the
+    webhook could not take it yet, the next attempt is queued after the wait."""
+    services = services_of(context)
+    since = datetime.fromisoformat(queued_at)
+    wait = alerts.send_alert(
+        ops_engine=services.ops_engine,
+        app_engine=services.app_engine,
+        settings=watch_settings_of(context),
+        training_id=training_id,
+        queued_at=since,
+    )
+    if wait is not None:
+        with services.ops_engine.begin() as conn:
+            alerts.defer_alert(conn, training_id, queued_at=since, after_seconds=wait)

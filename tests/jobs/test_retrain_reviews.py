@@ -30,8 +30,10 @@ from tests.conftest import quick_gateway
 from tests.jobs.conftest import World
 from tests.photos import selfie_zip
 from tests.waits import until_ended, wait_for
-from tests.watch.receiver import Receiver, receiving
+from tests.watch.receiver import Receiver, receiver
 from tests.workers import Workers
+
+__all__ = ["receiver"]  # the fixture
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -43,12 +45,6 @@ def gateway(world: World) -> Iterator[ReplicateGateway]:
     found = quick_gateway(world.sandbox_url)
     yield found
     found.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as running:
-        yield running
 
 
 def _began(world: World) -> bool:
@@ -73,7 +69,7 @@ def _start_watching(world: World, workers: Workers, gateway: ReplicateGateway, *
     """The ledger synced once (as a scan does), then a worker on every queue whose watch
     looks every 10 s; returns once its first pass began the watch."""
     sync_ledger(ops_engine=world.engine, app_engine=world.engine, gateway=gateway)
-    workers.start(concurrency=4, WATCH_INTERVAL_SECONDS="10", **env)
+    workers.start(concurrency=4, queues=(), WATCH_INTERVAL_SECONDS="10", **env)
     wait_for(lambda: _began(world), timeout=90, what="the watch's first pass")
 
 
@@ -164,8 +160,8 @@ def test_a_bad_app_retrain_is_judged_worse_once_with_its_comparison_and_one_aler
     assert len(regressed) == 1 and regressed[0].evidence["comparison_id"] == review.comparison_id
 
     wait_for(lambda: _review(world, created.id).alert_status == "sent", timeout=60, what="alert")
-    assert len(receiver.messages) == 1
-    text = receiver.messages[0]["text"]
+    assert len(receiver.delivered()) == 1
+    text = receiver.delivered()[0].text
     assert "jobs1@example.test" in text and user_id in text
     assert [d["training_id"] for d in _audited(world, "watch:review")] == [created.id]
 
@@ -190,7 +186,7 @@ def test_a_good_retrain_is_no_difference_or_better_and_alerts_nothing(
     )
     assert review.verdict in ("same", "better"), (review.sentence, review.codes, workers.logs())
     assert review.comparison_id is not None and review.alert_status == "none"
-    assert receiver.messages == []
+    assert receiver.received() == []
 
 
 def test_a_failed_retrain_that_wiped_the_version_is_broken_without_a_comparison(
@@ -218,7 +214,7 @@ def test_a_failed_retrain_that_wiped_the_version_is_broken_without_a_comparison(
     )
     assert review.verdict == "broken" and "VERSION_LOST" in review.codes, review.sentence
     assert review.comparison_id is None
-    wait_for(lambda: len(receiver.messages) == 1, timeout=60, what="the alert")
+    wait_for(lambda: len(receiver.delivered()) == 1, timeout=60, what="the alert")
 
 
 def test_over_the_watch_s_budget_the_review_says_so_and_creates_no_prediction(

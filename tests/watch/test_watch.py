@@ -26,8 +26,9 @@ from core.sandbox.server import RunningSandbox
 from core.schema import user_models, users
 from core.watch.__main__ import main
 from core.watch.run import LAST_PASS_KEY, WatchReport, run_watch, run_watch_if_due, watch_pass
+from core.watch.settings import WatchSettings
 from core.watch.tables import retrain_reviews
-from core.watch.tasks import WATCH_KEY, WatchSettings, watch
+from core.watch.tasks import WATCH_KEY, watch
 from tests.ledger.conftest import AppWorld
 from tests.workers import MODE_SETTINGS, WORKER_TOKEN
 
