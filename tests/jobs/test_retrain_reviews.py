@@ -195,7 +195,7 @@ def test_a_failed_retrain_that_wiped_the_version_is_broken_without_a_comparison(
     user_id = world.users.user_ids[3]
     _start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
     httpx.post(
-        f"{world.sandbox_url}/_sandbox/trainings/next", json={"outcome": "failed"}
+        f"{world.sandbox_url}/_sandbox/trainings/next", json={"outcome": "fail"}
     ).raise_for_status()
     created = _app_trains(world, gateway, user_id)
     ended = until_ended(lambda: gateway.get_training(created.id), timeout=60, what="the retrain")
