@@ -38,7 +38,7 @@ def watch(check: Callable[[], Any], *, what: str, timeout: float = 120) -> Any:
     return wait_for(check, timeout=timeout, what=what, every=0.02)
 
 
-def job_running(engine: Engine, task: str, argument: str, value: int) -> bool:
+def job_running(engine: Engine, task: str, argument: str, value: int | str) -> bool:
     """Whether a worker is running ``task`` for ``argument`` = ``value`` right now."""
     with engine.connect() as conn:
         return bool(

@@ -48,8 +48,10 @@ from core.watch.decisions import (
     reviews_due,
 )
 
-# A review starts this long after the watch saw the training end: the app writes its row
-# when Replicate's webhook reaches it, usually within seconds of the end.
+# The review of a training that failed or was canceled starts this long after the watch
+# saw it end: the app writes its row when Replicate's webhook reaches it, usually within
+# seconds, and such a review judges the row at once. A succeeded training's review starts
+# at once: its row is judged after its comparison, which gives the app that time.
 REVIEW_GRACE_SECONDS = 10.0
 
 # Kept in ops.ledger_state: when the watch began (reviews are for trainings ended since)
@@ -241,8 +243,10 @@ def _queue_reviews(conn: Connection, due: list[EndedTraining]) -> tuple[QueuedRe
         .returning(retrain_reviews.c.training_id)
     )
     inserted = set(conn.execute(statement).scalars())
-    for training_id in sorted(inserted):
-        queue_review(conn, training_id, after_seconds=REVIEW_GRACE_SECONDS)
+    for training in due:
+        if training.id in inserted:
+            grace = None if training.status == "succeeded" else REVIEW_GRACE_SECONDS
+            queue_review(conn, training.id, after_seconds=grace)
     return tuple(
         QueuedReview(training.id, training.user_id or "", training.status)
         for training in due
