@@ -31,6 +31,22 @@ FIXED_TRAINING_INPUT: dict[str, Any] = {
     "lr_scheduler": "constant_with_warmup",
 }
 
+# The browser's re-encoding before a training upload (app-facts, "Training" 1): every
+# photo as a JPEG of at most this long side and quality, level after level, until the ZIP
+# is under BROWSER_ZIP_LIMIT_BYTES. Which level was used is recorded nowhere.
+BROWSER_SQUEEZE_LEVELS: tuple[tuple[int, float], ...] = (
+    (1600, 0.85),
+    (1400, 0.75),
+    (1200, 0.70),
+    (1000, 0.65),
+    (800, 0.60),
+    (600, 0.55),
+)
+BROWSER_ZIP_LIMIT_BYTES = 4 * 1024 * 1024
+# The upload route refuses a ZIP with fewer photos; its page asks for 10 to this many.
+UPLOAD_MIN_PHOTOS = 5
+UPLOAD_MAX_PHOTOS = 20
+
 # A public "super-realism" FLUX LoRA mixed into every generation at a low scale.
 REALISM_LORA_URL = (
     "https://huggingface.co/strangerzonehf/Flux-Super-Realism-LoRA/resolve/main/"

@@ -5,10 +5,12 @@ workers, to start once the first scan has had the machine to itself for a while
 (``START_AFTER_SECONDS``; without the repeat of column A, to stay light): the
 trigger-overwritten persona as stored / latest / the site's way, the blurry and the
 squeezed retrains' versions against each other, and the stale persona's three versions.
-When one finishes, two demo reviewers (not the demo staff, who keep every pair to vote on
-themselves) cast their votes on its pairs the way a person would from the pictures: the
-image whose face is closer to the user's photos wins, a face beats no face, differences
-within the noise floor are ties, two face-less images are "both bad".
+Queueing them links the seeded past retrain reviews (``core.demo.past_retrains``) to the
+comparison of the version their training made. When one finishes, two demo reviewers
+(not the demo staff, who keep every pair to vote on themselves) cast their votes on its
+pairs the way a person would from the pictures: the image whose face is closer to the
+user's photos wins, a face beats no face, differences within the noise floor are ties,
+two face-less images are "both bad".
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, literal, select, update
+from sqlalchemy import column as sql_column
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from core.compare.plan import plan_comparison, read_compare_facts
@@ -30,6 +34,7 @@ from core.gateway.gateway import ReplicateGateway
 from core.jobs.app import Priority
 from core.ledger.sync import sync_ledger
 from core.roles import Actor
+from core.watch.tables import retrain_reviews
 
 TOKEN_PREFIX = "demo-comparison:"
 # (persona, columns, preset)
@@ -88,7 +93,36 @@ def queue_demo_comparisons(
             queued += 1
         except DashboardError as exc:
             say(f"The demo comparison of {persona} was not queued: {exc}")
+    with engine.begin() as conn:
+        link_demo_reviews(conn)
     return queued
+
+
+def link_demo_reviews(conn: Connection) -> int:
+    """Link each retrain review that has no comparison to its user's demo comparison
+    among whose columns is the version its training made (the seeded past reviews of
+    the blurry, squeezed and stale personas' retrains); how many were linked."""
+    column = func.jsonb_array_elements(comparisons.c.columns).table_valued(
+        sql_column("value", JSONB)
+    )
+    compares_new_version = (
+        select(literal(1))
+        .select_from(column)
+        .where(column.c.value["version_id"].astext == retrain_reviews.c.new_version)
+        .exists()
+    )
+    linked = conn.execute(
+        update(retrain_reviews)
+        .where(
+            retrain_reviews.c.comparison_id.is_(None),
+            retrain_reviews.c.new_version.is_not(None),
+            comparisons.c.confirm_token.startswith(TOKEN_PREFIX),
+            comparisons.c.user_id == retrain_reviews.c.user_id,
+            compares_new_version,
+        )
+        .values(comparison_id=comparisons.c.id)
+    )
+    return int(linked.rowcount or 0)
 
 
 def _closeness(scores: dict[str, object] | None) -> float | None:

@@ -49,6 +49,7 @@ class TrainingRun:
     destination: str
     zip_url: str
     image_count: int
+    version_before: str | None = None  # the row's version when the training was started
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,10 @@ def _train(
     cast: Cast, step: TrainingStep, row: ModelRow | None, stage: Stage
 ) -> tuple[ModelRow, TrainingRun]:
     user_id = cast.persona.user_id
+    version_before = row.replicate_version_id if row is not None else None
     zip_url = _put_blob(
         stage,
-        app_calls.training_zip_path(user_id, _now_ms()),
+        app_calls.training_zip_path(user_id, now_ms()),
         upload_zip(step.upload, look=cast.profile.look),
         "application/zip",
     )
@@ -185,7 +187,7 @@ def _train(
         user_id=user_id,
         trigger_word=trigger,
         lora_scale=cast.profile.lora_scale,
-        at=_utc_now(),
+        at=utc_now(),
         keep_version=step.completion is Completion.KEPT_PREVIOUS,
     )
     if stage.gateway.get_model(destination) is None:
@@ -198,7 +200,7 @@ def _train(
         row,
         training=training,
         destination=destination,
-        at=_naive(training.created_at) or _utc_now(),
+        at=naive_utc(training.created_at) or utc_now(),
     )
     # Replicate finishes the training whether or not the app ever asks about it.
     training_id = training.id
@@ -212,9 +214,9 @@ def _train(
         training=training,
         newest_version=newest,
         completion=step.completion,
-        at=_naive(training.completed_at) or _utc_now(),
+        at=naive_utc(training.completed_at) or utc_now(),
     )
-    return row, TrainingRun(training, destination, zip_url, step.upload.count)
+    return row, TrainingRun(training, destination, zip_url, step.upload.count, version_before)
 
 
 def _destination(owner: str, user_id: str, row: ModelRow | None, step: TrainingStep) -> str:
@@ -306,7 +308,7 @@ def _recorded(
         concept=concept,
         category=category,
         prompt=prompt,
-        created_at=_naive(prediction.created_at) or _utc_now(),
+        created_at=naive_utc(prediction.created_at) or utc_now(),
     )
 
 
@@ -318,7 +320,7 @@ def _aftermath(
 ) -> ModelRow | None:
     if row is None:
         return None
-    at = _utc_now()
+    at = utc_now()
     if kind is Aftermath.TRIGGER_OVERWRITTEN:
         # A refactored route built the trigger with an underscore: one the LoRA never saw.
         return replace(row, trigger_word=f"user_{row.user_id[:8]}", updated_at=at)
@@ -381,15 +383,17 @@ def _wait_prediction(stage: Stage, prediction_id: str) -> Prediction:
     return prediction
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
+    """Milliseconds since the epoch, as the app stamps its ZIPs' names."""
     return time.time_ns() // 1_000_000
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
+    """Now, as the app's ``timestamp without time zone`` columns hold it (UTC)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _naive(moment: datetime | None) -> datetime | None:
+def naive_utc(moment: datetime | None) -> datetime | None:
     """The app's columns are ``timestamp without time zone`` holding UTC."""
     if moment is None:
         return None

@@ -26,6 +26,8 @@ from functools import cache, lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
+from core.app.calls import BROWSER_SQUEEZE_LEVELS
+
 # Where dlib finds the face in the 512 px portrait (left, top, right, bottom).
 SOURCE_FACE = (175, 76, 265, 166)
 # Badges on the suit that dlib mistakes for second faces: the mission patch and the name
@@ -52,8 +54,8 @@ PHONE_SHARPEN = ImageFilter.UnsharpMask(radius=1, percent=130, threshold=2)
 GOOD_LONG_SIDE = 1280
 GOOD_JPEG_QUALITY = 92
 # What the browser's last resort made of the app's uploads (app-facts, "Training").
-SQUEEZED_LONG_SIDE = 600
-SQUEEZED_JPEG_QUALITY = 55
+SQUEEZED_LONG_SIDE = BROWSER_SQUEEZE_LEVELS[-1][0]
+SQUEEZED_JPEG_QUALITY = round(BROWSER_SQUEEZE_LEVELS[-1][1] * 100)
 ZIP_DATE_TIME = (2025, 1, 1, 0, 0, 0)
 
 

@@ -13,6 +13,9 @@ from enum import StrEnum
 from core.app.calls import APP_TRAINER, APP_TRAINER_VERSION
 from core.demo.photos import GOOD_JPEG_QUALITY, GOOD_LONG_SIDE
 
+# What the demo's failed trainings say (the error the app then keeps as failure_reason).
+TRAINING_FAILURE = "CUDA out of memory. Tried to allocate 2.00 GiB"
+
 
 class Completion(StrEnum):
     """How the app's progress poll recorded a training that succeeded."""
@@ -64,7 +67,7 @@ class TrainingStep:
     # Another destination model name (the forked-model bug); None: the app's own choice.
     destination_name: str | None = None
     fails: bool = False
-    failure: str = "CUDA out of memory. Tried to allocate 2.00 GiB"
+    failure: str = TRAINING_FAILURE
     completion: Completion = Completion.RECORDED
     generations: int = 1  # images the user made from the row as this training left it
 

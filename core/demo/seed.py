@@ -1,4 +1,5 @@
-"""Seed the demo world: every persona's history on the sandbox, then their app rows.
+"""Seed the demo world: every persona's history on the sandbox, then their app rows (and
+a few past retrain reviews, ``core.demo.past_retrains``).
 
 Personas are independent, so a small thread pool plays them side by side (the gateway
 is thread-safe; photo work and the sandbox's image work run in C outside the GIL). All
@@ -23,6 +24,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, se
 
 from core.demo import rows
 from core.demo.history import PersonaHistory, Stage, TrainingStarts, play
+from core.demo.past_retrains import write_past_retrains
 from core.demo.personas import CAST, DEMO_EMAIL_DOMAIN, PERSONAS, Cast
 from core.errors import ConfigError
 from core.gateway.gateway import ReplicateGateway
@@ -37,6 +39,7 @@ from core.schema import (
     user_models,
     users,
 )
+from core.watch.tables import retrain_reviews
 
 # One more worker than the machine's 2 cores, so both stay busy while a worker waits on
 # the sandbox; the work is CPU-bound (photos here, ZIP reading and renders there).
@@ -87,7 +90,7 @@ def seed_demo_world(
         httpx.Client(base_url=sandbox_url.rstrip("/"), timeout=60.0) as sandbox,
         _seeding_lock(engine),
     ):
-        _check_is_sandbox(sandbox, sandbox_url)
+        check_is_sandbox(sandbox, sandbox_url)
         if not reset and is_seeded(engine=engine):
             return SeedReport(False, len(PERSONAS), 0, 0, 0, time.monotonic() - started)
         if reset:
@@ -107,7 +110,12 @@ def seed_demo_world(
             wipe_demo_rows(conn=conn, user_ids=_persona_ids())  # leftovers, if any
             forget_ledger(conn)  # it described the sandbox world that was just cleared
             conn.execute(scans.delete())  # and so did the findings of earlier scans
+            # and the reviews of the personas' trainings (ids of the cleared world)
+            conn.execute(
+                retrain_reviews.delete().where(retrain_reviews.c.user_id.in_(_persona_ids()))
+            )
             write_rows(histories, conn=conn)
+            write_past_retrains(histories, conn=conn)
     report = SeedReport(
         seeded=True,
         personas=len(histories),
@@ -210,8 +218,9 @@ def _workload(cast: Cast) -> int:
     return sum(step.upload.count for step in cast.script.steps)
 
 
-def _check_is_sandbox(sandbox: httpx.Client, sandbox_url: str) -> None:
-    """The demo world is made only in the local sandbox, never on api.replicate.com."""
+def check_is_sandbox(sandbox: httpx.Client, sandbox_url: str) -> None:
+    """The demo world is made (and the demo's retrains run) only in the local sandbox,
+    never on api.replicate.com: ``ConfigError`` unless ``/_sandbox/health`` says so."""
     try:
         health = sandbox.get("/_sandbox/health")
         answer: Any = health.json() if health.status_code == 200 else {}
@@ -219,8 +228,9 @@ def _check_is_sandbox(sandbox: httpx.Client, sandbox_url: str) -> None:
         answer = {}
     if not isinstance(answer, dict) or answer.get("sandbox") is not True:
         raise ConfigError(
-            f"{sandbox_url} is not the Replicate sandbox (no /_sandbox/health), so the demo "
-            "world was not seeded. Seed only in DEMO, against the sandbox the console started."
+            f"{sandbox_url} is not the Replicate sandbox (no /_sandbox/health), so nothing "
+            "was done there. The demo world lives only in DEMO, on the sandbox the console "
+            "started."
         )
 
 

@@ -147,6 +147,7 @@ class Sandbox:
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
         self._planned_outcomes: list[dict[str, Any]] = []
+        self._plans_lock = threading.Lock()
         self._finishing: set[str] = set()
         self._finishing_lock = threading.Lock()
         # Replicate's GPUs do a prediction's work while it runs, not on our CPU at its end:
@@ -310,13 +311,33 @@ class Sandbox:
         return found
 
     # -- trainings ----------------------------------------------------------------------
-    def plan_next_training(self, kind: str, error: str | None) -> None:
-        """Make the next created training fail (with ``error``) or be aborted."""
+    def plan_next_training(self, kind: str, error: str | None, destination: object = None) -> None:
+        """Make the next created training fail (with ``error``) or be aborted; with a
+        ``destination`` (``owner/name``), the next one into that model only, so a demo or a
+        test can fail its own training while others are created beside it."""
         if kind not in ("fail", "abort"):
             raise Problem(400, "Bad outcome", "outcome must be 'fail' or 'abort'")
-        self._planned_outcomes.append(
-            {"kind": kind, "error": error or "CUDA out of memory. Tried to allocate 2.00 GiB"}
-        )
+        if destination is not None and not (
+            isinstance(destination, str) and re.fullmatch(r"[^/\s]+/[^/\s]+", destination)
+        ):
+            raise Problem(400, "Bad outcome", "destination must be a model's owner/name")
+        with self._plans_lock:
+            self._planned_outcomes.append(
+                {
+                    "kind": kind,
+                    "error": error or "CUDA out of memory. Tried to allocate 2.00 GiB",
+                    "destination": destination,
+                }
+            )
+
+    def _take_planned_outcome(self, destination: str) -> dict[str, Any] | None:
+        """The first planned outcome for a training into ``destination`` (one planned for
+        any destination, or for this one), taken off the list."""
+        with self._plans_lock:
+            for index, planned in enumerate(self._planned_outcomes):
+                if planned.get("destination") in (None, destination):
+                    return self._planned_outcomes.pop(index)
+        return None
 
     def create_training(self, trainer_key: str, trainer_version: str, body: Doc) -> Doc:
         if self.store.get_model(trainer_key) is None:
@@ -338,7 +359,7 @@ class Sandbox:
         # The input is echoed as sent, but the trainer only ever sees what it declares.
         declared = catalog.declared_inputs(schema, training_input)
 
-        outcome = self._planned_outcomes.pop(0) if self._planned_outcomes else None
+        outcome = self._take_planned_outcome(destination)
         dataset_id = None
         try:
             dataset_id = self._load_dataset(str(declared.get("input_images") or ""))

@@ -312,7 +312,9 @@ def build_app(
 
     async def next_training(request: Request) -> Response:
         body = await _json_body(request)
-        sandbox.plan_next_training(str(body.get("outcome")), body.get("error"))
+        sandbox.plan_next_training(
+            str(body.get("outcome")), body.get("error"), body.get("destination")
+        )
         return JSONResponse({"planned": body.get("outcome")}, status_code=201)
 
     def finish_trainings(request: Request) -> Response:

@@ -1,5 +1,6 @@
-"""DEMO's comparisons and votes: queued once on the first start, and voted on by the demo
-reviewers when they finish, so History and Review are never empty."""
+"""DEMO's comparisons and votes: queued once on the first start (linked to the seeded past
+retrain reviews of the versions they compare), and voted on by the demo reviewers when
+they finish, so History and Review are never empty."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from core.compare.foreground import run_here
 from core.compare.plan import read_compare_facts
 from core.compare.tables import comparisons
 from core.demo.comparisons import REVIEWERS, TOKEN_PREFIX, queue_demo_comparisons
+from core.demo.past_retrains import PAST_RETRAINS
 from core.imaging.faces import FaceReader
 from core.jobs.context import JobServices
 from core.review.stats import summarise
 from core.review.store import votes
 from core.roles import Actor, Role
+from core.watch.tables import retrain_reviews
 from tests.compare.conftest import SETTINGS, USER_OF
 from tests.demo_world import DemoWorld
 
@@ -41,6 +44,18 @@ def test_demo_comparisons_are_queued_once_then_voted_on(
             )
         ).all()
     assert {row.status for row in queued} == {"queued"}
+    # The seeded past reviews of the retrains these compare are linked to them.
+    comparison_of = {row.user_id: row.id for row in queued}
+    compared = {USER_OF[key] for key in ("blurry_retrain", "squeezed_retrain", "stale_version")}
+    with synced_world.engine.connect() as conn:
+        reviews = conn.execute(
+            select(retrain_reviews.c.user_id, retrain_reviews.c.comparison_id)
+        ).all()
+    assert len(reviews) == len(PAST_RETRAINS)
+    for review in reviews:
+        expected = comparison_of[review.user_id] if review.user_id in compared else None
+        assert review.comparison_id == expected, review.user_id
+    assert sum(review.comparison_id is not None for review in reviews) == 4  # stale twice
     services = JobServices(
         synced_world.engine, synced_world.engine, synced_world.gateway, lambda: face_reader
     )

@@ -26,6 +26,7 @@ from core.imaging.faces import FaceReader
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION, OSTRIS_TRAINER
 from core.sandbox.dataset import laplacian_variance
 from core.schema import ai_images, generated_images, user_models, users
+from core.watch.tables import retrain_reviews
 from tests.demo_world import DemoWorld
 
 USER_IDS = {persona.key: persona.user_id for persona in PERSONAS}
@@ -116,11 +117,11 @@ def test_every_persona_has_a_user_row_and_trainers_follow_the_app(
 
 
 def test_seeding_again_adds_nothing(demo_world: DemoWorld) -> None:
-    def counts() -> tuple[int, int, int]:
+    def counts() -> tuple[int, int, int, int]:
         with demo_world.engine.connect() as conn:
             return tuple(
                 conn.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in (users, user_models, ai_images)
+                for table in (users, user_models, ai_images, retrain_reviews)
             )  # type: ignore[return-value]
 
     before = counts()

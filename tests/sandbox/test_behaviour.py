@@ -199,6 +199,26 @@ def test_planned_failure_adds_no_version(
     assert model is not None and model.latest_version is None
 
 
+def test_a_failure_planned_for_one_destination_waits_for_a_training_into_it(
+    gateway: ReplicateGateway, client: Client, control: httpx.Client
+) -> None:
+    for name in ("sandrasocial/other", "sandrasocial/mine"):
+        gateway.create_model(name)
+    zip_url = _upload(client, selfie_zip(6, long_side=400))
+    planned = control.post(
+        "/trainings/next",
+        json={"outcome": "fail", "error": "GPU fell over", "destination": "sandrasocial/mine"},
+    )
+    assert planned.status_code == 201
+    assert _train(gateway, "sandrasocial/other", zip_url, "usero").status == "succeeded"
+    failed = _train(gateway, "sandrasocial/mine", zip_url, "userm")
+    assert (failed.status, failed.error) == ("failed", "GPU fell over")
+    # Used once: the next training into it succeeds.
+    assert _train(gateway, "sandrasocial/mine", zip_url, "userm").status == "succeeded"
+    refused = control.post("/trainings/next", json={"outcome": "fail", "destination": "mine"})
+    assert refused.status_code == 400
+
+
 def test_broken_zip_fails_the_training_with_a_reason(
     gateway: ReplicateGateway, client: Client
 ) -> None:
