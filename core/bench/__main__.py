@@ -238,6 +238,15 @@ def page_loads() -> dict[str, Any]:
     return figure()
 
 
+def watch_latency() -> dict[str, Any]:
+    """Replicate calls of a watch pass at 1,500 users vs the demo world alone, with 0, 5
+    and 50 new trainings; seconds from a training's end to its review's verdict with the
+    workers watching every 10 s, vs the review's own comparison (``core.bench.watch``)."""
+    from core.bench.watch import watch_figures
+
+    return watch_figures()
+
+
 FIGURES: dict[str, Figure] = {
     "sandbox_model_reads": sandbox_model_reads,
     "users_page_query": users_page_query,
@@ -250,6 +259,7 @@ FIGURES: dict[str, Figure] = {
     "photo_measurements": photo_measurements,
     "page_loads": page_loads,
     "page_loads_browser": page_loads_browser,
+    "watch_latency": watch_latency,
 }
 
 
