@@ -27,11 +27,11 @@ from core.db import (
     upgrade_ops,
 )
 from core.errors import ConfigError
+from core.ledger import reviews as watch_tables
 from core.ledger import tables as ledger_tables
 from core.retrain import tables as retrain_tables
 from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, app_metadata, ops_metadata, ops_objects_only
-from core.watch import tables as watch_tables
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SETTING_NAMES = ("DATABASE_URL", "OPS_DATABASE_URL", "REPLICATE_API_TOKEN", "REPLICATE_BASE_URL")

@@ -44,6 +44,11 @@ MAX_SEEDS = 8
 MAX_PROMPT = 1000
 # The letter of the repeat of column A (same version, input and seeds): the noise floor.
 REPEAT = "R"
+# The seeds and preset of every comparison that judges one version against another by
+# itself (the retrain's promotion gate, the watch's retrain review): fixed, so two such
+# comparisons of one user read the same prompts and are comparable.
+JUDGING_SEEDS = (1101, 2202, 3303, 4404)
+JUDGING_PRESET = "headshot"
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from core.demo.personas import PERSONAS
 from core.errors import DashboardError
 from core.gateway.gateway import ReplicateGateway
 from core.jobs.app import Priority
+from core.ledger.reviews import retrain_reviews
 from core.ledger.sync import sync_ledger
 from core.roles import Actor
-from core.watch.tables import retrain_reviews
 
 TOKEN_PREFIX = "demo-comparison:"
 # (persona, columns, preset)

@@ -28,6 +28,7 @@ from core.demo.script import (
     TrainingStep,
     Upload,
 )
+from core.drift.codes import CODE_ORDER, code_spec
 from core.sandbox.catalog import OSTRIS_TRAINER, OSTRIS_TRAINER_VERSION
 
 DEMO_EMAIL_DOMAIN = "example.com"
@@ -43,6 +44,17 @@ class Persona:
     email: str
     situation: str
     expected_codes: tuple[str, ...]
+
+    @property
+    def reported_codes(self) -> tuple[str, ...]:
+        """The expected codes in the order the drift engine reports them: most serious
+        first, then the vocabulary's order."""
+        return tuple(
+            sorted(
+                self.expected_codes,
+                key=lambda code: (code_spec(code).severity.rank, CODE_ORDER[code]),
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -239,6 +251,8 @@ CAST: tuple[Cast, ...] = (
             )
         ),
     ),
+    # RETRAIN_REGRESSED (here and in the squeezed retrain): the demo world's past retrain
+    # reviews (core.demo.past_retrains) judged the retrain worse.
     # DATASET_SHRANK: 5 photos, fewer than 10 and 69% fewer than 16. DATASET_DEGRADED: all
     # 5 fail the blur check where none did before. PARAMS_CHANGED is unavoidable: the
     # app scales steps/rank/alpha/repeats with the count (16 -> 1400/48/48/20, 5 -> 1200/32/32/10).
@@ -246,7 +260,7 @@ CAST: tuple[Cast, ...] = (
         "blurry_retrain",
         "fe69f79c-312f-45fa-b723-9711433f48b4",
         "Retrained on 5 blurry photos after a good first training.",
-        ("DATASET_SHRANK", "DATASET_DEGRADED", "PARAMS_CHANGED"),
+        ("DATASET_SHRANK", "DATASET_DEGRADED", "PARAMS_CHANGED", "RETRAIN_REGRESSED"),
         Profile("Zoe", "Thompson", "sselfie-studio", "woman", "Mixed", look=13),
         Script(
             (
@@ -262,7 +276,7 @@ CAST: tuple[Cast, ...] = (
         "squeezed_retrain",
         "29384710",
         "Retrained on photos the browser squeezed to 600 px at JPEG quality 0.55.",
-        ("DATASET_DEGRADED",),
+        ("DATASET_DEGRADED", "RETRAIN_REGRESSED"),
         Profile(
             "Nadia", "Petrova", "one-time-session", "woman", "White", look=14, legacy_auth=True
         ),

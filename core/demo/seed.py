@@ -28,6 +28,7 @@ from core.demo.past_retrains import write_past_retrains
 from core.demo.personas import CAST, DEMO_EMAIL_DOMAIN, PERSONAS, Cast
 from core.errors import ConfigError
 from core.gateway.gateway import ReplicateGateway
+from core.ledger.reviews import retrain_reviews
 from core.ledger.sync import forget_ledger
 from core.scan.tables import scans
 from core.schema import (
@@ -39,7 +40,6 @@ from core.schema import (
     user_models,
     users,
 )
-from core.watch.tables import retrain_reviews
 
 # One more worker than the machine's 2 cores, so both stay busy while a worker waits on
 # the sandbox; the work is CPU-bound (photos here, ZIP reading and renders there).

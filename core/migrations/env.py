@@ -13,11 +13,11 @@ from alembic import context
 from sqlalchemy import create_engine, pool, text
 
 from core.compare import tables as compare_tables
+from core.ledger import reviews as watch_tables
 from core.ledger import tables as ledger_tables
 from core.retrain import tables as retrain_tables
 from core.scan import tables as scan_tables
 from core.schema import OPS_SCHEMA, ops_metadata, ops_objects_only
-from core.watch import tables as watch_tables
 
 # Importing them registers the ledger's, the scan's, the comparisons' and the retrains'
 # tables in ops_metadata (and the watch's reviews).

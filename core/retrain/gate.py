@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from core.compare.plan import plan_comparison, read_compare_facts
+from core.compare.plan import JUDGING_PRESET, JUDGING_SEEDS, plan_comparison, read_compare_facts
 from core.compare.request import request_comparison
 from core.compare.scores import ComparisonStats, Reading, read_column
 from core.compare.tables import comparisons
@@ -29,9 +29,6 @@ from core.roles import Actor, Role
 
 log = logging.getLogger(__name__)
 
-# The same seeds for every gate, so two gates of one user are comparable.
-GATE_SEEDS = (1101, 2202, 3303, 4404)
-GATE_PRESET = "headshot"
 # What the gate's columns are to staff: A the version the user has, B the retrain's.
 GATE_ROLES: Mapping[str, str] = MappingProxyType({"A": "current", "B": "new"})
 # Waiting on the gate's comparison reads only our own database (its status), so the wait
@@ -170,8 +167,8 @@ def _start_comparison(
             gateway,
             facts,
             columns=[current, row.new_version],
-            preset=GATE_PRESET,
-            seeds=GATE_SEEDS,
+            preset=JUDGING_PRESET,
+            seeds=JUDGING_SEEDS,
             repeat=True,
         )
         with ops_engine.begin() as conn:

@@ -6,8 +6,8 @@ of the ``watch.review`` job, each safe to run twice:
 1. **queued**: the user's facts are read afresh (their trainings, the model's versions,
    the photos of both datasets, measured once and kept); for a succeeded training with a
    version before it, the automatic comparison of that version against the new one is
-   asked for (the app's own input, the gate's fixed seeds and preset, a repeat of column
-   A for the noise floor), within WATCH_DAILY_BUDGET_USD for all reviews of a UTC day.
+   asked for (the app's own input, the seeds and preset of every judging comparison,
+   column A again for the noise floor), within WATCH_DAILY_BUDGET_USD for all reviews of a UTC day.
    Its confirmation token is the training's, so a step run twice asks once. Over the
    budget, or with nothing to compare, the review says why (``skipped``) and goes on.
 2. **comparing**: the job looks again every ``COMPARING_POLL_SECONDS`` (our database only)
@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from core import audit
 from core.compare.bottom_line import Dataset, bottom_line, sides_of
-from core.compare.plan import plan_comparison, read_compare_facts
+from core.compare.plan import JUDGING_PRESET, JUDGING_SEEDS, plan_comparison, read_compare_facts
 from core.compare.request import request_comparison
 from core.compare.scores import ComparisonStats, Tone
 from core.compare.tables import comparisons
@@ -47,7 +47,6 @@ from core.jobs.context import JobServices
 from core.ledger.reads import app_rows
 from core.ledger.reviews import retrain_reviews
 from core.live_diagnosis import gather_live
-from core.retrain.gate import GATE_PRESET, GATE_SEEDS
 from core.scan.record import finish_scan, record_users, start_scan
 from core.scan.values import UserScan
 from core.schema import user_models
@@ -196,8 +195,8 @@ def _start(services: JobServices, settings: ReviewSettings, review: ReviewRow) -
                 services.gateway,
                 compare_facts,
                 columns=[previous_version, new_version],
-                preset=GATE_PRESET,
-                seeds=GATE_SEEDS,
+                preset=JUDGING_PRESET,
+                seeds=JUDGING_SEEDS,
                 repeat=True,
             )
             with services.ops_engine.begin() as conn:

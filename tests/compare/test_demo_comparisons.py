@@ -14,10 +14,10 @@ from core.demo.comparisons import REVIEWERS, TOKEN_PREFIX, queue_demo_comparison
 from core.demo.past_retrains import PAST_RETRAINS
 from core.imaging.faces import FaceReader
 from core.jobs.context import JobServices
+from core.ledger.reviews import retrain_reviews
 from core.review.stats import summarise
 from core.review.store import votes
 from core.roles import Actor, Role
-from core.watch.tables import retrain_reviews
 from tests.compare.conftest import SETTINGS, USER_OF
 from tests.demo_world import DemoWorld
 

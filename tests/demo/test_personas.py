@@ -24,6 +24,7 @@ FINDING_CODES = (
     "DATASET_DEGRADED",
     "TRAINER_CHANGED",
     "PARAMS_CHANGED",
+    "RETRAIN_REGRESSED",
     "SCAN_ERROR",
 )
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -23,10 +23,10 @@ from core.demo.seed import wipe_demo_rows
 from core.drift import AppRow, ModelFacts, TrainingRecord, UserFacts, diagnose
 from core.gateway.values import Training, is_version_hash
 from core.imaging.faces import FaceReader
+from core.ledger.reviews import latest_review, retrain_reviews
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION, OSTRIS_TRAINER
 from core.sandbox.dataset import laplacian_variance
 from core.schema import ai_images, generated_images, user_models, users
-from core.watch.tables import retrain_reviews
 from tests.demo_world import DemoWorld
 
 USER_IDS = {persona.key: persona.user_id for persona in PERSONAS}
@@ -399,11 +399,14 @@ def test_the_drift_engine_reports_each_personas_expected_codes(demo_world: DemoW
             for record in ledger
             if record.destination and record.destination != row.model_id
         }
+        with demo_world.engine.connect() as conn:
+            retrain = latest_review(conn, persona.user_id)  # the demo world's past reviews
         facts = UserFacts(
             row=row,
             model=model_facts(row.model_id) if row.model_id else None,
             trainings=ledger,
             models_by_id=others,
+            retrain=retrain,
         )
         found = {finding.code for finding in diagnose(facts)}
         expected = {code for code in persona.expected_codes if not code.startswith("DATASET_")}

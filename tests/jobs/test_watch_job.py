@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from core.ledger.reviews import retrain_reviews
 from core.ledger.sync import ledger_for_user, sync_ledger
 from core.ledger.tables import ledger_state
 from core.watch.run import SINCE_KEY
-from core.watch.tables import retrain_reviews
 from tests.conftest import quick_gateway
 from tests.jobs.conftest import World
 from tests.waits import wait_for

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from core.db import make_engine
 from core.gateway.gateway import ReplicateGateway
 from core.jobs.context import SERVICES_KEY, JobServices
+from core.ledger.reviews import retrain_reviews
 from core.ledger.sync import NEWEST_LISTED_KEY, sync_ledger, sync_trainings
 from core.ledger.tables import ledger_state, trainings
 from core.sandbox.server import RunningSandbox
@@ -27,7 +28,6 @@ from core.schema import user_models, users
 from core.watch.__main__ import main
 from core.watch.run import LAST_PASS_KEY, WatchReport, run_watch, run_watch_if_due, watch_pass
 from core.watch.settings import WatchSettings
-from core.watch.tables import retrain_reviews
 from core.watch.tasks import WATCH_KEY, watch
 from tests.ledger.conftest import AppWorld
 from tests.workers import MODE_SETTINGS, WORKER_TOKEN
