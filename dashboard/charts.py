@@ -1,18 +1,30 @@
-"""The Fleet page's Plotly figures, built from the scan store's values."""
+"""The Fleet page's Plotly figures, built from the scan store's and the watch's values."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
 from core.scan.values import CodeCount, TrendPoint
+from core.watch.decisions import Verdict
+from core.watch.views import OUTCOME_ORDER, DayOutcomes
 
 # The same colours as the severity badges (dashboard.drift_tables.SEVERITY_COLORS).
 SEVERITY_PALETTE = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 SEVERITY_ORDER = {"severity": ["critical", "warning", "info"]}
+# What a retrain's verdict means, as a colour: better green, no difference grey-blue,
+# worse red and broken (the app's row is wrong after it) a darker red. Used by the chart
+# and the verdict cells alike, in ``OUTCOME_ORDER``.
+VERDICT_PALETTE = {
+    Verdict.BETTER: "#2e7d32",
+    Verdict.SAME: "#78909c",
+    Verdict.WORSE: "#e53935",
+    Verdict.BROKEN: "#8e0000",
+}
+DAY_MS = 86_400_000
 
 
 def counts_bar(counts: Iterable[CodeCount]) -> go.Figure:
@@ -79,6 +91,44 @@ def trend_lines(points: Iterable[TrendPoint]) -> go.Figure:
         ]
     )
     figure.update_yaxes(rangemode="tozero", tick0=0, dtick=_step(frame["users"]))
+    return figure
+
+
+def outcomes_bars(days: Sequence[DayOutcomes]) -> go.Figure:
+    """Retrains per UTC day, stacked by verdict (better at the bottom, broken on top, the
+    legend in the same order); a day without any keeps its place on the axis."""
+    frame = pd.DataFrame(
+        [
+            {
+                "day": pd.Timestamp(item.day),
+                "verdict": verdict.words,
+                "retrains": item.count(verdict),
+            }
+            for item in days
+            for verdict in OUTCOME_ORDER
+        ],
+        columns=["day", "verdict", "retrains"],
+    )
+    figure = px.bar(
+        frame,
+        x="day",
+        y="retrains",
+        color="verdict",
+        barmode="stack",
+        color_discrete_map={verdict.words: VERDICT_PALETTE[verdict] for verdict in OUTCOME_ORDER},
+        category_orders={"verdict": [verdict.words for verdict in OUTCOME_ORDER]},
+    )
+    figure.update_layout(
+        xaxis_title="day the training ended (UTC)",
+        yaxis_title="retrains",
+        legend_title=None,
+        legend_traceorder="normal",
+        margin={"t": 10, "b": 10},
+    )
+    # One tick a day for a week or two; Plotly spaces them out for longer windows.
+    figure.update_xaxes(tickformat="%b %d", dtick=DAY_MS if len(days) <= 14 else None)
+    totals = frame.groupby("day")["retrains"].sum() if len(frame) else frame["retrains"]
+    figure.update_yaxes(rangemode="tozero", tick0=0, dtick=_step(totals))
     return figure
 
 

@@ -106,6 +106,12 @@ def fleet_page() -> StreamlitPage:
     return st.Page(FLEET, title="Fleet drift", icon=":material/monitoring:", url_path="fleet")
 
 
+# The Fleet page's views, a tab each, kept in ?view= (a link may open one).
+FLEET_VIEW = "view"
+DRIFT_VIEW = "Drift"
+RETRAINS_VIEW = "Recent retrains"
+
+
 def audit_page() -> StreamlitPage:
     """Admin only: every repair, undo and scan, with before/after and the reason."""
     return st.Page(AUDIT, title="Audit log", icon=":material/history:", url_path="audit")

@@ -13,7 +13,14 @@ from urllib.parse import quote, urlencode
 import pandas as pd
 import streamlit as st
 
-from core.config import Mode, Settings, settings_table, written
+from core.config import (
+    DEMO_WATCH_INTERVAL_SECONDS,
+    LIVE_WATCH_INTERVAL_SECONDS,
+    Mode,
+    Settings,
+    settings_table,
+    written,
+)
 from core.gateway.values import ModelVersion
 from core.links import USER_PAGE_PATH
 from core.redaction import with_urls_redacted
@@ -65,6 +72,13 @@ def user_link(user_id: str) -> str:
     (DEMO's ``?as=``; in LIVE the login is the browser's, so there is none to keep)."""
     query = {navigation.OPENED_PARAM: user_id, **navigation.kept_params()}
     return f"{USER_PAGE_PATH}?" + urlencode(query, quote_via=quote, safe="")
+
+
+def comparison_link(comparison_id: int) -> str:
+    """A link to a saved comparison on the Compare page (``?comparison=ID``), keeping who
+    is acting as ``user_link`` does."""
+    query = {"comparison": str(comparison_id), **navigation.kept_params()}
+    return "compare?" + urlencode(query, quote_via=quote, safe="")
 
 
 def stored_cell(row: UserRow, latest: Mapping[str, LatestVersion]) -> str:
@@ -211,6 +225,26 @@ def versions_frame(
     )
 
 
+def watch_interval_cell(settings: Settings) -> str:
+    """The watch's interval as it runs: unset is the mode's default, 0 is off (the value
+    alone would read "—" or "0")."""
+    effective = settings.watch_seconds
+    if effective is None:
+        return "0 (off)"
+    if settings.watch_interval_seconds is None:
+        return f"{written(effective)} s ({settings.mode.value.upper()}'s default)"
+    return f"{written(effective)} s"
+
+
+def _default_cell(name: str, default: str) -> str:
+    if name == "WATCH_INTERVAL_SECONDS":  # unset means the mode's own
+        return (
+            f"{written(LIVE_WATCH_INTERVAL_SECONDS)} s in LIVE, "
+            f"{written(DEMO_WATCH_INTERVAL_SECONDS)} s in DEMO"
+        )
+    return default
+
+
 def settings_frame(settings: Settings) -> pd.DataFrame:
     """Every setting with its current value; secrets only as set/unset."""
     names = list(Settings.model_fields)  # settings_table() follows the same order
@@ -221,6 +255,8 @@ def settings_frame(settings: Settings) -> pd.DataFrame:
             values.append("set" if value is not None else "unset")
         elif field_name == "scan_schedule" and settings.scan_cron is None:
             values.append("off" + (" (always off in DEMO)" if settings.mode is Mode.DEMO else ""))
+        elif field_name == "watch_interval_seconds":
+            values.append(watch_interval_cell(settings))
         else:
             values.append(NONE if value is None else written(value))
     rows = settings_table()
@@ -228,7 +264,7 @@ def settings_frame(settings: Settings) -> pd.DataFrame:
         {
             "setting": [row.name for row in rows],
             "value": values,
-            "default": [row.default for row in rows],
+            "default": [_default_cell(row.name, row.default) for row in rows],
             "help": [row.help for row in rows],
         }
     )

@@ -1,6 +1,12 @@
-"""Fleet drift: what the latest scans found across all users (counts by code, the trend
-over scans, the worst users), the last fleet scan and its live progress, and for admins
-a scan now (run by the workers: leaving the page does not stop it) or a cancel."""
+"""Fleet, in two views (a tab each, kept in ``?view=``):
+
+- Drift: what the latest scans found across all users (counts by code, the trend over
+  scans, the worst users), the last fleet scan and its live progress, and for admins a
+  scan now (run by the workers: leaving the page does not stop it) or a cancel;
+- Recent retrains: every retrain the watch judged in the last days, its outcomes per day
+  and a row per retrain that opens the user.
+
+Only the open tab's part runs."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from dashboard import (
     loaders,
     messages,
     navigation,
+    recent_retrains,
     scan_panel,
     scans,
     tables,
@@ -92,72 +99,86 @@ def _controls(actor: Actor, summary: ScanSummary | None) -> None:
             )
 
 
+def _drift(actor: Actor) -> None:
+    try:
+        summary = scans.last_scan()
+        counts, trend, worst = scans.fleet(summary)
+    except DashboardError as exc:
+        messages.error(exc)
+        return
+
+    if NOTICE in st.session_state:
+        kind, text = st.session_state.pop(NOTICE)  # Markdown: the page's words, data inert
+        getattr(st, kind)(text)
+    scan_panel.fleet_scan_panel(summary)
+    _controls(actor, summary)
+
+    if not counts and not trend:
+        if summary is not None:
+            st.info(
+                "No scan has found anything yet: every checked user is healthy, or no scan "
+                "has checked anyone yet."
+            )
+        return
+
+    st.subheader("Findings by code")
+    st.caption("Users per finding in each user's latest scan. Click a finding to list its users.")
+    by_code = st.dataframe(
+        drift_tables.coloured(drift_tables.counts_frame(counts), "severity"),
+        column_config=drift_tables.counts_columns(),
+        hide_index=True,
+        height="content",
+        on_select="rerun",
+        selection_mode=tables.OPEN_ON_CLICK,
+        key="findings_by_code",
+    )
+    picked_code = tables.picked_row(by_code, len(counts))
+    if picked_code is not None:
+        navigation.go(navigation.users_page(), code=counts[picked_code].code)
+    st.plotly_chart(charts.counts_bar(counts), key="counts_chart")
+
+    st.subheader("Trend over scans")
+    st.caption(
+        "Users per code in each of the last finished fleet scans; one line per code, "
+        "coloured by severity."
+    )
+    if trend:
+        st.plotly_chart(charts.trend_lines(trend), key="trend_chart")
+    else:
+        st.info("The trend starts with the first finished fleet scan.")
+
+    st.subheader("Worst users")
+    st.caption("Click a row to open the user.")
+    try:
+        emails = loaders.emails_of(item.user_id for item in worst)
+    except DashboardError as exc:
+        messages.error(exc)
+        return
+    selection = st.dataframe(
+        drift_tables.coloured(drift_tables.worst_users_frame(worst, emails), "worst"),
+        column_config=drift_tables.worst_users_columns(),
+        hide_index=True,
+        height="content",
+        on_select="rerun",
+        selection_mode=tables.OPEN_ON_CLICK,
+        key="worst_users",
+    )
+    picked = tables.picked_row(selection, len(worst))
+    if picked is not None:
+        navigation.open_user(worst[picked].user_id)
+
+
 actor = identity.current_actor()
 navigation.keep_place("fleet")
 st.title("Fleet drift")
-try:
-    summary = scans.last_scan()
-    counts, trend, worst = scans.fleet(summary)
-except DashboardError as exc:
-    messages.error(exc)
-    st.stop()
-
-if NOTICE in st.session_state:
-    kind, text = st.session_state.pop(NOTICE)  # Markdown: the page's words, data inert
-    getattr(st, kind)(text)
-scan_panel.fleet_scan_panel(summary)
-_controls(actor, summary)
-
-if not counts and not trend:
-    if summary is not None:
-        st.info(
-            "No scan has found anything yet: every checked user is healthy, or no scan "
-            "has checked anyone yet."
-        )
-    st.stop()
-
-st.subheader("Findings by code")
-st.caption("Users per finding in each user's latest scan. Click a finding to list its users.")
-by_code = st.dataframe(
-    drift_tables.coloured(drift_tables.counts_frame(counts), "severity"),
-    column_config=drift_tables.counts_columns(),
-    hide_index=True,
-    height="content",
-    on_select="rerun",
-    selection_mode=tables.OPEN_ON_CLICK,
-    key="findings_by_code",
+drift_tab, retrains_tab = st.tabs(
+    [navigation.DRIFT_VIEW, navigation.RETRAINS_VIEW],
+    key=navigation.FLEET_VIEW,
+    bind="query-params",
 )
-picked_code = tables.picked_row(by_code, len(counts))
-if picked_code is not None:
-    navigation.go(navigation.users_page(), code=counts[picked_code].code)
-st.plotly_chart(charts.counts_bar(counts), key="counts_chart")
-
-st.subheader("Trend over scans")
-st.caption(
-    "Users per code in each of the last finished fleet scans; one line per code, "
-    "coloured by severity."
-)
-if trend:
-    st.plotly_chart(charts.trend_lines(trend), key="trend_chart")
-else:
-    st.info("The trend starts with the first finished fleet scan.")
-
-st.subheader("Worst users")
-st.caption("Click a row to open the user.")
-try:
-    emails = loaders.emails_of(item.user_id for item in worst)
-except DashboardError as exc:
-    messages.error(exc)
-    st.stop()
-selection = st.dataframe(
-    drift_tables.coloured(drift_tables.worst_users_frame(worst, emails), "worst"),
-    column_config=drift_tables.worst_users_columns(),
-    hide_index=True,
-    height="content",
-    on_select="rerun",
-    selection_mode=tables.OPEN_ON_CLICK,
-    key="worst_users",
-)
-picked = tables.picked_row(selection, len(worst))
-if picked is not None:
-    navigation.open_user(worst[picked].user_id)
+if drift_tab.open:
+    with drift_tab:
+        _drift(actor)
+if retrains_tab.open:
+    with retrains_tab:
+        recent_retrains.recent_section()

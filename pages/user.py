@@ -32,6 +32,7 @@ from dashboard import (
     messages,
     navigation,
     pictures,
+    recent_retrains,
     repair_ui,
     resources,
     retrain_ui,
@@ -268,6 +269,8 @@ email = record.user.get("email")
 st.title(inert(email) if isinstance(email, str) and email.strip() else "User without an email")
 st.caption(f"User {inert(detail.user_id)} · plan {inert(record.user.get('plan') or '—')}")
 st.code(detail.user_id, language=None)
+# The watch's verdict on the user's last retrain, first thing under the heading.
+recent_retrains.latest_banner(detail.user_id, detail.versions)
 if record.model_row is None:
     # Signed up, never trained: nothing is wrong and nothing can drift. One calm note.
     st.info(

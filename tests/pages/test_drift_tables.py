@@ -1,21 +1,32 @@
-"""dashboard.drift_tables and dashboard.charts: how findings, history, fleet figures and
-audit records read on the pages, from values built in memory."""
+"""dashboard.drift_tables, dashboard.charts and dashboard.tables: how findings, history,
+fleet figures, retrain outcomes, audit records and settings read on the pages, from values
+built in memory."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
+import pytest
+from pydantic import SecretStr
 
 from core.audit import AuditRecord
+from core.config import get_settings
 from core.drift import RepairAction, diagnose
 from core.repairs import RepairPlan
 from core.scan.values import CodeCount, TrendPoint, WorstUser
 from core.timeline import build_timeline, version_lines
-from dashboard import audit_view, charts, drift_tables
+from core.watch.decisions import Verdict
+from core.watch.views import OUTCOME_ORDER, DayOutcomes, outcomes_per_day
+from dashboard import audit_view, charts, drift_tables, tables
 from tests.drift.builders import healthy, training
 
 WHEN = datetime(2026, 2, 2, 12, 0, tzinfo=UTC)
+LIVE = {
+    "database_url": SecretStr("postgresql://app:pw@db.example/app"),
+    "replicate_api_token": SecretStr("r8_driftTablesTest4f1e"),
+}
 
 
 def test_users_table_gets_worst_and_codes_after_the_user() -> None:
@@ -139,3 +150,43 @@ def test_fleet_frames_and_charts() -> None:
             "open": "user?user=u1",
         }
     ]
+
+
+def test_the_outcomes_chart_stacks_every_day_in_one_order_and_fixed_colours() -> None:
+    days = outcomes_per_day([], days=3, now=WHEN)
+    days[1] = DayOutcomes(days[1].day, better=2, worse=1, broken=1, reviewing=4)
+    bars = charts.outcomes_bars(days)
+    assert [trace.name for trace in bars.data] == ["Better", "No difference", "Worse", "Broken"]
+    assert [trace.marker.color for trace in bars.data] == [
+        charts.VERDICT_PALETTE[verdict] for verdict in OUTCOME_ORDER
+    ]
+    assert bars.layout.barmode == "stack" and bars.layout.legend.traceorder == "normal"
+    assert {
+        name: list(trace.y)
+        for name, trace in zip(["better", "same", "worse", "broken"], bars.data, strict=True)
+    } == {"better": [0, 2, 0], "same": [0, 0, 0], "worse": [0, 1, 0], "broken": [0, 1, 0]}
+    # Worse and broken are reds, better green: what they mean, not plotly's cycle.
+    assert charts.VERDICT_PALETTE[Verdict.BETTER] == "#2e7d32"
+    assert {charts.VERDICT_PALETTE[Verdict.WORSE], charts.VERDICT_PALETTE[Verdict.BROKEN]} == {
+        "#e53935",
+        "#8e0000",
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "shown"),
+    [
+        ({}, "20 s (DEMO's default)"),
+        (LIVE, "300 s (LIVE's default)"),
+        ({"watch_interval_seconds": 0}, "0 (off)"),
+        ({**LIVE, "watch_interval_seconds": 0}, "0 (off)"),
+        ({"watch_interval_seconds": 60}, "60 s"),
+        ({**LIVE, "watch_interval_seconds": 45.5}, "45.5 s"),
+    ],
+)
+def test_settings_show_the_watch_interval_it_runs_with(
+    settings: dict[str, Any], shown: str
+) -> None:
+    frame = tables.settings_frame(get_settings(**settings)).set_index("setting")
+    assert frame.loc["WATCH_INTERVAL_SECONDS", "value"] == shown
+    assert frame.loc["WATCH_INTERVAL_SECONDS", "default"] == "300 s in LIVE, 20 s in DEMO"

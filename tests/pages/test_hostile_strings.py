@@ -11,7 +11,8 @@ field a page shows holds one of ``CORPUS``:
 - Replicate's answers: a model and a failed training made on the sandbox with a hostile
   error and input, trained on a ZIP whose photos have hostile names;
 - the console's own rows those reach: an ended retrain, a comparison and its images, a
-  blind-review pair, an audit record, a failed fleet scan, a staff member's email;
+  blind-review pair, an audit record, a failed fleet scan, a staff member's email, the
+  watch's reviews of a retrain of each user (sentence, reason, alert error);
 - query parameters on every page (``?user=``, ``?q=``, ``?code=``, ``?comparison=`` …).
 
 The console runs as the hostile admin (``HOSTILE_ADMIN``), through the real entry. After
@@ -54,6 +55,7 @@ from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
 from core.scan.tables import scans
 from core.schema import audit_log, user_models, users
+from core.watch.tables import retrain_reviews
 from tests.pages.conftest import new_app, unescaped
 from tests.photos import face_photo
 from tests.user_world import OWNER, UserWorld, gateway_on
@@ -261,7 +263,8 @@ def _app_rows(good: Training, bad: Training) -> tuple[list[dict[str, Any]], list
 
 def _console_rows(conn: Any) -> tuple[int, int]:
     """What the console keeps that those values reach: a comparison (and its blind-review
-    pair, voted once), an ended retrain, an audit record, a failed fleet scan, staff."""
+    pair, voted once), an ended retrain, the watch's reviews, an audit record, a failed
+    fleet scan, staff."""
     conn.execute(
         text("INSERT INTO ops.staff (email, role) VALUES (:email, 'admin')"),
         {"email": HOSTILE_ADMIN},
@@ -370,6 +373,48 @@ def _console_rows(conn: Any) -> tuple[int, int]:
         )
         .returning(audit_log.c.id)
     ).scalar_one()
+    now = datetime.now(UTC)
+    conn.execute(  # the watch's reviews of a retrain of each hostile user
+        insert(retrain_reviews),
+        [
+            {
+                "training_id": f"[w](https://{EVIL}/w)",
+                "user_id": H2,
+                "training_status": "succeeded",
+                "ended_at": now - timedelta(minutes=5),
+                "status": "done",
+                "verdict": "worse",
+                "sentence": f"{LINK} {BARE} {BIDI}",
+                "codes": [COLOUR],
+                "previous_version": BACKTICK,
+                "new_version": IMAGE,
+                "photos_before": 3,
+                "photos_after": 1,
+                "comparison_id": comparison_id,
+                "skipped": None,
+                "alert_status": "failed",
+                "alert_error": f"{HTML_LINK} {SIGNED}",
+            },
+            {
+                "training_id": TRAINING_LINK + LONG,
+                "user_id": H1,
+                "training_status": "failed",
+                "ended_at": now - timedelta(hours=2),
+                "status": "done",
+                "verdict": "broken",
+                "sentence": f"{HTML_IMAGE} {ICONS} {MATH}",
+                "codes": [],
+                "previous_version": None,
+                "new_version": None,
+                "photos_before": None,
+                "photos_after": None,
+                "comparison_id": None,
+                "skipped": f"{COLOUR} {HTML_IMAGE}",
+                "alert_status": "failed",
+                "alert_error": f"{BACKTICK} {SIGNED}",
+            },
+        ],
+    )
     conn.execute(
         insert(scans).values(
             status="failed",
@@ -451,6 +496,22 @@ def test_the_users_and_fleet_pages_show_hostile_values_as_text(console: Hostile)
     _assert_shown(read, LINK)  # the failed scan's error
     read = check(_console("fleet"), "fleet")
     _assert_shown(read, LINK, HTML_LINK)
+
+
+def test_recent_retrains_and_the_user_banner_show_hostile_reviews_as_text(
+    console: Hostile,
+) -> None:
+    at = _console("fleet", view="Recent retrains")
+    read = check(at, "fleet recent retrains")
+    assert "2 retrains ended in the last 7 days" in read
+    cells = " ".join(frame.value.to_csv() for frame in at.dataframe)
+    assert LINK in cells and HTML_IMAGE in cells  # tables show plain text
+    assert not [secret for secret in SECRETS if secret in cells], cells
+    check(_console("fleet", view=LINK, days=MATH), "fleet ?view= ?days=")
+    read = check(_console("user", user=H2), "user H2 banner")
+    _assert_shown(read, "Last retrain: Worse", f"{LINK} {BARE}", HTML_LINK)
+    read = check(_console("user", user=H1), "user H1 banner")
+    _assert_shown(read, "Last retrain: Broken", HTML_IMAGE, f"no comparison: {COLOUR}", BACKTICK)
 
 
 def test_the_compare_page_shows_a_hostile_comparison_as_text(console: Hostile) -> None:

@@ -98,6 +98,7 @@ def test_admin_settings_show_values_but_never_secrets(
     assert settings["OPS_DATABASE_URL"] == "unset"
     assert settings["REPLICATE_BASE_URL"].startswith("http://127.0.0.1:")
     assert settings["REPLICATE_OWNER"] == "sandrasocial"
+    assert settings["WATCH_INTERVAL_SECONDS"] == "300 s (LIVE's default)"  # unset: not "—"
     shown = texts(at) + at.dataframe[0].value.to_string()
     assert LIVE_TOKEN not in shown and pages_database_url not in shown
     staff = at.dataframe[1].value
