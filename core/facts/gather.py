@@ -22,7 +22,7 @@ from core.drift.facts import AppRow, ModelFacts, UserFacts
 from core.errors import ReplicateNotFound
 from core.gateway.gateway import ReplicateGateway
 from core.gateway.values import is_version_hash
-from core.ledger.reviews import latest_review
+from core.ledger.reviews import latest_verdict
 from core.ledger.sync import ledger_for_user, version_owner
 from core.versions import normalise_version
 
@@ -60,7 +60,7 @@ def gather_facts(
     with ops_conn_factory() as conn:
         ledger = ledger_for_user(conn, user_row.user_id)
         decided = decisions_for(conn, [user_row.user_id]).get(user_row.user_id, ())
-        retrain = latest_review(conn, user_row.user_id)
+        retrain = latest_verdict(conn, user_row.user_id)
     known = dict(known_models or {})
 
     def read(model_id: str) -> ModelFacts:

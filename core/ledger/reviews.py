@@ -84,7 +84,7 @@ retrain_reviews = Table(
 )
 
 
-def latest_review(conn: Connection, user_id: str) -> RetrainReview | None:
+def latest_verdict(conn: Connection, user_id: str) -> RetrainReview | None:
     """The watch's judgement of the user's latest reviewed training (the newest end
     among reviews that are done), as the drift engine reads it; None when none is done."""
     row = conn.execute(

@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert
 
 from core.db import embedded_postgres_url, make_engine
 from core.demo.personas import PERSONAS
-from core.watch.tables import retrain_reviews
+from core.ledger.reviews import retrain_reviews
 from tests.browser.conftest import Console, click_row_with, open_console, wait_for_text
 
 pytestmark = pytest.mark.timeout(600)

@@ -23,7 +23,7 @@ from core.demo.seed import wipe_demo_rows
 from core.drift import AppRow, ModelFacts, TrainingRecord, UserFacts, diagnose
 from core.gateway.values import Training, is_version_hash
 from core.imaging.faces import FaceReader
-from core.ledger.reviews import latest_review, retrain_reviews
+from core.ledger.reviews import latest_verdict, retrain_reviews
 from core.sandbox.catalog import FAST_FLUX_TRAINER_VERSION, OSTRIS_TRAINER
 from core.sandbox.dataset import laplacian_variance
 from core.schema import ai_images, generated_images, user_models, users
@@ -400,7 +400,7 @@ def test_the_drift_engine_reports_each_personas_expected_codes(demo_world: DemoW
             if record.destination and record.destination != row.model_id
         }
         with demo_world.engine.connect() as conn:
-            retrain = latest_review(conn, persona.user_id)  # the demo world's past reviews
+            retrain = latest_verdict(conn, persona.user_id)  # the demo world's past reviews
         facts = UserFacts(
             row=row,
             model=model_facts(row.model_id) if row.model_id else None,

@@ -46,6 +46,7 @@ from core.compare.pairs import build_pairs
 from core.compare.tables import comparison_images, comparisons, review_pairs
 from core.db import make_engine
 from core.gateway.values import Training
+from core.ledger.reviews import retrain_reviews
 from core.ledger.sync import sync_ledger
 from core.retrain.draft import load_previous
 from core.retrain.tables import retrains
@@ -55,7 +56,6 @@ from core.sandbox.catalog import FAST_FLUX_TRAINER, FAST_FLUX_TRAINER_VERSION
 from core.sandbox.server import RunningSandbox
 from core.scan.tables import scans
 from core.schema import audit_log, user_models, users
-from core.watch.tables import retrain_reviews
 from tests.pages.conftest import new_app, unescaped
 from tests.photos import face_photo
 from tests.user_world import OWNER, UserWorld, gateway_on

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, insert
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import PageLink
 
-from core.watch.tables import retrain_reviews
+from core.ledger.reviews import retrain_reviews
 from tests.pages.conftest import frames_with, open_page, texts, unescaped
 from tests.user_world import UserWorld
 
