@@ -44,6 +44,9 @@ class Priority(IntEnum):
 
     DEMO = -10  # the demo world's own comparisons: filler, after everything else
     BACKGROUND = 0  # scans, photo reads, maintenance
+    # The watch's passes, retrain reviews (their comparisons too) and alerts: a bad
+    # retrain is caught within minutes even while a fleet scan reads every user's photos.
+    WATCH = 5
     PERSON_WAITING = 10  # a comparison a person asked for (its steps, retries, cancels)
 
 

@@ -34,7 +34,7 @@ import httpx
 from sqlalchemy import Connection, Engine, func, select, update
 
 from core import audit
-from core.jobs.app import Queue, TaskName, defer
+from core.jobs.app import Priority, Queue, TaskName, defer
 from core.jobs.status import held_keys_by_jobs
 from core.ledger.reviews import retrain_reviews
 from core.links import user_page_link
@@ -123,6 +123,7 @@ def defer_alert(
         queue=Queue.MAINTENANCE,
         queueing_lock=f"alert:{training_id}",
         schedule_in_seconds=after_seconds,
+        priority=Priority.WATCH,
         training_id=training_id,
         queued_at=queued_at.isoformat(),
     )

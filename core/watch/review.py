@@ -207,7 +207,7 @@ def _start(services: JobServices, settings: ReviewSettings, review: ReviewRow) -
                     confirm_token=review_token(review.training_id),
                     price_per_image_usd=settings.price_per_image_usd,
                     daily_budget_usd=settings.daily_budget_usd,
-                    priority=Priority.BACKGROUND,
+                    priority=Priority.WATCH,
                 )
                 _move(conn, review, "comparing", {**values, "comparison_id": comparison_id})
             return COMPARING_POLL_SECONDS

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from core.gateway.gateway import ReplicateGateway
-from core.jobs.app import Queue, TaskName, defer
+from core.jobs.app import Priority, Queue, TaskName, defer
 from core.ledger.reviews import retrain_reviews
 from core.ledger.store import read_state, set_state
 from core.ledger.sync import SyncFetch, SyncPlan, fetch_sync, read_sync_plan, write_sync
@@ -268,6 +268,7 @@ def queue_review(conn: Connection, training_id: str, *, after_seconds: float | N
         queueing_lock=review_lock(training_id),
         lock=review_lock(training_id),
         schedule_in_seconds=after_seconds,
+        priority=Priority.WATCH,
         training_id=training_id,
     )
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from procrastinate import Blueprint, JobContext
 
 from core.errors import ReplicateError
-from core.jobs.app import Queue, TaskName
+from core.jobs.app import Priority, Queue, TaskName
 from core.jobs.context import DATABASE_RETRY, services_of
 from core.watch import alerts
 from core.watch.decisions import DEFAULT_INTERVAL_SECONDS
@@ -46,6 +46,7 @@ def watch_settings_of(context: JobContext) -> WatchSettings:
 @blueprint.task(
     name=TaskName.WATCH.value,
     queue=Queue.MAINTENANCE.value,
+    priority=Priority.WATCH,
     pass_context=True,
     queueing_lock=WATCH_LOCK,
     lock=WATCH_LOCK,
@@ -82,6 +83,7 @@ def watch(context: JobContext, timestamp: int) -> None:
 @blueprint.task(
     name=TaskName.REVIEW_RETRAIN.value,
     queue=Queue.MAINTENANCE.value,
+    priority=Priority.WATCH,
     pass_context=True,
     retry=DATABASE_RETRY,
 )
@@ -107,6 +109,7 @@ def review_retrain(context: JobContext, training_id: str) -> None:
 @blueprint.task(
     name=TaskName.SEND_ALERT.value,
     queue=Queue.MAINTENANCE.value,
+    priority=Priority.WATCH,
     pass_context=True,
     retry=DATABASE_RETRY,
 )
