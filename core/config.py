@@ -16,6 +16,7 @@ turns them into rows the README and the UI render.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -371,17 +372,13 @@ class Settings(BaseSettings):
     @field_validator("replicate_base_url", mode="before")
     @classmethod
     def _check_base_url(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if isinstance(value, str):
-            parts = urlsplit(value.strip())
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ConfigError(
-                    f"REPLICATE_BASE_URL {value!r} is not an http(s) URL; give e.g. "
-                    "https://api.replicate.com or unset it."
-                )
-            return value.strip().rstrip("/")
-        return value
+        return _http_url(
+            value,
+            lambda: (
+                f"REPLICATE_BASE_URL {value!r} is not an http(s) URL; give e.g. "
+                "https://api.replicate.com or unset it."
+            ),
+        )
 
     @field_validator("replicate_owner", mode="before")
     @classmethod
@@ -413,33 +410,27 @@ class Settings(BaseSettings):
     @classmethod
     def _check_webhook(cls, value: Any) -> Any:
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            return None
-        if isinstance(raw, str):
-            parts = urlsplit(raw.strip())
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                # The value is a secret: the message names the setting, not the value.
-                raise ConfigError(
-                    "ALERT_WEBHOOK_URL is not an http(s) URL; give the incoming webhook's "
-                    "address (https://hooks.slack.com/services/...) or unset it."
-                )
-            return SecretStr(raw.strip())
-        return value
+        url = _http_url(
+            raw,
+            # The value is a secret: the message names the setting, not the value.
+            lambda: (
+                "ALERT_WEBHOOK_URL is not an http(s) URL; give the incoming webhook's "
+                "address (https://hooks.slack.com/services/...) or unset it."
+            ),
+            keep_slash=True,
+        )
+        return SecretStr(url) if isinstance(url, str) else url
 
     @field_validator("console_base_url", mode="before")
     @classmethod
     def _check_console_url(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if isinstance(value, str):
-            parts = urlsplit(value.strip())
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ConfigError(
-                    f"CONSOLE_BASE_URL {value!r} is not an http(s) URL; give the address "
-                    "staff open the console at, e.g. https://console.example.com."
-                )
-            return value.strip().rstrip("/")
-        return value
+        return _http_url(
+            value,
+            lambda: (
+                f"CONSOLE_BASE_URL {value!r} is not an http(s) URL; give the address "
+                "staff open the console at, e.g. https://console.example.com."
+            ),
+        )
 
     @field_validator("watch_interval_seconds")
     @classmethod
@@ -490,6 +481,19 @@ class Settings(BaseSettings):
 
     def model_post_init(self, context: Any, /) -> None:
         _check_mode(self)
+
+
+def _http_url(value: Any, refusal: Callable[[], str], *, keep_slash: bool = False) -> Any:
+    """An http(s) URL setting stripped (and without its trailing slash unless
+    ``keep_slash``), None when blank; ``ConfigError(refusal())`` for anything else."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        return value
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(refusal())
+    return value.strip() if keep_slash else value.strip().rstrip("/")
 
 
 def _check_mode(settings: Settings) -> None:

@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.ledger.reviews import Verdict
 from core.scan.values import CodeCount, TrendPoint
-from core.watch.decisions import Verdict
 from core.watch.views import OUTCOME_ORDER, DayOutcomes
 
 # The same colours as the severity badges (dashboard.drift_tables.SEVERITY_COLORS).

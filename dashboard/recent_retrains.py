@@ -18,8 +18,8 @@ import streamlit as st
 
 from core.errors import DashboardError
 from core.gateway.values import ModelVersion
+from core.ledger.reviews import Verdict
 from core.redaction import with_urls_redacted
-from core.watch.decisions import Verdict
 from core.watch.views import (
     RecentRetrain,
     latest_review,

@@ -23,8 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from core.app.calls import bare_version
 from core.demo.history import PersonaHistory, TrainingRun
-from core.ledger.reviews import retrain_reviews
-from core.watch.decisions import Verdict
+from core.ledger.reviews import Verdict, retrain_reviews
 
 # How long after a training ended the watch saw it, reviewed it, and alerted.
 SEEN_AFTER = timedelta(seconds=40)

@@ -12,6 +12,8 @@ and the watch, which writes it, stands above those facts.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import (
     TIMESTAMP,
     BigInteger,
@@ -33,7 +35,35 @@ from core.schema import ops_metadata
 
 # queued (a watch pass saw the training end) -> comparing (its comparison runs) -> done.
 REVIEW_STATUSES = ("queued", "comparing", "done")
-VERDICTS = ("better", "same", "worse", "broken")
+
+
+class Verdict(StrEnum):
+    """What a retrain review says of one ended training (``ops.retrain_reviews.verdict``)."""
+
+    BETTER = "better"  # the new version is closer to the user's photos beyond the noise
+    SAME = "same"  # no difference beyond the noise (or nothing changed: a failed training)
+    WORSE = "worse"  # the new version loses the face or is further beyond the noise
+    BROKEN = "broken"  # the app's row is wrong after it (stale, lost or malformed version…)
+
+    @property
+    def words(self) -> str:
+        return VERDICT_WORDS[self]
+
+    @property
+    def alerts(self) -> bool:
+        """Whether a retrain so judged sends an alert."""
+        return self in (Verdict.WORSE, Verdict.BROKEN)
+
+
+VERDICT_WORDS = {
+    Verdict.BETTER: "Better",
+    Verdict.SAME: "No difference",
+    Verdict.WORSE: "Worse",
+    Verdict.BROKEN: "Broken",
+}
+
+
+VERDICTS = tuple(verdict.value for verdict in Verdict)
 # none: nothing to alert; off: no ALERT_WEBHOOK_URL; queued -> sending -> sent | failed;
 # unknown: a sender died between claiming and recording (never sent again).
 ALERT_STATUSES = ("none", "off", "queued", "sending", "sent", "failed", "unknown")

@@ -36,10 +36,10 @@ from sqlalchemy import Connection, Engine, func, select, update
 from core import audit
 from core.jobs.app import Priority, Queue, TaskName, defer
 from core.jobs.status import held_keys_by_jobs
-from core.ledger.reviews import retrain_reviews
+from core.ledger.reviews import Verdict, retrain_reviews
 from core.links import user_page_link
 from core.users import emails_of
-from core.watch.decisions import WATCH_ACTOR, Verdict
+from core.watch.decisions import WATCH_ACTOR
 from core.watch.settings import WatchSettings
 from core.watch.webhook import (
     Delivery,

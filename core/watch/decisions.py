@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from core.ledger.reviews import Verdict
 from core.roles import Actor, Role
 
 # How a training ends for the watch: Replicate's terminal statuses but ``aborted``
@@ -23,32 +23,6 @@ DEFAULT_INTERVAL_SECONDS = 300.0
 # Who the watch's own writes are by in the audit log (its alerts): nobody asked for them,
 # so no staff member; admin-level, like the promotion gate's actor.
 WATCH_ACTOR = Actor("retrain-watch@sselfie-console", Role.ADMIN)
-
-
-class Verdict(StrEnum):
-    """What a retrain review says of one ended training (``ops.retrain_reviews.verdict``)."""
-
-    BETTER = "better"  # the new version is closer to the user's photos beyond the noise
-    SAME = "same"  # no difference beyond the noise (or nothing changed: a failed training)
-    WORSE = "worse"  # the new version loses the face or is further beyond the noise
-    BROKEN = "broken"  # the app's row is wrong after it (stale, lost or malformed version…)
-
-    @property
-    def words(self) -> str:
-        return VERDICT_WORDS[self]
-
-    @property
-    def alerts(self) -> bool:
-        """Whether a retrain so judged sends an alert."""
-        return self in (Verdict.WORSE, Verdict.BROKEN)
-
-
-VERDICT_WORDS = {
-    Verdict.BETTER: "Better",
-    Verdict.SAME: "No difference",
-    Verdict.WORSE: "Worse",
-    Verdict.BROKEN: "Broken",
-}
 
 
 @dataclass(frozen=True)
@@ -124,6 +98,11 @@ BROKEN_CODES = frozenset(
         "DUPLICATE_MODELS",
     }
 )
+
+
+# What the console's Retrain wizard leaves on purpose until its new version is promoted:
+# the row on the version before it (so not broken for a retrain the console made).
+CONSOLE_HOLDS_ROW = frozenset({"STALE_VERSION", "WEIGHTS_URL_MISMATCH"})
 
 
 def judge(

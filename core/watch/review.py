@@ -18,6 +18,11 @@ of the ``watch.review`` job, each safe to run twice:
    check (so the Users filter and Fleet see RETRAIN_REGRESSED at once), the audit record
    and, for worse or broken, the alert (``core.watch.alerts.queue_alert``).
 
+A training the console's own Retrain wizard made (``ops.retrains``) is judged by its
+promotion gate's comparison, which compares the same versions with the same seeds, so
+nothing is paid twice; its row still holding the version before is the wizard's design
+(the row changes on Promote), not a broken row.
+
 No connection is held while Replicate is read; a step that cannot read Replicate is
 tried again later (``RETRY_SECONDS``).
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
@@ -37,7 +43,7 @@ from core.compare.plan import JUDGING_PRESET, JUDGING_SEEDS, plan_comparison, re
 from core.compare.request import request_comparison
 from core.compare.scores import ComparisonStats, Tone
 from core.compare.tables import comparisons
-from core.drift import Finding, diagnose
+from core.drift import Finding, Severity, diagnose
 from core.drift.facts import AppRow, RetrainReview, TrainingRecord, UserFacts
 from core.drift.words import Namer, evidence_sentence
 from core.errors import DashboardError, PermissionDenied, ReplicateError
@@ -47,12 +53,19 @@ from core.jobs.context import JobServices
 from core.ledger.reads import app_rows
 from core.ledger.reviews import retrain_reviews
 from core.live_diagnosis import gather_live
+from core.retrain.tables import retrains
 from core.scan.record import finish_scan, record_users, start_scan
 from core.scan.values import UserScan
 from core.schema import user_models
 from core.users import emails_of
 from core.watch.alerts import queue_alert
-from core.watch.decisions import BROKEN_CODES, WATCH_ACTOR, judge, review_sentence
+from core.watch.decisions import (
+    BROKEN_CODES,
+    CONSOLE_HOLDS_ROW,
+    WATCH_ACTOR,
+    judge,
+    review_sentence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +75,11 @@ REVIEW_TOKEN_PREFIX = "retrain-review:"
 COMPARING_POLL_SECONDS = 3.0
 # Replicate or the database could not be read: the step runs again after this.
 RETRY_SECONDS = 15.0
+# A retrain made by the console's wizard has its promotion gate compare the same two
+# versions with the same seeds: the review waits this long between looks for the gate's
+# comparison, and at most GATE_WAIT_LIMIT after the training ended before comparing itself.
+GATE_POLL_SECONDS = 10.0
+GATE_WAIT_LIMIT = timedelta(minutes=15)
 # What the review's comparison columns are to staff.
 REVIEW_ROLES: Mapping[str, str] = {"A": "previous", "B": "new"}
 
@@ -74,6 +92,18 @@ class ReviewRow:
     status: str
     comparison_id: int | None
     skipped: str | None
+    seen_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsoleRetrain:
+    """The console's own retrain that made the training (the Retrain wizard), if any: its
+    gate compares the same versions, and the app's row changes only when an admin (or
+    the gate) promotes the new version."""
+
+    retrain_id: int
+    comparison_id: int | None  # the promotion gate's comparison
+    gate_read: bool  # the gate was read, with or without a comparison
 
 
 def review_token(training_id: str) -> str:
@@ -125,6 +155,24 @@ def _read(engine: Engine, training_id: str) -> ReviewRow | None:
         row.status,
         int(row.comparison_id) if row.comparison_id is not None else None,
         row.skipped,
+        row.seen_at,
+    )
+
+
+def console_retrain(engine: Engine, training_id: str) -> ConsoleRetrain | None:
+    """The console's retrain that created ``training_id`` (one indexed query), if any."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(retrains.c.id, retrains.c.comparison_id, retrains.c.gate_read_at).where(
+                retrains.c.training_id == training_id
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    return ConsoleRetrain(
+        int(row.id),
+        int(row.comparison_id) if row.comparison_id is not None else None,
+        row.gate_read_at is not None,
     )
 
 
@@ -168,6 +216,10 @@ def _photos(record: TrainingRecord | None) -> int | None:
 
 
 def _start(services: JobServices, settings: ReviewSettings, review: ReviewRow) -> float | None:
+    console = console_retrain(services.ops_engine, review.training_id)
+    waiting = _gate_pending(console, review)
+    if waiting:
+        return GATE_POLL_SECONDS
     row = _app_row(services.app_engine, review.user_id)
     if row is None:  # the user's row is gone: nothing the app generates with to judge
         _finish(services, settings, review, row_gone=True)
@@ -184,6 +236,12 @@ def _start(services: JobServices, settings: ReviewSettings, review: ReviewRow) -
     }
     skipped = _why_not_compared(review, new_version, previous_version, settings.daily_budget_usd)
     comparison_id: int | None = None
+    if skipped is None and console is not None and console.comparison_id is not None:
+        # The console's gate compared these versions already: read its comparison, pay
+        # for none.
+        with services.ops_engine.begin() as conn:
+            _move(conn, review, "comparing", {**values, "comparison_id": console.comparison_id})
+        return COMPARING_POLL_SECONDS
     if skipped is None and new_version and previous_version:
         try:
             with (
@@ -221,6 +279,18 @@ def _start(services: JobServices, settings: ReviewSettings, review: ReviewRow) -
         _move(conn, review, "comparing", {**values, "skipped": skipped})
     _finish(services, settings, replace(review, status="comparing", skipped=skipped))
     return None
+
+
+def _gate_pending(console: ConsoleRetrain | None, review: ReviewRow) -> bool:
+    """Whether to wait for a console retrain's gate to ask for its comparison: the
+    training succeeded, the gate has neither a comparison nor a reading yet, and the
+    training ended less than GATE_WAIT_LIMIT ago (a gate that never runs is not waited
+    for forever)."""
+    if console is None or review.training_status != "succeeded":
+        return False
+    if console.comparison_id is not None or console.gate_read:
+        return False
+    return review.seen_at is None or datetime.now(UTC) - review.seen_at < GATE_WAIT_LIMIT
 
 
 def _why_not_compared(
@@ -318,7 +388,18 @@ def _finish(
             tone, comparison_sentence, reading = _comparison_line(
                 ops, review.comparison_id, versions, _datasets(facts), email
             )
-    row_codes = tuple(finding.code for finding in findings if finding.code in BROKEN_CODES)
+    console = console_retrain(services.ops_engine, review.training_id)
+    row_findings = [
+        finding
+        for finding in findings
+        if finding.code in BROKEN_CODES
+        # An admin's decision (Keep, leave as is) brings a finding to info: not broken.
+        and finding.severity is not Severity.INFO
+        # The console's own retrain changes the row only when it is promoted: until then
+        # the row still holding the version before it is the wizard's design.
+        and not (console is not None and finding.code in CONSOLE_HOLDS_ROW)
+    ]
+    row_codes = tuple(finding.code for finding in row_findings)
     verdict = judge(
         training_status=review.training_status,
         row_codes=row_codes,
@@ -329,11 +410,7 @@ def _finish(
     sentence = review_sentence(
         verdict=verdict,
         training_status=review.training_status,
-        row_sentences=[
-            evidence_sentence(finding, Namer(versions))
-            for finding in findings
-            if finding.code in BROKEN_CODES
-        ],
+        row_sentences=[evidence_sentence(finding, Namer(versions)) for finding in row_findings],
         comparison=comparison_sentence,
         skipped=review.skipped,
         row_gone=row_gone,

@@ -18,10 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, select
 
 from core.gateway.values import ModelVersion
-from core.ledger.reviews import retrain_reviews
+from core.ledger.reviews import Verdict, retrain_reviews
 from core.users import emails_of
 from core.versions import version_name
-from core.watch.decisions import Verdict
 
 REVIEWING = "reviewing…"
 NOTHING = "—"

@@ -18,8 +18,8 @@ from enum import StrEnum
 import httpx
 from pydantic import SecretStr
 
+from core.ledger.reviews import Verdict
 from core.redaction import with_urls_redacted
-from core.watch.decisions import Verdict
 
 # Slack answers in well under a second. The whole exchange stays far inside
 # RECOVERY_SECONDS (60 s by default), so a live sender records its outcome long before

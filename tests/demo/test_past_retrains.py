@@ -13,8 +13,7 @@ from core.demo.history import PersonaHistory, TrainingRun
 from core.demo.past_retrains import PAST_RETRAINS, write_past_retrains
 from core.demo.personas import CAST, PERSONAS
 from core.gateway.values import Training
-from core.ledger.reviews import retrain_reviews
-from core.watch.decisions import Verdict
+from core.ledger.reviews import Verdict, retrain_reviews
 from tests.demo.test_world import trainings_of
 from tests.demo_world import DemoWorld
 

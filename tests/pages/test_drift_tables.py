@@ -14,10 +14,10 @@ from pydantic import SecretStr
 from core.audit import AuditRecord
 from core.config import get_settings
 from core.drift import RepairAction, diagnose
+from core.ledger.reviews import Verdict
 from core.repairs import RepairPlan
 from core.scan.values import CodeCount, TrendPoint, WorstUser
 from core.timeline import build_timeline, version_lines
-from core.watch.decisions import Verdict
 from core.watch.views import OUTCOME_ORDER, DayOutcomes, outcomes_per_day
 from dashboard import audit_view, charts, drift_tables, tables
 from tests.drift.builders import healthy, training

@@ -12,11 +12,13 @@ from sqlalchemy import select
 
 from core.compare.tables import comparisons
 from core.jobs.app import TaskName
+from core.ledger.reviews import retrain_reviews
 from core.retrain.draft import draft_gate
 from core.retrain.opening import open_retrain
 from core.retrain.submit import NewPhoto
 from core.retrain.tables import retrain_photos, retrains
 from core.retrain.tasks import defer_retrain
+from core.watch.decisions import WATCH_ACTOR
 from tests.conftest import quick_gateway
 from tests.jobs.conftest import World
 from tests.photos import face_photo
@@ -60,7 +62,8 @@ def test_workers_check_submit_follow_and_gate_a_retrain(world: World, workers: W
         ).retrain_id
     finally:
         gateway.close()
-    workers.start(concurrency=2)
+    # The watch looks too: the retrain's training is one the app's user got.
+    workers.start(concurrency=2, WATCH_INTERVAL_SECONDS="10")
 
     def checked() -> list[Any] | None:
         photos = _photos(world, retrain_id)
@@ -108,3 +111,22 @@ def test_workers_check_submit_follow_and_gate_a_retrain(world: World, workers: W
     assert row.status == "succeeded" and row.new_version and row.active
     assert row.decision is None  # RETRAIN_AUTO_PROMOTE is off: an admin decides
     assert _app_row(world, user_id) == before
+
+    # The watch reviews the training and reads the gate's comparison instead of paying for
+    # its own; the row still on the version before is the wizard's design, not broken.
+    def reviewed() -> Any:
+        with world.engine.connect() as conn:
+            found = conn.execute(
+                select(retrain_reviews).where(retrain_reviews.c.training_id == row.training_id)
+            ).one_or_none()
+        return found if found is not None and found.status == "done" else None
+
+    review = wait_for(reviewed, timeout=120, what="the watch's review of the retrain")
+    assert review.comparison_id == row.comparison_id
+    assert review.verdict in ("better", "same", "worse"), (review.verdict, review.sentence)
+    assert "STALE_VERSION" in review.codes  # found, but not what judges a console retrain
+    with world.engine.connect() as conn:
+        watch_comparisons = conn.execute(
+            select(comparisons.c.id).where(comparisons.c.requested_by == WATCH_ACTOR.email)
+        ).all()
+    assert watch_comparisons == []

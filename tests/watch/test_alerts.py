@@ -19,7 +19,7 @@ from core import audit
 from core.audit import AuditRecord
 from core.audit_words import record_words
 from core.jobs.app import Queue, TaskName, defer
-from core.ledger.reviews import retrain_reviews
+from core.ledger.reviews import Verdict, retrain_reviews
 from core.links import user_page_link
 from core.watch.alerts import (
     ALERT_ACTION,
@@ -28,7 +28,7 @@ from core.watch.alerts import (
     queue_alert,
     retry_in,
 )
-from core.watch.decisions import WATCH_ACTOR, Verdict
+from core.watch.decisions import WATCH_ACTOR
 from core.watch.webhook import (
     Outcome,
     answered,

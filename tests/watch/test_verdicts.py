@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.drift.facts import TrainingRecord
-from core.watch.decisions import Verdict, judge, review_sentence
+from core.ledger.reviews import Verdict
+from core.watch.decisions import judge, review_sentence
 from core.watch.review import trained_pair
 
 pytestmark = pytest.mark.timeout(10)

@@ -15,9 +15,8 @@ import pytest
 from sqlalchemy import Connection, event, insert
 
 from core.gateway.values import ModelVersion
-from core.ledger.reviews import retrain_reviews
+from core.ledger.reviews import Verdict, retrain_reviews
 from core.schema import users
-from core.watch.decisions import Verdict
 from core.watch.views import (
     OUTCOME_ORDER,
     REVIEWING,
