@@ -75,6 +75,10 @@ _EVENT_WORDS: Mapping[tuple[str, str], str] = MappingProxyType(
         ("compare:run", "requested"): "Asked for a comparison of versions on the user's images",
         ("compare:run", "finished"): "A comparison of versions on the user's images ended",
         ("scan:run", "requested"): "Asked for a scan of users",
+        (
+            "watch:review",
+            "reviewed",
+        ): "Judged a retrain the app made: its row, its photos and its images",
         ("watch:alert", "sent"): "Alerted the team that a retrain came out worse or broken",
         ("watch:alert", "failed"): "Could not alert the team about a worse or broken retrain",
         ("watch:alert", "unknown"): (
