@@ -14,19 +14,21 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from core.compare.tables import comparison_images, comparisons
-from core.drift.facts import TrainingRecord
+from core.compare.tables import comparisons
 from core.gateway.gateway import ReplicateGateway
-from core.gateway.values import Training
-from core.ledger.reviews import retrain_reviews
-from core.ledger.sync import ledger_for_user, sync_ledger
-from core.ledger.tables import ledger_state
 from core.scan.store import latest_findings
-from core.schema import audit_log, user_models
-from core.watch.run import SINCE_KEY
+from core.schema import audit_log
 from tests.conftest import quick_gateway
+from tests.jobs.app_side import (
+    app_trains,
+    review_done,
+    review_of,
+    start_watching,
+    upload_zip,
+    write_row,
+)
 from tests.jobs.conftest import World
 from tests.photos import selfie_zip
 from tests.waits import until_ended, wait_for
@@ -47,80 +49,6 @@ def gateway(world: World) -> Iterator[ReplicateGateway]:
     found.close()
 
 
-def _began(world: World) -> bool:
-    with world.engine.connect() as conn:
-        found = conn.execute(select(ledger_state.c.value).where(ledger_state.c.key == SINCE_KEY))
-        return found.scalar_one_or_none() is not None
-
-
-def _review(world: World, training_id: str) -> Any:
-    with world.engine.connect() as conn:
-        return conn.execute(
-            select(retrain_reviews).where(retrain_reviews.c.training_id == training_id)
-        ).one_or_none()
-
-
-def _done(world: World, training_id: str) -> Any:
-    found = _review(world, training_id)
-    return found if found is not None and found.status == "done" else None
-
-
-def _start_watching(world: World, workers: Workers, gateway: ReplicateGateway, **env: str) -> None:
-    """The ledger synced once (as a scan does), then a worker on every queue whose watch
-    looks every 10 s; returns once its first pass began the watch."""
-    sync_ledger(ops_engine=world.engine, app_engine=world.engine, gateway=gateway)
-    workers.start(concurrency=4, queues=(), WATCH_INTERVAL_SECONDS="10", **env)
-    wait_for(lambda: _began(world), timeout=90, what="the watch's first pass")
-
-
-def _last_training(world: World, user_id: str) -> TrainingRecord:
-    with world.engine.connect() as conn:
-        return ledger_for_user(conn, user_id)[-1]
-
-
-def _app_trains(
-    world: World, gateway: ReplicateGateway, user_id: str, zip_url: str | None = None
-) -> Training:
-    """The app's retrain: the user's last input again (or new photos), into the same
-    model; the row marks the training as the app does when it starts one."""
-    earlier = _last_training(world, user_id)
-    assert earlier.destination is not None
-    again = gateway.get_training(earlier.id)
-    payload = dict(again.input)
-    if zip_url is not None:
-        payload["input_images"] = zip_url
-    created = gateway.create_training(
-        earlier.trainer_model, earlier.trainer_version, earlier.destination, payload
-    )
-    _write_row(world, user_id, training_id=created.id, training_status="training")
-    return created
-
-
-def _write_row(world: World, user_id: str, **values: Any) -> None:
-    with world.engine.begin() as conn:
-        conn.execute(update(user_models).where(user_models.c.user_id == user_id).values(**values))
-
-
-def _upload(world: World, user_id: str, name: str, content: bytes) -> str:
-    url = f"{world.sandbox_url}/_blob/training/{user_id}/{name}"
-    httpx.put(url, content=content, headers={"content-type": "application/zip"}).raise_for_status()
-    return url
-
-
-def _predictions_of(world: World, comparison_id: int | None) -> int:
-    if comparison_id is None:
-        return 0
-    with world.engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count()).where(
-                    comparison_images.c.comparison_id == comparison_id,
-                    comparison_images.c.prediction_id.is_not(None),
-                )
-            ).scalar_one()
-        )
-
-
 def _audited(world: World, action: str) -> list[dict[str, Any]]:
     with world.engine.connect() as conn:
         rows = conn.execute(
@@ -133,18 +61,18 @@ def test_a_bad_app_retrain_is_judged_worse_once_with_its_comparison_and_one_aler
     world: World, workers: Workers, gateway: ReplicateGateway, receiver: Receiver
 ) -> None:
     user_id = world.users.user_ids[1]  # generates with its latest version: healthy rows
-    _start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
+    start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
     # The app's bugs: two new photos only, squeezed to 160 px; the row left stale.
-    squeezed = _upload(
+    squeezed = upload_zip(
         world, user_id, "retrain.zip", selfie_zip(2, person=0, first_index=90, long_side=160)
     )
-    created = _app_trains(world, gateway, user_id, squeezed)
+    created = app_trains(world, gateway, user_id, squeezed)
     ended = until_ended(lambda: gateway.get_training(created.id), timeout=60, what="the retrain")
     assert ended.status == "succeeded"
-    _write_row(world, user_id, training_status="completed")  # the version is not stored
+    write_row(world, user_id, training_status="completed")  # the version is not stored
 
     review = wait_for(
-        lambda: _done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
+        lambda: review_done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
     )
     assert review.verdict == "worse", (review.sentence, workers.logs())
     assert review.comparison_id is not None and review.new_version == ended.version_hash
@@ -159,7 +87,7 @@ def test_a_bad_app_retrain_is_judged_worse_once_with_its_comparison_and_one_aler
     regressed = [finding for finding in findings if finding.code == "RETRAIN_REGRESSED"]
     assert len(regressed) == 1 and regressed[0].evidence["comparison_id"] == review.comparison_id
 
-    wait_for(lambda: _review(world, created.id).alert_status == "sent", timeout=60, what="alert")
+    wait_for(lambda: review_of(world, created.id).alert_status == "sent", timeout=60, what="alert")
     assert len(receiver.delivered()) == 1
     text = receiver.delivered()[0].text
     assert "jobs1@example.test" in text and user_id in text
@@ -170,11 +98,11 @@ def test_a_good_retrain_is_no_difference_or_better_and_alerts_nothing(
     world: World, workers: Workers, gateway: ReplicateGateway, receiver: Receiver
 ) -> None:
     user_id = world.users.user_ids[2]
-    _start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
-    created = _app_trains(world, gateway, user_id)  # the same photos again
+    start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
+    created = app_trains(world, gateway, user_id)  # the same photos again
     ended = until_ended(lambda: gateway.get_training(created.id), timeout=60, what="the retrain")
     assert ended.status == "succeeded"
-    _write_row(  # the app stores the new version, as it should
+    write_row(  # the app stores the new version, as it should
         world,
         user_id,
         training_status="completed",
@@ -182,7 +110,7 @@ def test_a_good_retrain_is_no_difference_or_better_and_alerts_nothing(
         lora_weights_url=ended.output_weights,
     )
     review = wait_for(
-        lambda: _done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
+        lambda: review_done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
     )
     assert review.verdict in ("same", "better"), (review.sentence, review.codes, workers.logs())
     assert review.comparison_id is not None and review.alert_status == "none"
@@ -193,15 +121,15 @@ def test_a_failed_retrain_that_wiped_the_version_is_broken_without_a_comparison(
     world: World, workers: Workers, gateway: ReplicateGateway, receiver: Receiver
 ) -> None:
     user_id = world.users.user_ids[3]
-    _start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
+    start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
     httpx.post(
         f"{world.sandbox_url}/_sandbox/trainings/next", json={"outcome": "fail"}
     ).raise_for_status()
-    created = _app_trains(world, gateway, user_id)
+    created = app_trains(world, gateway, user_id)
     ended = until_ended(lambda: gateway.get_training(created.id), timeout=60, what="the retrain")
     assert ended.status == "failed"
     # The app's failure path resets the row: the version it generated with is gone.
-    _write_row(
+    write_row(
         world,
         user_id,
         training_status="failed",
@@ -210,7 +138,7 @@ def test_a_failed_retrain_that_wiped_the_version_is_broken_without_a_comparison(
         failure_reason=ended.error,
     )
     review = wait_for(
-        lambda: _done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
+        lambda: review_done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
     )
     assert review.verdict == "broken" and "VERSION_LOST" in review.codes, review.sentence
     assert review.comparison_id is None
@@ -221,10 +149,10 @@ def test_over_the_watch_s_budget_the_review_says_so_and_creates_no_prediction(
     world: World, workers: Workers, gateway: ReplicateGateway
 ) -> None:
     user_id = world.users.user_ids[4]
-    _start_watching(world, workers, gateway, WATCH_DAILY_BUDGET_USD="0.05")  # < 10 images
-    created = _app_trains(world, gateway, user_id)
+    start_watching(world, workers, gateway, WATCH_DAILY_BUDGET_USD="0.05")  # < 10 images
+    created = app_trains(world, gateway, user_id)
     ended = until_ended(lambda: gateway.get_training(created.id), timeout=60, what="the retrain")
-    _write_row(
+    write_row(
         world,
         user_id,
         training_status="completed",
@@ -232,7 +160,7 @@ def test_over_the_watch_s_budget_the_review_says_so_and_creates_no_prediction(
         lora_weights_url=ended.output_weights,
     )
     review = wait_for(
-        lambda: _done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
+        lambda: review_done(world, created.id), timeout=REVIEW_SECONDS, what="the review's verdict"
     )
     assert review.comparison_id is None and review.verdict is None
     assert review.skipped.startswith("Not compared:") and "budget" in review.skipped

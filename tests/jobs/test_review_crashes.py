@@ -25,15 +25,15 @@ from core.watch.decisions import WATCH_ACTOR
 from core.watch.review import ReviewSettings, advance_review
 from tests.conftest import quick_gateway
 from tests.crashes import RECOVERY_SECONDS, counts, faults, job_running, kill, watch
-from tests.jobs.conftest import World
-from tests.jobs.test_retrain_reviews import (
-    _app_trains,
-    _done,
-    _review,
-    _start_watching,
-    _upload,
-    _write_row,
+from tests.jobs.app_side import (
+    app_trains,
+    review_done,
+    review_of,
+    start_watching,
+    upload_zip,
+    write_row,
 )
+from tests.jobs.conftest import World
 from tests.photos import selfie_zip
 from tests.waits import until_ended, wait_for
 from tests.watch.receiver import Receiver, receiver
@@ -51,20 +51,20 @@ def _bad_retrain(world: World, user_id: str) -> str:
     ended; its training id."""
     gateway = quick_gateway(world.sandbox_url)
     try:
-        squeezed = _upload(
+        squeezed = upload_zip(
             world, user_id, "retrain.zip", selfie_zip(2, person=0, first_index=70, long_side=160)
         )
-        created = _app_trains(world, gateway, user_id, squeezed)
+        created = app_trains(world, gateway, user_id, squeezed)
         ended = until_ended(lambda: gateway.get_training(created.id), timeout=60, what="retrain")
         assert ended.status == "succeeded"
     finally:
         gateway.close()
-    _write_row(world, user_id, training_status="completed")
+    write_row(world, user_id, training_status="completed")
     return created.id
 
 
 def _one_of_everything(world: World, training_id: str, receiver: Receiver) -> None:
-    review = wait_for(lambda: _done(world, training_id), timeout=240, what="the verdict")
+    review = wait_for(lambda: review_done(world, training_id), timeout=240, what="the verdict")
     assert review.verdict == "worse" and review.comparison_id is not None, review.sentence
     with world.engine.connect() as conn:
         asked = conn.execute(
@@ -88,12 +88,12 @@ def _one_of_everything(world: World, training_id: str, receiver: Receiver) -> No
     assert asked[0].status == "finished"
     assert counts(world.sandbox_url).get("predictions.create") == sent == 12
     assert audited == 1 and checks == 1
-    wait_for(lambda: _review(world, training_id).alert_status == "sent", timeout=60, what="alert")
+    wait_for(lambda: review_of(world, training_id).alert_status == "sent", timeout=60, what="alert")
     assert len(receiver.delivered()) == 1
 
 
 def _reading_photos(world: World, training_id: str) -> bool:
-    review = _review(world, training_id)
+    review = review_of(world, training_id)
     return (
         review is not None
         and review.status == "queued"
@@ -102,7 +102,7 @@ def _reading_photos(world: World, training_id: str) -> bool:
 
 
 def _comparing(world: World, training_id: str) -> bool:
-    review = _review(world, training_id)
+    review = review_of(world, training_id)
     return review is not None and review.status == "comparing"
 
 
@@ -111,7 +111,7 @@ def _kill_at(
 ) -> str:
     gateway = quick_gateway(world.sandbox_url)
     try:
-        _start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
+        start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
     finally:
         gateway.close()
     doomed = workers.started[-1][0]  # the worker that watches, and reviews, until killed
@@ -157,9 +157,9 @@ def test_a_crowd_of_runs_of_one_review_asks_for_one_comparison_and_judges_once(
 ) -> None:
     user_id = world.users.user_ids[3]
     gateway = quick_gateway(world.sandbox_url)
-    _start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
+    start_watching(world, workers, gateway, ALERT_WEBHOOK_URL=receiver.url)
     training_id = _bad_retrain(world, user_id)
-    wait_for(lambda: _review(world, training_id), timeout=60, what="the review queued")
+    wait_for(lambda: review_of(world, training_id), timeout=60, what="the review queued")
     services = JobServices(world.engine, world.engine, gateway, FaceReaders())
     settings = ReviewSettings(daily_budget_usd=2.0, price_per_image_usd=0.03, webhook_set=True)
     errors: list[BaseException] = []

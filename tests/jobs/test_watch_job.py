@@ -8,20 +8,13 @@ from sqlalchemy import select
 
 from core.ledger.reviews import retrain_reviews
 from core.ledger.sync import ledger_for_user, sync_ledger
-from core.ledger.tables import ledger_state
-from core.watch.run import SINCE_KEY
 from tests.conftest import quick_gateway
+from tests.jobs.app_side import watch_began
 from tests.jobs.conftest import World
 from tests.waits import wait_for
 from tests.workers import Workers
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def _began(world: World) -> bool:
-    with world.engine.connect() as conn:
-        found = conn.execute(select(ledger_state.c.value).where(ledger_state.c.key == SINCE_KEY))
-        return found.scalar_one_or_none() is not None
 
 
 def _reviews(world: World) -> dict[str, tuple[str, str]]:
@@ -41,7 +34,7 @@ def test_a_worker_s_watch_queues_one_review_when_a_user_s_training_ends(
             earlier = ledger_for_user(conn, user_id)[-1]
         assert earlier.destination is not None
         workers.start(queues=("maintenance",), WATCH_INTERVAL_SECONDS="10")
-        wait_for(lambda: _began(world), timeout=90, what="the watch's first pass")
+        wait_for(lambda: watch_began(world), timeout=90, what="the watch's first pass")
         assert _reviews(world) == {}  # what ended before the watch began is history
 
         again = gateway.get_training(earlier.id)

@@ -186,22 +186,29 @@ def test_two_passes_at_once_queue_one_review(
         assert conn.execute(select(func.count()).select_from(retrain_reviews)).scalar_one() == 1
 
 
-def test_the_command_prints_what_a_pass_queued_as_json(
-    engine: Engine,
+@pytest.fixture
+def live_cli(
     console_database_url: str,
     sandbox: RunningSandbox,
-    app_world: AppWorld,
-    gateway: ReplicateGateway,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
+    """The command line's environment: LIVE, on the test database and the sandbox."""
     for name in MODE_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", console_database_url)
     monkeypatch.setenv("REPLICATE_API_TOKEN", WORKER_TOKEN)
     monkeypatch.setenv("REPLICATE_BASE_URL", sandbox.base_url)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
+
+
+@pytest.mark.usefixtures("live_cli")
+def test_the_command_prints_what_a_pass_queued_as_json(
+    engine: Engine,
+    app_world: AppWorld,
+    gateway: ReplicateGateway,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     add_user(engine, "anna0001")
     app_world.train("anna0001")
     sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
@@ -284,23 +291,14 @@ def test_a_bookmark_replicate_no_longer_lists_does_not_make_a_full_listing(
     assert calls_of(control, before) == (1, 0)  # not the three pages of a full listing
 
 
+@pytest.mark.usefixtures("live_cli")
 def test_the_command_says_in_one_line_when_replicate_fails_and_writes_nothing(
     engine: Engine,
-    console_database_url: str,
-    sandbox: RunningSandbox,
     app_world: AppWorld,
     gateway: ReplicateGateway,
     control: httpx.Client,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
 ) -> None:
-    for name in MODE_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", console_database_url)
-    monkeypatch.setenv("REPLICATE_API_TOKEN", WORKER_TOKEN)
-    monkeypatch.setenv("REPLICATE_BASE_URL", sandbox.base_url)
-    monkeypatch.setenv("DATA_DIR", str(tmp_path))
     add_user(engine, "anna0001")
     app_world.train("anna0001")
     sync_ledger(ops_engine=engine, app_engine=engine, gateway=gateway)
